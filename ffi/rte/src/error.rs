@@ -1,0 +1,110 @@
+//! Errors of the safe DPDK layer: one enum for the whole crate (DPDK's own errors are
+//! all `-errno` or `rte_errno`), with the operation and the object named in each.
+
+use std::fmt;
+
+/// A positive errno value as DPDK returns it (negated) or sets it in `rte_errno`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    /// The errno from a negative DPDK return code.
+    pub fn from_ret(ret: i32) -> Self {
+        Errno(ret.saturating_abs())
+    }
+
+    /// The calling thread's `rte_errno`.
+    pub fn last() -> Self {
+        // SAFETY: reads the caller's thread-local rte_errno; no other effect.
+        Errno(unsafe { dpdk_sys::flowlift_rte_errno() })
+    }
+}
+
+impl fmt::Debug for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", errno_name(self.0))
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SAFETY: rte_strerror returns a pointer to a static or per-lcore buffer
+        // holding a NUL-terminated message; we copy it at once.
+        let msg = crate::cstr_to_string(unsafe { dpdk_sys::rte_strerror(self.0) });
+        write!(f, "{} ({})", msg, errno_name(self.0))
+    }
+}
+
+/// The symbolic name of the errno values DPDK uses, as operators grep for them.
+pub fn errno_name(errno: i32) -> &'static str {
+    match errno {
+        1 => "EPERM",
+        2 => "ENOENT",
+        5 => "EIO",
+        7 => "E2BIG",
+        11 => "EAGAIN",
+        12 => "ENOMEM",
+        14 => "EFAULT",
+        16 => "EBUSY",
+        17 => "EEXIST",
+        19 => "ENODEV",
+        22 => "EINVAL",
+        28 => "ENOSPC",
+        38 => "ENOSYS",
+        95 => "ENOTSUP",
+        114 => "EALREADY",
+        _ => "errno",
+    }
+}
+
+/// What a DPDK call refused, and which call and object it was.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// EAL was already initialised in this process (it can be done once).
+    #[error("EAL is already initialised in this process")]
+    EalAlreadyInitialised,
+    /// An EAL argument held a NUL byte.
+    #[error("EAL argument {0:?} contains a NUL byte")]
+    BadArgument(String),
+    /// `rte_eal_init` failed.
+    #[error("EAL initialisation failed: {0}")]
+    EalInit(Errno),
+    /// An lcore cannot run a launched function (not enabled, main lcore, or busy).
+    #[error("cannot launch on {lcore:?}: {reason}")]
+    Launch {
+        lcore: crate::LcoreId,
+        reason: &'static str,
+    },
+    /// A mempool could not be created.
+    #[error("mempool {name:?}: {errno}")]
+    Mempool { name: String, errno: Errno },
+    /// A ring could not be created.
+    #[error("ring {name:?}: {errno}")]
+    Ring { name: String, errno: Errno },
+    /// No ethdev port has this name.
+    #[error("no DPDK port named {0:?} (is its --vdev/-a argument given to EAL?)")]
+    NoSuchPort(String),
+    /// An ethdev operation failed.
+    #[error("{port:?} {op}: {errno}")]
+    Port {
+        port: crate::PortId,
+        op: &'static str,
+        errno: Errno,
+    },
+    /// A port cannot be configured as asked (too many queues, ...).
+    #[error("{port:?}: {msg}")]
+    PortConfig { port: crate::PortId, msg: String },
+}
+
+/// Maps a DPDK return code (`< 0` is `-errno`) to a port error.
+pub(crate) fn port_ret(port: crate::PortId, op: &'static str, ret: i32) -> Result<i32, Error> {
+    if ret < 0 {
+        Err(Error::Port {
+            port,
+            op,
+            errno: Errno::from_ret(ret),
+        })
+    } else {
+        Ok(ret)
+    }
+}

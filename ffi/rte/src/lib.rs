@@ -1,0 +1,48 @@
+//! The only safe face of DPDK in flowlift.
+//!
+//! Every `unsafe` block of the workspace outside `dpdk-sys` lives in this crate (the
+//! table's `simd.rs` aside), each with a `// SAFETY:` line. Every DPDK object is an
+//! owning Rust type whose `Drop` releases it: [`Eal`], [`Mempool`], [`Mbuf`],
+//! [`Port`] and its queues, [`Ring`], [`flow::Rule`], [`flow::IndirectCounter`].
+//!
+//! Threading: [`Eal`] is initialised once per process. A [`RxQueue`] or [`TxQueue`]
+//! is `Send` but not `Sync`: one lcore polls it, as DPDK requires. [`Port`] handles
+//! are shared (`Arc`) between the control thread, which reads stats, and the queues,
+//! which keep the port open until the last of them is gone.
+
+pub mod cycles;
+mod eal;
+mod error;
+pub mod flow;
+mod ids;
+mod mbuf;
+mod mempool;
+mod port;
+mod ring;
+
+pub use eal::{Eal, LaunchHandle};
+pub use error::{errno_name, Errno, Error};
+pub use ids::{LcoreId, PortId, QueueId};
+pub use mbuf::{Mbuf, MbufBurst, MAX_BURST};
+pub use mempool::{Mempool, MBUF_DEFAULT_DATAROOM};
+pub use port::{DeviceInfo, Link, Port, PortConfig, PortStats, RxQueue, TxQueue, Xstat};
+pub use ring::{eth_from_rings, Ring};
+
+/// DPDK's version string, e.g. `DPDK 22.11.11`.
+pub fn version() -> String {
+    // SAFETY: rte_version returns a pointer to a static NUL-terminated string.
+    let ptr = unsafe { dpdk_sys::rte_version() };
+    cstr_to_string(ptr)
+}
+
+/// Copies a C string owned by DPDK; a null pointer gives an empty string.
+pub(crate) fn cstr_to_string(ptr: *const std::os::raw::c_char) -> String {
+    if ptr.is_null() {
+        return String::new();
+    }
+    // SAFETY: DPDK hands out NUL-terminated strings that stay valid at least until
+    // the call that returned them is repeated; we copy before returning.
+    unsafe { std::ffi::CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned()
+}
