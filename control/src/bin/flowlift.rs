@@ -1,0 +1,149 @@
+//! The flowlift appliance binary.
+
+#![deny(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use flowlift_control::app::{run, RunOptions};
+use flowlift_control::traffic::{generate, TrafficSpec};
+use flowlift_dataplane::mac::MacAddr;
+
+/// flowlift: a DPDK fast-path dataplane that offloads hot flows to the NIC.
+#[derive(Debug, Parser)]
+#[command(name = "flowlift", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the appliance (with no --config: the built-in demo on virtual devices).
+    Run {
+        /// TOML configuration (see flowlift.example.toml).
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        duration: Option<f64>,
+        /// Replay this pcap on the uplink (a net_pcap device).
+        #[arg(long, value_name = "PCAP")]
+        replay: Option<PathBuf>,
+        /// Times to replay it; 0 = forever, from memory. With N > 0 the appliance
+        /// stops by itself once the capture is consumed.
+        #[arg(long, value_name = "N", default_value_t = 1, requires = "replay")]
+        loops: u64,
+        /// Write each VF's output to DIR/<port name>.pcap.
+        #[arg(long, value_name = "DIR")]
+        capture_dir: Option<PathBuf>,
+        /// Seconds between status lines.
+        #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+        status_every: f64,
+    },
+    /// Write a pcap of N flows with Zipf-distributed packet counts.
+    GenTraffic {
+        /// Output file.
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+        /// Distinct flows.
+        #[arg(long, default_value_t = 1000)]
+        flows: u32,
+        /// Packets in all (at least one per flow).
+        #[arg(long, default_value_t = 10_000)]
+        packets: u64,
+        /// Zipf exponent (larger: heavier head).
+        #[arg(long, default_value_t = 1.1)]
+        zipf: f64,
+        /// Share of IPv6 flows, 0..=1.
+        #[arg(long, default_value_t = 0.2)]
+        ipv6_share: f64,
+        /// Share of TCP flows, 0..=1 (the rest UDP).
+        #[arg(long, default_value_t = 0.5)]
+        tcp_share: f64,
+        /// Frame length in bytes without FCS (at least the headers).
+        #[arg(long, default_value_t = 60)]
+        frame_len: usize,
+        /// Destination MACs (the VFs'), comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "02:00:00:00:00:01,02:00:00:00:00:02,02:00:00:00:00:03,02:00:00:00:00:04"
+        )]
+        dst_macs: Vec<MacAddr>,
+        /// Seed; the same arguments and seed give the same file.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn seconds(v: f64, what: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(v)
+        .map_err(|_| anyhow::anyhow!("{what} {v}: must be a non-negative number of seconds"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            config,
+            duration,
+            replay,
+            loops,
+            capture_dir,
+            status_every,
+        } => (|| {
+            let opts = RunOptions {
+                config,
+                duration: duration.map(|d| seconds(d, "--duration")).transpose()?,
+                replay,
+                loops,
+                capture_dir,
+                status_every: seconds(status_every, "--status-every")?,
+            };
+            run(&opts, &mut std::io::stdout().lock()).map(|_| ())
+        })(),
+        Command::GenTraffic {
+            out,
+            flows,
+            packets,
+            zipf,
+            ipv6_share,
+            tcp_share,
+            frame_len,
+            dst_macs,
+            seed,
+        } => {
+            let spec = TrafficSpec {
+                flows,
+                packets,
+                zipf_s: zipf,
+                ipv6_share,
+                tcp_share,
+                frame_len,
+                dst_macs,
+                seed,
+                ..TrafficSpec::default()
+            };
+            generate(&spec, &out).map(|s| {
+                println!(
+                    "wrote {}: {} packets, {} bytes, {} flows (heaviest {} packets)",
+                    out.display(),
+                    s.packets,
+                    s.bytes,
+                    s.flows,
+                    s.top_flow_packets
+                );
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flowlift: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

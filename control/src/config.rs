@@ -1,0 +1,410 @@
+//! The appliance's TOML configuration: EAL arguments, worker lcores, burst and
+//! ring sizes, the forwarding choices, and the ports (one uplink, VFs with MACs).
+//!
+//! Every setting has a default (see `flowlift.example.toml` at the repository
+//! root); unknown keys are refused, and every error is one line naming the
+//! problem, because operators read it in a terminal or a journal.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use flowlift_dataplane::l2::MissAction;
+use flowlift_dataplane::mac::MacAddr;
+use serde::Deserialize;
+
+/// A configuration problem, as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key, or a value of the wrong type.
+    #[error("config {origin}: line {line}, column {column}: {message}")]
+    Syntax {
+        origin: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// The values parse but do not make a working appliance.
+    #[error("config {origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+/// A port's part in the appliance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The NIC's physical side: traffic to and from the wire.
+    Uplink,
+    /// A virtual function handed to a VM (its representor, on a real NIC).
+    Vf,
+}
+
+/// What to do with frames no VF owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Miss {
+    #[default]
+    Drop,
+    Flood,
+}
+
+impl From<Miss> for MissAction {
+    fn from(m: Miss) -> MissAction {
+        match m {
+            Miss::Drop => MissAction::Drop,
+            Miss::Flood => MissAction::Flood,
+        }
+    }
+}
+
+/// `[eal]`
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EalSection {
+    /// Extra EAL arguments. flowlift adds the lcore list, `-m`, the port devices
+    /// and a private `--file-prefix` unless these already say otherwise.
+    pub args: Vec<String>,
+    /// EAL memory in MB (`-m`); 0 sizes it from the mbuf pool.
+    pub memory_mb: u32,
+}
+
+/// `[dataplane]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataplaneSection {
+    /// The lcore that runs the control loop and status line.
+    pub main_lcore: u32,
+    /// One poll-mode worker per lcore listed.
+    pub worker_lcores: Vec<u32>,
+    /// Packets per rx_burst (1..=64).
+    pub burst: usize,
+    /// RX descriptors per queue.
+    pub rx_desc: u16,
+    /// TX descriptors per queue.
+    pub tx_desc: u16,
+    /// Mbufs in the pool; 0 sizes it from queues, bursts and any replayed capture.
+    pub mbufs: u32,
+    /// Unicast frames to a MAC no VF owns: `drop` or `flood`.
+    pub unknown_unicast: Miss,
+    /// Broadcast and multicast frames from the uplink: `drop` or `flood`.
+    pub broadcast: Miss,
+}
+
+impl Default for DataplaneSection {
+    fn default() -> Self {
+        DataplaneSection {
+            main_lcore: 0,
+            worker_lcores: vec![1],
+            burst: 32,
+            rx_desc: 1024,
+            tx_desc: 1024,
+            mbufs: 0,
+            unknown_unicast: Miss::Drop,
+            broadcast: Miss::Drop,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    name: String,
+    role: Role,
+    #[serde(default)]
+    mac: Option<String>,
+    device: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    eal: EalSection,
+    #[serde(default)]
+    dataplane: DataplaneSection,
+    #[serde(default, rename = "port")]
+    ports: Vec<RawPort>,
+}
+
+/// One port, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec {
+    /// The operator's name (`uplink`, `vf1`, ...), used in output and file names.
+    pub name: String,
+    pub role: Role,
+    /// Required for VFs: the MAC whose frames the VF receives.
+    pub mac: Option<MacAddr>,
+    /// The DPDK device: a vdev (`net_pcap0,rx_pcap=in.pcap`, `net_null1,no-rx=1`)
+    /// or a PCI address with optional devargs (`0000:03:00.0`).
+    pub device: String,
+}
+
+impl PortSpec {
+    /// The ethdev name DPDK gives this device (the part before the first comma).
+    pub fn dpdk_name(&self) -> &str {
+        self.device.split(',').next().unwrap_or("")
+    }
+
+    /// Whether the device is a virtual device (`--vdev`) rather than a PCI one (`-a`).
+    pub fn is_vdev(&self) -> bool {
+        self.dpdk_name().starts_with("net_")
+    }
+}
+
+/// The whole configuration, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub eal: EalSection,
+    pub dataplane: DataplaneSection,
+    /// The uplink first, then the VFs in file order.
+    pub ports: Vec<PortSpec>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            ConfigError::Syntax {
+                origin: origin.to_owned(),
+                line,
+                column,
+                message: e.message().replace('\n', " ").trim().to_owned(),
+            }
+        })?;
+        validate(raw, origin)
+    }
+
+    /// The uplink port.
+    pub fn uplink(&self) -> &PortSpec {
+        &self.ports[0]
+    }
+
+    /// The VF ports.
+    pub fn vfs(&self) -> &[PortSpec] {
+        &self.ports[1..]
+    }
+
+    /// The built-in demo: an uplink replaying `capture` from memory and four VFs
+    /// `vf1`..`vf4` (MACs 02:00:00:00:00:01..04) that discard what they get, or
+    /// write it to `<dir>/<name>.pcap` when `capture_dir` is given.
+    pub fn demo(capture: &Path, capture_dir: Option<&Path>) -> Config {
+        let mut ports = vec![PortSpec {
+            name: "uplink".into(),
+            role: Role::Uplink,
+            mac: Some(MacAddr([2, 0, 0, 0, 0, 0xfe])),
+            device: format!("net_pcap0,rx_pcap={},infinite_rx=1", capture.display()),
+        }];
+        for i in 1..=4u8 {
+            ports.push(PortSpec {
+                name: format!("vf{i}"),
+                role: Role::Vf,
+                mac: Some(MacAddr([2, 0, 0, 0, 0, i])),
+                device: format!("net_null{i},no-rx=1"),
+            });
+        }
+        let mut cfg = Config {
+            eal: EalSection {
+                args: vec![
+                    "--no-huge".into(),
+                    "--no-pci".into(),
+                    "--no-shconf".into(),
+                    "--no-telemetry".into(),
+                ],
+                memory_mb: 0,
+            },
+            dataplane: DataplaneSection::default(),
+            ports,
+        };
+        if let Some(dir) = capture_dir {
+            cfg.capture_vfs_to(dir);
+        }
+        cfg
+    }
+
+    /// Replaces every VF's device with a `net_pcap` writing `<dir>/<name>.pcap`.
+    pub fn capture_vfs_to(&mut self, dir: &Path) {
+        for (i, p) in self.ports.iter_mut().enumerate().skip(1) {
+            p.device = format!(
+                "net_pcap_cap{i},tx_pcap={}",
+                dir.join(format!("{}.pcap", p.name)).display()
+            );
+        }
+    }
+
+    /// Replaces the uplink's device with a `net_pcap` replaying `pcap`; from memory
+    /// in a loop (`infinite_rx=1`) unless it is played exactly once.
+    pub fn replay_on_uplink(&mut self, pcap: &Path, loops: u64) {
+        let infinite = if loops == 1 { "" } else { ",infinite_rx=1" };
+        self.ports[0].device = format!("net_pcap_replay,rx_pcap={}{infinite}", pcap.display());
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, column)
+}
+
+fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        message,
+    };
+    let dp = &raw.dataplane;
+    if dp.worker_lcores.is_empty() {
+        return Err(invalid(
+            "dataplane.worker_lcores is empty: give at least one worker lcore".into(),
+        ));
+    }
+    if dp.worker_lcores.contains(&dp.main_lcore) {
+        return Err(invalid(format!(
+            "dataplane.worker_lcores includes the main lcore {}: workers need lcores of their own",
+            dp.main_lcore
+        )));
+    }
+    let mut seen_lcores = HashSet::new();
+    for lc in &dp.worker_lcores {
+        if !seen_lcores.insert(lc) {
+            return Err(invalid(format!(
+                "dataplane.worker_lcores lists lcore {lc} twice"
+            )));
+        }
+        if *lc >= 128 {
+            return Err(invalid(format!(
+                "dataplane.worker_lcores: lcore {lc} is beyond DPDK's 128"
+            )));
+        }
+    }
+    if !(1..=rte::MAX_BURST).contains(&dp.burst) {
+        return Err(invalid(format!(
+            "dataplane.burst = {}: must be 1..={}",
+            dp.burst,
+            rte::MAX_BURST
+        )));
+    }
+    if dp.rx_desc == 0 || dp.tx_desc == 0 {
+        return Err(invalid(
+            "dataplane.rx_desc and tx_desc must be above 0".into(),
+        ));
+    }
+
+    let mut uplinks = Vec::new();
+    let mut vfs = Vec::new();
+    let mut names = HashSet::new();
+    let mut macs = HashSet::new();
+    let mut devices = HashSet::new();
+    for p in raw.ports {
+        if p.name.is_empty()
+            || !p
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(format!(
+                "port name {:?}: use letters, digits, '-' or '_'",
+                p.name
+            )));
+        }
+        if !names.insert(p.name.clone()) {
+            return Err(invalid(format!("port {:?} is defined twice", p.name)));
+        }
+        if p.device.trim().is_empty() {
+            return Err(invalid(format!("port {}: device is empty", p.name)));
+        }
+        let mac = match &p.mac {
+            Some(text) => {
+                let mac: MacAddr = text
+                    .parse()
+                    .map_err(|e| invalid(format!("port {}: {e}", p.name)))?;
+                if mac.is_group() {
+                    return Err(invalid(format!(
+                        "port {}: MAC {mac} is a multicast address",
+                        p.name
+                    )));
+                }
+                if !macs.insert(mac) {
+                    return Err(invalid(format!(
+                        "port {}: MAC {mac} is used by another port",
+                        p.name
+                    )));
+                }
+                Some(mac)
+            }
+            None if p.role == Role::Vf => {
+                return Err(invalid(format!("port {}: a vf needs a mac", p.name)));
+            }
+            None => None,
+        };
+        let spec = PortSpec {
+            name: p.name,
+            role: p.role,
+            mac,
+            device: p.device,
+        };
+        if !devices.insert(spec.dpdk_name().to_owned()) {
+            return Err(invalid(format!(
+                "port {}: device {} is used by another port",
+                spec.name,
+                spec.dpdk_name()
+            )));
+        }
+        match spec.role {
+            Role::Uplink => uplinks.push(spec),
+            Role::Vf => vfs.push(spec),
+        }
+    }
+    match uplinks.len() {
+        0 => {
+            return Err(invalid(
+                "no port has role = \"uplink\": exactly one is needed".into(),
+            ))
+        }
+        1 => {}
+        n => {
+            return Err(invalid(format!(
+                "{n} ports have role = \"uplink\": exactly one is allowed"
+            )))
+        }
+    }
+    if vfs.is_empty() {
+        return Err(invalid(
+            "no port has role = \"vf\": at least one is needed".into(),
+        ));
+    }
+    let mut ports = uplinks;
+    ports.extend(vfs);
+    if ports.len() > 32 {
+        return Err(invalid(format!(
+            "{} ports: DPDK here supports at most 32",
+            ports.len()
+        )));
+    }
+    Ok(Config {
+        eal: raw.eal,
+        dataplane: raw.dataplane,
+        ports,
+    })
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

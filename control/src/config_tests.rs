@@ -1,0 +1,139 @@
+//! Config parsing: the example file, defaults, and one clear line per mistake.
+
+use super::*;
+
+const GOOD: &str = r#"
+[dataplane]
+worker_lcores = [1]
+unknown_unicast = "flood"
+
+[[port]]
+name = "vf1"
+role = "vf"
+mac = "02:00:00:00:00:01"
+device = "net_null1,no-rx=1"
+
+[[port]]
+name = "uplink"
+role = "uplink"
+device = "net_pcap0,rx_pcap=/tmp/in.pcap"
+"#;
+
+fn err(text: &str) -> String {
+    Config::parse(text, "t.toml").unwrap_err().to_string()
+}
+
+#[test]
+fn a_good_config_puts_the_uplink_first_and_keeps_defaults() {
+    let c = Config::parse(GOOD, "t.toml").unwrap();
+    assert_eq!(c.uplink().name, "uplink");
+    assert_eq!(c.vfs()[0].mac, Some(MacAddr([2, 0, 0, 0, 0, 1])));
+    assert_eq!(c.dataplane.burst, 32);
+    assert_eq!(c.dataplane.unknown_unicast, Miss::Flood);
+    assert_eq!(c.dataplane.broadcast, Miss::Drop);
+    assert_eq!(c.uplink().dpdk_name(), "net_pcap0");
+    assert!(c.uplink().is_vdev());
+}
+
+#[test]
+fn the_example_config_in_the_repository_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../flowlift.example.toml");
+    let c = Config::load(Path::new(path)).unwrap();
+    assert_eq!(c.ports.len(), 5);
+}
+
+#[test]
+fn unknown_keys_name_the_key_and_the_line() {
+    let e = err("[dataplane]\nburst = 32\nbursty = 3\n");
+    assert!(e.contains("line 3") && e.contains("bursty"), "{e}");
+    assert!(!e.contains('\n'), "one line: {e}");
+    let e = err("[[port]]\nname='a'\nrole='vf'\ndevice='x'\ncolour='red'\n");
+    assert!(e.contains("colour"), "{e}");
+}
+
+#[test]
+fn each_mistake_gets_one_clear_line() {
+    let cases: &[(&str, &str)] = &[
+        (
+            &GOOD.replace("02:00:00:00:00:01", "02:00:00:00:00"),
+            "bad MAC address",
+        ),
+        (
+            &GOOD.replace("02:00:00:00:00:01", "01:00:5e:00:00:01"),
+            "multicast",
+        ),
+        (
+            &GOOD.replace(
+                "role = \"uplink\"",
+                "role = \"vf\"\nmac = \"02:00:00:00:00:09\"",
+            ),
+            "no port has role = \"uplink\"",
+        ),
+        (
+            &GOOD.replace("role = \"vf\"", "role = \"uplink\""),
+            "2 ports have role",
+        ),
+        (
+            &GOOD.replace("mac = \"02:00:00:00:00:01\"\n", ""),
+            "a vf needs a mac",
+        ),
+        (
+            &GOOD.replace("role = \"vf\"", "role = \"vm\""),
+            "unknown variant",
+        ),
+        (
+            &GOOD.replace("worker_lcores = [1]", "worker_lcores = []"),
+            "worker_lcores is empty",
+        ),
+        (
+            &GOOD.replace("worker_lcores = [1]", "worker_lcores = [0]"),
+            "main lcore",
+        ),
+        (
+            &GOOD.replace("worker_lcores = [1]", "worker_lcores = [1]\nburst = 65"),
+            "burst = 65",
+        ),
+        (
+            &GOOD.replace("name = \"vf1\"", "name = \"uplink\""),
+            "defined twice",
+        ),
+        (
+            &GOOD.replace("net_null1,no-rx=1", "net_pcap0"),
+            "used by another port",
+        ),
+        (
+            &GOOD.replace("name = \"vf1\"", "name = \"v f\""),
+            "port name",
+        ),
+        ("[dataplane\n", "line 1"),
+    ];
+    for (text, want) in cases {
+        let e = err(text);
+        assert!(e.contains(want), "expected {want:?} in {e:?}");
+        assert!(!e.contains('\n'), "one line: {e}");
+        assert!(e.starts_with("config t.toml: "), "{e}");
+    }
+}
+
+#[test]
+fn the_demo_has_an_uplink_and_four_vfs() {
+    let c = Config::demo(Path::new("/tmp/x.pcap"), None);
+    let names: Vec<&str> = c.ports.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["uplink", "vf1", "vf2", "vf3", "vf4"]);
+    assert_eq!(c.ports[4].mac.unwrap().to_string(), "02:00:00:00:00:04");
+    assert!(c.uplink().device.contains("infinite_rx=1"));
+    let c = Config::demo(Path::new("/tmp/x.pcap"), Some(Path::new("/out")));
+    assert_eq!(c.ports[2].device, "net_pcap_cap2,tx_pcap=/out/vf2.pcap");
+}
+
+#[test]
+fn replay_loops_once_from_the_file_and_otherwise_from_memory() {
+    let mut c = Config::parse(GOOD, "t").unwrap();
+    c.replay_on_uplink(Path::new("/c.pcap"), 1);
+    assert_eq!(c.uplink().device, "net_pcap_replay,rx_pcap=/c.pcap");
+    c.replay_on_uplink(Path::new("/c.pcap"), 3);
+    assert_eq!(
+        c.uplink().device,
+        "net_pcap_replay,rx_pcap=/c.pcap,infinite_rx=1"
+    );
+}

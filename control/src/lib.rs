@@ -1,0 +1,11 @@
+//! flowlift's control side: the configuration, the traffic generator, and the
+//! appliance process that sets up DPDK ports, launches the poll-mode workers,
+//! prints the status line and the final counters.
+#![deny(unsafe_code)]
+
+pub mod app;
+pub mod capture;
+pub mod config;
+pub mod eal_args;
+pub mod report;
+pub mod traffic;

@@ -1,0 +1,185 @@
+//! What the appliance prints: the one-line status every second, and the final
+//! per-port counters in testpmd's "Forward statistics" layout, which DPDK users
+//! read (and grep) without thinking.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use flowlift_dataplane::stats::PortTotals;
+use rte::PortStats;
+
+/// A port as the reports name it.
+#[derive(Debug, Clone)]
+pub struct PortLabel {
+    /// The operator's name from the config (`uplink`, `vf1`).
+    pub name: String,
+    /// DPDK's port id.
+    pub port_id: u16,
+    /// The driver (`net_pcap`, `net_null`, `mlx5_pci`).
+    pub driver: String,
+}
+
+fn mpps(packets: u64, secs: f64) -> f64 {
+    if secs <= 0.0 {
+        0.0
+    } else {
+        packets as f64 / secs / 1e6
+    }
+}
+
+/// Packets received on or destined to this port that were not delivered.
+fn drops(t: &PortTotals) -> u64 {
+    t.policy_drops() + t.tx_dropped
+}
+
+/// `[   3s] uplink rx 1.234 tx 0.000 drop 0.000 | vf1 rx ... | Mpps, busy 98%`
+pub fn status_line(
+    elapsed: Duration,
+    labels: &[PortLabel],
+    prev: &[PortTotals],
+    now: &[PortTotals],
+    secs: f64,
+    busy_pct: f64,
+) -> String {
+    let mut line = format!("[{:>5}s]", elapsed.as_secs());
+    for ((label, p), n) in labels.iter().zip(prev).zip(now) {
+        let _ = write!(
+            line,
+            " {} rx {:.3} tx {:.3} drop {:.3} |",
+            label.name,
+            mpps(n.rx_packets - p.rx_packets, secs),
+            mpps(n.tx_packets - p.tx_packets, secs),
+            mpps(drops(n) - drops(p), secs),
+        );
+    }
+    let _ = write!(line, " Mpps, workers busy {busy_pct:.0}%");
+    line
+}
+
+/// The final counters: one block per port, then the totals.
+pub fn final_report(labels: &[PortLabel], sw: &[PortTotals], hw: &[PortStats]) -> String {
+    let mut out = String::new();
+    let mut total = PortTotals::default();
+    let mut total_rx_dropped = 0;
+    for ((label, t), h) in labels.iter().zip(sw).zip(hw) {
+        let rx_dropped = h.rx_missed + h.rx_nombuf;
+        total_rx_dropped += rx_dropped;
+        let title = format!(
+            " Forward statistics for port {} (port {}, {}) ",
+            label.name, label.port_id, label.driver
+        );
+        let _ = writeln!(out, "  {:-^76}", title);
+        let _ = writeln!(
+            out,
+            "  RX-packets: {:<14} RX-dropped: {:<14} RX-bytes: {}",
+            t.rx_packets, rx_dropped, t.rx_bytes
+        );
+        let _ = writeln!(
+            out,
+            "  TX-packets: {:<14} TX-dropped: {:<14} TX-bytes: {}",
+            t.tx_packets, t.tx_dropped, t.tx_bytes
+        );
+        let _ = writeln!(
+            out,
+            "  Policy-dropped: {:<10} (unknown-unicast {}, broadcast {}, runt {})  Flooded: {}",
+            t.policy_drops(),
+            t.drop_unknown_unicast,
+            t.drop_group,
+            t.drop_runt,
+            t.flooded
+        );
+        let _ = writeln!(out, "  {}", "-".repeat(76));
+        total.rx_packets += t.rx_packets;
+        total.rx_bytes += t.rx_bytes;
+        total.tx_packets += t.tx_packets;
+        total.tx_bytes += t.tx_bytes;
+        total.tx_dropped += t.tx_dropped;
+        total.drop_unknown_unicast += t.drop_unknown_unicast;
+        total.drop_group += t.drop_group;
+        total.drop_runt += t.drop_runt;
+        total.flooded += t.flooded;
+    }
+    let _ = writeln!(
+        out,
+        "\n  {:+^76}",
+        " Accumulated forward statistics for all ports "
+    );
+    let _ = writeln!(
+        out,
+        "  RX-packets: {:<14} RX-dropped: {:<14} RX-bytes: {}",
+        total.rx_packets, total_rx_dropped, total.rx_bytes
+    );
+    let _ = writeln!(
+        out,
+        "  TX-packets: {:<14} TX-dropped: {:<14} TX-bytes: {}",
+        total.tx_packets, total.tx_dropped, total.tx_bytes
+    );
+    let _ = writeln!(
+        out,
+        "  Policy-dropped: {:<10} Flooded: {}",
+        total.policy_drops(),
+        total.flooded
+    );
+    let _ = writeln!(out, "  {}", "+".repeat(76));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels() -> Vec<PortLabel> {
+        ["uplink", "vf1"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| PortLabel {
+                name: n.to_string(),
+                port_id: i as u16,
+                driver: "net_null".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn status_line_shows_each_ports_rates() {
+        let prev = vec![PortTotals::default(); 2];
+        let mut now = prev.clone();
+        now[0].rx_packets = 2_000_000;
+        now[1].tx_packets = 1_500_000;
+        now[0].drop_group = 500_000;
+        let line = status_line(Duration::from_secs(3), &labels(), &prev, &now, 1.0, 99.6);
+        assert_eq!(
+            line,
+            "[    3s] uplink rx 2.000 tx 0.000 drop 0.500 | vf1 rx 0.000 tx 1.500 drop 0.000 | Mpps, workers busy 100%"
+        );
+    }
+
+    #[test]
+    fn final_report_reads_like_testpmd() {
+        let mut sw = vec![PortTotals::default(); 2];
+        sw[0].rx_packets = 10;
+        sw[0].rx_bytes = 600;
+        sw[0].drop_unknown_unicast = 2;
+        sw[1].tx_packets = 8;
+        sw[1].tx_bytes = 480;
+        let hw = vec![PortStats::default(); 2];
+        let r = final_report(&labels(), &sw, &hw);
+        assert!(
+            r.contains("Forward statistics for port uplink (port 0, net_null)"),
+            "{r}"
+        );
+        assert!(
+            r.contains("  RX-packets: 10             RX-dropped: 0              RX-bytes: 600\n"),
+            "{r}"
+        );
+        assert!(
+            r.contains("Policy-dropped: 2          (unknown-unicast 2, broadcast 0, runt 0)"),
+            "{r}"
+        );
+        assert!(r.contains("Accumulated forward statistics for all ports"));
+        assert!(
+            r.contains("  TX-packets: 8              TX-dropped: 0              TX-bytes: 480\n"),
+            "{r}"
+        );
+    }
+}
