@@ -145,10 +145,7 @@ extern "C" fn trampoline(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the Box::into_raw of `launch`, handed to exactly one call.
     let work = unsafe { Box::from_raw(arg as *mut Box<dyn FnOnce() -> i32 + Send>) };
     // A panic must not unwind into C: turn it into an error code.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
-        Ok(code) => code,
-        Err(_) => -1,
-    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or(-1)
 }
 
 /// A closure running on a worker lcore.

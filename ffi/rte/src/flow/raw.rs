@@ -292,8 +292,10 @@ impl RawActions {
                     Conf::Ethdev(Box::new(sys::rte_flow_action_ethdev { port_id: *port_id })),
                 ),
                 Action::PortId(id) => {
-                    let mut c = sys::rte_flow_action_port_id::default();
-                    c.id = *id;
+                    let c = sys::rte_flow_action_port_id {
+                        id: *id,
+                        ..Default::default()
+                    };
                     (sys::RTE_FLOW_ACTION_TYPE_PORT_ID, Conf::PortId(Box::new(c)))
                 }
                 Action::Drop => (sys::RTE_FLOW_ACTION_TYPE_DROP, Conf::None),
@@ -307,10 +309,12 @@ impl RawActions {
                 ),
                 Action::Rss(queues) => {
                     let queues: Box<[u16]> = queues.clone().into_boxed_slice();
-                    let mut c = sys::rte_flow_action_rss::default();
                     // Default hash function and key, PMD's default hash types.
-                    c.queue_num = queues.len() as u32;
-                    c.queue = queues.as_ptr();
+                    let c = sys::rte_flow_action_rss {
+                        queue_num: queues.len() as u32,
+                        queue: queues.as_ptr(),
+                        ..Default::default()
+                    };
                     (
                         sys::RTE_FLOW_ACTION_TYPE_RSS,
                         Conf::Rss(Box::new(c), queues),

@@ -169,7 +169,8 @@ fn every_action_lowers_with_its_configuration() {
     );
     assert!(a[0].conf.is_null(), "plain COUNT takes the PMD's default");
     assert_eq!(a[1].conf as usize, 0x1000, "INDIRECT's conf is the handle");
-    // SAFETY (all below): each conf points at the boxed struct of its type.
+    // SAFETY: each conf points at the boxed struct of its action's type, alive
+    // while `raw` is.
     unsafe {
         assert_eq!((*(a[2].conf as *const sys::rte_flow_action_queue)).index, 3);
         assert_eq!(

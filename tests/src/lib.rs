@@ -1,0 +1,146 @@
+//! Helpers for the end-to-end tests: build and find the `flowlift` binary, run it,
+//! read pcap files, and parse the final counters it prints.
+#![deny(unsafe_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// The `flowlift` binary of this workspace, built on first use (same profile as
+/// the tests).
+pub fn flowlift_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "-p",
+            "flowlift-control",
+            "--bin",
+            "flowlift",
+            "--message-format=json-render-diagnostics",
+        ]);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "building flowlift failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "flowlift")
+            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reported the flowlift executable")
+    })
+}
+
+/// Serialises the tests of one test binary: each starts busy-polling lcores, and
+/// two at once on a 2-CPU machine only slow each other down.
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `flowlift` with `args` to completion.
+pub fn flowlift(args: &[&str]) -> Output {
+    Command::new(flowlift_bin())
+        .args(args)
+        .output()
+        .expect("start flowlift")
+}
+
+/// stdout and stderr of a finished run, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Every frame of a pcap file, in order.
+pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut reader = pcap_file::pcap::PcapReader::new(file).expect("pcap header");
+    let mut out = Vec::new();
+    while let Some(p) = reader.next_packet() {
+        out.push(p.expect("pcap record").data.into_owned());
+    }
+    out
+}
+
+/// Writes frames to a pcap file.
+pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    let file = std::fs::File::create(path).expect("create pcap");
+    let mut w = pcap_file::pcap::PcapWriter::new(file).expect("pcap header");
+    for (i, f) in frames.iter().enumerate() {
+        let pkt = pcap_file::pcap::PcapPacket::new(
+            std::time::Duration::from_micros(i as u64),
+            f.len() as u32,
+            f,
+        );
+        w.write_packet(&pkt).expect("write frame");
+    }
+}
+
+/// One port's final counters as `flowlift run` prints them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FinalCounters {
+    pub rx_packets: u64,
+    pub rx_dropped: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_dropped: u64,
+    pub tx_bytes: u64,
+    pub policy_dropped: u64,
+    pub flooded: u64,
+}
+
+fn field(line: &str, name: &str) -> Option<u64> {
+    let rest = &line[line.find(name)? + name.len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// The per-port blocks of the final report, by port name.
+pub fn final_counters(stdout: &str) -> HashMap<String, FinalCounters> {
+    let mut out = HashMap::new();
+    let mut current: Option<(String, FinalCounters)> = None;
+    for line in stdout.lines() {
+        if let Some(i) = line.find("Forward statistics for port ") {
+            if let Some((name, c)) = current.take() {
+                out.insert(name, c);
+            }
+            let name = line[i + "Forward statistics for port ".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            current = Some((name, FinalCounters::default()));
+        } else if line.contains("Accumulated forward statistics") {
+            if let Some((name, c)) = current.take() {
+                out.insert(name, c);
+            }
+        } else if let Some((_, c)) = current.as_mut() {
+            if line.contains("RX-packets:") {
+                c.rx_packets = field(line, "RX-packets:").unwrap_or(0);
+                c.rx_dropped = field(line, "RX-dropped:").unwrap_or(0);
+                c.rx_bytes = field(line, "RX-bytes:").unwrap_or(0);
+            } else if line.contains("TX-packets:") {
+                c.tx_packets = field(line, "TX-packets:").unwrap_or(0);
+                c.tx_dropped = field(line, "TX-dropped:").unwrap_or(0);
+                c.tx_bytes = field(line, "TX-bytes:").unwrap_or(0);
+            } else if line.contains("Policy-dropped:") {
+                c.policy_dropped = field(line, "Policy-dropped:").unwrap_or(0);
+                c.flooded = field(line, "Flooded:").unwrap_or(0);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,111 @@
+//! The workspace's layering rules, checked on its sources: `unsafe` only under
+//! `ffi/` (and in a file named `simd.rs`), `#![deny(unsafe_code)]` at the root of
+//! every other crate, and a `//!` module doc at the top of every source file.
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                rust_files(&path, out);
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn sources() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for top in ["dataplane", "control", "perf", "tests", "ffi"] {
+        let dir = workspace().join(top);
+        if dir.exists() {
+            rust_files(&dir, &mut files);
+        }
+    }
+    files
+}
+
+fn is_ffi(path: &Path) -> bool {
+    path.strip_prefix(workspace()).unwrap().starts_with("ffi")
+}
+
+/// The line with the contents of its string literals removed.
+fn without_strings(line: &str) -> String {
+    let mut out = String::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in line.chars() {
+        match (in_string, escaped, c) {
+            (true, false, '\\') => escaped = true,
+            (true, true, _) => escaped = false,
+            (_, _, '"') => in_string = !in_string,
+            (false, _, c) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether the code uses the `unsafe` keyword (a block, fn, impl, extern or trait),
+/// not merely a word containing it.
+fn uses_unsafe_keyword(code: &str) -> bool {
+    let bytes = code.as_bytes();
+    code.match_indices("unsafe").any(|(i, _)| {
+        let before_ok = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        let after = code[i + "unsafe".len()..].trim_start();
+        let after_ok = ["{", "fn", "impl", "extern", "trait"].iter().any(|k| after.starts_with(k));
+        before_ok && after_ok
+    })
+}
+
+#[test]
+fn unsafe_code_lives_only_in_ffi() {
+    let mut offenders = Vec::new();
+    for f in sources().iter().filter(|f| !is_ffi(f) && !f.ends_with("simd.rs")) {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = without_strings(line.split("//").next().unwrap_or(""));
+            if uses_unsafe_keyword(&code) {
+                offenders.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "unsafe outside ffi/:\n{}", offenders.join("\n"));
+}
+
+#[test]
+fn every_crate_outside_ffi_denies_unsafe_code() {
+    let roots = ["dataplane/src/lib.rs", "control/src/lib.rs", "control/src/bin/flowlift.rs", "tests/src/lib.rs"];
+    for root in roots {
+        let text = std::fs::read_to_string(workspace().join(root)).unwrap();
+        assert!(text.contains("#![deny(unsafe_code)]"), "{root} lacks #![deny(unsafe_code)]");
+    }
+    let perf = workspace().join("perf/src");
+    if perf.exists() {
+        for f in std::fs::read_dir(perf).unwrap() {
+            let f = f.unwrap().path();
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            if name == "lib.rs" || name == "main.rs" {
+                assert!(std::fs::read_to_string(&f).unwrap().contains("#![deny(unsafe_code)]"), "{}", f.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn every_source_file_starts_with_a_module_doc() {
+    let missing: Vec<String> = sources()
+        .into_iter()
+        .filter(|f| !std::fs::read_to_string(f).unwrap().trim_start().starts_with("//!"))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(missing.is_empty(), "files without a //! doc:\n{}", missing.join("\n"));
+}
