@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -61,7 +64,9 @@ fn uses_unsafe_keyword(code: &str) -> bool {
     code.match_indices("unsafe").any(|(i, _)| {
         let before_ok = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
         let after = code[i + "unsafe".len()..].trim_start();
-        let after_ok = ["{", "fn", "impl", "extern", "trait"].iter().any(|k| after.starts_with(k));
+        let after_ok = ["{", "fn", "impl", "extern", "trait"]
+            .iter()
+            .any(|k| after.starts_with(k));
         before_ok && after_ok
     })
 }
@@ -69,7 +74,10 @@ fn uses_unsafe_keyword(code: &str) -> bool {
 #[test]
 fn unsafe_code_lives_only_in_ffi() {
     let mut offenders = Vec::new();
-    for f in sources().iter().filter(|f| !is_ffi(f) && !f.ends_with("simd.rs")) {
+    for f in sources()
+        .iter()
+        .filter(|f| !is_ffi(f) && !f.ends_with("simd.rs"))
+    {
         let text = std::fs::read_to_string(f).unwrap();
         for (i, line) in text.lines().enumerate() {
             let code = without_strings(line.split("//").next().unwrap_or(""));
@@ -78,15 +86,27 @@ fn unsafe_code_lives_only_in_ffi() {
             }
         }
     }
-    assert!(offenders.is_empty(), "unsafe outside ffi/:\n{}", offenders.join("\n"));
+    assert!(
+        offenders.is_empty(),
+        "unsafe outside ffi/:\n{}",
+        offenders.join("\n")
+    );
 }
 
 #[test]
 fn every_crate_outside_ffi_denies_unsafe_code() {
-    let roots = ["dataplane/src/lib.rs", "control/src/lib.rs", "control/src/bin/flowlift.rs", "tests/src/lib.rs"];
+    let roots = [
+        "dataplane/src/lib.rs",
+        "control/src/lib.rs",
+        "control/src/bin/flowlift.rs",
+        "tests/src/lib.rs",
+    ];
     for root in roots {
         let text = std::fs::read_to_string(workspace().join(root)).unwrap();
-        assert!(text.contains("#![deny(unsafe_code)]"), "{root} lacks #![deny(unsafe_code)]");
+        assert!(
+            text.contains("#![deny(unsafe_code)]"),
+            "{root} lacks #![deny(unsafe_code)]"
+        );
     }
     let perf = workspace().join("perf/src");
     if perf.exists() {
@@ -94,7 +114,13 @@ fn every_crate_outside_ffi_denies_unsafe_code() {
             let f = f.unwrap().path();
             let name = f.file_name().unwrap().to_string_lossy().to_string();
             if name == "lib.rs" || name == "main.rs" {
-                assert!(std::fs::read_to_string(&f).unwrap().contains("#![deny(unsafe_code)]"), "{}", f.display());
+                assert!(
+                    std::fs::read_to_string(&f)
+                        .unwrap()
+                        .contains("#![deny(unsafe_code)]"),
+                    "{}",
+                    f.display()
+                );
             }
         }
     }
@@ -104,8 +130,17 @@ fn every_crate_outside_ffi_denies_unsafe_code() {
 fn every_source_file_starts_with_a_module_doc() {
     let missing: Vec<String> = sources()
         .into_iter()
-        .filter(|f| !std::fs::read_to_string(f).unwrap().trim_start().starts_with("//!"))
+        .filter(|f| {
+            !std::fs::read_to_string(f)
+                .unwrap()
+                .trim_start()
+                .starts_with("//!")
+        })
         .map(|f| f.display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a //! doc:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "files without a //! doc:\n{}",
+        missing.join("\n")
+    );
 }

@@ -93,8 +93,12 @@ fn net_null_and_ring_ports_burst_and_count() {
     // what is put into the RX ring is received.
     let rx_ring = Arc::new(Ring::new("r_rx", 1024, false).expect("ring"));
     let tx_ring = Arc::new(Ring::new("r_tx", 1024, false).expect("ring"));
-    let ringp =
-        eth_from_rings("net_ring_t", std::slice::from_ref(&rx_ring), std::slice::from_ref(&tx_ring)).expect("ring port");
+    let ringp = eth_from_rings(
+        "net_ring_t",
+        std::slice::from_ref(&rx_ring),
+        std::slice::from_ref(&tx_ring),
+    )
+    .expect("ring port");
     let (mut rrx, mut rtx) = ringp.configure(&cfg, &pool).expect("configure ring port");
     ringp.start().expect("start");
     let mut b = MbufBurst::new();
