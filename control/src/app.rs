@@ -18,7 +18,7 @@ use flowlift_dataplane::PortIdx;
 use rte::{Eal, LcoreId, Mempool, Port, PortConfig, RxQueue, TxQueue};
 
 use crate::config::Config;
-use crate::report::{final_report, status_line, PortLabel};
+use crate::report::{final_report, status_line, worker_lines, PortLabel, WorkerFigures};
 use crate::traffic::{generate, TrafficSpec};
 
 /// What `flowlift run` was asked to do.
@@ -256,6 +256,22 @@ fn run_with_eal(
     };
     writeln!(out, "\nStopping ({why}). Final counters:")?;
     write!(out, "{}", final_report(&open.labels, &totals, &hw))?;
+    let figures: Vec<WorkerFigures> = dp
+        .worker_lcores
+        .iter()
+        .zip(&stats)
+        .map(|(&lcore, s)| WorkerFigures {
+            lcore,
+            packets: s
+                .ports
+                .iter()
+                .map(|p| p.rx_packets.load(Ordering::Relaxed))
+                .sum(),
+            busy_cycles: s.busy_cycles.load(Ordering::Relaxed),
+            idle_cycles: s.idle_cycles.load(Ordering::Relaxed),
+        })
+        .collect();
+    write!(out, "{}", worker_lines(&figures, rte::cycles::tsc_hz()))?;
     out.flush()?;
     // Stop and close every port now (queues went with the workers): net_pcap
     // writes out its capture files here.

@@ -56,6 +56,47 @@ pub fn status_line(
     line
 }
 
+/// One worker's poll-loop figures, as the final report shows them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkerFigures {
+    pub lcore: u32,
+    /// Packets the worker received.
+    pub packets: u64,
+    /// TSC cycles of iterations that moved packets, and of those that did not.
+    pub busy_cycles: u64,
+    pub idle_cycles: u64,
+}
+
+/// testpmd's `--record-core-cycles` line, per worker:
+/// `lcore 1: CPU cycles/packet=98.04 (busy cycles=... / packets=...) at 2600 MHz Clock, busy 99.9%`
+pub fn worker_lines(workers: &[WorkerFigures], tsc_hz: u64) -> String {
+    let mut out = String::new();
+    for w in workers {
+        let cpp = if w.packets == 0 {
+            0.0
+        } else {
+            w.busy_cycles as f64 / w.packets as f64
+        };
+        let total = w.busy_cycles + w.idle_cycles;
+        let busy = if total == 0 {
+            0.0
+        } else {
+            100.0 * w.busy_cycles as f64 / total as f64
+        };
+        let _ = writeln!(
+            out,
+            "  lcore {}: CPU cycles/packet={:.2} (busy cycles={} / packets={}) at {} MHz Clock, busy {:.1}%",
+            w.lcore,
+            cpp,
+            w.busy_cycles,
+            w.packets,
+            tsc_hz / 1_000_000,
+            busy
+        );
+    }
+    out
+}
+
 /// The final counters: one block per port, then the totals.
 pub fn final_report(labels: &[PortLabel], sw: &[PortTotals], hw: &[PortStats]) -> String {
     let mut out = String::new();
@@ -151,6 +192,20 @@ mod tests {
         assert_eq!(
             line,
             "[    3s] uplink rx 2.000 tx 0.000 drop 0.500 | vf1 rx 0.000 tx 1.500 drop 0.000 | Mpps, workers busy 100%"
+        );
+    }
+
+    #[test]
+    fn worker_lines_give_cycles_per_packet() {
+        let w = WorkerFigures {
+            lcore: 1,
+            packets: 1000,
+            busy_cycles: 98_040,
+            idle_cycles: 0,
+        };
+        assert_eq!(
+            worker_lines(&[w], 2_600_000_000),
+            "  lcore 1: CPU cycles/packet=98.04 (busy cycles=98040 / packets=1000) at 2600 MHz Clock, busy 100.0%\n"
         );
     }
 

@@ -57,7 +57,7 @@ const TYPES: &[&str] = &[
     "rte_hash_.*",
     "rte_mbuf",
 ];
-const VARS: &[&str] = &["RTE_.*", "PKT_.*"];
+const VARS: &[&str] = &["RTE_.*", "PKT_.*", "rte_eth_fp_ops"];
 
 fn main() {
     println!("cargo:rerun-if-changed=wrapper.h");

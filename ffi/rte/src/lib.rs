@@ -11,6 +11,8 @@
 //! which keep the port open until the last of them is gone.
 
 pub mod cycles;
+#[cfg(feature = "direct-burst")]
+mod direct;
 mod eal;
 mod error;
 pub mod flow;

@@ -1,0 +1,59 @@
+//! `flowlift-perf`: runs flowlift and its peers on the same captures, devices and
+//! lcores, one after the other in one run, and reports the ratios.
+//!
+//! `cargo run -p flowlift-perf --release -- forward` reproduces the table in
+//! `perf/README.md`.
+#![deny(unsafe_code)]
+
+mod contenders;
+mod forward;
+mod samples;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "flowlift-perf", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Forwarding Mpps on one worker lcore: flowlift vs dpdk-testpmd (io, macswap)
+    /// on the same captures and virtual devices.
+    Forward {
+        /// Runs per contender and capture (medians of these are reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// One-second rate samples per run (first and last are dropped).
+        #[arg(long, default_value_t = 6)]
+        seconds: usize,
+        /// One run of 3 samples each: checks the harness works, in about a minute.
+        #[arg(long)]
+        quick: bool,
+        /// Where CSV and Markdown results go.
+        #[arg(long, default_value = "perf/results")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Forward {
+            runs,
+            seconds,
+            quick,
+            out,
+        } => {
+            let (runs, seconds) = if quick {
+                (1, 3)
+            } else {
+                (runs.max(1), seconds.max(3))
+            };
+            forward::run(runs, seconds, &out)
+        }
+    }
+}
