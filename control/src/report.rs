@@ -32,7 +32,9 @@ fn drops(t: &PortTotals) -> u64 {
     t.policy_drops() + t.tx_dropped
 }
 
-/// `[   3s] uplink rx 1.234 tx 0.000 drop 0.000 | vf1 rx ... | Mpps, busy 98%`
+/// `[    3s] rx/tx/drop Mpps: uplink 17.06/0.00/0.00 vf1 0.00/5.76/0.00 ... | busy 100%`
+///
+/// Compact on purpose: five ports fit a 132-column terminal.
 pub fn status_line(
     elapsed: Duration,
     labels: &[PortLabel],
@@ -41,18 +43,18 @@ pub fn status_line(
     secs: f64,
     busy_pct: f64,
 ) -> String {
-    let mut line = format!("[{:>5}s]", elapsed.as_secs());
+    let mut line = format!("[{:>5}s] rx/tx/drop Mpps:", elapsed.as_secs());
     for ((label, p), n) in labels.iter().zip(prev).zip(now) {
         let _ = write!(
             line,
-            " {} rx {:.3} tx {:.3} drop {:.3} |",
+            " {} {:.2}/{:.2}/{:.2}",
             label.name,
             mpps(n.rx_packets - p.rx_packets, secs),
             mpps(n.tx_packets - p.tx_packets, secs),
             mpps(drops(n) - drops(p), secs),
         );
     }
-    let _ = write!(line, " Mpps, workers busy {busy_pct:.0}%");
+    let _ = write!(line, " | busy {busy_pct:.0}%");
     line
 }
 
@@ -191,7 +193,7 @@ mod tests {
         let line = status_line(Duration::from_secs(3), &labels(), &prev, &now, 1.0, 99.6);
         assert_eq!(
             line,
-            "[    3s] uplink rx 2.000 tx 0.000 drop 0.500 | vf1 rx 0.000 tx 1.500 drop 0.000 | Mpps, workers busy 100%"
+            "[    3s] rx/tx/drop Mpps: uplink 2.00/0.00/0.50 vf1 0.00/1.50/0.00 | busy 100%"
         );
     }
 

@@ -78,18 +78,15 @@ impl TestpmdParser {
     }
 }
 
-/// Parses flowlift's status line: the `tx` Mpps of port `vf1`.
+/// Parses flowlift's status line: the TX Mpps of port `vf1`
+/// (`... vf1 0.00/22.27/0.00 ...`).
 pub fn flowlift_sample(line: &str) -> Option<f64> {
     if !line.starts_with('[') {
         return None;
     }
-    let after = &line[line.find(" vf1 rx ")? + " vf1 rx ".len()..];
-    let mut words = after.split_whitespace();
-    words.next()?; // rx rate
-    if words.next()? != "tx" {
-        return None;
-    }
-    words.next()?.parse().ok()
+    let after = &line[line.find(" vf1 ")? + " vf1 ".len()..];
+    let rates = after.split_whitespace().next()?;
+    rates.split('/').nth(1)?.parse().ok()
 }
 
 /// `CPU cycles/packet=98.04 ...` (testpmd and flowlift print the same form).
@@ -279,8 +276,9 @@ mod tests {
 
     #[test]
     fn reads_flowlifts_status_line() {
-        let line = "[    2s] uplink rx 22.266 tx 0.000 drop 0.000 | vf1 rx 0.000 tx 22.265 drop 0.000 | Mpps, workers busy 100%";
-        assert_eq!(flowlift_sample(line), Some(22.265));
+        let line =
+            "[    2s] rx/tx/drop Mpps: uplink 22.27/0.00/0.00 vf1 0.00/22.26/0.00 | busy 100%";
+        assert_eq!(flowlift_sample(line), Some(22.26));
         assert_eq!(flowlift_sample("port 1 vf1: net_null1"), None);
         assert_eq!(
             cycles_per_packet("  lcore 1: CPU cycles/packet=119.93 (busy cycles=7803323410 / packets=65064608) at 2600 MHz Clock"),
