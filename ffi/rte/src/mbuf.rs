@@ -108,13 +108,6 @@ impl Mbuf {
         unsafe { dpdk_sys::rte_pktmbuf_refcnt_update(self.0.as_ptr(), 1) };
         Mbuf(self.0)
     }
-
-    /// Gives up ownership without freeing.
-    pub(crate) fn into_raw(self) -> *mut dpdk_sys::rte_mbuf {
-        let p = self.0.as_ptr();
-        std::mem::forget(self);
-        p
-    }
 }
 
 impl Drop for Mbuf {
@@ -269,9 +262,6 @@ impl Drop for MbufBurst {
     }
 }
 
-#[allow(dead_code)]
-fn _assert_layout() {
-    // Mbuf must stay pointer-sized for the burst array to double as DPDK's.
-    const _: () = assert!(std::mem::size_of::<Mbuf>() == std::mem::size_of::<*mut u8>());
-    let _ = Mbuf::into_raw;
-}
+// Mbuf must stay pointer-sized for a burst's array to double as DPDK's
+// `struct rte_mbuf **`.
+const _: () = assert!(std::mem::size_of::<Mbuf>() == std::mem::size_of::<*mut u8>());

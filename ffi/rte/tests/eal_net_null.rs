@@ -113,6 +113,24 @@ fn net_null_and_ring_ports_burst_and_count() {
     assert_eq!(got.as_slice()[0].data(), &[9, 2, 3, 4]);
     drop(got);
 
+    // rte_flow on a device without flow support: every call is refused with a
+    // typed, testpmd-style error, and nothing is left behind.
+    use rte::flow::{
+        Action, Actions, Attr, FlowErrorClass, IndirectCounter, Masked, Pattern, Rule,
+    };
+    let pattern = Pattern::new().ipv4(rte::flow::Ipv4Item {
+        src: Some(Masked::exact(std::net::Ipv4Addr::new(10, 0, 0, 1))),
+        ..Default::default()
+    });
+    let actions = Actions::new().then(Action::Count).then(Action::Queue(0));
+    let err = rte::flow::validate(&src, &Attr::ingress(), &pattern, &actions).unwrap_err();
+    assert_eq!(err.class(), FlowErrorClass::Unsupported, "{err}");
+    assert!(err.to_string().starts_with("Caught error type "), "{err}");
+    let err = Rule::create(&src, &Attr::ingress(), &pattern, &actions).unwrap_err();
+    assert_eq!(err.class(), FlowErrorClass::Unsupported, "{err}");
+    assert!(IndirectCounter::create(&src, &Attr::ingress()).is_err());
+    assert!(rte::flow::flush(&src).is_err());
+
     // Launch on a worker lcore is refused for the main lcore.
     assert!(eal.launch(eal.main_lcore(), || 0).is_err());
 

@@ -66,12 +66,17 @@ impl FlowError {
         error_type_name(self.error_type)
     }
 
-    pub(crate) fn from_raw(raw: &dpdk_sys::rte_flow_error, ret: i32) -> FlowError {
-        let errno = if ret < 0 {
-            Errno::from_ret(ret)
-        } else {
-            Errno::last()
-        };
+    /// The error of a call that returned `ret` (`-errno`).
+    pub(crate) fn from_ret(raw: &dpdk_sys::rte_flow_error, ret: i32) -> FlowError {
+        FlowError::with_errno(raw, Errno::from_ret(ret))
+    }
+
+    /// The error of a call that returned NULL and set `rte_errno`.
+    pub(crate) fn from_rte_errno(raw: &dpdk_sys::rte_flow_error) -> FlowError {
+        FlowError::with_errno(raw, Errno::last())
+    }
+
+    fn with_errno(raw: &dpdk_sys::rte_flow_error, errno: Errno) -> FlowError {
         FlowError {
             error_type: raw.type_,
             message: crate::cstr_to_string(raw.message),

@@ -60,7 +60,7 @@ pub fn validate(
     if ret == 0 {
         Ok(())
     } else {
-        Err(FlowError::from_raw(&err, ret))
+        Err(FlowError::from_ret(&err, ret))
     }
 }
 
@@ -72,7 +72,7 @@ pub fn flush(port: &Port) -> Result<(), FlowError> {
     if ret == 0 {
         Ok(())
     } else {
-        Err(FlowError::from_raw(&err, ret))
+        Err(FlowError::from_ret(&err, ret))
     }
 }
 
@@ -108,7 +108,7 @@ impl Rule {
                 port: port.clone(),
                 raw: Some(raw),
             }),
-            None => Err(FlowError::from_raw(&err, -1)),
+            None => Err(FlowError::from_rte_errno(&err)),
         }
     }
 
@@ -138,7 +138,7 @@ impl Rule {
         if ret == 0 {
             Ok(counts_from(&q))
         } else {
-            Err(FlowError::from_raw(&err, ret))
+            Err(FlowError::from_ret(&err, ret))
         }
     }
 
@@ -160,7 +160,7 @@ impl Rule {
             self.raw = None;
             Ok(())
         } else {
-            Err(FlowError::from_raw(&err, ret))
+            Err(FlowError::from_ret(&err, ret))
         }
     }
 }
@@ -211,7 +211,7 @@ impl IndirectCounter {
                 port: port.clone(),
                 raw: Some(raw),
             }),
-            None => Err(FlowError::from_raw(&err, -1)),
+            None => Err(FlowError::from_rte_errno(&err)),
         }
     }
 
@@ -237,7 +237,7 @@ impl IndirectCounter {
         if ret == 0 {
             Ok(counts_from(&q))
         } else {
-            Err(FlowError::from_raw(&err, ret))
+            Err(FlowError::from_ret(&err, ret))
         }
     }
 
@@ -252,7 +252,7 @@ impl IndirectCounter {
             self.raw = None;
             Ok(())
         } else {
-            Err(FlowError::from_raw(&err, ret))
+            Err(FlowError::from_ret(&err, ret))
         }
     }
 
