@@ -6,6 +6,7 @@
 //! this is unit-tested without EAL.
 #![deny(unsafe_code)]
 
+pub mod flow;
 pub mod io;
 pub mod l2;
 pub mod mac;
