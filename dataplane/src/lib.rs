@@ -7,9 +7,11 @@
 #![deny(unsafe_code)]
 
 pub mod flow;
+pub mod flowstate;
 pub mod io;
 pub mod l2;
 pub mod mac;
+pub mod policy;
 pub mod stats;
 pub mod testio;
 pub mod worker;
