@@ -10,6 +10,8 @@ use std::path::Path;
 
 use flowlift_dataplane::l2::MissAction;
 use flowlift_dataplane::mac::MacAddr;
+use flowlift_dataplane::policy::{Rule, RuleAction};
+use flowlift_dataplane::PortIdx;
 use serde::Deserialize;
 
 /// A configuration problem, as one line.
@@ -93,6 +95,14 @@ pub struct DataplaneSection {
     pub unknown_unicast: Miss,
     /// Broadcast and multicast frames from the uplink: `drop` or `flood`.
     pub broadcast: Miss,
+    /// IPv4 flows each worker's table holds (preallocated at start-up).
+    pub flow_table_size: u32,
+    /// IPv6 flows each worker's table holds.
+    pub flow_table_size_v6: u32,
+    /// Seconds without a packet after which a flow is evicted and logged; 0 = never.
+    pub idle_timeout_s: f64,
+    /// Flow events (new/ended) a worker may queue for the control core.
+    pub event_queue: u32,
 }
 
 impl Default for DataplaneSection {
@@ -106,8 +116,46 @@ impl Default for DataplaneSection {
             mbufs: 0,
             unknown_unicast: Miss::Drop,
             broadcast: Miss::Drop,
+            flow_table_size: 1 << 20,
+            flow_table_size_v6: 1 << 18,
+            idle_timeout_s: 10.0,
+            event_queue: 1 << 16,
         }
     }
+}
+
+/// `[[rule]]`: a forwarding rule for a flow's first packet.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(default)]
+    priority: i32,
+    in_port: Option<String>,
+    src_mac: Option<String>,
+    dst_mac: Option<String>,
+    vlan: Option<u16>,
+    src: Option<String>,
+    dst: Option<String>,
+    proto: Option<ProtoSpec>,
+    sport: Option<PortSpecValue>,
+    dport: Option<PortSpecValue>,
+    action: String,
+}
+
+/// A protocol by name (`tcp`, `udp`, `sctp`, `icmp`, `icmp6`) or number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum ProtoSpec {
+    Number(u8),
+    Name(String),
+}
+
+/// A port (`5001`) or range (`"1000-2000"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum PortSpecValue {
+    Number(u16),
+    Text(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +177,8 @@ struct RawConfig {
     dataplane: DataplaneSection,
     #[serde(default, rename = "port")]
     ports: Vec<RawPort>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RawRule>,
 }
 
 /// One port, validated.
@@ -163,6 +213,8 @@ pub struct Config {
     pub dataplane: DataplaneSection,
     /// The uplink first, then the VFs in file order.
     pub ports: Vec<PortSpec>,
+    /// Forwarding rules, in file order (the policy sorts them by priority).
+    pub rules: Vec<Rule>,
 }
 
 impl Config {
@@ -229,6 +281,7 @@ impl Config {
             },
             dataplane: DataplaneSection::default(),
             ports,
+            rules: Vec::new(),
         };
         if let Some(dir) = capture_dir {
             cfg.capture_vfs_to(dir);
@@ -398,10 +451,89 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
             ports.len()
         )));
     }
+    let rules = raw
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            lower_rule(r, &ports)
+                .map_err(|m| invalid(format!("rule {} (priority {}): {m}", i + 1, r.priority)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Config {
         eal: raw.eal,
         dataplane: raw.dataplane,
         ports,
+        rules,
+    })
+}
+
+fn port_index(ports: &[PortSpec], name: &str) -> Result<PortIdx, String> {
+    ports
+        .iter()
+        .position(|p| p.name == name)
+        .map(|i| PortIdx(i as u16))
+        .ok_or_else(|| format!("no port named {name:?}"))
+}
+
+fn lower_rule(r: &RawRule, ports: &[PortSpec]) -> Result<Rule, String> {
+    let mac = |m: &Option<String>| {
+        m.as_deref()
+            .map(|t| t.parse::<MacAddr>().map_err(|e| e.to_string()))
+            .transpose()
+    };
+    let range = |v: &Option<PortSpecValue>| {
+        v.as_ref()
+            .map(|v| match v {
+                PortSpecValue::Number(n) => {
+                    Ok(flowlift_dataplane::policy::PortRange { lo: *n, hi: *n })
+                }
+                PortSpecValue::Text(t) => t.parse(),
+            })
+            .transpose()
+    };
+    let proto = match &r.proto {
+        None => None,
+        Some(ProtoSpec::Number(n)) => Some(*n),
+        Some(ProtoSpec::Name(n)) => Some(match n.as_str() {
+            "tcp" => 6,
+            "udp" => 17,
+            "sctp" => 132,
+            "icmp" => 1,
+            "icmp6" | "icmpv6" => 58,
+            other => {
+                return Err(format!(
+                    "unknown proto {other:?}: use tcp, udp, sctp, icmp, icmp6 or a number"
+                ))
+            }
+        }),
+    };
+    if r.vlan.is_some_and(|v| v > 4095) {
+        return Err(format!("vlan {} is above 4095", r.vlan.unwrap_or(0)));
+    }
+    let action = match r.action.as_str() {
+        "drop" => RuleAction::Drop,
+        other => match other.strip_prefix("output:") {
+            Some(name) => RuleAction::Output(port_index(ports, name)?),
+            None => return Err(format!("action {other:?}: use \"drop\" or \"output:PORT\"")),
+        },
+    };
+    Ok(Rule {
+        priority: r.priority,
+        in_port: r
+            .in_port
+            .as_deref()
+            .map(|n| port_index(ports, n))
+            .transpose()?,
+        src_mac: mac(&r.src_mac)?,
+        dst_mac: mac(&r.dst_mac)?,
+        vlan: r.vlan,
+        src: r.src.as_deref().map(str::parse).transpose()?,
+        dst: r.dst.as_deref().map(str::parse).transpose()?,
+        proto,
+        sport: range(&r.sport)?,
+        dport: range(&r.dport)?,
+        action: Some(action),
     })
 }
 

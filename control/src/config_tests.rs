@@ -1,6 +1,8 @@
 //! Config parsing: the example file, defaults, and one clear line per mistake.
 
 use super::*;
+use flowlift_dataplane::policy::RuleAction;
+use flowlift_dataplane::PortIdx;
 
 const GOOD: &str = r#"
 [dataplane]
@@ -112,6 +114,38 @@ fn each_mistake_gets_one_clear_line() {
         assert!(e.contains(want), "expected {want:?} in {e:?}");
         assert!(!e.contains('\n'), "one line: {e}");
         assert!(e.starts_with("config t.toml: "), "{e}");
+    }
+}
+
+#[test]
+fn rules_name_ports_and_parse_their_fields() {
+    let text = format!(
+        "{GOOD}\n[[rule]]\npriority = 5\nin_port = \"uplink\"\nproto = \"udp\"\ndport = \"5000-5010\"\nsrc = \"10.0.0.0/8\"\naction = \"output:vf1\"\n\n[[rule]]\nproto = 6\nsport = 22\naction = \"drop\"\n"
+    );
+    let c = Config::parse(&text, "t.toml").unwrap();
+    assert_eq!(c.rules.len(), 2);
+    let r = &c.rules[0];
+    assert_eq!(r.in_port, Some(PortIdx(0)));
+    assert_eq!(r.proto, Some(17));
+    assert_eq!(r.dport.unwrap().hi, 5010);
+    assert_eq!(r.action, Some(RuleAction::Output(PortIdx(1))));
+    assert_eq!(c.rules[1].sport.unwrap().lo, 22);
+    assert_eq!(c.rules[1].action, Some(RuleAction::Drop));
+    for (bad, want) in [
+        ("action = \"output:vf9\"", "no port named \"vf9\""),
+        ("action = \"forward\"", "use \"drop\" or \"output:PORT\""),
+        ("proto = \"gre\"\naction = \"drop\"", "unknown proto"),
+        ("dport = \"9-1\"\naction = \"drop\"", "bad port range"),
+        (
+            "src = \"10.0.0.0/40\"\naction = \"drop\"",
+            "bad prefix length",
+        ),
+        ("vlan = 5000\naction = \"drop\"", "above 4095"),
+        ("action = \"drop\"\ncolour = 1", "unknown field `colour`"),
+    ] {
+        let e = err(&format!("{GOOD}\n[[rule]]\n{bad}\n"));
+        assert!(e.contains(want), "expected {want:?} in {e}");
+        assert!(!e.contains('\n'), "{e}");
     }
 }
 

@@ -1,0 +1,197 @@
+//! `--flow-log FILE`: one JSON object per line for each flow when it ends (idle
+//! expiry or exit), written by the control core, never by a worker.
+//!
+//! Fields: `in_port` (port name), `vlan` (outer VID or null), `src`, `dst` (IP
+//! addresses as text), `proto` (number), `sport`, `dport`, `packets`, `bytes`,
+//! `first_seen`, `last_seen` (Unix time, seconds), `end` (`idle` or `exit`),
+//! `action` (`output:vf1`, `flood`, `drop`), `worker` (lcore).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use flowlift_dataplane::flow::FlowKey;
+use flowlift_dataplane::flowstate::{EndReason, FlowSnapshot};
+use flowlift_dataplane::policy::FlowAction;
+use serde_json::json;
+
+/// Converts worker TSC stamps to Unix time.
+#[derive(Debug, Clone, Copy)]
+pub struct TscClock {
+    tsc0: u64,
+    unix0: f64,
+    hz: f64,
+}
+
+impl TscClock {
+    /// Pins TSC `tsc_now` (at `hz` ticks per second) to the current wall clock.
+    pub fn new(tsc_now: u64, hz: u64) -> Self {
+        let unix0 = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        TscClock {
+            tsc0: tsc_now,
+            unix0,
+            hz: hz.max(1) as f64,
+        }
+    }
+
+    /// Unix seconds of TSC `tsc`.
+    pub fn unix(&self, tsc: u64) -> f64 {
+        self.unix0 + (tsc as f64 - self.tsc0 as f64) / self.hz
+    }
+}
+
+/// The flow log file.
+#[derive(Debug)]
+pub struct FlowLog {
+    out: BufWriter<File>,
+    lines: u64,
+}
+
+/// One ended flow, as logged.
+#[derive(Debug, Clone, Copy)]
+pub struct EndedFlow<'a> {
+    pub key: &'a FlowKey,
+    pub counters: FlowSnapshot,
+    pub action: FlowAction,
+    pub reason: EndReason,
+    pub worker_lcore: u32,
+}
+
+impl FlowLog {
+    /// Creates (truncates) the log file.
+    pub fn create(path: &Path) -> anyhow::Result<FlowLog> {
+        let file = File::create(path)
+            .with_context(|| format!("cannot create flow log {}", path.display()))?;
+        Ok(FlowLog {
+            out: BufWriter::with_capacity(1 << 20, file),
+            lines: 0,
+        })
+    }
+
+    /// Writes one flow.
+    pub fn write(
+        &mut self,
+        f: &EndedFlow<'_>,
+        port_names: &[String],
+        clock: &TscClock,
+    ) -> anyhow::Result<()> {
+        let name = |i: usize| {
+            port_names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("port{i}"))
+        };
+        let action = match f.action {
+            FlowAction::Forward(p) => format!("output:{}", name(p.index())),
+            FlowAction::Flood => "flood".into(),
+            FlowAction::Drop(_) => "drop".into(),
+        };
+        let line = json!({
+            "in_port": name(usize::from(f.key.in_port())),
+            "vlan": f.key.vlan(),
+            "src": f.key.src().to_string(),
+            "dst": f.key.dst().to_string(),
+            "proto": f.key.proto(),
+            "sport": f.key.sport(),
+            "dport": f.key.dport(),
+            "packets": f.counters.packets,
+            "bytes": f.counters.bytes,
+            "first_seen": round_us(clock.unix(f.counters.first_seen)),
+            "last_seen": round_us(clock.unix(f.counters.last_seen)),
+            "end": f.reason.label(),
+            "action": action,
+            "worker": f.worker_lcore,
+        });
+        writeln!(self.out, "{line}").context("write flow log")?;
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Flows written so far.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// Flushes to disk.
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        self.out.flush().context("flush flow log")
+    }
+}
+
+fn round_us(secs: f64) -> f64 {
+    (secs * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowlift_dataplane::flow::{KeyV4, NO_VLAN};
+    use flowlift_dataplane::PortIdx;
+
+    #[test]
+    fn one_json_object_per_flow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flows.jsonl");
+        let mut log = FlowLog::create(&path).unwrap();
+        let key = FlowKey::V4(KeyV4 {
+            src: [10, 0, 0, 1],
+            dst: [192, 168, 0, 2],
+            sport: 1234,
+            dport: 53,
+            vlan: NO_VLAN,
+            proto: 17,
+            in_port: 0,
+        });
+        let clock = TscClock {
+            tsc0: 1000,
+            unix0: 1_700_000_000.0,
+            hz: 1000.0,
+        };
+        let f = EndedFlow {
+            key: &key,
+            counters: FlowSnapshot {
+                packets: 3,
+                bytes: 180,
+                first_seen: 1000,
+                last_seen: 2500,
+            },
+            action: FlowAction::Forward(PortIdx(1)),
+            reason: EndReason::Exit,
+            worker_lcore: 1,
+        };
+        log.write(&f, &["uplink".into(), "vf1".into()], &clock)
+            .unwrap();
+        log.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["in_port"], "uplink");
+        assert!(v["vlan"].is_null());
+        assert_eq!(
+            (v["src"].as_str(), v["dst"].as_str()),
+            (Some("10.0.0.1"), Some("192.168.0.2"))
+        );
+        assert_eq!(
+            (
+                v["proto"].as_u64(),
+                v["sport"].as_u64(),
+                v["dport"].as_u64()
+            ),
+            (Some(17), Some(1234), Some(53))
+        );
+        assert_eq!(
+            (v["packets"].as_u64(), v["bytes"].as_u64()),
+            (Some(3), Some(180))
+        );
+        assert_eq!(v["first_seen"].as_f64(), Some(1_700_000_000.0));
+        assert_eq!(v["last_seen"].as_f64(), Some(1_700_000_001.5));
+        assert_eq!(
+            (v["end"].as_str(), v["action"].as_str()),
+            (Some("exit"), Some("output:vf1"))
+        );
+        assert_eq!(log.lines(), 1);
+    }
+}
