@@ -7,18 +7,24 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use flowlift_dataplane::flowstate::FlowCounters;
 use flowlift_dataplane::l2::L2Table;
+use flowlift_dataplane::policy::Policy;
 use flowlift_dataplane::stats::{PortTotals, WorkerStats};
-use flowlift_dataplane::worker::{RxAssignment, Worker};
+use flowlift_dataplane::worker::{RxAssignment, WorkerSetup};
 use flowlift_dataplane::PortIdx;
 use rte::{Eal, LcoreId, Mempool, Port, PortConfig, RxQueue, TxQueue};
 
 use crate::config::Config;
-use crate::report::{final_report, status_line, worker_lines, PortLabel, WorkerFigures};
+use crate::fleet::{DpdkWorker, FlowKeeper, WorkerHandle};
+use crate::flowlog::{FlowLog, TscClock};
+use crate::report::{
+    final_report, flow_report, status_line, worker_lines, FlowFigures, PortLabel, WorkerFigures,
+};
 use crate::traffic::{generate, TrafficSpec};
 
 /// What `flowlift run` was asked to do.
@@ -36,6 +42,8 @@ pub struct RunOptions {
     pub capture_dir: Option<PathBuf>,
     /// Seconds between status lines.
     pub status_every: Duration,
+    /// Write one JSON line per flow when it ends to this file.
+    pub flow_log: Option<PathBuf>,
 }
 
 /// Why the appliance stopped.
@@ -50,6 +58,9 @@ pub enum StopReason {
 /// How long a finite replay may go without receiving a packet before flowlift
 /// gives up on it (a capture the PMD cannot read to the end).
 const REPLAY_STALL: Duration = Duration::from_secs(5);
+
+/// Commands (evictions) the control core may queue for one worker.
+const COMMAND_QUEUE: usize = 4096;
 
 /// How often the main lcore checks for the end of the run.
 const TICK: Duration = Duration::from_millis(20);
@@ -211,36 +222,68 @@ fn run_with_eal(
         dp.unknown_unicast.into(),
         dp.broadcast.into(),
     );
+    let policy = Policy::new(cfg.rules.clone(), l2);
     let nports = cfg.ports.len();
-    let mut stats = Vec::with_capacity(workers);
-    let mut handles = Vec::with_capacity(workers);
+    let (flows_v4, flows_v6) = (dp.flow_table_size as usize, dp.flow_table_size_v6 as usize);
+    let slots = DpdkWorker::flow_slots_needed(flows_v4, flows_v6);
+    let mut fleet: Vec<WorkerHandle> = Vec::with_capacity(workers);
+    let mut launched = Vec::with_capacity(workers);
     for (w, &lc) in dp.worker_lcores.iter().enumerate() {
-        let worker_stats = Arc::new(WorkerStats::new(nports));
-        stats.push(Arc::clone(&worker_stats));
-        let mut worker: Worker<RxQueue, TxQueue> = Worker::new(
+        let (events_tx, events_rx) = crossbeam_channel::bounded(dp.event_queue as usize);
+        let (commands_tx, commands_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
+        let handle = WorkerHandle {
+            lcore: lc,
+            stats: Arc::new(WorkerStats::new(nports)),
+            counters: Arc::new(FlowCounters::new(slots)),
+            events: events_rx,
+            commands: commands_tx,
+            returned: Arc::new(Mutex::new(None)),
+        };
+        let mut worker = DpdkWorker::new(
             std::mem::take(&mut rx_by_worker[w]),
             std::mem::take(&mut tx_by_worker[w]),
-            l2.clone(),
-            dp.burst,
-            worker_stats,
-            rte::cycles::tsc,
+            WorkerSetup {
+                policy: policy.clone(),
+                burst: dp.burst,
+                flows_v4,
+                flows_v6,
+                stats: Arc::clone(&handle.stats),
+                counters: Arc::clone(&handle.counters),
+                events: events_tx,
+                commands: commands_rx,
+                clock: rte::cycles::tsc,
+            },
         );
-        let stop = Arc::clone(stop);
-        handles.push(eal.launch(LcoreId(lc), move || {
+        let (stop, returned) = (Arc::clone(stop), Arc::clone(&handle.returned));
+        launched.push(eal.launch(LcoreId(lc), move || {
             worker.run(&stop);
+            *returned.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker);
             0
         })?);
+        fleet.push(handle);
     }
+    let hz = rte::cycles::tsc_hz();
+    let log = opts.flow_log.as_deref().map(FlowLog::create).transpose()?;
+    let port_names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
+    let mut keeper = FlowKeeper::new(
+        log,
+        TscClock::new(rte::cycles::tsc(), hz),
+        hz,
+        dp.idle_timeout_s,
+        port_names,
+    );
 
-    let reason = control_loop(&open, &stats, budget, opts, stop, out);
+    let reason = control_loop(&open, &fleet, &mut keeper, budget, opts, stop, out);
     stop.store(true, Ordering::SeqCst);
     let mut failed = Vec::new();
-    for h in handles {
+    for h in launched {
         let lcore = h.lcore();
         if h.join() != 0 {
             failed.push(lcore);
         }
     }
+    let logged_at_exit = keeper.finish(&fleet)?;
+    let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let reason = reason?;
     let totals = WorkerStats::port_totals(stats.iter().map(|s| s.as_ref()), nports);
     let hw: Vec<rte::PortStats> = open
@@ -272,6 +315,22 @@ fn run_with_eal(
         })
         .collect();
     write!(out, "{}", worker_lines(&figures, rte::cycles::tsc_hz()))?;
+    let parse = WorkerStats::parse_error_totals(stats.iter().map(|s| s.as_ref()));
+    let sum = |f: fn(&WorkerStats) -> &std::sync::atomic::AtomicU64| -> u64 {
+        stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
+    };
+    let flow_figures = FlowFigures {
+        created: sum(|s| &s.flows_created),
+        evicted: sum(|s| &s.flows_evicted),
+        at_exit: logged_at_exit,
+        table_full: sum(|s| &s.table_full),
+        events_dropped: sum(|s| &s.events_dropped),
+    };
+    write!(out, "{}", flow_report(&parse, &flow_figures))?;
+    for h in &fleet {
+        // The workers' queues go now, before the ports are closed.
+        drop(h.returned.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
     out.flush()?;
     // Stop and close every port now (queues went with the workers): net_pcap
     // writes out its capture files here.
@@ -371,13 +430,16 @@ fn cycles(stats: &[Arc<WorkerStats>]) -> (u64, u64) {
 /// The main lcore's loop: status line every `status_every`, and the end of the run.
 fn control_loop(
     open: &OpenPorts,
-    stats: &[Arc<WorkerStats>],
+    fleet: &[WorkerHandle],
+    keeper: &mut FlowKeeper,
     budget: Option<u64>,
     opts: &RunOptions,
     stop: &AtomicBool,
     out: &mut dyn Write,
 ) -> anyhow::Result<StopReason> {
     let nports = open.ports.len();
+    let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
+    let stats = stats.as_slice();
     let totals = || WorkerStats::port_totals(stats.iter().map(|s| s.as_ref()), nports);
     let start = Instant::now();
     let mut last_status = start;
@@ -387,6 +449,8 @@ fn control_loop(
     loop {
         std::thread::sleep(TICK);
         let now = Instant::now();
+        keeper.drain_events(fleet)?;
+        keeper.expire_idle(fleet, rte::cycles::tsc());
         if stop.load(Ordering::SeqCst) {
             return Ok(StopReason::Signal);
         }

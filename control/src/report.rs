@@ -99,6 +99,46 @@ pub fn worker_lines(workers: &[WorkerFigures], tsc_hz: u64) -> String {
     out
 }
 
+/// Flow figures for the final report.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlowFigures {
+    pub created: u64,
+    pub evicted: u64,
+    pub at_exit: u64,
+    pub table_full: u64,
+    pub events_dropped: u64,
+}
+
+/// Packets without a flow key by reason, and the flow table's figures.
+pub fn flow_report(
+    parse: &[(flowlift_dataplane::wire::ParseError, u64)],
+    f: &FlowFigures,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  Flows: created {}, evicted idle {}, alive at exit {}; table-full packets {}; new-flow events dropped {}",
+        f.created, f.evicted, f.at_exit, f.table_full, f.events_dropped
+    );
+    let no_key: Vec<String> = parse
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(e, n)| format!("{} {n}", e.label()))
+        .collect();
+    let total: u64 = parse.iter().map(|(_, n)| n).sum();
+    let _ = writeln!(
+        out,
+        "  No-flow-key packets: {total}{}{}",
+        if no_key.is_empty() { "" } else { " (" },
+        if no_key.is_empty() {
+            String::new()
+        } else {
+            no_key.join(", ") + ")"
+        }
+    );
+    out
+}
+
 /// The final counters: one block per port, then the totals.
 pub fn final_report(labels: &[PortLabel], sw: &[PortTotals], hw: &[PortStats]) -> String {
     let mut out = String::new();

@@ -29,6 +29,10 @@ impl PacketBurst for rte::MbufBurst {
         rte::MbufBurst::len(self)
     }
     #[inline(always)]
+    fn as_slice(&self) -> &[rte::Mbuf] {
+        rte::MbufBurst::as_slice(self)
+    }
+    #[inline(always)]
     fn push(&mut self, p: rte::Mbuf) -> Result<(), rte::Mbuf> {
         rte::MbufBurst::push(self, p)
     }

@@ -30,6 +30,8 @@ pub trait PacketBurst {
     fn is_full(&self) -> bool {
         self.len() >= Self::CAPACITY
     }
+    /// The packets held, in order.
+    fn as_slice(&self) -> &[Self::Pkt];
     /// Adds a packet at the end, or gives it back when full.
     fn push(&mut self, p: Self::Pkt) -> Result<(), Self::Pkt>;
     /// Hands every packet, in order, to `f`, leaving the burst empty.

@@ -31,6 +31,8 @@ pub struct PortCounters {
     pub drop_unknown_unicast: AtomicU64,
     pub drop_group: AtomicU64,
     pub drop_runt: AtomicU64,
+    /// Packets received on the port and dropped by a policy rule.
+    pub drop_rule: AtomicU64,
     /// Packets received on the port and flooded to every VF.
     pub flooded: AtomicU64,
 }
@@ -46,6 +48,7 @@ pub struct PortTotals {
     pub drop_unknown_unicast: u64,
     pub drop_group: u64,
     pub drop_runt: u64,
+    pub drop_rule: u64,
     pub flooded: u64,
 }
 
@@ -60,12 +63,13 @@ impl PortTotals {
         self.drop_unknown_unicast += c.drop_unknown_unicast.load(Relaxed);
         self.drop_group += c.drop_group.load(Relaxed);
         self.drop_runt += c.drop_runt.load(Relaxed);
+        self.drop_rule += c.drop_rule.load(Relaxed);
         self.flooded += c.flooded.load(Relaxed);
     }
 
     /// Packets received here that the forwarding decision dropped.
     pub fn policy_drops(&self) -> u64 {
-        self.drop_unknown_unicast + self.drop_group + self.drop_runt
+        self.drop_unknown_unicast + self.drop_group + self.drop_runt + self.drop_rule
     }
 }
 
@@ -83,6 +87,19 @@ pub struct WorkerStats {
     /// TSC cycles spent in iterations that moved packets, and in those that did not.
     pub busy_cycles: AtomicU64,
     pub idle_cycles: AtomicU64,
+    /// Packets without a flow key, by [`crate::wire::ParseError`] (indexed by
+    /// `ParseError::index`): non-IP, non-first fragments, malformed by reason.
+    pub parse_errors: Box<[AtomicU64]>,
+    /// Flows inserted into the table.
+    pub flows_created: AtomicU64,
+    /// Flows removed on the control core's command.
+    pub flows_evicted: AtomicU64,
+    /// Packets of new flows forwarded uncached because the table was full.
+    pub table_full: AtomicU64,
+    /// New-flow events dropped because the control core's queue was full.
+    pub events_dropped: AtomicU64,
+    /// Evictions put off because the event queue had no room for the flow's end.
+    pub evictions_deferred: AtomicU64,
 }
 
 impl WorkerStats {
@@ -95,7 +112,32 @@ impl WorkerStats {
             empty_polls: AtomicU64::new(0),
             busy_cycles: AtomicU64::new(0),
             idle_cycles: AtomicU64::new(0),
+            parse_errors: crate::wire::ParseError::ALL
+                .iter()
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            flows_created: AtomicU64::new(0),
+            flows_evicted: AtomicU64::new(0),
+            table_full: AtomicU64::new(0),
+            events_dropped: AtomicU64::new(0),
+            evictions_deferred: AtomicU64::new(0),
         }
+    }
+
+    /// Packets without a flow key, by reason, summed over several workers.
+    pub fn parse_error_totals<'a>(
+        workers: impl IntoIterator<Item = &'a WorkerStats>,
+    ) -> Vec<(crate::wire::ParseError, u64)> {
+        let mut out: Vec<(crate::wire::ParseError, u64)> = crate::wire::ParseError::ALL
+            .iter()
+            .map(|e| (*e, 0))
+            .collect();
+        for w in workers {
+            for (slot, c) in out.iter_mut().zip(w.parse_errors.iter()) {
+                slot.1 += c.load(Relaxed);
+            }
+        }
+        out
     }
 
     /// Sums per-port counters over several workers.

@@ -42,6 +42,9 @@ impl PacketBurst for VecBurst {
     fn len(&self) -> usize {
         self.0.len()
     }
+    fn as_slice(&self) -> &[VecPacket] {
+        &self.0
+    }
     fn push(&mut self, p: VecPacket) -> Result<(), VecPacket> {
         if self.0.len() >= Self::CAPACITY {
             return Err(p);

@@ -1,17 +1,33 @@
-//! The poll-mode worker: poll each assigned RX queue for a burst, decide each
-//! packet's egress, batch per egress port, send each batch with one `tx_burst`.
+//! The poll-mode worker: rx_burst -> parse all -> lookup_bulk -> miss handling ->
+//! per-flow counters -> per-egress TX batches -> tx_burst.
 //!
-//! Per iteration the worker touches only its own queues, its own batches and its
-//! own counters: no lock, no allocation (the batches are built at start-up), no
-//! syscall. It stops when the shared stop flag is set, after flushing its batches.
+//! Per iteration the worker touches only its own queues, batches, flow table and
+//! counters: no lock, no allocation (every array is built at start-up), no
+//! syscall. Frames without a flow key (non-IP, malformed, non-first fragments) are
+//! counted by reason and forwarded by the L2 table. The control core talks to the
+//! worker only through two bounded channels: flow events out, commands in.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::flow::{FlowId, FlowKey, KeyV4, KeyV6};
+use crate::flowstate::{EndReason, FlowCounters, FlowEvent, FlowSnapshot, WorkerCommand};
 use crate::io::{PacketBuf, PacketBurst, RxQueueIo, TxQueueIo};
-use crate::l2::{DropReason, L2Table, Verdict};
+use crate::l2::DropReason;
+use crate::policy::{DropCause, FlowAction, Policy};
 use crate::stats::{bump, PortCounters, WorkerStats};
+use crate::table::{CuckooTable, TableFull};
+use crate::wire;
 use crate::PortIdx;
+
+/// Most packets handled per burst (the burst arrays' size).
+const MAX_BURST: usize = 64;
+
+/// Most commands taken per loop iteration, so a flood of evictions cannot stall
+/// forwarding.
+const COMMANDS_PER_LOOP: usize = 32;
 
 /// An RX queue this worker polls, and the port it belongs to.
 #[derive(Debug)]
@@ -31,14 +47,107 @@ struct TxSlot<T: TxQueueIo> {
     batch_bytes: u64,
 }
 
+/// How one packet of the current burst is handled.
+#[derive(Debug, Clone, Copy)]
+enum Plan {
+    /// Counted on this flow, which carries the action.
+    Flow(FlowId),
+    /// No flow key: the L2 table decides.
+    Raw,
+    /// A new flow the full table could not take: classified, not cached.
+    Uncached(FlowAction),
+}
+
+/// What a worker is built with, besides its queues.
+#[derive(Debug)]
+pub struct WorkerSetup {
+    pub policy: Policy,
+    /// Packets per rx_burst (clamped to 1..=64).
+    pub burst: usize,
+    /// IPv4 and IPv6 flows the tables hold.
+    pub flows_v4: usize,
+    pub flows_v6: usize,
+    pub stats: Arc<WorkerStats>,
+    /// Flow slots shared with the control core; at least `flows_v4 + flows_v6`
+    /// rounded up to the tables' capacities (see [`Worker::flow_slots_needed`]).
+    pub counters: Arc<FlowCounters>,
+    pub events: Sender<FlowEvent>,
+    pub commands: Receiver<WorkerCommand>,
+    /// The worker's clock (the TSC on DPDK).
+    pub clock: fn() -> u64,
+}
+
+/// The flow tables and what hangs off them. Global flow ids: IPv4 table ids as
+/// they are, IPv6 table ids after the IPv4 table's capacity.
+struct Flows {
+    v4: CuckooTable<KeyV4>,
+    v6: CuckooTable<KeyV6>,
+    /// Each live flow's cached action, by global id.
+    actions: Box<[FlowAction]>,
+    counters: Arc<FlowCounters>,
+}
+
+impl Flows {
+    fn v6_base(&self) -> u32 {
+        self.v4.capacity() as u32
+    }
+
+    fn key(&self, id: FlowId) -> Option<FlowKey> {
+        let base = self.v6_base();
+        if id.0 < base {
+            self.v4.key(id).copied().map(FlowKey::V4)
+        } else {
+            self.v6.key(FlowId(id.0 - base)).copied().map(FlowKey::V6)
+        }
+    }
+
+    fn remove(&mut self, id: FlowId) {
+        let base = self.v6_base();
+        if id.0 < base {
+            self.v4.remove_id(id);
+        } else {
+            self.v6.remove_id(FlowId(id.0 - base));
+        }
+    }
+}
+
+/// Per-burst scratch arrays, allocated once.
+struct Scratch {
+    plans: [Plan; MAX_BURST],
+    keys4: [KeyV4; MAX_BURST],
+    at4: [u8; MAX_BURST],
+    found4: [Option<FlowId>; MAX_BURST],
+    keys6: [KeyV6; MAX_BURST],
+    at6: [u8; MAX_BURST],
+    found6: [Option<FlowId>; MAX_BURST],
+}
+
+impl Scratch {
+    fn new() -> Box<Scratch> {
+        Box::new(Scratch {
+            plans: [Plan::Raw; MAX_BURST],
+            keys4: [KeyV4::default(); MAX_BURST],
+            at4: [0; MAX_BURST],
+            found4: [None; MAX_BURST],
+            keys6: [KeyV6::default(); MAX_BURST],
+            at6: [0; MAX_BURST],
+            found6: [None; MAX_BURST],
+        })
+    }
+}
+
 /// One worker's state. Generic over the I/O so the same loop runs on DPDK queues
 /// and on test vectors.
 pub struct Worker<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> {
     rx: Vec<RxAssignment<R>>,
     tx: Vec<TxSlot<T>>,
-    l2: L2Table,
+    policy: Policy,
+    flows: Flows,
+    scratch: Box<Scratch>,
     burst: usize,
     stats: Arc<WorkerStats>,
+    events: Sender<FlowEvent>,
+    commands: Receiver<WorkerCommand>,
     clock: fn() -> u64,
 }
 
@@ -48,26 +157,32 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> std::fmt::Debug for Worker<R,
             .field("rx_queues", &self.rx.len())
             .field("tx_ports", &self.tx.len())
             .field("burst", &self.burst)
+            .field("flows", &(self.flows.v4.len() + self.flows.v6.len()))
             .finish()
     }
 }
 
 impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
+    /// Flow slots (counter array length) a worker with these table sizes needs.
+    pub fn flow_slots_needed(flows_v4: usize, flows_v6: usize) -> usize {
+        CuckooTable::<KeyV4>::with_capacity(flows_v4).capacity()
+            + CuckooTable::<KeyV6>::with_capacity(flows_v6).capacity()
+    }
+
     /// A worker polling `rx`, sending through `tx` (one queue per port, indexed by
-    /// [`PortIdx`]), deciding with `l2`, bursts of `burst` (clamped to the burst
-    /// capacity), timing itself with `clock` (the TSC on DPDK).
-    pub fn new(
-        rx: Vec<RxAssignment<R>>,
-        tx: Vec<T>,
-        l2: L2Table,
-        burst: usize,
-        stats: Arc<WorkerStats>,
-        clock: fn() -> u64,
-    ) -> Self {
+    /// [`PortIdx`]).
+    pub fn new(rx: Vec<RxAssignment<R>>, tx: Vec<T>, setup: WorkerSetup) -> Self {
         assert_eq!(
-            stats.ports.len(),
+            setup.stats.ports.len(),
             tx.len(),
             "one TX queue and one counter set per port"
+        );
+        let v4 = CuckooTable::with_capacity(setup.flows_v4);
+        let v6 = CuckooTable::with_capacity(setup.flows_v6);
+        let slots = v4.capacity() + v6.capacity();
+        assert!(
+            setup.counters.len() >= slots,
+            "counter array too small for the flow tables"
         );
         Worker {
             rx,
@@ -79,10 +194,19 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
                     batch_bytes: 0,
                 })
                 .collect(),
-            l2,
-            burst: burst.clamp(1, R::Burst::CAPACITY),
-            stats,
-            clock,
+            policy: setup.policy,
+            flows: Flows {
+                v4,
+                v6,
+                actions: vec![FlowAction::Drop(DropCause::Rule); slots].into_boxed_slice(),
+                counters: setup.counters,
+            },
+            scratch: Scratch::new(),
+            burst: setup.burst.clamp(1, R::Burst::CAPACITY.min(MAX_BURST)),
+            stats: setup.stats,
+            events: setup.events,
+            commands: setup.commands,
+            clock: setup.clock,
         }
     }
 
@@ -91,6 +215,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
         let mut rx_burst = R::Burst::empty();
         let mut last = (self.clock)();
         while !stop.load(Ordering::Relaxed) {
+            self.take_commands();
             let moved = self.poll_once(&mut rx_burst);
             let now = (self.clock)();
             let spent = now.wrapping_sub(last);
@@ -110,46 +235,197 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
         self.rx.iter().all(|a| a.budget.is_none_or(|b| b == 0))
     }
 
+    /// Flows in the tables.
+    pub fn flow_count(&self) -> usize {
+        self.flows.v4.len() + self.flows.v6.len()
+    }
+
+    /// Every flow still in the tables, with its action and counters (for the flow
+    /// log at exit, once the worker has stopped).
+    pub fn remaining_flows(
+        &self,
+    ) -> impl Iterator<Item = (FlowId, FlowKey, FlowAction, FlowSnapshot)> + '_ {
+        let base = self.flows.v6_base();
+        let v4 = self.flows.v4.iter().map(|(id, k)| (id, FlowKey::V4(*k)));
+        let v6 = self
+            .flows
+            .v6
+            .iter()
+            .map(move |(id, k)| (FlowId(id.0 + base), FlowKey::V6(*k)));
+        v4.chain(v6).map(|(id, key)| {
+            let counters = self
+                .flows
+                .counters
+                .get(id)
+                .map(|c| c.snapshot())
+                .unwrap_or_default();
+            (id, key, self.flows.actions[id.index()], counters)
+        })
+    }
+
+    /// Carries out the control core's commands (a bounded number per call).
+    pub fn take_commands(&mut self) {
+        for _ in 0..COMMANDS_PER_LOOP {
+            let Ok(cmd) = self.commands.try_recv() else {
+                return;
+            };
+            match cmd {
+                WorkerCommand::Evict { id, idle_since } => self.evict(id, idle_since),
+            }
+        }
+    }
+
+    fn evict(&mut self, id: FlowId, idle_since: u64) {
+        let Some(key) = self.flows.key(id) else {
+            return; // already gone (a repeated command)
+        };
+        let Some(counter) = self.flows.counters.get(id) else {
+            return;
+        };
+        let counters = counter.snapshot();
+        if counters.last_seen > idle_since {
+            return; // the flow came back to life since the control core looked
+        }
+        let ended = FlowEvent::Ended {
+            id,
+            key,
+            action: self.flows.actions[id.index()],
+            counters,
+            reason: EndReason::Idle,
+        };
+        // The flow's end must reach the control core (it holds the final
+        // counters): evict only once the message is queued.
+        if self.events.try_send(ended).is_err() {
+            bump(&self.stats.evictions_deferred, 1);
+            return;
+        }
+        self.flows.remove(id);
+        bump(&self.stats.flows_evicted, 1);
+    }
+
     /// One pass over the RX queues, then a flush of every batch. Returns how many
     /// packets were received.
     pub fn poll_once(&mut self, rx_burst: &mut R::Burst) -> usize {
         let mut moved = 0;
-        let Worker {
-            rx,
-            tx,
-            l2,
-            burst,
-            stats,
-            ..
-        } = self;
-        for assignment in rx.iter_mut() {
+        for a in 0..self.rx.len() {
+            let assignment = &mut self.rx[a];
             let max = match assignment.budget {
                 Some(0) => continue,
-                Some(left) => (*burst as u64).min(left) as usize,
-                None => *burst,
+                Some(left) => (self.burst as u64).min(left) as usize,
+                None => self.burst,
             };
             let n = assignment.queue.rx_burst(rx_burst, max);
             if n == 0 {
-                bump(&stats.empty_polls, 1);
+                bump(&self.stats.empty_polls, 1);
                 continue;
             }
             if let Some(left) = assignment.budget.as_mut() {
                 *left = left.saturating_sub(n as u64);
             }
-            moved += n;
-            bump(&stats.bursts, 1);
             let in_port = assignment.port;
-            let mut rx_bytes = 0u64;
-            rx_burst.drain_each(|pkt| {
-                rx_bytes += u64::from(pkt.pkt_len());
-                forward(l2, tx, &stats.ports, in_port, pkt);
-            });
-            let counters = &stats.ports[in_port.index()];
-            bump(&counters.rx_packets, n as u64);
-            bump(&counters.rx_bytes, rx_bytes);
+            moved += n;
+            bump(&self.stats.bursts, 1);
+            self.process_burst(in_port, rx_burst);
         }
-        flush_all(tx, &stats.ports);
+        flush_all(&mut self.tx, &self.stats.ports);
         moved
+    }
+
+    /// Parses, looks up, counts and forwards one received burst.
+    fn process_burst(&mut self, in_port: PortIdx, burst: &mut R::Burst) {
+        let now = (self.clock)();
+        let n = burst.len().min(MAX_BURST);
+        let s = &mut *self.scratch;
+        let (mut n4, mut n6) = (0usize, 0usize);
+        let mut rx_bytes = 0u64;
+        // 1. Parse every packet; keys go to the family's lookup array.
+        for (i, pkt) in burst.as_slice().iter().take(n).enumerate() {
+            rx_bytes += u64::from(pkt.pkt_len());
+            s.plans[i] = Plan::Raw;
+            match wire::parse(pkt.data()) {
+                Ok(parsed) => match parsed.key {
+                    FlowKey::V4(mut k) => {
+                        k.in_port = in_port.0 as u8;
+                        s.keys4[n4] = k;
+                        s.at4[n4] = i as u8;
+                        n4 += 1;
+                    }
+                    FlowKey::V6(mut k) => {
+                        k.in_port = in_port.0 as u8;
+                        s.keys6[n6] = k;
+                        s.at6[n6] = i as u8;
+                        n6 += 1;
+                    }
+                },
+                Err(e) => bump(&self.stats.parse_errors[e.index()], 1),
+            }
+        }
+        // 2. One bulk lookup per family.
+        self.flows
+            .v4
+            .lookup_bulk(&s.keys4[..n4], &mut s.found4[..n4]);
+        self.flows
+            .v6
+            .lookup_bulk(&s.keys6[..n6], &mut s.found6[..n6]);
+        // 3. Hits become plans; misses are classified and inserted.
+        let base = self.flows.v6_base();
+        for j in 0..n4 {
+            let i = usize::from(s.at4[j]);
+            s.plans[i] = match s.found4[j] {
+                Some(id) => Plan::Flow(id),
+                None => {
+                    let frame = burst.as_slice()[i].data();
+                    miss_v4(
+                        &mut self.flows,
+                        &self.policy,
+                        &self.events,
+                        &self.stats,
+                        s.keys4[j],
+                        frame,
+                        now,
+                    )
+                }
+            };
+        }
+        for j in 0..n6 {
+            let i = usize::from(s.at6[j]);
+            s.plans[i] = match s.found6[j] {
+                Some(id) => Plan::Flow(FlowId(id.0 + base)),
+                None => {
+                    let frame = burst.as_slice()[i].data();
+                    miss_v6(
+                        &mut self.flows,
+                        &self.policy,
+                        &self.events,
+                        &self.stats,
+                        s.keys6[j],
+                        frame,
+                        now,
+                    )
+                }
+            };
+        }
+        // 4. Count and act, in arrival order.
+        let mut i = 0;
+        let (flows, policy, tx, ports) =
+            (&self.flows, &self.policy, &mut self.tx, &self.stats.ports);
+        burst.drain_each(|pkt| {
+            let action = match s.plans.get(i).copied().unwrap_or(Plan::Raw) {
+                Plan::Flow(id) => {
+                    if let Some(c) = flows.counters.get(id) {
+                        c.count(u64::from(pkt.pkt_len()), now);
+                    }
+                    flows.actions[id.index()]
+                }
+                Plan::Raw => policy.l2().decide(in_port, pkt.data()).into(),
+                Plan::Uncached(action) => action,
+            };
+            i += 1;
+            apply(action, policy, tx, ports, in_port, pkt);
+        });
+        let counters = &self.stats.ports[in_port.index()];
+        bump(&counters.rx_packets, n as u64);
+        bump(&counters.rx_bytes, rx_bytes);
     }
 
     /// Sends every waiting batch.
@@ -158,33 +434,99 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
     }
 }
 
-/// Applies the forwarding decision to one packet.
+/// Settles a new flow: classify it, insert it, announce it. With the table full
+/// the packet is still forwarded by policy, uncached, and counted.
+fn settle_new(
+    inserted: Result<FlowId, TableFull>,
+    flows: &mut Flows,
+    events: &Sender<FlowEvent>,
+    stats: &WorkerStats,
+    key: FlowKey,
+    action: FlowAction,
+    now: u64,
+) -> Plan {
+    let Ok(id) = inserted else {
+        bump(&stats.table_full, 1);
+        return Plan::Uncached(action);
+    };
+    flows.actions[id.index()] = action;
+    if let Some(c) = flows.counters.get(id) {
+        c.reset(now);
+    }
+    bump(&stats.flows_created, 1);
+    if events.try_send(FlowEvent::New { id, key, action }).is_err() {
+        bump(&stats.events_dropped, 1);
+    }
+    Plan::Flow(id)
+}
+
+fn miss_v4(
+    flows: &mut Flows,
+    policy: &Policy,
+    events: &Sender<FlowEvent>,
+    stats: &WorkerStats,
+    key: KeyV4,
+    frame: &[u8],
+    now: u64,
+) -> Plan {
+    // An earlier packet of this burst may have created the flow already.
+    if let Some(id) = flows.v4.lookup(&key) {
+        return Plan::Flow(id);
+    }
+    let fk = FlowKey::V4(key);
+    let action = policy.classify(&fk, frame);
+    let inserted = flows.v4.insert(key);
+    settle_new(inserted, flows, events, stats, fk, action, now)
+}
+
+fn miss_v6(
+    flows: &mut Flows,
+    policy: &Policy,
+    events: &Sender<FlowEvent>,
+    stats: &WorkerStats,
+    key: KeyV6,
+    frame: &[u8],
+    now: u64,
+) -> Plan {
+    let base = flows.v6_base();
+    if let Some(id) = flows.v6.lookup(&key) {
+        return Plan::Flow(FlowId(id.0 + base));
+    }
+    let fk = FlowKey::V6(key);
+    let action = policy.classify(&fk, frame);
+    let inserted = flows.v6.insert(key).map(|id| FlowId(id.0 + base));
+    settle_new(inserted, flows, events, stats, fk, action, now)
+}
+
+/// Carries out one packet's action.
 #[inline(always)]
-fn forward<T: TxQueueIo>(
-    l2: &L2Table,
+fn apply<T: TxQueueIo>(
+    action: FlowAction,
+    policy: &Policy,
     tx: &mut [TxSlot<T>],
     counters: &[PortCounters],
     in_port: PortIdx,
     pkt: <T::Burst as PacketBurst>::Pkt,
 ) {
-    match l2.decide(in_port, pkt.data()) {
-        Verdict::Forward(out) => enqueue(tx, counters, out, pkt),
-        Verdict::Flood => {
+    match action {
+        FlowAction::Forward(out) => enqueue(tx, counters, out, pkt),
+        FlowAction::Flood => {
             bump(&counters[in_port.index()].flooded, 1);
-            for out in l2.vf_ports() {
+            for out in policy.l2().vf_ports() {
                 if out != in_port {
                     enqueue(tx, counters, out, pkt.share());
                 }
             }
             // The original reference is released here; the copies own the buffer.
         }
-        Verdict::Drop(reason) => {
+        FlowAction::Drop(cause) => {
             let c = &counters[in_port.index()];
             bump(
-                match reason {
-                    DropReason::Runt => &c.drop_runt,
-                    DropReason::UnknownUnicast => &c.drop_unknown_unicast,
-                    DropReason::Group => &c.drop_group,
+                match cause {
+                    DropCause::Rule => &c.drop_rule,
+                    DropCause::L2(DropReason::Runt) => &c.drop_runt,
+                    DropCause::L2(DropReason::UnknownUnicast) => &c.drop_unknown_unicast,
+                    DropCause::L2(DropReason::Group) => &c.drop_group,
                 },
                 1,
             );
@@ -201,7 +543,7 @@ fn enqueue<T: TxQueueIo>(
     pkt: <T::Burst as PacketBurst>::Pkt,
 ) {
     let Some(slot) = tx.get_mut(out.index()) else {
-        return; // no such port: the packet is freed (cannot happen with a valid table)
+        return; // no such port: the packet is freed (cannot happen with a valid config)
     };
     let len = u64::from(pkt.pkt_len());
     let pkt = match slot.batch.push(pkt) {

@@ -1,37 +1,91 @@
-//! The worker loop over test vectors: forwarding, counters, budgets, flooding and
-//! TX refusals, with every packet accounted for.
+//! The worker loop over test vectors: forwarding, per-flow counters, the flow
+//! table in the path (hits, misses, a full table), policy rules, events and
+//! evictions, TX refusals, with every packet accounted for.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use crossbeam_channel::{bounded, Receiver, Sender};
+use etherparse::PacketBuilder;
+
 use super::*;
-use crate::l2::MissAction;
+use crate::l2::{L2Table, MissAction};
 use crate::mac::MacAddr;
+use crate::policy::{Rule, RuleAction};
 use crate::stats::PortTotals;
 use crate::testio::{VecBurst, VecRx, VecTx};
 
-fn frame(dst_last: u8, len: usize) -> Vec<u8> {
-    let mut f = vec![2, 0, 0, 0, 0, dst_last, 2, 0, 0, 0, 0, 0xfe, 0x08, 0x00];
-    f.resize(len, dst_last);
+/// An IPv4/UDP frame to VF `vf` (MAC 02:00:00:00:00:vf) from 10.0.0.`host`:`sport`.
+fn udp(vf: u8, host: u8, sport: u16, len: usize) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xfe], [2, 0, 0, 0, 0, vf])
+        .ipv4([10, 0, 0, host], [192, 168, 0, 1], 64)
+        .udp(sport, 5001);
+    let payload = vec![0u8; len.saturating_sub(42)];
+    let mut out = Vec::new();
+    b.write(&mut out, &payload).unwrap();
+    out
+}
+
+fn arp(len: usize) -> Vec<u8> {
+    let mut f = vec![
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 0xfe, 0x08, 0x06,
+    ];
+    f.resize(len, 0);
     f
 }
 
-fn broadcast(len: usize) -> Vec<u8> {
-    let mut f = frame(0, len);
-    f[..6].copy_from_slice(&[0xff; 6]);
-    f
+struct Rig {
+    worker: Worker<VecRx, VecTx>,
+    stats: Arc<WorkerStats>,
+    counters: Arc<FlowCounters>,
+    events: Receiver<FlowEvent>,
+    commands: Sender<WorkerCommand>,
 }
 
-fn worker(
+fn rig(
     rx: Vec<RxAssignment<VecRx>>,
     miss: MissAction,
-) -> (Worker<VecRx, VecTx>, Arc<WorkerStats>) {
+    rules: Vec<Rule>,
+    flows: usize,
+    event_room: usize,
+) -> Rig {
     let vfs: Vec<(MacAddr, PortIdx)> = (1..=3u8)
         .map(|i| (MacAddr([2, 0, 0, 0, 0, i]), PortIdx(u16::from(i))))
         .collect();
-    let l2 = L2Table::new(PortIdx(0), &vfs, miss, miss);
+    let policy = Policy::new(rules, L2Table::new(PortIdx(0), &vfs, miss, miss));
     let stats = Arc::new(WorkerStats::new(4));
+    let counters = Arc::new(FlowCounters::new(
+        Worker::<VecRx, VecTx>::flow_slots_needed(flows, flows),
+    ));
+    let (ev_tx, ev_rx) = bounded(event_room);
+    let (cmd_tx, cmd_rx) = bounded(16);
+    let setup = WorkerSetup {
+        policy,
+        burst: 32,
+        flows_v4: flows,
+        flows_v6: flows,
+        stats: Arc::clone(&stats),
+        counters: Arc::clone(&counters),
+        events: ev_tx,
+        commands: cmd_rx,
+        clock: || 1000,
+    };
     let tx = (0..4).map(|_| VecTx::default()).collect();
-    (Worker::new(rx, tx, l2, 32, Arc::clone(&stats), || 0), stats)
+    Rig {
+        worker: Worker::new(rx, tx, setup),
+        stats,
+        counters,
+        events: ev_rx,
+        commands: cmd_tx,
+    }
+}
+
+fn uplink(frames: Vec<Vec<u8>>) -> Vec<RxAssignment<VecRx>> {
+    vec![RxAssignment {
+        port: PortIdx(0),
+        queue: VecRx::with_frames(frames),
+        budget: None,
+    }]
 }
 
 fn totals(stats: &WorkerStats) -> Vec<PortTotals> {
@@ -43,61 +97,277 @@ fn run_until_empty(w: &mut Worker<VecRx, VecTx>) {
     while w.poll_once(&mut b) > 0 {}
 }
 
+fn new_flows(events: &Receiver<FlowEvent>) -> Vec<(FlowId, FlowKey)> {
+    events
+        .try_iter()
+        .filter_map(|e| match e {
+            FlowEvent::New { id, key, .. } => Some((id, key)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn forwards_every_frame_to_its_vf_in_order_and_counts_it() {
-    let input: Vec<Vec<u8>> = (0..200).map(|i| frame(1 + (i % 3) as u8, 60 + i)).collect();
-    let rx = vec![RxAssignment {
-        port: PortIdx(0),
-        queue: VecRx::with_frames(input.clone()),
-        budget: None,
-    }];
-    let (mut w, stats) = worker(rx, MissAction::Drop);
-    run_until_empty(&mut w);
-    let t = totals(&stats);
+fn forwards_every_frame_to_its_vf_in_order_and_counts_each_flow() {
+    // 200 packets of 20 flows (host i % 20), spread over three VFs.
+    let input: Vec<Vec<u8>> = (0..200)
+        .map(|i| {
+            udp(
+                1 + (i % 3) as u8,
+                (i % 20) as u8,
+                1000 + (i % 20) as u16,
+                60 + i,
+            )
+        })
+        .collect();
+    let mut r = rig(uplink(input.clone()), MissAction::Drop, vec![], 1024, 1024);
+    run_until_empty(&mut r.worker);
+    let t = totals(&r.stats);
     assert_eq!(t[0].rx_packets, 200);
     assert_eq!(
         t[0].rx_bytes,
         input.iter().map(|f| f.len() as u64).sum::<u64>()
     );
     for vf in 1..=3u8 {
-        let want: Vec<&Vec<u8>> = input.iter().filter(|f| f[5] == vf).collect();
-        let got: Vec<&Vec<u8>> = w.tx[vf as usize].queue.sent.iter().collect();
-        assert_eq!(got, want, "vf{vf} gets its frames, byte for byte, in order");
-        assert_eq!(t[vf as usize].tx_packets, want.len() as u64);
+        // A flow's action is its first packet's: flow h went to VF 1 + (h % 3).
+        let want: Vec<&Vec<u8>> = input
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| 1 + ((i % 20) % 3) as u8 == vf)
+            .map(|(_, f)| f)
+            .collect();
+        let got: Vec<&Vec<u8>> = r.worker.tx[vf as usize].queue.sent.iter().collect();
         assert_eq!(
-            t[vf as usize].tx_bytes,
-            want.iter().map(|f| f.len() as u64).sum::<u64>()
+            got, want,
+            "vf{vf} gets its flows' frames, byte for byte, in order"
         );
     }
-    assert!(w.tx[0].queue.sent.is_empty());
+    let flows = new_flows(&r.events);
+    assert_eq!(flows.len(), 20, "one New event per flow");
+    assert_eq!(r.worker.flow_count(), 20);
+    let mut packets = 0;
+    for (id, key) in &flows {
+        let c = r.counters.get(*id).unwrap().snapshot();
+        assert_eq!(c.packets, 10, "{key}");
+        packets += c.packets;
+    }
+    assert_eq!(packets, 200);
+    assert_eq!(r.stats.flows_created.load(Relaxed), 20);
 }
 
 #[test]
-fn vf_traffic_goes_up_and_misses_are_dropped_and_counted() {
+fn frames_without_a_key_follow_l2_and_are_counted_by_reason() {
+    let mut r = rig(
+        uplink(vec![arp(60), vec![2, 0, 0, 0, 0, 1, 9], udp(2, 1, 1, 64)]),
+        MissAction::Flood,
+        vec![],
+        64,
+        64,
+    );
+    run_until_empty(&mut r.worker);
+    let reasons = WorkerStats::parse_error_totals([r.stats.as_ref()]);
+    let count = |label: &str| {
+        reasons
+            .iter()
+            .find(|(e, _)| e.label() == label)
+            .map_or(0, |(_, n)| *n)
+    };
+    assert_eq!(count("non_ip"), 1);
+    assert_eq!(
+        reasons.iter().map(|(_, n)| n).sum::<u64>(),
+        2,
+        "{reasons:?}"
+    );
+    let t = totals(&r.stats);
+    assert_eq!(t[0].flooded, 1, "the ARP broadcast is flooded");
+    assert_eq!(t[0].drop_runt, 1);
+    assert_eq!(t[2].tx_packets, 2, "vf2: the flood copy and its UDP flow");
+    assert_eq!(r.worker.flow_count(), 1);
+}
+
+#[test]
+fn rules_decide_before_the_mac_table_and_drops_are_counted() {
+    let rules = vec![
+        Rule {
+            priority: 2,
+            sport: Some("100-199".parse().unwrap()),
+            action: Some(RuleAction::Output(PortIdx(3))),
+            ..Rule::default()
+        },
+        Rule {
+            priority: 1,
+            src: Some("10.0.0.7/32".parse().unwrap()),
+            action: Some(RuleAction::Drop),
+            ..Rule::default()
+        },
+    ];
+    let frames = vec![
+        udp(1, 1, 150, 60),
+        udp(1, 7, 50, 60),
+        udp(1, 7, 50, 60),
+        udp(1, 2, 50, 60),
+    ];
+    let mut r = rig(uplink(frames.clone()), MissAction::Drop, rules, 64, 64);
+    run_until_empty(&mut r.worker);
+    let t = totals(&r.stats);
+    assert_eq!(r.worker.tx[3].queue.sent, vec![frames[0].clone()]);
+    assert_eq!(t[0].drop_rule, 2);
+    assert_eq!(r.worker.tx[1].queue.sent, vec![frames[3].clone()]);
+}
+
+#[test]
+fn a_full_table_still_forwards_uncached_and_counts_table_full() {
+    // Tables of 8 entries; 40 flows of 2 packets each.
+    let frames: Vec<Vec<u8>> = (0..80).map(|i| udp(1, (i % 40) as u8, 2000, 60)).collect();
+    let mut r = rig(uplink(frames), MissAction::Drop, vec![], 8, 1024);
+    run_until_empty(&mut r.worker);
+    let cap = r.worker.flow_count() as u64;
+    assert!(cap >= 8, "the table filled up: {cap}");
+    let t = totals(&r.stats);
+    assert_eq!(t[1].tx_packets, 80, "every packet forwarded, cached or not");
+    assert_eq!(r.stats.table_full.load(Relaxed), 80 - 2 * cap);
+    let counted: u64 = new_flows(&r.events)
+        .iter()
+        .map(|(id, _)| r.counters.get(*id).unwrap().snapshot().packets)
+        .sum();
+    assert_eq!(counted + r.stats.table_full.load(Relaxed), 80);
+}
+
+#[test]
+fn the_control_core_evicts_idle_flows_and_gets_their_final_counters() {
+    let mut r = rig(
+        uplink(vec![udp(1, 1, 1, 60), udp(1, 1, 1, 70), udp(2, 2, 2, 80)]),
+        MissAction::Drop,
+        vec![],
+        64,
+        64,
+    );
+    run_until_empty(&mut r.worker);
+    let flows = new_flows(&r.events);
+    let (id, key) = flows[0];
+    // Not idle yet: the flow's last packet was at 1000, after `idle_since`.
+    r.commands
+        .send(WorkerCommand::Evict {
+            id,
+            idle_since: 999,
+        })
+        .unwrap();
+    r.worker.take_commands();
+    assert_eq!(r.worker.flow_count(), 2);
+    r.commands
+        .send(WorkerCommand::Evict {
+            id,
+            idle_since: 1000,
+        })
+        .unwrap();
+    r.commands
+        .send(WorkerCommand::Evict {
+            id,
+            idle_since: 1000,
+        })
+        .unwrap();
+    r.worker.take_commands();
+    assert_eq!(
+        r.worker.flow_count(),
+        1,
+        "evicted once; the repeat is harmless"
+    );
+    match r.events.try_recv().unwrap() {
+        FlowEvent::Ended {
+            id: got,
+            key: k,
+            counters,
+            reason,
+            ..
+        } => {
+            assert_eq!((got, k, reason), (id, key, EndReason::Idle));
+            assert_eq!((counters.packets, counters.bytes), (2, 130));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(r.events.try_recv().is_err());
+    let left: Vec<_> = r.worker.remaining_flows().collect();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].3.packets, 1);
+}
+
+#[test]
+fn with_the_event_queue_full_new_flows_still_run_and_evictions_wait() {
+    let frames: Vec<Vec<u8>> = (0..10).map(|i| udp(1, i, 7, 60)).collect();
+    let mut r = rig(uplink(frames), MissAction::Drop, vec![], 64, 4);
+    run_until_empty(&mut r.worker);
+    assert_eq!(r.worker.flow_count(), 10);
+    assert_eq!(r.stats.events_dropped.load(Relaxed), 6);
+    assert_eq!(totals(&r.stats)[1].tx_packets, 10);
+    // The queue is still full: an eviction is put off, not lost.
+    r.commands
+        .send(WorkerCommand::Evict {
+            id: FlowId(0),
+            idle_since: 5000,
+        })
+        .unwrap();
+    r.worker.take_commands();
+    assert_eq!(r.stats.evictions_deferred.load(Relaxed), 1);
+    assert_eq!(r.worker.flow_count(), 10);
+    let _ = r.events.try_recv();
+    r.commands
+        .send(WorkerCommand::Evict {
+            id: FlowId(0),
+            idle_since: 5000,
+        })
+        .unwrap();
+    r.worker.take_commands();
+    assert_eq!(r.worker.flow_count(), 9);
+}
+
+#[test]
+fn flooding_sends_one_copy_to_every_vf() {
+    let mut bcast = udp(1, 1, 1, 60);
+    bcast[..6].copy_from_slice(&[0xff; 6]);
+    let mut r = rig(
+        uplink(vec![bcast.clone(), arp(61)]),
+        MissAction::Flood,
+        vec![],
+        64,
+        64,
+    );
+    run_until_empty(&mut r.worker);
+    let t = totals(&r.stats);
+    assert_eq!(t[0].flooded, 2);
+    for (slot, counters) in r.worker.tx.iter().zip(&t).skip(1) {
+        assert_eq!(slot.queue.sent, vec![bcast.clone(), arp(61)]);
+        assert_eq!(counters.tx_packets, 2);
+    }
+}
+
+#[test]
+fn vf_traffic_goes_up_and_every_packet_is_accounted_for() {
     let rx = vec![
         RxAssignment {
             port: PortIdx(0),
-            queue: VecRx::with_frames(vec![frame(9, 60), broadcast(60), vec![0; 10], frame(2, 64)]),
+            queue: VecRx::with_frames(vec![
+                udp(9, 1, 1, 60),
+                arp(60),
+                vec![0; 10],
+                udp(2, 2, 2, 64),
+            ]),
             budget: None,
         },
         RxAssignment {
             port: PortIdx(2),
-            queue: VecRx::with_frames(vec![frame(1, 70), broadcast(80)]),
+            queue: VecRx::with_frames(vec![udp(1, 3, 3, 70), arp(80)]),
             budget: None,
         },
     ];
-    let (mut w, stats) = worker(rx, MissAction::Drop);
-    run_until_empty(&mut w);
-    let t = totals(&stats);
+    let mut r = rig(rx, MissAction::Drop, vec![], 64, 64);
+    run_until_empty(&mut r.worker);
+    let t = totals(&r.stats);
     assert_eq!(t[0].rx_packets, 4);
     assert_eq!(
         (t[0].drop_unknown_unicast, t[0].drop_group, t[0].drop_runt),
         (1, 1, 1)
     );
-    assert_eq!(t[2].rx_packets, 2);
-    assert_eq!(t[0].tx_packets, 2, "both VF frames went to the uplink");
-    assert_eq!(w.tx[0].queue.sent, vec![frame(1, 70), broadcast(80)]);
-    assert_eq!(t[2].tx_packets, 1);
+    assert_eq!(r.worker.tx[0].queue.sent, vec![udp(1, 3, 3, 70), arp(80)]);
     let received: u64 = t.iter().map(|p| p.rx_packets).sum();
     let sent: u64 = t.iter().map(|p| p.tx_packets).sum();
     let dropped: u64 = t.iter().map(|p| p.policy_drops() + p.tx_dropped).sum();
@@ -109,65 +379,50 @@ fn vf_traffic_goes_up_and_misses_are_dropped_and_counted() {
 }
 
 #[test]
-fn flooding_sends_one_copy_to_every_vf() {
-    let rx = vec![RxAssignment {
-        port: PortIdx(0),
-        queue: VecRx::with_frames(vec![broadcast(60), frame(7, 61)]),
-        budget: None,
-    }];
-    let (mut w, stats) = worker(rx, MissAction::Flood);
-    run_until_empty(&mut w);
-    let t = totals(&stats);
-    assert_eq!(t[0].flooded, 2);
-    for (slot, counters) in w.tx.iter().zip(&t).skip(1) {
-        assert_eq!(slot.queue.sent, vec![broadcast(60), frame(7, 61)]);
-        assert_eq!(counters.tx_packets, 2);
-    }
-}
-
-#[test]
 fn a_budget_takes_exactly_that_many_packets() {
     let rx = vec![RxAssignment {
         port: PortIdx(0),
-        queue: VecRx::with_frames((0..100).map(|_| frame(1, 60))),
+        queue: VecRx::with_frames((0..100).map(|_| udp(1, 1, 1, 60))),
         budget: Some(45),
     }];
-    let (mut w, stats) = worker(rx, MissAction::Drop);
-    assert!(!w.budgets_spent());
-    run_until_empty(&mut w);
-    assert!(w.budgets_spent());
-    assert_eq!(totals(&stats)[0].rx_packets, 45);
-    assert_eq!(w.rx[0].queue.pending.len(), 55);
+    let mut r = rig(rx, MissAction::Drop, vec![], 64, 64);
+    assert!(!r.worker.budgets_spent());
+    run_until_empty(&mut r.worker);
+    assert!(r.worker.budgets_spent());
+    assert_eq!(totals(&r.stats)[0].rx_packets, 45);
+    assert_eq!(r.worker.rx[0].queue.pending.len(), 55);
 }
 
 #[test]
 fn refused_packets_are_counted_not_lost() {
-    let rx = vec![RxAssignment {
-        port: PortIdx(0),
-        queue: VecRx::with_frames((0..100).map(|_| frame(1, 100))),
-        budget: None,
-    }];
-    let (mut w, stats) = worker(rx, MissAction::Drop);
-    w.tx[1].queue.accept_per_call = Some(10);
-    run_until_empty(&mut w);
-    let t = totals(&stats);
+    let mut r = rig(
+        uplink((0..100).map(|_| udp(1, 1, 1, 100)).collect()),
+        MissAction::Drop,
+        vec![],
+        64,
+        64,
+    );
+    r.worker.tx[1].queue.accept_per_call = Some(10);
+    run_until_empty(&mut r.worker);
+    let t = totals(&r.stats);
     assert_eq!(t[1].tx_packets + t[1].tx_dropped, 100);
-    assert_eq!(t[1].tx_packets, w.tx[1].queue.sent.len() as u64);
+    assert_eq!(t[1].tx_packets, r.worker.tx[1].queue.sent.len() as u64);
     assert_eq!(t[1].tx_bytes, t[1].tx_packets * 100);
 }
 
 #[test]
 fn run_stops_on_the_flag_and_flushes() {
-    let rx = vec![RxAssignment {
-        port: PortIdx(0),
-        queue: VecRx::with_frames((0..10).map(|_| frame(3, 60))),
-        budget: None,
-    }];
-    let (mut w, stats) = worker(rx, MissAction::Drop);
+    let mut r = rig(
+        uplink((0..10).map(|_| udp(3, 1, 1, 60)).collect()),
+        MissAction::Drop,
+        vec![],
+        64,
+        64,
+    );
     let stop = AtomicBool::new(true);
-    w.run(&stop);
-    assert_eq!(stats.loops.load(Ordering::Relaxed), 0);
+    r.worker.run(&stop);
+    assert_eq!(r.stats.loops.load(Relaxed), 0);
     let mut b = VecBurst::default();
-    w.poll_once(&mut b);
-    assert_eq!(w.tx[3].queue.sent.len(), 10);
+    r.worker.poll_once(&mut b);
+    assert_eq!(r.worker.tx[3].queue.sent.len(), 10);
 }

@@ -32,12 +32,19 @@ fn capture_with_misses(dir: &std::path::Path) -> (std::path::PathBuf, Vec<Vec<u8
     )
     .unwrap();
     let mut frames = read_pcap(&gen);
-    let mut unknown = frames[0].clone();
-    unknown[..6].copy_from_slice(&[2, 0, 0, 0, 0, 0x77]);
-    let mut bcast = frames[1].clone();
-    bcast[..6].copy_from_slice(&[0xff; 6]);
-    let mut mcast = frames[2].clone();
-    mcast[..6].copy_from_slice(&[1, 0, 0x5e, 0, 0, 1]);
+    // Frames of flows of their own (a flow's first packet decides its fate).
+    let udp_to = |dst: [u8; 6], host: u8| {
+        let mut f = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xfe], dst)
+            .ipv4([10, 99, 0, host], [192, 168, 99, 1], 64)
+            .udp(4000, 4000)
+            .write(&mut f, &[0u8; 18])
+            .unwrap();
+        f
+    };
+    let unknown = udp_to([2, 0, 0, 0, 0, 0x77], 1);
+    let bcast = udp_to([0xff; 6], 2);
+    let mcast = udp_to([1, 0, 0x5e, 0, 0, 1], 3);
     let runt = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0];
     for (i, f) in [unknown, bcast, mcast, runt].into_iter().enumerate() {
         frames.insert(100 + i * 977, f);

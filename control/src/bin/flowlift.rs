@@ -42,6 +42,10 @@ enum Command {
         /// Seconds between status lines.
         #[arg(long, value_name = "SECS", default_value_t = 1.0)]
         status_every: f64,
+        /// Write one JSON object per line for each flow when it ends (idle expiry
+        /// or exit).
+        #[arg(long, value_name = "FILE")]
+        flow_log: Option<PathBuf>,
     },
     /// Write a pcap of N flows with Zipf-distributed packet counts.
     GenTraffic {
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
             loops,
             capture_dir,
             status_every,
+            flow_log,
         } => (|| {
             let opts = RunOptions {
                 config,
@@ -102,6 +107,7 @@ fn main() -> ExitCode {
                 loops,
                 capture_dir,
                 status_every: seconds(status_every, "--status-every")?,
+                flow_log,
             };
             run(&opts, &mut std::io::stdout().lock()).map(|_| ())
         })(),

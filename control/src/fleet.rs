@@ -1,0 +1,155 @@
+//! The control core's side of the workers: each worker's shared counters and
+//! channels, and the flow bookkeeping done from the main lcore: draining flow
+//! events, idle expiry (the control core decides, the worker evicts), and the
+//! flow log, including every flow still alive when the appliance stops.
+
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::{Receiver, Sender};
+use flowlift_dataplane::flowstate::{EndReason, FlowCounters, FlowEvent, WorkerCommand};
+use flowlift_dataplane::stats::WorkerStats;
+use flowlift_dataplane::worker::Worker;
+use rte::{RxQueue, TxQueue};
+
+use crate::flowlog::{EndedFlow, FlowLog, TscClock};
+use crate::tracker::FlowTracker;
+
+/// A worker on DPDK queues.
+pub type DpdkWorker = Worker<RxQueue, TxQueue>;
+
+/// What the control core holds of one worker.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    pub lcore: u32,
+    pub stats: Arc<WorkerStats>,
+    pub counters: Arc<FlowCounters>,
+    pub events: Receiver<FlowEvent>,
+    pub commands: Sender<WorkerCommand>,
+    /// The worker hands itself back here when it stops, so its remaining flows
+    /// can be logged.
+    pub returned: Arc<Mutex<Option<DpdkWorker>>>,
+}
+
+/// Flow bookkeeping on the main lcore.
+#[derive(Debug)]
+pub struct FlowKeeper {
+    tracker: FlowTracker,
+    log: Option<FlowLog>,
+    clock: TscClock,
+    port_names: Vec<String>,
+    /// TSC ticks without a packet before a flow is evicted (0: never).
+    idle_ticks: u64,
+    /// TSC ticks before an unanswered eviction is asked again.
+    retry_ticks: u64,
+    /// Flows that ended (logged or not).
+    pub ended: u64,
+}
+
+impl FlowKeeper {
+    /// A keeper writing to `log` (if any), expiring flows idle for `idle_s`
+    /// seconds (0: never).
+    pub fn new(
+        log: Option<FlowLog>,
+        clock: TscClock,
+        tsc_hz: u64,
+        idle_s: f64,
+        port_names: Vec<String>,
+    ) -> Self {
+        FlowKeeper {
+            tracker: FlowTracker::new(),
+            log,
+            clock,
+            port_names,
+            idle_ticks: (idle_s * tsc_hz as f64) as u64,
+            retry_ticks: tsc_hz.max(1),
+            ended: 0,
+        }
+    }
+
+    /// Flows the control core knows to be alive.
+    pub fn tracked(&self) -> usize {
+        self.tracker.len()
+    }
+
+    /// Takes every queued flow event: new flows are tracked, ended ones logged.
+    pub fn drain_events(&mut self, workers: &[WorkerHandle]) -> anyhow::Result<()> {
+        for (w, handle) in workers.iter().enumerate() {
+            while let Ok(event) = handle.events.try_recv() {
+                match event {
+                    FlowEvent::New { id, key, action } => self.tracker.on_new(w, id, key, action),
+                    FlowEvent::Ended {
+                        id,
+                        key,
+                        action,
+                        counters,
+                        reason,
+                    } => {
+                        self.tracker.on_ended(w, id);
+                        self.ended += 1;
+                        if let Some(log) = self.log.as_mut() {
+                            let flow = EndedFlow {
+                                key: &key,
+                                counters,
+                                action,
+                                reason,
+                                worker_lcore: handle.lcore,
+                            };
+                            log.write(&flow, &self.port_names, &self.clock)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks workers to evict flows idle for longer than the timeout.
+    pub fn expire_idle(&mut self, workers: &[WorkerHandle], now_tsc: u64) {
+        if self.idle_ticks == 0 {
+            return;
+        }
+        let counters: Vec<Arc<FlowCounters>> =
+            workers.iter().map(|w| Arc::clone(&w.counters)).collect();
+        for (w, id, idle_since) in
+            self.tracker
+                .idle_flows(now_tsc, self.idle_ticks, self.retry_ticks, &counters)
+        {
+            // A full command queue only delays the eviction to a later tick.
+            let _ = workers[w]
+                .commands
+                .try_send(WorkerCommand::Evict { id, idle_since });
+        }
+    }
+
+    /// After the workers stopped: logs the events still queued, then every flow
+    /// left in each worker's table, as ended by exit. Returns the flows logged at
+    /// exit.
+    pub fn finish(&mut self, workers: &[WorkerHandle]) -> anyhow::Result<u64> {
+        self.drain_events(workers)?;
+        let mut at_exit = 0;
+        for handle in workers {
+            let guard = handle.returned.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(worker) = guard.as_ref() else {
+                continue;
+            };
+            for (_, key, action, counters) in worker.remaining_flows() {
+                at_exit += 1;
+                self.ended += 1;
+                if let Some(log) = self.log.as_mut() {
+                    let flow = EndedFlow {
+                        key: &key,
+                        counters,
+                        action,
+                        reason: EndReason::Exit,
+                        worker_lcore: handle.lcore,
+                    };
+                    log.write(&flow, &self.port_names, &self.clock)?;
+                }
+            }
+        }
+        if let Some(log) = self.log.as_mut() {
+            log.flush()?;
+        }
+        Ok(at_exit)
+    }
+}
