@@ -12,6 +12,7 @@ pub mod l2;
 pub mod mac;
 pub mod stats;
 pub mod testio;
+pub mod wire;
 pub mod worker;
 
 #[cfg(feature = "dpdk")]
