@@ -120,7 +120,7 @@ mod tests {
             assert!(e
                 .label()
                 .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
         }
         assert!(!ParseError::NonIp.is_malformed());
         assert!(!ParseError::Fragment.is_malformed());

@@ -137,3 +137,6 @@ fn transport(protocol: u8, l4: &[u8], first_fragment: bool) -> Result<(u16, u16)
 fn offset(at: usize) -> u16 {
     at as u16
 }
+
+#[cfg(test)]
+mod tests;
