@@ -41,7 +41,9 @@ pub struct Packet<'a> {
 
 impl<'a> Packet<'a> {
     /// Checks that the fixed header fits, the version is 6 and the payload
-    /// length fits the buffer.
+    /// length fits the buffer. A payload length of 0 means an empty payload:
+    /// the jumbograms that use 0 to point at a hop-by-hop option (RFC 2675)
+    /// are larger than any Ethernet frame.
     #[inline(always)]
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, ParseError> {
         let hdr = header::<HEADER_LEN>(buf).ok_or(ParseError::TruncatedIpv6)?;
