@@ -14,6 +14,7 @@ pub mod mac;
 pub mod policy;
 pub mod stats;
 pub mod testio;
+pub mod wire;
 pub mod worker;
 
 #[cfg(feature = "dpdk")]
