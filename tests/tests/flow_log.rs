@@ -515,3 +515,83 @@ fn mixed_capture_is_forwarded_counted_by_reason_and_logged_per_flow() {
     }
     assert_eq!(got, want);
 }
+
+#[test]
+fn idle_flows_are_evicted_and_logged_with_their_final_counters() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let frames: Vec<Vec<u8>> = (0..300u16)
+        .map(|i| {
+            v4_udp(
+                1 + (i % 4) as u8,
+                Tags::None,
+                [10, 7, 0, (i % 30) as u8],
+                2000,
+                80,
+                20,
+            )
+        })
+        .collect();
+    write_pcap(&dir.path().join("in.pcap"), &frames);
+    // The uplink plays the capture once from the file and then stays quiet, so
+    // every flow goes idle while the appliance runs on.
+    let config = format!(
+        r#"
+[eal]
+args = ["--no-huge", "--no-pci", "--no-shconf", "--no-telemetry"]
+[dataplane]
+idle_timeout_s = 0.3
+flow_table_size = 1024
+flow_table_size_v6 = 64
+[[port]]
+name = "uplink"
+role = "uplink"
+device = "net_pcap0,rx_pcap={d}/in.pcap"
+[[port]]
+name = "vf1"
+role = "vf"
+mac = "02:00:00:00:00:01"
+device = "net_null1,no-rx=1"
+"#
+    );
+    let cfg = dir.path().join("f.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let log = dir.path().join("flows.jsonl");
+    let out = flowlift(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--duration",
+        "3",
+        "--flow-log",
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Flows: created 30, evicted idle 30, alive at exit 0"),
+        "{stdout}"
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 30);
+    assert!(lines.iter().all(|v| v["end"] == "idle"), "{lines:?}");
+    assert_eq!(
+        lines
+            .iter()
+            .map(|v| v["packets"].as_u64().unwrap())
+            .sum::<u64>(),
+        300
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .map(|v| v["bytes"].as_u64().unwrap())
+            .sum::<u64>(),
+        frames.iter().map(|f| f.len() as u64).sum::<u64>()
+    );
+}
