@@ -11,6 +11,7 @@ pub mod io;
 pub mod l2;
 pub mod mac;
 pub mod stats;
+pub mod table;
 pub mod testio;
 pub mod worker;
 
