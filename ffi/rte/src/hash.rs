@@ -194,3 +194,17 @@ impl Drop for RteHash {
         unsafe { dpdk_sys::rte_hash_free(self.raw.as_ptr()) }
     }
 }
+
+/// Bytes allocated from EAL's heap on NUMA socket 0 (where `--no-huge` puts all
+/// of it): the difference across an [`RteHash::new`] is that table's footprint.
+pub fn heap_allocated_bytes() -> usize {
+    let mut stats = dpdk_sys::rte_malloc_socket_stats::default();
+    // SAFETY: stats is a valid out-pointer; the call only reads heap metadata
+    // (under the heap's lock).
+    let ret = unsafe { dpdk_sys::rte_malloc_get_socket_stats(0, &mut stats) };
+    if ret < 0 {
+        0
+    } else {
+        stats.heap_allocsz_bytes
+    }
+}

@@ -29,7 +29,10 @@ fn rte_hash_adds_and_looks_up() {
     ])
     .expect("EAL init");
 
+    let heap = rte::hash::heap_allocated_bytes();
     let mut h = RteHash::new("test_hash", 1024, 16).expect("create");
+    // At least the buckets (1024 / 8 of 64 bytes) and the keys (16 bytes each).
+    assert!(rte::hash::heap_allocated_bytes() >= heap + 1024 * 24);
     assert!(h.is_empty());
     assert_eq!(h.key_len(), 16);
     for i in 0..500 {
