@@ -96,8 +96,11 @@ impl Bucket {
 /// What a key's hash says about where it lives.
 #[derive(Clone, Copy, Debug, Default)]
 struct Hashed {
-    primary: usize,
-    alternate: usize,
+    // u32, not usize: twelve bytes a key keeps lookup_bulk's per-chunk state
+    // (which it zeroes on entry) small. Capacity is capped at 2^31 entries, so
+    // bucket indices fit.
+    primary: u32,
+    alternate: u32,
     tag: u16,
 }
 
@@ -109,10 +112,22 @@ impl Hashed {
         let tag = ((hash >> 48) as u16).max(1);
         let primary = hash as usize & mask;
         Hashed {
-            primary,
-            alternate: alt_bucket(primary, tag, mask),
+            primary: primary as u32,
+            alternate: alt_bucket(primary, tag, mask) as u32,
             tag,
         }
+    }
+}
+
+impl Hashed {
+    #[inline(always)]
+    fn primary(&self) -> usize {
+        self.primary as usize
+    }
+
+    #[inline(always)]
+    fn alternate(&self) -> usize {
+        self.alternate as usize
     }
 }
 
@@ -264,13 +279,13 @@ impl<K: TableKey> CuckooTable<K> {
     /// Where `key` is: bucket, slot and entry index.
     #[inline(always)]
     fn find(&self, h: &Hashed, key: &K) -> Option<(usize, usize, u32)> {
-        let m = tag_match_mask(&self.bucket(h.primary).tags, h.tag);
-        if let Some((slot, index)) = self.match_in(h.primary, m, key) {
-            return Some((h.primary, slot, index));
+        let m = tag_match_mask(&self.bucket(h.primary()).tags, h.tag);
+        if let Some((slot, index)) = self.match_in(h.primary(), m, key) {
+            return Some((h.primary(), slot, index));
         }
-        let m = tag_match_mask(&self.bucket(h.alternate).tags, h.tag);
-        self.match_in(h.alternate, m, key)
-            .map(|(slot, index)| (h.alternate, slot, index))
+        let m = tag_match_mask(&self.bucket(h.alternate()).tags, h.tag);
+        self.match_in(h.alternate(), m, key)
+            .map(|(slot, index)| (h.alternate(), slot, index))
     }
 
     /// The id of `key`'s entry, if it has one.
@@ -297,13 +312,13 @@ impl<K: TableKey> CuckooTable<K> {
         let mut hashed = [Hashed::default(); BULK_MAX];
         for (h, key) in hashed.iter_mut().zip(keys) {
             *h = self.hashed(key);
-            prefetch(self.bucket(h.primary));
-            prefetch(self.bucket(h.alternate));
+            prefetch(self.bucket(h.primary()));
+            prefetch(self.bucket(h.alternate()));
         }
         let mut masks = [(0u8, 0u8); BULK_MAX];
         for (m, h) in masks.iter_mut().zip(&hashed).take(keys.len()) {
-            let primary = self.bucket(h.primary);
-            let alternate = self.bucket(h.alternate);
+            let primary = self.bucket(h.primary());
+            let alternate = self.bucket(h.alternate());
             *m = (
                 tag_match_mask(&primary.tags, h.tag),
                 tag_match_mask(&alternate.tags, h.tag),
@@ -321,8 +336,8 @@ impl<K: TableKey> CuckooTable<K> {
         }
         for (((o, key), h), m) in out.iter_mut().zip(keys).zip(&hashed).zip(&masks) {
             *o = self
-                .match_in(h.primary, m.0, key)
-                .or_else(|| self.match_in(h.alternate, m.1, key))
+                .match_in(h.primary(), m.0, key)
+                .or_else(|| self.match_in(h.alternate(), m.1, key))
                 .map(|(_, index)| FlowId(index));
         }
     }
@@ -345,10 +360,10 @@ impl<K: TableKey> CuckooTable<K> {
         if self.len >= self.capacity() {
             return Err(TableFull);
         }
-        let (bucket, slot) = if let Some(s) = self.bucket(h.primary).free_slot() {
-            (h.primary, s)
-        } else if let Some(s) = self.bucket(h.alternate).free_slot() {
-            (h.alternate, s)
+        let (bucket, slot) = if let Some(s) = self.bucket(h.primary()).free_slot() {
+            (h.primary(), s)
+        } else if let Some(s) = self.bucket(h.alternate()).free_slot() {
+            (h.alternate(), s)
         } else {
             self.make_room(&h).ok_or(TableFull)?
         };
@@ -381,8 +396,8 @@ impl<K: TableKey> CuckooTable<K> {
     /// entry before it into the slot just vacated. Returns the freed slot, or
     /// `None` (nothing moved) when no chain within the search's bounds exists.
     fn make_room(&mut self, h: &Hashed) -> Option<(usize, usize)> {
-        let roots = if h.alternate == h.primary { 1 } else { 2 };
-        for (i, &b) in [h.primary, h.alternate].iter().take(roots).enumerate() {
+        let roots = if h.alternate() == h.primary() { 1 } else { 2 };
+        for (i, &b) in [h.primary(), h.alternate()].iter().take(roots).enumerate() {
             self.bfs[i] = BfsNode {
                 bucket: b as u32,
                 parent: NO_PARENT,
@@ -481,7 +496,7 @@ impl<K: TableKey> CuckooTable<K> {
     pub fn remove_id(&mut self, id: FlowId) -> Option<K> {
         let key = *self.key(id)?;
         let h = self.hashed(&key);
-        for bucket in [h.primary, h.alternate] {
+        for bucket in [h.primary(), h.alternate()] {
             let b = self.bucket(bucket);
             let mut m = tag_match_mask(&b.tags, h.tag);
             while m != 0 {
