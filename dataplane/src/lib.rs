@@ -13,6 +13,7 @@ pub mod l2;
 pub mod mac;
 pub mod policy;
 pub mod stats;
+pub mod table;
 pub mod testio;
 pub mod wire;
 pub mod worker;
