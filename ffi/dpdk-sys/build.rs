@@ -46,6 +46,7 @@ const FUNCTIONS: &[&str] = &[
     "rte_mtr_.*",
     "rte_hash_.*",
     "rte_jhash",
+    "rte_malloc_get_socket_stats",
     "flowlift_rte_errno",
 ];
 

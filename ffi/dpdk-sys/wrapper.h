@@ -1,5 +1,6 @@
 /* The DPDK headers flowlift binds: EAL and lcores, ethdev (with xstats), mbufs,
- * mempools, rings and ring-backed ports, rte_flow, rte_mtr, rte_hash, cycles. */
+ * mempools, rings and ring-backed ports, rte_flow, rte_mtr, rte_hash, cycles,
+ * malloc heap statistics. */
 #include <rte_config.h>
 #include <rte_common.h>
 #include <rte_errno.h>
@@ -19,6 +20,7 @@
 #include <rte_hash.h>
 #include <rte_jhash.h>
 #include <rte_hash_crc.h>
+#include <rte_malloc.h>
 
 /* rte_errno is a per-lcore thread-local variable behind a macro: Rust cannot name
  * it, so this one accessor is written by hand (see shim.c). */

@@ -81,6 +81,13 @@ pub enum Error {
     /// A ring could not be created.
     #[error("ring {name:?}: {errno}")]
     Ring { name: String, errno: Errno },
+    /// An `rte_hash` could not be created or refused a key.
+    #[error("hash table {name:?} {op}: {errno}")]
+    Hash {
+        name: String,
+        op: &'static str,
+        errno: Errno,
+    },
     /// No ethdev port has this name.
     #[error("no DPDK port named {0:?} (is its --vdev/-a argument given to EAL?)")]
     NoSuchPort(String),

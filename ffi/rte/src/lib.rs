@@ -3,7 +3,8 @@
 //! Every `unsafe` block of the workspace outside `dpdk-sys` lives in this crate (the
 //! table's `simd.rs` aside), each with a `// SAFETY:` line. Every DPDK object is an
 //! owning Rust type whose `Drop` releases it: [`Eal`], [`Mempool`], [`Mbuf`],
-//! [`Port`] and its queues, [`Ring`], [`flow::Rule`], [`flow::IndirectCounter`].
+//! [`Port`] and its queues, [`Ring`], [`flow::Rule`], [`flow::IndirectCounter`],
+//! [`hash::RteHash`].
 //!
 //! Threading: [`Eal`] is initialised once per process. A [`RxQueue`] or [`TxQueue`]
 //! is `Send` but not `Sync`: one lcore polls it, as DPDK requires. [`Port`] handles
@@ -16,6 +17,7 @@ mod direct;
 mod eal;
 mod error;
 pub mod flow;
+pub mod hash;
 mod ids;
 mod mbuf;
 mod mempool;
