@@ -252,6 +252,7 @@ fn run_with_eal(
                 events: events_tx,
                 commands: commands_rx,
                 clock: rte::cycles::tsc,
+                tx_drain_ticks: (dp.tx_drain_us * rte::cycles::tsc_hz() as f64 / 1e6) as u64,
             },
         );
         let (stop, returned) = (Arc::clone(stop), Arc::clone(&handle.returned));

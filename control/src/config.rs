@@ -103,6 +103,9 @@ pub struct DataplaneSection {
     pub idle_timeout_s: f64,
     /// Flow events (new/ended) a worker may queue for the control core.
     pub event_queue: u32,
+    /// Microseconds a partly filled TX batch may wait for more packets while
+    /// traffic flows (l3fwd's drain interval); 0 sends after every RX pass.
+    pub tx_drain_us: f64,
 }
 
 impl Default for DataplaneSection {
@@ -120,6 +123,7 @@ impl Default for DataplaneSection {
             flow_table_size_v6: 1 << 18,
             idle_timeout_s: 10.0,
             event_queue: 1 << 16,
+            tx_drain_us: 100.0,
         }
     }
 }

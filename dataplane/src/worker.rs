@@ -75,6 +75,10 @@ pub struct WorkerSetup {
     pub commands: Receiver<WorkerCommand>,
     /// The worker's clock (the TSC on DPDK).
     pub clock: fn() -> u64,
+    /// Clock ticks a partly filled TX batch may wait for more packets while
+    /// traffic flows (0: send every batch after each pass over the RX queues).
+    /// A pass that receives nothing always sends what waits.
+    pub tx_drain_ticks: u64,
 }
 
 /// The flow tables and what hangs off them. Global flow ids: IPv4 table ids as
@@ -149,6 +153,8 @@ pub struct Worker<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> {
     events: Sender<FlowEvent>,
     commands: Receiver<WorkerCommand>,
     clock: fn() -> u64,
+    tx_drain_ticks: u64,
+    last_flush: u64,
 }
 
 impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> std::fmt::Debug for Worker<R, T> {
@@ -207,6 +213,8 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
             events: setup.events,
             commands: setup.commands,
             clock: setup.clock,
+            tx_drain_ticks: setup.tx_drain_ticks,
+            last_flush: 0,
         }
     }
 
@@ -303,8 +311,8 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
         bump(&self.stats.flows_evicted, 1);
     }
 
-    /// One pass over the RX queues, then a flush of every batch. Returns how many
-    /// packets were received.
+    /// One pass over the RX queues, then (see `tx_drain_ticks`) a flush of every
+    /// batch. Returns how many packets were received.
     pub fn poll_once(&mut self, rx_burst: &mut R::Burst) -> usize {
         let mut moved = 0;
         for a in 0..self.rx.len() {
@@ -327,7 +335,18 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
             bump(&self.stats.bursts, 1);
             self.process_burst(in_port, rx_burst);
         }
-        flush_all(&mut self.tx, &self.stats.ports);
+        // Like l3fwd: full batches went out as they filled; partial ones wait a
+        // little for company while traffic flows, so that tx_burst calls carry
+        // more packets, and go at once when the queues fall quiet.
+        if self.tx_drain_ticks == 0 || moved == 0 {
+            flush_all(&mut self.tx, &self.stats.ports);
+        } else {
+            let now = (self.clock)();
+            if now.wrapping_sub(self.last_flush) >= self.tx_drain_ticks {
+                flush_all(&mut self.tx, &self.stats.ports);
+                self.last_flush = now;
+            }
+        }
         moved
     }
 

@@ -49,6 +49,18 @@ fn rig(
     flows: usize,
     event_room: usize,
 ) -> Rig {
+    rig_draining(rx, miss, rules, flows, event_room, 0)
+}
+
+/// A rig whose worker lets partial TX batches wait `drain` clock ticks.
+fn rig_draining(
+    rx: Vec<RxAssignment<VecRx>>,
+    miss: MissAction,
+    rules: Vec<Rule>,
+    flows: usize,
+    event_room: usize,
+    drain: u64,
+) -> Rig {
     let vfs: Vec<(MacAddr, PortIdx)> = (1..=3u8)
         .map(|i| (MacAddr([2, 0, 0, 0, 0, i]), PortIdx(u16::from(i))))
         .collect();
@@ -69,6 +81,7 @@ fn rig(
         events: ev_tx,
         commands: cmd_rx,
         clock: || 1000,
+        tx_drain_ticks: drain,
     };
     let tx = (0..4).map(|_| VecTx::default()).collect();
     Rig {
@@ -425,4 +438,25 @@ fn run_stops_on_the_flag_and_flushes() {
     let mut b = VecBurst::default();
     r.worker.poll_once(&mut b);
     assert_eq!(r.worker.tx[3].queue.sent.len(), 10);
+}
+
+#[test]
+fn partial_batches_wait_while_traffic_flows_and_go_when_it_stops() {
+    let frames: Vec<Vec<u8>> = (0..40).map(|i| udp(1 + (i % 2) as u8, 1, 1, 60)).collect();
+    let mut r = rig_draining(uplink(frames), MissAction::Drop, vec![], 64, 64, 1_000_000);
+    let mut b = VecBurst::default();
+    assert_eq!(r.worker.poll_once(&mut b), 32);
+    assert!(
+        r.worker.tx[1].queue.sent.is_empty(),
+        "a partial batch waits for company"
+    );
+    assert_eq!(r.worker.poll_once(&mut b), 8);
+    assert!(r.worker.tx[1].queue.sent.is_empty());
+    assert_eq!(r.worker.poll_once(&mut b), 0);
+    assert_eq!(
+        r.worker.tx[1].queue.sent.len() + r.worker.tx[2].queue.sent.len(),
+        40,
+        "a quiet pass sends everything"
+    );
+    assert_eq!(totals(&r.stats)[1].tx_packets, 40);
 }
