@@ -62,6 +62,9 @@ const REPLAY_STALL: Duration = Duration::from_secs(5);
 /// Commands (evictions) the control core may queue for one worker.
 const COMMAND_QUEUE: usize = 4096;
 
+/// How often the control core looks for idle flows.
+const IDLE_SCAN: Duration = Duration::from_millis(100);
+
 /// How often the main lcore checks for the end of the run.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -447,11 +450,17 @@ fn control_loop(
     let mut prev: Vec<PortTotals> = totals();
     let mut prev_cycles = cycles(stats);
     let mut last_progress = (start, 0u64);
+    let mut last_expire = start;
     loop {
         std::thread::sleep(TICK);
         let now = Instant::now();
         keeper.drain_events(fleet)?;
-        keeper.expire_idle(fleet, rte::cycles::tsc());
+        // The idle scan reads every tracked flow's last-seen stamp: a few times a
+        // second is plenty for timeouts measured in seconds.
+        if now - last_expire >= IDLE_SCAN {
+            keeper.expire_idle(fleet, rte::cycles::tsc());
+            last_expire = now;
+        }
         if stop.load(Ordering::SeqCst) {
             return Ok(StopReason::Signal);
         }
