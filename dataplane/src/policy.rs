@@ -182,7 +182,7 @@ impl Policy {
     /// A policy of `rules` (any order) in front of `l2`.
     pub fn new(mut rules: Vec<Rule>, l2: L2Table) -> Self {
         // Stable sort: equal priorities keep their config order.
-        rules.sort_by(|a, b| b.priority.cmp(&a.priority));
+        rules.sort_by_key(|r| std::cmp::Reverse(r.priority));
         Policy { rules, l2 }
     }
 
