@@ -157,7 +157,30 @@ fn short_reason(e: &anyhow::Error) -> String {
 /// Runs the comparison and writes `forward.csv` and `forward.md` under `out`.
 /// With `quick`, the 1M capture is skipped and any contender that fails where it
 /// is expected to run makes the whole run fail (after the table is written).
-pub fn run(runs: usize, seconds: usize, quick: bool, out: &Path) -> anyhow::Result<()> {
+/// A non-empty `only` keeps the captures of those flow counts.
+pub fn run(
+    runs: usize,
+    seconds: usize,
+    quick: bool,
+    only: &[u32],
+    out: &Path,
+) -> anyhow::Result<()> {
+    let captures: Vec<CaptureSpec> = CAPTURES
+        .iter()
+        .filter(|c| {
+            if only.is_empty() {
+                c.quick || !quick
+            } else {
+                only.contains(&c.flows)
+            }
+        })
+        .copied()
+        .collect();
+    anyhow::ensure!(
+        !captures.is_empty(),
+        "no capture of {only:?} flows; there are {:?}",
+        CAPTURES.map(|c| c.flows)
+    );
     let flowlift = flowlift_binary()?;
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let scratch = std::env::temp_dir().join(format!("flowlift-perf-{}", std::process::id()));
@@ -165,7 +188,7 @@ pub fn run(runs: usize, seconds: usize, quick: bool, out: &Path) -> anyhow::Resu
     let samples = seconds + 2; // plus the two edges `steady` drops
     let mut rows = Vec::new();
     let mut failures = Vec::new();
-    for spec in CAPTURES.iter().filter(|c| c.quick || !quick) {
+    for spec in &captures {
         let flows = spec.flows;
         let capture = scratch.join(format!("flows{flows}.pcap"));
         eprintln!(

@@ -37,6 +37,10 @@ enum Command {
         /// in a few minutes, and fails if any contender expected here cannot run.
         #[arg(long)]
         quick: bool,
+        /// Only the captures of these flow counts (1, 10000, 200000, 1000000),
+        /// comma-separated; all by default.
+        #[arg(long, value_delimiter = ',')]
+        flows: Vec<u32>,
         /// Where CSV and Markdown results go.
         #[arg(long, default_value = "perf/results")]
         out: PathBuf,
@@ -49,6 +53,7 @@ fn main() -> anyhow::Result<()> {
             runs,
             seconds,
             quick,
+            flows,
             out,
         } => {
             let (runs, seconds) = if quick {
@@ -56,7 +61,7 @@ fn main() -> anyhow::Result<()> {
             } else {
                 (runs.max(1), seconds.max(3))
             };
-            forward::run(runs, seconds, quick, &out)
+            forward::run(runs, seconds, quick, &flows, &out)
         }
     }
 }
