@@ -1,5 +1,6 @@
-//! Running one contender on one capture: flowlift, or dpdk-testpmd in a forwarding
-//! mode, each on lcores 0 (main) and 1 (the one forwarding core), the capture
+//! Running one contender on one capture: flowlift, dpdk-testpmd in a forwarding
+//! mode, or OVS-DPDK (see `ovs.rs`), each on lcores 0 (main) and 1 (the one
+//! forwarding core), the capture
 //! replayed from memory by `net_pcap` (`infinite_rx=1`) into a `net_null` sink,
 //! with the same mbuf count, descriptors and burst. Their per-second output is
 //! read as it streams; after enough samples the process gets SIGINT.
@@ -12,10 +13,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::ovs::{self, Rules};
+
 /// What every contender shares.
 #[derive(Debug, Clone)]
 pub struct Setup {
     pub capture: PathBuf,
+    /// Packets in the capture: all of them sit in mbufs while it is replayed.
+    pub packets: u64,
     pub mbufs: u32,
     pub memory_mb: u32,
     pub descriptors: u16,
@@ -29,6 +34,7 @@ pub struct Setup {
 pub enum Contender {
     Flowlift,
     Testpmd(&'static str),
+    Ovs(Rules),
 }
 
 impl Contender {
@@ -37,6 +43,17 @@ impl Contender {
         match self {
             Contender::Flowlift => "flowlift (offload off)".into(),
             Contender::Testpmd(mode) => format!("testpmd {mode}"),
+            Contender::Ovs(Rules::InPort) => "OVS-DPDK in_port".into(),
+            Contender::Ovs(Rules::FiveTuple) => "OVS-DPDK 5-tuple".into(),
+        }
+    }
+
+    /// Why this contender cannot run `setup` on any machine (a limit of the
+    /// program, not a fault of this one); such a row says so instead of a figure.
+    pub fn cannot_run(self, setup: &Setup) -> Option<String> {
+        match self {
+            Contender::Ovs(_) => ovs::cannot_run(setup),
+            Contender::Flowlift | Contender::Testpmd(_) => None,
         }
     }
 }
@@ -168,6 +185,13 @@ pub fn run(
     scratch: &Path,
 ) -> anyhow::Result<RunResult> {
     let mut cmd = match contender {
+        Contender::Ovs(rules) => {
+            let tag = match rules {
+                Rules::InPort => "inport",
+                Rules::FiveTuple => "5tuple",
+            };
+            return ovs::run(rules, setup, samples, scratch, tag, RUN_TIMEOUT);
+        }
         Contender::Flowlift => {
             let cfg = flowlift_config(setup, scratch)?;
             let mut c = Command::new(flowlift);
@@ -218,6 +242,7 @@ pub fn run(
         let sample = match contender {
             Contender::Flowlift => flowlift_sample(&line),
             Contender::Testpmd(_) => parser.line(&line),
+            Contender::Ovs(_) => unreachable!("OVS is run by ovs::run"),
         };
         if let Some(mpps) = sample {
             // Rates before forwarding starts (testpmd's first periods) are not samples.

@@ -1,30 +1,77 @@
-//! The forwarding comparison: captures of 1 and 10,000 flows, each contender run
-//! in turn (interleaved, so drift on a shared machine hits all alike), medians
-//! of the steady per-second rates, and the flowlift / peer ratios.
+//! The forwarding comparison: captures of 1, 10K, 200K and 1M flows, each
+//! contender run in turn (interleaved, so drift on a shared machine hits all
+//! alike), medians of the steady per-second rates, and the flowlift / peer
+//! ratios. A contender that cannot run a capture gets a row saying why instead
+//! of ending the whole run.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_dataplane::mac::MacAddr;
 
 use crate::contenders::{self, Contender, Setup};
 use crate::samples::{steady, summarize, Summary};
 
-/// Packets in each capture: every one is held in an mbuf by `infinite_rx`.
-const CAPTURE_PACKETS: u64 = 65_536;
-/// Mbufs for every contender (the capture plus room for queues and caches).
-const MBUFS: u32 = 131_071;
-/// EAL memory: `--no-huge` gives each mbuf a 4 KiB page.
-const MEMORY_MB: u32 = 2048;
+use crate::ovs::Rules;
+
 const VF_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
 
-const CONTENDERS: [Contender; 3] = [
+/// One capture of the comparison.
+#[derive(Debug, Clone, Copy)]
+struct CaptureSpec {
+    flows: u32,
+    /// Every packet is held in an mbuf by `infinite_rx`; at least one per flow.
+    packets: u64,
+    /// Part of `--quick` (the 1M capture takes minutes to load and ~5 GB).
+    quick: bool,
+}
+
+const CAPTURES: [CaptureSpec; 4] = [
+    CaptureSpec {
+        flows: 1,
+        packets: 65_536,
+        quick: true,
+    },
+    CaptureSpec {
+        flows: 10_000,
+        packets: 65_536,
+        quick: true,
+    },
+    // 200K flows is where OVS's exact-match rules hit its flow limit; the
+    // capture stays small enough for OVS's fixed mbuf pool.
+    CaptureSpec {
+        flows: 200_000,
+        packets: 229_376,
+        quick: true,
+    },
+    // 2^20 packets: every one of the 1M flows appears at least once.
+    CaptureSpec {
+        flows: 1_000_000,
+        packets: 1_048_576,
+        quick: false,
+    },
+];
+
+/// Mbufs beside the capture: descriptors, caches and bursts in flight (the
+/// 65,536-packet captures get 131,071 mbufs in all, as before).
+const MBUF_ROOM: u64 = 65_535;
+
+/// EAL memory for `mbufs`: `--no-huge` gives each mbuf a 4 KiB page; the rest
+/// is heaps, rings and queues. Rounded up to whole GiB (131,071 mbufs: 2048).
+fn memory_mb(mbufs: u32) -> u32 {
+    let pool = (u64::from(mbufs) * 4096).div_ceil(1 << 20);
+    ((pool + 1536).div_ceil(1024) * 1024) as u32
+}
+
+const CONTENDERS: [Contender; 5] = [
     Contender::Flowlift,
     Contender::Testpmd("io"),
     Contender::Testpmd("macswap"),
+    Contender::Ovs(Rules::InPort),
+    Contender::Ovs(Rules::FiveTuple),
 ];
 
 /// Builds the release `flowlift` binary and returns its path.
@@ -74,28 +121,84 @@ fn machine() -> String {
     format!("{cpu}, {cpus} CPUs, Linux {}, DPDK {dpdk}", kernel.trim())
 }
 
+/// A contender's figures on one capture, or why there are none.
+enum Outcome {
+    Ran {
+        mpps: Summary,
+        /// None when the contender reported no cycle count.
+        cycles: Option<Summary>,
+        runs: usize,
+    },
+    NotRun(String),
+}
+
 struct Row {
     flows: u32,
     contender: Contender,
-    mpps: Summary,
-    cycles: Summary,
-    runs: Vec<f64>,
+    outcome: Outcome,
+}
+
+impl Row {
+    fn mpps(&self) -> Option<f64> {
+        match &self.outcome {
+            Outcome::Ran { mpps, .. } if mpps.median > 0.0 => Some(mpps.median),
+            _ => None,
+        }
+    }
+}
+
+/// The first line of an error chain: a table cell (the whole error goes to stderr).
+fn short_reason(e: &anyhow::Error) -> String {
+    let text = format!("{e:#}");
+    let line = text.lines().next().unwrap_or("").replace('|', "/");
+    line.chars().take(200).collect()
 }
 
 /// Runs the comparison and writes `forward.csv` and `forward.md` under `out`.
-pub fn run(runs: usize, seconds: usize, out: &Path) -> anyhow::Result<()> {
+/// With `quick`, the 1M capture is skipped and any contender that fails where it
+/// is expected to run makes the whole run fail (after the table is written).
+/// A non-empty `only` keeps the captures of those flow counts.
+pub fn run(
+    runs: usize,
+    seconds: usize,
+    quick: bool,
+    only: &[u32],
+    out: &Path,
+) -> anyhow::Result<()> {
+    let captures: Vec<CaptureSpec> = CAPTURES
+        .iter()
+        .filter(|c| {
+            if only.is_empty() {
+                c.quick || !quick
+            } else {
+                only.contains(&c.flows)
+            }
+        })
+        .copied()
+        .collect();
+    anyhow::ensure!(
+        !captures.is_empty(),
+        "no capture of {only:?} flows; there are {:?}",
+        CAPTURES.map(|c| c.flows)
+    );
     let flowlift = flowlift_binary()?;
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let scratch = std::env::temp_dir().join(format!("flowlift-perf-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let samples = seconds + 2; // plus the two edges `steady` drops
     let mut rows = Vec::new();
-    for flows in [1u32, 10_000] {
+    let mut failures = Vec::new();
+    for spec in &captures {
+        let flows = spec.flows;
         let capture = scratch.join(format!("flows{flows}.pcap"));
+        eprintln!(
+            "flowlift-perf: writing a capture of {flows} flows, {} packets",
+            spec.packets
+        );
         generate(
             &TrafficSpec {
                 flows,
-                packets: CAPTURE_PACKETS,
+                packets: spec.packets,
                 dst_macs: vec![VF_MAC],
                 frame_len: 60,
                 seed: 42,
@@ -103,56 +206,104 @@ pub fn run(runs: usize, seconds: usize, out: &Path) -> anyhow::Result<()> {
             },
             &capture,
         )?;
+        let mbufs = u32::try_from(spec.packets + MBUF_ROOM).context("mbuf count")?;
         let setup = Setup {
-            capture,
-            mbufs: MBUFS,
-            memory_mb: MEMORY_MB,
+            capture: capture.clone(),
+            packets: spec.packets,
+            mbufs,
+            memory_mb: memory_mb(mbufs),
             descriptors: 1024,
             burst: 32,
             vf_mac: VF_MAC.to_string(),
         };
         let mut per: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); CONTENDERS.len()];
+        let mut not_run: Vec<Option<String>> =
+            CONTENDERS.iter().map(|c| c.cannot_run(&setup)).collect();
+        for (c, reason) in CONTENDERS.iter().zip(&not_run) {
+            if let Some(r) = reason {
+                eprintln!("flowlift-perf: {flows} flows: {} not run: {r}", c.name());
+            }
+        }
         for r in 0..runs {
             for (i, c) in CONTENDERS.iter().enumerate() {
+                if not_run[i].is_some() {
+                    continue;
+                }
                 eprintln!(
                     "flowlift-perf: {flows} flows, run {}/{runs}: {}",
                     r + 1,
                     c.name()
                 );
-                let res = contenders::run(*c, &setup, samples, &flowlift, &scratch)?;
-                per[i].0.push(summarize(steady(&res.mpps)).median);
-                if let Some(cpp) = res.cycles_per_packet {
-                    per[i].1.push(cpp);
+                match contenders::run(*c, &setup, samples, &flowlift, &scratch) {
+                    Ok(res) => {
+                        per[i].0.push(summarize(steady(&res.mpps)).median);
+                        if let Some(cpp) = res.cycles_per_packet {
+                            per[i].1.push(cpp);
+                        }
+                    }
+                    Err(e) => {
+                        // It was expected to run here: record why not, and go
+                        // on with the others rather than lose their figures.
+                        eprintln!("flowlift-perf: {flows} flows: {} failed: {e:#}", c.name());
+                        failures.push(format!(
+                            "{} on {flows} flows: {}",
+                            c.name(),
+                            short_reason(&e)
+                        ));
+                        not_run[i] = Some(format!("failed: {}", short_reason(&e)));
+                    }
                 }
             }
         }
-        for (c, (mpps, cycles)) in CONTENDERS.iter().zip(per) {
+        for ((c, (mpps, cycles)), reason) in CONTENDERS.iter().zip(per).zip(not_run) {
+            let outcome = match reason {
+                // A run that failed after others succeeded still reports why.
+                Some(reason) => Outcome::NotRun(reason),
+                None => Outcome::Ran {
+                    mpps: summarize(&mpps),
+                    cycles: (!cycles.is_empty()).then(|| summarize(&cycles)),
+                    runs: mpps.len(),
+                },
+            };
             rows.push(Row {
                 flows,
                 contender: *c,
-                mpps: summarize(&mpps),
-                cycles: summarize(&cycles),
-                runs: mpps,
+                outcome,
             });
         }
+        // The 1M capture is ~60 MB; the next one is written fresh.
+        let _ = std::fs::remove_file(&capture);
     }
     let _ = std::fs::remove_dir_all(&scratch);
 
     let mut csv = String::from(
-        "flows,contender,mpps_median,mpps_min,mpps_max,cycles_per_packet_median,runs\n",
+        "flows,contender,mpps_median,mpps_min,mpps_max,cycles_per_packet_median,runs,not_run\n",
     );
     for r in &rows {
-        let _ = writeln!(
-            csv,
-            "{},{},{:.3},{:.3},{:.3},{:.1},{}",
-            r.flows,
-            r.contender.name(),
-            r.mpps.median,
-            r.mpps.min,
-            r.mpps.max,
-            r.cycles.median,
-            r.runs.len()
-        );
+        match &r.outcome {
+            Outcome::Ran { mpps, cycles, runs } => {
+                let _ = writeln!(
+                    csv,
+                    "{},{},{:.3},{:.3},{:.3},{},{},",
+                    r.flows,
+                    r.contender.name(),
+                    mpps.median,
+                    mpps.min,
+                    mpps.max,
+                    cycles.map_or(String::new(), |c| format!("{:.1}", c.median)),
+                    runs
+                );
+            }
+            Outcome::NotRun(reason) => {
+                let _ = writeln!(
+                    csv,
+                    "{},{},,,,,0,\"{}\"",
+                    r.flows,
+                    r.contender.name(),
+                    reason.replace('"', "'")
+                );
+            }
+        }
     }
     std::fs::write(out.join("forward.csv"), &csv)?;
 
@@ -166,24 +317,53 @@ pub fn run(runs: usize, seconds: usize, out: &Path) -> anyhow::Result<()> {
         let ours = rows
             .iter()
             .find(|o| o.flows == r.flows && o.contender == Contender::Flowlift)
-            .map_or(0.0, |o| o.mpps.median);
-        let _ = writeln!(
-            md,
-            "| {} | {} | {:.2} ({:.2}-{:.2}) | {:.0} | {:.2} |",
-            r.flows,
-            r.contender.name(),
-            r.mpps.median,
-            r.mpps.min,
-            r.mpps.max,
-            r.cycles.median,
-            if r.mpps.median > 0.0 {
-                ours / r.mpps.median
-            } else {
-                0.0
-            }
-        );
+            .and_then(Row::mpps);
+        let _ = match &r.outcome {
+            Outcome::Ran { mpps, cycles, .. } => writeln!(
+                md,
+                "| {} | {} | {:.2} ({:.2}-{:.2}) | {} | {} |",
+                r.flows,
+                r.contender.name(),
+                mpps.median,
+                mpps.min,
+                mpps.max,
+                cycles.map_or("-".into(), |c| format!("{:.0}", c.median)),
+                match (ours, r.mpps()) {
+                    (Some(o), Some(m)) => format!("{:.2}", o / m),
+                    _ => "-".into(),
+                }
+            ),
+            Outcome::NotRun(reason) => writeln!(
+                md,
+                "| {} | {} | not run: {reason} | - | - |",
+                r.flows,
+                r.contender.name()
+            ),
+        };
     }
     std::fs::write(out.join("forward.md"), &md)?;
     println!("{md}");
+
+    let missing: Vec<u32> = rows
+        .iter()
+        .filter(|r| r.contender == Contender::Flowlift && r.mpps().is_none())
+        .map(|r| r.flows)
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "flowlift has no result for the captures of {missing:?} flows"
+    );
+    if !failures.is_empty() {
+        if quick {
+            bail!(
+                "contenders expected to run here failed:\n  {}",
+                failures.join("\n  ")
+            );
+        }
+        eprintln!(
+            "flowlift-perf: WARNING: contenders expected to run here failed:\n  {}",
+            failures.join("\n  ")
+        );
+    }
     Ok(())
 }

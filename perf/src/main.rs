@@ -7,6 +7,7 @@
 
 mod contenders;
 mod forward;
+mod ovs;
 mod samples;
 
 use std::path::PathBuf;
@@ -23,7 +24,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Forwarding Mpps on one worker lcore: flowlift vs dpdk-testpmd (io, macswap)
-    /// on the same captures and virtual devices.
+    /// and OVS-DPDK (in_port rule, exact 5-tuple rules) on the same captures and
+    /// virtual devices.
     Forward {
         /// Runs per contender and capture (medians of these are reported).
         #[arg(long, default_value_t = 3)]
@@ -31,9 +33,14 @@ enum Command {
         /// One-second rate samples per run (first and last are dropped).
         #[arg(long, default_value_t = 6)]
         seconds: usize,
-        /// One run of 3 samples each: checks the harness works, in about a minute.
+        /// One run of 3 samples each, no 1M-flow capture: checks the harness works
+        /// in a few minutes, and fails if any contender expected here cannot run.
         #[arg(long)]
         quick: bool,
+        /// Only the captures of these flow counts (1, 10000, 200000, 1000000),
+        /// comma-separated; all by default.
+        #[arg(long, value_delimiter = ',')]
+        flows: Vec<u32>,
         /// Where CSV and Markdown results go.
         #[arg(long, default_value = "perf/results")]
         out: PathBuf,
@@ -46,6 +53,7 @@ fn main() -> anyhow::Result<()> {
             runs,
             seconds,
             quick,
+            flows,
             out,
         } => {
             let (runs, seconds) = if quick {
@@ -53,7 +61,7 @@ fn main() -> anyhow::Result<()> {
             } else {
                 (runs.max(1), seconds.max(3))
             };
-            forward::run(runs, seconds, &out)
+            forward::run(runs, seconds, quick, &flows, &out)
         }
     }
 }
