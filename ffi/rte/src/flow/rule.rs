@@ -181,6 +181,15 @@ pub struct CounterRef(pub(crate) *mut sys::rte_flow_action_handle);
 // SAFETY: a handle is an opaque PMD pointer; it is only passed back to the PMD.
 unsafe impl Send for CounterRef {}
 
+impl CounterRef {
+    /// A reference to no counter, for tests that only build action lists and
+    /// never hand them to DPDK.
+    #[doc(hidden)]
+    pub fn dangling_for_tests() -> Self {
+        CounterRef(std::ptr::NonNull::dangling().as_ptr())
+    }
+}
+
 /// A shared COUNT action created apart from any rule (`rte_flow_action_handle`).
 /// It outlives the rules that use it: destroy the rule, *then* read the counter,
 /// and packets that hit the rule in its last microseconds are still counted.

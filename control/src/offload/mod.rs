@@ -1,0 +1,161 @@
+//! Offload backends: how the control core puts a flow on the NIC and takes it
+//! back. One trait, [`OffloadBackend`], and its implementations: [`rte_flow`]
+//! for NICs with flow rules (mlx5, ice, i40e, ...), and the emulated NIC model
+//! used everywhere else (to come with the eswitch).
+//!
+//! A backend owns its rules: it hands out [`HwRuleId`]s, and `remove` returns the
+//! rule's final counters, read *after* the rule is gone where the NIC has
+//! indirect counters, so that no packet that hit the rule is lost to accounting.
+
+pub mod rte_flow;
+pub mod rule;
+
+use std::fmt;
+
+use flowlift_dataplane::flow::FlowKey;
+
+/// A flow to carry in hardware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HwRule {
+    pub key: FlowKey,
+    /// DPDK port id the flow enters on (the uplink, or a VF's representor).
+    pub in_port: u16,
+    /// DPDK port id of the representor of the VF the flow goes to.
+    pub out_port: u16,
+    /// An `rte_mtr` meter to police the flow with, if any.
+    pub meter: Option<u32>,
+}
+
+/// A rule installed by a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HwRuleId(pub u64);
+
+/// A rule's hardware counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HwCounters {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// How a rule sends its hits to the VF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Through the embedded switch to the port a representor stands for
+    /// (`REPRESENTED_PORT`, transfer rules).
+    RepresentedPort,
+    /// To the DPDK port id (`PORT_ID`, the older spelling some PMDs keep).
+    PortId,
+    /// To an RX queue of the receiving port (`QUEUE`, ingress rules), when the NIC
+    /// cannot switch to VFs.
+    Queue(u16),
+}
+
+/// What the NIC can do, as probed at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    /// Rules it holds, if known.
+    pub max_rules: Option<u32>,
+    /// COUNT on rules.
+    pub count: bool,
+    /// Indirect (shared) COUNT actions, which outlive their rules.
+    pub indirect_count: bool,
+    /// METER actions.
+    pub meter: bool,
+    /// Fates that validated, best first.
+    pub fates: Vec<Fate>,
+}
+
+impl Capabilities {
+    /// Whether flows can be offloaded at all (some fate and some counter).
+    pub fn can_offload(&self) -> bool {
+        !self.fates.is_empty() && (self.count || self.indirect_count)
+    }
+}
+
+impl fmt::Display for Capabilities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        write!(
+            f,
+            "max rules {}, count {}, indirect count {}, meter {}, fates [{}]",
+            self.max_rules
+                .map_or("unknown".to_string(), |n| n.to_string()),
+            yes(self.count),
+            yes(self.indirect_count),
+            yes(self.meter),
+            self.fates
+                .iter()
+                .map(|f| format!("{f:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+/// Why a backend refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OffloadError {
+    /// The NIC's rule table is full.
+    #[error("no space: {0}")]
+    NoSpace(String),
+    /// The NIC is busy; retry later.
+    #[error("busy: {0}")]
+    Busy(String),
+    /// The NIC cannot do this pattern or action.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The device is gone or broken.
+    #[error("device gone: {0}")]
+    DeviceGone(String),
+    /// No rule has this id.
+    #[error("no such rule {0:?}")]
+    NoSuchRule(HwRuleId),
+    /// Anything else, with the driver's message.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl OffloadError {
+    /// A short label for metrics and the shell.
+    pub fn label(&self) -> &'static str {
+        match self {
+            OffloadError::NoSpace(_) => "no_space",
+            OffloadError::Busy(_) => "busy",
+            OffloadError::Unsupported(_) => "unsupported",
+            OffloadError::DeviceGone(_) => "device_gone",
+            OffloadError::NoSuchRule(_) => "no_such_rule",
+            OffloadError::Other(_) => "other",
+        }
+    }
+}
+
+impl From<rte::flow::FlowError> for OffloadError {
+    fn from(e: rte::flow::FlowError) -> Self {
+        use rte::flow::FlowErrorClass as C;
+        let text = e.to_string();
+        match e.class() {
+            C::NoSpace => OffloadError::NoSpace(text),
+            C::Busy => OffloadError::Busy(text),
+            C::Unsupported => OffloadError::Unsupported(text),
+            C::DeviceGone => OffloadError::DeviceGone(text),
+            C::Other => OffloadError::Other(text),
+        }
+    }
+}
+
+/// A NIC (or a model of one) that carries flows.
+pub trait OffloadBackend {
+    /// The backend's name (`rte_flow`, `emulated`).
+    fn name(&self) -> &'static str;
+    /// What the NIC can do; also chooses the fate and counter kind used by
+    /// `install`.
+    fn probe(&mut self) -> Capabilities;
+    /// Installs a rule for the flow.
+    fn install(&mut self, rule: &HwRule) -> Result<HwRuleId, OffloadError>;
+    /// Removes a rule and returns its final counters.
+    fn remove(&mut self, id: HwRuleId) -> Result<HwCounters, OffloadError>;
+    /// Reads the counters of `ids`, one result each, in order.
+    fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>>;
+    /// Rules currently installed.
+    fn installed(&self) -> usize;
+}

@@ -1,0 +1,207 @@
+//! The `rte_flow` backend: real NIC rules through DPDK's generic flow API, for
+//! NICs with an embedded switch (mlx5, ice, i40e with VF representors, ...).
+//!
+//! At `probe` it asks the PMD (`rte_flow_validate`) which fate it accepts for a
+//! typical flow rule, best first: `REPRESENTED_PORT` (transfer), `PORT_ID`
+//! (transfer), `QUEUE` (ingress); and whether it has indirect COUNT actions.
+//! With indirect counters a rule is destroyed first and its counter read after,
+//! so packets that hit the rule in its last microseconds are counted; without
+//! them the counter is read just before the rule is destroyed, and what hits it
+//! in between is the bounded residual window the design accepts.
+//!
+//! No NIC here supports rte_flow: this module is unit-tested for the rules it
+//! builds (`rule.rs`) and for its refusals on a device without flow support
+//! (`tests/eal_rte_flow_backend.rs`); README.md says how to run it on hardware.
+
+use std::collections::HashMap;
+
+use flowlift_dataplane::flow::{FlowKey, KeyV4, NO_VLAN};
+use rte::flow::{self, IndirectCounter, Rule};
+use rte::Port;
+
+use super::rule::{build, Counter};
+use super::{Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
+
+struct Installed {
+    rule: Rule,
+    counter: Option<IndirectCounter>,
+}
+
+/// Rules on one port (the uplink, which is the transfer proxy on switch NICs).
+pub struct RteFlowBackend {
+    port: Port,
+    /// A VF representor's port id, for the probe's sample rule.
+    sample_out_port: u16,
+    fate: Option<Fate>,
+    indirect: bool,
+    rules: HashMap<HwRuleId, Installed>,
+    next_id: u64,
+}
+
+impl std::fmt::Debug for RteFlowBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RteFlowBackend")
+            .field("port", &self.port)
+            .field("fate", &self.fate)
+            .field("indirect", &self.indirect)
+            .field("rules", &self.rules.len())
+            .finish()
+    }
+}
+
+impl RteFlowBackend {
+    /// A backend creating rules on `port`, probing with `sample_out_port` (a VF
+    /// representor) as the sample rule's destination.
+    pub fn new(port: Port, sample_out_port: u16) -> Self {
+        RteFlowBackend {
+            port,
+            sample_out_port,
+            fate: None,
+            indirect: false,
+            rules: HashMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Destroys every rule on the port, ours or left by an earlier run that
+    /// crashed (called at start-up).
+    pub fn flush_stale(&mut self) -> Result<(), OffloadError> {
+        self.rules.clear();
+        flow::flush(&self.port).map_err(OffloadError::from)
+    }
+
+    fn sample_rule(&self) -> HwRule {
+        HwRule {
+            key: FlowKey::V4(KeyV4 {
+                src: [10, 0, 0, 1],
+                dst: [10, 0, 0, 2],
+                sport: 1024,
+                dport: 1024,
+                vlan: NO_VLAN,
+                proto: 17,
+                in_port: 0,
+            }),
+            in_port: self.port.id().0,
+            out_port: self.sample_out_port,
+            meter: None,
+        }
+    }
+}
+
+impl OffloadBackend for RteFlowBackend {
+    fn name(&self) -> &'static str {
+        "rte_flow"
+    }
+
+    fn probe(&mut self) -> Capabilities {
+        let sample = self.sample_rule();
+        let mut caps = Capabilities::default();
+        for fate in [Fate::RepresentedPort, Fate::PortId, Fate::Queue(0)] {
+            let (attr, pattern, actions) = build(&sample, fate, Counter::Plain);
+            if flow::validate(&self.port, &attr, &pattern, &actions).is_ok() {
+                caps.fates.push(fate);
+                caps.count = true;
+            }
+        }
+        if let Some(&fate) = caps.fates.first() {
+            let (attr, _, _) = build(&sample, fate, Counter::Plain);
+            if let Ok(c) = IndirectCounter::create(&self.port, &attr) {
+                caps.indirect_count = true;
+                let _ = c.destroy();
+            }
+        }
+        self.fate = caps.fates.first().copied();
+        self.indirect = caps.indirect_count;
+        caps
+    }
+
+    fn install(&mut self, rule: &HwRule) -> Result<HwRuleId, OffloadError> {
+        let fate = self.fate.ok_or_else(|| {
+            OffloadError::Unsupported("no fate action validated on this port at probe".into())
+        })?;
+        let (attr, _, _) = build(rule, fate, Counter::Plain);
+        let counter = if self.indirect {
+            Some(IndirectCounter::create(&self.port, &attr)?)
+        } else {
+            None
+        };
+        let kind = counter
+            .as_ref()
+            .map_or(Counter::Plain, |c| Counter::Indirect(c.reference()));
+        let (attr, pattern, actions) = build(rule, fate, kind);
+        // On failure the counter (if any) is dropped, which destroys it.
+        let created = Rule::create(&self.port, &attr, &pattern, &actions)?;
+        let id = HwRuleId(self.next_id);
+        self.next_id += 1;
+        self.rules.insert(
+            id,
+            Installed {
+                rule: created,
+                counter,
+            },
+        );
+        Ok(id)
+    }
+
+    fn remove(&mut self, id: HwRuleId) -> Result<HwCounters, OffloadError> {
+        let installed = self.rules.remove(&id).ok_or(OffloadError::NoSuchRule(id))?;
+        match installed.counter {
+            Some(counter) => {
+                // Rule first, counter after: nothing that hit the rule is missed.
+                if let Err((rule, e)) = installed.rule.destroy() {
+                    self.rules.insert(
+                        id,
+                        Installed {
+                            rule,
+                            counter: Some(counter),
+                        },
+                    );
+                    return Err(e.into());
+                }
+                let c = counter.query()?;
+                let _ = counter.destroy();
+                Ok(HwCounters {
+                    packets: c.hits,
+                    bytes: c.bytes,
+                })
+            }
+            None => {
+                let c = installed.rule.query_count(false)?;
+                if let Err((rule, e)) = installed.rule.destroy() {
+                    self.rules.insert(
+                        id,
+                        Installed {
+                            rule,
+                            counter: None,
+                        },
+                    );
+                    return Err(e.into());
+                }
+                Ok(HwCounters {
+                    packets: c.hits,
+                    bytes: c.bytes,
+                })
+            }
+        }
+    }
+
+    fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {
+        ids.iter()
+            .map(|id| {
+                let installed = self.rules.get(id).ok_or(OffloadError::NoSuchRule(*id))?;
+                let c = match &installed.counter {
+                    Some(counter) => counter.query()?,
+                    None => installed.rule.query_count(false)?,
+                };
+                Ok(HwCounters {
+                    packets: c.hits,
+                    bytes: c.bytes,
+                })
+            })
+            .collect()
+    }
+
+    fn installed(&self) -> usize {
+        self.rules.len()
+    }
+}
