@@ -85,22 +85,27 @@ impl FlowKeeper {
                         reason,
                     } => {
                         self.tracker.on_ended(w, id);
-                        self.ended += 1;
-                        if let Some(log) = self.log.as_mut() {
-                            let flow = EndedFlow {
-                                key: &key,
-                                counters,
-                                action,
-                                reason,
-                                worker_lcore: handle.lcore,
-                            };
-                            log.write(&flow, &self.port_names, &self.clock)?;
-                        }
+                        self.record_end(&EndedFlow {
+                            key: &key,
+                            counters,
+                            action,
+                            reason,
+                            worker_lcore: handle.lcore,
+                        })?;
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Counts an ended flow and writes it to the flow log, if there is one.
+    fn record_end(&mut self, flow: &EndedFlow<'_>) -> anyhow::Result<()> {
+        self.ended += 1;
+        match self.log.as_mut() {
+            Some(log) => log.write(flow, &self.port_names, &self.clock),
+            None => Ok(()),
+        }
     }
 
     /// Asks workers to evict flows idle for longer than the timeout.
@@ -134,17 +139,13 @@ impl FlowKeeper {
             };
             for (_, key, action, counters) in worker.remaining_flows() {
                 at_exit += 1;
-                self.ended += 1;
-                if let Some(log) = self.log.as_mut() {
-                    let flow = EndedFlow {
-                        key: &key,
-                        counters,
-                        action,
-                        reason: EndReason::Exit,
-                        worker_lcore: handle.lcore,
-                    };
-                    log.write(&flow, &self.port_names, &self.clock)?;
-                }
+                self.record_end(&EndedFlow {
+                    key: &key,
+                    counters,
+                    action,
+                    reason: EndReason::Exit,
+                    worker_lcore: handle.lcore,
+                })?;
             }
         }
         if let Some(log) = self.log.as_mut() {

@@ -130,31 +130,25 @@ fn lower_ipv6(i: &Ipv6Item) -> Box<[sys::rte_flow_item_ipv6; 2]> {
     p
 }
 
-fn lower_tcp(l: &L4Item) -> Box<[sys::rte_flow_item_tcp; 2]> {
-    let mut p: Box<[sys::rte_flow_item_tcp; 2]> = Box::default();
-    if let Some(m) = l.src_port {
-        p[0].hdr.src_port = be16(m.value);
-        p[1].hdr.src_port = be16(m.mask);
-    }
-    if let Some(m) = l.dst_port {
-        p[0].hdr.dst_port = be16(m.value);
-        p[1].hdr.dst_port = be16(m.mask);
-    }
-    p
+/// TCP and UDP items hold the same two ports at the same names.
+macro_rules! lower_ports {
+    ($name:ident, $item:ty) => {
+        fn $name(l: &L4Item) -> Box<[$item; 2]> {
+            let mut p: Box<[$item; 2]> = Box::default();
+            if let Some(m) = l.src_port {
+                p[0].hdr.src_port = be16(m.value);
+                p[1].hdr.src_port = be16(m.mask);
+            }
+            if let Some(m) = l.dst_port {
+                p[0].hdr.dst_port = be16(m.value);
+                p[1].hdr.dst_port = be16(m.mask);
+            }
+            p
+        }
+    };
 }
-
-fn lower_udp(l: &L4Item) -> Box<[sys::rte_flow_item_udp; 2]> {
-    let mut p: Box<[sys::rte_flow_item_udp; 2]> = Box::default();
-    if let Some(m) = l.src_port {
-        p[0].hdr.src_port = be16(m.value);
-        p[1].hdr.src_port = be16(m.mask);
-    }
-    if let Some(m) = l.dst_port {
-        p[0].hdr.dst_port = be16(m.value);
-        p[1].hdr.dst_port = be16(m.mask);
-    }
-    p
-}
+lower_ports!(lower_tcp, sys::rte_flow_item_tcp);
+lower_ports!(lower_udp, sys::rte_flow_item_udp);
 
 impl RawPattern {
     /// Lowers `pattern`, END-terminated.
