@@ -196,6 +196,23 @@ fn main() {
                 black_box(&out);
             })
         });
+        // The other bulk lookup on the same table, side by side: the prefetching
+        // one for a table that would otherwise be probed key by key, and back.
+        let prefetching_by_size = ours.bulk_lookup_prefetches();
+        ours.use_prefetching_bulk_lookup(!prefetching_by_size);
+        let other = if prefetching_by_size {
+            "flowlift_key_by_key"
+        } else {
+            "flowlift_prefetching"
+        };
+        g.bench_function(other, |b| {
+            b.iter(|| {
+                at = (at + BURST) % QUERIES;
+                ours.lookup_bulk(&q_keys[at..at + BURST], &mut out);
+                black_box(&out);
+            })
+        });
+        ours.use_prefetching_bulk_lookup(prefetching_by_size);
         let mut out = [None::<u32>; BURST];
         g.bench_function("hashbrown", |b| {
             b.iter(|| {

@@ -49,6 +49,12 @@ const EMPTY_TAG: u16 = 0;
 /// inputs are taken in chunks of 64.
 pub const BULK_MAX: usize = 64;
 
+/// Tables whose buckets and keys fit in this many bytes are looked up without
+/// the prefetch passes: half a MiB is the L2 cache of the smallest x86 server
+/// cores flowlift runs on (AMD Zen 2/3), so such a table stays cache-resident
+/// while a worker runs. Measured at 10K flows (perf/README.md, "Flow table").
+const CACHE_RESIDENT_BYTES: usize = 512 * 1024;
+
 /// Nodes (full buckets) the displacement search may visit per insert. Each node
 /// has eight children, so 512 nodes cover the two roots and about three levels
 /// below them: enough for loads of 99.5-100% before the first refusal with
@@ -170,6 +176,9 @@ pub struct CuckooTable<K: TableKey> {
     len: usize,
     /// The displacement search's queue, kept here so an insert never allocates.
     bfs: Vec<BfsNode>,
+    /// Whether buckets and keys together fit a core's L2 cache, where the bulk
+    /// lookup's prefetch passes cost more than the misses they hide.
+    cache_resident: bool,
 }
 
 impl<K: TableKey> CuckooTable<K> {
@@ -196,6 +205,9 @@ impl<K: TableKey> CuckooTable<K> {
             free: Vec::with_capacity(capacity),
             len: 0,
             bfs: vec![BfsNode::default(); BFS_NODES],
+            cache_resident: buckets * std::mem::size_of::<Bucket>()
+                + capacity * std::mem::size_of::<K>()
+                <= CACHE_RESIDENT_BYTES,
         }
     }
 
@@ -302,6 +314,14 @@ impl<K: TableKey> CuckooTable<K> {
     /// prefetch both buckets; compare tags (the buckets are arriving) and
     /// prefetch the first candidate's key; compare keys.
     pub fn lookup_bulk(&self, keys: &[K], out: &mut [Option<FlowId>]) {
+        if self.cache_resident {
+            // Nothing to hide: probe key by key, the primary bucket first, and let
+            // the core overlap the independent probes.
+            for (o, key) in out.iter_mut().zip(keys) {
+                *o = self.lookup(key);
+            }
+            return;
+        }
         for (keys, out) in keys.chunks(BULK_MAX).zip(out.chunks_mut(BULK_MAX)) {
             self.lookup_chunk(keys, out);
         }
@@ -340,6 +360,18 @@ impl<K: TableKey> CuckooTable<K> {
                 .or_else(|| self.match_in(h.alternate(), m.1, key))
                 .map(|(_, index)| FlowId(index));
         }
+    }
+
+    /// Whether `lookup_bulk` uses its prefetching passes (tables larger than a
+    /// core's L2 cache) rather than probing key by key.
+    pub fn bulk_lookup_prefetches(&self) -> bool {
+        !self.cache_resident
+    }
+
+    /// Chooses the bulk lookup regardless of the table's size: the prefetching
+    /// one (`true`) or key by key (`false`). For tests and benchmarks.
+    pub fn use_prefetching_bulk_lookup(&mut self, on: bool) {
+        self.cache_resident = !on;
     }
 
     /// The key of entry `id`, if it lives.

@@ -217,8 +217,12 @@ proptest! {
     fn behaves_like_a_hash_map(
         entries in 1usize..200,
         ops in prop::collection::vec(op(400), 1..600),
+        prefetching in any::<bool>(),
     ) {
         let mut t = CuckooTable::with_capacity(entries);
+        // Both bulk lookups: the prefetching one of large tables, and the
+        // direct one small (cache-resident) tables use.
+        t.use_prefetching_bulk_lookup(prefetching);
         let mut model: HashMap<KeyV4, FlowId> = HashMap::new();
         for op in ops {
             match op {
