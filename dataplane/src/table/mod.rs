@@ -312,7 +312,9 @@ impl<K: TableKey> CuckooTable<K> {
     /// on a table larger than the cache: the memory accesses of all keys overlap.
     /// Stages, each over the whole chunk of up to [`BULK_MAX`] keys: hash and
     /// prefetch both buckets; compare tags (the buckets are arriving) and
-    /// prefetch the first candidate's key; compare keys.
+    /// prefetch the first candidate's key; compare keys. A table that fits in
+    /// [`CACHE_RESIDENT_BYTES`] has no misses to hide and is probed key by key
+    /// instead, which measured faster there (perf/README.md).
     pub fn lookup_bulk(&self, keys: &[K], out: &mut [Option<FlowId>]) {
         if self.cache_resident {
             // Nothing to hide: probe key by key, the primary bucket first, and let
