@@ -313,7 +313,7 @@ impl<K: TableKey> CuckooTable<K> {
     /// Stages, each over the whole chunk of up to [`BULK_MAX`] keys: hash and
     /// prefetch both buckets; compare tags (the buckets are arriving) and
     /// prefetch the first candidate's key; compare keys. A table that fits in
-    /// [`CACHE_RESIDENT_BYTES`] has no misses to hide and is probed key by key
+    /// a core's L2 cache (512 KiB) has no misses to hide and is probed key by key
     /// instead, which measured faster there (perf/README.md).
     pub fn lookup_bulk(&self, keys: &[K], out: &mut [Option<FlowId>]) {
         if self.cache_resident {
