@@ -1,14 +1,17 @@
 //! Offload backends: how the control core puts a flow on the NIC and takes it
 //! back. One trait, [`OffloadBackend`], and its implementations: [`rte_flow`]
-//! for NICs with flow rules (mlx5, ice, i40e, ...), and the emulated NIC model
-//! used everywhere else (to come with the eswitch).
+//! for NICs with flow rules (mlx5, ice, i40e, ...), and [`emulated`], the
+//! control side of the NIC model (`dataplane::eswitch`) used everywhere else.
+//! [`suite`] is the one test suite every backend must pass.
 //!
 //! A backend owns its rules: it hands out [`HwRuleId`]s, and `remove` returns the
 //! rule's final counters, read *after* the rule is gone where the NIC has
 //! indirect counters, so that no packet that hit the rule is lost to accounting.
 
+pub mod emulated;
 pub mod rte_flow;
 pub mod rule;
+pub mod suite;
 
 use std::fmt;
 

@@ -1,0 +1,169 @@
+//! The `emulated` backend: the control core's side of the emulated NIC
+//! (`dataplane::eswitch`). Rule changes go to the switch as commands and wait
+//! for its answer, as `rte_flow_create` waits for NIC firmware; counters are read
+//! straight from the shared counter bank. Every rule counts on its own bank
+//! counter (an indirect counter): `remove` reads it only after the switch has
+//! confirmed the rule is gone, so the final count is exact.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use flowlift_dataplane::eswitch::{
+    CounterBank, EswitchCommand, EswitchError, EswitchReply, Faults,
+};
+use flowlift_dataplane::PortIdx;
+
+use super::{Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
+
+/// How long the switch may take to answer before it counts as gone.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The control core's handle on the emulated NIC. `HwRule::out_port` is the
+/// switch's port index (the appliance's `PortIdx`), not a DPDK port id.
+#[derive(Debug)]
+pub struct EmulatedBackend {
+    commands: Sender<EswitchCommand>,
+    replies: Receiver<EswitchReply>,
+    bank: Arc<CounterBank>,
+    max_rules: usize,
+    free_counters: Vec<u32>,
+    rules: HashMap<HwRuleId, u32>,
+    next_id: u64,
+}
+
+impl EmulatedBackend {
+    /// A backend for a switch holding `max_rules` rules, counting on `bank`.
+    pub fn new(
+        commands: Sender<EswitchCommand>,
+        replies: Receiver<EswitchReply>,
+        bank: Arc<CounterBank>,
+        max_rules: usize,
+    ) -> Self {
+        let free_counters = (0..bank.len() as u32).rev().collect();
+        EmulatedBackend {
+            commands,
+            replies,
+            bank,
+            max_rules,
+            free_counters,
+            rules: HashMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Makes the switch refuse its next installs (for tests of failure paths).
+    pub fn inject_faults(&mut self, faults: Faults) -> Result<(), OffloadError> {
+        match self.ask(EswitchCommand::InjectFaults(faults))? {
+            EswitchReply::FaultsSet => Ok(()),
+            other => Err(OffloadError::Other(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    fn ask(&self, cmd: EswitchCommand) -> Result<EswitchReply, OffloadError> {
+        self.commands
+            .send_timeout(cmd, ANSWER_TIMEOUT)
+            .map_err(|_| {
+                OffloadError::DeviceGone("the emulated switch takes no commands".into())
+            })?;
+        self.replies
+            .recv_timeout(ANSWER_TIMEOUT)
+            .map_err(|_| OffloadError::DeviceGone("the emulated switch did not answer".into()))
+    }
+
+    fn read(&self, counter: u32) -> HwCounters {
+        let (packets, bytes) = self.bank.get(counter).map_or((0, 0), |c| c.read());
+        HwCounters { packets, bytes }
+    }
+}
+
+fn refusal(e: EswitchError, id: HwRuleId) -> OffloadError {
+    match e {
+        EswitchError::NoSpace => OffloadError::NoSpace("emulated NIC rule table full".into()),
+        EswitchError::Busy => OffloadError::Busy("emulated NIC insertion rate exceeded".into()),
+        EswitchError::NoSuchRule => OffloadError::NoSuchRule(id),
+        EswitchError::Exists => OffloadError::Other("a rule for this flow exists".into()),
+        EswitchError::BadCounter => OffloadError::Other("no such counter".into()),
+    }
+}
+
+impl OffloadBackend for EmulatedBackend {
+    fn name(&self) -> &'static str {
+        "emulated"
+    }
+
+    fn probe(&mut self) -> Capabilities {
+        Capabilities {
+            max_rules: Some(self.max_rules as u32),
+            count: true,
+            indirect_count: true,
+            meter: false,
+            fates: vec![Fate::RepresentedPort],
+        }
+    }
+
+    fn install(&mut self, rule: &HwRule) -> Result<HwRuleId, OffloadError> {
+        let counter = self
+            .free_counters
+            .pop()
+            .ok_or_else(|| OffloadError::NoSpace("emulated NIC has no free counter".into()))?;
+        if let Some(c) = self.bank.get(counter) {
+            c.reset();
+        }
+        let id = HwRuleId(self.next_id);
+        self.next_id += 1;
+        let answer = self.ask(EswitchCommand::Install {
+            rule: id.0,
+            key: rule.key,
+            out_port: PortIdx(rule.out_port),
+            counter,
+        });
+        match answer {
+            Ok(EswitchReply::Installed { .. }) => {
+                self.rules.insert(id, counter);
+                Ok(id)
+            }
+            Ok(EswitchReply::Refused { error, .. }) => {
+                self.free_counters.push(counter);
+                Err(refusal(error, id))
+            }
+            Ok(other) => {
+                self.free_counters.push(counter);
+                Err(OffloadError::Other(format!("unexpected answer {other:?}")))
+            }
+            // The switch may or may not hold the rule: keep the counter out of use.
+            Err(e) => Err(e),
+        }
+    }
+
+    fn remove(&mut self, id: HwRuleId) -> Result<HwCounters, OffloadError> {
+        let counter = *self.rules.get(&id).ok_or(OffloadError::NoSuchRule(id))?;
+        match self.ask(EswitchCommand::Remove { rule: id.0 })? {
+            EswitchReply::Removed { .. } => {
+                // The rule is gone: nothing counts on the counter any more.
+                self.rules.remove(&id);
+                let last = self.read(counter);
+                self.free_counters.push(counter);
+                Ok(last)
+            }
+            EswitchReply::Refused { error, .. } => Err(refusal(error, id)),
+            other => Err(OffloadError::Other(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {
+        ids.iter()
+            .map(|id| {
+                self.rules
+                    .get(id)
+                    .map(|&c| self.read(c))
+                    .ok_or(OffloadError::NoSuchRule(*id))
+            })
+            .collect()
+    }
+
+    fn installed(&self) -> usize {
+        self.rules.len()
+    }
+}

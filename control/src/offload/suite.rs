@@ -1,0 +1,116 @@
+//! One test suite for every [`OffloadBackend`]: what any backend must do, run
+//! against the emulated NIC here (and meant for the `rte_flow` backend on a NIC
+//! that has rte_flow, with `hit` sending real packets).
+
+use flowlift_dataplane::flow::{FlowKey, KeyV4, NO_VLAN};
+
+use super::{HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
+
+/// The `i`-th sample rule: a distinct IPv4/UDP flow to `out_port`.
+pub fn sample_rule(i: u32, in_port: u16, out_port: u16) -> HwRule {
+    HwRule {
+        key: FlowKey::V4(KeyV4 {
+            src: i.to_be_bytes(),
+            dst: [192, 168, 0, 1],
+            sport: 1000,
+            dport: 2000,
+            vlan: NO_VLAN,
+            proto: 17,
+            in_port: 0,
+        }),
+        in_port,
+        out_port,
+        meter: None,
+    }
+}
+
+/// Runs the suite. `rule(i)` makes distinct rules; `hit(rule, packets, bytes)`
+/// sends that traffic of `rule`'s flow through the NIC and returns once the NIC
+/// has counted it.
+pub fn check<B: OffloadBackend>(
+    backend: &mut B,
+    rule: impl Fn(u32) -> HwRule,
+    mut hit: impl FnMut(&HwRule, u64, u64),
+) {
+    let caps = backend.probe();
+    assert!(caps.can_offload(), "{}: {caps}", backend.name());
+    let max = caps
+        .max_rules
+        .expect("the suite needs a known rule capacity") as usize;
+    assert_eq!(backend.installed(), 0);
+
+    // Install, count, query: each rule's counter sees exactly its own traffic.
+    let rules: Vec<HwRule> = (0..4).map(&rule).collect();
+    let ids: Vec<HwRuleId> = rules
+        .iter()
+        .map(|r| backend.install(r).expect("install"))
+        .collect();
+    assert_eq!(backend.installed(), 4);
+    let zero = backend.query_batch(&ids);
+    assert!(
+        zero.iter().all(|c| *c == Ok(HwCounters::default())),
+        "{zero:?}"
+    );
+    for (n, r) in rules.iter().enumerate() {
+        hit(r, n as u64 + 1, 100 * (n as u64 + 1));
+    }
+    let counts = backend.query_batch(&ids);
+    for (n, c) in counts.iter().enumerate() {
+        assert_eq!(
+            *c,
+            Ok(HwCounters {
+                packets: n as u64 + 1,
+                bytes: 100 * (n as u64 + 1)
+            })
+        );
+    }
+
+    // Remove returns the final counters, including the latest traffic.
+    hit(&rules[0], 5, 500);
+    assert_eq!(
+        backend.remove(ids[0]),
+        Ok(HwCounters {
+            packets: 6,
+            bytes: 600
+        })
+    );
+    assert_eq!(
+        backend.remove(ids[0]),
+        Err(OffloadError::NoSuchRule(ids[0]))
+    );
+    assert_eq!(
+        backend.query_batch(&ids[..1]),
+        vec![Err(OffloadError::NoSuchRule(ids[0]))]
+    );
+    assert_eq!(backend.installed(), 3);
+
+    // A rule installed again for the same flow starts from zero.
+    let again = backend.install(&rules[0]).expect("reinstall");
+    assert_eq!(
+        backend.query_batch(&[again]),
+        vec![Ok(HwCounters::default())]
+    );
+
+    // Filling the table: no space, and nothing else changes.
+    let mut extra = Vec::new();
+    let mut i = 100;
+    let refused = loop {
+        match backend.install(&rule(i)) {
+            Ok(id) => extra.push(id),
+            Err(e) => break e,
+        }
+        i += 1;
+        assert!(
+            i < 100 + 2 * max as u32,
+            "more rules than the probe said fit"
+        );
+    };
+    assert_eq!(refused.label(), "no_space", "{refused}");
+    assert_eq!(backend.installed(), max);
+
+    // Everything comes off.
+    for id in ids[1..].iter().chain([again].iter()).chain(extra.iter()) {
+        backend.remove(*id).expect("remove");
+    }
+    assert_eq!(backend.installed(), 0);
+}

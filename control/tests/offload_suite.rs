@@ -1,0 +1,121 @@
+//! The offload backend test suite, run against the emulated NIC: its switch runs
+//! on a thread of its own taking commands, as it will on its lcore, and the
+//! suite's traffic is counted by the switch's own classify-and-hit path. Also:
+//! injected refusals come back as typed errors and leave nothing installed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::bounded;
+use flowlift_control::offload::emulated::EmulatedBackend;
+use flowlift_control::offload::suite::{check, sample_rule};
+use flowlift_control::offload::OffloadBackend;
+use flowlift_dataplane::eswitch::{CounterBank, Eswitch, EswitchConfig, Faults};
+
+struct Nic {
+    switch: Arc<Mutex<Eswitch>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Nic {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+fn nic(max_rules: usize) -> (EmulatedBackend, Nic) {
+    let bank = Arc::new(CounterBank::new(max_rules + 8));
+    let (cmd_tx, cmd_rx) = bounded(64);
+    let (reply_tx, reply_rx) = bounded(64);
+    let config = EswitchConfig {
+        max_rules,
+        inserts_per_sec: 0,
+        clock_hz: 1_000_000_000,
+    };
+    let switch = Arc::new(Mutex::new(Eswitch::new(
+        config,
+        Arc::clone(&bank),
+        cmd_rx,
+        reply_tx,
+        || 0,
+    )));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sw, st) = (Arc::clone(&switch), Arc::clone(&stop));
+    let thread = thread::spawn(move || {
+        while !st.load(Ordering::SeqCst) {
+            if sw.lock().unwrap().take_commands() == 0 {
+                thread::sleep(Duration::from_micros(50));
+            }
+        }
+    });
+    let backend = EmulatedBackend::new(cmd_tx, reply_rx, bank, max_rules);
+    (
+        backend,
+        Nic {
+            switch,
+            stop,
+            thread: Some(thread),
+        },
+    )
+}
+
+#[test]
+fn the_emulated_backend_passes_the_backend_suite() {
+    let (mut backend, nic) = nic(16);
+    let switch = Arc::clone(&nic.switch);
+    check(
+        &mut backend,
+        |i| sample_rule(i, 0, 1),
+        |rule, packets, bytes| {
+            let sw = switch.lock().unwrap();
+            let (port, counter) = sw.classify(&rule.key).expect("the rule matches its flow");
+            assert_eq!(port.0, rule.out_port);
+            for p in 0..packets {
+                // Spread the bytes over the packets; the last takes the rest.
+                let len = if p + 1 == packets {
+                    bytes - (packets - 1) * (bytes / packets)
+                } else {
+                    bytes / packets
+                };
+                sw.hit(counter, len);
+            }
+        },
+    );
+    assert_eq!(
+        nic.switch.lock().unwrap().rules(),
+        0,
+        "no rule is left installed"
+    );
+}
+
+#[test]
+fn injected_refusals_are_typed_and_leave_nothing_behind() {
+    let (mut backend, nic) = nic(4);
+    backend
+        .inject_faults(Faults {
+            no_space: 1,
+            busy: 1,
+        })
+        .unwrap();
+    let r = sample_rule(1, 0, 1);
+    assert_eq!(backend.install(&r).unwrap_err().label(), "no_space");
+    assert_eq!(backend.install(&r).unwrap_err().label(), "busy");
+    assert_eq!(backend.installed(), 0);
+    assert_eq!(nic.switch.lock().unwrap().rules(), 0);
+    let id = backend.install(&r).expect("faults used up");
+    assert_eq!(backend.remove(id).unwrap().packets, 0);
+}
+
+#[test]
+fn a_switch_that_stops_answering_is_reported_gone() {
+    let (mut backend, nic) = nic(4);
+    drop(nic);
+    let err = backend.install(&sample_rule(1, 0, 1)).unwrap_err();
+    assert_eq!(err.label(), "device_gone", "{err}");
+}

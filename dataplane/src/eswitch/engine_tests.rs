@@ -1,0 +1,189 @@
+//! The rule engine on its own: installs, hits, removal, capacity, the insertion
+//! rate, injected faults.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use super::*;
+use crate::flow::{KeyV4, KeyV6, NO_VLAN};
+
+static NOW: AtomicU64 = AtomicU64::new(0);
+
+fn clock() -> u64 {
+    NOW.load(Ordering::SeqCst)
+}
+
+fn key(i: u32) -> FlowKey {
+    FlowKey::V4(KeyV4 {
+        src: i.to_be_bytes(),
+        dst: [10, 0, 0, 1],
+        sport: 1,
+        dport: 2,
+        vlan: NO_VLAN,
+        proto: 17,
+        in_port: 0,
+    })
+}
+
+struct Rig {
+    sw: Eswitch,
+    cmd: Sender<EswitchCommand>,
+    reply: Receiver<EswitchReply>,
+    bank: Arc<CounterBank>,
+}
+
+fn rig(max_rules: usize, rate: u64) -> Rig {
+    let bank = Arc::new(CounterBank::new(64));
+    let (cmd, cmd_rx) = bounded(256);
+    let (reply_tx, reply) = bounded(256);
+    let config = EswitchConfig {
+        max_rules,
+        inserts_per_sec: rate,
+        clock_hz: 1000,
+    };
+    Rig {
+        sw: Eswitch::new(config, Arc::clone(&bank), cmd_rx, reply_tx, clock),
+        cmd,
+        reply,
+        bank,
+    }
+}
+
+impl Rig {
+    fn ask(&mut self, c: EswitchCommand) -> EswitchReply {
+        self.cmd.send(c).unwrap();
+        assert_eq!(self.sw.take_commands(), 1);
+        self.reply.try_recv().unwrap()
+    }
+
+    fn install(&mut self, rule: u64, k: FlowKey, counter: u32) -> EswitchReply {
+        self.ask(EswitchCommand::Install {
+            rule,
+            key: k,
+            out_port: PortIdx(2),
+            counter,
+        })
+    }
+}
+
+#[test]
+fn hits_count_on_the_rule_counter_and_outlive_the_rule() {
+    let mut r = rig(8, 0);
+    assert_eq!(r.install(1, key(1), 5), EswitchReply::Installed { rule: 1 });
+    let v6 = FlowKey::V6(KeyV6 {
+        vlan: NO_VLAN,
+        proto: 6,
+        ..Default::default()
+    });
+    assert_eq!(r.install(2, v6, 6), EswitchReply::Installed { rule: 2 });
+    assert_eq!(r.sw.classify(&key(1)), Some((PortIdx(2), 5)));
+    assert_eq!(r.sw.classify(&v6), Some((PortIdx(2), 6)));
+    assert_eq!(r.sw.classify(&key(9)), None);
+    r.sw.hit(5, 60);
+    r.sw.hit(5, 100);
+    assert_eq!(
+        r.ask(EswitchCommand::Remove { rule: 1 }),
+        EswitchReply::Removed { rule: 1 }
+    );
+    assert_eq!(r.sw.classify(&key(1)), None);
+    assert_eq!(
+        r.bank.get(5).unwrap().read(),
+        (2, 160),
+        "the counter outlives the rule"
+    );
+    assert_eq!(
+        r.ask(EswitchCommand::Remove { rule: 1 }),
+        EswitchReply::Refused {
+            rule: 1,
+            error: EswitchError::NoSuchRule
+        }
+    );
+    assert_eq!(r.sw.rules(), 1);
+}
+
+#[test]
+fn a_full_table_says_no_space_and_duplicates_are_refused() {
+    let mut r = rig(3, 0);
+    for i in 0..3 {
+        assert_eq!(
+            r.install(u64::from(i), key(i), i),
+            EswitchReply::Installed { rule: u64::from(i) }
+        );
+    }
+    assert_eq!(
+        r.install(9, key(9), 9),
+        EswitchReply::Refused {
+            rule: 9,
+            error: EswitchError::NoSpace
+        }
+    );
+    assert_eq!(
+        r.install(1, key(1), 1),
+        EswitchReply::Refused {
+            rule: 1,
+            error: EswitchError::Exists
+        }
+    );
+    assert_eq!(
+        r.install(10, key(10), 999),
+        EswitchReply::Refused {
+            rule: 10,
+            error: EswitchError::BadCounter
+        }
+    );
+}
+
+#[test]
+fn the_insertion_rate_is_enforced_with_a_small_burst() {
+    // 100 inserts per second at a 1 kHz clock: a burst of 10, then one per 10 ticks.
+    NOW.store(0, Ordering::SeqCst);
+    let mut r = rig(64, 100);
+    let mut ok = 0;
+    for i in 0..20 {
+        if r.install(u64::from(i), key(i), i) == (EswitchReply::Installed { rule: u64::from(i) }) {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 10, "the burst");
+    NOW.store(25, Ordering::SeqCst);
+    let later: Vec<_> = (20..25)
+        .map(|i| r.install(u64::from(i), key(i), i))
+        .collect();
+    assert_eq!(
+        later
+            .iter()
+            .filter(|r| matches!(r, EswitchReply::Installed { .. }))
+            .count(),
+        2
+    );
+    NOW.store(0, Ordering::SeqCst);
+}
+
+#[test]
+fn injected_faults_refuse_the_next_installs_then_stop() {
+    let mut r = rig(8, 0);
+    assert_eq!(
+        r.ask(EswitchCommand::InjectFaults(Faults {
+            no_space: 1,
+            busy: 2
+        })),
+        EswitchReply::FaultsSet
+    );
+    let errors: Vec<_> = (0..4)
+        .map(|i| match r.install(i, key(i as u32), i as u32) {
+            EswitchReply::Refused { error, .. } => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            Some(EswitchError::NoSpace),
+            Some(EswitchError::Busy),
+            Some(EswitchError::Busy),
+            None
+        ]
+    );
+}
