@@ -516,11 +516,10 @@ mod tests {
             .starts_with("priority=10,in_port=1,tcp6,ipv6_src=::1,ipv6_dst=::1,"));
     }
 
-    /// Needs root and openvswitch-switch-dpdk: `cargo test -p flowlift-perf --
-    /// --ignored`. A port OVS cannot open must fail the run and still leave no
-    /// process or directory behind.
+    /// Needs root and openvswitch-switch-dpdk, which `scripts/setup` installs
+    /// and CI runs as (2 s). A port OVS cannot open must fail the run and still
+    /// leave no process or directory behind.
     #[test]
-    #[ignore]
     fn a_failed_start_leaves_nothing_running() {
         let scratch =
             std::env::temp_dir().join(format!("flowlift-perf-test-{}", std::process::id()));

@@ -8,7 +8,7 @@
 //! jhash, and needs no CPU extension (unlike CRC32-C).
 //!
 //! The words are built from the fields with shifts, not by reinterpreting the
-//! struct's bytes, so no `unsafe` is needed and padding never matters (there is
+//! struct's bytes, so no unchecked memory access is needed and padding never matters (there is
 //! none: both keys are exactly packed, see `flow.rs`).
 //!
 //! Not keyed: a fixed hash lets whoever controls the traffic aim keys at one
