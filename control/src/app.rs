@@ -256,6 +256,7 @@ fn run_with_eal(
                 commands: commands_rx,
                 clock: rte::cycles::tsc,
                 tx_drain_ticks: (dp.tx_drain_us * rte::cycles::tsc_hz() as f64 / 1e6) as u64,
+                meters: Vec::new(),
             },
         );
         let (stop, returned) = (Arc::clone(stop), Arc::clone(&handle.returned));

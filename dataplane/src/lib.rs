@@ -12,6 +12,7 @@ pub mod flowstate;
 pub mod io;
 pub mod l2;
 pub mod mac;
+pub mod meter;
 pub mod policy;
 pub mod stats;
 pub mod table;

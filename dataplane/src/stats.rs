@@ -35,6 +35,9 @@ pub struct PortCounters {
     pub drop_rule: AtomicU64,
     /// Packets received on the port and flooded to every VF.
     pub flooded: AtomicU64,
+    /// Packets for this port that its rate meter dropped (they stay in their
+    /// flows' received totals).
+    pub drop_meter: AtomicU64,
 }
 
 /// A plain copy of [`PortCounters`], summed over workers.
@@ -50,6 +53,7 @@ pub struct PortTotals {
     pub drop_runt: u64,
     pub drop_rule: u64,
     pub flooded: u64,
+    pub drop_meter: u64,
 }
 
 impl PortTotals {
@@ -65,6 +69,7 @@ impl PortTotals {
         self.drop_runt += c.drop_runt.load(Relaxed);
         self.drop_rule += c.drop_rule.load(Relaxed);
         self.flooded += c.flooded.load(Relaxed);
+        self.drop_meter += c.drop_meter.load(Relaxed);
     }
 
     /// Packets received here that the forwarding decision dropped.

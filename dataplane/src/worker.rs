@@ -16,6 +16,7 @@ use crate::flow::{FlowId, FlowKey, KeyV4, KeyV6};
 use crate::flowstate::{EndReason, FlowCounters, FlowEvent, FlowSnapshot, WorkerCommand};
 use crate::io::{PacketBuf, PacketBurst, RxQueueIo, TxQueueIo};
 use crate::l2::DropReason;
+use crate::meter::RateMeter;
 use crate::policy::{DropCause, FlowAction, Policy};
 use crate::stats::{bump, PortCounters, WorkerStats};
 use crate::table::simd::prefetch;
@@ -46,6 +47,8 @@ struct TxSlot<T: TxQueueIo> {
     batch: T::Burst,
     /// Bytes of the packets in `batch`.
     batch_bytes: u64,
+    /// The port's rate meter, shared with every lcore sending to it.
+    meter: Option<Arc<RateMeter>>,
 }
 
 /// How one packet of the current burst is handled.
@@ -80,6 +83,8 @@ pub struct WorkerSetup {
     /// traffic flows (0: send every batch after each pass over the RX queues).
     /// A pass that receives nothing always sends what waits.
     pub tx_drain_ticks: u64,
+    /// Rate meters by egress port ([`PortIdx`]); missing entries are unmetered.
+    pub meters: Vec<Option<Arc<RateMeter>>>,
 }
 
 /// The flow tables and what hangs off them. Global flow ids: IPv4 table ids as
@@ -195,10 +200,12 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
             rx,
             tx: tx
                 .into_iter()
-                .map(|queue| TxSlot {
+                .enumerate()
+                .map(|(port, queue)| TxSlot {
                     queue,
                     batch: T::Burst::empty(),
                     batch_bytes: 0,
+                    meter: setup.meters.get(port).cloned().flatten(),
                 })
                 .collect(),
             policy: setup.policy,
@@ -448,7 +455,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
                 Plan::Uncached(action) => action,
             };
             i += 1;
-            apply(action, policy, tx, ports, in_port, pkt);
+            apply(action, policy, tx, ports, in_port, pkt, now);
         });
         let counters = &self.stats.ports[in_port.index()];
         bump(&counters.rx_packets, n as u64);
@@ -546,14 +553,15 @@ fn apply<T: TxQueueIo>(
     counters: &[PortCounters],
     in_port: PortIdx,
     pkt: <T::Burst as PacketBurst>::Pkt,
+    now: u64,
 ) {
     match action {
-        FlowAction::Forward(out) => enqueue(tx, counters, out, pkt),
+        FlowAction::Forward(out) => enqueue(tx, counters, out, pkt, now),
         FlowAction::Flood => {
             bump(&counters[in_port.index()].flooded, 1);
             for out in policy.l2().vf_ports() {
                 if out != in_port {
-                    enqueue(tx, counters, out, pkt.share());
+                    enqueue(tx, counters, out, pkt.share(), now);
                 }
             }
             // The original reference is released here; the copies own the buffer.
@@ -574,16 +582,24 @@ fn apply<T: TxQueueIo>(
 }
 
 /// Puts a packet in its egress batch, sending the batch first if it is full.
+/// A metered port's packets beyond its rate are dropped and counted.
 #[inline(always)]
 fn enqueue<T: TxQueueIo>(
     tx: &mut [TxSlot<T>],
     counters: &[PortCounters],
     out: PortIdx,
     pkt: <T::Burst as PacketBurst>::Pkt,
+    now: u64,
 ) {
     let Some(slot) = tx.get_mut(out.index()) else {
         return; // no such port: the packet is freed (cannot happen with a valid config)
     };
+    if let Some(meter) = &slot.meter {
+        if !meter.admit(now, pkt.pkt_len()) {
+            bump(&counters[out.index()].drop_meter, 1);
+            return;
+        }
+    }
     let len = u64::from(pkt.pkt_len());
     let pkt = match slot.batch.push(pkt) {
         Ok(()) => {

@@ -82,6 +82,7 @@ fn rig_draining(
         commands: cmd_rx,
         clock: || 1000,
         tx_drain_ticks: drain,
+        meters: Vec::new(),
     };
     let tx = (0..4).map(|_| VecTx::default()).collect();
     Rig {

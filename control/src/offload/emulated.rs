@@ -118,6 +118,8 @@ impl OffloadBackend for EmulatedBackend {
             key: rule.key,
             out_port: PortIdx(rule.out_port),
             counter,
+            // The emulated NIC has one meter per VF, numbered by its port.
+            metered: rule.meter.is_some(),
         });
         match answer {
             Ok(EswitchReply::Installed { .. }) => {

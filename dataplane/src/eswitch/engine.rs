@@ -35,12 +35,14 @@ pub struct Faults {
 /// What the control core asks of the switch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EswitchCommand {
-    /// Carry `key` to `out_port`, counting hits on bank counter `counter`.
+    /// Carry `key` to `out_port`, counting hits on bank counter `counter` and,
+    /// if `metered`, policing them with `out_port`'s meter (a METER action).
     Install {
         rule: u64,
         key: FlowKey,
         out_port: PortIdx,
         counter: u32,
+        metered: bool,
     },
     /// Remove rule `rule`; once answered, its counter gets no more hits.
     Remove { rule: u64 },
@@ -81,6 +83,16 @@ pub enum EswitchReply {
 struct Entry {
     out_port: PortIdx,
     counter: u32,
+    metered: bool,
+}
+
+/// Where a rule sends a packet: its port, its counter, and whether the port's
+/// meter polices it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub out_port: PortIdx,
+    pub counter: u32,
+    pub metered: bool,
 }
 
 /// Most commands handled per call of [`Eswitch::take_commands`], so rule churn
@@ -141,9 +153,9 @@ impl Eswitch {
         self.by_rule.len()
     }
 
-    /// The port and counter of the rule matching `key`, if one does.
+    /// Where the rule matching `key` sends it, if one does.
     #[inline]
-    pub fn classify(&self, key: &FlowKey) -> Option<(PortIdx, u32)> {
+    pub fn classify(&self, key: &FlowKey) -> Option<Hit> {
         let id = match key {
             FlowKey::V4(k) => self.v4.lookup(k)?,
             FlowKey::V6(k) => FlowId(self.v6.lookup(k)?.0 + self.v4.capacity() as u32),
@@ -152,7 +164,11 @@ impl Eswitch {
             .get(id.index())
             .copied()
             .flatten()
-            .map(|e| (e.out_port, e.counter))
+            .map(|e| Hit {
+                out_port: e.out_port,
+                counter: e.counter,
+                metered: e.metered,
+            })
     }
 
     /// Counts a hit of `len` bytes on `counter`.
@@ -176,7 +192,16 @@ impl Eswitch {
                     key,
                     out_port,
                     counter,
-                } => match self.install(rule, key, out_port, counter) {
+                    metered,
+                } => match self.install(
+                    rule,
+                    key,
+                    Entry {
+                        out_port,
+                        counter,
+                        metered,
+                    },
+                ) {
                     Ok(()) => EswitchReply::Installed { rule },
                     Err(error) => EswitchReply::Refused { rule, error },
                 },
@@ -197,13 +222,7 @@ impl Eswitch {
         done
     }
 
-    fn install(
-        &mut self,
-        rule: u64,
-        key: FlowKey,
-        out_port: PortIdx,
-        counter: u32,
-    ) -> Result<(), EswitchError> {
+    fn install(&mut self, rule: u64, key: FlowKey, entry: Entry) -> Result<(), EswitchError> {
         if self.faults.no_space > 0 {
             self.faults.no_space -= 1;
             return Err(EswitchError::NoSpace);
@@ -212,7 +231,7 @@ impl Eswitch {
             self.faults.busy -= 1;
             return Err(EswitchError::Busy);
         }
-        if self.bank.get(counter).is_none() {
+        if self.bank.get(entry.counter).is_none() {
             return Err(EswitchError::BadCounter);
         }
         if self.by_rule.contains_key(&rule) || self.classify(&key).is_some() {
@@ -232,7 +251,7 @@ impl Eswitch {
             }
         };
         if let Some(slot) = self.entries.get_mut(id.index()) {
-            *slot = Some(Entry { out_port, counter });
+            *slot = Some(entry);
         }
         self.by_rule.insert(rule, id);
         Ok(())

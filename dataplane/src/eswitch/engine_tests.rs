@@ -64,6 +64,7 @@ impl Rig {
             key: k,
             out_port: PortIdx(2),
             counter,
+            metered: false,
         })
     }
 }
@@ -78,8 +79,8 @@ fn hits_count_on_the_rule_counter_and_outlive_the_rule() {
         ..Default::default()
     });
     assert_eq!(r.install(2, v6, 6), EswitchReply::Installed { rule: 2 });
-    assert_eq!(r.sw.classify(&key(1)), Some((PortIdx(2), 5)));
-    assert_eq!(r.sw.classify(&v6), Some((PortIdx(2), 6)));
+    assert_eq!(r.sw.classify(&key(1)), Some(hit(5)));
+    assert_eq!(r.sw.classify(&v6), Some(hit(6)));
     assert_eq!(r.sw.classify(&key(9)), None);
     r.sw.hit(5, 60);
     r.sw.hit(5, 100);
@@ -186,4 +187,12 @@ fn injected_faults_refuse_the_next_installs_then_stop() {
             None
         ]
     );
+}
+
+fn hit(counter: u32) -> Hit {
+    Hit {
+        out_port: PortIdx(2),
+        counter,
+        metered: false,
+    }
 }

@@ -14,6 +14,8 @@
 
 mod bank;
 mod engine;
+mod path;
 
 pub use bank::{CounterBank, CounterSlot};
-pub use engine::{Eswitch, EswitchCommand, EswitchConfig, EswitchError, EswitchReply, Faults};
+pub use engine::{Eswitch, EswitchCommand, EswitchConfig, EswitchError, EswitchReply, Faults, Hit};
+pub use path::{EswitchStats, SwitchPath, SwitchPorts};

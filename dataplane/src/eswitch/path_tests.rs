@@ -1,0 +1,208 @@
+//! The switch's data path over test vectors: hits to VFs on their counters,
+//! misses to the workers by flow hash, back-pressure from a full worker ring,
+//! the uplink budget, and the VF meter on the hardware path.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, Sender};
+use etherparse::PacketBuilder;
+
+use super::*;
+use crate::eswitch::{CounterBank, EswitchCommand, EswitchConfig, EswitchReply};
+use crate::flow::{FlowKey, KeyV4, NO_VLAN};
+use crate::meter::MeterUnit;
+use crate::testio::{VecBurst, VecRx, VecTx};
+
+static NOW: AtomicU64 = AtomicU64::new(0);
+
+fn clock() -> u64 {
+    NOW.load(Relaxed)
+}
+
+/// An IPv4/UDP frame from 10.0.0.`host`.
+fn udp(host: u8) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xfe], [2, 0, 0, 0, 0, 1])
+        .ipv4([10, 0, 0, host], [192, 168, 0, 1], 64)
+        .udp(1000, 5001);
+    let mut out = Vec::new();
+    b.write(&mut out, &[0u8; 22]).unwrap();
+    out
+}
+
+fn key(host: u8) -> FlowKey {
+    FlowKey::V4(KeyV4 {
+        src: [10, 0, 0, host],
+        dst: [192, 168, 0, 1],
+        sport: 1000,
+        dport: 5001,
+        vlan: NO_VLAN,
+        proto: 17,
+        in_port: 0,
+    })
+}
+
+struct Rig {
+    path: SwitchPath<VecRx, VecTx>,
+    stats: Arc<EswitchStats>,
+    bank: Arc<CounterBank>,
+    cmd: Sender<EswitchCommand>,
+    replies: crossbeam_channel::Receiver<EswitchReply>,
+}
+
+fn rig(frames: Vec<Vec<u8>>, workers: usize, budget: Option<u64>, meter_pps: u64) -> Rig {
+    let bank = Arc::new(CounterBank::new(16));
+    let (cmd, cmd_rx) = bounded(16);
+    let (reply_tx, replies) = bounded(16);
+    let config = EswitchConfig {
+        max_rules: 8,
+        inserts_per_sec: 0,
+        clock_hz: 1000,
+    };
+    let engine = Eswitch::new(config, Arc::clone(&bank), cmd_rx, reply_tx, clock);
+    let stats = Arc::new(EswitchStats::new(3));
+    let meters = (0..3)
+        .map(|p| {
+            (p == 2 && meter_pps > 0)
+                .then(|| Arc::new(RateMeter::new(MeterUnit::Packets, meter_pps, 1, 1000, 0)))
+        })
+        .collect();
+    let ports = SwitchPorts {
+        uplink: VecRx::with_frames(frames),
+        budget,
+        to_ports: (0..3).map(|_| VecTx::default()).collect(),
+        to_workers: (0..workers).map(|_| VecTx::default()).collect(),
+        meters,
+    };
+    Rig {
+        path: SwitchPath::new(engine, ports, Arc::clone(&stats), 32, clock),
+        stats,
+        bank,
+        cmd,
+        replies,
+    }
+}
+
+impl Rig {
+    fn install(&mut self, rule: u64, host: u8, counter: u32, metered: bool) {
+        self.cmd
+            .send(EswitchCommand::Install {
+                rule,
+                key: key(host),
+                out_port: PortIdx(2),
+                counter,
+                metered,
+            })
+            .unwrap();
+        self.path.engine.take_commands();
+        assert_eq!(
+            self.replies.try_recv().unwrap(),
+            EswitchReply::Installed { rule }
+        );
+    }
+
+    fn run_until_quiet(&mut self) {
+        let mut burst = VecBurst::default();
+        for _ in 0..1000 {
+            if self.path.poll_once(&mut burst, true) == 0 {
+                return;
+            }
+        }
+        panic!("the switch kept moving packets");
+    }
+
+    fn to_workers(&self) -> usize {
+        self.path.to_workers.iter().map(|q| q.sent.len()).sum()
+    }
+}
+
+#[test]
+fn hits_go_to_the_rule_port_on_its_counter_and_misses_to_the_workers() {
+    let frames: Vec<_> = (0..10).flat_map(|_| [udp(1), udp(2), udp(3)]).collect();
+    let mut r = rig(frames, 1, None, 0);
+    r.install(1, 1, 4, false);
+    r.run_until_quiet();
+    assert_eq!(r.path.to_ports[2].sent.len(), 10);
+    assert_eq!(r.bank.get(4).unwrap().read(), (10, 10 * 64));
+    assert_eq!(r.to_workers(), 20);
+    assert_eq!(r.stats.hits.load(Relaxed), 10);
+    assert_eq!(r.stats.misses.load(Relaxed), 20);
+    assert_eq!(r.stats.ports[0].rx_packets.load(Relaxed), 30);
+    assert_eq!(r.stats.ports[2].tx_packets.load(Relaxed), 10);
+    assert_eq!(r.stats.ports[2].tx_bytes.load(Relaxed), 640);
+}
+
+#[test]
+fn a_flow_always_reaches_the_same_worker() {
+    let frames: Vec<_> = (0..5)
+        .flat_map(|_| (1..=40).map(udp).collect::<Vec<_>>())
+        .collect();
+    let mut r = rig(frames, 3, None, 0);
+    r.run_until_quiet();
+    let mut owner = std::collections::HashMap::new();
+    for (w, q) in r.path.to_workers.iter().enumerate() {
+        for f in &q.sent {
+            let prev = owner.insert(f.clone(), w);
+            assert!(prev.is_none_or(|p| p == w), "a flow went to two workers");
+        }
+    }
+    let busy = r.path.to_workers.iter().filter(|q| !q.sent.is_empty());
+    assert_eq!(busy.count(), 3, "40 flows spread over 3 workers");
+    assert_eq!(r.to_workers(), 200);
+}
+
+#[test]
+fn a_full_worker_ring_holds_the_uplink_back_and_loses_nothing() {
+    let frames: Vec<_> = (0..100).map(|i| udp(i as u8)).collect();
+    let mut r = rig(frames, 1, None, 0);
+    r.path.to_workers[0].accept_per_call = Some(5);
+    let mut burst = VecBurst::default();
+    r.path.poll_once(&mut burst, true);
+    assert_eq!(r.to_workers(), 5);
+    assert_eq!(r.stats.backlog.load(Relaxed), 27);
+    // While misses wait, the uplink is not read.
+    r.path.poll_once(&mut burst, true);
+    assert_eq!(r.stats.ports[0].rx_packets.load(Relaxed), 32);
+    r.run_until_quiet();
+    assert_eq!(r.to_workers(), 100);
+    assert_eq!(r.stats.backlog.load(Relaxed), 0);
+}
+
+#[test]
+fn the_budget_bounds_what_is_taken_from_the_uplink() {
+    let frames: Vec<_> = (0..100).map(|_| udp(1)).collect();
+    let mut r = rig(frames, 1, Some(70), 0);
+    assert!(!r.path.drained());
+    r.run_until_quiet();
+    assert_eq!(r.stats.ports[0].rx_packets.load(Relaxed), 70);
+    assert!(r.path.drained());
+}
+
+#[test]
+fn receiving_off_still_empties_the_backlog() {
+    let frames: Vec<_> = (0..40).map(|i| udp(i as u8)).collect();
+    let mut r = rig(frames, 1, None, 0);
+    r.path.to_workers[0].accept_per_call = Some(10);
+    let mut burst = VecBurst::default();
+    r.path.poll_once(&mut burst, true);
+    while r.path.poll_once(&mut burst, false) > 0 {}
+    assert_eq!(r.to_workers(), 32, "the first burst, and no more");
+}
+
+#[test]
+fn metered_rules_are_policed_and_the_drops_counted_on_the_vf() {
+    // 50 packets at one clock tick: the 1000 pps meter with a burst of one
+    // passes the first.
+    NOW.store(0, Relaxed);
+    let frames: Vec<_> = (0..50).map(|_| udp(1)).collect();
+    let mut r = rig(frames, 1, None, 1000);
+    r.install(1, 1, 3, true);
+    r.run_until_quiet();
+    assert_eq!(
+        r.bank.get(3).unwrap().read().0,
+        50,
+        "the counter sees all hits"
+    );
+    assert_eq!(r.path.to_ports[2].sent.len(), 1);
+    assert_eq!(r.stats.ports[2].drop_meter.load(Relaxed), 49);
+}
