@@ -128,6 +128,138 @@ impl Default for DataplaneSection {
     }
 }
 
+/// Which NIC carries offloaded flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// The NIC model on an lcore of its own (DPDK virtual devices, CI).
+    #[default]
+    Emulated,
+    /// A NIC with rte_flow rules (mlx5, ice, ...).
+    RteFlow,
+    /// No offload: workers carry everything.
+    None,
+}
+
+impl BackendKind {
+    /// The name used in the config and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Emulated => "emulated",
+            BackendKind::RteFlow => "rte_flow",
+            BackendKind::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "emulated" => Ok(BackendKind::Emulated),
+            "rte_flow" => Ok(BackendKind::RteFlow),
+            "none" => Ok(BackendKind::None),
+            other => Err(format!(
+                "unknown offload backend {other:?}: use emulated, rte_flow or none"
+            )),
+        }
+    }
+}
+
+/// `[offload]`: which flows go to the NIC, and when.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OffloadSection {
+    /// `emulated`, `rte_flow` or `none`.
+    pub backend: BackendKind,
+    /// The lcore the emulated NIC runs on (emulated backend only).
+    pub lcore: u32,
+    /// Rules the NIC may hold (the emulated NIC's table size; on rte_flow NICs
+    /// the budget flowlift keeps to).
+    pub max_rules: u32,
+    /// Rule insertions per second the emulated NIC accepts (a real NIC's limit);
+    /// flowlift also paces its own installs and removals to this rate.
+    pub inserts_per_sec: u32,
+    /// Milliseconds between control ticks (counters read, rates, decisions).
+    pub tick_ms: u32,
+    /// A flow whose rate stays at or above this many packets per second for
+    /// `hold` ticks is promoted.
+    pub promote_pps: f64,
+    /// An offloaded flow whose rate stays at or below this for `hold` ticks is
+    /// demoted.
+    pub demote_pps: f64,
+    /// Ticks a rate must hold before a promotion or demotion.
+    pub hold: u32,
+    /// Weight of the newest tick in a flow's rate (EWMA), in (0, 1].
+    pub ewma_alpha: f64,
+    /// With the rule table full, a candidate replaces the coldest offloaded flow
+    /// only if its rate is at least this many times that flow's.
+    pub evict_margin: f64,
+    /// Milliseconds a flow waits after a failed install before it is tried
+    /// again; doubled at each further failure, up to 64 times this.
+    pub backoff_ms: u32,
+    /// `[[offload.policy]]` as written; validation moves them to
+    /// [`Config::offload_policies`].
+    #[serde(rename = "policy")]
+    policies: Vec<RawOffloadPolicy>,
+}
+
+impl Default for OffloadSection {
+    fn default() -> Self {
+        OffloadSection {
+            backend: BackendKind::Emulated,
+            lcore: 2,
+            max_rules: 1024,
+            inserts_per_sec: 20_000,
+            tick_ms: 100,
+            promote_pps: 1000.0,
+            demote_pps: 100.0,
+            hold: 3,
+            ewma_alpha: 0.5,
+            evict_margin: 1.5,
+            backoff_ms: 500,
+            policies: Vec::new(),
+        }
+    }
+}
+
+/// Whether flows a header policy matches may be offloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OffloadChoice {
+    /// Offload at the first tick, whatever the rate (while rules are free).
+    Always,
+    /// Never offload.
+    Never,
+    /// Let the rate policy decide.
+    #[default]
+    Auto,
+}
+
+/// `[[offload.policy]]` as written: a match on the flow key and a choice.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct RawOffloadPolicy {
+    #[serde(default)]
+    priority: i32,
+    in_port: Option<String>,
+    vlan: Option<u16>,
+    src: Option<String>,
+    dst: Option<String>,
+    proto: Option<ProtoSpec>,
+    sport: Option<PortSpecValue>,
+    dport: Option<PortSpecValue>,
+    offload: OffloadChoice,
+}
+
+/// A header policy: flows whose key matches `matches` get `choice`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffloadPolicy {
+    /// The match (its `action` is unused).
+    pub matches: Rule,
+    pub choice: OffloadChoice,
+}
+
 /// `[[rule]]`: a forwarding rule for a flow's first packet.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -147,7 +279,7 @@ struct RawRule {
 }
 
 /// A protocol by name (`tcp`, `udp`, `sctp`, `icmp`, `icmp6`) or number.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(untagged)]
 enum ProtoSpec {
     Number(u8),
@@ -155,7 +287,7 @@ enum ProtoSpec {
 }
 
 /// A port (`5001`) or range (`"1000-2000"`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(untagged)]
 enum PortSpecValue {
     Number(u16),
@@ -170,6 +302,12 @@ struct RawPort {
     #[serde(default)]
     mac: Option<String>,
     device: String,
+    #[serde(default)]
+    rate_limit_pps: Option<u64>,
+    #[serde(default)]
+    rate_limit_bps: Option<u64>,
+    #[serde(default)]
+    rate_burst: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +321,18 @@ struct RawConfig {
     ports: Vec<RawPort>,
     #[serde(default, rename = "rule")]
     rules: Vec<RawRule>,
+    #[serde(default)]
+    offload: OffloadSection,
+}
+
+/// A VF's rate limit, enforced on both paths (see `dataplane::meter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub unit: flowlift_dataplane::meter::MeterUnit,
+    /// Packets or bytes per second.
+    pub rate: u64,
+    /// Packets or bytes a quiet VF may receive at once.
+    pub burst: u64,
 }
 
 /// One port, validated.
@@ -196,6 +346,8 @@ pub struct PortSpec {
     /// The DPDK device: a vdev (`net_pcap0,rx_pcap=in.pcap`, `net_null1,no-rx=1`)
     /// or a PCI address with optional devargs (`0000:03:00.0`).
     pub device: String,
+    /// The VF's rate limit, if any.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl PortSpec {
@@ -219,6 +371,9 @@ pub struct Config {
     pub ports: Vec<PortSpec>,
     /// Forwarding rules, in file order (the policy sorts them by priority).
     pub rules: Vec<Rule>,
+    pub offload: OffloadSection,
+    /// Header policies, highest priority first (equal priorities in file order).
+    pub offload_policies: Vec<OffloadPolicy>,
 }
 
 impl Config {
@@ -264,6 +419,7 @@ impl Config {
             role: Role::Uplink,
             mac: Some(MacAddr([2, 0, 0, 0, 0, 0xfe])),
             device: format!("net_pcap0,rx_pcap={},infinite_rx=1", capture.display()),
+            rate_limit: None,
         }];
         for i in 1..=4u8 {
             ports.push(PortSpec {
@@ -271,6 +427,7 @@ impl Config {
                 role: Role::Vf,
                 mac: Some(MacAddr([2, 0, 0, 0, 0, i])),
                 device: format!("net_null{i},no-rx=1"),
+                rate_limit: None,
             });
         }
         let mut cfg = Config {
@@ -286,6 +443,8 @@ impl Config {
             dataplane: DataplaneSection::default(),
             ports,
             rules: Vec::new(),
+            offload: OffloadSection::default(),
+            offload_policies: Vec::new(),
         };
         if let Some(dir) = capture_dir {
             cfg.capture_vfs_to(dir);
@@ -411,11 +570,13 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
             }
             None => None,
         };
+        let rate_limit = rate_limit(&p).map_err(|m| invalid(format!("port {}: {m}", p.name)))?;
         let spec = PortSpec {
             name: p.name,
             role: p.role,
             mac,
             device: p.device,
+            rate_limit,
         };
         if !devices.insert(spec.dpdk_name().to_owned()) {
             return Err(invalid(format!(
@@ -464,11 +625,128 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
                 .map_err(|m| invalid(format!("rule {} (priority {}): {m}", i + 1, r.priority)))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mut offload = raw.offload;
+    check_offload(&offload, &raw.dataplane).map_err(|m| invalid(format!("offload.{m}")))?;
+    let mut offload_policies = std::mem::take(&mut offload.policies)
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            lower_offload_policy(p, &ports).map_err(|m| {
+                invalid(format!(
+                    "offload policy {} (priority {}): {m}",
+                    i + 1,
+                    p.priority
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    offload_policies.sort_by_key(|p| std::cmp::Reverse(p.matches.priority));
     Ok(Config {
         eal: raw.eal,
         dataplane: raw.dataplane,
         ports,
         rules,
+        offload,
+        offload_policies,
+    })
+}
+
+fn rate_limit(p: &RawPort) -> Result<Option<RateLimit>, String> {
+    use flowlift_dataplane::meter::MeterUnit;
+    let (unit, rate) = match (p.rate_limit_pps, p.rate_limit_bps) {
+        (None, None) => {
+            if p.rate_burst.is_some() {
+                return Err("rate_burst without rate_limit_pps or rate_limit_bps".into());
+            }
+            return Ok(None);
+        }
+        (Some(_), Some(_)) => {
+            return Err("give rate_limit_pps or rate_limit_bps, not both".into());
+        }
+        (Some(r), None) => (MeterUnit::Packets, r),
+        (None, Some(r)) => (MeterUnit::Bytes, r / 8),
+    };
+    if p.role != Role::Vf {
+        return Err("only a vf can have a rate limit".into());
+    }
+    if rate == 0 {
+        return Err("a rate limit must be above 0".into());
+    }
+    // Default burst: 10 ms at the rate, at least one full-size frame.
+    let min = if unit == MeterUnit::Packets { 1 } else { 1518 };
+    let burst = p.rate_burst.unwrap_or((rate / 100).max(min));
+    if burst == 0 {
+        return Err("rate_burst must be above 0".into());
+    }
+    Ok(Some(RateLimit { unit, rate, burst }))
+}
+
+fn check_offload(o: &OffloadSection, dp: &DataplaneSection) -> Result<(), String> {
+    if o.backend == BackendKind::Emulated {
+        if o.lcore == dp.main_lcore || dp.worker_lcores.contains(&o.lcore) {
+            return Err(format!(
+                "lcore = {}: the emulated NIC needs an lcore of its own (not the main or a worker lcore)",
+                o.lcore
+            ));
+        }
+        if o.lcore >= 128 {
+            return Err(format!("lcore = {} is beyond DPDK's 128", o.lcore));
+        }
+    }
+    if o.tick_ms == 0 || o.tick_ms > 60_000 {
+        return Err(format!("tick_ms = {}: must be 1..=60000", o.tick_ms));
+    }
+    if !(o.promote_pps.is_finite() && o.promote_pps >= 0.0) {
+        return Err(format!(
+            "promote_pps = {}: must be 0 or more",
+            o.promote_pps
+        ));
+    }
+    if !(o.demote_pps.is_finite() && o.demote_pps >= 0.0) {
+        return Err(format!("demote_pps = {}: must be 0 or more", o.demote_pps));
+    }
+    if o.demote_pps > o.promote_pps {
+        return Err(format!(
+            "demote_pps = {} is above promote_pps = {}: flows would flap",
+            o.demote_pps, o.promote_pps
+        ));
+    }
+    if o.hold == 0 {
+        return Err("hold must be at least 1 tick".into());
+    }
+    if !(o.ewma_alpha > 0.0 && o.ewma_alpha <= 1.0) {
+        return Err(format!("ewma_alpha = {}: must be in (0, 1]", o.ewma_alpha));
+    }
+    if !(o.evict_margin.is_finite() && o.evict_margin >= 1.0) {
+        return Err(format!(
+            "evict_margin = {}: must be 1 or more",
+            o.evict_margin
+        ));
+    }
+    if o.max_rules > 1 << 24 {
+        return Err(format!("max_rules = {}: at most 16777216", o.max_rules));
+    }
+    Ok(())
+}
+
+fn lower_offload_policy(p: &RawOffloadPolicy, ports: &[PortSpec]) -> Result<OffloadPolicy, String> {
+    let raw = RawRule {
+        priority: p.priority,
+        in_port: p.in_port.clone(),
+        vlan: p.vlan,
+        src: p.src.clone(),
+        dst: p.dst.clone(),
+        proto: p.proto.clone(),
+        sport: p.sport.clone(),
+        dport: p.dport.clone(),
+        action: "drop".into(),
+        ..RawRule::default()
+    };
+    let mut matches = lower_rule(&raw, ports)?;
+    matches.action = None;
+    Ok(OffloadPolicy {
+        matches,
+        choice: p.offload,
     })
 }
 

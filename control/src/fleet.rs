@@ -1,7 +1,8 @@
 //! The control core's side of the workers: each worker's shared counters and
 //! channels, and the flow bookkeeping done from the main lcore: draining flow
-//! events, idle expiry (the control core decides, the worker evicts), and the
-//! flow log, including every flow still alive when the appliance stops.
+//! events, the offload tick, idle expiry (the control core decides, the worker
+//! evicts), and the flow log, including every flow still alive when the
+//! appliance stops, each with what the NIC counted for it.
 
 use std::sync::{Arc, Mutex};
 
@@ -11,7 +12,10 @@ use flowlift_dataplane::stats::WorkerStats;
 use flowlift_dataplane::worker::Worker;
 use rte::{RxQueue, TxQueue};
 
+use crate::config::OffloadChoice;
 use crate::flowlog::{EndedFlow, FlowLog, TscClock};
+use crate::lifecycle::FlowOffload;
+use crate::offload::manager::Offloader;
 use crate::tracker::FlowTracker;
 
 /// A worker on DPDK queues.
@@ -43,6 +47,8 @@ pub struct FlowKeeper {
     retry_ticks: u64,
     /// Flows that ended (logged or not).
     pub ended: u64,
+    /// The offload engine, unless offload is off.
+    pub offload: Option<Offloader>,
 }
 
 impl FlowKeeper {
@@ -63,6 +69,30 @@ impl FlowKeeper {
             idle_ticks: (idle_s * tsc_hz as f64) as u64,
             retry_ticks: tsc_hz.max(1),
             ended: 0,
+            offload: None,
+        }
+    }
+
+    /// The flows the control core knows, with their offload records.
+    pub fn tracker(&self) -> &FlowTracker {
+        &self.tracker
+    }
+
+    /// One offload tick (nothing without an offload engine).
+    pub fn offload_tick(&mut self, workers: &[WorkerHandle], now_tsc: u64) {
+        let Some(off) = self.offload.as_mut() else {
+            return;
+        };
+        let counters: Vec<Arc<FlowCounters>> =
+            workers.iter().map(|w| Arc::clone(&w.counters)).collect();
+        off.tick(&mut self.tracker, &counters, now_tsc);
+    }
+
+    /// Takes every flow off the NIC, folding the final counters in. Called once
+    /// the traffic has stopped, while the NIC still answers.
+    pub fn release_offloaded(&mut self) {
+        if let Some(off) = self.offload.as_mut() {
+            off.release_all(&mut self.tracker);
         }
     }
 
@@ -76,7 +106,14 @@ impl FlowKeeper {
         for (w, handle) in workers.iter().enumerate() {
             while let Ok(event) = handle.events.try_recv() {
                 match event {
-                    FlowEvent::New { id, key, action } => self.tracker.on_new(w, id, key, action),
+                    FlowEvent::New { id, key, action } => {
+                        let choice = self
+                            .offload
+                            .as_ref()
+                            .map_or(OffloadChoice::Never, |o| o.choose(&key));
+                        self.tracker
+                            .on_new(w, id, key, action, FlowOffload::new(choice));
+                    }
                     FlowEvent::Ended {
                         id,
                         key,
@@ -84,13 +121,19 @@ impl FlowKeeper {
                         counters,
                         reason,
                     } => {
-                        self.tracker.on_ended(w, id);
+                        let mut record = self.tracker.on_ended(w, id).map(|t| t.off);
+                        if let (Some(off), Some(o)) = (record.as_mut(), self.offload.as_mut()) {
+                            // Not asked for while the NIC carries a flow; should
+                            // it happen, the rule goes and its count is kept.
+                            o.release(off);
+                        }
                         self.record_end(&EndedFlow {
                             key: &key,
                             counters,
                             action,
                             reason,
                             worker_lcore: handle.lcore,
+                            offload: record.as_ref(),
                         })?;
                     }
                 }
@@ -131,20 +174,23 @@ impl FlowKeeper {
     /// exit.
     pub fn finish(&mut self, workers: &[WorkerHandle]) -> anyhow::Result<u64> {
         self.drain_events(workers)?;
+        self.release_offloaded();
         let mut at_exit = 0;
-        for handle in workers {
+        for (w, handle) in workers.iter().enumerate() {
             let guard = handle.returned.lock().unwrap_or_else(|e| e.into_inner());
             let Some(worker) = guard.as_ref() else {
                 continue;
             };
-            for (_, key, action, counters) in worker.remaining_flows() {
+            for (id, key, action, counters) in worker.remaining_flows() {
                 at_exit += 1;
+                let record = self.tracker.on_ended(w, id).map(|t| t.off);
                 self.record_end(&EndedFlow {
                     key: &key,
                     counters,
                     action,
                     reason: EndReason::Exit,
                     worker_lcore: handle.lcore,
+                    offload: record.as_ref(),
                 })?;
             }
         }

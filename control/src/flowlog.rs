@@ -2,15 +2,20 @@
 //! expiry or exit), written by the control core, never by a worker.
 //!
 //! Fields: `in_port` (port name), `vlan` (outer VID or null), `src`, `dst` (IP
-//! addresses as text), `proto` (number), `sport`, `dport`, `packets`, `bytes`,
-//! `first_seen`, `last_seen` (Unix time, seconds), `end` (`idle` or `exit`),
-//! `action` (`output:vf1`, `flood`, `drop`), `worker` (lcore).
+//! addresses as text), `proto` (number), `sport`, `dport`, `packets`, `bytes`
+//! (all paths), `sw_packets`, `sw_bytes` (counted by the worker), `hw_packets`,
+//! `hw_bytes` (counted by the NIC's rules: `packets = sw_packets + hw_packets`),
+//! `offloads` (times put on the NIC), `offload_failure` (the last failed
+//! install's reason, or null), `first_seen`, `last_seen` (Unix time, seconds),
+//! `end` (`idle` or `exit`), `action` (`output:vf1`, `flood`, `drop`), `worker`
+//! (lcore).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::lifecycle::FlowOffload;
 use anyhow::Context;
 use flowlift_dataplane::flow::FlowKey;
 use flowlift_dataplane::flowstate::{EndReason, FlowSnapshot};
@@ -59,6 +64,8 @@ pub struct EndedFlow<'a> {
     pub action: FlowAction,
     pub reason: EndReason,
     pub worker_lcore: u32,
+    /// The flow's offload record, if the control core knew the flow.
+    pub offload: Option<&'a FlowOffload>,
 }
 
 impl FlowLog {
@@ -90,6 +97,11 @@ impl FlowLog {
             FlowAction::Flood => "flood".into(),
             FlowAction::Drop(_) => "drop".into(),
         };
+        let hw = f.offload.map(|o| o.hw_total()).unwrap_or_default();
+        let last_seen = f
+            .counters
+            .last_seen
+            .max(f.offload.map_or(0, |o| o.hw_active_tsc));
         let line = json!({
             "in_port": name(usize::from(f.key.in_port())),
             "vlan": f.key.vlan(),
@@ -98,10 +110,16 @@ impl FlowLog {
             "proto": f.key.proto(),
             "sport": f.key.sport(),
             "dport": f.key.dport(),
-            "packets": f.counters.packets,
-            "bytes": f.counters.bytes,
+            "packets": f.counters.packets + hw.packets,
+            "bytes": f.counters.bytes + hw.bytes,
+            "sw_packets": f.counters.packets,
+            "sw_bytes": f.counters.bytes,
+            "hw_packets": hw.packets,
+            "hw_bytes": hw.bytes,
+            "offloads": f.offload.map_or(0, |o| o.offloads),
+            "offload_failure": f.offload.and_then(|o| o.last_failure),
             "first_seen": round_us(clock.unix(f.counters.first_seen)),
-            "last_seen": round_us(clock.unix(f.counters.last_seen)),
+            "last_seen": round_us(clock.unix(last_seen)),
             "end": f.reason.label(),
             "action": action,
             "worker": f.worker_lcore,
@@ -162,6 +180,7 @@ mod tests {
             action: FlowAction::Forward(PortIdx(1)),
             reason: EndReason::Exit,
             worker_lcore: 1,
+            offload: None,
         };
         log.write(&f, &["uplink".into(), "vf1".into()], &clock)
             .unwrap();
@@ -192,6 +211,52 @@ mod tests {
             (v["end"].as_str(), v["action"].as_str()),
             (Some("exit"), Some("output:vf1"))
         );
+        assert_eq!(
+            (v["sw_packets"].as_u64(), v["hw_packets"].as_u64()),
+            (Some(3), Some(0))
+        );
+        assert_eq!(v["offloads"].as_u64(), Some(0));
+        assert!(v["offload_failure"].is_null());
         assert_eq!(log.lines(), 1);
+    }
+
+    #[test]
+    fn offloaded_flows_add_the_nic_counters() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flows.jsonl");
+        let mut log = FlowLog::create(&path).unwrap();
+        let key = FlowKey::V4(KeyV4::default());
+        let clock = TscClock::new(0, 1000);
+        let mut off = FlowOffload::new(crate::config::OffloadChoice::Auto);
+        off.install_failed("busy", 1, 1);
+        off.installed(crate::offload::HwRuleId(7));
+        off.removed(crate::offload::HwCounters {
+            packets: 10,
+            bytes: 1000,
+        });
+        let f = EndedFlow {
+            key: &key,
+            counters: FlowSnapshot {
+                packets: 2,
+                bytes: 120,
+                first_seen: 0,
+                last_seen: 5,
+            },
+            action: FlowAction::Forward(PortIdx(1)),
+            reason: EndReason::Idle,
+            worker_lcore: 1,
+            offload: Some(&off),
+        };
+        log.write(&f, &["uplink".into(), "vf1".into()], &clock)
+            .unwrap();
+        log.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        let n = |k: &str| v[k].as_u64().unwrap();
+        assert_eq!((n("packets"), n("bytes")), (12, 1120));
+        assert_eq!((n("sw_packets"), n("sw_bytes")), (2, 120));
+        assert_eq!((n("hw_packets"), n("hw_bytes")), (10, 1000));
+        assert_eq!(n("offloads"), 1);
+        assert_eq!(v["offload_failure"], "busy");
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod eal_args;
 pub mod fleet;
 pub mod flowlog;
+pub mod lifecycle;
 pub mod offload;
 pub mod report;
 pub mod tracker;

@@ -10,6 +10,8 @@ use flowlift_dataplane::flow::{FlowId, FlowKey};
 use flowlift_dataplane::flowstate::FlowCounters;
 use flowlift_dataplane::policy::FlowAction;
 
+use crate::lifecycle::FlowOffload;
+
 /// A flow the control core knows of.
 #[derive(Debug, Clone, Copy)]
 pub struct TrackedFlow {
@@ -18,6 +20,8 @@ pub struct TrackedFlow {
     /// TSC when an eviction was last asked for (0: never), so that one is not
     /// asked again every tick while the worker has not answered.
     evict_asked: u64,
+    /// Where the flow is carried, and what the NIC counted for it.
+    pub off: FlowOffload,
 }
 
 /// Flows by (worker index, flow id).
@@ -43,25 +47,49 @@ impl FlowTracker {
     }
 
     /// A worker announced a new flow.
-    pub fn on_new(&mut self, worker: usize, id: FlowId, key: FlowKey, action: FlowAction) {
+    pub fn on_new(
+        &mut self,
+        worker: usize,
+        id: FlowId,
+        key: FlowKey,
+        action: FlowAction,
+        off: FlowOffload,
+    ) {
         self.flows.insert(
             (worker, id),
             TrackedFlow {
                 key,
                 action,
                 evict_asked: 0,
+                off,
             },
         );
     }
 
-    /// A worker removed a flow.
-    pub fn on_ended(&mut self, worker: usize, id: FlowId) {
-        self.flows.remove(&(worker, id));
+    /// A worker removed a flow: its record, if the flow was known.
+    pub fn on_ended(&mut self, worker: usize, id: FlowId) -> Option<TrackedFlow> {
+        self.flows.remove(&(worker, id))
     }
 
-    /// Flows whose last packet is at least `idle` TSC ticks before `now`, not
-    /// asked for in the last `retry` ticks: `(worker, id, idle_since)` to send as
-    /// `Evict` commands. Marks them asked.
+    /// A flow's record.
+    pub fn get_mut(&mut self, at: (usize, FlowId)) -> Option<&mut TrackedFlow> {
+        self.flows.get_mut(&at)
+    }
+
+    /// Every flow, by (worker, id).
+    pub fn iter(&self) -> impl Iterator<Item = (&(usize, FlowId), &TrackedFlow)> {
+        self.flows.iter()
+    }
+
+    /// Every flow, to update.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&(usize, FlowId), &mut TrackedFlow)> {
+        self.flows.iter_mut()
+    }
+
+    /// Onloaded flows whose last packet (on either path) is at least `idle` TSC
+    /// ticks before `now`, not asked for in the last `retry` ticks:
+    /// `(worker, id, idle_since)` to send as `Evict` commands. Marks them asked.
+    /// A flow the NIC carries is demoted first (see `offload::manager`).
     pub fn idle_flows(
         &mut self,
         now: u64,
@@ -75,7 +103,13 @@ impl FlowTracker {
             let Some(c) = counters.get(worker).and_then(|c| c.get(id)) else {
                 continue;
             };
-            let last = c.last_seen.load(std::sync::atomic::Ordering::Relaxed);
+            if flow.off.state != crate::lifecycle::OffloadState::Onloaded {
+                continue;
+            }
+            let last = c
+                .last_seen
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .max(flow.off.hw_active_tsc);
             if last <= idle_since && now.saturating_sub(flow.evict_asked) >= retry {
                 flow.evict_asked = now;
                 out.push((worker, id, idle_since));
@@ -96,8 +130,9 @@ mod tests {
         let counters = vec![Arc::new(FlowCounters::new(4))];
         let mut t = FlowTracker::new();
         let key = FlowKey::V4(KeyV4::default());
-        t.on_new(0, FlowId(1), key, FlowAction::Forward(PortIdx(1)));
-        t.on_new(0, FlowId(2), key, FlowAction::Forward(PortIdx(1)));
+        let off = FlowOffload::new(crate::config::OffloadChoice::Auto);
+        t.on_new(0, FlowId(1), key, FlowAction::Forward(PortIdx(1)), off);
+        t.on_new(0, FlowId(2), key, FlowAction::Forward(PortIdx(1)), off);
         counters[0].get(FlowId(1)).unwrap().reset(100);
         counters[0].get(FlowId(2)).unwrap().reset(900);
         assert_eq!(

@@ -74,8 +74,8 @@ fn the_emulated_backend_passes_the_backend_suite() {
         |i| sample_rule(i, 0, 1),
         |rule, packets, bytes| {
             let sw = switch.lock().unwrap();
-            let (port, counter) = sw.classify(&rule.key).expect("the rule matches its flow");
-            assert_eq!(port.0, rule.out_port);
+            let hit = sw.classify(&rule.key).expect("the rule matches its flow");
+            assert_eq!(hit.out_port.0, rule.out_port);
             for p in 0..packets {
                 // Spread the bytes over the packets; the last takes the rest.
                 let len = if p + 1 == packets {
@@ -83,7 +83,7 @@ fn the_emulated_backend_passes_the_backend_suite() {
                 } else {
                     bytes / packets
                 };
-                sw.hit(counter, len);
+                sw.hit(hit.counter, len);
             }
         },
     );

@@ -159,9 +159,15 @@ pub struct Rule {
 impl Rule {
     fn matches(&self, key: &FlowKey, frame: &[u8]) -> bool {
         let mac_at = |off: usize| frame.get(off..off + 6).and_then(MacAddr::from_slice);
-        self.in_port.is_none_or(|p| p.0 == u16::from(key.in_port()))
-            && self.dst_mac.is_none_or(|m| mac_at(0) == Some(m))
+        self.dst_mac.is_none_or(|m| mac_at(0) == Some(m))
             && self.src_mac.is_none_or(|m| mac_at(6) == Some(m))
+            && self.matches_key(key)
+    }
+
+    /// Whether the flow key matches every field given except the MACs (which
+    /// are not part of a key): what offload policies match on.
+    pub fn matches_key(&self, key: &FlowKey) -> bool {
+        self.in_port.is_none_or(|p| p.0 == u16::from(key.in_port()))
             && self.vlan.is_none_or(|v| key.vlan() == Some(v))
             && self.src.is_none_or(|p| p.contains(key.src()))
             && self.dst.is_none_or(|p| p.contains(key.dst()))

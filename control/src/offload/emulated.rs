@@ -89,6 +89,11 @@ fn refusal(e: EswitchError, id: HwRuleId) -> OffloadError {
 }
 
 impl OffloadBackend for EmulatedBackend {
+    /// The emulated NIC starts empty with the process: nothing is stale.
+    fn flush_stale(&mut self) -> Result<(), OffloadError> {
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         "emulated"
     }

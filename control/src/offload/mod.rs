@@ -9,6 +9,7 @@
 //! indirect counters, so that no packet that hit the rule is lost to accounting.
 
 pub mod emulated;
+pub mod manager;
 pub mod rte_flow;
 pub mod rule;
 pub mod suite;
@@ -161,4 +162,7 @@ pub trait OffloadBackend {
     fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>>;
     /// Rules currently installed.
     fn installed(&self) -> usize;
+    /// Removes every rule on the NIC, including those an earlier run that
+    /// crashed left behind (called once, at start-up).
+    fn flush_stale(&mut self) -> Result<(), OffloadError>;
 }

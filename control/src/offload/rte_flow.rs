@@ -63,13 +63,6 @@ impl RteFlowBackend {
         }
     }
 
-    /// Destroys every rule on the port, ours or left by an earlier run that
-    /// crashed (called at start-up).
-    pub fn flush_stale(&mut self) -> Result<(), OffloadError> {
-        self.rules.clear();
-        flow::flush(&self.port).map_err(OffloadError::from)
-    }
-
     fn sample_rule(&self) -> HwRule {
         HwRule {
             key: FlowKey::V4(KeyV4 {
@@ -89,6 +82,13 @@ impl RteFlowBackend {
 }
 
 impl OffloadBackend for RteFlowBackend {
+    /// Destroys every rule on the port, ours or left by an earlier run that
+    /// crashed.
+    fn flush_stale(&mut self) -> Result<(), OffloadError> {
+        self.rules.clear();
+        flow::flush(&self.port).map_err(OffloadError::from)
+    }
+
     fn name(&self) -> &'static str {
         "rte_flow"
     }

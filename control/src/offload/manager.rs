@@ -1,0 +1,507 @@
+//! The control core's offload decisions, once a tick: read every rule's
+//! counter in one batch, update each flow's rate, demote the cold and the idle,
+//! choose the hottest candidates for the free rules (a candidate takes an
+//! offloaded flow's rule only when it is hotter by the eviction margin), and
+//! carry the changes out no faster than the NIC's insertion rate.
+//!
+//! Header policies (`[[offload.policy]]`) decide at a flow's announcement:
+//! `always` flows go to the NIC at the next tick whatever their rate and are
+//! never demoted for being cold or evicted; `never` flows stay on the workers.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use flowlift_dataplane::flow::{FlowId, FlowKey};
+use flowlift_dataplane::flowstate::FlowCounters;
+use flowlift_dataplane::policy::FlowAction;
+use flowlift_dataplane::PortIdx;
+
+use super::{Capabilities, HwCounters, HwRule, OffloadBackend, OffloadError};
+use crate::config::{OffloadChoice, OffloadPolicy, OffloadSection};
+use crate::lifecycle::{DemoteReason, FlowOffload, OffloadState};
+use crate::tracker::{FlowTracker, TrackedFlow};
+
+/// The thresholds and limits the decisions follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OffloadParams {
+    /// Rules flowlift may use (the config's, capped by what the NIC says).
+    pub max_rules: usize,
+    pub promote_pps: f64,
+    pub demote_pps: f64,
+    pub hold: u32,
+    pub ewma_alpha: f64,
+    pub evict_margin: f64,
+    /// Rule installs and removals per second, together.
+    pub changes_per_sec: f64,
+    /// Ticks before a failed flow is tried again (doubling).
+    pub backoff_ticks: u64,
+    /// TSC ticks without a packet on either path before an offloaded flow is
+    /// demoted as idle (0: never).
+    pub idle_tsc: u64,
+}
+
+impl OffloadParams {
+    /// From the `[offload]` section, with the idle timeout in TSC ticks.
+    pub fn from_config(o: &OffloadSection, idle_tsc: u64) -> Self {
+        OffloadParams {
+            max_rules: o.max_rules as usize,
+            promote_pps: o.promote_pps,
+            demote_pps: o.demote_pps,
+            hold: o.hold,
+            ewma_alpha: o.ewma_alpha,
+            evict_margin: o.evict_margin,
+            changes_per_sec: f64::from(o.inserts_per_sec.max(1)),
+            backoff_ticks: u64::from(o.backoff_ms.div_ceil(o.tick_ms.max(1))).max(1),
+            idle_tsc,
+        }
+    }
+}
+
+/// How the appliance's ports look to the NIC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortPlan {
+    /// The port number a rule names for each [`PortIdx`] (the DPDK port id on
+    /// rte_flow, the switch's port index on the emulated NIC).
+    pub hw_port: Vec<u16>,
+    /// Ports whose arriving flows pass the NIC's rule table.
+    pub nic_in: Vec<bool>,
+    /// VFs with a rate limit (their rules get the VF's meter, numbered by
+    /// its [`PortIdx`]).
+    pub metered: Vec<bool>,
+}
+
+/// Counts by result, for the report, the shell and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OffloadStats {
+    pub installs: u64,
+    pub install_failures: BTreeMap<&'static str, u64>,
+    pub removals: u64,
+    pub removal_failures: BTreeMap<&'static str, u64>,
+    pub query_failures: BTreeMap<&'static str, u64>,
+    /// Demotions by [`DemoteReason`] (indexed as `DemoteReason::ALL`).
+    pub demotions: [u64; 4],
+    /// Rule removals that failed at exit, whose last counter reading stands in
+    /// for the final one (0 unless the NIC misbehaves).
+    pub unconfirmed_at_exit: u64,
+    pub ticks: u64,
+}
+
+impl OffloadStats {
+    /// Total of a by-reason map.
+    pub fn total(m: &BTreeMap<&'static str, u64>) -> u64 {
+        m.values().sum()
+    }
+}
+
+/// Flows a tick looks at: key into the tracker and the facts it decides on.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    at: (usize, FlowId),
+    rate: f64,
+    always: bool,
+}
+
+/// Removal attempts for one rule at exit (a busy NIC is given a moment).
+const EXIT_REMOVE_TRIES: u32 = 50;
+
+/// The control core's offload engine.
+pub struct Offloader {
+    backend: Box<dyn OffloadBackend>,
+    caps: Capabilities,
+    params: OffloadParams,
+    policies: Vec<OffloadPolicy>,
+    ports: PortPlan,
+    stats: OffloadStats,
+    tick_no: u64,
+    /// Rule changes the rate limit allows now (a token bucket).
+    change_tokens: f64,
+    last_tick_tsc: u64,
+    tsc_hz: u64,
+}
+
+impl std::fmt::Debug for Offloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Offloader")
+            .field("backend", &self.backend.name())
+            .field("params", &self.params)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Offloader {
+    /// Probes the backend, flushes rules an earlier run may have left, and
+    /// caps the rule budget by what the NIC says it holds.
+    pub fn start(
+        mut backend: Box<dyn OffloadBackend>,
+        mut params: OffloadParams,
+        policies: Vec<OffloadPolicy>,
+        ports: PortPlan,
+        now_tsc: u64,
+        tsc_hz: u64,
+    ) -> Result<Offloader, OffloadError> {
+        backend.flush_stale()?;
+        let caps = backend.probe();
+        if !caps.can_offload() {
+            return Err(OffloadError::Unsupported(format!(
+                "{} cannot carry flows: {caps}",
+                backend.name()
+            )));
+        }
+        if let Some(n) = caps.max_rules {
+            params.max_rules = params.max_rules.min(n as usize);
+        }
+        Ok(Offloader {
+            backend,
+            caps,
+            change_tokens: 1.0,
+            params,
+            policies,
+            ports,
+            stats: OffloadStats::default(),
+            tick_no: 0,
+            last_tick_tsc: now_tsc,
+            tsc_hz: tsc_hz.max(1),
+        })
+    }
+
+    /// The backend's name.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// What the probe found.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// The thresholds in force.
+    pub fn params(&self) -> &OffloadParams {
+        &self.params
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> &OffloadStats {
+        &self.stats
+    }
+
+    /// Rules installed now.
+    pub fn rules_installed(&self) -> usize {
+        self.backend.installed()
+    }
+
+    /// The header policies' choice for a new flow.
+    pub fn choose(&self, key: &FlowKey) -> OffloadChoice {
+        self.policies
+            .iter()
+            .find(|p| p.matches.matches_key(key))
+            .map_or(OffloadChoice::Auto, |p| p.choice)
+    }
+
+    /// Whether the NIC could carry a flow at all: it arrives where the NIC's
+    /// rules apply and goes to one VF.
+    fn carriable(&self, flow: &TrackedFlow) -> bool {
+        let FlowAction::Forward(out) = flow.action else {
+            return false;
+        };
+        let in_port = usize::from(flow.key.in_port());
+        self.ports.nic_in.get(in_port).copied().unwrap_or(false)
+            && out.index() < self.ports.hw_port.len()
+            && out.index() != in_port
+    }
+
+    /// One control tick at TSC `now`.
+    pub fn tick(&mut self, flows: &mut FlowTracker, sw: &[Arc<FlowCounters>], now: u64) {
+        self.tick_no += 1;
+        self.stats.ticks += 1;
+        let secs = now.saturating_sub(self.last_tick_tsc) as f64 / self.tsc_hz as f64;
+        self.last_tick_tsc = now;
+        // No saving up: at most one tick's worth of changes (at least one).
+        let allowance = self.params.changes_per_sec * secs;
+        self.change_tokens = (self.change_tokens + allowance).min(allowance.max(1.0));
+
+        self.read_rules(flows, now);
+        self.update_flows(flows, sw, now);
+        self.carry_out_removals(flows);
+        self.choose_promotions(flows);
+        self.carry_out_removals(flows);
+        self.carry_out_installs(flows, now);
+    }
+
+    /// Reads every rule's counter in one batch. A flow whose reading failed
+    /// keeps its rate until the next good one (`rated_at_tsc` stays behind).
+    fn read_rules(&mut self, flows: &mut FlowTracker, now: u64) {
+        let with_rules: Vec<_> = flows
+            .iter()
+            .filter_map(|(at, f)| f.off.state.rule().map(|r| (*at, r)))
+            .collect();
+        if with_rules.is_empty() {
+            return;
+        }
+        let ids: Vec<_> = with_rules.iter().map(|(_, r)| *r).collect();
+        let readings = self.backend.query_batch(&ids);
+        for ((at, _), reading) in with_rules.iter().zip(readings) {
+            match reading {
+                Ok(c) => {
+                    if let Some(f) = flows.get_mut(*at) {
+                        f.off.read_hw(c, now);
+                    }
+                }
+                // The rule's count stays at its last reading; removal reads
+                // the final one, so nothing is lost.
+                Err(e) => {
+                    *self.stats.query_failures.entry(e.label()).or_default() += 1;
+                    if let Some(f) = flows.get_mut(*at) {
+                        f.off.reading_failed = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rates, streaks, and the demotions they call for.
+    fn update_flows(&mut self, flows: &mut FlowTracker, sw: &[Arc<FlowCounters>], now: u64) {
+        let p = &self.params;
+        let hz = self.tsc_hz as f64;
+        for (&(worker, id), f) in flows.iter_mut() {
+            if std::mem::take(&mut f.off.reading_failed) {
+                continue;
+            }
+            let (sw_packets, sw_last) =
+                sw.get(worker).and_then(|c| c.get(id)).map_or((0, 0), |c| {
+                    (c.packets.load(Relaxed), c.last_seen.load(Relaxed))
+                });
+            let total = sw_packets + f.off.hw_total().packets;
+            if f.off.rated_at_tsc == 0 {
+                // First sight: the flow started at its first packet.
+                f.off.rated_at_tsc = sw
+                    .get(worker)
+                    .and_then(|c| c.get(id))
+                    .map_or(now, |c| c.first_seen.load(Relaxed));
+            }
+            let secs = now.saturating_sub(f.off.rated_at_tsc) as f64 / hz;
+            f.off.rated_at_tsc = now;
+            f.off
+                .update_rate(total, secs, p.ewma_alpha, p.promote_pps, p.demote_pps);
+            if let OffloadState::Offloaded(rule) = f.off.state {
+                let last = sw_last.max(f.off.hw_active_tsc);
+                let reason = if p.idle_tsc > 0 && now.saturating_sub(last) >= p.idle_tsc {
+                    Some(DemoteReason::Idle)
+                } else if f.off.ticks_cold >= p.hold && f.off.choice != OffloadChoice::Always {
+                    Some(DemoteReason::Cold)
+                } else {
+                    None
+                };
+                if let Some(r) = reason {
+                    f.off.state = OffloadState::Onloading(rule);
+                    f.off.demote_reason = Some(r);
+                }
+            }
+        }
+    }
+
+    /// Picks the flows to promote, and the offloaded flows they displace.
+    fn choose_promotions(&mut self, flows: &mut FlowTracker) {
+        let p = &self.params;
+        let tick = self.tick_no;
+        let mut candidates = Vec::new();
+        let mut offloaded = Vec::new();
+        for (&at, f) in flows.iter_mut() {
+            match f.off.state {
+                OffloadState::Onloaded | OffloadState::Offloading => {
+                    // Chosen afresh each tick: waiting is no claim on a rule.
+                    f.off.state = OffloadState::Onloaded;
+                    let always = f.off.choice == OffloadChoice::Always;
+                    let wanted = f.off.choice != OffloadChoice::Never
+                        && (always || f.off.ticks_hot >= p.hold)
+                        && f.off.retry_tick <= tick
+                        && self.carriable(f);
+                    if wanted {
+                        candidates.push(Candidate {
+                            at,
+                            rate: f.off.rate_pps,
+                            always,
+                        });
+                    }
+                }
+                OffloadState::Offloaded(_) if f.off.choice != OffloadChoice::Always => {
+                    offloaded.push(Candidate {
+                        at,
+                        rate: f.off.rate_pps,
+                        always: false,
+                    });
+                }
+                _ => {}
+            }
+        }
+        // Policy-chosen flows first, then the hottest.
+        candidates.sort_by(|a, b| b.always.cmp(&a.always).then(b.rate.total_cmp(&a.rate)));
+        offloaded.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+        let holding = flows
+            .iter()
+            .filter(|(_, f)| f.off.state.rule().is_some())
+            .count();
+        let mut free = self.params.max_rules.saturating_sub(holding);
+        let mut victims = offloaded.into_iter();
+        for c in candidates {
+            if free > 0 {
+                free -= 1;
+            } else {
+                let Some(v) = victims.next() else { break };
+                if !(c.always || c.rate >= v.rate * self.params.evict_margin) {
+                    // The coldest rule holder is not cold enough to give way
+                    // (and the candidates only get colder): no flapping.
+                    break;
+                }
+                if let Some(vf) = flows.get_mut(v.at) {
+                    if let OffloadState::Offloaded(rule) = vf.off.state {
+                        vf.off.state = OffloadState::Onloading(rule);
+                        vf.off.demote_reason = Some(DemoteReason::Evicted);
+                    }
+                }
+            }
+            if let Some(f) = flows.get_mut(c.at) {
+                f.off.state = OffloadState::Offloading;
+            }
+        }
+    }
+
+    /// Removes the rules of `Onloading` flows, as the rate limit allows.
+    fn carry_out_removals(&mut self, flows: &mut FlowTracker) {
+        let leaving: Vec<_> = flows
+            .iter()
+            .filter(|(_, f)| matches!(f.off.state, OffloadState::Onloading(_)))
+            .map(|(at, _)| *at)
+            .collect();
+        for at in leaving {
+            if self.change_tokens < 1.0 {
+                return;
+            }
+            self.change_tokens -= 1.0;
+            if let Some(f) = flows.get_mut(at) {
+                self.remove_rule(&mut f.off);
+            }
+        }
+    }
+
+    /// Removes a flow's rule and folds its final counters in; returns whether
+    /// the rule is gone.
+    fn remove_rule(&mut self, off: &mut FlowOffload) -> bool {
+        let Some(rule) = off.state.rule() else {
+            return true;
+        };
+        let reason = off.demote_reason.unwrap_or(DemoteReason::Requested);
+        match self.backend.remove(rule) {
+            Ok(last) => {
+                off.removed(last);
+                self.stats.removals += 1;
+                if let Some(i) = DemoteReason::ALL.iter().position(|r| *r == reason) {
+                    self.stats.demotions[i] += 1;
+                }
+                true
+            }
+            Err(e) => {
+                *self.stats.removal_failures.entry(e.label()).or_default() += 1;
+                if matches!(e, OffloadError::NoSuchRule(_)) {
+                    // The NIC no longer has it: the last reading is all there is.
+                    off.removed(HwCounters::default());
+                    return true;
+                }
+                false
+            }
+        }
+    }
+
+    /// Installs rules for `Offloading` flows, hottest first, as the rate limit
+    /// and the rule budget allow.
+    fn carry_out_installs(&mut self, flows: &mut FlowTracker, now: u64) {
+        let mut joining: Vec<(f64, (usize, FlowId))> = flows
+            .iter()
+            .filter(|(_, f)| f.off.state == OffloadState::Offloading)
+            .map(|(at, f)| {
+                let boost = if f.off.choice == OffloadChoice::Always {
+                    f64::INFINITY
+                } else {
+                    0.0
+                };
+                (f.off.rate_pps.max(boost), *at)
+            })
+            .collect();
+        joining.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (_, at) in joining {
+            if self.change_tokens < 1.0 || self.backend.installed() >= self.params.max_rules {
+                return;
+            }
+            self.change_tokens -= 1.0;
+            let Some(f) = flows.get_mut(at) else { continue };
+            let Some(rule) = self.hw_rule(f) else {
+                f.off.state = OffloadState::Onloaded;
+                continue;
+            };
+            match self.backend.install(&rule) {
+                Ok(id) => {
+                    f.off.installed(id);
+                    f.off.hw_active_tsc = now;
+                    self.stats.installs += 1;
+                }
+                Err(e) => {
+                    f.off
+                        .install_failed(e.label(), self.tick_no, self.params.backoff_ticks);
+                    *self.stats.install_failures.entry(e.label()).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    fn hw_rule(&self, f: &TrackedFlow) -> Option<HwRule> {
+        let FlowAction::Forward(out) = f.action else {
+            return None;
+        };
+        let in_port = PortIdx(u16::from(f.key.in_port()));
+        Some(HwRule {
+            key: f.key,
+            in_port: *self.ports.hw_port.get(in_port.index())?,
+            out_port: *self.ports.hw_port.get(out.index())?,
+            meter: self
+                .ports
+                .metered
+                .get(out.index())
+                .copied()
+                .unwrap_or(false)
+                .then_some(u32::from(out.0)),
+        })
+    }
+
+    /// Takes a flow off the NIC at once (it ended, or the appliance stops),
+    /// folding its final counters in. A NIC that keeps refusing leaves the last
+    /// reading as the flow's count, and is counted as unconfirmed.
+    pub fn release(&mut self, off: &mut FlowOffload) {
+        if off.state == OffloadState::Offloading {
+            off.state = OffloadState::Onloaded;
+        }
+        if off.state.rule().is_none() {
+            return;
+        }
+        off.demote_reason.get_or_insert(DemoteReason::Requested);
+        for attempt in 0..EXIT_REMOVE_TRIES {
+            if self.remove_rule(off) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2 * u64::from(attempt + 1)));
+        }
+        self.stats.unconfirmed_at_exit += 1;
+        off.removed(HwCounters::default());
+    }
+
+    /// Takes every flow off the NIC (the traffic has stopped).
+    pub fn release_all(&mut self, flows: &mut FlowTracker) {
+        for (_, f) in flows.iter_mut() {
+            self.release(&mut f.off);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "manager_tests.rs"]
+mod tests;

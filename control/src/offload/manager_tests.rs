@@ -1,0 +1,478 @@
+//! The offload decisions against a scripted NIC: promotion after `hold` hot
+//! ticks, top-K under a small rule budget, the eviction margin, demotion when
+//! cold or idle, back-off after refusals, the change rate limit, header
+//! policies, and exact counts through all of it.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use flowlift_dataplane::flow::KeyV4;
+use flowlift_dataplane::flowstate::FlowCounters;
+
+use super::*;
+use crate::config::OffloadPolicy;
+use crate::offload::{Fate, HwRuleId};
+
+/// The NIC's side, shared with the test.
+#[derive(Default)]
+struct Nic {
+    rules: HashMap<HwRuleId, (HwRule, HwCounters)>,
+    next: u64,
+    refuse: VecDeque<OffloadError>,
+    failing_queries: u32,
+    installs: u64,
+}
+
+impl Nic {
+    /// The flow of `src` sends `n` packets of 100 bytes through its rule, if
+    /// it has one; returns whether it had.
+    fn hit(&mut self, src: u8, n: u64) -> bool {
+        for (rule, c) in self.rules.values_mut() {
+            if rule.key == key(src) {
+                c.packets += n;
+                c.bytes += 100 * n;
+                return true;
+            }
+        }
+        false
+    }
+}
+
+struct FakeNic(Rc<RefCell<Nic>>, usize);
+
+impl OffloadBackend for FakeNic {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+    fn probe(&mut self) -> Capabilities {
+        Capabilities {
+            max_rules: Some(self.1 as u32),
+            count: true,
+            indirect_count: true,
+            meter: true,
+            fates: vec![Fate::RepresentedPort],
+        }
+    }
+    fn install(&mut self, rule: &HwRule) -> Result<HwRuleId, OffloadError> {
+        let mut nic = self.0.borrow_mut();
+        if let Some(e) = nic.refuse.pop_front() {
+            return Err(e);
+        }
+        if nic.rules.len() >= self.1 {
+            return Err(OffloadError::NoSpace("full".into()));
+        }
+        nic.next += 1;
+        nic.installs += 1;
+        let id = HwRuleId(nic.next);
+        nic.rules.insert(id, (*rule, HwCounters::default()));
+        Ok(id)
+    }
+    fn remove(&mut self, id: HwRuleId) -> Result<HwCounters, OffloadError> {
+        let mut nic = self.0.borrow_mut();
+        nic.rules
+            .remove(&id)
+            .map(|(_, c)| c)
+            .ok_or(OffloadError::NoSuchRule(id))
+    }
+    fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {
+        let mut nic = self.0.borrow_mut();
+        ids.iter()
+            .map(|id| {
+                if nic.failing_queries > 0 {
+                    nic.failing_queries -= 1;
+                    return Err(OffloadError::Busy("query".into()));
+                }
+                nic.rules
+                    .get(id)
+                    .map(|(_, c)| *c)
+                    .ok_or(OffloadError::NoSuchRule(*id))
+            })
+            .collect()
+    }
+    fn installed(&self) -> usize {
+        self.0.borrow().rules.len()
+    }
+    fn flush_stale(&mut self) -> Result<(), OffloadError> {
+        Ok(())
+    }
+}
+
+fn key(src: u8) -> FlowKey {
+    FlowKey::V4(KeyV4 {
+        src: [10, 0, 0, src],
+        dst: [192, 168, 0, 1],
+        sport: 1000,
+        dport: 5001,
+        vlan: flowlift_dataplane::flow::NO_VLAN,
+        proto: 17,
+        in_port: 0,
+    })
+}
+
+/// Ticks are 100 clock units on a 1000 Hz clock: 0.1 s.
+const HZ: u64 = 1000;
+const TICK: u64 = 100;
+
+struct Rig {
+    nic: Rc<RefCell<Nic>>,
+    off: Offloader,
+    flows: FlowTracker,
+    sw: Vec<Arc<FlowCounters>>,
+    now: u64,
+}
+
+fn params() -> OffloadParams {
+    OffloadParams {
+        max_rules: 1000,
+        promote_pps: 1000.0,
+        demote_pps: 100.0,
+        hold: 2,
+        ewma_alpha: 1.0,
+        evict_margin: 1.5,
+        changes_per_sec: 1e6,
+        backoff_ticks: 4,
+        idle_tsc: 0,
+    }
+}
+
+fn rig(capacity: usize, params: OffloadParams, policies: Vec<OffloadPolicy>) -> Rig {
+    let nic = Rc::new(RefCell::new(Nic::default()));
+    let ports = PortPlan {
+        hw_port: vec![0, 1, 2],
+        nic_in: vec![true, false, false],
+        metered: vec![false, false, true],
+    };
+    let off = Offloader::start(
+        Box::new(FakeNic(Rc::clone(&nic), capacity)),
+        params,
+        policies,
+        ports,
+        0,
+        HZ,
+    )
+    .unwrap();
+    Rig {
+        nic,
+        off,
+        flows: FlowTracker::new(),
+        sw: vec![Arc::new(FlowCounters::new(64))],
+        now: 0,
+    }
+}
+
+impl Rig {
+    /// Flow `src` (flow id `src`) appears, forwarded to VF `out`.
+    fn add(&mut self, src: u8, out: u16) {
+        let k = key(src);
+        let choice = self.off.choose(&k);
+        self.flows.on_new(
+            0,
+            FlowId(u32::from(src)),
+            k,
+            FlowAction::Forward(PortIdx(out)),
+            FlowOffload::new(choice),
+        );
+        self.sw[0]
+            .get(FlowId(u32::from(src)))
+            .unwrap()
+            .reset(self.now);
+    }
+
+    /// Flow `src` sends `n` packets of 100 bytes during the next tick, through
+    /// its rule if it has one, else through the worker.
+    fn send(&mut self, src: u8, n: u64) {
+        if !self.nic.borrow_mut().hit(src, n) {
+            let c = self.sw[0].get(FlowId(u32::from(src))).unwrap();
+            for _ in 0..n {
+                c.count(100, self.now + 1);
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        self.now += TICK;
+        self.off.tick(&mut self.flows, &self.sw, self.now);
+    }
+
+    fn state(&mut self, src: u8) -> OffloadState {
+        self.flows
+            .get_mut((0, FlowId(u32::from(src))))
+            .unwrap()
+            .off
+            .state
+    }
+
+    fn offloaded(&mut self) -> Vec<u8> {
+        let mut v: Vec<u8> = (0..64u8)
+            .filter(|&s| {
+                self.flows
+                    .get_mut((0, FlowId(u32::from(s))))
+                    .is_some_and(|f| matches!(f.off.state, OffloadState::Offloaded(_)))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A flow's packets on all paths: sw + folded + current.
+    fn total(&mut self, src: u8) -> u64 {
+        let sw = self.sw[0]
+            .get(FlowId(u32::from(src)))
+            .unwrap()
+            .snapshot()
+            .packets;
+        sw + self
+            .flows
+            .get_mut((0, FlowId(u32::from(src))))
+            .unwrap()
+            .off
+            .hw_total()
+            .packets
+    }
+}
+
+#[test]
+fn a_flow_hot_for_hold_ticks_is_promoted_a_cool_one_is_not() {
+    let mut r = rig(100, params(), vec![]);
+    r.add(1, 1);
+    r.add(2, 1);
+    r.send(1, 200); // 2000 pps
+    r.send(2, 50); // 500 pps
+    r.tick();
+    assert_eq!(
+        r.state(1),
+        OffloadState::Onloaded,
+        "one hot tick is not enough"
+    );
+    r.send(1, 200);
+    r.send(2, 50);
+    r.tick();
+    assert!(matches!(r.state(1), OffloadState::Offloaded(_)));
+    assert_eq!(r.state(2), OffloadState::Onloaded);
+    let rule = r.nic.borrow().rules.values().next().unwrap().0;
+    assert_eq!((rule.in_port, rule.out_port, rule.meter), (0, 1, None));
+}
+
+#[test]
+fn with_few_rules_the_hottest_flows_get_them() {
+    let mut r = rig(2, params(), vec![]);
+    for s in 1..=4 {
+        r.add(s, 1);
+    }
+    for _ in 0..2 {
+        for s in 1..=4 {
+            r.send(s, 100 * u64::from(s)); // 1000..4000 pps
+        }
+        r.tick();
+    }
+    assert_eq!(r.offloaded(), vec![3, 4]);
+}
+
+#[test]
+fn a_newcomer_takes_a_rule_only_when_hotter_by_the_margin() {
+    let mut r = rig(1, params(), vec![]);
+    r.add(1, 1);
+    r.add(2, 1);
+    for _ in 0..2 {
+        r.send(1, 200);
+        r.tick();
+    }
+    assert_eq!(r.offloaded(), vec![1]);
+    // Flow 2 at 1.25x: not enough; the rule stays, tick after tick.
+    for _ in 0..5 {
+        r.send(1, 200);
+        r.send(2, 250);
+        r.tick();
+        assert_eq!(r.offloaded(), vec![1]);
+    }
+    // At 2x it takes the rule.
+    for _ in 0..2 {
+        r.send(1, 200);
+        r.send(2, 400);
+        r.tick();
+    }
+    assert_eq!(r.offloaded(), vec![2]);
+    assert_eq!(r.off.stats().demotions[2], 1, "one eviction");
+    assert_eq!(r.state(1), OffloadState::Onloaded);
+}
+
+#[test]
+fn cold_flows_are_demoted_and_every_packet_is_counted_once() {
+    let mut r = rig(10, params(), vec![]);
+    r.add(1, 1);
+    let mut sent = 0;
+    for n in [200, 200, 200, 200, 5, 5, 5, 200, 200, 200, 1, 1, 1] {
+        r.send(1, n);
+        sent += n;
+        r.tick();
+        assert_eq!(r.total(1), sent, "after {sent} packets");
+    }
+    let f = r.flows.get_mut((0, FlowId(1))).unwrap().off;
+    assert_eq!(f.offloads, 2);
+    assert_eq!(f.state, OffloadState::Onloaded);
+    assert_eq!(r.off.stats().demotions[0], 2, "demoted cold twice");
+    assert!(f.hw_folded.packets > 0);
+}
+
+#[test]
+fn an_idle_offloaded_flow_is_demoted() {
+    let mut p = params();
+    p.idle_tsc = 3 * TICK;
+    // A slow EWMA: the rate decays but does not reach the demotion rate.
+    p.promote_pps = 100.0;
+    p.demote_pps = 0.0;
+    p.ewma_alpha = 0.1;
+    p.hold = 1;
+    let mut r = rig(10, p, vec![]);
+    r.add(1, 1);
+    r.send(1, 200);
+    r.tick();
+    assert!(matches!(r.state(1), OffloadState::Offloaded(_)));
+    r.send(1, 1);
+    r.tick();
+    r.tick();
+    r.tick();
+    assert!(
+        matches!(r.state(1), OffloadState::Offloaded(_)),
+        "idle 2 ticks"
+    );
+    r.tick();
+    r.tick();
+    assert_eq!(r.state(1), OffloadState::Onloaded);
+    assert_eq!(r.off.stats().demotions[1], 1);
+    assert_eq!(r.total(1), 201);
+}
+
+#[test]
+fn refusals_keep_the_flow_onloaded_with_the_reason_and_back_off() {
+    let mut r = rig(10, params(), vec![]);
+    r.nic.borrow_mut().refuse.extend([
+        OffloadError::Busy("b".into()),
+        OffloadError::NoSpace("n".into()),
+    ]);
+    r.add(1, 1);
+    let mut tries = Vec::new();
+    for t in 0..20 {
+        r.send(1, 200);
+        let before = r.off.stats().installs + OffloadStats::total(&r.off.stats().install_failures);
+        r.tick();
+        let after = r.off.stats().installs + OffloadStats::total(&r.off.stats().install_failures);
+        if after > before {
+            tries.push(t);
+        }
+        if matches!(r.state(1), OffloadState::Offloaded(_)) {
+            break;
+        }
+    }
+    // Tick 1 (hot twice) fails busy, back-off 4 ticks; fails no space, back-off 8.
+    assert_eq!(tries, vec![1, 5, 13]);
+    let f = r.flows.get_mut((0, FlowId(1))).unwrap().off;
+    assert_eq!(f.last_failure, Some("no_space"));
+    assert_eq!(r.off.stats().install_failures.get("busy"), Some(&1));
+    assert_eq!(r.off.stats().install_failures.get("no_space"), Some(&1));
+    assert_eq!(r.total(1), 14 * 200);
+}
+
+#[test]
+fn rule_changes_keep_to_the_rate_limit() {
+    let mut p = params();
+    p.changes_per_sec = 20.0; // two per 0.1 s tick
+    let mut r = rig(100, p, vec![]);
+    for s in 1..=10 {
+        r.add(s, 1);
+    }
+    let mut per_tick = Vec::new();
+    for _ in 0..6 {
+        for s in 1..=10 {
+            r.send(s, 200);
+        }
+        let before = r.nic.borrow().installs;
+        r.tick();
+        per_tick.push(r.nic.borrow().installs - before);
+    }
+    assert!(per_tick.iter().all(|&n| n <= 2), "{per_tick:?}");
+    // Hot from the second tick: two installs a tick from then on.
+    assert_eq!(per_tick, vec![0, 2, 2, 2, 2, 2]);
+}
+
+#[test]
+fn header_policies_force_or_forbid_offload() {
+    let always = OffloadPolicy {
+        matches: flowlift_dataplane::policy::Rule {
+            src: Some("10.0.0.1/32".parse().unwrap()),
+            ..Default::default()
+        },
+        choice: OffloadChoice::Always,
+    };
+    let never = OffloadPolicy {
+        matches: flowlift_dataplane::policy::Rule {
+            src: Some("10.0.0.2/32".parse().unwrap()),
+            ..Default::default()
+        },
+        choice: OffloadChoice::Never,
+    };
+    let mut r = rig(10, params(), vec![always, never]);
+    r.add(1, 2);
+    r.add(2, 1);
+    r.send(2, 500);
+    r.tick();
+    assert!(
+        matches!(r.state(1), OffloadState::Offloaded(_)),
+        "always, at once"
+    );
+    for _ in 0..5 {
+        r.send(2, 500);
+        r.tick();
+    }
+    assert_eq!(r.state(2), OffloadState::Onloaded, "never");
+    let rule = r.nic.borrow().rules.values().next().unwrap().0;
+    assert_eq!(
+        rule.meter,
+        Some(2),
+        "VF 2 is metered: its meter goes on the rule"
+    );
+    // An always flow is not demoted for being cold.
+    for _ in 0..5 {
+        r.tick();
+    }
+    assert!(matches!(r.state(1), OffloadState::Offloaded(_)));
+}
+
+#[test]
+fn failed_queries_leave_the_count_to_the_removal() {
+    let mut r = rig(10, params(), vec![]);
+    r.add(1, 1);
+    for _ in 0..2 {
+        r.send(1, 200);
+        r.tick();
+    }
+    r.nic.borrow_mut().failing_queries = 3;
+    for _ in 0..3 {
+        r.send(1, 200);
+        r.tick();
+    }
+    assert_eq!(r.off.stats().query_failures.get("busy"), Some(&3));
+    r.off.release_all(&mut r.flows);
+    assert_eq!(r.total(1), 1000);
+    assert_eq!(r.off.rules_installed(), 0);
+}
+
+#[test]
+fn flows_the_nic_cannot_carry_stay_onloaded() {
+    let mut r = rig(10, params(), vec![]);
+    let k = key(9);
+    r.flows.on_new(
+        0,
+        FlowId(9),
+        k,
+        FlowAction::Flood,
+        FlowOffload::new(OffloadChoice::Auto),
+    );
+    for _ in 0..3 {
+        r.send(9, 500);
+        r.tick();
+    }
+    assert_eq!(r.state(9), OffloadState::Onloaded);
+    assert_eq!(r.nic.borrow().installs, 0);
+}
