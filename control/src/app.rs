@@ -1,8 +1,12 @@
 //! `flowlift run`: the appliance process. Sets up EAL, the mbuf pool and the ports
-//! from the config, launches one poll-mode worker per worker lcore, prints the
-//! status line every second from the main lcore, and on `--duration`, SIGINT,
-//! SIGTERM or the end of a finite replay stops the workers, prints the final
-//! counters and closes the ports (which flushes `net_pcap` output files).
+//! from the config, launches one poll-mode worker per worker lcore (and, with
+//! the emulated backend, the emulated NIC on an lcore of its own in front of
+//! them), runs the control loop on the main lcore (flow events, the offload
+//! tick, idle expiry, the status line), and on `--duration`, SIGINT, SIGTERM or
+//! the end of a finite replay stops in stages so that no packet goes uncounted:
+//! traffic in, then the workers, then every rule (its final counters folded
+//! in), then the NIC; prints the final counters and closes the ports (which
+//! flushes `net_pcap` output files).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,19 +15,29 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use flowlift_dataplane::eswitch::{
+    CounterBank, Eswitch, EswitchConfig, EswitchStats, SwitchPath, SwitchPorts,
+};
 use flowlift_dataplane::flowstate::FlowCounters;
 use flowlift_dataplane::l2::L2Table;
+use flowlift_dataplane::meter::RateMeter;
 use flowlift_dataplane::policy::Policy;
 use flowlift_dataplane::stats::{PortTotals, WorkerStats};
 use flowlift_dataplane::worker::{RxAssignment, WorkerSetup};
 use flowlift_dataplane::PortIdx;
 use rte::{Eal, LcoreId, Mempool, Port, PortConfig, RxQueue, TxQueue};
 
-use crate::config::Config;
+use crate::config::{BackendKind, Config};
+use crate::emulated_nic::{miss_ports, EmulatedNic, MissPorts};
 use crate::fleet::{DpdkWorker, FlowKeeper, WorkerHandle};
 use crate::flowlog::{FlowLog, TscClock};
+use crate::offload::emulated::EmulatedBackend;
+use crate::offload::manager::{OffloadParams, Offloader, PortPlan};
+use crate::offload::rte_flow::RteFlowBackend;
+use crate::offload::OffloadBackend;
 use crate::report::{
-    final_report, flow_report, status_line, worker_lines, FlowFigures, PortLabel, WorkerFigures,
+    final_report, flow_report, offload_report, status_line, worker_lines, FlowFigures,
+    OffloadFigures, PortLabel, WorkerFigures,
 };
 use crate::traffic::{generate, TrafficSpec};
 
@@ -44,6 +58,43 @@ pub struct RunOptions {
     pub status_every: Duration,
     /// Write one JSON line per flow when it ends to this file.
     pub flow_log: Option<PathBuf>,
+    /// Command-line overrides of `[offload]`.
+    pub offload: OffloadOverrides,
+}
+
+/// `--offload`, `--max-rules`, `--promote-pps`, `--demote-pps`, `--tick-ms`.
+#[derive(Debug, Clone, Default)]
+pub struct OffloadOverrides {
+    pub backend: Option<BackendKind>,
+    pub max_rules: Option<u32>,
+    pub promote_pps: Option<f64>,
+    pub demote_pps: Option<f64>,
+    pub tick_ms: Option<u32>,
+}
+
+impl OffloadOverrides {
+    /// Applies the overrides to `cfg` and checks the result as the config
+    /// file's own values are checked.
+    pub fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
+        let o = &mut cfg.offload;
+        if let Some(b) = self.backend {
+            o.backend = b;
+        }
+        if let Some(n) = self.max_rules {
+            o.max_rules = n;
+        }
+        if let Some(p) = self.promote_pps {
+            o.promote_pps = p;
+        }
+        if let Some(p) = self.demote_pps {
+            o.demote_pps = p;
+        }
+        if let Some(t) = self.tick_ms {
+            o.tick_ms = t;
+        }
+        crate::config::check_offload(&cfg.offload, &cfg.dataplane)
+            .map_err(|m| anyhow::anyhow!("offload.{m} (after the command-line options)"))
+    }
 }
 
 /// Why the appliance stopped.
@@ -67,6 +118,9 @@ const IDLE_SCAN: Duration = Duration::from_millis(100);
 
 /// How often the main lcore checks for the end of the run.
 const TICK: Duration = Duration::from_millis(20);
+
+/// Rule commands that may wait for the emulated NIC.
+const NIC_COMMANDS: usize = 1024;
 
 /// Packets in the built-in demo's capture, and its flows.
 const DEMO_PACKETS: u64 = 65_536;
@@ -122,6 +176,7 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
             cfg
         }
     };
+    opts.offload.apply(&mut cfg)?;
     if let Some(dir) = &opts.capture_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("create capture dir {}", dir.display()))?;
@@ -167,6 +222,23 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     result
 }
 
+/// The lcores and queues of a running appliance, and what the control loop
+/// reads.
+struct Running {
+    fleet: Vec<WorkerHandle>,
+    launched: Vec<rte::LaunchHandle>,
+    workers_stop: Arc<AtomicBool>,
+    nic: Option<EmulatedNic>,
+    /// Kept open until the end (the workers' and the NIC's queues use them).
+    miss: Option<MissPortsKeep>,
+}
+
+/// The ring ports and rings, which must outlive every queue on them.
+struct MissPortsKeep {
+    _rings: Vec<Arc<rte::Ring>>,
+    ports: Vec<Port>,
+}
+
 fn run_with_eal(
     eal: &Eal,
     cfg: &Config,
@@ -189,6 +261,13 @@ fn run_with_eal(
             bail!("worker lcore {lc} is not in EAL's lcore list");
         }
     }
+    let emulated = cfg.offload.backend == BackendKind::Emulated;
+    if emulated && !eal.lcore_enabled(LcoreId(cfg.offload.lcore)) {
+        bail!(
+            "the emulated NIC's lcore {} is not in EAL's lcore list",
+            cfg.offload.lcore
+        );
+    }
     let pool = Arc::new(Mempool::new(
         "flowlift_mbufs",
         mbufs,
@@ -196,7 +275,7 @@ fn run_with_eal(
         rte::MBUF_DEFAULT_DATAROOM,
     )?);
     let workers = dp.worker_lcores.len();
-    let (open, mut rx_by_worker, mut tx_by_worker) = open_ports(cfg, &pool, workers, budget)?;
+    let (open, queues) = open_ports(cfg, &pool, workers, budget)?;
     for (label, port) in open.labels.iter().zip(&open.ports) {
         let link = port
             .link()
@@ -211,63 +290,10 @@ fn run_with_eal(
             label.driver
         )?;
     }
-
-    let vfs: Vec<_> = cfg
-        .ports
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, p)| (p.mac.expect("validated: VFs have MACs"), PortIdx(i as u16)))
-        .collect();
-    let l2 = L2Table::new(
-        PortIdx(0),
-        &vfs,
-        dp.unknown_unicast.into(),
-        dp.broadcast.into(),
-    );
-    let policy = Policy::new(cfg.rules.clone(), l2);
-    let nports = cfg.ports.len();
-    let (flows_v4, flows_v6) = (dp.flow_table_size as usize, dp.flow_table_size_v6 as usize);
-    let slots = DpdkWorker::flow_slots_needed(flows_v4, flows_v6);
-    let mut fleet: Vec<WorkerHandle> = Vec::with_capacity(workers);
-    let mut launched = Vec::with_capacity(workers);
-    for (w, &lc) in dp.worker_lcores.iter().enumerate() {
-        let (events_tx, events_rx) = crossbeam_channel::bounded(dp.event_queue as usize);
-        let (commands_tx, commands_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
-        let handle = WorkerHandle {
-            lcore: lc,
-            stats: Arc::new(WorkerStats::new(nports)),
-            counters: Arc::new(FlowCounters::new(slots)),
-            events: events_rx,
-            commands: commands_tx,
-            returned: Arc::new(Mutex::new(None)),
-        };
-        let mut worker = DpdkWorker::new(
-            std::mem::take(&mut rx_by_worker[w]),
-            std::mem::take(&mut tx_by_worker[w]),
-            WorkerSetup {
-                policy: policy.clone(),
-                burst: dp.burst,
-                flows_v4,
-                flows_v6,
-                stats: Arc::clone(&handle.stats),
-                counters: Arc::clone(&handle.counters),
-                events: events_tx,
-                commands: commands_rx,
-                clock: rte::cycles::tsc,
-                tx_drain_ticks: (dp.tx_drain_us * rte::cycles::tsc_hz() as f64 / 1e6) as u64,
-                meters: Vec::new(),
-            },
-        );
-        let (stop, returned) = (Arc::clone(stop), Arc::clone(&handle.returned));
-        launched.push(eal.launch(LcoreId(lc), move || {
-            worker.run(&stop);
-            *returned.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker);
-            0
-        })?);
-        fleet.push(handle);
-    }
     let hz = rte::cycles::tsc_hz();
+    let meters = vf_meters(cfg, hz);
+    let mut running = launch(eal, cfg, &pool, queues, &meters, budget)?;
+
     let log = opts.flow_log.as_deref().map(FlowLog::create).transpose()?;
     let port_names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
     let mut keeper = FlowKeeper::new(
@@ -277,20 +303,24 @@ fn run_with_eal(
         dp.idle_timeout_s,
         port_names,
     );
-
-    let reason = control_loop(&open, &fleet, &mut keeper, budget, opts, stop, out);
-    stop.store(true, Ordering::SeqCst);
-    let mut failed = Vec::new();
-    for h in launched {
-        let lcore = h.lcore();
-        if h.join() != 0 {
-            failed.push(lcore);
+    match start_offload(cfg, &open, running.nic.as_mut(), hz) {
+        Ok(Some((offloader, caps_line))) => {
+            writeln!(out, "{caps_line}")?;
+            keeper.offload = Some(offloader);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            stop_all(&mut running, &mut keeper)?;
+            return Err(e);
         }
     }
-    let logged_at_exit = keeper.finish(&fleet)?;
+
+    let reason = control_loop(&open, &running, &mut keeper, cfg, budget, opts, stop, out);
+    let (failed, logged_at_exit) = stop_all(&mut running, &mut keeper)?;
+    let fleet = &running.fleet;
     let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let reason = reason?;
-    let totals = WorkerStats::port_totals(stats.iter().map(|s| s.as_ref()), nports);
+    let totals = port_totals(&stats, running.nic.as_ref(), open.ports.len());
     let hw: Vec<rte::PortStats> = open
         .ports
         .iter()
@@ -319,7 +349,7 @@ fn run_with_eal(
             idle_cycles: s.idle_cycles.load(Ordering::Relaxed),
         })
         .collect();
-    write!(out, "{}", worker_lines(&figures, rte::cycles::tsc_hz()))?;
+    write!(out, "{}", worker_lines(&figures, hz))?;
     let parse = WorkerStats::parse_error_totals(stats.iter().map(|s| s.as_ref()));
     let sum = |f: fn(&WorkerStats) -> &std::sync::atomic::AtomicU64| -> u64 {
         stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
@@ -332,19 +362,54 @@ fn run_with_eal(
         events_dropped: sum(|s| &s.events_dropped),
     };
     write!(out, "{}", flow_report(&parse, &flow_figures))?;
-    for h in &fleet {
+    if let Some(off) = keeper.offload.as_ref() {
+        let hw_packets = running.nic.as_ref().map_or(keeper.hw_packets_logged, |n| {
+            n.stats.hits.load(Ordering::Relaxed)
+        });
+        let sw_packets: u64 = stats
+            .iter()
+            .flat_map(|s| s.ports.iter())
+            .map(|p| p.rx_packets.load(Ordering::Relaxed))
+            .sum();
+        write!(
+            out,
+            "{}",
+            offload_report(&OffloadFigures {
+                backend: off.backend_name(),
+                max_rules: off.params().max_rules,
+                stats: off.stats(),
+                rules_left: off.rules_installed(),
+                hw_packets,
+                sw_packets,
+                nic_cycles: running.nic.as_ref().map(|n| {
+                    (
+                        n.lcore,
+                        n.stats.busy_cycles.load(Ordering::Relaxed),
+                        n.stats.idle_cycles.load(Ordering::Relaxed),
+                    )
+                }),
+            })
+        )?;
+    }
+    for h in fleet {
         // The workers' queues go now, before the ports are closed.
         drop(h.returned.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
     out.flush()?;
-    // Stop and close every port now (queues went with the workers): net_pcap
-    // writes out its capture files here.
+    drop(keeper);
+    // Stop and close every port now (queues went with the workers and the
+    // NIC): net_pcap writes out its capture files here.
     for p in &open.ports {
         let _ = p.stop();
     }
+    if let Some(m) = running.miss.take() {
+        for p in &m.ports {
+            let _ = p.stop();
+        }
+    }
     drop(open);
     if !failed.is_empty() {
-        bail!("workers on {failed:?} ended abnormally");
+        bail!("lcores {failed:?} ended abnormally");
     }
     if reason == StopReason::ReplayStalled {
         let got = totals[0].rx_packets;
@@ -357,56 +422,379 @@ fn run_with_eal(
     Ok(reason)
 }
 
+/// One shared meter per rate-limited VF, by [`PortIdx`].
+fn vf_meters(cfg: &Config, hz: u64) -> Vec<Option<Arc<RateMeter>>> {
+    cfg.ports
+        .iter()
+        .map(|p| {
+            p.rate_limit.map(|l| {
+                Arc::new(RateMeter::new(
+                    l.unit,
+                    l.rate,
+                    l.burst,
+                    hz,
+                    rte::cycles::tsc(),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Launches the workers and, with the emulated backend, the NIC in front of
+/// them.
+fn launch(
+    eal: &Eal,
+    cfg: &Config,
+    pool: &Arc<Mempool>,
+    queues: PortQueues,
+    meters: &[Option<Arc<RateMeter>>],
+    budget: Option<u64>,
+) -> anyhow::Result<Running> {
+    let dp = &cfg.dataplane;
+    let workers = dp.worker_lcores.len();
+    let PortQueues {
+        mut rx_by_worker,
+        mut tx_by_worker,
+        switch,
+    } = queues;
+    let mut nic_parts = None;
+    let mut miss_keep = None;
+    if let Some((uplink, to_ports)) = switch {
+        let MissPorts {
+            rings,
+            ports,
+            worker_rx,
+            switch_tx,
+        } = miss_ports(workers, pool)?;
+        for (w, q) in worker_rx.into_iter().enumerate() {
+            // Misses arrive as if from the uplink: same port index, same keys.
+            rx_by_worker[w].push(RxAssignment {
+                port: PortIdx(0),
+                queue: q,
+                budget: None,
+            });
+        }
+        nic_parts = Some((uplink, to_ports, switch_tx, rings.clone()));
+        miss_keep = Some(MissPortsKeep {
+            _rings: rings,
+            ports,
+        });
+    }
+
+    let vfs: Vec<_> = cfg
+        .ports
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, p)| (p.mac.expect("validated: VFs have MACs"), PortIdx(i as u16)))
+        .collect();
+    let l2 = L2Table::new(
+        PortIdx(0),
+        &vfs,
+        dp.unknown_unicast.into(),
+        dp.broadcast.into(),
+    );
+    let policy = Policy::new(cfg.rules.clone(), l2);
+    let nports = cfg.ports.len();
+    let (flows_v4, flows_v6) = (dp.flow_table_size as usize, dp.flow_table_size_v6 as usize);
+    let slots = DpdkWorker::flow_slots_needed(flows_v4, flows_v6);
+    let workers_stop = Arc::new(AtomicBool::new(false));
+    let mut fleet: Vec<WorkerHandle> = Vec::with_capacity(workers);
+    let mut launched = Vec::with_capacity(workers);
+    for (w, &lc) in dp.worker_lcores.iter().enumerate() {
+        let (events_tx, events_rx) = crossbeam_channel::bounded(dp.event_queue as usize);
+        let (commands_tx, commands_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
+        let handle = WorkerHandle {
+            lcore: lc,
+            stats: Arc::new(WorkerStats::new(nports)),
+            counters: Arc::new(FlowCounters::new(slots)),
+            events: events_rx,
+            commands: commands_tx,
+            returned: Arc::new(Mutex::new(None)),
+        };
+        let mut worker = DpdkWorker::new(
+            std::mem::take(&mut rx_by_worker[w]),
+            std::mem::take(&mut tx_by_worker[w]),
+            WorkerSetup {
+                policy: policy.clone(),
+                burst: dp.burst,
+                flows_v4,
+                flows_v6,
+                stats: Arc::clone(&handle.stats),
+                counters: Arc::clone(&handle.counters),
+                events: events_tx,
+                commands: commands_rx,
+                clock: rte::cycles::tsc,
+                tx_drain_ticks: (dp.tx_drain_us * rte::cycles::tsc_hz() as f64 / 1e6) as u64,
+                meters: meters.to_vec(),
+            },
+        );
+        let (stop, returned) = (Arc::clone(&workers_stop), Arc::clone(&handle.returned));
+        launched.push(eal.launch(LcoreId(lc), move || {
+            worker.run(&stop);
+            *returned.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker);
+            0
+        })?);
+        fleet.push(handle);
+    }
+    let mut running = Running {
+        fleet,
+        launched,
+        workers_stop,
+        nic: None,
+        miss: miss_keep,
+    };
+    if let Some((uplink, to_ports, to_workers, rings)) = nic_parts {
+        let o = &cfg.offload;
+        let (commands_tx, commands_rx) = crossbeam_channel::bounded(NIC_COMMANDS);
+        let (replies_tx, replies_rx) = crossbeam_channel::bounded(NIC_COMMANDS);
+        let bank = Arc::new(CounterBank::new(o.max_rules.max(1) as usize));
+        let engine = Eswitch::new(
+            EswitchConfig {
+                max_rules: o.max_rules as usize,
+                inserts_per_sec: u64::from(o.inserts_per_sec),
+                clock_hz: rte::cycles::tsc_hz(),
+            },
+            Arc::clone(&bank),
+            commands_rx,
+            replies_tx,
+            rte::cycles::tsc,
+        );
+        let stats = Arc::new(EswitchStats::new(nports));
+        let path = SwitchPath::new(
+            engine,
+            SwitchPorts {
+                uplink,
+                budget,
+                to_ports,
+                to_workers,
+                meters: meters.to_vec(),
+            },
+            Arc::clone(&stats),
+            dp.burst,
+            rte::cycles::tsc,
+        );
+        // Started before the backend exists, the NIC has no rule: it passes
+        // everything to the workers until the first tick.
+        let nic = EmulatedNic::launch(eal, o.lcore, path, stats, rings);
+        match nic {
+            Ok(mut nic) => {
+                nic.backend = Some(
+                    EmulatedBackend::new(commands_tx, replies_rx, bank, o.max_rules as usize)
+                        .with_fault_plan(o.faults),
+                );
+                running.nic = Some(nic);
+            }
+            Err(e) => {
+                running.workers_stop.store(true, Ordering::SeqCst);
+                for h in running.launched.drain(..) {
+                    h.join();
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(running)
+}
+
+/// Starts the offload engine on the configured backend; returns it with the
+/// line telling what the probe found (`None`: offload is off).
+fn start_offload(
+    cfg: &Config,
+    open: &OpenPorts,
+    nic: Option<&mut EmulatedNic>,
+    hz: u64,
+) -> anyhow::Result<Option<(Offloader, String)>> {
+    let o = &cfg.offload;
+    let nports = cfg.ports.len();
+    let metered: Vec<bool> = cfg.ports.iter().map(|p| p.rate_limit.is_some()).collect();
+    let (backend, plan): (Box<dyn OffloadBackend>, PortPlan) = match o.backend {
+        BackendKind::None => return Ok(None),
+        BackendKind::Emulated => {
+            let backend = nic
+                .and_then(|n| n.backend.take())
+                .context("the emulated NIC is not running")?;
+            let plan = PortPlan {
+                hw_port: (0..nports as u16).collect(),
+                nic_in: (0..nports).map(|i| i == 0).collect(),
+                metered,
+            };
+            (Box::new(backend), plan)
+        }
+        BackendKind::RteFlow => {
+            if metered.iter().any(|m| *m) {
+                bail!(
+                    "rate limits with the rte_flow backend need rte_mtr meters, which flowlift does not create yet: use --offload emulated or none, or remove rate_limit_pps/rate_limit_bps"
+                );
+            }
+            let sample_out = open.ports.get(1).map_or(0, |p| p.id().0);
+            let backend = RteFlowBackend::new(open.ports[0].clone(), sample_out);
+            let plan = PortPlan {
+                hw_port: open.ports.iter().map(|p| p.id().0).collect(),
+                nic_in: (0..nports).map(|i| i == 0).collect(),
+                metered,
+            };
+            (Box::new(backend), plan)
+        }
+    };
+    let name = backend.name();
+    let idle_tsc = (cfg.dataplane.idle_timeout_s * hz as f64) as u64;
+    let offloader = Offloader::start(
+        backend,
+        OffloadParams::from_config(o, idle_tsc),
+        cfg.offload_policies.clone(),
+        plan,
+        rte::cycles::tsc(),
+        hz,
+    )
+    .map_err(|e| anyhow::anyhow!("offload backend {name}: {e}"))?;
+    let line = format!(
+        "offload {name}: {}; using up to {} rules, promote at {} pps, demote at {} pps, hold {} ticks of {} ms",
+        offloader.capabilities(),
+        offloader.params().max_rules,
+        o.promote_pps,
+        o.demote_pps,
+        o.hold,
+        o.tick_ms
+    );
+    Ok(Some((offloader, line)))
+}
+
+/// How long the staged stop waits for the NIC's and the rings' last packets.
+const QUIESCE_LIMIT: Duration = Duration::from_secs(5);
+
+/// Stops everything in order: traffic in, the workers (once their rings are
+/// empty), every rule (final counters folded in, flows logged), the NIC.
+/// Returns the lcores that ended abnormally and the flows logged at exit.
+fn stop_all(running: &mut Running, keeper: &mut FlowKeeper) -> anyhow::Result<(Vec<LcoreId>, u64)> {
+    let mut failed = Vec::new();
+    if let Some(nic) = running.nic.as_ref() {
+        if !nic.quiesce(QUIESCE_LIMIT) {
+            eprintln!(
+                "flowlift: warning: the workers did not take the emulated NIC's last packets within {}s",
+                QUIESCE_LIMIT.as_secs()
+            );
+        }
+    }
+    running.workers_stop.store(true, Ordering::SeqCst);
+    for h in running.launched.drain(..) {
+        let lcore = h.lcore();
+        if h.join() != 0 {
+            failed.push(lcore);
+        }
+    }
+    // Rules come off while the NIC still answers.
+    let logged = keeper.finish(&running.fleet);
+    if let Some(nic) = running.nic.as_mut() {
+        if !nic.stop() {
+            failed.push(LcoreId(nic.lcore));
+        }
+    }
+    Ok((failed, logged?))
+}
+
+/// Per-port totals of the workers, with the emulated NIC's share: the uplink's
+/// RX is what the NIC received (the workers got its misses), and each VF's TX
+/// adds what the NIC's rules delivered.
+fn port_totals(
+    stats: &[Arc<WorkerStats>],
+    nic: Option<&EmulatedNic>,
+    nports: usize,
+) -> Vec<PortTotals> {
+    let mut totals = WorkerStats::port_totals(stats.iter().map(|s| s.as_ref()), nports);
+    if let Some(nic) = nic {
+        for (t, c) in totals.iter_mut().zip(nic.stats.ports.iter()) {
+            let mut n = PortTotals::default();
+            n.add(c);
+            t.tx_packets += n.tx_packets;
+            t.tx_bytes += n.tx_bytes;
+            t.tx_dropped += n.tx_dropped;
+            t.drop_meter += n.drop_meter;
+        }
+        if let (Some(up), Some(c)) = (totals.first_mut(), nic.stats.ports.first()) {
+            up.rx_packets = c.rx_packets.load(Ordering::Relaxed);
+            up.rx_bytes = c.rx_bytes.load(Ordering::Relaxed);
+        }
+    }
+    totals
+}
+
+/// The queues `open_ports` hands out.
+struct PortQueues {
+    rx_by_worker: PerWorker<RxAssignment<RxQueue>>,
+    tx_by_worker: PerWorker<TxQueue>,
+    /// With the emulated NIC: the uplink's RX queue and a TX queue on every
+    /// port (none on the uplink), for the NIC.
+    switch: Option<(RxQueue, Vec<Option<TxQueue>>)>,
+}
+
 type PerWorker<T> = Vec<Vec<T>>;
 
 /// Opens, configures and starts every port. Each worker gets one TX queue on
 /// every port; RX queues (as many as the device offers, up to one per worker) are
-/// dealt out to workers in turn.
+/// dealt out to workers in turn. With the emulated NIC, the NIC takes the
+/// uplink's RX queue and one more TX queue on each VF.
 fn open_ports(
     cfg: &Config,
     pool: &Arc<Mempool>,
     workers: usize,
     budget: Option<u64>,
-) -> anyhow::Result<(
-    OpenPorts,
-    PerWorker<RxAssignment<RxQueue>>,
-    PerWorker<TxQueue>,
-)> {
+) -> anyhow::Result<(OpenPorts, PortQueues)> {
+    let emulated = cfg.offload.backend == BackendKind::Emulated;
     let mut ports = Vec::new();
     let mut labels = Vec::new();
     let mut rx_by_worker: PerWorker<RxAssignment<RxQueue>> =
         (0..workers).map(|_| Vec::new()).collect();
     let mut tx_by_worker: PerWorker<TxQueue> = (0..workers).map(|_| Vec::new()).collect();
+    let mut switch_rx = None;
+    let mut switch_tx = Vec::new();
     for (idx, spec) in cfg.ports.iter().enumerate() {
         let port =
             Port::by_name(spec.dpdk_name()).with_context(|| format!("port {}", spec.name))?;
         let info = port.info().with_context(|| format!("port {}", spec.name))?;
-        if usize::from(info.max_tx_queues) < workers {
+        let nic_tx = usize::from(emulated && idx > 0);
+        if usize::from(info.max_tx_queues) < workers + nic_tx {
             bail!(
-                "port {}: {} offers {} TX queues; {workers} workers need one each",
+                "port {}: {} offers {} TX queues; {workers} workers{} need one each",
                 spec.name,
                 info.driver,
-                info.max_tx_queues
+                info.max_tx_queues,
+                if nic_tx > 0 {
+                    " and the emulated NIC"
+                } else {
+                    ""
+                }
             );
         }
-        let rx_queues = (workers as u16).min(info.max_rx_queues).max(1);
+        let rx_queues = if emulated && idx == 0 {
+            1
+        } else {
+            (workers as u16).min(info.max_rx_queues).max(1)
+        };
         let pc = PortConfig {
             rx_queues,
-            tx_queues: workers as u16,
+            tx_queues: (workers + nic_tx) as u16,
             rx_desc: cfg.dataplane.rx_desc,
             tx_desc: cfg.dataplane.tx_desc,
             ..PortConfig::default()
         };
-        let (rxqs, txqs) = port
+        let (rxqs, mut txqs) = port
             .configure(&pc, pool)
             .with_context(|| format!("port {}", spec.name))?;
-        for (q, queue) in rxqs.into_iter().enumerate() {
-            rx_by_worker[q % workers].push(RxAssignment {
-                port: PortIdx(idx as u16),
-                queue,
-                // Only the uplink replays a capture; it has one RX queue.
-                budget: if idx == 0 { budget } else { None },
-            });
+        if emulated && idx == 0 {
+            switch_rx = rxqs.into_iter().next();
+        } else {
+            for (q, queue) in rxqs.into_iter().enumerate() {
+                rx_by_worker[q % workers].push(RxAssignment {
+                    port: PortIdx(idx as u16),
+                    queue,
+                    // Only the uplink replays a capture; it has one RX queue.
+                    budget: if idx == 0 { budget } else { None },
+                });
+            }
+        }
+        if emulated {
+            switch_tx.push(if nic_tx > 0 { txqs.pop() } else { None });
         }
         for (w, queue) in txqs.into_iter().enumerate() {
             tx_by_worker[w].push(queue);
@@ -420,7 +808,15 @@ fn open_ports(
         });
         ports.push(port);
     }
-    Ok((OpenPorts { ports, labels }, rx_by_worker, tx_by_worker))
+    let switch = switch_rx.map(|rx| (rx, switch_tx));
+    Ok((
+        OpenPorts { ports, labels },
+        PortQueues {
+            rx_by_worker,
+            tx_by_worker,
+            switch,
+        },
+    ))
 }
 
 fn cycles(stats: &[Arc<WorkerStats>]) -> (u64, u64) {
@@ -432,30 +828,43 @@ fn cycles(stats: &[Arc<WorkerStats>]) -> (u64, u64) {
     })
 }
 
-/// The main lcore's loop: status line every `status_every`, and the end of the run.
+/// The main lcore's loop: flow events, the offload tick, idle expiry, the
+/// status line every `status_every`, and the end of the run.
+#[allow(clippy::too_many_arguments)]
 fn control_loop(
     open: &OpenPorts,
-    fleet: &[WorkerHandle],
+    running: &Running,
     keeper: &mut FlowKeeper,
+    cfg: &Config,
     budget: Option<u64>,
     opts: &RunOptions,
     stop: &AtomicBool,
     out: &mut dyn Write,
 ) -> anyhow::Result<StopReason> {
+    let fleet = &running.fleet;
+    let nic = running.nic.as_ref();
     let nports = open.ports.len();
     let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let stats = stats.as_slice();
-    let totals = || WorkerStats::port_totals(stats.iter().map(|s| s.as_ref()), nports);
+    let totals = || port_totals(stats, nic, nports);
+    let offload_tick = Duration::from_millis(u64::from(cfg.offload.tick_ms));
+    let sleep = TICK.min(offload_tick);
     let start = Instant::now();
     let mut last_status = start;
     let mut prev: Vec<PortTotals> = totals();
     let mut prev_cycles = cycles(stats);
+    let mut prev_split = carried(stats, nic);
     let mut last_progress = (start, 0u64);
     let mut last_expire = start;
+    let mut last_offload = start;
     loop {
-        std::thread::sleep(TICK);
+        std::thread::sleep(sleep);
         let now = Instant::now();
         keeper.drain_events(fleet)?;
+        if now - last_offload >= offload_tick {
+            keeper.offload_tick(fleet, rte::cycles::tsc());
+            last_offload = now;
+        }
         // The idle scan reads every tracked flow's last-seen stamp: a few times a
         // second is plenty for timeouts measured in seconds.
         if now - last_expire >= IDLE_SCAN {
@@ -471,7 +880,17 @@ fn control_loop(
         let current = totals();
         if let Some(expected) = budget {
             let got = current[0].rx_packets;
-            if got >= expected {
+            // With the emulated NIC, the workers must also have had every miss.
+            let done = got >= expected
+                && nic.is_none_or(|n| {
+                    let misses = n.stats.misses.load(Ordering::Relaxed);
+                    let taken: u64 = stats
+                        .iter()
+                        .map(|s| s.ports[0].rx_packets.load(Ordering::Relaxed))
+                        .sum();
+                    taken >= misses
+                });
+            if done {
                 return Ok(StopReason::ReplayDone);
             }
             if got != last_progress.1 {
@@ -489,17 +908,41 @@ fn control_loop(
             } else {
                 100.0 * busy as f64 / (busy + idle) as f64
             };
-            writeln!(
-                out,
-                "{}",
-                status_line(now - start, &open.labels, &prev, &current, secs, busy_pct)
-            )?;
+            let mut line = status_line(now - start, &open.labels, &prev, &current, secs, busy_pct);
+            let split = carried(stats, nic);
+            if let Some(off) = keeper.offload.as_ref() {
+                let (hw, sw) = (split.0 - prev_split.0, split.1 - prev_split.1);
+                let share = if hw + sw == 0 {
+                    0.0
+                } else {
+                    100.0 * hw as f64 / (hw + sw) as f64
+                };
+                line += &format!(
+                    " | nic {share:.0}% rules {}/{} flows {}",
+                    off.rules_installed(),
+                    off.params().max_rules,
+                    keeper.tracked()
+                );
+            }
+            writeln!(out, "{line}")?;
             out.flush()?;
             prev = current;
             prev_cycles = c;
+            prev_split = split;
             last_status = now;
         }
     }
+}
+
+/// Packets carried so far by the emulated NIC's rules and by the workers.
+fn carried(stats: &[Arc<WorkerStats>], nic: Option<&EmulatedNic>) -> (u64, u64) {
+    let sw = stats
+        .iter()
+        .flat_map(|s| s.ports.iter())
+        .map(|p| p.rx_packets.load(Ordering::Relaxed))
+        .sum();
+    let hw = nic.map_or(0, |n| n.stats.hits.load(Ordering::Relaxed));
+    (hw, sw)
 }
 
 /// Where `--capture-dir` puts a port's output.

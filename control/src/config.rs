@@ -198,10 +198,25 @@ pub struct OffloadSection {
     /// Milliseconds a flow waits after a failed install before it is tried
     /// again; doubled at each further failure, up to 64 times this.
     pub backoff_ms: u32,
+    /// `[offload.faults]`: refusals the emulated NIC makes on purpose, to
+    /// exercise every error path (testing only).
+    pub faults: FaultPlan,
     /// `[[offload.policy]]` as written; validation moves them to
     /// [`Config::offload_policies`].
     #[serde(rename = "policy")]
     policies: Vec<RawOffloadPolicy>,
+}
+
+/// Every `n`-th request of a kind fails (0: never).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultPlan {
+    /// Installs refused as if the rule table were full.
+    pub no_space_every: u32,
+    /// Installs refused as if the insertion queue were busy.
+    pub busy_every: u32,
+    /// Counter queries that fail.
+    pub query_every: u32,
 }
 
 impl Default for OffloadSection {
@@ -218,6 +233,7 @@ impl Default for OffloadSection {
             ewma_alpha: 0.5,
             evict_margin: 1.5,
             backoff_ms: 500,
+            faults: FaultPlan::default(),
             policies: Vec::new(),
         }
     }
@@ -360,6 +376,12 @@ impl PortSpec {
     pub fn is_vdev(&self) -> bool {
         self.dpdk_name().starts_with("net_")
     }
+
+    /// Whether the device is a VF representor (`0000:03:00.0_representor_vf0`),
+    /// which the PF's `representor=` devarg creates: it takes no EAL argument.
+    pub fn is_representor(&self) -> bool {
+        self.dpdk_name().contains("_representor_")
+    }
 }
 
 /// The whole configuration, validated.
@@ -452,13 +474,23 @@ impl Config {
         cfg
     }
 
-    /// Replaces every VF's device with a `net_pcap` writing `<dir>/<name>.pcap`.
+    /// Replaces every VF's device with a `net_pcap` writing `<dir>/<name>.pcap`;
+    /// with the emulated NIC, what its rules deliver (its own TX queue) goes to
+    /// `<dir>/<name>-offloaded.pcap`.
     pub fn capture_vfs_to(&mut self, dir: &Path) {
+        let emulated = self.offload.backend == BackendKind::Emulated;
         for (i, p) in self.ports.iter_mut().enumerate().skip(1) {
-            p.device = format!(
+            let mut device = format!(
                 "net_pcap_cap{i},tx_pcap={}",
                 dir.join(format!("{}.pcap", p.name)).display()
             );
+            if emulated {
+                device += &format!(
+                    ",tx_pcap={}",
+                    dir.join(format!("{}-offloaded.pcap", p.name)).display()
+                );
+            }
+            p.device = device;
         }
     }
 
@@ -681,7 +713,8 @@ fn rate_limit(p: &RawPort) -> Result<Option<RateLimit>, String> {
     Ok(Some(RateLimit { unit, rate, burst }))
 }
 
-fn check_offload(o: &OffloadSection, dp: &DataplaneSection) -> Result<(), String> {
+/// Checks `[offload]` against `[dataplane]`; the message names the key.
+pub fn check_offload(o: &OffloadSection, dp: &DataplaneSection) -> Result<(), String> {
     if o.backend == BackendKind::Emulated {
         if o.lcore == dp.main_lcore || dp.worker_lcores.contains(&o.lcore) {
             return Err(format!(
@@ -722,6 +755,9 @@ fn check_offload(o: &OffloadSection, dp: &DataplaneSection) -> Result<(), String
             "evict_margin = {}: must be 1 or more",
             o.evict_margin
         ));
+    }
+    if o.faults != FaultPlan::default() && o.backend != BackendKind::Emulated {
+        return Err("faults: only the emulated NIC can be told to fail".into());
     }
     if o.max_rules > 1 << 24 {
         return Err(format!("max_rules = {}: at most 16777216", o.max_rules));

@@ -2,7 +2,7 @@
 //! operator would otherwise have to compute by hand (lcore-to-CPU map, `-m`, one
 //! device argument per port, a private file prefix).
 
-use crate::config::Config;
+use crate::config::{BackendKind, Config};
 
 /// Mbufs every lcore may hold in its mempool cache.
 pub const MEMPOOL_CACHE: u32 = 256;
@@ -34,7 +34,16 @@ pub fn mbufs_needed(cfg: &Config, rx_queues_per_port: u32, capture_packets: u64)
         * (u64::from(rx_queues_per_port) * u64::from(dp.rx_desc) + workers * u64::from(dp.tx_desc));
     let batches = workers * (ports + 1) * rte::MAX_BURST as u64;
     let caches = (workers + 1) * u64::from(MEMPOOL_CACHE);
-    let need = descriptors + batches + caches + capture_packets + 1024;
+    // The emulated NIC: a TX queue on every port, its batches and cache, and
+    // the workers' miss rings.
+    let nic = if cfg.offload.backend == BackendKind::Emulated {
+        ports * (u64::from(dp.tx_desc) + rte::MAX_BURST as u64)
+            + workers * (u64::from(crate::emulated_nic::MISS_RING) + rte::MAX_BURST as u64)
+            + u64::from(MEMPOOL_CACHE)
+    } else {
+        0
+    };
+    let need = descriptors + batches + caches + nic + capture_packets + 1024;
     let rounded = need.next_power_of_two() - 1;
     rounded.min(u64::from(u32::MAX)) as u32
 }
@@ -57,8 +66,10 @@ pub fn eal_args(cfg: &Config, mbufs: u32, cpus: usize) -> Vec<String> {
         // lcore N runs on CPU N when the machine has it; else the lcores share
         // CPUs (fine for functional runs, never for benchmark figures).
         let cpus = cpus.max(1) as u32;
+        let nic = (cfg.offload.backend == BackendKind::Emulated).then_some(cfg.offload.lcore);
         let map: Vec<String> = std::iter::once(dp.main_lcore)
             .chain(dp.worker_lcores.iter().copied())
+            .chain(nic)
             .map(|lc| format!("{lc}@{}", lc % cpus))
             .collect();
         args.push(format!("--lcores={}", map.join(",")));
@@ -87,6 +98,10 @@ pub fn eal_args(cfg: &Config, mbufs: u32, cpus: usize) -> Vec<String> {
         args.push("--log-level=lib.eal:warning".into());
     }
     for p in &cfg.ports {
+        if p.is_representor() {
+            // Its PF's `-a ...,representor=...` argument creates it.
+            continue;
+        }
         if p.is_vdev() {
             args.push(format!("--vdev={}", p.device));
         } else {
@@ -106,7 +121,10 @@ mod tests {
     fn demo_args_map_lcores_size_memory_and_add_devices() {
         let cfg = Config::demo(Path::new("/c.pcap"), None);
         let args = eal_args(&cfg, 65535, 2);
-        assert!(args.contains(&"--lcores=0@0,1@1".to_string()), "{args:?}");
+        assert!(
+            args.contains(&"--lcores=0@0,1@1,2@0".to_string()),
+            "main, worker and emulated NIC lcores: {args:?}"
+        );
         let m = args.iter().position(|a| a == "-m").unwrap();
         let mb: u64 = args[m + 1].parse().unwrap();
         assert!((300..=450).contains(&mb), "{mb}");
@@ -117,7 +135,7 @@ mod tests {
         assert_eq!(
             eal_args(&cfg, 1023, 1)
                 .iter()
-                .filter(|a| a.starts_with("--lcores=0@0,1@0"))
+                .filter(|a| a.starts_with("--lcores=0@0,1@0,2@0"))
                 .count(),
             1
         );
@@ -133,8 +151,13 @@ mod tests {
             "900".into(),
             "--file-prefix=x".into(),
         ];
-        cfg.ports[1].device = "0000:03:00.0,representor=[0]".into();
+        cfg.ports[0].device = "0000:03:00.0,representor=vf[0-1]".into();
+        cfg.ports[1].device = "0000:03:00.0_representor_vf0".into();
         let args = eal_args(&cfg, 1023, 2);
+        assert!(
+            !args.iter().any(|a| a.contains("_representor_")),
+            "representors come with their PF: {args:?}"
+        );
         assert!(!args.iter().any(|a| a.starts_with("--lcores")));
         assert_eq!(args.iter().filter(|a| *a == "-m").count(), 1);
         assert_eq!(
@@ -144,7 +167,7 @@ mod tests {
             1
         );
         let a = args.iter().position(|a| a == "-a").unwrap();
-        assert_eq!(args[a + 1], "0000:03:00.0,representor=[0]");
+        assert_eq!(args[a + 1], "0000:03:00.0,representor=vf[0-1]");
     }
 
     #[test]

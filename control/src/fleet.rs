@@ -49,6 +49,8 @@ pub struct FlowKeeper {
     pub ended: u64,
     /// The offload engine, unless offload is off.
     pub offload: Option<Offloader>,
+    /// Packets the NIC counted for the flows that ended so far.
+    pub hw_packets_logged: u64,
 }
 
 impl FlowKeeper {
@@ -70,6 +72,7 @@ impl FlowKeeper {
             retry_ticks: tsc_hz.max(1),
             ended: 0,
             offload: None,
+            hw_packets_logged: 0,
         }
     }
 
@@ -145,6 +148,7 @@ impl FlowKeeper {
     /// Counts an ended flow and writes it to the flow log, if there is one.
     fn record_end(&mut self, flow: &EndedFlow<'_>) -> anyhow::Result<()> {
         self.ended += 1;
+        self.hw_packets_logged += flow.offload.map_or(0, |o| o.hw_total().packets);
         match self.log.as_mut() {
             Some(log) => log.write(flow, &self.port_names, &self.clock),
             None => Ok(()),

@@ -7,6 +7,7 @@ pub mod app;
 pub mod capture;
 pub mod config;
 pub mod eal_args;
+pub mod emulated_nic;
 pub mod fleet;
 pub mod flowlog;
 pub mod lifecycle;

@@ -29,7 +29,7 @@ fn mpps(packets: u64, secs: f64) -> f64 {
 
 /// Packets received on or destined to this port that were not delivered.
 fn drops(t: &PortTotals) -> u64 {
-    t.policy_drops() + t.tx_dropped
+    t.policy_drops() + t.tx_dropped + t.drop_meter
 }
 
 /// `[    3s] rx/tx/drop Mpps: uplink 17.06/0.00/0.00 vf1 0.00/5.76/0.00 ... | busy 100%`
@@ -171,6 +171,13 @@ pub fn final_report(labels: &[PortLabel], sw: &[PortTotals], hw: &[PortStats]) -
             t.drop_runt,
             t.flooded
         );
+        if t.drop_meter > 0 {
+            let _ = writeln!(
+                out,
+                "  Meter-dropped: {} (over the port's rate limit)",
+                t.drop_meter
+            );
+        }
         let _ = writeln!(out, "  {}", "-".repeat(76));
         total.rx_packets += t.rx_packets;
         total.rx_bytes += t.rx_bytes;
@@ -181,6 +188,7 @@ pub fn final_report(labels: &[PortLabel], sw: &[PortTotals], hw: &[PortStats]) -
         total.drop_group += t.drop_group;
         total.drop_runt += t.drop_runt;
         total.flooded += t.flooded;
+        total.drop_meter += t.drop_meter;
     }
     let _ = writeln!(
         out,
@@ -279,4 +287,84 @@ mod tests {
             "{r}"
         );
     }
+}
+
+/// The offload figures for the final report.
+#[derive(Debug, Clone)]
+pub struct OffloadFigures<'a> {
+    pub backend: &'a str,
+    pub max_rules: usize,
+    pub stats: &'a crate::offload::manager::OffloadStats,
+    /// Rules still installed after the exit clean-up (0 unless the NIC refused).
+    pub rules_left: usize,
+    /// Packets the NIC's rules carried, and packets the workers carried.
+    pub hw_packets: u64,
+    pub sw_packets: u64,
+    /// The emulated NIC's lcore and its busy and idle TSC cycles.
+    pub nic_cycles: Option<(u32, u64, u64)>,
+}
+
+fn by_reason(m: &std::collections::BTreeMap<&'static str, u64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `Offload (emulated, 1024 rules): installs 812, failed none; removals ...`
+pub fn offload_report(f: &OffloadFigures<'_>) -> String {
+    use crate::lifecycle::DemoteReason;
+    let s = f.stats;
+    let mut out = String::new();
+    let demoted: Vec<String> = DemoteReason::ALL
+        .iter()
+        .zip(s.demotions)
+        .map(|(r, n)| format!("{} {n}", r.label()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  Offload ({}, {} rules): installs {}, failed {}; removals {} ({}); removals failed {}; queries failed {}; rules left {}",
+        f.backend,
+        f.max_rules,
+        s.installs,
+        by_reason(&s.install_failures),
+        s.removals,
+        demoted.join(", "),
+        by_reason(&s.removal_failures),
+        by_reason(&s.query_failures),
+        f.rules_left
+    );
+    let total = f.hw_packets + f.sw_packets;
+    let share = if total == 0 {
+        0.0
+    } else {
+        100.0 * f.hw_packets as f64 / total as f64
+    };
+    let _ = writeln!(
+        out,
+        "  Carried by the NIC: {} packets ({share:.1}%), by the workers: {}",
+        f.hw_packets, f.sw_packets
+    );
+    if let Some((lcore, busy, idle)) = f.nic_cycles {
+        let pct = if busy + idle == 0 {
+            0.0
+        } else {
+            100.0 * busy as f64 / (busy + idle) as f64
+        };
+        let _ = writeln!(
+            out,
+            "  Emulated NIC on lcore {lcore}: busy {pct:.1}% (a model of hardware: its CPU is not the workers')"
+        );
+    }
+    if s.unconfirmed_at_exit > 0 {
+        let _ = writeln!(
+            out,
+            "  WARNING: {} rules could not be removed at exit; their last counter readings stand in for the final counts",
+            s.unconfirmed_at_exit
+        );
+    }
+    out
 }

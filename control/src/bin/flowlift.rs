@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use flowlift_control::app::{run, RunOptions};
+use flowlift_control::app::{run, OffloadOverrides, RunOptions};
 use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_dataplane::mac::MacAddr;
 
@@ -46,6 +46,21 @@ enum Command {
         /// or exit).
         #[arg(long, value_name = "FILE")]
         flow_log: Option<PathBuf>,
+        /// Offload backend, overriding [offload] backend.
+        #[arg(long, value_name = "BACKEND", value_parser = ["emulated", "rte_flow", "none"])]
+        offload: Option<String>,
+        /// Rules the NIC may hold, overriding [offload] max_rules.
+        #[arg(long, value_name = "N")]
+        max_rules: Option<u32>,
+        /// Promote flows at or above this many packets per second.
+        #[arg(long, value_name = "N")]
+        promote_pps: Option<f64>,
+        /// Demote offloaded flows at or below this many packets per second.
+        #[arg(long, value_name = "N")]
+        demote_pps: Option<f64>,
+        /// Milliseconds between offload ticks.
+        #[arg(long, value_name = "N")]
+        tick_ms: Option<u32>,
     },
     /// Write a pcap of N flows with Zipf-distributed packet counts.
     GenTraffic {
@@ -99,6 +114,11 @@ fn main() -> ExitCode {
             capture_dir,
             status_every,
             flow_log,
+            offload,
+            max_rules,
+            promote_pps,
+            demote_pps,
+            tick_ms,
         } => (|| {
             let opts = RunOptions {
                 config,
@@ -108,6 +128,17 @@ fn main() -> ExitCode {
                 capture_dir,
                 status_every: seconds(status_every, "--status-every")?,
                 flow_log,
+                offload: OffloadOverrides {
+                    backend: offload
+                        .as_deref()
+                        .map(str::parse)
+                        .transpose()
+                        .map_err(|e: String| anyhow::anyhow!(e))?,
+                    max_rules,
+                    promote_pps,
+                    demote_pps,
+                    tick_ms,
+                },
             };
             run(&opts, &mut std::io::stdout().lock()).map(|_| ())
         })(),

@@ -15,6 +15,8 @@ use flowlift_dataplane::eswitch::{
 };
 use flowlift_dataplane::PortIdx;
 
+use crate::config::FaultPlan;
+
 use super::{Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 
 /// How long the switch may take to answer before it counts as gone.
@@ -31,6 +33,9 @@ pub struct EmulatedBackend {
     free_counters: Vec<u32>,
     rules: HashMap<HwRuleId, u32>,
     next_id: u64,
+    plan: FaultPlan,
+    installs_asked: u64,
+    queries_asked: u64,
 }
 
 impl EmulatedBackend {
@@ -50,7 +55,22 @@ impl EmulatedBackend {
             free_counters,
             rules: HashMap::new(),
             next_id: 1,
+            plan: FaultPlan::default(),
+            installs_asked: 0,
+            queries_asked: 0,
         }
+    }
+
+    /// Makes every n-th install or query fail, for the life of the backend, as
+    /// `[offload.faults]` asks.
+    pub fn with_fault_plan(mut self, plan: FaultPlan) -> Self {
+        self.plan = plan;
+        self
+    }
+
+    /// Whether the `n`-th request fails under a plan of every `every`.
+    fn planned_fault(n: u64, every: u32) -> bool {
+        every > 0 && n % u64::from(every) == 0
     }
 
     /// Makes the switch refuse its next installs (for tests of failure paths).
@@ -109,6 +129,17 @@ impl OffloadBackend for EmulatedBackend {
     }
 
     fn install(&mut self, rule: &HwRule) -> Result<HwRuleId, OffloadError> {
+        self.installs_asked += 1;
+        if Self::planned_fault(self.installs_asked, self.plan.no_space_every) {
+            return Err(OffloadError::NoSpace(
+                "emulated NIC rule table full (injected)".into(),
+            ));
+        }
+        if Self::planned_fault(self.installs_asked, self.plan.busy_every) {
+            return Err(OffloadError::Busy(
+                "emulated NIC insertion queue busy (injected)".into(),
+            ));
+        }
         let counter = self
             .free_counters
             .pop()
@@ -162,6 +193,12 @@ impl OffloadBackend for EmulatedBackend {
     fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {
         ids.iter()
             .map(|id| {
+                self.queries_asked += 1;
+                if Self::planned_fault(self.queries_asked, self.plan.query_every) {
+                    return Err(OffloadError::Busy(
+                        "emulated NIC counter query failed (injected)".into(),
+                    ));
+                }
                 self.rules
                     .get(id)
                     .map(|&c| self.read(c))

@@ -70,9 +70,15 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// Whether flows can be offloaded at all (some fate and some counter).
+    /// Whether flows can be offloaded at all: a fate that delivers to the VF
+    /// past the workers, and some counter. `QUEUE` alone does not do: its hits
+    /// still reach a host queue the workers poll, so the workers would carry
+    /// (and count) them as well as the rule.
     pub fn can_offload(&self) -> bool {
-        !self.fates.is_empty() && (self.count || self.indirect_count)
+        self.fates
+            .iter()
+            .any(|f| matches!(f, Fate::RepresentedPort | Fate::PortId))
+            && (self.count || self.indirect_count)
     }
 }
 

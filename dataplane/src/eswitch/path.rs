@@ -66,8 +66,8 @@ pub struct SwitchPorts<R, T> {
     pub uplink: R,
     /// Packets still to take from the uplink (`None`: no limit).
     pub budget: Option<u64>,
-    /// A TX queue on every port, by [`PortIdx`] (the uplink's is unused).
-    pub to_ports: Vec<T>,
+    /// A TX queue on every port, by [`PortIdx`] (none on the uplink).
+    pub to_ports: Vec<Option<T>>,
     /// One TX queue into each worker's RX ring.
     pub to_workers: Vec<T>,
     /// Rate meters by [`PortIdx`], shared with the workers.
@@ -79,7 +79,7 @@ pub struct SwitchPath<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> {
     engine: Eswitch,
     uplink: R,
     budget: Option<u64>,
-    to_ports: Vec<T>,
+    to_ports: Vec<Option<T>>,
     out: Vec<T::Burst>,
     to_workers: Vec<T>,
     pending: Vec<T::Burst>,
@@ -242,7 +242,8 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> SwitchPath<R, T> {
                     }
                 }
             }
-            let (Some(batch), Some(queue)) = (out.get_mut(port), to_ports.get_mut(port)) else {
+            let (Some(batch), Some(Some(queue))) = (out.get_mut(port), to_ports.get_mut(port))
+            else {
                 bump(&stats.ports[0].tx_dropped, 1);
                 return;
             };
@@ -258,8 +259,10 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> SwitchPath<R, T> {
 
     fn flush_ports(&mut self) {
         for (port, (queue, batch)) in self.to_ports.iter_mut().zip(&mut self.out).enumerate() {
-            if !batch.is_empty() {
-                send(queue, batch, &self.stats.ports[port]);
+            if let Some(queue) = queue {
+                if !batch.is_empty() {
+                    send(queue, batch, &self.stats.ports[port]);
+                }
             }
         }
     }
