@@ -157,7 +157,92 @@ fn the_demo_has_an_uplink_and_four_vfs() {
     assert_eq!(c.ports[4].mac.unwrap().to_string(), "02:00:00:00:00:04");
     assert!(c.uplink().device.contains("infinite_rx=1"));
     let c = Config::demo(Path::new("/tmp/x.pcap"), Some(Path::new("/out")));
+    assert_eq!(
+        c.ports[2].device, "net_pcap_cap2,tx_pcap=/out/vf2.pcap,tx_pcap=/out/vf2-offloaded.pcap",
+        "the emulated NIC's TX queue writes a file of its own"
+    );
+    let mut c = Config::demo(Path::new("/tmp/x.pcap"), None);
+    c.offload.backend = BackendKind::None;
+    c.capture_vfs_to(Path::new("/out"));
     assert_eq!(c.ports[2].device, "net_pcap_cap2,tx_pcap=/out/vf2.pcap");
+}
+
+#[test]
+fn offload_section_defaults_and_checks() {
+    let c = Config::parse(GOOD, "t").unwrap();
+    assert_eq!(c.offload, OffloadSection::default());
+    assert_eq!(c.offload.backend, BackendKind::Emulated);
+    for (bad, want) in [
+        ("backend = \"dpdk\"", "unknown variant `dpdk`"),
+        (
+            "lcore = 1",
+            "offload.lcore = 1: the emulated NIC needs an lcore of its own",
+        ),
+        ("tick_ms = 0", "offload.tick_ms = 0"),
+        ("promote_pps = 10.0\ndemote_pps = 20.0", "flows would flap"),
+        ("hold = 0", "offload.hold must be at least 1"),
+        ("ewma_alpha = 1.5", "offload.ewma_alpha = 1.5"),
+        ("evict_margin = 0.5", "offload.evict_margin = 0.5"),
+        ("bogus = 1", "unknown field `bogus`"),
+        (
+            "backend = \"none\"\n[offload.faults]\nbusy_every = 3",
+            "only the emulated NIC",
+        ),
+    ] {
+        let e = err(&format!("{GOOD}\n[offload]\n{bad}\n"));
+        assert!(e.contains(want), "expected {want:?} in {e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+}
+
+#[test]
+fn offload_policies_match_on_the_key_and_sort_by_priority() {
+    let c = Config::parse(
+        &format!(
+            "{GOOD}\n[[offload.policy]]\nproto = \"udp\"\ndport = 5001\noffload = \"always\"\n\n[[offload.policy]]\npriority = 10\nsrc = \"10.9.0.0/16\"\noffload = \"never\"\n"
+        ),
+        "t",
+    )
+    .unwrap();
+    let choices: Vec<OffloadChoice> = c.offload_policies.iter().map(|p| p.choice).collect();
+    assert_eq!(choices, [OffloadChoice::Never, OffloadChoice::Always]);
+    assert_eq!(c.offload_policies[1].matches.proto, Some(17));
+    for (bad, want) in [
+        ("offload = \"sometimes\"", "unknown variant `sometimes`"),
+        (
+            "src_mac = \"02:00:00:00:00:01\"\noffload = \"never\"",
+            "unknown field `src_mac`",
+        ),
+        (
+            "in_port = \"nope\"\noffload = \"never\"",
+            "no port named \"nope\"",
+        ),
+    ] {
+        let e = err(&format!("{GOOD}\n[[offload.policy]]\n{bad}\n"));
+        assert!(e.contains(want), "expected {want:?} in {e}");
+    }
+}
+
+#[test]
+fn vf_rate_limits() {
+    let with = |extra: &str| GOOD.replacen("role = \"vf\"", &format!("role = \"vf\"\n{extra}"), 1);
+    let c = Config::parse(&with("rate_limit_pps = 1000"), "t").unwrap();
+    let l = c.vfs()[0].rate_limit.unwrap();
+    assert_eq!((l.rate, l.burst), (1000, 10));
+    let c = Config::parse(&with("rate_limit_bps = 8000000\nrate_burst = 3000"), "t").unwrap();
+    let l = c.vfs()[0].rate_limit.unwrap();
+    assert_eq!(
+        (l.unit, l.rate, l.burst),
+        (flowlift_dataplane::meter::MeterUnit::Bytes, 1_000_000, 3000)
+    );
+    for (bad, want) in [
+        ("rate_limit_pps = 0", "a rate limit must be above 0"),
+        ("rate_limit_pps = 1\nrate_limit_bps = 8", "not both"),
+        ("rate_burst = 5", "rate_burst without"),
+    ] {
+        let e = err(&with(bad));
+        assert!(e.contains(want), "expected {want:?} in {e}");
+    }
 }
 
 #[test]

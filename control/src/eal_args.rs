@@ -63,14 +63,16 @@ pub fn eal_args(cfg: &Config, mbufs: u32, cpus: usize) -> Vec<String> {
     let mut args = cfg.eal.args.clone();
     let dp = &cfg.dataplane;
     if !has_flag(&args, &["-l", "--lcores", "-c"]) {
-        // lcore N runs on CPU N when the machine has it; else the lcores share
-        // CPUs (fine for functional runs, never for benchmark figures).
+        // lcore N runs on CPU N when the machine has it; lcores beyond the
+        // CPUs share the last CPU, never the main lcore's CPU 0: a poll-mode
+        // lcore there would starve the control tick (fine for functional runs,
+        // never for benchmark figures).
         let cpus = cpus.max(1) as u32;
         let nic = (cfg.offload.backend == BackendKind::Emulated).then_some(cfg.offload.lcore);
         let map: Vec<String> = std::iter::once(dp.main_lcore)
             .chain(dp.worker_lcores.iter().copied())
             .chain(nic)
-            .map(|lc| format!("{lc}@{}", lc % cpus))
+            .map(|lc| format!("{lc}@{}", lc.min(cpus - 1)))
             .collect();
         args.push(format!("--lcores={}", map.join(",")));
         if dp.main_lcore != 0 {
@@ -122,7 +124,7 @@ mod tests {
         let cfg = Config::demo(Path::new("/c.pcap"), None);
         let args = eal_args(&cfg, 65535, 2);
         assert!(
-            args.contains(&"--lcores=0@0,1@1,2@0".to_string()),
+            args.contains(&"--lcores=0@0,1@1,2@1".to_string()),
             "main, worker and emulated NIC lcores: {args:?}"
         );
         let m = args.iter().position(|a| a == "-m").unwrap();

@@ -326,9 +326,10 @@ pub fn offload_report(f: &OffloadFigures<'_>) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "  Offload ({}, {} rules): installs {}, failed {}; removals {} ({}); removals failed {}; queries failed {}; rules left {}",
+        "  Offload ({}, {} rules, {} ticks): installs {}, failed {}; removals {} ({}); removals failed {}; queries failed {}; rules left {}",
         f.backend,
         f.max_rules,
+        s.ticks,
         s.installs,
         by_reason(&s.install_failures),
         s.removals,

@@ -3,7 +3,10 @@
 #![deny(unsafe_code)]
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -143,4 +146,92 @@ pub fn final_counters(stdout: &str) -> HashMap<String, FinalCounters> {
         }
     }
     out
+}
+
+/// A flow as the flow log names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Tuple {
+    pub vlan: Option<u16>,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: u8,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+/// etherparse's reading of a frame's 5-tuple, where it decodes one.
+pub fn oracle(frame: &[u8]) -> Option<Tuple> {
+    let p = SlicedPacket::from_ethernet(frame).ok()?;
+    let vlan = match &p.vlan {
+        Some(etherparse::VlanSlice::SingleVlan(v)) => Some(v.vlan_identifier().value()),
+        Some(etherparse::VlanSlice::DoubleVlan(v)) => Some(v.outer().vlan_identifier().value()),
+        None => None,
+    };
+    let (src, dst, proto) = match &p.net {
+        Some(NetSlice::Ipv4(ip)) => (
+            IpAddr::from(ip.header().source()),
+            IpAddr::from(ip.header().destination()),
+            ip.payload().ip_number.0,
+        ),
+        Some(NetSlice::Ipv6(ip)) => (
+            IpAddr::from(ip.header().source()),
+            IpAddr::from(ip.header().destination()),
+            ip.payload().ip_number.0,
+        ),
+        _ => return None,
+    };
+    let (sport, dport) = match &p.transport {
+        Some(TransportSlice::Udp(u)) => (u.source_port(), u.destination_port()),
+        Some(TransportSlice::Tcp(t)) => (t.source_port(), t.destination_port()),
+        _ => return None,
+    };
+    Some(Tuple {
+        vlan,
+        src,
+        dst,
+        proto,
+        sport,
+        dport,
+    })
+}
+
+/// Every line of a `--flow-log` file, parsed.
+pub fn flow_log_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect()
+}
+
+/// A flow log line's flow.
+pub fn tuple_of(v: &serde_json::Value) -> Tuple {
+    Tuple {
+        vlan: v["vlan"].as_u64().map(|x| x as u16),
+        src: v["src"]
+            .as_str()
+            .expect("src")
+            .parse()
+            .expect("src address"),
+        dst: v["dst"]
+            .as_str()
+            .expect("dst")
+            .parse()
+            .expect("dst address"),
+        proto: v["proto"].as_u64().expect("proto") as u8,
+        sport: v["sport"].as_u64().expect("sport") as u16,
+        dport: v["dport"].as_u64().expect("dport") as u16,
+    }
+}
+
+/// Packets and bytes by flow, summed over the flow log's lines (a flow that
+/// ended and came back has several).
+pub fn sum_by_tuple(lines: &[serde_json::Value]) -> HashMap<Tuple, (u64, u64)> {
+    let mut got: HashMap<Tuple, (u64, u64)> = HashMap::new();
+    for v in lines {
+        let e = got.entry(tuple_of(v)).or_default();
+        e.0 += v["packets"].as_u64().expect("packets");
+        e.1 += v["bytes"].as_u64().expect("bytes");
+    }
+    got
 }

@@ -9,24 +9,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice, VlanId};
-use flowlift_tests::{describe, final_counters, flowlift, one_at_a_time, read_pcap, write_pcap};
+use etherparse::{PacketBuilder, VlanId};
+use flowlift_tests::{
+    describe, final_counters, flow_log_lines, flowlift, one_at_a_time, oracle, read_pcap,
+    sum_by_tuple, write_pcap, Tuple,
+};
 
 const PEER: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
 
 fn vf_mac(vf: u8) -> [u8; 6] {
     [2, 0, 0, 0, 0, vf]
-}
-
-/// A flow as the flow log names it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct Tuple {
-    vlan: Option<u16>,
-    src: IpAddr,
-    dst: IpAddr,
-    proto: u8,
-    sport: u16,
-    dport: u16,
 }
 
 /// What the test expects of one frame.
@@ -363,42 +355,6 @@ fn cases() -> Vec<Case> {
     c
 }
 
-/// etherparse's reading of a frame's 5-tuple, where it decodes one.
-fn oracle(frame: &[u8]) -> Option<Tuple> {
-    let p = SlicedPacket::from_ethernet(frame).ok()?;
-    let vlan = match &p.vlan {
-        Some(etherparse::VlanSlice::SingleVlan(v)) => Some(v.vlan_identifier().value()),
-        Some(etherparse::VlanSlice::DoubleVlan(v)) => Some(v.outer().vlan_identifier().value()),
-        None => None,
-    };
-    let (src, dst, proto) = match &p.net {
-        Some(NetSlice::Ipv4(ip)) => (
-            IpAddr::from(ip.header().source()),
-            IpAddr::from(ip.header().destination()),
-            ip.payload().ip_number.0,
-        ),
-        Some(NetSlice::Ipv6(ip)) => (
-            IpAddr::from(ip.header().source()),
-            IpAddr::from(ip.header().destination()),
-            ip.payload().ip_number.0,
-        ),
-        _ => return None,
-    };
-    let (sport, dport) = match &p.transport {
-        Some(TransportSlice::Udp(u)) => (u.source_port(), u.destination_port()),
-        Some(TransportSlice::Tcp(t)) => (t.source_port(), t.destination_port()),
-        _ => return None,
-    };
-    Some(Tuple {
-        vlan,
-        src,
-        dst,
-        proto,
-        sport,
-        dport,
-    })
-}
-
 /// The "No-flow-key packets: N (reason n, ...)" line, by reason.
 fn no_key_counts(stdout: &str) -> BTreeMap<String, u64> {
     let line = stdout
@@ -496,24 +452,12 @@ fn mixed_capture_is_forwarded_counted_by_reason_and_logged_per_flow() {
             e.1 += case.frame.len() as u64;
         }
     }
-    let mut got: HashMap<Tuple, (u64, u64)> = HashMap::new();
-    for line in std::fs::read_to_string(&log).unwrap().lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let lines = flow_log_lines(&log);
+    for v in &lines {
         assert_eq!(v["in_port"], "uplink");
         assert!(v["first_seen"].as_f64().unwrap() <= v["last_seen"].as_f64().unwrap());
-        let t = Tuple {
-            vlan: v["vlan"].as_u64().map(|x| x as u16),
-            src: v["src"].as_str().unwrap().parse().unwrap(),
-            dst: v["dst"].as_str().unwrap().parse().unwrap(),
-            proto: v["proto"].as_u64().unwrap() as u8,
-            sport: v["sport"].as_u64().unwrap() as u16,
-            dport: v["dport"].as_u64().unwrap() as u16,
-        };
-        let e = got.entry(t).or_default();
-        e.0 += v["packets"].as_u64().unwrap();
-        e.1 += v["bytes"].as_u64().unwrap();
     }
-    assert_eq!(got, want);
+    assert_eq!(sum_by_tuple(&lines), want);
 }
 
 #[test]

@@ -66,6 +66,9 @@ fn every_packet_reaches_its_vf_byte_for_byte_and_the_counters_agree() {
         input.to_str().unwrap(),
         "--capture-dir",
         out_dir.to_str().unwrap(),
+        // The software path alone: one TX queue per VF, so one file in order.
+        "--offload",
+        "none",
     ]);
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -151,6 +154,8 @@ name = "b"
 role = "vf"
 mac = "02:00:00:00:00:02"
 device = "net_pcap2,tx_pcap={d}/b.pcap"
+[offload]
+backend = "none"
 "#
     );
     // The uplink's own device is replaced by --replay; it must still parse.

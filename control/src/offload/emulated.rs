@@ -70,7 +70,7 @@ impl EmulatedBackend {
 
     /// Whether the `n`-th request fails under a plan of every `every`.
     fn planned_fault(n: u64, every: u32) -> bool {
-        every > 0 && n % u64::from(every) == 0
+        every > 0 && n.is_multiple_of(u64::from(every))
     }
 
     /// Makes the switch refuse its next installs (for tests of failure paths).
