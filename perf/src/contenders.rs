@@ -133,6 +133,9 @@ name = "vf1"
 role = "vf"
 mac = "{mac}"
 device = "net_null1,no-rx=1"
+[offload]
+# The software path alone, as the peers have it.
+backend = "none"
 "#,
         pid = std::process::id(),
         mem = setup.memory_mb,
