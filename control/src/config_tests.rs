@@ -42,6 +42,13 @@ fn the_example_config_in_the_repository_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../flowlift.example.toml");
     let c = Config::load(Path::new(path)).unwrap();
     assert_eq!(c.ports.len(), 5);
+    assert_eq!(
+        c.offload,
+        OffloadSection::default(),
+        "the example shows the defaults"
+    );
+    assert_eq!(c.offload_policies.len(), 2);
+    assert!(c.ports[2].rate_limit.is_some());
 }
 
 #[test]
