@@ -36,7 +36,7 @@ use crate::offload::manager::{OffloadParams, Offloader, PortPlan};
 use crate::offload::rte_flow::RteFlowBackend;
 use crate::offload::OffloadBackend;
 use crate::report::{
-    final_report, flow_report, offload_report, status_line, worker_lines, FlowFigures,
+    final_report, flow_report, offload_report, percent, status_line, worker_lines, FlowFigures,
     OffloadFigures, PortLabel, WorkerFigures,
 };
 use crate::traffic::{generate, TrafficSpec};
@@ -903,20 +903,12 @@ fn control_loop(
             let secs = (now - last_status).as_secs_f64();
             let c = cycles(stats);
             let (busy, idle) = (c.0 - prev_cycles.0, c.1 - prev_cycles.1);
-            let busy_pct = if busy + idle == 0 {
-                0.0
-            } else {
-                100.0 * busy as f64 / (busy + idle) as f64
-            };
+            let busy_pct = percent(busy, busy + idle);
             let mut line = status_line(now - start, &open.labels, &prev, &current, secs, busy_pct);
             let split = carried(stats, nic);
             if let Some(off) = keeper.offload.as_ref() {
                 let (hw, sw) = (split.0 - prev_split.0, split.1 - prev_split.1);
-                let share = if hw + sw == 0 {
-                    0.0
-                } else {
-                    100.0 * hw as f64 / (hw + sw) as f64
-                };
+                let share = percent(hw, hw + sw);
                 line += &format!(
                     " | nic {share:.0}% rules {}/{} flows {}",
                     off.rules_installed(),

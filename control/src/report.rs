@@ -19,6 +19,15 @@ pub struct PortLabel {
     pub driver: String,
 }
 
+/// `part` as a percentage of `whole` (0 when `whole` is 0).
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
 fn mpps(packets: u64, secs: f64) -> f64 {
     if secs <= 0.0 {
         0.0
@@ -79,12 +88,7 @@ pub fn worker_lines(workers: &[WorkerFigures], tsc_hz: u64) -> String {
         } else {
             w.busy_cycles as f64 / w.packets as f64
         };
-        let total = w.busy_cycles + w.idle_cycles;
-        let busy = if total == 0 {
-            0.0
-        } else {
-            100.0 * w.busy_cycles as f64 / total as f64
-        };
+        let busy = percent(w.busy_cycles, w.busy_cycles + w.idle_cycles);
         let _ = writeln!(
             out,
             "  lcore {}: CPU cycles/packet={:.2} (busy cycles={} / packets={}) at {} MHz Clock, busy {:.1}%",
@@ -338,23 +342,14 @@ pub fn offload_report(f: &OffloadFigures<'_>) -> String {
         by_reason(&s.query_failures),
         f.rules_left
     );
-    let total = f.hw_packets + f.sw_packets;
-    let share = if total == 0 {
-        0.0
-    } else {
-        100.0 * f.hw_packets as f64 / total as f64
-    };
+    let share = percent(f.hw_packets, f.hw_packets + f.sw_packets);
     let _ = writeln!(
         out,
         "  Carried by the NIC: {} packets ({share:.1}%), by the workers: {}",
         f.hw_packets, f.sw_packets
     );
     if let Some((lcore, busy, idle)) = f.nic_cycles {
-        let pct = if busy + idle == 0 {
-            0.0
-        } else {
-            100.0 * busy as f64 / (busy + idle) as f64
-        };
+        let pct = percent(busy, busy + idle);
         let _ = writeln!(
             out,
             "  Emulated NIC on lcore {lcore}: busy {pct:.1}% (a model of hardware: its CPU is not the workers')"

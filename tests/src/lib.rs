@@ -58,6 +58,41 @@ pub fn flowlift(args: &[&str]) -> Output {
         .expect("start flowlift")
 }
 
+/// The uplink line of a test config whose uplink `--replay` replaces: a
+/// `net_pcap` on `<dir>/unused.pcap`, which [`replay_config`] creates empty.
+pub fn replaced_uplink(dir: &Path) -> String {
+    format!(
+        "[[port]]\nname = \"uplink\"\nrole = \"uplink\"\ndevice = \"net_pcap0,rx_pcap={}/unused.pcap\"\n",
+        dir.display()
+    )
+}
+
+/// Writes `config` to `<dir>/flowlift.toml`, with the empty capture its
+/// [`replaced_uplink`] names (the device must parse even though `--replay`
+/// replaces it); returns the config's path.
+pub fn replay_config(dir: &Path, config: &str) -> PathBuf {
+    write_pcap(&dir.join("unused.pcap"), &[]);
+    let path = dir.join("flowlift.toml");
+    std::fs::write(&path, config).expect("write the config");
+    path
+}
+
+/// Runs `flowlift run --config CFG --replay INPUT --loops N` plus `extra`.
+pub fn run_replay(cfg: &Path, input: &Path, loops: u64, extra: &[&str]) -> Output {
+    let loops = loops.to_string();
+    let mut args = vec![
+        "run",
+        "--config",
+        cfg.to_str().expect("utf-8 path"),
+        "--replay",
+        input.to_str().expect("utf-8 path"),
+        "--loops",
+        &loops,
+    ];
+    args.extend_from_slice(extra);
+    flowlift(&args)
+}
+
 /// stdout and stderr of a finished run, for assertion messages.
 pub fn describe(out: &Output) -> String {
     format!(

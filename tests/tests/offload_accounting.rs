@@ -19,8 +19,8 @@ use std::path::Path;
 
 use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_tests::{
-    describe, final_counters, flow_log_lines, flowlift, one_at_a_time, oracle, read_pcap,
-    sum_by_tuple, tuple_of, write_pcap, Tuple,
+    describe, final_counters, flow_log_lines, one_at_a_time, oracle, read_pcap, replaced_uplink,
+    replay_config, run_replay, sum_by_tuple, tuple_of, write_pcap, Tuple,
 };
 
 const FLOWS: u32 = 3000;
@@ -125,7 +125,6 @@ struct Run {
 }
 
 fn run(dir: &Path, input: &Path, faults: &str) -> Run {
-    let d = dir.display();
     let config = format!(
         r#"
 [eal]
@@ -144,36 +143,29 @@ hold = 2
 evict_margin = 1.5
 backoff_ms = 10
 {faults}
-[[port]]
-name = "uplink"
-role = "uplink"
-device = "net_pcap0,rx_pcap={d}/unused.pcap"
 "#
-    ) + &(1..=4)
-        .map(|i| {
-            format!(
-                "[[port]]\nname = \"vf{i}\"\nrole = \"vf\"\nmac = \"02:00:00:00:00:0{i}\"\ndevice = \"net_null{i},no-rx=1\"\n"
-            )
-        })
-        .collect::<String>();
-    write_pcap(&dir.join("unused.pcap"), &[]);
-    let cfg = dir.join("flowlift.toml");
-    std::fs::write(&cfg, config).unwrap();
+    ) + &replaced_uplink(dir)
+        + &(1..=4)
+            .map(|i| {
+                format!(
+                    "[[port]]\nname = \"vf{i}\"\nrole = \"vf\"\nmac = \"02:00:00:00:00:0{i}\"\ndevice = \"net_null{i},no-rx=1\"\n"
+                )
+            })
+            .collect::<String>();
+    let cfg = replay_config(dir, &config);
     let out_dir = dir.join("out");
     let log = dir.join("flows.jsonl");
-    let out = flowlift(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--replay",
-        input.to_str().unwrap(),
-        "--loops",
-        &LOOPS.to_string(),
-        "--capture-dir",
-        out_dir.to_str().unwrap(),
-        "--flow-log",
-        log.to_str().unwrap(),
-    ]);
+    let out = run_replay(
+        &cfg,
+        input,
+        LOOPS,
+        &[
+            "--capture-dir",
+            out_dir.to_str().unwrap(),
+            "--flow-log",
+            log.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(

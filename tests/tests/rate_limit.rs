@@ -7,7 +7,9 @@ use std::path::Path;
 
 use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_dataplane::mac::MacAddr;
-use flowlift_tests::{describe, flow_log_lines, flowlift, one_at_a_time, write_pcap};
+use flowlift_tests::{
+    describe, flow_log_lines, one_at_a_time, replaced_uplink, replay_config, run_replay,
+};
 
 /// vf1's limit, in packets per second.
 const LIMIT_PPS: f64 = 20_000.0;
@@ -30,7 +32,6 @@ fn run(
     input: &Path,
     offload: &str,
 ) -> (String, Vec<f64>, usize, Vec<serde_json::Value>) {
-    let d = dir.display();
     let config = format!(
         r#"
 [eal]
@@ -39,10 +40,7 @@ args = ["--no-huge", "--no-pci", "--no-shconf", "--no-telemetry"]
 worker_lcores = [1]
 [offload]
 {offload}
-[[port]]
-name = "uplink"
-role = "uplink"
-device = "net_pcap0,rx_pcap={d}/unused.pcap"
+{uplink}
 [[port]]
 name = "vf1"
 role = "vf"
@@ -54,29 +52,26 @@ name = "vf2"
 role = "vf"
 mac = "02:00:00:00:00:02"
 device = "net_null2,no-rx=1"
-"#
+"#,
+        uplink = replaced_uplink(dir)
     );
-    write_pcap(&dir.join("unused.pcap"), &[]);
-    let cfg = dir.join("flowlift.toml");
-    std::fs::write(&cfg, config).unwrap();
+    let cfg = replay_config(dir, &config);
     let out_dir = dir.join("out");
     let _ = std::fs::remove_dir_all(&out_dir);
     let log = dir.join("flows.jsonl");
-    let out = flowlift(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--replay",
-        input.to_str().unwrap(),
-        "--loops",
-        "0",
-        "--duration",
-        "3",
-        "--capture-dir",
-        out_dir.to_str().unwrap(),
-        "--flow-log",
-        log.to_str().unwrap(),
-    ]);
+    let out = run_replay(
+        &cfg,
+        input,
+        0,
+        &[
+            "--duration",
+            "3",
+            "--capture-dir",
+            out_dir.to_str().unwrap(),
+            "--flow-log",
+            log.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", describe(&out));
     let mut t = stamps(&out_dir.join("vf1.pcap"));
     let nic_file = out_dir.join("vf1-offloaded.pcap");

@@ -6,7 +6,10 @@
 use std::collections::HashMap;
 
 use flowlift_control::traffic::{generate, TrafficSpec};
-use flowlift_tests::{describe, final_counters, flowlift, one_at_a_time, read_pcap, write_pcap};
+use flowlift_tests::{
+    describe, final_counters, flowlift, one_at_a_time, read_pcap, replaced_uplink, replay_config,
+    run_replay, write_pcap,
+};
 
 const VFS: [&str; 4] = ["vf1", "vf2", "vf3", "vf4"];
 
@@ -140,10 +143,7 @@ worker_lcores = [1]
 burst = 64
 unknown_unicast = "flood"
 broadcast = "flood"
-[[port]]
-name = "up"
-role = "uplink"
-device = "net_pcap0,rx_pcap={d}/unused.pcap"
+{uplink}
 [[port]]
 name = "a"
 role = "vf"
@@ -156,25 +156,15 @@ mac = "02:00:00:00:00:02"
 device = "net_pcap2,tx_pcap={d}/b.pcap"
 [offload]
 backend = "none"
-"#
+"#,
+        uplink = replaced_uplink(dir.path())
     );
-    // The uplink's own device is replaced by --replay; it must still parse.
-    write_pcap(&dir.path().join("unused.pcap"), &[]);
-    let cfg = dir.path().join("flowlift.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let out = flowlift(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--replay",
-        input.to_str().unwrap(),
-        "--loops",
-        "2",
-    ]);
+    let cfg = replay_config(dir.path(), &config);
+    let out = run_replay(&cfg, &input, 2, &[]);
     assert!(out.status.success(), "{}", describe(&out));
     let counters = final_counters(&String::from_utf8_lossy(&out.stdout));
     let n = frames.len() as u64;
-    assert_eq!(counters["up"].rx_packets, 2 * n);
+    assert_eq!(counters["uplink"].rx_packets, 2 * n);
     let (vf_a, vf_b) = ([2u8, 0, 0, 0, 0, 1], [2u8, 0, 0, 0, 0, 2]);
     // Frames for vf3/vf4 are unknown unicast here, as are the 0x77 one; with the
     // broadcast and multicast they are flooded to both VFs. The runt is dropped.
@@ -190,8 +180,8 @@ backend = "none"
         .iter()
         .filter(|f| f.len() >= 14 && f[..6] != vf_a && f[..6] != vf_b)
         .count() as u64;
-    assert_eq!(counters["up"].flooded, 2 * flooded);
-    assert_eq!(counters["up"].policy_dropped, 2, "the runt, twice");
+    assert_eq!(counters["uplink"].flooded, 2 * flooded);
+    assert_eq!(counters["uplink"].policy_dropped, 2, "the runt, twice");
     for (name, want) in [("a", a_frames), ("b", b_frames)] {
         let got = read_pcap(&dir.path().join(format!("{name}.pcap")));
         let twice: Vec<&Vec<u8>> = want.iter().chain(want.iter()).copied().collect();
