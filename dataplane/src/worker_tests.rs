@@ -11,6 +11,7 @@ use etherparse::PacketBuilder;
 use super::*;
 use crate::l2::{L2Table, MissAction};
 use crate::mac::MacAddr;
+use crate::meter::{MeterUnit, RateMeter};
 use crate::policy::{Rule, RuleAction};
 use crate::stats::PortTotals;
 use crate::testio::{VecBurst, VecRx, VecTx};
@@ -49,7 +50,7 @@ fn rig(
     flows: usize,
     event_room: usize,
 ) -> Rig {
-    rig_draining(rx, miss, rules, flows, event_room, 0)
+    rig_draining(rx, miss, rules, flows, event_room, 0, Vec::new())
 }
 
 /// A rig whose worker lets partial TX batches wait `drain` clock ticks.
@@ -60,6 +61,7 @@ fn rig_draining(
     flows: usize,
     event_room: usize,
     drain: u64,
+    meters: Vec<Option<Arc<RateMeter>>>,
 ) -> Rig {
     let vfs: Vec<(MacAddr, PortIdx)> = (1..=3u8)
         .map(|i| (MacAddr([2, 0, 0, 0, 0, i]), PortIdx(u16::from(i))))
@@ -82,7 +84,7 @@ fn rig_draining(
         commands: cmd_rx,
         clock: || 1000,
         tx_drain_ticks: drain,
-        meters: Vec::new(),
+        meters,
     };
     let tx = (0..4).map(|_| VecTx::default()).collect();
     Rig {
@@ -444,7 +446,15 @@ fn run_stops_on_the_flag_and_flushes() {
 #[test]
 fn partial_batches_wait_while_traffic_flows_and_go_when_it_stops() {
     let frames: Vec<Vec<u8>> = (0..40).map(|i| udp(1 + (i % 2) as u8, 1, 1, 60)).collect();
-    let mut r = rig_draining(uplink(frames), MissAction::Drop, vec![], 64, 64, 1_000_000);
+    let mut r = rig_draining(
+        uplink(frames),
+        MissAction::Drop,
+        vec![],
+        64,
+        64,
+        1_000_000,
+        Vec::new(),
+    );
     let mut b = VecBurst::default();
     assert_eq!(r.worker.poll_once(&mut b), 32);
     assert!(
@@ -460,4 +470,32 @@ fn partial_batches_wait_while_traffic_flows_and_go_when_it_stops() {
         "a quiet pass sends everything"
     );
     assert_eq!(totals(&r.stats)[1].tx_packets, 40);
+}
+
+#[test]
+fn a_metered_port_gets_its_rate_and_the_rest_is_counted_as_meter_drops() {
+    // The rig's clock stands still: a meter with a burst of 5 passes 5 packets.
+    let meter = Arc::new(RateMeter::new(MeterUnit::Packets, 1000, 5, 1_000_000, 1000));
+    let frames: Vec<Vec<u8>> = (0..40)
+        .map(|i| udp(1 + (i % 2) as u8, 1 + (i % 2) as u8, 1000, 60))
+        .collect();
+    let mut r = rig_draining(
+        uplink(frames),
+        MissAction::Drop,
+        vec![],
+        64,
+        64,
+        0,
+        vec![None, Some(meter), None, None],
+    );
+    run_until_empty(&mut r.worker);
+    let t = totals(&r.stats);
+    assert_eq!((t[1].tx_packets, t[1].drop_meter), (5, 15), "vf1 metered");
+    assert_eq!((t[2].tx_packets, t[2].drop_meter), (20, 0), "vf2 not");
+    // The flows keep every packet they sent, delivered or not.
+    let counted: u64 = (0..64)
+        .filter_map(|i| r.counters.get(FlowId(i)))
+        .map(|c| c.snapshot().packets)
+        .sum();
+    assert_eq!(counted, 40);
 }
