@@ -152,6 +152,7 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     }
 
     let mut _demo_dir = None;
+    let mut banner = None;
     let mut cfg = match &opts.config {
         Some(path) => Config::load(path)?,
         None => {
@@ -166,10 +167,9 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
             };
             generate(&spec, &capture)?;
             if opts.replay.is_none() {
-                writeln!(
-                    out,
+                banner = Some(format!(
                     "flowlift demo: uplink replays {DEMO_PACKETS} packets of {DEMO_FLOWS} flows (Zipf 1.1) from memory to vf1..vf4; Ctrl-C stops"
-                )?;
+                ));
             }
             let cfg = Config::demo(&capture, None);
             _demo_dir = Some(dir);
@@ -177,6 +177,9 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
         }
     };
     opts.offload.apply(&mut cfg)?;
+    if let Some(b) = banner {
+        writeln!(out, "{b}")?;
+    }
     if let Some(dir) = &opts.capture_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("create capture dir {}", dir.display()))?;
@@ -647,7 +650,13 @@ fn start_offload(
         rte::cycles::tsc(),
         hz,
     )
-    .map_err(|e| anyhow::anyhow!("offload backend {name}: {e}"))?;
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "offload backend {name} on port {} ({}): {e}; use --offload emulated or none on this port",
+            cfg.ports[0].name,
+            open.labels[0].driver
+        )
+    })?;
     let line = format!(
         "offload {name}: {}; using up to {} rules, promote at {} pps, demote at {} pps, hold {} ticks of {} ms",
         offloader.capabilities(),

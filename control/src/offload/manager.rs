@@ -141,7 +141,15 @@ impl Offloader {
         now_tsc: u64,
         tsc_hz: u64,
     ) -> Result<Offloader, OffloadError> {
-        backend.flush_stale()?;
+        backend.flush_stale().map_err(|e| {
+            // Keep the kind (callers match on it), say what was being done.
+            let what = |m: String| format!("flushing the rules an earlier run left: {m}");
+            match e {
+                OffloadError::Unsupported(m) => OffloadError::Unsupported(what(m)),
+                OffloadError::DeviceGone(m) => OffloadError::DeviceGone(what(m)),
+                other => OffloadError::Other(what(other.to_string())),
+            }
+        })?;
         let caps = backend.probe();
         if !caps.can_offload() {
             return Err(OffloadError::Unsupported(format!(
