@@ -57,11 +57,11 @@ const CAPTURES: [CaptureSpec; 4] = [
 
 /// Mbufs beside the capture: descriptors, caches and bursts in flight (the
 /// 65,536-packet captures get 131,071 mbufs in all, as before).
-const MBUF_ROOM: u64 = 65_535;
+pub const MBUF_ROOM: u64 = 65_535;
 
 /// EAL memory for `mbufs`: `--no-huge` gives each mbuf a 4 KiB page; the rest
 /// is heaps, rings and queues. Rounded up to whole GiB (131,071 mbufs: 2048).
-fn memory_mb(mbufs: u32) -> u32 {
+pub fn memory_mb(mbufs: u32) -> u32 {
     let pool = (u64::from(mbufs) * 4096).div_ceil(1 << 20);
     ((pool + 1536).div_ceil(1024) * 1024) as u32
 }
@@ -75,7 +75,7 @@ const CONTENDERS: [Contender; 5] = [
 ];
 
 /// Builds the release `flowlift` binary and returns its path.
-fn flowlift_binary() -> anyhow::Result<PathBuf> {
+pub fn flowlift_binary() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args([
@@ -102,7 +102,8 @@ fn flowlift_binary() -> anyhow::Result<PathBuf> {
         .context("cargo did not report the flowlift executable")
 }
 
-fn machine() -> String {
+/// The machine line of a results table: CPU model, CPUs, kernel, DPDK.
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {

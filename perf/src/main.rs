@@ -1,12 +1,14 @@
 //! `flowlift-perf`: runs flowlift and its peers on the same captures, devices and
 //! lcores, one after the other in one run, and reports the ratios.
 //!
-//! `cargo run -p flowlift-perf --release -- forward` reproduces the table in
-//! `perf/README.md`.
+//! `cargo run -p flowlift-perf --release -- forward` and `-- offload` reproduce
+//! the tables in `perf/README.md`.
 #![deny(unsafe_code)]
 
+mod capture;
 mod contenders;
 mod forward;
+mod offload;
 mod ovs;
 mod samples;
 
@@ -45,6 +47,21 @@ enum Command {
         #[arg(long, default_value = "perf/results")]
         out: PathBuf,
     },
+    /// The paper's figure: offload on vs off on a Zipf(1.1) capture of 100K flows
+    /// with the emulated NIC and 1024 rules (NIC share, the worker's busy cycles
+    /// per delivered packet, the NIC model's CPU apart).
+    Offload {
+        /// Runs per mode, off and on alternating (medians of these are reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// One run per mode, 5 s each, on a 20K-flow capture: checks the harness
+        /// works in under a minute, and fails if any expected figure is missing.
+        #[arg(long)]
+        quick: bool,
+        /// Where CSV and Markdown results go.
+        #[arg(long, default_value = "perf/results")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,5 +80,6 @@ fn main() -> anyhow::Result<()> {
             };
             forward::run(runs, seconds, quick, &flows, &out)
         }
+        Command::Offload { runs, quick, out } => offload::run(runs, quick, &out),
     }
 }

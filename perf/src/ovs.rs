@@ -8,17 +8,14 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::BufReader;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-use pcap_file::pcap::PcapReader;
 
+use crate::capture::five_tuples;
 use crate::contenders::{RunResult, Setup};
 
 /// OVS 3.1 sizes its shared mempool at 262,144 mbufs whatever the capture needs.
@@ -56,40 +53,14 @@ pub fn cannot_run(setup: &Setup) -> Option<String> {
 }
 
 /// One OpenFlow rule per distinct 5-tuple of `capture`, in order of first
-/// appearance. Non-IP or non-TCP/UDP frames are skipped (the generator writes
-/// none).
+/// appearance.
 pub fn five_tuple_rules(capture: &Path) -> anyhow::Result<Vec<String>> {
-    let file = File::open(capture).with_context(|| format!("open {}", capture.display()))?;
-    let mut reader = PcapReader::new(BufReader::with_capacity(1 << 20, file))
-        .with_context(|| format!("read {}", capture.display()))?;
     let mut seen = HashSet::new();
-    let mut rules = Vec::new();
-    while let Some(pkt) = reader.next_packet() {
-        let pkt = pkt.with_context(|| format!("read {}", capture.display()))?;
-        let Ok(sliced) = SlicedPacket::from_ethernet(&pkt.data) else {
-            continue;
-        };
-        let (src, dst) = match &sliced.net {
-            Some(NetSlice::Ipv4(ip)) => (
-                IpAddr::V4(ip.header().source_addr()),
-                IpAddr::V4(ip.header().destination_addr()),
-            ),
-            Some(NetSlice::Ipv6(ip)) => (
-                IpAddr::V6(ip.header().source_addr()),
-                IpAddr::V6(ip.header().destination_addr()),
-            ),
-            None => continue,
-        };
-        let (tcp, sport, dport) = match &sliced.transport {
-            Some(TransportSlice::Tcp(t)) => (true, t.source_port(), t.destination_port()),
-            Some(TransportSlice::Udp(u)) => (false, u.source_port(), u.destination_port()),
-            _ => continue,
-        };
-        if seen.insert((src, dst, tcp, sport, dport)) {
-            rules.push(rule(src, dst, tcp, sport, dport));
-        }
-    }
-    Ok(rules)
+    Ok(five_tuples(capture)?
+        .into_iter()
+        .filter(|t| seen.insert(*t))
+        .map(|t| rule(t.src, t.dst, t.tcp, t.sport, t.dport))
+        .collect())
 }
 
 fn rule(src: IpAddr, dst: IpAddr, tcp: bool, sport: u16, dport: u16) -> String {

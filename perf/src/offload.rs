@@ -1,0 +1,819 @@
+//! The seed paper's figure in one run: flowlift on a Zipf(1.1) capture of 100K
+//! flows, one worker, the emulated NIC with 1024 rules, offload on vs off. Per
+//! run: the packets delivered to the VFs, the share the NIC's rules carried,
+//! and the worker's busy cycles per delivered packet (what the host pays for
+//! each packet, whichever path carried it). The NIC model's own CPU is reported
+//! apart: on real hardware those cycles would be the NIC's.
+//!
+//! Three polling threads (main lcore, worker, NIC model) do not fit on this
+//! project's 2-CPU machines. The on runs put the NIC model beside the main
+//! lcore, which sleeps between ticks, so the worker keeps CPU 1 to itself as in
+//! the off runs; one more run with the NIC model on the worker's CPU shows what
+//! sharing it costs.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use flowlift_control::traffic::{generate, TrafficSpec};
+
+use crate::capture::{five_tuples, top_flows_share};
+use crate::forward::{flowlift_binary, machine, memory_mb, MBUF_ROOM};
+use crate::samples::{summarize, Summary};
+
+/// Rules the emulated NIC holds: the paper's scarce hardware table.
+const MAX_RULES: u32 = 1024;
+/// Control ticks (counters read, rates updated, decisions), flowlift's default.
+const TICK_MS: u32 = 100;
+/// With offload on, about 6 Mpps reach the VFs here, so the 400K-packet capture
+/// loops ~15 times a second and a flow with 20 packets in it runs at ~300 pps:
+/// about the 1024th largest flow. Lower and more flows than rules qualify
+/// (flowlift keeps the hottest); higher and rules stay unused.
+const PROMOTE_PPS: f64 = 300.0;
+/// A quarter of the promote rate, so a flow whose rate wobbles with the
+/// delivered Mpps is not demoted and promoted again.
+const DEMOTE_PPS: f64 = 75.0;
+/// Ticks a rate must hold before a promotion or demotion (flowlift's default).
+const HOLD: u32 = 3;
+/// The emulated NIC's lcore (flowlift's default).
+const NIC_LCORE: u32 = 2;
+/// Zipf exponent of the capture: the paper's heavy-tailed traffic.
+const ZIPF: f64 = 1.1;
+/// The port that feeds the appliance; every other port is a VF.
+const UPLINK: &str = "uplink";
+/// VFs, one per destination MAC of the generated capture (02:00:00:00:00:01..04).
+const VFS: u8 = 4;
+
+/// The capture and how long each run lasts.
+#[derive(Debug, Clone, Copy)]
+struct Workload {
+    flows: u32,
+    packets: u64,
+    /// `--duration` of each flowlift run.
+    seconds: u64,
+    /// Status lines up to this many seconds are warm-up (flows being learnt,
+    /// rules being installed) and left out of the figures.
+    warmup_s: u64,
+}
+
+/// The figure run: 400K packets hold every one of the 100K flows and still fit
+/// memory (with `--no-huge` each mbuf takes a 4 KiB page: 4 GiB of EAL memory).
+const FULL: Workload = Workload {
+    flows: 100_000,
+    packets: 400_000,
+    seconds: 10,
+    warmup_s: 3,
+};
+
+/// Checks the harness in well under a minute: a smaller capture loads faster.
+const QUICK: Workload = Workload {
+    flows: 20_000,
+    packets: 100_000,
+    seconds: 5,
+    warmup_s: 2,
+};
+
+/// How flowlift runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// No offload: the worker carries every packet.
+    Off,
+    /// The emulated NIC in front of the worker, on the main lcore's CPU.
+    On,
+    /// The same with the NIC model on the worker's CPU.
+    OnSharedCpu,
+}
+
+const MODES: [Mode; 3] = [Mode::Off, Mode::On, Mode::OnSharedCpu];
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::On => "on",
+            Mode::OnSharedCpu => "on, NIC model on the worker's CPU",
+        }
+    }
+
+    fn offloads(self) -> bool {
+        self != Mode::Off
+    }
+
+    /// EAL's lcore-to-CPU map: main lcore 0, worker 1, the NIC model 2.
+    fn lcores(self) -> &'static str {
+        match self {
+            Mode::Off => "0@0,1@1",
+            // The main lcore takes 5-10% of its CPU (it sleeps between ticks),
+            // so the NIC model gets most of CPU 0 and the worker all of CPU 1.
+            Mode::On => "0@0,1@1,2@0",
+            // What flowlift itself picks on 2 CPUs (extra lcores share the
+            // last CPU): two polling threads time-sliced on one CPU.
+            Mode::OnSharedCpu => "0@0,1@1,2@1",
+        }
+    }
+
+    fn offload_section(self) -> String {
+        if !self.offloads() {
+            return "backend = \"none\"\n".into();
+        }
+        format!(
+            "backend = \"emulated\"\nlcore = {NIC_LCORE}\nmax_rules = {MAX_RULES}\n\
+             tick_ms = {TICK_MS}\npromote_pps = {PROMOTE_PPS:.1}\ndemote_pps = {DEMOTE_PPS:.1}\n\
+             hold = {HOLD}\n"
+        )
+    }
+}
+
+/// One status line (`[    5s] rx/tx/drop Mpps: uplink ... | busy 25% | nic 72% rules 857/1024 flows 79873`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct StatusSample {
+    elapsed_s: u64,
+    /// TX of every port but the uplink: what reached the VFs, by either path.
+    delivered_mpps: f64,
+    /// The workers' busy share of their poll loops over the interval.
+    busy_pct: f64,
+    /// Share of the interval's packets the NIC's rules carried (offload on).
+    nic_share_pct: Option<f64>,
+    /// Rules installed at the end of the interval (offload on).
+    rules: Option<u32>,
+}
+
+fn parse_status(line: &str) -> Option<StatusSample> {
+    let (elapsed, rest) = line.strip_prefix('[')?.split_once("s]")?;
+    let elapsed_s = elapsed.trim().parse().ok()?;
+    let mut parts = rest
+        .trim_start()
+        .strip_prefix("rx/tx/drop Mpps:")?
+        .split(" | ");
+    let mut ports = parts.next()?.split_whitespace();
+    let mut delivered_mpps = 0.0;
+    while let Some(name) = ports.next() {
+        let tx: f64 = ports.next()?.split('/').nth(1)?.parse().ok()?;
+        if name != UPLINK {
+            delivered_mpps += tx;
+        }
+    }
+    let busy_pct = parts
+        .next()?
+        .strip_prefix("busy ")?
+        .strip_suffix('%')?
+        .parse()
+        .ok()?;
+    let (nic_share_pct, rules) = match parts.next() {
+        Some(nic) => (
+            Some(number_after(nic, "nic ")?),
+            Some(number_after(nic, "rules ")?),
+        ),
+        None => (None, None),
+    };
+    Some(StatusSample {
+        elapsed_s,
+        delivered_mpps,
+        busy_pct,
+        nic_share_pct,
+        rules,
+    })
+}
+
+/// The number right after `key` in `text` (digits and a decimal point).
+fn number_after<T: FromStr>(text: &str, key: &str) -> Option<T> {
+    let rest = &text[text.find(key)? + key.len()..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// What the final report says, read line by line.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct FinalReport {
+    /// Worker lines seen (`lcore 1: CPU cycles/packet=...`), and their sums.
+    workers: usize,
+    worker_busy_cycles: u64,
+    worker_packets: u64,
+    tsc_mhz: Option<f64>,
+    /// TX-packets of the `Accumulated forward statistics` block: every packet
+    /// delivered, by the workers or by the NIC's rules.
+    delivered_packets: Option<u64>,
+    /// `Carried by the NIC: H packets (S%), ...`
+    nic_packets: Option<u64>,
+    nic_share_pct: Option<f64>,
+    /// `Emulated NIC on lcore 2: busy Z% ...`
+    nic_busy_pct: Option<f64>,
+    /// `Offload (emulated, 1024 rules, T ticks): installs N, ...`
+    offload_ticks: Option<u64>,
+    installs: Option<u64>,
+    in_accumulated: bool,
+}
+
+impl FinalReport {
+    fn line(&mut self, line: &str) {
+        let l = line.trim_start();
+        if l.contains("Accumulated forward statistics") {
+            self.in_accumulated = true;
+        } else if l.starts_with("TX-packets:") && self.in_accumulated {
+            self.delivered_packets = number_after(l, "TX-packets: ");
+        } else if l.starts_with("lcore ") && l.contains("CPU cycles/packet=") {
+            self.workers += 1;
+            self.worker_busy_cycles += number_after(l, "busy cycles=").unwrap_or(0);
+            self.worker_packets += number_after(l, "/ packets=").unwrap_or(0);
+            self.tsc_mhz = number_after(l, ") at ");
+        } else if l.starts_with("Carried by the NIC:") {
+            self.nic_packets = number_after(l, "Carried by the NIC: ");
+            self.nic_share_pct = number_after(l, " packets (");
+        } else if l.starts_with("Emulated NIC on lcore") {
+            self.nic_busy_pct = number_after(l, ": busy ");
+        } else if l.starts_with("Offload (") {
+            self.offload_ticks = number_after(l, " rules, ");
+            self.installs = number_after(l, "installs ");
+        }
+    }
+}
+
+/// One run's figures. Rates and shares are medians of the steady status lines;
+/// the `whole_run` ones come from the final report (warm-up included).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RunFigures {
+    mpps: f64,
+    nic_share_pct: Option<f64>,
+    busy_pct: f64,
+    /// Worker busy cycles per packet delivered by either path: the host's cost.
+    cycles_per_delivered: f64,
+    nic_busy_pct_whole_run: Option<f64>,
+    nic_share_pct_whole_run: Option<f64>,
+    cycles_per_delivered_whole_run: f64,
+    /// Worker busy cycles per packet the worker itself carried (its final
+    /// `CPU cycles/packet=`): with offload on, only the flows left to it.
+    cycles_per_worker_packet_whole_run: f64,
+    rules_at_end: Option<u32>,
+    installs: Option<u64>,
+}
+
+/// The figures of one run, or the first expected figure flowlift did not print.
+fn figures(
+    mode: Mode,
+    samples: &[StatusSample],
+    report: &FinalReport,
+    warmup_s: u64,
+) -> Result<RunFigures, String> {
+    let steady: Vec<&StatusSample> = samples
+        .iter()
+        .filter(|s| s.elapsed_s > warmup_s && s.delivered_mpps > 0.0)
+        .collect();
+    if steady.is_empty() {
+        return Err(format!(
+            "no status line after {warmup_s} s with packets delivered"
+        ));
+    }
+    if report.workers == 0 {
+        return Err("no `lcore N: CPU cycles/packet=` line".into());
+    }
+    let mhz = report.tsc_mhz.ok_or("no TSC clock in the worker line")?;
+    let delivered = report
+        .delivered_packets
+        .filter(|&p| p > 0)
+        .ok_or("no TX-packets in the accumulated statistics")?;
+    let median = |f: &dyn Fn(&StatusSample) -> f64| {
+        summarize(&steady.iter().map(|s| f(s)).collect::<Vec<_>>()).median
+    };
+    // Busy share of each worker's TSC cycles, over packets delivered per second.
+    let workers = report.workers as f64;
+    let cycles_per_delivered = median(&|s| s.busy_pct / 100.0 * workers * mhz / s.delivered_mpps);
+    let mut fig = RunFigures {
+        mpps: median(&|s| s.delivered_mpps),
+        nic_share_pct: None,
+        busy_pct: median(&|s| s.busy_pct),
+        cycles_per_delivered,
+        nic_busy_pct_whole_run: None,
+        nic_share_pct_whole_run: None,
+        cycles_per_delivered_whole_run: report.worker_busy_cycles as f64 / delivered as f64,
+        cycles_per_worker_packet_whole_run: report.worker_busy_cycles as f64
+            / report.worker_packets.max(1) as f64,
+        rules_at_end: steady.last().and_then(|s| s.rules),
+        installs: None,
+    };
+    if mode.offloads() {
+        if steady.iter().any(|s| s.nic_share_pct.is_none()) {
+            return Err("no `| nic N%` in the status lines".into());
+        }
+        fig.nic_share_pct = Some(median(&|s| s.nic_share_pct.unwrap_or(0.0)));
+        fig.nic_share_pct_whole_run =
+            Some(report.nic_share_pct.ok_or("no `Carried by the NIC` line")?);
+        fig.nic_busy_pct_whole_run = Some(
+            report
+                .nic_busy_pct
+                .ok_or("no `Emulated NIC on lcore` line")?,
+        );
+        report
+            .offload_ticks
+            .ok_or("no `Offload (emulated, ...)` line")?;
+        fig.installs = report.installs;
+    }
+    Ok(fig)
+}
+
+/// What every run shares.
+#[derive(Debug)]
+struct Setup {
+    flowlift: PathBuf,
+    capture: PathBuf,
+    mbufs: u32,
+    memory_mb: u32,
+    scratch: PathBuf,
+    work: Workload,
+}
+
+fn write_config(mode: Mode, setup: &Setup) -> anyhow::Result<PathBuf> {
+    let path = setup.scratch.join("offload.toml");
+    let mut text = format!(
+        r#"[eal]
+args = ["--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "--lcores={lcores}", "--file-prefix=perf-offload-{pid}"]
+memory_mb = {mem}
+[dataplane]
+worker_lcores = [1]
+mbufs = {mbufs}
+[[port]]
+name = "{UPLINK}"
+role = "uplink"
+device = "net_pcap0,rx_pcap={cap},infinite_rx=1"
+"#,
+        lcores = mode.lcores(),
+        pid = std::process::id(),
+        mem = setup.memory_mb,
+        mbufs = setup.mbufs,
+        cap = setup.capture.display(),
+    );
+    for vf in 1..=VFS {
+        let _ = write!(
+            text,
+            "[[port]]\nname = \"vf{vf}\"\nrole = \"vf\"\nmac = \"02:00:00:00:00:{vf:02x}\"\n\
+             device = \"net_null{vf},no-rx=1\"\n"
+        );
+    }
+    text += "[offload]\n";
+    text += &mode.offload_section();
+    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Capture load, EAL start and the staged stop take seconds on a busy machine.
+const START_AND_STOP: Duration = Duration::from_secs(120);
+
+/// The last lines of a log, for an error message.
+fn tail(lines: &[String], n: usize) -> String {
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn read_lines(r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || BufReader::new(r).lines().map_while(Result::ok).collect())
+}
+
+/// Runs flowlift for `seconds` (it stops itself) and returns its stdout lines.
+fn run_flowlift(setup: &Setup, config: &Path) -> anyhow::Result<Vec<String>> {
+    let seconds = setup.work.seconds;
+    let mut child = Command::new(&setup.flowlift)
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .args(["--duration", &seconds.to_string(), "--status-every", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("start flowlift")?;
+    let stdout = read_lines(child.stdout.take().context("flowlift's stdout")?);
+    let stderr = read_lines(child.stderr.take().context("flowlift's stderr")?);
+    let deadline = Instant::now() + Duration::from_secs(seconds) + START_AND_STOP;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = stdout.join().unwrap_or_default();
+    let err = stderr.join().unwrap_or_default();
+    match status {
+        None => bail!(
+            "flowlift did not stop within {:?} of its --duration {seconds}; last output:\n{}",
+            START_AND_STOP,
+            tail(&out, 20)
+        ),
+        Some(s) if !s.success() => bail!(
+            "flowlift failed ({s}):\n{}\n{}",
+            tail(&out, 10),
+            tail(&err, 10)
+        ),
+        Some(_) => Ok(out),
+    }
+}
+
+fn run_once(mode: Mode, setup: &Setup) -> anyhow::Result<RunFigures> {
+    let config = write_config(mode, setup)?;
+    let lines = run_flowlift(setup, &config)?;
+    let samples: Vec<StatusSample> = lines.iter().filter_map(|l| parse_status(l)).collect();
+    let mut report = FinalReport::default();
+    for l in &lines {
+        report.line(l);
+    }
+    figures(mode, &samples, &report, setup.work.warmup_s)
+        .map_err(|missing| anyhow::anyhow!("{missing}; last output:\n{}", tail(&lines, 12)))
+}
+
+/// Per-mode summaries over runs.
+#[derive(Debug)]
+struct ModeSummary {
+    mode: Mode,
+    runs: usize,
+    mpps: Summary,
+    nic_share_pct: Option<Summary>,
+    busy_pct: Summary,
+    cycles_per_delivered: Summary,
+    nic_busy_pct_whole_run: Option<Summary>,
+}
+
+fn summarize_mode(mode: Mode, runs: &[RunFigures]) -> Option<ModeSummary> {
+    if runs.is_empty() {
+        return None;
+    }
+    let of = |f: fn(&RunFigures) -> f64| summarize(&runs.iter().map(f).collect::<Vec<_>>());
+    let of_some = |f: fn(&RunFigures) -> Option<f64>| {
+        let v: Vec<f64> = runs.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| summarize(&v))
+    };
+    Some(ModeSummary {
+        mode,
+        runs: runs.len(),
+        mpps: of(|r| r.mpps),
+        nic_share_pct: of_some(|r| r.nic_share_pct),
+        busy_pct: of(|r| r.busy_pct),
+        cycles_per_delivered: of(|r| r.cycles_per_delivered),
+        nic_busy_pct_whole_run: of_some(|r| r.nic_busy_pct_whole_run),
+    })
+}
+
+/// `12.3 [11.0..13.1]`, or one figure when there was one run.
+fn cell(s: &Summary, decimals: usize, unit: &str) -> String {
+    if s.min == s.max {
+        format!("{:.*}{unit}", decimals, s.median)
+    } else {
+        format!(
+            "{:.*}{unit} [{:.*}..{:.*}]",
+            decimals, s.median, decimals, s.min, decimals, s.max
+        )
+    }
+}
+
+fn csv(rows: &[(Mode, usize, RunFigures)]) -> String {
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.1}"));
+    let mut out = String::from(
+        "mode,run,mpps_delivered,nic_share_pct,worker_busy_pct,worker_busy_cycles_per_delivered_packet,\
+         nic_model_busy_pct_whole_run,nic_share_pct_whole_run,worker_busy_cycles_per_delivered_packet_whole_run,\
+         worker_busy_cycles_per_worker_packet_whole_run,rules_at_end,installs\n",
+    );
+    for (mode, run, f) in rows {
+        let _ = writeln!(
+            out,
+            "\"{}\",{run},{:.3},{},{:.1},{:.1},{},{},{:.1},{:.1},{},{}",
+            mode.name(),
+            f.mpps,
+            opt(f.nic_share_pct),
+            f.busy_pct,
+            f.cycles_per_delivered,
+            opt(f.nic_busy_pct_whole_run),
+            opt(f.nic_share_pct_whole_run),
+            f.cycles_per_delivered_whole_run,
+            f.cycles_per_worker_packet_whole_run,
+            f.rules_at_end.map_or(String::new(), |r| r.to_string()),
+            f.installs.map_or(String::new(), |r| r.to_string()),
+        );
+    }
+    out
+}
+
+/// Runs the comparison and writes `offload.csv` and `offload.md` under `out`.
+/// Off and on runs alternate (noise on the shared machine hits both); one
+/// run with the NIC model on the worker's CPU follows. With `quick`, any run
+/// that fails makes the command fail (after the table is written).
+pub fn run(runs: usize, quick: bool, out: &Path) -> anyhow::Result<()> {
+    let (work, runs) = if quick {
+        (QUICK, 1)
+    } else {
+        (FULL, runs.max(1))
+    };
+    let flowlift = flowlift_binary()?;
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    let scratch =
+        std::env::temp_dir().join(format!("flowlift-perf-offload-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let capture = scratch.join("zipf.pcap");
+    eprintln!(
+        "flowlift-perf: writing a capture of {} flows, {} packets, Zipf {ZIPF}",
+        work.flows, work.packets
+    );
+    // The defaults of `flowlift gen-traffic` (4 VF MACs, seed 1) otherwise.
+    generate(
+        &TrafficSpec {
+            flows: work.flows,
+            packets: work.packets,
+            zipf_s: ZIPF,
+            ..TrafficSpec::default()
+        },
+        &capture,
+    )?;
+    let best_share = top_flows_share(&five_tuples(&capture)?, MAX_RULES as usize);
+    let mbufs = u32::try_from(work.packets + MBUF_ROOM).context("mbuf count")?;
+    let setup = Setup {
+        flowlift,
+        capture,
+        mbufs,
+        memory_mb: memory_mb(mbufs),
+        scratch: scratch.clone(),
+        work,
+    };
+
+    let mut order: Vec<Mode> = (0..runs).flat_map(|_| [Mode::Off, Mode::On]).collect();
+    order.push(Mode::OnSharedCpu);
+    let mut done: Vec<(Mode, usize, RunFigures)> = Vec::new();
+    let mut failures: Vec<(Mode, String)> = Vec::new();
+    for (i, &mode) in order.iter().enumerate() {
+        let run = done.iter().filter(|(m, ..)| *m == mode).count() + 1;
+        eprintln!(
+            "flowlift-perf: run {}/{}: offload {}",
+            i + 1,
+            order.len(),
+            mode.name()
+        );
+        match run_once(mode, &setup) {
+            Ok(f) => {
+                eprintln!(
+                    "flowlift-perf:   {:.2} Mpps, NIC {}, worker busy {:.0}%, {:.0} busy cycles/delivered packet",
+                    f.mpps,
+                    f.nic_share_pct.map_or("-".into(), |s| format!("{s:.0}%")),
+                    f.busy_pct,
+                    f.cycles_per_delivered
+                );
+                done.push((mode, run, f));
+            }
+            Err(e) => {
+                eprintln!("flowlift-perf: offload {} failed: {e:#}", mode.name());
+                let first = format!("{e:#}")
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .replace('|', "/");
+                failures.push((mode, first));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+
+    std::fs::write(out.join("offload.csv"), csv(&done))?;
+    let summaries: Vec<ModeSummary> = MODES
+        .iter()
+        .filter_map(|&m| {
+            let figs: Vec<RunFigures> = done
+                .iter()
+                .filter(|(mode, ..)| *mode == m)
+                .map(|(.., f)| *f)
+                .collect();
+            summarize_mode(m, &figs)
+        })
+        .collect();
+    let md = markdown(&summaries, &failures, &work, runs, best_share);
+    std::fs::write(out.join("offload.md"), &md)?;
+    println!("{md}");
+
+    let has = |m: Mode| summaries.iter().any(|s| s.mode == m);
+    anyhow::ensure!(
+        has(Mode::Off) && has(Mode::On),
+        "no figures for offload off or on: see the errors above"
+    );
+    if !failures.is_empty() {
+        let list: Vec<String> = failures
+            .iter()
+            .map(|(m, e)| format!("offload {}: {e}", m.name()))
+            .collect();
+        if quick {
+            bail!("runs failed:\n  {}", list.join("\n  "));
+        }
+        eprintln!(
+            "flowlift-perf: WARNING: runs failed:\n  {}",
+            list.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+fn markdown(
+    summaries: &[ModeSummary],
+    failures: &[(Mode, String)],
+    work: &Workload,
+    runs: usize,
+    best_share: f64,
+) -> String {
+    let mut md = format!(
+        "Machine: {}.\n\n\
+         Capture: {} flows, {} packets (Zipf {ZIPF}, 60-byte frames, 4 VF MACs, seed 1); its \
+         {MAX_RULES} largest flows carry {best_share:.1}% of its packets. One worker (lcore 1, CPU 1). \
+         Offload on: emulated NIC on lcore 2, {MAX_RULES} rules, tick {TICK_MS} ms, promote at \
+         {PROMOTE_PPS} pps, demote at {DEMOTE_PPS} pps, hold {HOLD} ticks. {runs} x {} s per mode, \
+         off and on alternating, then one run with the NIC model on the worker's CPU. Each figure \
+         is the median of a run's per-second status lines after {} s of warm-up; the table gives \
+         the median over runs [min..max]. NIC model busy covers the whole run.\n\n\
+         | offload | runs | Mpps delivered | NIC share | worker busy | worker busy cycles / delivered packet | NIC model busy |\n\
+         |---|---|---|---|---|---|---|\n",
+        machine(),
+        work.flows,
+        work.packets,
+        work.seconds,
+        work.warmup_s,
+    );
+    let dash =
+        |s: &Option<Summary>, unit: &str| s.as_ref().map_or("-".into(), |s| cell(s, 0, unit));
+    for s in summaries {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            s.mode.name(),
+            s.runs,
+            cell(&s.mpps, 2, ""),
+            dash(&s.nic_share_pct, "%"),
+            cell(&s.busy_pct, 0, "%"),
+            cell(&s.cycles_per_delivered, 0, ""),
+            dash(&s.nic_busy_pct_whole_run, "%"),
+        );
+    }
+    for (mode, reason) in failures {
+        let _ = writeln!(md, "| {} | failed: {reason} | | | | | |", mode.name());
+    }
+    let find = |m: Mode| summaries.iter().find(|s| s.mode == m);
+    if let (Some(off), Some(on)) = (find(Mode::Off), find(Mode::On)) {
+        let _ = write!(
+            md,
+            "\nOn / off: worker busy cycles per delivered packet {:.0} / {:.0} = {:.2}; \
+             delivered Mpps {:.2} / {:.2} = {:.2}. With offload on the NIC carried {} of the \
+             packets (at most {best_share:.1}% with {MAX_RULES} rules).\n",
+            on.cycles_per_delivered.median,
+            off.cycles_per_delivered.median,
+            on.cycles_per_delivered.median / off.cycles_per_delivered.median,
+            on.mpps.median,
+            off.mpps.median,
+            on.mpps.median / off.mpps.median,
+            dash(&on.nic_share_pct, "%"),
+        );
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFF_STATUS: &str = "[    4s] rx/tx/drop Mpps: uplink 10.41/0.00/0.00 vf1 0.00/3.41/0.00 vf2 0.00/2.58/0.00 vf3 0.00/2.29/0.00 vf4 0.00/2.12/0.00 | busy 100%";
+    const ON_STATUS: &str = "[    5s] rx/tx/drop Mpps: uplink 6.11/0.00/0.00 vf1 0.00/2.00/0.00 vf2 0.00/1.52/0.00 vf3 0.00/1.34/0.00 vf4 0.00/1.24/0.00 | busy 26% | nic 72% rules 857/1024 flows 79873";
+
+    const ON_REPORT: &str = "\
+  +++++++++++++++ Accumulated forward statistics for all ports +++++++++++++++
+  RX-packets: 56385280       RX-dropped: 0              RX-bytes: 3456314368
+  TX-packets: 56385280       TX-dropped: 0              TX-bytes: 3456314368
+  Policy-dropped: 0          Flooded: 0
+  ++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++
+  lcore 1: CPU cycles/packet=365.94 (busy cycles=7078191162 / packets=19342270) at 2600 MHz Clock, busy 30.3%
+  Flows: created 100000, evicted idle 0, alive at exit 100000; table-full packets 0; new-flow events dropped 20127
+  No-flow-key packets: 0
+  Offload (emulated, 1024 rules, 49 ticks): installs 857, failed none; removals 857 (cold 0, idle 0, evicted 0, requested 857); removals failed none; queries failed none; rules left 0
+  Carried by the NIC: 37043010 packets (65.7%), by the workers: 19342270
+  Emulated NIC on lcore 2: busy 71.7% (a model of hardware: its CPU is not the workers')";
+
+    #[test]
+    fn reads_the_status_line_with_offload_off() {
+        let s = parse_status(OFF_STATUS).unwrap();
+        assert_eq!(s.elapsed_s, 4);
+        assert!((s.delivered_mpps - 10.40).abs() < 1e-9, "{s:?}");
+        assert_eq!(s.busy_pct, 100.0);
+        assert_eq!((s.nic_share_pct, s.rules), (None, None));
+    }
+
+    #[test]
+    fn reads_the_status_line_with_offload_on() {
+        let s = parse_status(ON_STATUS).unwrap();
+        assert_eq!(s.elapsed_s, 5);
+        assert!((s.delivered_mpps - 6.10).abs() < 1e-9, "{s:?}");
+        assert_eq!(s.busy_pct, 26.0);
+        assert_eq!(s.nic_share_pct, Some(72.0));
+        assert_eq!(s.rules, Some(857));
+    }
+
+    #[test]
+    fn other_lines_are_not_status_lines() {
+        assert_eq!(
+            parse_status("port 1 vf1: net_null1 (net_null), link up"),
+            None
+        );
+        assert_eq!(
+            parse_status("Stopping (--duration reached). Final counters:"),
+            None
+        );
+        assert_eq!(
+            parse_status("  [1s] something else | busy 5%"),
+            None,
+            "not at the start of the line"
+        );
+    }
+
+    #[test]
+    fn reads_the_final_report() {
+        let mut r = FinalReport::default();
+        // A port block's TX-packets comes before the accumulated one and must
+        // not count as delivered.
+        r.line("  TX-packets: 5              TX-dropped: 0              TX-bytes: 300");
+        for l in ON_REPORT.lines() {
+            r.line(l);
+        }
+        assert_eq!(r.delivered_packets, Some(56_385_280));
+        assert_eq!(r.workers, 1);
+        assert_eq!(r.worker_busy_cycles, 7_078_191_162);
+        assert_eq!(r.worker_packets, 19_342_270);
+        assert_eq!(r.tsc_mhz, Some(2600.0));
+        assert_eq!(r.nic_packets, Some(37_043_010));
+        assert_eq!(r.nic_share_pct, Some(65.7));
+        assert_eq!(r.nic_busy_pct, Some(71.7));
+        assert_eq!(r.offload_ticks, Some(49));
+        assert_eq!(r.installs, Some(857));
+    }
+
+    fn report(text: &str) -> FinalReport {
+        let mut r = FinalReport::default();
+        for l in text.lines() {
+            r.line(l);
+        }
+        r
+    }
+
+    #[test]
+    fn figures_keep_the_steady_samples_and_charge_busy_cycles_to_delivered_packets() {
+        let early = StatusSample {
+            elapsed_s: 1,
+            delivered_mpps: 9.0,
+            busy_pct: 40.0,
+            nic_share_pct: Some(50.0),
+            rules: Some(500),
+        };
+        let steady = parse_status(ON_STATUS).unwrap();
+        let f = figures(Mode::On, &[early, steady], &report(ON_REPORT), 3).unwrap();
+        assert_eq!(f.mpps, steady.delivered_mpps);
+        assert_eq!(f.nic_share_pct, Some(72.0));
+        assert_eq!(f.rules_at_end, Some(857));
+        // 26% of 2600 MHz over 6.10 Mpps delivered.
+        assert!((f.cycles_per_delivered - 0.26 * 2600.0 / 6.10).abs() < 1e-6);
+        assert!((f.cycles_per_delivered_whole_run - 7_078_191_162.0 / 56_385_280.0).abs() < 1e-6);
+        assert!((f.cycles_per_worker_packet_whole_run - 365.94).abs() < 0.01);
+        assert_eq!(f.nic_busy_pct_whole_run, Some(71.7));
+        assert_eq!(f.nic_share_pct_whole_run, Some(65.7));
+    }
+
+    #[test]
+    fn a_missing_figure_is_an_error_that_names_it() {
+        let steady = parse_status(ON_STATUS).unwrap();
+        let without_nic: String = ON_REPORT
+            .lines()
+            .filter(|l| !l.contains("Carried by the NIC"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let err = figures(Mode::On, &[steady], &report(&without_nic), 3).unwrap_err();
+        assert!(err.contains("Carried by the NIC"), "{err}");
+        // Offload off needs none of the NIC's lines, but a status line after warm-up.
+        let off = parse_status(OFF_STATUS).unwrap();
+        assert!(figures(Mode::Off, &[off], &report(&without_nic), 3).is_ok());
+        let err = figures(Mode::Off, &[off], &report(&without_nic), 4).unwrap_err();
+        assert!(err.contains("after 4 s"), "{err}");
+        let off_status_for_on = figures(Mode::On, &[off], &report(ON_REPORT), 3).unwrap_err();
+        assert!(off_status_for_on.contains("| nic"), "{off_status_for_on}");
+    }
+
+    #[test]
+    fn configs_place_the_nic_model_and_set_the_thresholds() {
+        let on = Mode::On.offload_section();
+        assert!(on.contains("backend = \"emulated\"") && on.contains("max_rules = 1024"));
+        assert!(on.contains("promote_pps = 300.0") && on.contains("demote_pps = 75.0"));
+        assert_eq!(Mode::Off.offload_section(), "backend = \"none\"\n");
+        assert_eq!(Mode::On.lcores(), "0@0,1@1,2@0");
+        assert!(!Mode::Off.lcores().contains("2@"));
+    }
+
+    #[test]
+    fn cells_show_the_range_only_when_there_is_one() {
+        let s = summarize(&[10.0, 12.0, 11.0]);
+        assert_eq!(cell(&s, 1, "%"), "11.0% [10.0..12.0]");
+        assert_eq!(cell(&summarize(&[5.0]), 0, ""), "5");
+    }
+}
