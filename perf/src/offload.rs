@@ -29,10 +29,10 @@ use crate::samples::{summarize, Summary};
 const MAX_RULES: u32 = 1024;
 /// Control ticks (counters read, rates updated, decisions), flowlift's default.
 const TICK_MS: u32 = 100;
-/// With offload on, about 6 Mpps reach the VFs here, so the 400K-packet capture
-/// loops ~15 times a second and a flow with 20 packets in it runs at ~300 pps:
-/// about the 1024th largest flow. Lower and more flows than rules qualify
-/// (flowlift keeps the hottest); higher and rules stay unused.
+/// With offload on, about 8 Mpps reach the VFs here, so the 400K-packet capture
+/// loops ~20 times a second and its 1024th largest flow (18 packets in it) runs
+/// at ~360 pps: at 300 a few more flows than rules qualify and flowlift keeps
+/// the hottest (lower changes little); higher and rules stay unused.
 const PROMOTE_PPS: f64 = 300.0;
 /// A quarter of the promote rate, so a flow whose rate wobbles with the
 /// delivered Mpps is not demoted and promoted again.
@@ -107,7 +107,7 @@ impl Mode {
     fn lcores(self) -> &'static str {
         match self {
             Mode::Off => "0@0,1@1",
-            // The main lcore takes 5-10% of its CPU (it sleeps between ticks),
+            // The main lcore takes about 10% of its CPU (it sleeps between ticks),
             // so the NIC model gets most of CPU 0 and the worker all of CPU 1.
             Mode::On => "0@0,1@1,2@0",
             // What flowlift itself picks on 2 CPUs (extra lcores share the
