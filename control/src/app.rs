@@ -362,6 +362,7 @@ fn run_with_eal(
         evicted: sum(|s| &s.flows_evicted),
         at_exit: logged_at_exit,
         table_full: sum(|s| &s.table_full),
+        events_deferred: sum(|s| &s.events_deferred),
         events_dropped: sum(|s| &s.events_dropped),
     };
     write!(out, "{}", flow_report(&parse, &flow_figures))?;
@@ -391,6 +392,8 @@ fn run_with_eal(
                         n.stats.idle_cycles.load(Ordering::Relaxed),
                     )
                 }),
+                worker_busy_cycles: sum(|s| &s.busy_cycles),
+                tsc_hz: hz,
             })
         )?;
     }
@@ -863,16 +866,24 @@ fn control_loop(
     let mut prev: Vec<PortTotals> = totals();
     let mut prev_cycles = cycles(stats);
     let mut prev_split = carried(stats, nic);
+    let mut prev_nic_cycles = nic_cycles(nic);
     let mut last_progress = (start, 0u64);
     let mut last_expire = start;
-    let mut last_offload = start;
+    // Ticks keep a fixed cadence: the next is due a tick after the last was
+    // due, not after it ran (a late tick does not push the rest back).
+    let mut next_offload = start + offload_tick;
     loop {
-        std::thread::sleep(sleep);
+        let wake = (Instant::now() + sleep).min(next_offload);
+        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
         let now = Instant::now();
         keeper.drain_events(fleet)?;
-        if now - last_offload >= offload_tick {
+        if now >= next_offload {
             keeper.offload_tick(fleet, rte::cycles::tsc());
-            last_offload = now;
+            next_offload += offload_tick;
+            if next_offload < now {
+                // Far behind (a starved CPU): start the cadence again from now.
+                next_offload = now + offload_tick;
+            }
         }
         // The idle scan reads every tracked flow's last-seen stamp: a few times a
         // second is plenty for timeouts measured in seconds.
@@ -925,6 +936,12 @@ fn control_loop(
                     keeper.tracked()
                 );
             }
+            let nc = nic_cycles(nic);
+            if let (Some(now_c), Some(prev_c)) = (nc, prev_nic_cycles) {
+                let (b, i) = (now_c.0 - prev_c.0, now_c.1 - prev_c.1);
+                line += &format!(" | nic lcore busy {:.0}%", percent(b, b + i));
+            }
+            prev_nic_cycles = nc;
             writeln!(out, "{line}")?;
             out.flush()?;
             prev = current;
@@ -933,6 +950,16 @@ fn control_loop(
             last_status = now;
         }
     }
+}
+
+/// The emulated NIC lcore's busy and idle TSC cycles so far.
+fn nic_cycles(nic: Option<&EmulatedNic>) -> Option<(u64, u64)> {
+    nic.map(|n| {
+        (
+            n.stats.busy_cycles.load(Ordering::Relaxed),
+            n.stats.idle_cycles.load(Ordering::Relaxed),
+        )
+    })
 }
 
 /// Packets carried so far by the emulated NIC's rules and by the workers.

@@ -71,7 +71,13 @@ pub fn eal_args(cfg: &Config, mbufs: u32, cpus: usize) -> Vec<String> {
         // cost here is a control tick late by up to a time slice (fine for
         // functional runs, never for benchmark figures).
         let cpus = cpus.max(1) as u32;
-        let cpu_of = |lc: u32| if lc < cpus { lc } else { dp.main_lcore.min(cpus - 1) };
+        let cpu_of = |lc: u32| {
+            if lc < cpus {
+                lc
+            } else {
+                dp.main_lcore.min(cpus - 1)
+            }
+        };
         let nic = (cfg.offload.backend == BackendKind::Emulated).then_some(cfg.offload.lcore);
         let map: Vec<String> = std::iter::once(dp.main_lcore)
             .chain(dp.worker_lcores.iter().copied())

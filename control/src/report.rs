@@ -110,6 +110,7 @@ pub struct FlowFigures {
     pub evicted: u64,
     pub at_exit: u64,
     pub table_full: u64,
+    pub events_deferred: u64,
     pub events_dropped: u64,
 }
 
@@ -121,8 +122,8 @@ pub fn flow_report(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "  Flows: created {}, evicted idle {}, alive at exit {}; table-full packets {}; new-flow events dropped {}",
-        f.created, f.evicted, f.at_exit, f.table_full, f.events_dropped
+        "  Flows: created {}, evicted idle {}, alive at exit {}; table-full packets {}; new-flow events deferred {}, dropped {}",
+        f.created, f.evicted, f.at_exit, f.table_full, f.events_deferred, f.events_dropped
     );
     let no_key: Vec<String> = parse
         .iter()
@@ -306,6 +307,9 @@ pub struct OffloadFigures<'a> {
     pub sw_packets: u64,
     /// The emulated NIC's lcore and its busy and idle TSC cycles.
     pub nic_cycles: Option<(u32, u64, u64)>,
+    /// The workers' busy TSC cycles, and the TSC rate.
+    pub worker_busy_cycles: u64,
+    pub tsc_hz: u64,
 }
 
 fn by_reason(m: &std::collections::BTreeMap<&'static str, u64>) -> String {
@@ -348,6 +352,18 @@ pub fn offload_report(f: &OffloadFigures<'_>) -> String {
         "  Carried by the NIC: {} packets ({share:.1}%), by the workers: {}",
         f.hw_packets, f.sw_packets
     );
+    let delivered = f.hw_packets + f.sw_packets;
+    if delivered > 0 {
+        // What the host pays per packet, whichever path carried it (the
+        // per-worker line above divides by the workers' packets only).
+        let _ = writeln!(
+            out,
+            "  Host CPU per packet, both paths: {:.2} worker busy cycles ({} / {delivered}) at {} MHz",
+            f.worker_busy_cycles as f64 / delivered as f64,
+            f.worker_busy_cycles,
+            f.tsc_hz / 1_000_000
+        );
+    }
     if let Some((lcore, busy, idle)) = f.nic_cycles {
         let pct = percent(busy, busy + idle);
         let _ = writeln!(

@@ -101,7 +101,11 @@ pub struct WorkerStats {
     pub flows_evicted: AtomicU64,
     /// Packets of new flows forwarded uncached because the table was full.
     pub table_full: AtomicU64,
-    /// New-flow events dropped because the control core's queue was full.
+    /// New-flow events that found the control core's queue full and were sent
+    /// again later.
+    pub events_deferred: AtomicU64,
+    /// New-flow events dropped (the queue and the deferred list both full:
+    /// never, with the deferred list sized for the tables).
     pub events_dropped: AtomicU64,
     /// Evictions put off because the event queue had no room for the flow's end.
     pub evictions_deferred: AtomicU64,
@@ -124,6 +128,7 @@ impl WorkerStats {
             flows_created: AtomicU64::new(0),
             flows_evicted: AtomicU64::new(0),
             table_full: AtomicU64::new(0),
+            events_deferred: AtomicU64::new(0),
             events_dropped: AtomicU64::new(0),
             evictions_deferred: AtomicU64::new(0),
         }

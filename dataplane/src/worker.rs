@@ -156,11 +156,60 @@ pub struct Worker<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> {
     scratch: Box<Scratch>,
     burst: usize,
     stats: Arc<WorkerStats>,
-    events: Sender<FlowEvent>,
+    events: Events,
     commands: Receiver<WorkerCommand>,
     clock: fn() -> u64,
     tx_drain_ticks: u64,
     last_flush: u64,
+}
+
+/// The flow events going to the control core.
+struct Events {
+    queue: Sender<FlowEvent>,
+    /// Flows whose `New` event found the queue full, announced again as it
+    /// drains (one slot per flow the tables hold, so none is ever given up).
+    unannounced: Vec<FlowId>,
+}
+
+impl Events {
+    /// Announces a new flow, now or (queue full) later.
+    fn new_flow(&mut self, id: FlowId, key: FlowKey, action: FlowAction, stats: &WorkerStats) {
+        if self
+            .queue
+            .try_send(FlowEvent::New { id, key, action })
+            .is_ok()
+        {
+            return;
+        }
+        if self.unannounced.len() < self.unannounced.capacity() {
+            self.unannounced.push(id);
+            bump(&stats.events_deferred, 1);
+        } else {
+            bump(&stats.events_dropped, 1);
+        }
+    }
+
+    /// Announces (a bounded number of) the deferred flows still in `flows`,
+    /// until the queue is full again.
+    fn announce_deferred(&mut self, flows: &Flows) {
+        for _ in 0..COMMANDS_PER_LOOP {
+            let Some(&id) = self.unannounced.last() else {
+                return;
+            };
+            if let Some(key) = flows.key(id) {
+                let action = flows.actions[id.index()];
+                if self
+                    .queue
+                    .try_send(FlowEvent::New { id, key, action })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            // Announced, or gone meanwhile: nothing more to say.
+            self.unannounced.pop();
+        }
+    }
 }
 
 impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> std::fmt::Debug for Worker<R, T> {
@@ -218,7 +267,10 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
             scratch: Scratch::new(),
             burst: setup.burst.clamp(1, R::Burst::CAPACITY.min(MAX_BURST)),
             stats: setup.stats,
-            events: setup.events,
+            events: Events {
+                queue: setup.events,
+                unannounced: Vec::with_capacity(slots),
+            },
             commands: setup.commands,
             clock: setup.clock,
             tx_drain_ticks: setup.tx_drain_ticks,
@@ -281,6 +333,9 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
 
     /// Carries out the control core's commands (a bounded number per call).
     pub fn take_commands(&mut self) {
+        if !self.events.unannounced.is_empty() {
+            self.events.announce_deferred(&self.flows);
+        }
         for _ in 0..COMMANDS_PER_LOOP {
             let Ok(cmd) = self.commands.try_recv() else {
                 return;
@@ -311,7 +366,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
         };
         // The flow's end must reach the control core (it holds the final
         // counters): evict only once the message is queued.
-        if self.events.try_send(ended).is_err() {
+        if self.events.queue.try_send(ended).is_err() {
             bump(&self.stats.evictions_deferred, 1);
             return;
         }
@@ -408,7 +463,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
                     miss_v4(
                         &mut self.flows,
                         &self.policy,
-                        &self.events,
+                        &mut self.events,
                         &self.stats,
                         s.keys4[j],
                         frame,
@@ -430,7 +485,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
                     miss_v6(
                         &mut self.flows,
                         &self.policy,
-                        &self.events,
+                        &mut self.events,
                         &self.stats,
                         s.keys6[j],
                         frame,
@@ -485,7 +540,7 @@ fn prefetch_counter(flows: &Flows, id: FlowId) {
 fn settle_new(
     inserted: Result<FlowId, TableFull>,
     flows: &mut Flows,
-    events: &Sender<FlowEvent>,
+    events: &mut Events,
     stats: &WorkerStats,
     key: FlowKey,
     action: FlowAction,
@@ -500,16 +555,14 @@ fn settle_new(
         c.reset(now);
     }
     bump(&stats.flows_created, 1);
-    if events.try_send(FlowEvent::New { id, key, action }).is_err() {
-        bump(&stats.events_dropped, 1);
-    }
+    events.new_flow(id, key, action, stats);
     Plan::Flow(id)
 }
 
 fn miss_v4(
     flows: &mut Flows,
     policy: &Policy,
-    events: &Sender<FlowEvent>,
+    events: &mut Events,
     stats: &WorkerStats,
     key: KeyV4,
     frame: &[u8],
@@ -528,7 +581,7 @@ fn miss_v4(
 fn miss_v6(
     flows: &mut Flows,
     policy: &Policy,
-    events: &Sender<FlowEvent>,
+    events: &mut Events,
     stats: &WorkerStats,
     key: KeyV6,
     frame: &[u8],

@@ -308,30 +308,35 @@ fn the_control_core_evicts_idle_flows_and_gets_their_final_counters() {
 }
 
 #[test]
-fn with_the_event_queue_full_new_flows_still_run_and_evictions_wait() {
+fn with_the_event_queue_full_new_flows_still_run_are_announced_later_and_evictions_wait() {
     let frames: Vec<Vec<u8>> = (0..10).map(|i| udp(1, i, 7, 60)).collect();
     let mut r = rig(uplink(frames), MissAction::Drop, vec![], 64, 4);
     run_until_empty(&mut r.worker);
     assert_eq!(r.worker.flow_count(), 10);
-    assert_eq!(r.stats.events_dropped.load(Relaxed), 6);
+    assert_eq!(r.stats.events_deferred.load(Relaxed), 6);
+    assert_eq!(r.stats.events_dropped.load(Relaxed), 0);
     assert_eq!(totals(&r.stats)[1].tx_packets, 10);
     // The queue is still full: an eviction is put off, not lost.
-    r.commands
-        .send(WorkerCommand::Evict {
-            id: FlowId(0),
-            idle_since: 5000,
-        })
-        .unwrap();
+    let evict = WorkerCommand::Evict {
+        id: FlowId(0),
+        idle_since: 5000,
+    };
+    r.commands.send(evict).unwrap();
     r.worker.take_commands();
     assert_eq!(r.stats.evictions_deferred.load(Relaxed), 1);
     assert_eq!(r.worker.flow_count(), 10);
-    let _ = r.events.try_recv();
-    r.commands
-        .send(WorkerCommand::Evict {
-            id: FlowId(0),
-            idle_since: 5000,
-        })
-        .unwrap();
+    // As the control core drains the queue, the deferred flows are announced.
+    let mut announced = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        for e in r.events.try_iter() {
+            if let FlowEvent::New { id, .. } = e {
+                assert!(announced.insert(id), "{id:?} announced twice");
+            }
+        }
+        r.worker.take_commands();
+    }
+    assert_eq!(announced.len(), 10, "every flow announced once");
+    r.commands.send(evict).unwrap();
     r.worker.take_commands();
     assert_eq!(r.worker.flow_count(), 9);
 }

@@ -22,6 +22,18 @@ use super::{Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend, Of
 /// How long the switch may take to answer before it counts as gone.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Commands sent before their answers are read: well within what the command
+/// and answer channels hold, so neither side waits on a full channel.
+const BATCH: usize = 256;
+
+/// An install asked of the switch, not yet answered.
+#[derive(Debug)]
+struct PendingInstall {
+    id: HwRuleId,
+    counter: u32,
+    command: EswitchCommand,
+}
+
 /// The control core's handle on the emulated NIC. `HwRule::out_port` is the
 /// switch's port index (the appliance's `PortIdx`), not a DPDK port id.
 #[derive(Debug)]
@@ -82,14 +94,102 @@ impl EmulatedBackend {
     }
 
     fn ask(&self, cmd: EswitchCommand) -> Result<EswitchReply, OffloadError> {
+        self.send(cmd)?;
+        self.answer()
+    }
+
+    fn send(&self, cmd: EswitchCommand) -> Result<(), OffloadError> {
         self.commands
             .send_timeout(cmd, ANSWER_TIMEOUT)
-            .map_err(|_| {
-                OffloadError::DeviceGone("the emulated switch takes no commands".into())
-            })?;
+            .map_err(|_| OffloadError::DeviceGone("the emulated switch takes no commands".into()))
+    }
+
+    fn answer(&self) -> Result<EswitchReply, OffloadError> {
         self.replies
             .recv_timeout(ANSWER_TIMEOUT)
             .map_err(|_| OffloadError::DeviceGone("the emulated switch did not answer".into()))
+    }
+
+    /// Everything an install needs before the switch is asked: a refusal
+    /// planned by `[offload.faults]`, a free counter, an id.
+    fn prepare_install(&mut self, rule: &HwRule) -> Result<PendingInstall, OffloadError> {
+        self.installs_asked += 1;
+        if Self::planned_fault(self.installs_asked, self.plan.no_space_every) {
+            return Err(OffloadError::NoSpace(
+                "emulated NIC rule table full (injected)".into(),
+            ));
+        }
+        if Self::planned_fault(self.installs_asked, self.plan.busy_every) {
+            return Err(OffloadError::Busy(
+                "emulated NIC insertion queue busy (injected)".into(),
+            ));
+        }
+        let counter = self
+            .free_counters
+            .pop()
+            .ok_or_else(|| OffloadError::NoSpace("emulated NIC has no free counter".into()))?;
+        if let Some(c) = self.bank.get(counter) {
+            c.reset();
+        }
+        let id = HwRuleId(self.next_id);
+        self.next_id += 1;
+        let command = EswitchCommand::Install {
+            rule: id.0,
+            key: rule.key,
+            out_port: PortIdx(rule.out_port),
+            counter,
+            // The emulated NIC has one meter per VF, numbered by its port.
+            metered: rule.meter.is_some(),
+        };
+        Ok(PendingInstall {
+            id,
+            counter,
+            command,
+        })
+    }
+
+    /// Settles an install from the switch's answer.
+    fn finish_install(
+        &mut self,
+        p: PendingInstall,
+        answer: Result<EswitchReply, OffloadError>,
+    ) -> Result<HwRuleId, OffloadError> {
+        match answer {
+            Ok(EswitchReply::Installed { .. }) => {
+                self.rules.insert(p.id, p.counter);
+                Ok(p.id)
+            }
+            Ok(EswitchReply::Refused { error, .. }) => {
+                self.free_counters.push(p.counter);
+                Err(refusal(error, p.id))
+            }
+            Ok(other) => {
+                self.free_counters.push(p.counter);
+                Err(OffloadError::Other(format!("unexpected answer {other:?}")))
+            }
+            // The switch may or may not hold the rule: keep the counter out of use.
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Settles a removal from the switch's answer.
+    fn finish_remove(
+        &mut self,
+        id: HwRuleId,
+        counter: u32,
+        answer: Result<EswitchReply, OffloadError>,
+    ) -> Result<HwCounters, OffloadError> {
+        match answer? {
+            EswitchReply::Removed { .. } => {
+                // The rule is gone: nothing counts on the counter any more.
+                self.rules.remove(&id);
+                let last = self.read(counter);
+                self.free_counters.push(counter);
+                Ok(last)
+            }
+            EswitchReply::Refused { error, .. } => Err(refusal(error, id)),
+            other => Err(OffloadError::Other(format!("unexpected answer {other:?}"))),
+        }
     }
 
     fn read(&self, counter: u32) -> HwCounters {
@@ -129,65 +229,66 @@ impl OffloadBackend for EmulatedBackend {
     }
 
     fn install(&mut self, rule: &HwRule) -> Result<HwRuleId, OffloadError> {
-        self.installs_asked += 1;
-        if Self::planned_fault(self.installs_asked, self.plan.no_space_every) {
-            return Err(OffloadError::NoSpace(
-                "emulated NIC rule table full (injected)".into(),
-            ));
-        }
-        if Self::planned_fault(self.installs_asked, self.plan.busy_every) {
-            return Err(OffloadError::Busy(
-                "emulated NIC insertion queue busy (injected)".into(),
-            ));
-        }
-        let counter = self
-            .free_counters
-            .pop()
-            .ok_or_else(|| OffloadError::NoSpace("emulated NIC has no free counter".into()))?;
-        if let Some(c) = self.bank.get(counter) {
-            c.reset();
-        }
-        let id = HwRuleId(self.next_id);
-        self.next_id += 1;
-        let answer = self.ask(EswitchCommand::Install {
-            rule: id.0,
-            key: rule.key,
-            out_port: PortIdx(rule.out_port),
-            counter,
-            // The emulated NIC has one meter per VF, numbered by its port.
-            metered: rule.meter.is_some(),
-        });
-        match answer {
-            Ok(EswitchReply::Installed { .. }) => {
-                self.rules.insert(id, counter);
-                Ok(id)
+        let p = self.prepare_install(rule)?;
+        let answer = self.ask(p.command);
+        self.finish_install(p, answer)
+    }
+
+    /// All the commands go to the switch first, then the answers are read, in
+    /// chunks the channels hold: one wait for the switch per chunk, not one
+    /// per rule (which, with the switch's lcore sharing a CPU, is a time slice
+    /// each).
+    fn install_batch(&mut self, rules: &[HwRule]) -> Vec<Result<HwRuleId, OffloadError>> {
+        let mut out = Vec::with_capacity(rules.len());
+        for chunk in rules.chunks(BATCH) {
+            let mut pending = Vec::with_capacity(chunk.len());
+            for rule in chunk {
+                pending.push(
+                    self.prepare_install(rule)
+                        .and_then(|p| self.send(p.command).map(|()| p)),
+                );
             }
-            Ok(EswitchReply::Refused { error, .. }) => {
-                self.free_counters.push(counter);
-                Err(refusal(error, id))
+            for p in pending {
+                out.push(match p {
+                    Ok(p) => {
+                        let answer = self.answer();
+                        self.finish_install(p, answer)
+                    }
+                    Err(e) => Err(e),
+                });
             }
-            Ok(other) => {
-                self.free_counters.push(counter);
-                Err(OffloadError::Other(format!("unexpected answer {other:?}")))
-            }
-            // The switch may or may not hold the rule: keep the counter out of use.
-            Err(e) => Err(e),
         }
+        out
+    }
+
+    fn remove_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH) {
+            let sent: Vec<Result<u32, OffloadError>> = chunk
+                .iter()
+                .map(|id| {
+                    let counter = *self.rules.get(id).ok_or(OffloadError::NoSuchRule(*id))?;
+                    self.send(EswitchCommand::Remove { rule: id.0 })?;
+                    Ok(counter)
+                })
+                .collect();
+            for (id, s) in chunk.iter().zip(sent) {
+                out.push(match s {
+                    Ok(counter) => {
+                        let answer = self.answer();
+                        self.finish_remove(*id, counter, answer)
+                    }
+                    Err(e) => Err(e),
+                });
+            }
+        }
+        out
     }
 
     fn remove(&mut self, id: HwRuleId) -> Result<HwCounters, OffloadError> {
         let counter = *self.rules.get(&id).ok_or(OffloadError::NoSuchRule(id))?;
-        match self.ask(EswitchCommand::Remove { rule: id.0 })? {
-            EswitchReply::Removed { .. } => {
-                // The rule is gone: nothing counts on the counter any more.
-                self.rules.remove(&id);
-                let last = self.read(counter);
-                self.free_counters.push(counter);
-                Ok(last)
-            }
-            EswitchReply::Refused { error, .. } => Err(refusal(error, id)),
-            other => Err(OffloadError::Other(format!("unexpected answer {other:?}"))),
-        }
+        let answer = self.ask(EswitchCommand::Remove { rule: id.0 });
+        self.finish_remove(id, counter, answer)
     }
 
     fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {

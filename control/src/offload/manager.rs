@@ -17,7 +17,7 @@ use flowlift_dataplane::flowstate::FlowCounters;
 use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::PortIdx;
 
-use super::{Capabilities, HwCounters, HwRule, OffloadBackend, OffloadError};
+use super::{Capabilities, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 use crate::config::{OffloadChoice, OffloadPolicy, OffloadSection};
 use crate::lifecycle::{DemoteReason, FlowOffload, OffloadState};
 use crate::tracker::{FlowTracker, TrackedFlow};
@@ -375,20 +375,27 @@ impl Offloader {
         }
     }
 
-    /// Removes the rules of `Onloading` flows, as the rate limit allows.
+    /// Removes the rules of `Onloading` flows, as the rate limit allows, in
+    /// one batch.
     fn carry_out_removals(&mut self, flows: &mut FlowTracker) {
-        let leaving: Vec<_> = flows
+        let budget = self.change_tokens.max(0.0) as usize;
+        let leaving: Vec<((usize, FlowId), HwRuleId)> = flows
             .iter()
-            .filter(|(_, f)| matches!(f.off.state, OffloadState::Onloading(_)))
-            .map(|(at, _)| *at)
+            .filter_map(|(at, f)| match f.off.state {
+                OffloadState::Onloading(rule) => Some((*at, rule)),
+                _ => None,
+            })
+            .take(budget)
             .collect();
-        for at in leaving {
-            if self.change_tokens < 1.0 {
-                return;
-            }
-            self.change_tokens -= 1.0;
+        if leaving.is_empty() {
+            return;
+        }
+        self.change_tokens -= leaving.len() as f64;
+        let ids: Vec<HwRuleId> = leaving.iter().map(|(_, r)| *r).collect();
+        let results = self.backend.remove_batch(&ids);
+        for ((at, _), result) in leaving.into_iter().zip(results) {
             if let Some(f) = flows.get_mut(at) {
-                self.remove_rule(&mut f.off);
+                self.settle_removal(&mut f.off, result);
             }
         }
     }
@@ -399,8 +406,18 @@ impl Offloader {
         let Some(rule) = off.state.rule() else {
             return true;
         };
+        let result = self.backend.remove(rule);
+        self.settle_removal(off, result)
+    }
+
+    /// Folds a removal's result into the flow; returns whether the rule is gone.
+    fn settle_removal(
+        &mut self,
+        off: &mut FlowOffload,
+        result: Result<HwCounters, OffloadError>,
+    ) -> bool {
         let reason = off.demote_reason.unwrap_or(DemoteReason::Requested);
-        match self.backend.remove(rule) {
+        match result {
             Ok(last) => {
                 off.removed(last);
                 self.stats.removals += 1;
@@ -422,7 +439,7 @@ impl Offloader {
     }
 
     /// Installs rules for `Offloading` flows, hottest first, as the rate limit
-    /// and the rule budget allow.
+    /// and the rule budget allow, in one batch.
     fn carry_out_installs(&mut self, flows: &mut FlowTracker, now: u64) {
         let mut joining: Vec<(f64, (usize, FlowId))> = flows
             .iter()
@@ -437,17 +454,34 @@ impl Offloader {
             })
             .collect();
         joining.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let room = self
+            .params
+            .max_rules
+            .saturating_sub(self.backend.installed());
+        let budget = (self.change_tokens.max(0.0) as usize).min(room);
+        let mut batch = Vec::with_capacity(budget.min(joining.len()));
+        let mut rules = Vec::with_capacity(batch.capacity());
         for (_, at) in joining {
-            if self.change_tokens < 1.0 || self.backend.installed() >= self.params.max_rules {
-                return;
+            if batch.len() == budget {
+                break;
             }
-            self.change_tokens -= 1.0;
             let Some(f) = flows.get_mut(at) else { continue };
-            let Some(rule) = self.hw_rule(f) else {
-                f.off.state = OffloadState::Onloaded;
-                continue;
-            };
-            match self.backend.install(&rule) {
+            match self.hw_rule(f) {
+                Some(rule) => {
+                    batch.push(at);
+                    rules.push(rule);
+                }
+                None => f.off.state = OffloadState::Onloaded,
+            }
+        }
+        if rules.is_empty() {
+            return;
+        }
+        self.change_tokens -= rules.len() as f64;
+        let results = self.backend.install_batch(&rules);
+        for (at, result) in batch.into_iter().zip(results) {
+            let Some(f) = flows.get_mut(at) else { continue };
+            match result {
                 Ok(id) => {
                     f.off.installed(id);
                     f.off.hw_active_tsc = now;
@@ -502,10 +536,27 @@ impl Offloader {
         off.removed(HwCounters::default());
     }
 
-    /// Takes every flow off the NIC (the traffic has stopped).
+    /// Takes every flow off the NIC (the traffic has stopped): one batch, then
+    /// one by one (with retries) for the rules the batch could not remove.
     pub fn release_all(&mut self, flows: &mut FlowTracker) {
-        for (_, f) in flows.iter_mut() {
-            self.release(&mut f.off);
+        let mut holders = Vec::new();
+        for (at, f) in flows.iter_mut() {
+            if f.off.state == OffloadState::Offloading {
+                f.off.state = OffloadState::Onloaded;
+            }
+            if let Some(rule) = f.off.state.rule() {
+                f.off.demote_reason.get_or_insert(DemoteReason::Requested);
+                holders.push((*at, rule));
+            }
+        }
+        let ids: Vec<HwRuleId> = holders.iter().map(|(_, r)| *r).collect();
+        let results = self.backend.remove_batch(&ids);
+        for ((at, _), result) in holders.into_iter().zip(results) {
+            if let Some(f) = flows.get_mut(at) {
+                if !self.settle_removal(&mut f.off, result) {
+                    self.release(&mut f.off);
+                }
+            }
         }
     }
 }

@@ -164,6 +164,15 @@ pub trait OffloadBackend {
     fn install(&mut self, rule: &HwRule) -> Result<HwRuleId, OffloadError>;
     /// Removes a rule and returns its final counters.
     fn remove(&mut self, id: HwRuleId) -> Result<HwCounters, OffloadError>;
+    /// Installs rules for several flows, one result each, in order. NICs
+    /// with batched or asynchronous rule APIs do better than one at a time.
+    fn install_batch(&mut self, rules: &[HwRule]) -> Vec<Result<HwRuleId, OffloadError>> {
+        rules.iter().map(|r| self.install(r)).collect()
+    }
+    /// Removes several rules, one result (final counters) each, in order.
+    fn remove_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {
+        ids.iter().map(|id| self.remove(*id)).collect()
+    }
     /// Reads the counters of `ids`, one result each, in order.
     fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>>;
     /// Rules currently installed.

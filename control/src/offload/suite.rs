@@ -108,9 +108,33 @@ pub fn check<B: OffloadBackend>(
     assert_eq!(refused.label(), "no_space", "{refused}");
     assert_eq!(backend.installed(), max);
 
-    // Everything comes off.
-    for id in ids[1..].iter().chain([again].iter()).chain(extra.iter()) {
-        backend.remove(*id).expect("remove");
-    }
+    // Everything comes off, in one batch.
+    let all: Vec<HwRuleId> = ids[1..]
+        .iter()
+        .chain([again].iter())
+        .chain(extra.iter())
+        .copied()
+        .collect();
+    let removed = backend.remove_batch(&all);
+    assert!(removed.iter().all(|r| r.is_ok()), "{removed:?}");
+    assert_eq!(backend.installed(), 0);
+
+    // Batches answer rule by rule, in order, refusals in place.
+    let batch: Vec<HwRule> = (200..203).map(&rule).collect();
+    let got = backend.install_batch(&batch);
+    assert!(got.iter().all(|r| r.is_ok()), "{got:?}");
+    let mut ids: Vec<HwRuleId> = got.into_iter().map(|r| r.expect("installed")).collect();
+    hit(&batch[1], 2, 200);
+    ids.insert(1, HwRuleId(u64::MAX));
+    let gone = backend.remove_batch(&ids);
+    assert_eq!(gone[1], Err(OffloadError::NoSuchRule(HwRuleId(u64::MAX))));
+    assert_eq!(
+        gone[2],
+        Ok(HwCounters {
+            packets: 2,
+            bytes: 200
+        })
+    );
+    assert!(gone[0].is_ok() && gone[3].is_ok());
     assert_eq!(backend.installed(), 0);
 }
