@@ -31,6 +31,8 @@ use crate::config::{BackendKind, Config};
 use crate::emulated_nic::{miss_ports, EmulatedNic, MissPorts};
 use crate::fleet::{DpdkWorker, FlowKeeper, WorkerHandle};
 use crate::flowlog::{FlowLog, TscClock};
+use crate::lifecycle::OffloadState;
+use crate::metrics::{ControlSnapshot, MetricsServer, Sources};
 use crate::offload::emulated::EmulatedBackend;
 use crate::offload::manager::{OffloadParams, Offloader, PortPlan};
 use crate::offload::rte_flow::RteFlowBackend;
@@ -39,7 +41,10 @@ use crate::report::{
     final_report, flow_report, offload_report, percent, status_line, worker_lines, FlowFigures,
     OffloadFigures, PortLabel, WorkerFigures,
 };
+use crate::shell::exec::{Appliance, ShellState};
+use crate::shell::socket::{request_channel, ControlSocket, Request};
 use crate::traffic::{generate, TrafficSpec};
+use crossbeam_channel::Receiver;
 
 /// What `flowlift run` was asked to do.
 #[derive(Debug, Clone)]
@@ -60,6 +65,14 @@ pub struct RunOptions {
     pub flow_log: Option<PathBuf>,
     /// Command-line overrides of `[offload]`.
     pub offload: OffloadOverrides,
+    /// `-i`: the shell on this terminal (no periodic status line).
+    pub interactive: bool,
+    /// The control socket, overriding `[control] socket`.
+    pub socket: Option<PathBuf>,
+    /// The /metrics address, overriding `[control] metrics` ("" turns it off).
+    pub metrics: Option<String>,
+    /// Check the config and options, print the EAL command line, stop there.
+    pub check_config: bool,
 }
 
 /// `--offload`, `--max-rules`, `--promote-pps`, `--demote-pps`, `--tick-ms`.
@@ -104,6 +117,10 @@ pub enum StopReason {
     Duration,
     ReplayDone,
     ReplayStalled,
+    /// `quit` from a shell.
+    Quit,
+    /// `--check-config`: nothing was started.
+    ConfigChecked,
 }
 
 /// How long a finite replay may go without receiving a packet before flowlift
@@ -218,6 +235,28 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     let mbufs = crate::eal_args::mbufs_needed(&cfg, u32::from(workers), in_memory);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let args = crate::eal_args::eal_args(&cfg, mbufs, cpus);
+    if opts.check_config {
+        writeln!(
+            out,
+            "config {}: OK: {} ports ({}), {} worker(s) on lcores {:?}, offload {}{}, {} mbufs\nEAL arguments: {}",
+            opts.config
+                .as_deref()
+                .map_or("(built-in demo)".to_string(), |p| p.display().to_string()),
+            cfg.ports.len(),
+            cfg.ports.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
+            cfg.dataplane.worker_lcores.len(),
+            cfg.dataplane.worker_lcores,
+            cfg.offload.backend.name(),
+            if cfg.offload.backend == BackendKind::Emulated {
+                format!(" (lcore {}, {} rules)", cfg.offload.lcore, cfg.offload.max_rules)
+            } else {
+                String::new()
+            },
+            mbufs,
+            args.join(" ")
+        )?;
+        return Ok(StopReason::ConfigChecked);
+    }
     let eal =
         Eal::init(&args).map_err(|e| anyhow::anyhow!("{e} (EAL arguments: {})", args.join(" ")))?;
     let result = run_with_eal(&eal, &cfg, mbufs, budget, opts, &stop, out);
@@ -231,6 +270,8 @@ struct Running {
     fleet: Vec<WorkerHandle>,
     launched: Vec<rte::LaunchHandle>,
     workers_stop: Arc<AtomicBool>,
+    /// The shell's `stop`: workers take no packets while set.
+    workers_paused: Arc<AtomicBool>,
     nic: Option<EmulatedNic>,
     /// Kept open until the end (the workers' and the NIC's queues use them).
     miss: Option<MissPortsKeep>,
@@ -318,7 +359,87 @@ fn run_with_eal(
         }
     }
 
-    let reason = control_loop(&open, &running, &mut keeper, cfg, budget, opts, stop, out);
+    let (requests_tx, requests) = request_channel();
+    let socket_path = opts
+        .socket
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&cfg.control.socket));
+    let socket = match ControlSocket::serve(&socket_path, requests_tx.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            stop_all(&mut running, &mut keeper)?;
+            return Err(e);
+        }
+    };
+    writeln!(
+        out,
+        "control socket {} (flowlift shell --socket {})",
+        socket_path.display(),
+        socket_path.display()
+    )?;
+    let snapshot = Arc::new(Mutex::new(ControlSnapshot::default()));
+    let metrics_addr = opts
+        .metrics
+        .clone()
+        .unwrap_or_else(|| cfg.control.metrics.clone());
+    let _metrics = if metrics_addr.is_empty() {
+        None
+    } else {
+        let sources = Arc::new(Sources {
+            port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
+            workers: running
+                .fleet
+                .iter()
+                .map(|h| (h.lcore, Arc::clone(&h.stats)))
+                .collect(),
+            nic: running
+                .nic
+                .as_ref()
+                .map(|n| (n.lcore, Arc::clone(&n.stats))),
+            table_capacity: u64::from(dp.flow_table_size) + u64::from(dp.flow_table_size_v6),
+            tsc_hz: hz,
+            snapshot: Arc::clone(&snapshot),
+        });
+        match MetricsServer::serve(&metrics_addr, sources) {
+            Ok(m) => {
+                writeln!(out, "metrics on http://{}/metrics", m.addr)?;
+                Some(m)
+            }
+            Err(e) => {
+                drop(socket);
+                stop_all(&mut running, &mut keeper)?;
+                return Err(e);
+            }
+        }
+    };
+    if opts.interactive {
+        let tx = requests_tx.clone();
+        std::thread::Builder::new()
+            .name("flowlift-stdin".into())
+            .spawn(move || {
+                let r = crate::shell::client::interactive("flowlift> ", true, |line| {
+                    crate::shell::socket::ask(&tx, line.to_string())
+                });
+                if let Err(e) = r {
+                    eprintln!("flowlift: shell: {e}");
+                }
+            })
+            .context("start the shell")?;
+    }
+    drop(requests_tx);
+    let reason = control_loop(
+        &open,
+        &running,
+        &mut keeper,
+        cfg,
+        budget,
+        opts,
+        stop,
+        &requests,
+        &snapshot,
+        out,
+    );
+    drop(socket);
     let (failed, logged_at_exit) = stop_all(&mut running, &mut keeper)?;
     let fleet = &running.fleet;
     let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
@@ -334,6 +455,8 @@ fn run_with_eal(
         StopReason::Duration => "--duration reached",
         StopReason::ReplayDone => "replay complete",
         StopReason::ReplayStalled => "replay stalled",
+        StopReason::Quit => "quit",
+        StopReason::ConfigChecked => "config checked",
     };
     writeln!(out, "\nStopping ({why}). Final counters:")?;
     write!(out, "{}", final_report(&open.labels, &totals, &hw))?;
@@ -505,6 +628,7 @@ fn launch(
     let (flows_v4, flows_v6) = (dp.flow_table_size as usize, dp.flow_table_size_v6 as usize);
     let slots = DpdkWorker::flow_slots_needed(flows_v4, flows_v6);
     let workers_stop = Arc::new(AtomicBool::new(false));
+    let workers_paused = Arc::new(AtomicBool::new(false));
     let mut fleet: Vec<WorkerHandle> = Vec::with_capacity(workers);
     let mut launched = Vec::with_capacity(workers);
     for (w, &lc) in dp.worker_lcores.iter().enumerate() {
@@ -536,8 +660,9 @@ fn launch(
             },
         );
         let (stop, returned) = (Arc::clone(&workers_stop), Arc::clone(&handle.returned));
+        let paused = Arc::clone(&workers_paused);
         launched.push(eal.launch(LcoreId(lc), move || {
-            worker.run(&stop);
+            worker.run(&stop, &paused);
             *returned.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker);
             0
         })?);
@@ -547,6 +672,7 @@ fn launch(
         fleet,
         launched,
         workers_stop,
+        workers_paused,
         nic: None,
         miss: miss_keep,
     };
@@ -708,25 +834,14 @@ fn stop_all(running: &mut Running, keeper: &mut FlowKeeper) -> anyhow::Result<(V
 /// Per-port totals of the workers, with the emulated NIC's share: the uplink's
 /// RX is what the NIC received (the workers got its misses), and each VF's TX
 /// adds what the NIC's rules delivered.
-fn port_totals(
+pub(crate) fn port_totals(
     stats: &[Arc<WorkerStats>],
     nic: Option<&EmulatedNic>,
     nports: usize,
 ) -> Vec<PortTotals> {
     let mut totals = WorkerStats::port_totals(stats.iter().map(|s| s.as_ref()), nports);
     if let Some(nic) = nic {
-        for (t, c) in totals.iter_mut().zip(nic.stats.ports.iter()) {
-            let mut n = PortTotals::default();
-            n.add(c);
-            t.tx_packets += n.tx_packets;
-            t.tx_bytes += n.tx_bytes;
-            t.tx_dropped += n.tx_dropped;
-            t.drop_meter += n.drop_meter;
-        }
-        if let (Some(up), Some(c)) = (totals.first_mut(), nic.stats.ports.first()) {
-            up.rx_packets = c.rx_packets.load(Ordering::Relaxed);
-            up.rx_bytes = c.rx_bytes.load(Ordering::Relaxed);
-        }
+        crate::metrics::merge_nic(&mut totals, &nic.stats);
     }
     totals
 }
@@ -851,16 +966,19 @@ fn control_loop(
     budget: Option<u64>,
     opts: &RunOptions,
     stop: &AtomicBool,
+    requests: &Receiver<Request>,
+    snapshot: &Mutex<ControlSnapshot>,
     out: &mut dyn Write,
 ) -> anyhow::Result<StopReason> {
     let fleet = &running.fleet;
+    let quit = AtomicBool::new(false);
+    let mut shell = ShellState::default();
     let nic = running.nic.as_ref();
     let nports = open.ports.len();
     let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let stats = stats.as_slice();
     let totals = || port_totals(stats, nic, nports);
-    let offload_tick = Duration::from_millis(u64::from(cfg.offload.tick_ms));
-    let sleep = TICK.min(offload_tick);
+    let mut offload_tick = Duration::from_millis(u64::from(cfg.offload.tick_ms));
     let start = Instant::now();
     let mut last_status = start;
     let mut prev: Vec<PortTotals> = totals();
@@ -873,12 +991,35 @@ fn control_loop(
     // due, not after it ran (a late tick does not push the rest back).
     let mut next_offload = start + offload_tick;
     loop {
-        let wake = (Instant::now() + sleep).min(next_offload);
-        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+        let wake = (Instant::now() + TICK.min(offload_tick)).min(next_offload);
+        // Shell commands are carried out as they come, between the duties.
+        if let Ok(req) = requests.recv_deadline(wake) {
+            let tick_before = offload_tick;
+            let mut appliance = Appliance {
+                labels: &open.labels,
+                ports: &open.ports,
+                specs: &cfg.ports,
+                workers: fleet,
+                nic,
+                keeper,
+                tick: &mut offload_tick,
+                paused: &running.workers_paused,
+                stop: &quit,
+                tsc_hz: rte::cycles::tsc_hz(),
+                state: &mut shell,
+            };
+            let reply = appliance.execute(&req.line);
+            // A client that left does not care for the answer.
+            let _ = req.reply.send(reply);
+            if offload_tick != tick_before {
+                next_offload = Instant::now() + offload_tick;
+            }
+        }
         let now = Instant::now();
         keeper.drain_events(fleet)?;
         if now >= next_offload {
             keeper.offload_tick(fleet, rte::cycles::tsc());
+            publish(snapshot, keeper, &open.ports);
             next_offload += offload_tick;
             if next_offload < now {
                 // Far behind (a starved CPU): start the cadence again from now.
@@ -893,6 +1034,9 @@ fn control_loop(
         }
         if stop.load(Ordering::SeqCst) {
             return Ok(StopReason::Signal);
+        }
+        if quit.load(Ordering::SeqCst) {
+            return Ok(StopReason::Quit);
         }
         if opts.duration.is_some_and(|d| now - start >= d) {
             return Ok(StopReason::Duration);
@@ -919,7 +1063,7 @@ fn control_loop(
                 return Ok(StopReason::ReplayStalled);
             }
         }
-        if now - last_status >= opts.status_every {
+        if !opts.interactive && now - last_status >= opts.status_every {
             let secs = (now - last_status).as_secs_f64();
             let c = cycles(stats);
             let (busy, idle) = (c.0 - prev_cycles.0, c.1 - prev_cycles.1);
@@ -950,6 +1094,44 @@ fn control_loop(
             last_status = now;
         }
     }
+}
+
+/// Publishes the control core's figures for the metrics thread.
+fn publish(snapshot: &Mutex<ControlSnapshot>, keeper: &FlowKeeper, ports: &[Port]) {
+    let mut by_state = [0u64; 4];
+    let (mut hw_packets, mut hw_bytes) = (keeper.hw_packets_logged, keeper.hw_bytes_logged);
+    for (_, f) in keeper.tracker().iter() {
+        let i = match f.off.state {
+            OffloadState::Onloaded => 0,
+            OffloadState::Offloading => 1,
+            OffloadState::Offloaded(_) => 2,
+            OffloadState::Onloading(_) => 3,
+        };
+        by_state[i] += 1;
+        let hw = f.off.hw_total();
+        hw_packets += hw.packets;
+        hw_bytes += hw.bytes;
+    }
+    let ethdev = ports
+        .iter()
+        .map(|p| p.stats().unwrap_or_default())
+        .collect();
+    let next = ControlSnapshot {
+        offload: keeper.offload.as_ref().map(|o| o.stats().clone()),
+        rules_used: keeper
+            .offload
+            .as_ref()
+            .map_or(0, |o| o.rules_installed() as u64),
+        rules_max: keeper
+            .offload
+            .as_ref()
+            .map_or(0, |o| o.params().max_rules as u64),
+        flows_by_state: by_state,
+        hw_packets,
+        hw_bytes,
+        ethdev,
+    };
+    *snapshot.lock().unwrap_or_else(|e| e.into_inner()) = next;
 }
 
 /// The emulated NIC lcore's busy and idle TSC cycles so far.

@@ -128,6 +128,25 @@ impl Default for DataplaneSection {
     }
 }
 
+/// `[control]`: how operators reach the appliance.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlSection {
+    /// The control socket `flowlift shell` talks to (mode 0600).
+    pub socket: String,
+    /// Where `/metrics` is served (Prometheus text format); "" turns it off.
+    pub metrics: String,
+}
+
+impl Default for ControlSection {
+    fn default() -> Self {
+        ControlSection {
+            socket: "/run/flowlift.sock".into(),
+            metrics: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
 /// Which NIC carries offloaded flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -252,6 +271,17 @@ pub enum OffloadChoice {
     Auto,
 }
 
+impl OffloadChoice {
+    /// The choice as the config writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OffloadChoice::Always => "always",
+            OffloadChoice::Never => "never",
+            OffloadChoice::Auto => "auto",
+        }
+    }
+}
+
 /// `[[offload.policy]]` as written: a match on the flow key and a choice.
 #[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -339,6 +369,8 @@ struct RawConfig {
     rules: Vec<RawRule>,
     #[serde(default)]
     offload: OffloadSection,
+    #[serde(default)]
+    control: ControlSection,
 }
 
 /// A VF's rate limit, enforced on both paths (see `dataplane::meter`).
@@ -396,6 +428,7 @@ pub struct Config {
     pub offload: OffloadSection,
     /// Header policies, highest priority first (equal priorities in file order).
     pub offload_policies: Vec<OffloadPolicy>,
+    pub control: ControlSection,
 }
 
 impl Config {
@@ -467,6 +500,7 @@ impl Config {
             rules: Vec::new(),
             offload: OffloadSection::default(),
             offload_policies: Vec::new(),
+            control: ControlSection::default(),
         };
         if let Some(dir) = capture_dir {
             cfg.capture_vfs_to(dir);
@@ -680,6 +714,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         rules,
         offload,
         offload_policies,
+        control: raw.control,
     })
 }
 
@@ -763,6 +798,62 @@ pub fn check_offload(o: &OffloadSection, dp: &DataplaneSection) -> Result<(), St
         return Err(format!("max_rules = {}: at most 16777216", o.max_rules));
     }
     Ok(())
+}
+
+/// A header policy from the shell's `policy add FIELD VALUE ...` pairs, checked
+/// as the config file's `[[offload.policy]]` is (same fields, same errors).
+pub fn offload_policy_from_pairs(
+    pairs: &[(String, String)],
+    ports: &[PortSpec],
+) -> Result<OffloadPolicy, String> {
+    // Written as the TOML table the config would hold: numbers bare, the
+    // rest quoted, so the one set of rules and messages serves both.
+    let mut text = String::new();
+    for (k, v) in pairs {
+        if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("bad field name {k:?}"));
+        }
+        if v.parse::<i64>().is_ok() {
+            text += &format!("{k} = {v}\n");
+        } else {
+            text += &format!("{k} = {}\n", toml::Value::String(v.clone()));
+        }
+    }
+    let raw: RawOffloadPolicy =
+        toml::from_str(&text).map_err(|e| e.message().replace('\n', " ").trim().to_owned())?;
+    lower_offload_policy(&raw, ports)
+}
+
+/// A match as one line: `proto 17 dport 5001-5001 src 10.0.0.0/8`.
+pub fn describe_match(r: &Rule, ports: &[PortSpec]) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = r.in_port {
+        let name = ports.get(p.index()).map_or("?", |s| s.name.as_str());
+        parts.push(format!("in_port {name}"));
+    }
+    if let Some(v) = r.vlan {
+        parts.push(format!("vlan {v}"));
+    }
+    if let Some(p) = &r.src {
+        parts.push(format!("src {p}"));
+    }
+    if let Some(p) = &r.dst {
+        parts.push(format!("dst {p}"));
+    }
+    if let Some(p) = r.proto {
+        parts.push(format!("proto {p}"));
+    }
+    if let Some(p) = &r.sport {
+        parts.push(format!("sport {}-{}", p.lo, p.hi));
+    }
+    if let Some(p) = &r.dport {
+        parts.push(format!("dport {}-{}", p.lo, p.hi));
+    }
+    if parts.is_empty() {
+        "any flow".into()
+    } else {
+        parts.join(" ")
+    }
 }
 
 fn lower_offload_policy(p: &RawOffloadPolicy, ports: &[PortSpec]) -> Result<OffloadPolicy, String> {

@@ -147,6 +147,12 @@ impl EmulatedNic {
         }
     }
 
+    /// Stops (or resumes) taking packets from the uplink: the shell's `stop`
+    /// and `start`. Rules and counters stay.
+    pub fn set_paused(&self, paused: bool) {
+        self.rx_stop.store(paused, Ordering::SeqCst);
+    }
+
     /// Stops the switch and waits for its lcore; returns whether it ended well.
     pub fn stop(&mut self) -> bool {
         self.stop.store(true, Ordering::SeqCst);

@@ -49,8 +49,9 @@ pub struct FlowKeeper {
     pub ended: u64,
     /// The offload engine, unless offload is off.
     pub offload: Option<Offloader>,
-    /// Packets the NIC counted for the flows that ended so far.
+    /// Packets and bytes the NIC counted for the flows that ended so far.
     pub hw_packets_logged: u64,
+    pub hw_bytes_logged: u64,
 }
 
 impl FlowKeeper {
@@ -73,6 +74,7 @@ impl FlowKeeper {
             ended: 0,
             offload: None,
             hw_packets_logged: 0,
+            hw_bytes_logged: 0,
         }
     }
 
@@ -89,6 +91,29 @@ impl FlowKeeper {
         let counters: Vec<Arc<FlowCounters>> =
             workers.iter().map(|w| Arc::clone(&w.counters)).collect();
         off.tick(&mut self.tracker, &counters, now_tsc);
+    }
+
+    /// `flow offload`: the operator puts a flow on the NIC now.
+    pub fn offload_now(
+        &mut self,
+        at: (usize, flowlift_dataplane::flow::FlowId),
+        now_tsc: u64,
+    ) -> Result<crate::offload::HwRuleId, String> {
+        match self.offload.as_mut() {
+            Some(off) => off.offload_now(&mut self.tracker, at, now_tsc),
+            None => Err("offload is off".into()),
+        }
+    }
+
+    /// `flow onload`: the operator brings a flow back to the workers now.
+    pub fn onload_now(
+        &mut self,
+        at: (usize, flowlift_dataplane::flow::FlowId),
+    ) -> Result<Option<crate::offload::HwCounters>, String> {
+        match self.offload.as_mut() {
+            Some(off) => off.onload_now(&mut self.tracker, at),
+            None => Err("offload is off".into()),
+        }
     }
 
     /// Takes every flow off the NIC, folding the final counters in. Called once
@@ -149,6 +174,7 @@ impl FlowKeeper {
     fn record_end(&mut self, flow: &EndedFlow<'_>) -> anyhow::Result<()> {
         self.ended += 1;
         self.hw_packets_logged += flow.offload.map_or(0, |o| o.hw_total().packets);
+        self.hw_bytes_logged += flow.offload.map_or(0, |o| o.hw_total().bytes);
         match self.log.as_mut() {
             Some(log) => log.write(flow, &self.port_names, &self.clock),
             None => Ok(()),

@@ -50,6 +50,12 @@ pub struct Prefix {
     pub len: u8,
 }
 
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
 impl Prefix {
     /// Whether `ip` lies in the prefix (never across families).
     pub fn contains(&self, ip: IpAddr) -> bool {

@@ -278,13 +278,20 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
         }
     }
 
-    /// Polls until `stop` is set, then flushes and returns.
-    pub fn run(&mut self, stop: &AtomicBool) {
+    /// Polls until `stop` is set, then flushes and returns. While `paused` is
+    /// set it takes no packets (testpmd's `stop`) but still carries out the
+    /// control core's commands.
+    pub fn run(&mut self, stop: &AtomicBool, paused: &AtomicBool) {
         let mut rx_burst = R::Burst::empty();
         let mut last = (self.clock)();
         while !stop.load(Ordering::Relaxed) {
             self.take_commands();
-            let moved = self.poll_once(&mut rx_burst);
+            let moved = if paused.load(Ordering::Relaxed) {
+                self.flush_all();
+                0
+            } else {
+                self.poll_once(&mut rx_burst)
+            };
             let now = (self.clock)();
             let spent = now.wrapping_sub(last);
             last = now;

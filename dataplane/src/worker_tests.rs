@@ -2,6 +2,7 @@
 //! table in the path (hits, misses, a full table), policy rules, events and
 //! evictions, TX refusals, with every packet accounted for.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -441,7 +442,7 @@ fn run_stops_on_the_flag_and_flushes() {
         64,
     );
     let stop = AtomicBool::new(true);
-    r.worker.run(&stop);
+    r.worker.run(&stop, &AtomicBool::new(false));
     assert_eq!(r.stats.loops.load(Relaxed), 0);
     let mut b = VecBurst::default();
     r.worker.poll_once(&mut b);

@@ -61,6 +61,28 @@ enum Command {
         /// Milliseconds between offload ticks.
         #[arg(long, value_name = "N")]
         tick_ms: Option<u32>,
+        /// The shell on this terminal (testpmd's -i); no periodic status line.
+        #[arg(long, short = 'i')]
+        interactive: bool,
+        /// The control socket (default: [control] socket, /run/flowlift.sock).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Serve /metrics here (default: [control] metrics, 127.0.0.1:9464; "" = off).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
+        /// Check the config and the options, print the EAL command line, and
+        /// exit without starting anything.
+        #[arg(long)]
+        check_config: bool,
+    },
+    /// Talk to a running appliance through its control socket.
+    Shell {
+        /// The control socket.
+        #[arg(long, value_name = "PATH", default_value = "/run/flowlift.sock")]
+        socket: PathBuf,
+        /// Run one command, print its answer and exit (non-zero if refused).
+        #[arg(short = 'c', value_name = "CMD")]
+        command: Option<String>,
     },
     /// Write a pcap of N flows with Zipf-distributed packet counts.
     GenTraffic {
@@ -119,6 +141,10 @@ fn main() -> ExitCode {
             promote_pps,
             demote_pps,
             tick_ms,
+            interactive,
+            socket,
+            metrics,
+            check_config,
         } => (|| {
             let opts = RunOptions {
                 config,
@@ -139,9 +165,31 @@ fn main() -> ExitCode {
                     demote_pps,
                     tick_ms,
                 },
+                interactive,
+                socket,
+                metrics,
+                check_config,
             };
             run(&opts, &mut std::io::stdout().lock()).map(|_| ())
         })(),
+        Command::Shell { socket, command } => match command {
+            Some(line) => match flowlift_control::shell::socket::send(&socket, &line) {
+                Ok(reply) => {
+                    flowlift_control::shell::client::print_reply(&reply);
+                    if reply.ok {
+                        Ok(())
+                    } else {
+                        return ExitCode::FAILURE;
+                    }
+                }
+                Err(e) => Err(e),
+            },
+            None => flowlift_control::shell::client::interactive("flowlift> ", false, |line| {
+                flowlift_control::shell::socket::send(&socket, line).unwrap_or_else(|e| {
+                    flowlift_control::shell::socket::Reply::err(format!("{e:#}"))
+                })
+            }),
+        },
         Command::GenTraffic {
             out,
             flows,

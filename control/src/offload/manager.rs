@@ -72,7 +72,7 @@ pub struct PortPlan {
 }
 
 /// Counts by result, for the report, the shell and metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct OffloadStats {
     pub installs: u64,
     pub install_failures: BTreeMap<&'static str, u64>,
@@ -85,6 +85,53 @@ pub struct OffloadStats {
     /// for the final one (0 unless the NIC misbehaves).
     pub unconfirmed_at_exit: u64,
     pub ticks: u64,
+    /// Seconds per rule install (a batch's time shared by its rules), and per
+    /// counter query batch.
+    pub install_latency: Latency,
+    pub query_latency: Latency,
+}
+
+/// A latency histogram with fixed buckets (seconds), Prometheus style.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Latency {
+    /// Observations at or below each of [`Latency::BOUNDS`] (not cumulative).
+    pub counts: [u64; 12],
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Latency {
+    /// Bucket upper bounds, seconds: 10 us to 1 s.
+    pub const BOUNDS: [f64; 12] = [
+        1e-5,
+        5e-5,
+        1e-4,
+        5e-4,
+        1e-3,
+        5e-3,
+        1e-2,
+        5e-2,
+        0.1,
+        0.5,
+        1.0,
+        f64::INFINITY,
+    ];
+
+    /// Records `n` observations of `secs` each.
+    pub fn observe(&mut self, secs: f64, n: u64) {
+        let i = Latency::BOUNDS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(Latency::BOUNDS.len() - 1);
+        self.counts[i] += n;
+        self.sum += secs * n as f64;
+        self.count += n;
+    }
+
+    /// (upper bound, observations in that bucket alone) pairs.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        Latency::BOUNDS.iter().copied().zip(self.counts).collect()
+    }
 }
 
 impl OffloadStats {
@@ -199,6 +246,116 @@ impl Offloader {
         self.backend.installed()
     }
 
+    /// The thresholds, to change at run time (`set offload`).
+    pub fn params_mut(&mut self) -> &mut OffloadParams {
+        &mut self.params
+    }
+
+    /// The header policies, highest priority first.
+    pub fn policies(&self) -> &[OffloadPolicy] {
+        &self.policies
+    }
+
+    /// Adds a header policy (for flows announced from now on), keeping the
+    /// order by priority (equal priorities: older first).
+    pub fn add_policy(&mut self, p: OffloadPolicy) {
+        let at = self
+            .policies
+            .iter()
+            .position(|q| q.matches.priority < p.matches.priority)
+            .unwrap_or(self.policies.len());
+        self.policies.insert(at, p);
+    }
+
+    /// Removes header policy `i` (0-based, as listed).
+    pub fn remove_policy(&mut self, i: usize) -> Option<OffloadPolicy> {
+        (i < self.policies.len()).then(|| self.policies.remove(i))
+    }
+
+    /// Puts a flow on the NIC now, whatever its rate, and keeps it there (its
+    /// choice becomes `always`): the operator's override.
+    pub fn offload_now(
+        &mut self,
+        flows: &mut FlowTracker,
+        at: (usize, FlowId),
+        now: u64,
+    ) -> Result<HwRuleId, String> {
+        let Some(f) = flows.get_mut(at) else {
+            return Err("no such flow".into());
+        };
+        if let Some(rule) = f.off.state.rule() {
+            return Err(format!("already on the NIC (rule {})", rule.0));
+        }
+        if !self.carriable(f) {
+            return Err(
+                "the NIC cannot carry it (it is flooded or dropped, or does not enter on the uplink)"
+                    .into(),
+            );
+        }
+        if self.backend.installed() >= self.params.max_rules {
+            return Err(format!(
+                "all {} rules are in use (flow onload one, or set offload max-rules)",
+                self.params.max_rules
+            ));
+        }
+        let Some(rule) = self.hw_rule(f) else {
+            return Err("the flow's ports have no NIC port".into());
+        };
+        let started = std::time::Instant::now();
+        let result = self.backend.install(&rule);
+        self.stats
+            .install_latency
+            .observe(started.elapsed().as_secs_f64(), 1);
+        match result {
+            Ok(id) => {
+                f.off.choice = OffloadChoice::Always;
+                f.off.installed(id);
+                f.off.hw_active_tsc = now;
+                self.stats.installs += 1;
+                Ok(id)
+            }
+            Err(e) => {
+                f.off
+                    .install_failed(e.label(), self.tick_no, self.params.backoff_ticks);
+                *self.stats.install_failures.entry(e.label()).or_default() += 1;
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Brings a flow back to the workers now and keeps it there (its choice
+    /// becomes `never`); returns its rule's final counters, if it had one.
+    pub fn onload_now(
+        &mut self,
+        flows: &mut FlowTracker,
+        at: (usize, FlowId),
+    ) -> Result<Option<HwCounters>, String> {
+        let Some(f) = flows.get_mut(at) else {
+            return Err("no such flow".into());
+        };
+        f.off.choice = OffloadChoice::Never;
+        let Some(rule) = f.off.state.rule() else {
+            f.off.state = OffloadState::Onloaded;
+            return Ok(None);
+        };
+        f.off.demote_reason = Some(DemoteReason::Requested);
+        let before = f.off.hw_folded;
+        let result = self.backend.remove(rule);
+        let refusal = result.as_ref().err().map(|e| e.to_string());
+        if self.settle_removal(&mut f.off, result) {
+            Ok(Some(HwCounters {
+                packets: f.off.hw_folded.packets - before.packets,
+                bytes: f.off.hw_folded.bytes - before.bytes,
+            }))
+        } else {
+            Err(format!(
+                "the NIC refused to remove rule {}: {}; it stays offloaded",
+                rule.0,
+                refusal.unwrap_or_default()
+            ))
+        }
+    }
+
     /// The header policies' choice for a new flow.
     pub fn choose(&self, key: &FlowKey) -> OffloadChoice {
         self.policies
@@ -248,7 +405,11 @@ impl Offloader {
             return;
         }
         let ids: Vec<_> = with_rules.iter().map(|(_, r)| *r).collect();
+        let started = std::time::Instant::now();
         let readings = self.backend.query_batch(&ids);
+        self.stats
+            .query_latency
+            .observe(started.elapsed().as_secs_f64(), 1);
         for ((at, _), reading) in with_rules.iter().zip(readings) {
             match reading {
                 Ok(c) => {
@@ -294,7 +455,10 @@ impl Offloader {
                 .update_rate(total, secs, p.ewma_alpha, p.promote_pps, p.demote_pps);
             if let OffloadState::Offloaded(rule) = f.off.state {
                 let last = sw_last.max(f.off.hw_active_tsc);
-                let reason = if p.idle_tsc > 0 && now.saturating_sub(last) >= p.idle_tsc {
+                let reason = if f.off.choice == OffloadChoice::Never {
+                    // An operator's `flow onload` the NIC refused: try again.
+                    Some(DemoteReason::Requested)
+                } else if p.idle_tsc > 0 && now.saturating_sub(last) >= p.idle_tsc {
                     Some(DemoteReason::Idle)
                 } else if f.off.ticks_cold >= p.hold && f.off.choice != OffloadChoice::Always {
                     Some(DemoteReason::Cold)
@@ -478,7 +642,12 @@ impl Offloader {
             return;
         }
         self.change_tokens -= rules.len() as f64;
+        let started = std::time::Instant::now();
         let results = self.backend.install_batch(&rules);
+        let n = rules.len() as u64;
+        self.stats
+            .install_latency
+            .observe(started.elapsed().as_secs_f64() / n as f64, n);
         for (at, result) in batch.into_iter().zip(results) {
             let Some(f) = flows.get_mut(at) else { continue };
             match result {

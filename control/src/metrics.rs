@@ -1,0 +1,666 @@
+//! `/metrics`: Prometheus text format, served from a thread of its own.
+//!
+//! Built on the Prometheus project's `prometheus-client` crate, for its
+//! scrape-time collectors: nothing is copied into metric objects as traffic
+//! flows; at each scrape the collector reads the workers' and the NIC model's
+//! counters (the same relaxed loads the status line does, never a lock on the
+//! fast path) and the control core's latest [`ControlSnapshot`] (offload
+//! figures, flows by state, ethdev counters), which the control core publishes
+//! every tick behind a mutex only it and this thread take.
+//!
+//! Names: `flowlift_` prefix, base units in the names (`_seconds`, `_bytes`),
+//! `_total` on counters, and only low-cardinality labels (port, worker, state,
+//! reason, path, result): per-flow figures belong to the shell.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use flowlift_dataplane::eswitch::EswitchStats;
+use flowlift_dataplane::stats::{PortTotals, WorkerStats};
+use flowlift_dataplane::wire::ParseError;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::lifecycle::DemoteReason;
+use crate::offload::manager::{Latency, OffloadStats};
+
+/// What the control core publishes for the metrics thread, once a tick.
+#[derive(Debug, Clone, Default)]
+pub struct ControlSnapshot {
+    /// The offload engine's counts, if offload is on.
+    pub offload: Option<OffloadStats>,
+    pub rules_used: u64,
+    pub rules_max: u64,
+    /// Tracked flows by state: onloaded, offloading, offloaded, onloading.
+    pub flows_by_state: [u64; 4],
+    /// Packets and bytes the NIC's rules carried (all flows, ended or not).
+    pub hw_packets: u64,
+    pub hw_bytes: u64,
+    /// The ethdev counters of each port (missed, errors, nombuf).
+    pub ethdev: Vec<rte::PortStats>,
+}
+
+/// Everything a scrape reads.
+#[derive(Debug)]
+pub struct Sources {
+    pub port_names: Vec<String>,
+    /// (lcore, counters) of each worker.
+    pub workers: Vec<(u32, Arc<WorkerStats>)>,
+    /// The NIC model's counters and lcore, with the emulated backend.
+    pub nic: Option<(u32, Arc<EswitchStats>)>,
+    /// Flows each worker's tables hold.
+    pub table_capacity: u64,
+    pub tsc_hz: u64,
+    pub snapshot: Arc<Mutex<ControlSnapshot>>,
+}
+
+#[derive(Debug)]
+struct Collector(Arc<Sources>);
+
+type Enc<'a> = DescriptorEncoder<'a>;
+
+fn counter(
+    enc: &mut Enc<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    samples: &[(Vec<(&str, String)>, u64)],
+) -> std::fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, unit, MetricType::Counter)?;
+    for (labels, v) in samples {
+        let mut f = m.encode_family(labels)?;
+        f.encode_counter::<NoLabelSet, u64, f64>(v, None)?;
+    }
+    Ok(())
+}
+
+fn counter_f(
+    enc: &mut Enc<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    samples: &[(Vec<(&str, String)>, f64)],
+) -> std::fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, unit, MetricType::Counter)?;
+    for (labels, v) in samples {
+        let mut f = m.encode_family(labels)?;
+        f.encode_counter::<NoLabelSet, f64, f64>(v, None)?;
+    }
+    Ok(())
+}
+
+fn gauge(
+    enc: &mut Enc<'_>,
+    name: &str,
+    help: &str,
+    samples: &[(Vec<(&str, String)>, u64)],
+) -> std::fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in samples {
+        let mut f = m.encode_family(labels)?;
+        f.encode_gauge(v)?;
+    }
+    Ok(())
+}
+
+fn histogram(enc: &mut Enc<'_>, name: &str, help: &str, h: &Latency) -> std::fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
+    m.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets(), None)
+}
+
+fn one(v: u64) -> Vec<(Vec<(&'static str, String)>, u64)> {
+    vec![(Vec::new(), v)]
+}
+
+impl prometheus_client::collector::Collector for Collector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        let s = &*self.0;
+        let snap = s.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let stats: Vec<Arc<WorkerStats>> = s.workers.iter().map(|(_, w)| Arc::clone(w)).collect();
+        let mut totals =
+            WorkerStats::port_totals(stats.iter().map(|w| w.as_ref()), s.port_names.len());
+        if let Some((_, nic)) = &s.nic {
+            merge_nic(&mut totals, nic);
+        }
+        let port = |i: usize| vec![("port", s.port_names[i].clone())];
+        let per_port = |f: fn(&PortTotals) -> u64| -> Vec<(Vec<(&str, String)>, u64)> {
+            totals
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (port(i), f(t)))
+                .collect()
+        };
+        counter(
+            &mut enc,
+            "port_rx_packets",
+            "Packets received on the port.",
+            None,
+            &per_port(|t| t.rx_packets),
+        )?;
+        counter(
+            &mut enc,
+            "port_rx",
+            "Bytes received on the port.",
+            Some(&Unit::Bytes),
+            &per_port(|t| t.rx_bytes),
+        )?;
+        counter(
+            &mut enc,
+            "port_tx_packets",
+            "Packets sent out of the port, by either path.",
+            None,
+            &per_port(|t| t.tx_packets),
+        )?;
+        counter(
+            &mut enc,
+            "port_tx",
+            "Bytes sent out of the port, by either path.",
+            Some(&Unit::Bytes),
+            &per_port(|t| t.tx_bytes),
+        )?;
+        let mut drops = Vec::new();
+        for (i, t) in totals.iter().enumerate() {
+            let missed = snap.ethdev.get(i).map_or(0, |e| e.rx_missed + e.rx_nombuf);
+            for (reason, v) in [
+                ("policy", t.policy_drops()),
+                ("meter", t.drop_meter),
+                ("tx_refused", t.tx_dropped),
+                ("rx_missed", missed),
+            ] {
+                drops.push((
+                    vec![
+                        ("port", s.port_names[i].clone()),
+                        ("reason", reason.to_string()),
+                    ],
+                    v,
+                ));
+            }
+        }
+        counter(
+            &mut enc,
+            "port_dropped_packets",
+            "Packets received on or bound for the port and not delivered, by reason.",
+            None,
+            &drops,
+        )?;
+        let errors: Vec<_> = snap
+            .ethdev
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| {
+                [
+                    (
+                        vec![
+                            ("port", s.port_names[i].clone()),
+                            ("direction", "rx".to_string()),
+                        ],
+                        e.rx_errors,
+                    ),
+                    (
+                        vec![
+                            ("port", s.port_names[i].clone()),
+                            ("direction", "tx".to_string()),
+                        ],
+                        e.tx_errors,
+                    ),
+                ]
+            })
+            .collect();
+        counter(
+            &mut enc,
+            "port_errors",
+            "Errors the port's driver counted.",
+            None,
+            &errors,
+        )?;
+
+        let worker = |lc: u32| vec![("worker", lc.to_string())];
+        let per_worker = |f: &dyn Fn(&WorkerStats) -> u64| -> Vec<(Vec<(&str, String)>, u64)> {
+            s.workers
+                .iter()
+                .map(|(lc, w)| (worker(*lc), f(w)))
+                .collect()
+        };
+        counter(
+            &mut enc,
+            "worker_packets",
+            "Packets the worker received (the flows the NIC does not carry).",
+            None,
+            &per_worker(&|w| w.ports.iter().map(|p| p.rx_packets.load(Relaxed)).sum()),
+        )?;
+        let hz = s.tsc_hz.max(1) as f64;
+        let secs = |f: fn(&WorkerStats) -> u64| -> Vec<(Vec<(&str, String)>, f64)> {
+            s.workers
+                .iter()
+                .map(|(lc, w)| (worker(*lc), f(w) as f64 / hz))
+                .collect()
+        };
+        counter_f(
+            &mut enc,
+            "worker_busy",
+            "Time in poll-loop passes that moved packets.",
+            Some(&Unit::Seconds),
+            &secs(|w| w.busy_cycles.load(Relaxed)),
+        )?;
+        counter_f(
+            &mut enc,
+            "worker_idle",
+            "Time in poll-loop passes that moved nothing.",
+            Some(&Unit::Seconds),
+            &secs(|w| w.idle_cycles.load(Relaxed)),
+        )?;
+        counter(
+            &mut enc,
+            "worker_bursts",
+            "RX bursts that returned packets.",
+            None,
+            &per_worker(&|w| w.bursts.load(Relaxed)),
+        )?;
+        if let Some((lc, nic)) = &s.nic {
+            let l = vec![("lcore", lc.to_string())];
+            counter_f(
+                &mut enc,
+                "nic_model_busy",
+                "Time the emulated NIC (a model of hardware, not host work) spent moving packets.",
+                Some(&Unit::Seconds),
+                &[(l.clone(), nic.busy_cycles.load(Relaxed) as f64 / hz)],
+            )?;
+            counter_f(
+                &mut enc,
+                "nic_model_idle",
+                "Time the emulated NIC spent polling an empty uplink.",
+                Some(&Unit::Seconds),
+                &[(l, nic.idle_cycles.load(Relaxed) as f64 / hz)],
+            )?;
+        }
+
+        gauge(
+            &mut enc,
+            "flow_table_capacity",
+            "Flows each worker's tables hold.",
+            &per_worker(&|_| s.table_capacity),
+        )?;
+        gauge(
+            &mut enc,
+            "flow_table_used",
+            "Flows in the worker's tables.",
+            &per_worker(&|w| {
+                w.flows_created
+                    .load(Relaxed)
+                    .saturating_sub(w.flows_evicted.load(Relaxed))
+            }),
+        )?;
+        counter(
+            &mut enc,
+            "flow_table_insert_failures",
+            "Packets of new flows forwarded uncached because the table was full.",
+            None,
+            &per_worker(&|w| w.table_full.load(Relaxed)),
+        )?;
+        counter(
+            &mut enc,
+            "flows_created",
+            "Flows created.",
+            None,
+            &per_worker(&|w| w.flows_created.load(Relaxed)),
+        )?;
+        let states = ["onloaded", "offloading", "offloaded", "onloading"];
+        let by_state: Vec<_> = states
+            .iter()
+            .zip(snap.flows_by_state)
+            .map(|(st, n)| (vec![("state", st.to_string())], n))
+            .collect();
+        gauge(
+            &mut enc,
+            "flows",
+            "Flows the control core tracks, by offload state.",
+            &by_state,
+        )?;
+
+        let sw_packets: u64 = totals.first().map_or(0, |_| {
+            stats
+                .iter()
+                .flat_map(|w| w.ports.iter())
+                .map(|p| p.rx_packets.load(Relaxed))
+                .sum()
+        });
+        let sw_bytes: u64 = stats
+            .iter()
+            .flat_map(|w| w.ports.iter())
+            .map(|p| p.rx_bytes.load(Relaxed))
+            .sum();
+        let (hw_packets, hw_bytes) = match &s.nic {
+            Some((_, nic)) => (nic.hits.load(Relaxed), nic.hit_bytes.load(Relaxed)),
+            None => (snap.hw_packets, snap.hw_bytes),
+        };
+        let path = |p: &str| vec![("path", p.to_string())];
+        counter(
+            &mut enc,
+            "carried_packets",
+            "Packets carried, by path: the NIC's rules or the workers.",
+            None,
+            &[(path("nic"), hw_packets), (path("workers"), sw_packets)],
+        )?;
+        counter(
+            &mut enc,
+            "carried",
+            "Bytes carried, by path.",
+            Some(&Unit::Bytes),
+            &[(path("nic"), hw_bytes), (path("workers"), sw_bytes)],
+        )?;
+
+        let parse = WorkerStats::parse_error_totals(stats.iter().map(|w| w.as_ref()));
+        let parse: Vec<_> = ParseError::ALL
+            .iter()
+            .zip(parse)
+            .map(|(e, (_, n))| (vec![("reason", e.label().to_string())], n))
+            .collect();
+        counter(
+            &mut enc,
+            "no_flow_key_packets",
+            "Packets without a flow key (forwarded by MAC), by reason.",
+            None,
+            &parse,
+        )?;
+        let sum = |f: fn(&WorkerStats) -> u64| stats.iter().map(|w| f(w)).sum::<u64>();
+        counter(
+            &mut enc,
+            "flow_events_dropped",
+            "New-flow events lost (queue and deferred list full).",
+            None,
+            &one(sum(|w| w.events_dropped.load(Relaxed))),
+        )?;
+        counter(
+            &mut enc,
+            "flow_events_deferred",
+            "New-flow events sent late because the queue was full.",
+            None,
+            &one(sum(|w| w.events_deferred.load(Relaxed))),
+        )?;
+
+        if let Some(o) = &snap.offload {
+            gauge(
+                &mut enc,
+                "offload_rules",
+                "Rules installed on the NIC.",
+                &one(snap.rules_used),
+            )?;
+            gauge(
+                &mut enc,
+                "offload_rules_max",
+                "Rules flowlift may use.",
+                &one(snap.rules_max),
+            )?;
+            let mut installs = vec![(vec![("result", "ok".to_string())], o.installs)];
+            installs.extend(
+                o.install_failures
+                    .iter()
+                    .map(|(r, n)| (vec![("result", r.to_string())], *n)),
+            );
+            counter(
+                &mut enc,
+                "offload_installs",
+                "Rule installs, by result.",
+                None,
+                &installs,
+            )?;
+            let mut removals = vec![(vec![("result", "ok".to_string())], o.removals)];
+            removals.extend(
+                o.removal_failures
+                    .iter()
+                    .map(|(r, n)| (vec![("result", r.to_string())], *n)),
+            );
+            counter(
+                &mut enc,
+                "offload_removals",
+                "Rule removals, by result.",
+                None,
+                &removals,
+            )?;
+            let demotions: Vec<_> = DemoteReason::ALL
+                .iter()
+                .zip(o.demotions)
+                .map(|(r, n)| (vec![("reason", r.label().to_string())], n))
+                .collect();
+            counter(
+                &mut enc,
+                "offload_demotions",
+                "Flows taken off the NIC, by reason.",
+                None,
+                &demotions,
+            )?;
+            let queries: Vec<_> = o
+                .query_failures
+                .iter()
+                .map(|(r, n)| (vec![("reason", r.to_string())], *n))
+                .collect();
+            counter(
+                &mut enc,
+                "offload_query_failures",
+                "Rule counter reads that failed, by reason.",
+                None,
+                &queries,
+            )?;
+            counter(
+                &mut enc,
+                "offload_ticks",
+                "Control ticks run.",
+                None,
+                &one(o.ticks),
+            )?;
+            histogram(
+                &mut enc,
+                "offload_install_latency",
+                "Time to install one rule.",
+                &o.install_latency,
+            )?;
+            histogram(
+                &mut enc,
+                "offload_query_latency",
+                "Time to read every rule's counter (one batch).",
+                &o.query_latency,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds the NIC model's share to per-port totals: the uplink's RX is what it
+/// received; each VF's TX and drops add what its rules delivered or dropped.
+pub fn merge_nic(totals: &mut [PortTotals], nic: &EswitchStats) {
+    for (t, c) in totals.iter_mut().zip(nic.ports.iter()) {
+        let mut n = PortTotals::default();
+        n.add(c);
+        t.tx_packets += n.tx_packets;
+        t.tx_bytes += n.tx_bytes;
+        t.tx_dropped += n.tx_dropped;
+        t.drop_meter += n.drop_meter;
+    }
+    if let (Some(up), Some(c)) = (totals.first_mut(), nic.ports.first()) {
+        up.rx_packets = c.rx_packets.load(Relaxed);
+        up.rx_bytes = c.rx_bytes.load(Relaxed);
+    }
+}
+
+/// The metrics text for `sources`, as a scrape gets it.
+pub fn render(sources: &Arc<Sources>) -> String {
+    let mut registry = Registry::with_prefix("flowlift");
+    registry.register_collector(Box::new(Collector(Arc::clone(sources))));
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &registry);
+    text
+}
+
+/// The HTTP server for `/metrics`; stops with its thread when dropped.
+#[derive(Debug)]
+pub struct MetricsServer {
+    pub addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    /// Serves `/metrics` on `addr` (`127.0.0.1:9464`; port 0 picks one).
+    pub fn serve(addr: &str, sources: Arc<Sources>) -> anyhow::Result<MetricsServer> {
+        let listener =
+            TcpListener::bind(addr).with_context(|| format!("metrics address {addr}"))?;
+        listener.set_nonblocking(true).context("metrics listener")?;
+        let local = listener.local_addr().context("metrics listener")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("flowlift-metrics".into())
+            .spawn(move || {
+                while !st.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => answer(stream, &sources),
+                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            })
+            .context("metrics thread")?;
+        Ok(MetricsServer {
+            addr: local,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Answers one HTTP request: `GET /metrics`, else 404. Slow or broken
+/// clients get a short timeout and no more.
+fn answer(mut stream: TcpStream, sources: &Arc<Sources>) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let mut head = [0u8; 2048];
+    let mut got = 0;
+    // Read until the end of the request head (or a full buffer).
+    while got < head.len() {
+        match stream.read(&mut head[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                got += n;
+                if head[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+        }
+    }
+    let line = String::from_utf8_lossy(&head[..got]);
+    let target = line.split_whitespace().take(2).collect::<Vec<_>>();
+    let (status, ctype, body) = match target.as_slice() {
+        ["GET", path] if path.split('?').next() == Some("/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            render(sources),
+        ),
+        ["GET", "/"] => (
+            "200 OK",
+            "text/plain; charset=utf-8",
+            "flowlift: metrics at /metrics\n".to_string(),
+        ),
+        _ => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "not found: try GET /metrics\n".to_string(),
+        ),
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources() -> Arc<Sources> {
+        let w = Arc::new(WorkerStats::new(2));
+        w.ports[0].rx_packets.store(10, Relaxed);
+        w.ports[1].tx_packets.store(9, Relaxed);
+        w.ports[1].drop_meter.store(1, Relaxed);
+        w.busy_cycles.store(2_000_000, Relaxed);
+        let mut offload = OffloadStats {
+            installs: 3,
+            ..OffloadStats::default()
+        };
+        offload.install_failures.insert("busy", 2);
+        offload.install_latency.observe(2e-5, 3);
+        Arc::new(Sources {
+            port_names: vec!["uplink".into(), "vf1".into()],
+            workers: vec![(1, w)],
+            nic: None,
+            table_capacity: 1024,
+            tsc_hz: 1_000_000,
+            snapshot: Arc::new(Mutex::new(ControlSnapshot {
+                offload: Some(offload),
+                rules_used: 3,
+                rules_max: 8,
+                flows_by_state: [5, 0, 3, 0],
+                ..ControlSnapshot::default()
+            })),
+        })
+    }
+
+    #[test]
+    fn names_units_and_labels_follow_prometheus_conventions() {
+        let text = render(&sources());
+        for line in [
+            "# TYPE flowlift_port_rx_packets_total counter",
+            "flowlift_port_rx_packets_total{port=\"uplink\"} 10",
+            "flowlift_port_tx_bytes_total{port=\"vf1\"} 0",
+            "flowlift_port_dropped_packets_total{port=\"vf1\",reason=\"meter\"} 1",
+            "flowlift_worker_busy_seconds_total{worker=\"1\"} 2.0",
+            "flowlift_flows{state=\"offloaded\"} 3",
+            "flowlift_offload_installs_total{result=\"busy\"} 2",
+            "flowlift_offload_install_latency_seconds_count 3",
+            "flowlift_offload_install_latency_seconds_bucket{le=\"5e-05\"} 3",
+            "flowlift_offload_install_latency_seconds_bucket{le=\"+Inf\"} 3",
+            "flowlift_carried_packets_total{path=\"workers\"} 10",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_server_answers_metrics_and_404() {
+        let server = MetricsServer::serve("127.0.0.1:0", sources()).unwrap();
+        let get = |path: &str| {
+            let mut s = TcpStream::connect(server.addr).unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        };
+        let m = get("/metrics");
+        assert!(m.starts_with("HTTP/1.1 200 OK"), "{m}");
+        assert!(m.contains("flowlift_port_rx_packets_total"));
+        assert!(get("/nope").starts_with("HTTP/1.1 404"));
+        // A client that connects and says nothing does not stop the server.
+        let idle = TcpStream::connect(server.addr).unwrap();
+        drop(idle);
+        assert!(get("/metrics").starts_with("HTTP/1.1 200 OK"));
+    }
+}

@@ -1,0 +1,740 @@
+//! Carries out shell commands on the control core, between ticks: it reads the
+//! workers' and the NIC's counters (relaxed loads, as the status line does),
+//! the flow tracker and the offload engine, and changes only what the control
+//! core owns (thresholds, policies, rules). Output follows testpmd's and
+//! ovs-dpctl's layouts, which operators already read; `--json` gives the same
+//! facts to scripts.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowlift_dataplane::flow::{FlowId, FlowKey};
+use flowlift_dataplane::policy::FlowAction;
+use flowlift_dataplane::stats::{PortTotals, WorkerStats};
+use serde_json::json;
+
+use super::command::{self, Command, FlowFilter, OffloadSetting, PortSel};
+use super::socket::Reply;
+use crate::config::PortSpec;
+use crate::emulated_nic::EmulatedNic;
+use crate::fleet::{FlowKeeper, WorkerHandle};
+use crate::lifecycle::{DemoteReason, OffloadState};
+use crate::report::{percent, PortLabel};
+
+/// What the shell remembers between commands.
+#[derive(Debug, Default)]
+pub struct ShellState {
+    /// Per port: totals at the last `clear port stats`, subtracted from what
+    /// `show port stats` prints (the appliance's own counters never go back,
+    /// so the final report and /metrics stay whole).
+    baseline: Vec<PortTotals>,
+    /// Per port: when `show port stats` last ran, and the totals then.
+    last_port_show: Vec<Option<(Instant, PortTotals)>>,
+    /// When `show fwd stats` last ran, and each worker's figures then.
+    last_fwd_show: Option<(Instant, Vec<WorkerSample>)>,
+    /// Forwarding stopped by `stop`.
+    pub paused: bool,
+}
+
+/// A worker's packets, busy cycles and idle cycles at some moment.
+type WorkerSample = (u64, u64, u64);
+
+/// The running appliance, as the shell sees it.
+pub struct Appliance<'a> {
+    pub labels: &'a [PortLabel],
+    pub ports: &'a [rte::Port],
+    pub specs: &'a [PortSpec],
+    pub workers: &'a [WorkerHandle],
+    pub nic: Option<&'a EmulatedNic>,
+    pub keeper: &'a mut FlowKeeper,
+    /// The offload tick, which `set offload tick-ms` changes.
+    pub tick: &'a mut Duration,
+    /// Set to stop forwarding (workers and NIC skip their RX queues).
+    pub paused: &'a AtomicBool,
+    /// Set by `quit`.
+    pub stop: &'a AtomicBool,
+    pub tsc_hz: u64,
+    pub state: &'a mut ShellState,
+}
+
+impl std::fmt::Debug for Appliance<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Appliance")
+            .field("ports", &self.labels.len())
+            .field("workers", &self.workers.len())
+            .field("nic", &self.nic.is_some())
+            .finish()
+    }
+}
+
+/// A flow as the shell shows it.
+#[derive(Debug, Clone)]
+pub struct FlowView {
+    /// The shell's flow id: worker index in the high 32 bits, the worker's flow
+    /// id in the low.
+    pub id: u64,
+    pub key: FlowKey,
+    pub action: FlowAction,
+    pub state: OffloadState,
+    pub rate_pps: f64,
+    pub sw_packets: u64,
+    pub sw_bytes: u64,
+    pub hw_packets: u64,
+    pub hw_bytes: u64,
+    pub offloads: u32,
+    pub failure: Option<&'static str>,
+    /// TSC of the last packet seen on either path.
+    pub last_seen: u64,
+}
+
+/// The shell's id of a worker's flow.
+pub fn flow_id(worker: usize, id: FlowId) -> u64 {
+    ((worker as u64) << 32) | u64::from(id.0)
+}
+
+fn split_id(id: u64) -> (usize, FlowId) {
+    ((id >> 32) as usize, FlowId(id as u32))
+}
+
+/// Every tracked flow with its counters from both paths.
+pub fn flow_views(keeper: &FlowKeeper, workers: &[WorkerHandle]) -> Vec<FlowView> {
+    keeper
+        .tracker()
+        .iter()
+        .map(|(&(w, id), f)| {
+            let sw = workers
+                .get(w)
+                .and_then(|h| h.counters.get(id))
+                .map(|c| c.snapshot())
+                .unwrap_or_default();
+            let hw = f.off.hw_total();
+            FlowView {
+                id: flow_id(w, id),
+                key: f.key,
+                action: f.action,
+                state: f.off.state,
+                rate_pps: f.off.rate_pps,
+                sw_packets: sw.packets,
+                sw_bytes: sw.bytes,
+                hw_packets: hw.packets,
+                hw_bytes: hw.bytes,
+                offloads: f.off.offloads,
+                failure: f.off.last_failure,
+                last_seen: sw.last_seen.max(f.off.hw_active_tsc),
+            }
+        })
+        .collect()
+}
+
+impl Appliance<'_> {
+    /// Parses and carries out one line.
+    pub fn execute(&mut self, line: &str) -> Reply {
+        match command::parse(line) {
+            Ok(None) => Reply::ok(""),
+            Ok(Some(cmd)) => self.run(cmd),
+            Err(e) => Reply::err(e.0),
+        }
+    }
+
+    fn run(&mut self, cmd: Command) -> Reply {
+        match cmd {
+            Command::Help(topic) => Reply::ok(command::help(topic.as_deref())),
+            Command::ShowPortStats(sel) => self.ports_of(sel).map_or_else(Reply::err, |ps| {
+                Reply::ok(ps.iter().map(|&i| self.port_stats(i)).collect::<String>())
+            }),
+            Command::ShowPortXstats(id) => self.port_xstats(id),
+            Command::ClearPortStats(sel) => self.ports_of(sel).map_or_else(Reply::err, |ps| {
+                let totals = self.totals();
+                self.state
+                    .baseline
+                    .resize(totals.len(), PortTotals::default());
+                for &i in &ps {
+                    self.state.baseline[i] = totals[i];
+                    if let Some(p) = self.ports.get(i) {
+                        let _ = p.reset_stats();
+                    }
+                }
+                Reply::ok(
+                    ps.iter()
+                        .map(|&i| {
+                            format!(
+                                "\n  NIC statistics for port {} cleared\n",
+                                self.labels[i].port_id
+                            )
+                        })
+                        .collect::<String>(),
+                )
+            }),
+            Command::ShowFwdStats => Reply::ok(self.fwd_stats()),
+            Command::ShowFlows { filter, top, json } => {
+                Reply::ok(self.show_flows(filter, top, json))
+            }
+            Command::DumpFlows { json } => Reply::ok(self.dump_flows(json)),
+            Command::ShowOffload => Reply::ok(self.show_offload()),
+            Command::SetOffload(setting, value) => self.set_offload(setting, value),
+            Command::PolicyList => Reply::ok(self.policy_list()),
+            Command::PolicyAdd(pairs) => self.policy_add(&pairs),
+            Command::PolicyDel(n) => match self.keeper.offload.as_mut() {
+                None => Reply::err("offload is off (--offload none): no policies"),
+                Some(off) => match off.remove_policy(n) {
+                    Some(_) => Reply::ok(format!("policy {n} removed")),
+                    None => Reply::err(format!(
+                        "policy del: no policy {n} ({} policies; see policy list)",
+                        off.policies().len()
+                    )),
+                },
+            },
+            Command::FlowOffload(id) => self.flow_offload(id),
+            Command::FlowOnload(id) => self.flow_onload(id),
+            Command::Flow(line) => Reply::err(format!(
+                "{}: static rules are not available yet",
+                line.split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
+            Command::Start => {
+                self.paused.store(false, Ordering::SeqCst);
+                if let Some(nic) = self.nic {
+                    nic.set_paused(false);
+                }
+                self.state.paused = false;
+                Reply::ok("Forwarding started")
+            }
+            Command::Stop => {
+                self.paused.store(true, Ordering::SeqCst);
+                if let Some(nic) = self.nic {
+                    nic.set_paused(true);
+                }
+                self.state.paused = true;
+                Reply::ok("Forwarding stopped (flows, rules and counters stay; start resumes)")
+            }
+            Command::Quit => {
+                self.stop.store(true, Ordering::SeqCst);
+                Reply::ok("Stopping the appliance")
+            }
+        }
+    }
+
+    /// Port indexes a selector names (`N` is a DPDK port id).
+    fn ports_of(&self, sel: PortSel) -> Result<Vec<usize>, String> {
+        match sel {
+            PortSel::All => Ok((0..self.labels.len()).collect()),
+            PortSel::One(id) => self
+                .labels
+                .iter()
+                .position(|l| l.port_id == id)
+                .map(|i| vec![i])
+                .ok_or_else(|| {
+                    format!(
+                        "no port {id}: ports are {}",
+                        self.labels
+                            .iter()
+                            .map(|l| format!("{} ({})", l.port_id, l.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }),
+        }
+    }
+
+    fn worker_stats(&self) -> Vec<Arc<WorkerStats>> {
+        self.workers.iter().map(|h| Arc::clone(&h.stats)).collect()
+    }
+
+    fn totals(&self) -> Vec<PortTotals> {
+        crate::app::port_totals(&self.worker_stats(), self.nic, self.labels.len())
+    }
+
+    /// testpmd's `show port stats` block for port index `i`.
+    fn port_stats(&mut self, i: usize) -> String {
+        let now = Instant::now();
+        let t = self.totals()[i];
+        let base = self.state.baseline.get(i).copied().unwrap_or_default();
+        let hw = self
+            .ports
+            .get(i)
+            .and_then(|p| p.stats().ok())
+            .unwrap_or_default();
+        self.state.last_port_show.resize(self.labels.len(), None);
+        let (pps_rx, pps_tx, bps_rx, bps_tx) = match self.state.last_port_show[i] {
+            Some((then, prev)) => {
+                let secs = (now - then).as_secs_f64().max(1e-9);
+                let rate = |a: u64, b: u64| ((a.saturating_sub(b)) as f64 / secs) as u64;
+                (
+                    rate(t.rx_packets, prev.rx_packets),
+                    rate(t.tx_packets, prev.tx_packets),
+                    8 * rate(t.rx_bytes, prev.rx_bytes),
+                    8 * rate(t.tx_bytes, prev.tx_bytes),
+                )
+            }
+            None => (0, 0, 0, 0),
+        };
+        self.state.last_port_show[i] = Some((now, t));
+        let label = &self.labels[i];
+        let mut out = String::new();
+        let title = format!(
+            " NIC statistics for port {} ({}) ",
+            label.port_id, label.name
+        );
+        let _ = writeln!(out, "\n  {title:#^76}");
+        let _ = writeln!(
+            out,
+            "  RX-packets: {:<10} RX-missed: {:<10} RX-bytes:  {}",
+            t.rx_packets - base.rx_packets,
+            hw.rx_missed,
+            t.rx_bytes - base.rx_bytes
+        );
+        let _ = writeln!(out, "  RX-errors: {}", hw.rx_errors);
+        let _ = writeln!(out, "  RX-nombuf:  {}", hw.rx_nombuf);
+        let _ = writeln!(
+            out,
+            "  TX-packets: {:<10} TX-errors: {:<10} TX-bytes:  {}",
+            t.tx_packets - base.tx_packets,
+            hw.tx_errors + (t.tx_dropped - base.tx_dropped),
+            t.tx_bytes - base.tx_bytes
+        );
+        let _ = writeln!(
+            out,
+            "  Dropped: policy {}, meter {}, TX refused {}",
+            t.policy_drops() - base.policy_drops(),
+            t.drop_meter - base.drop_meter,
+            t.tx_dropped - base.tx_dropped
+        );
+        let _ = writeln!(out, "\n  Throughput (since last show)");
+        let _ = writeln!(out, "  Rx-pps: {pps_rx:>12}          Rx-bps: {bps_rx:>12}");
+        let _ = writeln!(out, "  Tx-pps: {pps_tx:>12}          Tx-bps: {bps_tx:>12}");
+        let _ = writeln!(out, "  {}", "#".repeat(76));
+        out
+    }
+
+    fn port_xstats(&self, id: u16) -> Reply {
+        let Ok(idx) = self.ports_of(PortSel::One(id)) else {
+            return Reply::err(self.ports_of(PortSel::One(id)).unwrap_err());
+        };
+        let Some(port) = self.ports.get(idx[0]) else {
+            return Reply::err(format!("no port {id}"));
+        };
+        match port.xstats() {
+            Ok(x) => {
+                let mut out = format!("###### NIC extended statistics for port {id}\n");
+                for s in x {
+                    let _ = writeln!(out, "{}: {}", s.name, s.value);
+                }
+                Reply::ok(out)
+            }
+            Err(e) => Reply::err(format!("show port xstats {id}: {e}")),
+        }
+    }
+
+    fn fwd_stats(&mut self) -> String {
+        let now = Instant::now();
+        let figures: Vec<WorkerSample> = self
+            .workers
+            .iter()
+            .map(|h| {
+                let s = &h.stats;
+                let packets = s.ports.iter().map(|p| p.rx_packets.load(Relaxed)).sum();
+                (
+                    packets,
+                    s.busy_cycles.load(Relaxed),
+                    s.idle_cycles.load(Relaxed),
+                )
+            })
+            .collect();
+        let prev = self.state.last_fwd_show.take();
+        let mut out = String::from("  Forwarding by worker (Mpps since the last show fwd stats)\n");
+        for (i, (h, &(p, b, idle))) in self.workers.iter().zip(&figures).enumerate() {
+            let (mpps, db, di) = match &prev {
+                Some((then, old)) => {
+                    let (op, ob, oi) = old.get(i).copied().unwrap_or_default();
+                    let secs = (now - *then).as_secs_f64().max(1e-9);
+                    ((p - op) as f64 / secs / 1e6, b - ob, idle - oi)
+                }
+                None => (0.0, b, idle),
+            };
+            let cpp = if p == 0 { 0.0 } else { b as f64 / p as f64 };
+            let _ = writeln!(
+                out,
+                "  lcore {}: packets {p}, {mpps:.2} Mpps, CPU cycles/packet={cpp:.2}, busy {:.1}%",
+                h.lcore,
+                percent(db, db + di)
+            );
+        }
+        if let Some(nic) = self.nic {
+            let b = nic.stats.busy_cycles.load(Relaxed);
+            let i = nic.stats.idle_cycles.load(Relaxed);
+            let _ = writeln!(
+                out,
+                "  emulated NIC lcore {}: hits {}, misses {}, busy {:.1}% (a model of hardware)",
+                nic.lcore,
+                nic.stats.hits.load(Relaxed),
+                nic.stats.misses.load(Relaxed),
+                percent(b, b + i)
+            );
+        }
+        if self.state.paused {
+            out.push_str("  (forwarding is stopped: start resumes it)\n");
+        }
+        self.state.last_fwd_show = Some((now, figures));
+        out
+    }
+
+    fn port_name(&self, i: usize) -> String {
+        self.labels
+            .get(i)
+            .map_or_else(|| format!("port{i}"), |l| l.name.clone())
+    }
+
+    fn action_text(&self, a: FlowAction) -> String {
+        match a {
+            FlowAction::Forward(p) => format!("output:{}", self.port_name(p.index())),
+            FlowAction::Flood => "flood".into(),
+            FlowAction::Drop(_) => "drop".into(),
+        }
+    }
+
+    fn flow_json(&self, f: &FlowView, now: u64) -> serde_json::Value {
+        json!({
+            "id": f.id,
+            "in_port": self.port_name(usize::from(f.key.in_port())),
+            "vlan": f.key.vlan(),
+            "src": f.key.src().to_string(),
+            "dst": f.key.dst().to_string(),
+            "proto": f.key.proto(),
+            "sport": f.key.sport(),
+            "dport": f.key.dport(),
+            "state": f.state.label(),
+            "rate_pps": (f.rate_pps * 10.0).round() / 10.0,
+            "packets": f.sw_packets + f.hw_packets,
+            "bytes": f.sw_bytes + f.hw_bytes,
+            "sw_packets": f.sw_packets,
+            "sw_bytes": f.sw_bytes,
+            "hw_packets": f.hw_packets,
+            "hw_bytes": f.hw_bytes,
+            "offloads": f.offloads,
+            "offload_failure": f.failure,
+            "used_s": self.used_secs(f.last_seen, now),
+            "action": self.action_text(f.action),
+        })
+    }
+
+    fn used_secs(&self, last: u64, now: u64) -> f64 {
+        let s = now.saturating_sub(last) as f64 / self.tsc_hz.max(1) as f64;
+        (s * 1000.0).round() / 1000.0
+    }
+
+    fn show_flows(&self, filter: FlowFilter, top: Option<usize>, json: bool) -> String {
+        let now = rte::cycles::tsc();
+        let mut flows: Vec<FlowView> = flow_views(self.keeper, self.workers)
+            .into_iter()
+            .filter(|f| match filter {
+                FlowFilter::All => true,
+                FlowFilter::Offloaded => f.state.rule().is_some(),
+                FlowFilter::Onloaded => f.state.rule().is_none(),
+            })
+            .collect();
+        flows.sort_by(|a, b| b.rate_pps.total_cmp(&a.rate_pps).then(a.id.cmp(&b.id)));
+        let total = flows.len();
+        flows.truncate(top.unwrap_or(usize::MAX));
+        if json {
+            let list: Vec<_> = flows.iter().map(|f| self.flow_json(f, now)).collect();
+            return serde_json::to_string_pretty(&list).unwrap_or_default() + "\n";
+        }
+        let mut out = format!(
+            "{:>14} {:<10} {:>10} {:>12} {:>12} {:>3} {:<8} {}\n",
+            "ID", "STATE", "RATE(pps)", "PACKETS", "HW-PACKETS", "OFF", "IN", "FLOW"
+        );
+        for f in &flows {
+            let _ = writeln!(
+                out,
+                "{:>14} {:<10} {:>10.0} {:>12} {:>12} {:>3} {:<8} {} -> {}",
+                f.id,
+                f.state.label(),
+                f.rate_pps,
+                f.sw_packets + f.hw_packets,
+                f.hw_packets,
+                f.offloads,
+                self.port_name(usize::from(f.key.in_port())),
+                flow_text(&f.key),
+                self.action_text(f.action)
+            );
+        }
+        let _ = writeln!(out, "{} of {total} flows", flows.len());
+        out
+    }
+
+    /// One line per flow, ovs-dpctl style: match, counters, age, where it is
+    /// carried, actions.
+    fn dump_flows(&self, json: bool) -> String {
+        let now = rte::cycles::tsc();
+        let mut flows = flow_views(self.keeper, self.workers);
+        flows.sort_by_key(|f| f.id);
+        if json {
+            let list: Vec<_> = flows.iter().map(|f| self.flow_json(f, now)).collect();
+            return serde_json::to_string_pretty(&list).unwrap_or_default() + "\n";
+        }
+        let mut out = String::new();
+        for f in &flows {
+            let k = &f.key;
+            let mut m = format!("in_port({})", self.port_name(usize::from(k.in_port())));
+            if let Some(v) = k.vlan() {
+                let _ = write!(m, ",vlan(vid={v})");
+            }
+            let fam = if k.src().is_ipv4() { "ipv4" } else { "ipv6" };
+            let _ = write!(
+                m,
+                ",{fam}(src={},dst={},proto={})",
+                k.src(),
+                k.dst(),
+                k.proto()
+            );
+            match k.proto() {
+                6 => {
+                    let _ = write!(m, ",tcp(src={},dst={})", k.sport(), k.dport());
+                }
+                17 => {
+                    let _ = write!(m, ",udp(src={},dst={})", k.sport(), k.dport());
+                }
+                132 => {
+                    let _ = write!(m, ",sctp(src={},dst={})", k.sport(), k.dport());
+                }
+                _ => {}
+            }
+            let carried = match f.state {
+                OffloadState::Offloaded(_) | OffloadState::Onloading(_) => "nic",
+                _ => "workers",
+            };
+            let _ = writeln!(
+                out,
+                "{m}, packets:{}, bytes:{}, used:{:.3}s, carried:{carried}, offloaded:{}, actions:{}",
+                f.sw_packets + f.hw_packets,
+                f.sw_bytes + f.hw_bytes,
+                self.used_secs(f.last_seen, now),
+                if carried == "nic" { "yes" } else { "no" },
+                self.action_text(f.action)
+            );
+        }
+        out
+    }
+
+    fn show_offload(&self) -> String {
+        let Some(off) = self.keeper.offload.as_ref() else {
+            return "Offload: off (--offload none): the workers carry every flow\n".into();
+        };
+        let s = off.stats();
+        let p = off.params();
+        let reasons = |m: &std::collections::BTreeMap<&'static str, u64>| {
+            if m.is_empty() {
+                "none".to_string()
+            } else {
+                m.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let mut by_state = [0u64; 4];
+        for (_, f) in self.keeper.tracker().iter() {
+            let i = match f.off.state {
+                OffloadState::Onloaded => 0,
+                OffloadState::Offloading => 1,
+                OffloadState::Offloaded(_) => 2,
+                OffloadState::Onloading(_) => 3,
+            };
+            by_state[i] += 1;
+        }
+        let demoted: Vec<String> = DemoteReason::ALL
+            .iter()
+            .zip(s.demotions)
+            .map(|(r, n)| format!("{} {n}", r.label()))
+            .collect();
+        let mut out = String::new();
+        let _ = writeln!(out, "Offload backend: {}", off.backend_name());
+        let _ = writeln!(out, "  capabilities: {}", off.capabilities());
+        let _ = writeln!(
+            out,
+            "  rules: {} used of {} (max-rules)",
+            off.rules_installed(),
+            p.max_rules
+        );
+        let _ = writeln!(
+            out,
+            "  thresholds: promote-pps {}, demote-pps {}, hold {}, tick-ms {}, evict margin {}x, insertion rate limit {}/s",
+            p.promote_pps,
+            p.demote_pps,
+            p.hold,
+            self.tick.as_millis(),
+            p.evict_margin,
+            p.changes_per_sec
+        );
+        let _ = writeln!(
+            out,
+            "  installs: {} ok, failed: {}",
+            s.installs,
+            reasons(&s.install_failures)
+        );
+        let _ = writeln!(
+            out,
+            "  removals: {} ({}), failed: {}",
+            s.removals,
+            demoted.join(", "),
+            reasons(&s.removal_failures)
+        );
+        let _ = writeln!(
+            out,
+            "  counter queries failed: {}",
+            reasons(&s.query_failures)
+        );
+        let _ = writeln!(
+            out,
+            "  flows: {} tracked: onloaded {}, offloading {}, offloaded {}, onloading {}",
+            self.keeper.tracked(),
+            by_state[0],
+            by_state[1],
+            by_state[2],
+            by_state[3]
+        );
+        let _ = writeln!(out, "  ticks: {}", s.ticks);
+        out
+    }
+
+    fn set_offload(&mut self, setting: OffloadSetting, value: f64) -> Reply {
+        if setting == OffloadSetting::TickMs {
+            if !(1.0..=60_000.0).contains(&value) {
+                return Reply::err(format!("set offload tick-ms {value}: must be 1..=60000"));
+            }
+            *self.tick = Duration::from_millis(value as u64);
+            return Reply::ok(format!("offload tick-ms set to {}", value as u64));
+        }
+        let Some(off) = self.keeper.offload.as_mut() else {
+            return Reply::err("offload is off (--offload none)");
+        };
+        let cap = off.capabilities().max_rules;
+        let p = off.params_mut();
+        match setting {
+            OffloadSetting::PromotePps if value < p.demote_pps => {
+                return Reply::err(format!(
+                    "set offload promote-pps {value}: below demote-pps {}: flows would flap",
+                    p.demote_pps
+                ))
+            }
+            OffloadSetting::DemotePps if value > p.promote_pps => {
+                return Reply::err(format!(
+                    "set offload demote-pps {value}: above promote-pps {}: flows would flap",
+                    p.promote_pps
+                ))
+            }
+            OffloadSetting::PromotePps => p.promote_pps = value,
+            OffloadSetting::DemotePps => p.demote_pps = value,
+            OffloadSetting::Hold if value < 1.0 => {
+                return Reply::err("set offload hold: at least 1 tick")
+            }
+            OffloadSetting::Hold => p.hold = value as u32,
+            OffloadSetting::MaxRules => {
+                let n = value as usize;
+                if let Some(c) = cap.filter(|c| n > *c as usize) {
+                    return Reply::err(format!(
+                        "set offload max-rules {n}: the NIC holds {c} rules"
+                    ));
+                }
+                p.max_rules = n;
+            }
+            OffloadSetting::TickMs => {}
+        }
+        Reply::ok(format!("offload {} set to {value}", setting.name()))
+    }
+
+    fn policy_list(&self) -> String {
+        let Some(off) = self.keeper.offload.as_ref() else {
+            return "offload is off (--offload none): no policies\n".into();
+        };
+        if off.policies().is_empty() {
+            return "no header policies: the rates decide\n".into();
+        }
+        let mut out = String::new();
+        for (i, p) in off.policies().iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{i}: priority {} {} -> offload {}",
+                p.matches.priority,
+                crate::config::describe_match(&p.matches, self.specs),
+                p.choice.name()
+            );
+        }
+        out
+    }
+
+    fn policy_add(&mut self, pairs: &[(String, String)]) -> Reply {
+        let Some(off) = self.keeper.offload.as_mut() else {
+            return Reply::err("offload is off (--offload none): no policies");
+        };
+        match crate::config::offload_policy_from_pairs(pairs, self.specs) {
+            Ok(p) => {
+                off.add_policy(p);
+                Reply::ok(format!(
+                    "policy added ({} policies; it applies to flows from now on)",
+                    off.policies().len()
+                ))
+            }
+            Err(e) => Reply::err(format!("policy add: {e}")),
+        }
+    }
+
+    fn flow_offload(&mut self, id: u64) -> Reply {
+        if self.keeper.offload.is_none() {
+            return Reply::err("offload is off (--offload none)");
+        }
+        match self.keeper.offload_now(split_id(id), rte::cycles::tsc()) {
+            Ok(rule) => Reply::ok(format!("flow {id} offloaded (rule {})", rule.0)),
+            Err(e) => Reply::err(format!("flow offload {id}: {e}")),
+        }
+    }
+
+    fn flow_onload(&mut self, id: u64) -> Reply {
+        if self.keeper.offload.is_none() {
+            return Reply::err("offload is off (--offload none)");
+        }
+        match self.keeper.onload_now(split_id(id)) {
+            Ok(Some(c)) => Reply::ok(format!(
+                "flow {id} onloaded; its rule's final count: {} packets, {} bytes",
+                c.packets, c.bytes
+            )),
+            Ok(None) => Reply::ok(format!("flow {id} stays on the workers (manual override)")),
+            Err(e) => Reply::err(format!("flow onload {id}: {e}")),
+        }
+    }
+}
+
+/// `10.0.0.1:1000 -> 192.168.0.1:5001 udp vlan 7`
+fn flow_text(k: &FlowKey) -> String {
+    let proto = match k.proto() {
+        6 => "tcp".to_string(),
+        17 => "udp".to_string(),
+        132 => "sctp".to_string(),
+        1 => "icmp".to_string(),
+        58 => "icmp6".to_string(),
+        n => format!("proto {n}"),
+    };
+    let vlan = k.vlan().map_or(String::new(), |v| format!(" vlan {v}"));
+    if k.src().is_ipv6() {
+        format!(
+            "[{}]:{} > [{}]:{} {proto}{vlan}",
+            k.src(),
+            k.sport(),
+            k.dst(),
+            k.dport()
+        )
+    } else {
+        format!(
+            "{}:{} > {}:{} {proto}{vlan}",
+            k.src(),
+            k.sport(),
+            k.dst(),
+            k.dport()
+        )
+    }
+}

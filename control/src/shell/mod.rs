@@ -1,0 +1,12 @@
+//! The operator's shell, testpmd style: the same commands on stdin
+//! (`flowlift run -i`) and on the control socket (`flowlift shell`).
+//!
+//! [`command`] parses a line (and completes one); the control core carries the
+//! command out between ticks (`exec`), so a command sees a consistent state
+//! and never touches a worker; [`socket`] serves the control socket, one
+//! command per connection; [`client`] is `flowlift shell`.
+
+pub mod client;
+pub mod command;
+pub mod exec;
+pub mod socket;
