@@ -806,6 +806,8 @@ const QUIESCE_LIMIT: Duration = Duration::from_secs(5);
 /// Returns the lcores that ended abnormally and the flows logged at exit.
 fn stop_all(running: &mut Running, keeper: &mut FlowKeeper) -> anyhow::Result<(Vec<LcoreId>, u64)> {
     let mut failed = Vec::new();
+    // Paused workers would leave packets in their rings.
+    running.workers_paused.store(false, Ordering::SeqCst);
     if let Some(nic) = running.nic.as_ref() {
         if !nic.quiesce(QUIESCE_LIMIT) {
             eprintln!(

@@ -7,8 +7,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-use std::process::{Command, Output};
+use std::io::BufRead;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 /// The `flowlift` binary of this workspace, built on first use (same profile as
 /// the tests).
@@ -269,4 +272,118 @@ pub fn sum_by_tuple(lines: &[serde_json::Value]) -> HashMap<Tuple, (u64, u64)> {
         e.1 += v["bytes"].as_u64().expect("bytes");
     }
     got
+}
+
+/// A `flowlift` started in the background, its stdout collected line by line.
+#[derive(Debug)]
+pub struct Background {
+    pub child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Background {
+    /// Starts `flowlift` with `args`.
+    pub fn start(args: &[&str]) -> Background {
+        let mut child = Command::new(flowlift_bin())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start flowlift");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().expect("stdout");
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        });
+        Background { child, lines }
+    }
+
+    /// The first stdout line containing `needle`, waiting up to `limit`.
+    pub fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = self
+                .lines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return l.clone();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "flowlift exited ({status}) before printing {needle:?}:\n{}",
+                    self.stdout()
+                );
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no {needle:?} within {limit:?}:\n{}",
+                self.stdout()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything printed so far.
+    pub fn stdout(&self) -> String {
+        self.lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
+    }
+
+    /// Waits (up to `limit`) for the process to end; its exit status, stdout
+    /// and stderr.
+    pub fn finish(mut self, limit: Duration) -> (std::process::ExitStatus, String, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("flowlift did not exit within {limit:?}:\n{}", self.stdout());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        // Let the reader thread take the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        (status, self.stdout(), err)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `flowlift shell --socket SOCK -c CMD`: whether it succeeded, and its
+/// stdout (or stderr, when refused).
+pub fn shell(socket: &Path, cmd: &str) -> (bool, String) {
+    let out = flowlift(&[
+        "shell",
+        "--socket",
+        socket.to_str().expect("utf-8 path"),
+        "-c",
+        cmd,
+    ]);
+    let text = if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    } else {
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    (out.status.success(), text)
 }

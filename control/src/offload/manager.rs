@@ -293,11 +293,30 @@ impl Offloader {
             );
         }
         if self.backend.installed() >= self.params.max_rules {
-            return Err(format!(
-                "all {} rules are in use (flow onload one, or set offload max-rules)",
-                self.params.max_rules
-            ));
+            // The operator's choice outranks the rates: the coldest flow the
+            // rates put on the NIC gives its rule up.
+            let coldest = flows
+                .iter()
+                .filter(|(_, g)| {
+                    matches!(g.off.state, OffloadState::Offloaded(_))
+                        && g.off.choice == OffloadChoice::Auto
+                })
+                .min_by(|a, b| a.1.off.rate_pps.total_cmp(&b.1.off.rate_pps))
+                .map(|(at, _)| *at);
+            let Some(victim) = coldest.and_then(|v| flows.get_mut(v)) else {
+                return Err(format!(
+                    "all {} rules are held by flows put there by policy or by hand (flow onload one, or set offload max-rules)",
+                    self.params.max_rules
+                ));
+            };
+            victim.off.demote_reason = Some(DemoteReason::Evicted);
+            if !self.remove_rule(&mut victim.off) {
+                return Err("the NIC refused to free a rule for it".into());
+            }
         }
+        let Some(f) = flows.get_mut(at) else {
+            return Err("no such flow".into());
+        };
         let Some(rule) = self.hw_rule(f) else {
             return Err("the flow's ports have no NIC port".into());
         };

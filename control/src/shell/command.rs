@@ -351,9 +351,11 @@ fn parse_show_flows(w: &mut std::slice::Iter<'_, &str>) -> Result<Command, Comma
             "offloaded" => filter = FlowFilter::Offloaded,
             "--json" => json = true,
             "top" => top = Some(number(w.next().copied(), "a count", "show flows top")?),
-            other => return err(format!(
+            other => {
+                return err(format!(
                 "show flows: unexpected {other:?} (expected onloaded, offloaded, top N or --json)"
-            )),
+            ))
+            }
         }
     }
     Ok(Command::ShowFlows { filter, top, json })

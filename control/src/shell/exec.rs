@@ -197,18 +197,12 @@ impl Appliance<'_> {
                     .join(" ")
             )),
             Command::Start => {
-                self.paused.store(false, Ordering::SeqCst);
-                if let Some(nic) = self.nic {
-                    nic.set_paused(false);
-                }
+                self.pause(false);
                 self.state.paused = false;
                 Reply::ok("Forwarding started")
             }
             Command::Stop => {
-                self.paused.store(true, Ordering::SeqCst);
-                if let Some(nic) = self.nic {
-                    nic.set_paused(true);
-                }
+                self.pause(true);
                 self.state.paused = true;
                 Reply::ok("Forwarding stopped (flows, rules and counters stay; start resumes)")
             }
@@ -216,6 +210,16 @@ impl Appliance<'_> {
                 self.stop.store(true, Ordering::SeqCst);
                 Reply::ok("Stopping the appliance")
             }
+        }
+    }
+
+    /// Stops or resumes taking traffic in. With the emulated NIC in front,
+    /// the NIC stops reading the uplink and the workers go on emptying their
+    /// rings, so nothing stays in flight; without it, the workers stop.
+    fn pause(&mut self, paused: bool) {
+        match self.nic {
+            Some(nic) => nic.set_paused(paused),
+            None => self.paused.store(paused, Ordering::SeqCst),
         }
     }
 

@@ -1,0 +1,345 @@
+//! The operator's interfaces end to end: the appliance runs a known capture
+//! through the emulated NIC; the test drives it through its control socket
+//! with every command (`flowlift shell -c`), checks the answers (and the JSON
+//! shapes) against the capture, scrapes `/metrics` (promtool-clean) and checks
+//! that its counters agree with `show port stats`, the final report and the
+//! flow log. Bad commands and a client that leaves mid-command leave the
+//! appliance serving.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use flowlift_control::traffic::{generate, TrafficSpec};
+use flowlift_tests::{
+    final_counters, flow_log_lines, one_at_a_time, oracle, read_pcap, shell, Background, Tuple,
+};
+
+const FLOWS: u32 = 200;
+
+fn scrape(addr: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to /metrics");
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
+
+/// The value of the sample line `name` exactly (labels included).
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name:?} in\n{metrics}"))
+}
+
+fn promtool_ok(metrics: &str, dir: &Path) {
+    let f = dir.join("metrics.txt");
+    std::fs::write(&f, metrics).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&f).unwrap())
+        .output()
+        .expect("promtool (scripts/setup installs prometheus)");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `RX-packets: N` and `TX-packets: N` of each block of `show port stats`.
+fn shown_packets(text: &str) -> Vec<(String, u64, u64)> {
+    let mut out = Vec::new();
+    let mut name = String::new();
+    let mut rx = 0;
+    for line in text.lines() {
+        if let Some(i) = line.find("NIC statistics for port ") {
+            let rest = &line[i..];
+            name = rest[rest.find('(').unwrap() + 1..rest.find(')').unwrap()].to_string();
+        } else if line.contains("RX-packets:") {
+            rx = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        } else if line.contains("TX-packets:") {
+            let tx = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            out.push((name.clone(), rx, tx));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_command_answers_from_the_running_appliance_and_metrics_agree() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.pcap");
+    let spec = TrafficSpec {
+        flows: FLOWS,
+        packets: 4000,
+        ..TrafficSpec::default()
+    };
+    generate(&spec, &input).unwrap();
+    let tuples: HashSet<Tuple> = read_pcap(&input)
+        .iter()
+        .map(|f| oracle(f).expect("a 5-tuple"))
+        .collect();
+    assert_eq!(tuples.len(), FLOWS as usize);
+    let sock = dir.path().join("ctl.sock");
+    let log = dir.path().join("flows.jsonl");
+    let mut app = Background::start(&[
+        "run",
+        "--replay",
+        input.to_str().unwrap(),
+        "--loops",
+        "0",
+        "--duration",
+        "120",
+        "--socket",
+        sock.to_str().unwrap(),
+        "--metrics",
+        "127.0.0.1:0",
+        "--flow-log",
+        log.to_str().unwrap(),
+        "--promote-pps",
+        "50",
+        "--demote-pps",
+        "10",
+        "--tick-ms",
+        "20",
+        // Fewer rules than flows: some flows on each path.
+        "--max-rules",
+        "20",
+    ]);
+    app.wait_for("control socket", Duration::from_secs(60));
+    let metrics_line = app.wait_for("metrics on http://", Duration::from_secs(5));
+    let addr = metrics_line
+        .trim_start_matches("metrics on http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    std::thread::sleep(Duration::from_millis(1500));
+    let ok = |cmd: &str| {
+        let (good, text) = shell(&sock, cmd);
+        assert!(good, "{cmd:?} was refused: {text}");
+        text
+    };
+    let refused = |cmd: &str, want: &str| {
+        let (good, text) = shell(&sock, cmd);
+        assert!(!good, "{cmd:?} should be refused: {text}");
+        assert!(
+            text.contains(want),
+            "{cmd:?}: expected {want:?} in {text:?}"
+        );
+        assert_eq!(text.trim().lines().count(), 1, "one line: {text:?}");
+    };
+
+    assert!(ok("help").contains("show port stats all|N"));
+    let stats = shown_packets(&ok("show port stats all"));
+    assert_eq!(
+        stats.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+        ["uplink", "vf1", "vf2", "vf3", "vf4"]
+    );
+    assert!(stats[0].1 > 0, "the uplink receives");
+    assert!(ok("show port xstats 0").contains("NIC extended statistics for port 0"));
+    assert!(ok("show fwd stats").contains("lcore 1: packets"));
+    let offload = ok("show offload");
+    assert!(offload.contains("Offload backend: emulated"), "{offload}");
+    assert!(offload.contains("flows: 200 tracked"), "{offload}");
+
+    // show flows --json: the capture's flows, each with the documented fields.
+    let flows: Vec<serde_json::Value> = serde_json::from_str(&ok("show flows --json")).unwrap();
+    assert_eq!(flows.len(), FLOWS as usize);
+    let keys = [
+        "id",
+        "in_port",
+        "vlan",
+        "src",
+        "dst",
+        "proto",
+        "sport",
+        "dport",
+        "state",
+        "rate_pps",
+        "packets",
+        "bytes",
+        "sw_packets",
+        "sw_bytes",
+        "hw_packets",
+        "hw_bytes",
+        "offloads",
+        "offload_failure",
+        "used_s",
+        "action",
+    ];
+    let mut seen = HashSet::new();
+    for f in &flows {
+        let obj = f.as_object().unwrap();
+        assert_eq!(obj.keys().map(String::as_str).collect::<Vec<_>>(), keys);
+        assert_eq!(
+            f["packets"].as_u64().unwrap(),
+            f["sw_packets"].as_u64().unwrap() + f["hw_packets"].as_u64().unwrap()
+        );
+        seen.insert(flowlift_tests::tuple_of(f));
+    }
+    assert_eq!(seen, tuples, "show flows lists exactly the capture's flows");
+    let top: Vec<serde_json::Value> =
+        serde_json::from_str(&ok("show flows offloaded top 3 --json")).unwrap();
+    assert!(!top.is_empty() && top.len() <= 3, "{top:?}");
+    assert!(top.iter().all(|f| f["state"] == "offloaded"));
+    let text = ok("show flows top 5");
+    assert!(text.contains("5 of 200 flows"), "{text}");
+    let dump = ok("dump-flows");
+    assert_eq!(dump.lines().count(), FLOWS as usize);
+    assert!(dump.lines().all(|l| l.starts_with("in_port(uplink),")
+        && l.contains(", packets:")
+        && l.contains(", carried:")));
+    assert!(dump.contains("carried:nic") && dump.contains("carried:workers"));
+    let dumped: Vec<serde_json::Value> = serde_json::from_str(&ok("dump-flows --json")).unwrap();
+    assert_eq!(dumped.len(), FLOWS as usize);
+
+    // Settings, policies, manual overrides.
+    assert!(ok("set offload promote-pps 60").contains("promote-pps set to 60"));
+    assert!(ok("show offload").contains("promote-pps 60,"));
+    refused("set offload demote-pps 100", "flows would flap");
+    refused("set offload max-rules 5000", "the NIC holds 20 rules");
+    assert!(ok("set offload tick-ms 25").contains("tick-ms set to 25"));
+    assert!(ok("policy add priority 3 proto udp dport 53 offload never").contains("policy added"));
+    assert!(ok("policy list").contains("0: priority 3 proto 17 dport 53-53 -> offload never"));
+    refused(
+        "policy add proto udp offload sometimes",
+        "unknown variant `sometimes`",
+    );
+    assert!(ok("policy del 0").contains("policy 0 removed"));
+    refused("policy del 0", "no policy 0");
+    let id = top[0]["id"].as_u64().unwrap();
+    assert!(ok(&format!("flow onload {id}")).contains("onloaded"));
+    let after: Vec<serde_json::Value> = serde_json::from_str(&ok("show flows --json")).unwrap();
+    let me = after.iter().find(|f| f["id"] == id).unwrap();
+    assert_eq!(me["state"], "onloaded");
+    assert!(ok(&format!("flow offload {id}")).contains(&format!("flow {id} offloaded")));
+    refused("flow offload 999999", "no such flow");
+    refused("flow offload {id}", "expected a flow id");
+
+    // Bad input of every kind leaves it serving.
+    refused("frobnicate", "unknown command \"frobnicate\"");
+    refused("show port stats 9", "no port 9");
+    refused("show port stats", "expected \"all\" or a port id");
+    {
+        let mut half = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        half.write_all(b"show fl").unwrap();
+    }
+    drop(std::os::unix::net::UnixStream::connect(&sock).unwrap());
+    assert!(ok("show offload").contains("Offload backend"));
+
+    // Stop forwarding: counters freeze; show port stats and /metrics agree.
+    assert!(ok("stop").contains("Forwarding stopped"));
+    std::thread::sleep(Duration::from_millis(300));
+    let shown = shown_packets(&ok("show port stats all"));
+    let m = scrape(&addr);
+    promtool_ok(&m, dir.path());
+    for (name, rx, tx) in &shown {
+        let mrx = sample(
+            &m,
+            &format!("flowlift_port_rx_packets_total{{port=\"{name}\"}}"),
+        );
+        let mtx = sample(
+            &m,
+            &format!("flowlift_port_tx_packets_total{{port=\"{name}\"}}"),
+        );
+        assert_eq!(
+            (*rx, *tx),
+            (mrx as u64, mtx as u64),
+            "{name}: show port stats vs /metrics"
+        );
+    }
+    let again = shown_packets(&ok("show port stats all"));
+    assert_eq!(shown, again, "nothing moves while stopped");
+    let carried_nic = sample(&m, "flowlift_carried_packets_total{path=\"nic\"}") as u64;
+    let carried_sw = sample(&m, "flowlift_carried_packets_total{path=\"workers\"}") as u64;
+    assert_eq!(
+        carried_nic + carried_sw,
+        shown[0].1,
+        "every packet by one path"
+    );
+    assert!(ok("clear port stats all").contains("cleared"));
+    assert!(shown_packets(&ok("show port stats 0"))[0].1 == 0);
+
+    assert!(ok("quit").contains("Stopping"));
+    let (status, stdout, stderr) = app.finish(Duration::from_secs(60));
+    assert!(status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Stopping (quit)"), "{stdout}");
+    // The final report (never cleared) and the flow log agree with /metrics.
+    let fin = final_counters(&stdout);
+    assert_eq!(fin["uplink"].rx_packets, shown[0].1);
+    for (name, _, tx) in &shown[1..] {
+        assert_eq!(fin[name.as_str()].tx_packets, *tx, "{name}");
+    }
+    let logged: HashMap<Tuple, (u64, u64)> = flowlift_tests::sum_by_tuple(&flow_log_lines(&log));
+    let total: u64 = logged.values().map(|v| v.0).sum();
+    assert_eq!(total, shown[0].1, "the flow log holds every packet");
+    let hw: u64 = flow_log_lines(&log)
+        .iter()
+        .map(|v| v["hw_packets"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        hw, carried_nic,
+        "the NIC's share, in the flow log and in /metrics"
+    );
+    assert!(!sock.exists(), "the control socket goes with the appliance");
+}
+
+#[test]
+fn check_config_validates_without_starting() {
+    let _serial = one_at_a_time();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../flowlift.example.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.pcap");
+    generate(&TrafficSpec::default(), &input).unwrap();
+    // The example's uplink replays a capture of its own; --replay stands in.
+    let replay = input.to_str().unwrap();
+    let out = flowlift_tests::flowlift(&[
+        "run",
+        "--config",
+        example,
+        "--replay",
+        replay,
+        "--check-config",
+    ]);
+    assert!(out.status.success(), "{}", flowlift_tests::describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(": OK: 5 ports (uplink, vf1, vf2, vf3, vf4)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("EAL arguments: --no-huge"), "{stdout}");
+    assert!(
+        !stdout.contains("port 0 uplink"),
+        "no port was opened: {stdout}"
+    );
+    let out = flowlift_tests::flowlift(&[
+        "run",
+        "--config",
+        example,
+        "--replay",
+        replay,
+        "--check-config",
+        "--promote-pps",
+        "1",
+        "--demote-pps",
+        "2",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("flows would flap"));
+}
+
+#[test]
+fn the_shell_without_an_appliance_says_so() {
+    let (ok, text) = shell(Path::new("/nonexistent/flowlift.sock"), "show offload");
+    assert!(!ok);
+    assert!(
+        text.contains("cannot reach flowlift at /nonexistent/flowlift.sock"),
+        "{text}"
+    );
+}
