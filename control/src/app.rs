@@ -1075,8 +1075,13 @@ fn control_loop(
             if let Some(off) = keeper.offload.as_ref() {
                 let (hw, sw) = (split.0 - prev_split.0, split.1 - prev_split.1);
                 let share = percent(hw, hw + sw);
+                let offloaded = keeper
+                    .tracker()
+                    .iter()
+                    .filter(|(_, f)| f.off.state.rule().is_some())
+                    .count();
                 line += &format!(
-                    " | nic {share:.0}% rules {}/{} flows {}",
+                    " | nic {share:.0}% rules {}/{} flows {} ({offloaded} offloaded)",
                     off.rules_installed(),
                     off.params().max_rules,
                     keeper.tracked()

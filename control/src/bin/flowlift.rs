@@ -170,7 +170,7 @@ fn main() -> ExitCode {
                 metrics,
                 check_config,
             };
-            run(&opts, &mut std::io::stdout().lock()).map(|_| ())
+            run(&opts, &mut std::io::stdout()).map(|_| ())
         })(),
         Command::Shell { socket, command } => match command {
             Some(line) => match flowlift_control::shell::socket::send(&socket, &line) {
