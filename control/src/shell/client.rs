@@ -4,6 +4,7 @@
 //! only the way a line reaches the control core differs.
 
 use std::borrow::Cow;
+use std::io::Write;
 use std::path::PathBuf;
 
 use rustyline::completion::Completer;
@@ -108,9 +109,10 @@ pub fn print_reply(r: &Reply) {
     if text.is_empty() {
         return;
     }
-    if r.ok {
-        println!("{text}");
+    // A reader that went away (`| head`) is not an error worth a panic.
+    let _ = if r.ok {
+        writeln!(std::io::stdout().lock(), "{text}")
     } else {
-        eprintln!("{text}");
-    }
+        writeln!(std::io::stderr().lock(), "{text}")
+    };
 }
