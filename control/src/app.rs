@@ -136,6 +136,9 @@ const IDLE_SCAN: Duration = Duration::from_millis(100);
 /// How often the main lcore checks for the end of the run.
 const TICK: Duration = Duration::from_millis(20);
 
+/// Static (wildcard) rules the emulated NIC holds beside its exact-match table.
+const STATIC_RULES: usize = 64;
+
 /// Rule commands that may wait for the emulated NIC.
 const NIC_COMMANDS: usize = 1024;
 
@@ -491,7 +494,7 @@ fn run_with_eal(
     write!(out, "{}", flow_report(&parse, &flow_figures))?;
     if let Some(off) = keeper.offload.as_ref() {
         let hw_packets = running.nic.as_ref().map_or(keeper.hw_packets_logged, |n| {
-            n.stats.hits.load(Ordering::Relaxed)
+            n.stats.hits.load(Ordering::Relaxed) + n.stats.wildcard_hits.load(Ordering::Relaxed)
         });
         let sw_packets: u64 = stats
             .iter()
@@ -685,6 +688,7 @@ fn launch(
             EswitchConfig {
                 max_rules: o.max_rules as usize,
                 inserts_per_sec: u64::from(o.inserts_per_sec),
+                max_wildcards: STATIC_RULES,
                 clock_hz: rte::cycles::tsc_hz(),
             },
             Arc::clone(&bank),
@@ -1158,7 +1162,9 @@ fn carried(stats: &[Arc<WorkerStats>], nic: Option<&EmulatedNic>) -> (u64, u64) 
         .flat_map(|s| s.ports.iter())
         .map(|p| p.rx_packets.load(Ordering::Relaxed))
         .sum();
-    let hw = nic.map_or(0, |n| n.stats.hits.load(Ordering::Relaxed));
+    let hw = nic.map_or(0, |n| {
+        n.stats.hits.load(Ordering::Relaxed) + n.stats.wildcard_hits.load(Ordering::Relaxed)
+    });
     (hw, sw)
 }
 

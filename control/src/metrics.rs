@@ -336,7 +336,11 @@ impl prometheus_client::collector::Collector for Collector {
             .map(|p| p.rx_bytes.load(Relaxed))
             .sum();
         let (hw_packets, hw_bytes) = match &s.nic {
-            Some((_, nic)) => (nic.hits.load(Relaxed), nic.hit_bytes.load(Relaxed)),
+            // Per-flow rules and the operator's static rules alike.
+            Some((_, nic)) => (
+                nic.hits.load(Relaxed) + nic.wildcard_hits.load(Relaxed),
+                nic.hit_bytes.load(Relaxed) + nic.wildcard_hit_bytes.load(Relaxed),
+            ),
             None => (snap.hw_packets, snap.hw_bytes),
         };
         let path = |p: &str| vec![("path", p.to_string())];

@@ -375,7 +375,7 @@ impl Appliance<'_> {
                 out,
                 "  emulated NIC lcore {}: hits {}, misses {}, busy {:.1}% (a model of hardware)",
                 nic.lcore,
-                nic.stats.hits.load(Relaxed),
+                nic.stats.hits.load(Relaxed) + nic.stats.wildcard_hits.load(Relaxed),
                 nic.stats.misses.load(Relaxed),
                 percent(b, b + i)
             );

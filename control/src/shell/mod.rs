@@ -10,3 +10,4 @@ pub mod client;
 pub mod command;
 pub mod exec;
 pub mod socket;
+pub mod testpmd_flow;

@@ -1,5 +1,6 @@
-//! The emulated NIC's rule engine: the exact-match rule table, the insertion
-//! rate limit, injected faults, and the command loop the control core drives.
+//! The emulated NIC's rule engine: the exact-match rule table, the operators'
+//! wildcard table in front of it, the insertion rate limit, injected faults,
+//! and the command loop the control core drives.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,12 +12,17 @@ use crate::table::CuckooTable;
 use crate::PortIdx;
 
 use super::bank::CounterBank;
+use super::wildcard::{WildAction, WildRule, WildcardTable};
 
 /// How the modelled NIC behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EswitchConfig {
     /// Rules it holds at most (both families together).
     pub max_rules: usize,
+    /// Wildcard (operator) rules it holds at most, apart from `max_rules`: a
+    /// NIC's table for static rules is small and separate, and every packet
+    /// is checked against all of them.
+    pub max_wildcards: usize,
     /// Rule insertions per second it accepts at most (0: unlimited); a burst of
     /// a tenth of a second's worth is allowed, as NIC firmware queues do.
     pub inserts_per_sec: u64,
@@ -46,6 +52,15 @@ pub enum EswitchCommand {
     },
     /// Remove rule `rule`; once answered, its counter gets no more hits.
     Remove { rule: u64 },
+    /// Add an operator's wildcard rule as `rule` (ids apart from those of
+    /// exact rules). Wildcard rules are looked up before exact ones, as a
+    /// NIC's static rules sit in a group ahead of the per-flow rules. They are
+    /// few and rarely changed, so they are held neither to the insertion rate
+    /// nor to injected faults (which tests of the per-flow offload count on).
+    AddWildcard { rule: u64, wild: WildRule },
+    /// Remove wildcard rule `rule`; once answered, its counter gets no more
+    /// hits.
+    RemoveWildcard { rule: u64 },
     /// Refuse the next installs as told.
     InjectFaults(Faults),
 }
@@ -53,7 +68,7 @@ pub enum EswitchCommand {
 /// Why the switch refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EswitchError {
-    /// The rule table is full.
+    /// The rule table (exact or wildcard, as asked) is full.
     #[error("rule table full")]
     NoSpace,
     /// Insertion rate exceeded; retry later.
@@ -62,7 +77,8 @@ pub enum EswitchError {
     /// No rule has this id.
     #[error("no such rule")]
     NoSuchRule,
-    /// A rule for this flow exists already.
+    /// A rule for this flow (or, for a wildcard rule, with this id) exists
+    /// already.
     #[error("a rule for this flow exists")]
     Exists,
     /// The counter is not one of the bank's.
@@ -86,13 +102,35 @@ struct Entry {
     metered: bool,
 }
 
-/// Where a rule sends a packet: its port, its counter, and whether the port's
+/// Which of the switch's tables a rule is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleTable {
+    /// The per-flow exact-match rules the offload installs.
+    Exact,
+    /// The operators' wildcard rules.
+    Wildcard,
+}
+
+/// What the rule a packet matched does: forward it (exact rules always do) or
+/// drop it, count it on its counter if it has one, and whether the out port's
 /// meter polices it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hit {
-    pub out_port: PortIdx,
-    pub counter: u32,
+    pub action: WildAction,
+    pub counter: Option<u32>,
     pub metered: bool,
+    pub table: RuleTable,
+}
+
+impl Hit {
+    /// The port a forwarding rule sends to (`None`: the rule drops).
+    #[inline]
+    pub fn out_port(&self) -> Option<PortIdx> {
+        match self.action {
+            WildAction::Forward(p) => Some(p),
+            WildAction::Drop => None,
+        }
+    }
 }
 
 /// Most commands handled per call of [`Eswitch::take_commands`], so rule churn
@@ -108,6 +146,8 @@ pub struct Eswitch {
     entries: Box<[Option<Entry>]>,
     /// Rule id -> global entry id. Sized for `max_rules` up front.
     by_rule: HashMap<u64, FlowId>,
+    /// The operators' rules, looked up before the exact ones.
+    wild: WildcardTable,
     bank: Arc<CounterBank>,
     config: EswitchConfig,
     /// Insertion tokens (rate limit), and when they were last topped up.
@@ -137,6 +177,7 @@ impl Eswitch {
             v6,
             entries: vec![None; slots].into_boxed_slice(),
             by_rule: HashMap::with_capacity(config.max_rules),
+            wild: WildcardTable::new(config.max_wildcards),
             bank,
             tokens: burst_tokens(&config),
             refilled_at: clock(),
@@ -148,14 +189,35 @@ impl Eswitch {
         }
     }
 
-    /// Rules installed.
+    /// Exact rules installed.
     pub fn rules(&self) -> usize {
         self.by_rule.len()
     }
 
-    /// Where the rule matching `key` sends it, if one does.
+    /// Wildcard rules installed.
+    pub fn wildcards(&self) -> usize {
+        self.wild.len()
+    }
+
+    /// What the rule `key` matches does with it, if one matches: the first
+    /// wildcard rule that matches, else the exact rule for `key`.
     #[inline]
     pub fn classify(&self, key: &FlowKey) -> Option<Hit> {
+        if let Some((_, w)) = self.wild.lookup(key) {
+            return Some(Hit {
+                action: w.action,
+                counter: w.counter,
+                metered: w.metered,
+                table: RuleTable::Wildcard,
+            });
+        }
+        self.classify_exact(key)
+    }
+
+    /// The exact rule for `key`, if there is one, whatever wildcard rules
+    /// say.
+    #[inline]
+    pub fn classify_exact(&self, key: &FlowKey) -> Option<Hit> {
         let id = match key {
             FlowKey::V4(k) => self.v4.lookup(k)?,
             FlowKey::V6(k) => FlowId(self.v6.lookup(k)?.0 + self.v4.capacity() as u32),
@@ -165,9 +227,10 @@ impl Eswitch {
             .copied()
             .flatten()
             .map(|e| Hit {
-                out_port: e.out_port,
-                counter: e.counter,
+                action: WildAction::Forward(e.out_port),
+                counter: Some(e.counter),
                 metered: e.metered,
+                table: RuleTable::Exact,
             })
     }
 
@@ -209,6 +272,14 @@ impl Eswitch {
                     Ok(()) => EswitchReply::Removed { rule },
                     Err(error) => EswitchReply::Refused { rule, error },
                 },
+                EswitchCommand::AddWildcard { rule, wild } => match self.add_wildcard(rule, wild) {
+                    Ok(()) => EswitchReply::Installed { rule },
+                    Err(error) => EswitchReply::Refused { rule, error },
+                },
+                EswitchCommand::RemoveWildcard { rule } => match self.wild.remove(rule) {
+                    Ok(_) => EswitchReply::Removed { rule },
+                    Err(error) => EswitchReply::Refused { rule, error },
+                },
                 EswitchCommand::InjectFaults(f) => {
                     self.faults = f;
                     EswitchReply::FaultsSet
@@ -234,7 +305,7 @@ impl Eswitch {
         if self.bank.get(entry.counter).is_none() {
             return Err(EswitchError::BadCounter);
         }
-        if self.by_rule.contains_key(&rule) || self.classify(&key).is_some() {
+        if self.by_rule.contains_key(&rule) || self.classify_exact(&key).is_some() {
             return Err(EswitchError::Exists);
         }
         if self.by_rule.len() >= self.config.max_rules {
@@ -255,6 +326,13 @@ impl Eswitch {
         }
         self.by_rule.insert(rule, id);
         Ok(())
+    }
+
+    fn add_wildcard(&mut self, rule: u64, wild: WildRule) -> Result<(), EswitchError> {
+        if wild.counter.is_some_and(|c| self.bank.get(c).is_none()) {
+            return Err(EswitchError::BadCounter);
+        }
+        self.wild.add(rule, wild)
     }
 
     fn remove(&mut self, rule: u64) -> Result<(), EswitchError> {

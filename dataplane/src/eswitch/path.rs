@@ -1,9 +1,11 @@
 //! The emulated NIC's data path, run on an lcore of its own in front of the
 //! workers: every packet from the uplink is parsed once and looked up in the
-//! rule table; a hit is counted on its rule's counter, policed by its VF's meter
-//! if the rule has one, and sent straight to the VF; a miss goes to one worker's
-//! RX ring (an ethdev port over a ring, so workers poll it like any port), the
-//! worker chosen by the flow's hash as RSS would.
+//! wildcard rules, then the exact rules; a hit is counted on its rule's counter
+//! (if it has one), then dropped if the rule says so, or else policed by its
+//! VF's meter if the rule has one and sent straight to the VF; a miss goes to
+//! one worker's RX ring (an ethdev port over a ring, so workers poll it like
+//! any port), the worker chosen by the flow's hash as RSS would. A packet
+//! without a flow key (non-IP, a later fragment) matches no rule and misses.
 //!
 //! A miss the worker's ring has no room for waits in the switch, which reads no
 //! more from the uplink until it is through: the replayed uplink has no wire
@@ -21,7 +23,7 @@ use crate::table::TableKey;
 use crate::wire;
 use crate::PortIdx;
 
-use super::Eswitch;
+use super::{Eswitch, RuleTable, WildAction};
 
 /// The switch's counters, written by its lcore only, read by the control core.
 #[derive(Debug)]
@@ -29,9 +31,16 @@ pub struct EswitchStats {
     /// By [`PortIdx`]: packets received on the uplink; packets sent to each VF
     /// by rules, refused by its TX queue, or dropped by its meter.
     pub ports: Box<[PortCounters]>,
-    /// Packets that hit a rule, and their bytes.
+    /// Packets that hit an exact (per-flow) rule, and their bytes.
     pub hits: AtomicU64,
     pub hit_bytes: AtomicU64,
+    /// Packets that hit a wildcard (operator) rule, and their bytes, whether
+    /// the rule forwards or drops: `rx_packets` of the uplink is `hits +
+    /// wildcard_hits + misses`.
+    pub wildcard_hits: AtomicU64,
+    pub wildcard_hit_bytes: AtomicU64,
+    /// Those of `wildcard_hits` a rule dropped.
+    pub wildcard_drops: AtomicU64,
     /// Packets passed to the workers, and their bytes.
     pub misses: AtomicU64,
     pub miss_bytes: AtomicU64,
@@ -50,6 +59,9 @@ impl EswitchStats {
             ports: (0..ports).map(|_| PortCounters::default()).collect(),
             hits: AtomicU64::new(0),
             hit_bytes: AtomicU64::new(0),
+            wildcard_hits: AtomicU64::new(0),
+            wildcard_hit_bytes: AtomicU64::new(0),
+            wildcard_drops: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             miss_bytes: AtomicU64::new(0),
             backlog: AtomicU64::new(0),
@@ -93,6 +105,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> std::fmt::Debug for SwitchPat
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SwitchPath")
             .field("rules", &self.engine.rules())
+            .field("wildcards", &self.engine.wildcards())
             .field("ports", &self.to_ports.len())
             .field("workers", &self.to_workers.len())
             .finish()
@@ -126,9 +139,14 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> SwitchPath<R, T> {
         }
     }
 
-    /// Rules installed.
+    /// Exact rules installed.
     pub fn rules(&self) -> usize {
         self.engine.rules()
+    }
+
+    /// Wildcard rules installed.
+    pub fn wildcards(&self) -> usize {
+        self.engine.wildcards()
     }
 
     /// Runs until `stop`: answers rule commands and moves packets. Once
@@ -230,14 +248,33 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> SwitchPath<R, T> {
                 }
                 return;
             };
-            engine.hit(hit.counter, u64::from(len));
-            bump(&stats.hits, 1);
-            bump(&stats.hit_bytes, u64::from(len));
-            let port = hit.out_port.index();
+            // Counted before the fate, as a NIC's COUNT action is: a rule's
+            // counter sees the packets it drops and those its meter drops.
+            if let Some(c) = hit.counter {
+                engine.hit(c, u64::from(len));
+            }
+            let (hits, hit_bytes) = match hit.table {
+                RuleTable::Exact => (&stats.hits, &stats.hit_bytes),
+                RuleTable::Wildcard => (&stats.wildcard_hits, &stats.wildcard_hit_bytes),
+            };
+            bump(hits, 1);
+            bump(hit_bytes, u64::from(len));
+            let port = match hit.action {
+                WildAction::Forward(p) => p.index(),
+                WildAction::Drop => {
+                    // Only wildcard rules drop (exact rules always forward).
+                    drop(pkt);
+                    bump(&stats.wildcard_drops, 1);
+                    return;
+                }
+            };
             if hit.metered {
-                if let Some(Some(m)) = meters.get(port) {
+                // An operator's rule may name any port: one without a meter or
+                // without counters (out of range) is not policed here, and
+                // the lookup below counts it as refused.
+                if let (Some(Some(m)), Some(c)) = (meters.get(port), stats.ports.get(port)) {
                     if !m.admit(now, len) {
-                        bump(&stats.ports[port].drop_meter, 1);
+                        bump(&c.drop_meter, 1);
                         return;
                     }
                 }
