@@ -31,7 +31,6 @@ use crate::config::{BackendKind, Config};
 use crate::emulated_nic::{miss_ports, EmulatedNic, MissPorts};
 use crate::fleet::{DpdkWorker, FlowKeeper, WorkerHandle};
 use crate::flowlog::{FlowLog, TscClock};
-use crate::lifecycle::OffloadState;
 use crate::metrics::{ControlSnapshot, MetricsServer, Sources};
 use crate::offload::emulated::EmulatedBackend;
 use crate::offload::manager::{OffloadParams, Offloader, PortPlan};
@@ -1112,13 +1111,7 @@ fn publish(snapshot: &Mutex<ControlSnapshot>, keeper: &FlowKeeper, ports: &[Port
     let mut by_state = [0u64; 4];
     let (mut hw_packets, mut hw_bytes) = (keeper.hw_packets_logged, keeper.hw_bytes_logged);
     for (_, f) in keeper.tracker().iter() {
-        let i = match f.off.state {
-            OffloadState::Onloaded => 0,
-            OffloadState::Offloading => 1,
-            OffloadState::Offloaded(_) => 2,
-            OffloadState::Onloading(_) => 3,
-        };
-        by_state[i] += 1;
+        by_state[f.off.state.index()] += 1;
         let hw = f.off.hw_total();
         hw_packets += hw.packets;
         hw_bytes += hw.bytes;

@@ -39,6 +39,16 @@ impl OffloadState {
         }
     }
 
+    /// Its place in per-state counts: onloaded, offloading, offloaded, onloading.
+    pub fn index(self) -> usize {
+        match self {
+            OffloadState::Onloaded => 0,
+            OffloadState::Offloading => 1,
+            OffloadState::Offloaded(_) => 2,
+            OffloadState::Onloading(_) => 3,
+        }
+    }
+
     /// The rule carrying the flow, if any.
     pub fn rule(self) -> Option<HwRuleId> {
         match self {

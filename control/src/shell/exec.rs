@@ -548,13 +548,7 @@ impl Appliance<'_> {
         };
         let mut by_state = [0u64; 4];
         for (_, f) in self.keeper.tracker().iter() {
-            let i = match f.off.state {
-                OffloadState::Onloaded => 0,
-                OffloadState::Offloading => 1,
-                OffloadState::Offloaded(_) => 2,
-                OffloadState::Onloading(_) => 3,
-            };
-            by_state[i] += 1;
+            by_state[f.off.state.index()] += 1;
         }
         let demoted: Vec<String> = DemoteReason::ALL
             .iter()
