@@ -92,39 +92,32 @@ impl FlowLog {
                 .cloned()
                 .unwrap_or_else(|| format!("port{i}"))
         };
-        let action = match f.action {
-            FlowAction::Forward(p) => format!("output:{}", name(p.index())),
-            FlowAction::Flood => "flood".into(),
-            FlowAction::Drop(_) => "drop".into(),
-        };
+        let action = action_text(f.action, name);
         let hw = f.offload.map(|o| o.hw_total()).unwrap_or_default();
         let last_seen = f
             .counters
             .last_seen
             .max(f.offload.map_or(0, |o| o.hw_active_tsc));
-        let line = json!({
-            "in_port": name(usize::from(f.key.in_port())),
-            "vlan": f.key.vlan(),
-            "src": f.key.src().to_string(),
-            "dst": f.key.dst().to_string(),
-            "proto": f.key.proto(),
-            "sport": f.key.sport(),
-            "dport": f.key.dport(),
-            "packets": f.counters.packets + hw.packets,
-            "bytes": f.counters.bytes + hw.bytes,
-            "sw_packets": f.counters.packets,
-            "sw_bytes": f.counters.bytes,
-            "hw_packets": hw.packets,
-            "hw_bytes": hw.bytes,
-            "offloads": f.offload.map_or(0, |o| o.offloads),
-            "offload_failure": f.offload.and_then(|o| o.last_failure),
-            "first_seen": round_us(clock.unix(f.counters.first_seen)),
-            "last_seen": round_us(clock.unix(last_seen)),
-            "end": f.reason.label(),
-            "action": action,
-            "worker": f.worker_lcore,
-        });
-        writeln!(self.out, "{line}").context("write flow log")?;
+        let mut line = key_json(f.key, name(usize::from(f.key.in_port())));
+        with_fields(
+            &mut line,
+            json!({
+                "packets": f.counters.packets + hw.packets,
+                "bytes": f.counters.bytes + hw.bytes,
+                "sw_packets": f.counters.packets,
+                "sw_bytes": f.counters.bytes,
+                "hw_packets": hw.packets,
+                "hw_bytes": hw.bytes,
+                "offloads": f.offload.map_or(0, |o| o.offloads),
+                "offload_failure": f.offload.and_then(|o| o.last_failure),
+                "first_seen": round_us(clock.unix(f.counters.first_seen)),
+                "last_seen": round_us(clock.unix(last_seen)),
+                "end": f.reason.label(),
+                "action": action,
+                "worker": f.worker_lcore,
+            }),
+        );
+        writeln!(self.out, "{}", serde_json::Value::Object(line)).context("write flow log")?;
         self.lines += 1;
         Ok(())
     }
@@ -137,6 +130,41 @@ impl FlowLog {
     /// Flushes to disk.
     pub fn flush(&mut self) -> anyhow::Result<()> {
         self.out.flush().context("flush flow log")
+    }
+}
+
+/// A flow's key as the flow log and `show flows --json` name its fields:
+/// `in_port`, `vlan`, `src`, `dst`, `proto`, `sport`, `dport`.
+pub fn key_json(key: &FlowKey, in_port: String) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    with_fields(
+        &mut m,
+        json!({
+            "in_port": in_port,
+            "vlan": key.vlan(),
+            "src": key.src().to_string(),
+            "dst": key.dst().to_string(),
+            "proto": key.proto(),
+            "sport": key.sport(),
+            "dport": key.dport(),
+        }),
+    );
+    m
+}
+
+/// Appends the fields of the JSON object `more` to `m`, in order.
+pub fn with_fields(m: &mut serde_json::Map<String, serde_json::Value>, more: serde_json::Value) {
+    if let serde_json::Value::Object(more) = more {
+        m.extend(more);
+    }
+}
+
+/// A flow's action as text: `output:vf1`, `flood`, `drop`.
+pub fn action_text(a: FlowAction, port_name: impl Fn(usize) -> String) -> String {
+    match a {
+        FlowAction::Forward(p) => format!("output:{}", port_name(p.index())),
+        FlowAction::Flood => "flood".into(),
+        FlowAction::Drop(_) => "drop".into(),
     }
 }
 

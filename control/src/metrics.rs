@@ -323,13 +323,11 @@ impl prometheus_client::collector::Collector for Collector {
             &by_state,
         )?;
 
-        let sw_packets: u64 = totals.first().map_or(0, |_| {
-            stats
-                .iter()
-                .flat_map(|w| w.ports.iter())
-                .map(|p| p.rx_packets.load(Relaxed))
-                .sum()
-        });
+        let sw_packets: u64 = stats
+            .iter()
+            .flat_map(|w| w.ports.iter())
+            .map(|p| p.rx_packets.load(Relaxed))
+            .sum();
         let sw_bytes: u64 = stats
             .iter()
             .flat_map(|w| w.ports.iter())

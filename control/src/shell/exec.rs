@@ -21,6 +21,7 @@ use super::socket::Reply;
 use crate::config::PortSpec;
 use crate::emulated_nic::EmulatedNic;
 use crate::fleet::{FlowKeeper, WorkerHandle};
+use crate::flowlog::{key_json, with_fields};
 use crate::lifecycle::{DemoteReason, OffloadState};
 use crate::report::{percent, PortLabel};
 
@@ -399,36 +400,34 @@ impl Appliance<'_> {
     }
 
     fn action_text(&self, a: FlowAction) -> String {
-        match a {
-            FlowAction::Forward(p) => format!("output:{}", self.port_name(p.index())),
-            FlowAction::Flood => "flood".into(),
-            FlowAction::Drop(_) => "drop".into(),
-        }
+        crate::flowlog::action_text(a, |i| self.port_name(i))
     }
 
     fn flow_json(&self, f: &FlowView, now: u64) -> serde_json::Value {
-        json!({
-            "id": f.id,
-            "in_port": self.port_name(usize::from(f.key.in_port())),
-            "vlan": f.key.vlan(),
-            "src": f.key.src().to_string(),
-            "dst": f.key.dst().to_string(),
-            "proto": f.key.proto(),
-            "sport": f.key.sport(),
-            "dport": f.key.dport(),
-            "state": f.state.label(),
-            "rate_pps": (f.rate_pps * 10.0).round() / 10.0,
-            "packets": f.sw_packets + f.hw_packets,
-            "bytes": f.sw_bytes + f.hw_bytes,
-            "sw_packets": f.sw_packets,
-            "sw_bytes": f.sw_bytes,
-            "hw_packets": f.hw_packets,
-            "hw_bytes": f.hw_bytes,
-            "offloads": f.offloads,
-            "offload_failure": f.failure,
-            "used_s": self.used_secs(f.last_seen, now),
-            "action": self.action_text(f.action),
-        })
+        let mut m = serde_json::Map::new();
+        m.insert("id".into(), json!(f.id));
+        m.extend(key_json(
+            &f.key,
+            self.port_name(usize::from(f.key.in_port())),
+        ));
+        with_fields(
+            &mut m,
+            json!({
+                "state": f.state.label(),
+                "rate_pps": (f.rate_pps * 10.0).round() / 10.0,
+                "packets": f.sw_packets + f.hw_packets,
+                "bytes": f.sw_bytes + f.hw_bytes,
+                "sw_packets": f.sw_packets,
+                "sw_bytes": f.sw_bytes,
+                "hw_packets": f.hw_packets,
+                "hw_bytes": f.hw_bytes,
+                "offloads": f.offloads,
+                "offload_failure": f.failure,
+                "used_s": self.used_secs(f.last_seen, now),
+                "action": self.action_text(f.action),
+            }),
+        );
+        serde_json::Value::Object(m)
     }
 
     fn used_secs(&self, last: u64, now: u64) -> f64 {
