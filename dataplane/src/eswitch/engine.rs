@@ -123,12 +123,13 @@ pub struct Hit {
 }
 
 impl Hit {
-    /// The port a forwarding rule sends to (`None`: the rule drops).
+    /// The port a forwarding rule sends to (`None`: the rule drops or hands
+    /// the packet to a host queue).
     #[inline]
     pub fn out_port(&self) -> Option<PortIdx> {
         match self.action {
             WildAction::Forward(p) => Some(p),
-            WildAction::Drop => None,
+            WildAction::Drop | WildAction::Queue(_) => None,
         }
     }
 }

@@ -41,7 +41,8 @@ pub struct EswitchStats {
     pub wildcard_hit_bytes: AtomicU64,
     /// Those of `wildcard_hits` a rule dropped.
     pub wildcard_drops: AtomicU64,
-    /// Packets passed to the workers, and their bytes.
+    /// Packets passed to the workers (misses, and hits of rules with a
+    /// `queue` fate), and their bytes.
     pub misses: AtomicU64,
     pub miss_bytes: AtomicU64,
     /// Misses waiting for room in a worker's ring.
@@ -234,9 +235,23 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> SwitchPath<R, T> {
                 k
             });
             let hit = key.as_ref().and_then(|k| engine.classify(k));
-            let Some(hit) = hit else {
+            // A miss, or a hit whose rule hands it to a host queue: to a worker.
+            let to_worker = match hit {
                 // RSS: a flow always reaches the same worker.
-                let w = key.map_or(0, |k| (flow_hash(&k) % workers) as usize);
+                None => Some(key.map_or(0, |k| (flow_hash(&k) % workers) as usize)),
+                Some(h) => match h.action {
+                    WildAction::Queue(q) => {
+                        if let Some(c) = h.counter {
+                            engine.hit(c, u64::from(len));
+                        }
+                        // The backend refuses queues beyond the workers'; the
+                        // modulo only keeps a bad rule from panicking.
+                        Some(usize::from(q) % workers as usize)
+                    }
+                    _ => None,
+                },
+            };
+            if let Some(w) = to_worker {
                 bump(&stats.misses, 1);
                 bump(&stats.miss_bytes, u64::from(len));
                 if let Err(pkt) = pending[w].push(pkt) {
@@ -247,6 +262,9 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> SwitchPath<R, T> {
                     bump(&stats.ports[0].tx_dropped, 1);
                 }
                 return;
+            }
+            let Some(hit) = hit else {
+                return; // Not reached: every miss went to a worker above.
             };
             // Counted before the fate, as a NIC's COUNT action is: a rule's
             // counter sees the packets it drops and those its meter drops.
@@ -267,6 +285,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> SwitchPath<R, T> {
                     bump(&stats.wildcard_drops, 1);
                     return;
                 }
+                WildAction::Queue(_) => return, // Went to a worker above.
             };
             if hit.metered {
                 // An operator's rule may name any port: one without a meter or

@@ -404,3 +404,29 @@ fn a_wildcard_forward_to_a_port_without_a_queue_is_counted_not_a_panic() {
     assert_eq!((r.sent_to(1), r.sent_to(2), r.to_workers()), (0, 0, 0));
     r.assert_all_accounted();
 }
+
+#[test]
+fn a_queue_rule_counts_its_hits_and_hands_them_to_that_worker_as_misses() {
+    let frames: Vec<_> = (0..10)
+        .flat_map(|_| (1..=8).map(udp).collect::<Vec<_>>())
+        .collect();
+    let mut r = rig(frames, 3, None, 0);
+    // Every 10.0.0.2 packet to queue 2, whatever worker its hash would pick.
+    r.add_wild(1, from_host(2, WildAction::Queue(2), Some(5), false));
+    r.run_until_quiet();
+    let host2 = udp(2);
+    for (w, q) in r.path.to_workers.iter().enumerate() {
+        let n = q.sent.iter().filter(|f| **f == host2).count();
+        assert_eq!(n, if w == 2 { 10 } else { 0 }, "worker {w}");
+    }
+    assert_eq!(r.bank.get(5).unwrap().read(), (10, 640));
+    assert_eq!(r.to_workers(), 80, "the queue rule's hits go to the host");
+    assert_eq!(r.stats.misses.load(Relaxed), 80);
+    assert_eq!(
+        r.stats.wildcard_hits.load(Relaxed),
+        0,
+        "not carried by the NIC"
+    );
+    assert_eq!(r.sent_to(1) + r.sent_to(2), 0);
+    r.assert_all_accounted();
+}

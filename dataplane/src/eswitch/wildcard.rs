@@ -287,6 +287,10 @@ pub enum WildAction {
     Forward(PortIdx),
     /// Drop (testpmd's `drop`).
     Drop,
+    /// Hand to the host's RX queue `N` (testpmd's `queue index N`): the
+    /// worker polling that queue carries the packet as it does a miss, so the
+    /// switch counts it with the misses, not with the hits it carries itself.
+    Queue(u16),
 }
 
 /// One operator rule.

@@ -55,7 +55,38 @@ pub struct FlowError {
     pub errno: Errno,
 }
 
+/// `enum rte_flow_error_type` values, for errors made outside a PMD (a
+/// backend that models a NIC refuses in the same terms as a real one).
+pub mod error_type {
+    use dpdk_sys as s;
+    pub const UNSPECIFIED: u32 = s::RTE_FLOW_ERROR_TYPE_UNSPECIFIED;
+    pub const ATTR_GROUP: u32 = s::RTE_FLOW_ERROR_TYPE_ATTR_GROUP;
+    pub const ATTR_PRIORITY: u32 = s::RTE_FLOW_ERROR_TYPE_ATTR_PRIORITY;
+    pub const ATTR_INGRESS: u32 = s::RTE_FLOW_ERROR_TYPE_ATTR_INGRESS;
+    pub const ATTR_EGRESS: u32 = s::RTE_FLOW_ERROR_TYPE_ATTR_EGRESS;
+    pub const ATTR_TRANSFER: u32 = s::RTE_FLOW_ERROR_TYPE_ATTR_TRANSFER;
+    pub const ATTR: u32 = s::RTE_FLOW_ERROR_TYPE_ATTR;
+    pub const ITEM_SPEC: u32 = s::RTE_FLOW_ERROR_TYPE_ITEM_SPEC;
+    pub const ITEM_LAST: u32 = s::RTE_FLOW_ERROR_TYPE_ITEM_LAST;
+    pub const ITEM_MASK: u32 = s::RTE_FLOW_ERROR_TYPE_ITEM_MASK;
+    pub const ITEM: u32 = s::RTE_FLOW_ERROR_TYPE_ITEM;
+    pub const ACTION_NUM: u32 = s::RTE_FLOW_ERROR_TYPE_ACTION_NUM;
+    pub const ACTION_CONF: u32 = s::RTE_FLOW_ERROR_TYPE_ACTION_CONF;
+    pub const ACTION: u32 = s::RTE_FLOW_ERROR_TYPE_ACTION;
+    pub const HANDLE: u32 = s::RTE_FLOW_ERROR_TYPE_HANDLE;
+}
+
 impl FlowError {
+    /// An error of `error_type` (see [`error_type`]) with `message`, as a
+    /// PMD would return with `-errno`.
+    pub fn new(error_type: u32, message: impl Into<String>, errno: i32) -> Self {
+        FlowError {
+            error_type,
+            message: message.into(),
+            errno: Errno(errno),
+        }
+    }
+
     /// The offload class of this error.
     pub fn class(&self) -> FlowErrorClass {
         FlowErrorClass::from_errno(self.errno)

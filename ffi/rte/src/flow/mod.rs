@@ -10,7 +10,7 @@ mod items;
 pub mod raw;
 mod rule;
 
-pub use error::{FlowError, FlowErrorClass};
+pub use error::{error_type, FlowError, FlowErrorClass};
 pub use items::{
     Action, Actions, Attr, EthItem, FullMask, Ipv4Item, Ipv6Item, Item, L4Item, Masked, Pattern,
     PrefixMask, VlanItem,
