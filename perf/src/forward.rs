@@ -16,6 +16,9 @@ use crate::contenders::{self, Contender, Setup};
 use crate::samples::{steady, summarize, Summary};
 
 use crate::ovs::Rules;
+use crate::plot::{self, Panel, Point, Series, PALETTE};
+use crate::summary::Ratio;
+use plotters::chart::SeriesLabelPosition;
 
 const VF_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
 
@@ -66,10 +69,12 @@ pub fn memory_mb(mbufs: u32) -> u32 {
     ((pool + 1536).div_ceil(1024) * 1024) as u32
 }
 
-const CONTENDERS: [Contender; 5] = [
+const CONTENDERS: [Contender; 6] = [
     Contender::Flowlift,
     Contender::Testpmd("io"),
     Contender::Testpmd("macswap"),
+    // Swaps MACs, IPs and L4 ports: the testpmd mode that reads a 5-tuple.
+    Contender::Testpmd("5tswap"),
     Contender::Ovs(Rules::InPort),
     Contender::Ovs(Rules::FiveTuple),
 ];
@@ -155,6 +160,94 @@ fn short_reason(e: &anyhow::Error) -> String {
     line.chars().take(200).collect()
 }
 
+/// Mpps and cycles per packet against the capture's flow count, one line per
+/// contender that ran.
+fn chart(rows: &[Row], runs: usize, path: &Path) -> anyhow::Result<()> {
+    let mut mpps = Vec::new();
+    let mut cycles = Vec::new();
+    for (i, c) in CONTENDERS.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let mut m = Vec::new();
+        let mut cy = Vec::new();
+        for r in rows.iter().filter(|r| r.contender == *c) {
+            if let Outcome::Ran {
+                mpps: s,
+                cycles: cs,
+                ..
+            } = &r.outcome
+            {
+                let x = f64::from(r.flows);
+                m.push(Point {
+                    x,
+                    y: s.median,
+                    min: s.min,
+                    max: s.max,
+                });
+                if let Some(cs) = cs {
+                    cy.push(Point {
+                        x,
+                        y: cs.median,
+                        min: cs.min,
+                        max: cs.max,
+                    });
+                }
+            }
+        }
+        if !m.is_empty() {
+            mpps.push(Series::new(c.name(), color, m));
+        }
+        if !cy.is_empty() {
+            cycles.push(Series::new(c.name(), color, cy));
+        }
+    }
+    let mut left = Panel::new(
+        "Forwarded rate (higher is better)",
+        "flows in the capture (log scale)",
+        "Mpps forwarded (one lcore)",
+        mpps,
+    );
+    left.log_x = true;
+    let mut right = Panel::new(
+        "Cost per packet (lower is better)",
+        "flows in the capture (log scale)",
+        "CPU cycles per packet",
+        cycles,
+    );
+    right.log_x = true;
+    right.log_y = true;
+    right.legend = SeriesLabelPosition::UpperLeft;
+    plot::draw(
+        path,
+        &format!("Forwarding on one lcore: flowlift vs testpmd and OVS-DPDK (median of {runs} runs, min-max bars)"),
+        &[left, right],
+        1500,
+    )
+}
+
+/// flowlift's rate over each peer's, per capture, for the summary.
+fn ratios(rows: &[Row]) -> Vec<Ratio> {
+    let mut out = Vec::new();
+    for r in rows.iter().filter(|r| r.contender != Contender::Flowlift) {
+        let ours = rows
+            .iter()
+            .find(|o| o.flows == r.flows && o.contender == Contender::Flowlift)
+            .and_then(Row::mpps);
+        let value = match (ours, r.mpps(), &r.outcome) {
+            (Some(o), Some(m), _) => format!("{:.2}", o / m),
+            (_, _, Outcome::NotRun(why)) => {
+                format!("not run: {}", why.chars().take(60).collect::<String>())
+            }
+            _ => "-".into(),
+        };
+        out.push(Ratio::new(
+            "forward",
+            format!("flowlift / {} Mpps, {} flows", r.contender.name(), r.flows),
+            value,
+        ));
+    }
+    out
+}
+
 /// Runs the comparison and writes `forward.csv` and `forward.md` under `out`.
 /// With `quick`, the 1M capture is skipped and any contender that fails where it
 /// is expected to run makes the whole run fail (after the table is written).
@@ -165,7 +258,7 @@ pub fn run(
     quick: bool,
     only: &[u32],
     out: &Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Ratio>> {
     let captures: Vec<CaptureSpec> = CAPTURES
         .iter()
         .filter(|c| {
@@ -344,6 +437,8 @@ pub fn run(
     }
     std::fs::write(out.join("forward.md"), &md)?;
     println!("{md}");
+    chart(&rows, runs, &out.join("forward.png"))?;
+    let ratios = ratios(&rows);
 
     let missing: Vec<u32> = rows
         .iter()
@@ -366,5 +461,5 @@ pub fn run(
             failures.join("\n  ")
         );
     }
-    Ok(())
+    Ok(ratios)
 }

@@ -1,16 +1,26 @@
 //! `flowlift-perf`: runs flowlift and its peers on the same captures, devices and
 //! lcores, one after the other in one run, and reports the ratios.
 //!
-//! `cargo run -p flowlift-perf --release -- forward` and `-- offload` reproduce
-//! the tables in `perf/README.md`.
+//! `cargo run -p flowlift-perf --release -- all` (or `perf/run`) reproduces
+//! every table and chart in `perf/README.md`; `forward`, `offload`, `vfs`
+//! run one benchmark each.
 #![deny(unsafe_code)]
 
+mod all;
 mod capture;
 mod contenders;
+mod control_rig;
+mod effect;
+mod flowlift_run;
 mod forward;
 mod offload;
 mod ovs;
+mod plot;
 mod samples;
+mod scale;
+mod summary;
+mod timing;
+mod vfs;
 
 use std::path::PathBuf;
 
@@ -25,6 +35,20 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Every benchmark in one go (forward, offload, vfs, effect, scale,
+    /// timing): CSV, Markdown and PNG under --out, then a summary of ratios.
+    All {
+        /// Each section shrunk to check the harness in under 5 minutes; fails
+        /// if a peer expected here cannot run or a flowlift figure is missing.
+        #[arg(long)]
+        quick: bool,
+        /// Only these sections, comma-separated (all by default).
+        #[arg(long, value_delimiter = ',', value_enum)]
+        only: Vec<all::Section>,
+        /// Where CSV, Markdown and PNG results go.
+        #[arg(long, default_value = "perf/results")]
+        out: PathBuf,
+    },
     /// Forwarding Mpps on one worker lcore: flowlift vs dpdk-testpmd (io, macswap)
     /// and OVS-DPDK (in_port rule, exact 5-tuple rules) on the same captures and
     /// virtual devices.
@@ -62,6 +86,17 @@ enum Command {
         #[arg(long, default_value = "perf/results")]
         out: PathBuf,
     },
+    /// The paper's Fig. 2/6: 1..12 VF ports, each with an equal share of
+    /// Zipf traffic; worker busy share and delivered vs offered Mpps with
+    /// offload off and on, the NIC model's CPU apart.
+    Vfs {
+        /// Two VF counts, small captures, one short run each.
+        #[arg(long)]
+        quick: bool,
+        /// Where CSV, Markdown and PNG results go.
+        #[arg(long, default_value = "perf/results")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,8 +113,17 @@ fn main() -> anyhow::Result<()> {
             } else {
                 (runs.max(1), seconds.max(3))
             };
-            forward::run(runs, seconds, quick, &flows, &out)
+            forward::run(runs, seconds, quick, &flows, &out).map(|_| ())
         }
-        Command::Offload { runs, quick, out } => offload::run(runs, quick, &out),
+        Command::Offload { runs, quick, out } => offload::run(runs, quick, &out).map(|_| ()),
+        Command::All { quick, only, out } => all::run(quick, &only, &out),
+        Command::Vfs { quick, out } => {
+            let sweep = if quick {
+                vfs::Sweep::quick()
+            } else {
+                vfs::Sweep::full()
+            };
+            vfs::run(&sweep, &out).map(|_| ())
+        }
     }
 }

@@ -12,18 +12,18 @@
 //! sharing it costs.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use flowlift_control::traffic::{generate, TrafficSpec};
 
 use crate::capture::{five_tuples, top_flows_share};
+use crate::flowlift_run::{
+    self, parse_status, tail, Appliance, FinalReport, OffloadKnobs, StatusSample,
+};
 use crate::forward::{flowlift_binary, machine, memory_mb, MBUF_ROOM};
 use crate::samples::{summarize, Summary};
+use crate::summary::Ratio;
 
 /// Rules the emulated NIC holds: the paper's scarce hardware table.
 const MAX_RULES: u32 = 1024;
@@ -42,9 +42,7 @@ const HOLD: u32 = 3;
 /// The emulated NIC's lcore (flowlift's default).
 const NIC_LCORE: u32 = 2;
 /// Zipf exponent of the capture: the paper's heavy-tailed traffic.
-const ZIPF: f64 = 1.1;
-/// The port that feeds the appliance; every other port is a VF.
-const UPLINK: &str = "uplink";
+pub(crate) const ZIPF: f64 = 1.1;
 /// VFs, one per destination MAC of the generated capture (02:00:00:00:00:01..04).
 const VFS: u8 = 4;
 
@@ -79,7 +77,7 @@ const QUICK: Workload = Workload {
 
 /// How flowlift runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// No offload: the worker carries every packet.
     Off,
     /// The emulated NIC in front of the worker, on the main lcore's CPU.
@@ -104,7 +102,7 @@ impl Mode {
     }
 
     /// EAL's lcore-to-CPU map: main lcore 0, worker 1, the NIC model 2.
-    fn lcores(self) -> &'static str {
+    pub(crate) fn lcores(self) -> &'static str {
         match self {
             Mode::Off => "0@0,1@1",
             // The main lcore takes about 10% of its CPU (it sleeps between ticks),
@@ -116,121 +114,16 @@ impl Mode {
         }
     }
 
-    fn offload_section(self) -> String {
-        if !self.offloads() {
-            return "backend = \"none\"\n".into();
-        }
-        format!(
-            "backend = \"emulated\"\nlcore = {NIC_LCORE}\nmax_rules = {MAX_RULES}\n\
-             tick_ms = {TICK_MS}\npromote_pps = {PROMOTE_PPS:.1}\ndemote_pps = {DEMOTE_PPS:.1}\n\
-             hold = {HOLD}\n"
-        )
-    }
-}
-
-/// One status line (`[    5s] rx/tx/drop Mpps: uplink ... | busy 25% | nic 72% rules 857/1024 flows 79873`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct StatusSample {
-    elapsed_s: u64,
-    /// TX of every port but the uplink: what reached the VFs, by either path.
-    delivered_mpps: f64,
-    /// The workers' busy share of their poll loops over the interval.
-    busy_pct: f64,
-    /// Share of the interval's packets the NIC's rules carried (offload on).
-    nic_share_pct: Option<f64>,
-    /// Rules installed at the end of the interval (offload on).
-    rules: Option<u32>,
-}
-
-fn parse_status(line: &str) -> Option<StatusSample> {
-    let (elapsed, rest) = line.strip_prefix('[')?.split_once("s]")?;
-    let elapsed_s = elapsed.trim().parse().ok()?;
-    let mut parts = rest
-        .trim_start()
-        .strip_prefix("rx/tx/drop Mpps:")?
-        .split(" | ");
-    let mut ports = parts.next()?.split_whitespace();
-    let mut delivered_mpps = 0.0;
-    while let Some(name) = ports.next() {
-        let tx: f64 = ports.next()?.split('/').nth(1)?.parse().ok()?;
-        if name != UPLINK {
-            delivered_mpps += tx;
-        }
-    }
-    let busy_pct = parts
-        .next()?
-        .strip_prefix("busy ")?
-        .strip_suffix('%')?
-        .parse()
-        .ok()?;
-    let (nic_share_pct, rules) = match parts.next() {
-        Some(nic) => (
-            Some(number_after(nic, "nic ")?),
-            Some(number_after(nic, "rules ")?),
-        ),
-        None => (None, None),
-    };
-    Some(StatusSample {
-        elapsed_s,
-        delivered_mpps,
-        busy_pct,
-        nic_share_pct,
-        rules,
-    })
-}
-
-/// The number right after `key` in `text` (digits and a decimal point).
-fn number_after<T: FromStr>(text: &str, key: &str) -> Option<T> {
-    let rest = &text[text.find(key)? + key.len()..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
-}
-
-/// What the final report says, read line by line.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct FinalReport {
-    /// Worker lines seen (`lcore 1: CPU cycles/packet=...`), and their sums.
-    workers: usize,
-    worker_busy_cycles: u64,
-    worker_packets: u64,
-    tsc_mhz: Option<f64>,
-    /// TX-packets of the `Accumulated forward statistics` block: every packet
-    /// delivered, by the workers or by the NIC's rules.
-    delivered_packets: Option<u64>,
-    /// `Carried by the NIC: H packets (S%), ...`
-    nic_packets: Option<u64>,
-    nic_share_pct: Option<f64>,
-    /// `Emulated NIC on lcore 2: busy Z% ...`
-    nic_busy_pct: Option<f64>,
-    /// `Offload (emulated, 1024 rules, T ticks): installs N, ...`
-    offload_ticks: Option<u64>,
-    installs: Option<u64>,
-    in_accumulated: bool,
-}
-
-impl FinalReport {
-    fn line(&mut self, line: &str) {
-        let l = line.trim_start();
-        if l.contains("Accumulated forward statistics") {
-            self.in_accumulated = true;
-        } else if l.starts_with("TX-packets:") && self.in_accumulated {
-            self.delivered_packets = number_after(l, "TX-packets: ");
-        } else if l.starts_with("lcore ") && l.contains("CPU cycles/packet=") {
-            self.workers += 1;
-            self.worker_busy_cycles += number_after(l, "busy cycles=").unwrap_or(0);
-            self.worker_packets += number_after(l, "/ packets=").unwrap_or(0);
-            self.tsc_mhz = number_after(l, ") at ");
-        } else if l.starts_with("Carried by the NIC:") {
-            self.nic_packets = number_after(l, "Carried by the NIC: ");
-            self.nic_share_pct = number_after(l, " packets (");
-        } else if l.starts_with("Emulated NIC on lcore") {
-            self.nic_busy_pct = number_after(l, ": busy ");
-        } else if l.starts_with("Offload (") {
-            self.offload_ticks = number_after(l, " rules, ");
-            self.installs = number_after(l, "installs ");
-        }
+    /// The `[offload]` knobs (`None`: `backend = "none"`).
+    pub(crate) fn knobs(self) -> Option<OffloadKnobs> {
+        self.offloads().then_some(OffloadKnobs {
+            lcore: NIC_LCORE,
+            max_rules: MAX_RULES,
+            tick_ms: TICK_MS,
+            promote_pps: PROMOTE_PPS,
+            demote_pps: DEMOTE_PPS,
+            hold: HOLD,
+        })
     }
 }
 
@@ -319,111 +212,19 @@ fn figures(
 /// What every run shares.
 #[derive(Debug)]
 struct Setup {
-    flowlift: PathBuf,
-    capture: PathBuf,
-    mbufs: u32,
-    memory_mb: u32,
-    scratch: PathBuf,
+    app: Appliance,
     work: Workload,
 }
 
-fn write_config(mode: Mode, setup: &Setup) -> anyhow::Result<PathBuf> {
-    let path = setup.scratch.join("offload.toml");
-    let mut text = format!(
-        r#"[eal]
-args = ["--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "--lcores={lcores}", "--file-prefix=perf-offload-{pid}"]
-memory_mb = {mem}
-[dataplane]
-worker_lcores = [1]
-mbufs = {mbufs}
-[[port]]
-name = "{UPLINK}"
-role = "uplink"
-device = "net_pcap0,rx_pcap={cap},infinite_rx=1"
-"#,
-        lcores = mode.lcores(),
-        pid = std::process::id(),
-        mem = setup.memory_mb,
-        mbufs = setup.mbufs,
-        cap = setup.capture.display(),
-    );
-    for vf in 1..=VFS {
-        let _ = write!(
-            text,
-            "[[port]]\nname = \"vf{vf}\"\nrole = \"vf\"\nmac = \"02:00:00:00:00:{vf:02x}\"\n\
-             device = \"net_null{vf},no-rx=1\"\n"
-        );
-    }
-    text += "[offload]\n";
-    text += &mode.offload_section();
-    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
-    Ok(path)
-}
-
-/// Capture load, EAL start and the staged stop take seconds on a busy machine.
-const START_AND_STOP: Duration = Duration::from_secs(120);
-
-/// The last lines of a log, for an error message.
-fn tail(lines: &[String], n: usize) -> String {
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn read_lines(r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<String>> {
-    std::thread::spawn(move || BufReader::new(r).lines().map_while(Result::ok).collect())
-}
-
-/// Runs flowlift for `seconds` (it stops itself) and returns its stdout lines.
-fn run_flowlift(setup: &Setup, config: &Path) -> anyhow::Result<Vec<String>> {
-    let seconds = setup.work.seconds;
-    let mut child = Command::new(&setup.flowlift)
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .args(["--duration", &seconds.to_string(), "--status-every", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("start flowlift")?;
-    let stdout = read_lines(child.stdout.take().context("flowlift's stdout")?);
-    let stderr = read_lines(child.stderr.take().context("flowlift's stderr")?);
-    let deadline = Instant::now() + Duration::from_secs(seconds) + START_AND_STOP;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let out = stdout.join().unwrap_or_default();
-    let err = stderr.join().unwrap_or_default();
-    match status {
-        None => bail!(
-            "flowlift did not stop within {:?} of its --duration {seconds}; last output:\n{}",
-            START_AND_STOP,
-            tail(&out, 20)
-        ),
-        Some(s) if !s.success() => bail!(
-            "flowlift failed ({s}):\n{}\n{}",
-            tail(&out, 10),
-            tail(&err, 10)
-        ),
-        Some(_) => Ok(out),
-    }
-}
-
 fn run_once(mode: Mode, setup: &Setup) -> anyhow::Result<RunFigures> {
-    let config = write_config(mode, setup)?;
-    let lines = run_flowlift(setup, &config)?;
+    let app = Appliance {
+        lcores: mode.lcores().into(),
+        offload: mode.knobs(),
+        ..setup.app.clone()
+    };
+    let lines = flowlift_run::run(&app, setup.work.seconds, false)?.lines;
     let samples: Vec<StatusSample> = lines.iter().filter_map(|l| parse_status(l)).collect();
-    let mut report = FinalReport::default();
-    for l in &lines {
-        report.line(l);
-    }
+    let report = FinalReport::of(&lines);
     figures(mode, &samples, &report, setup.work.warmup_s)
         .map_err(|missing| anyhow::anyhow!("{missing}; last output:\n{}", tail(&lines, 12)))
 }
@@ -503,7 +304,7 @@ fn csv(rows: &[(Mode, usize, RunFigures)]) -> String {
 /// Off and on runs alternate (noise on the shared machine hits both); one
 /// run with the NIC model on the worker's CPU follows. With `quick`, any run
 /// that fails makes the command fail (after the table is written).
-pub fn run(runs: usize, quick: bool, out: &Path) -> anyhow::Result<()> {
+pub fn run(runs: usize, quick: bool, out: &Path) -> anyhow::Result<Vec<Ratio>> {
     let (work, runs) = if quick {
         (QUICK, 1)
     } else {
@@ -532,11 +333,16 @@ pub fn run(runs: usize, quick: bool, out: &Path) -> anyhow::Result<()> {
     let best_share = top_flows_share(&five_tuples(&capture)?, MAX_RULES as usize);
     let mbufs = u32::try_from(work.packets + MBUF_ROOM).context("mbuf count")?;
     let setup = Setup {
-        flowlift,
-        capture,
-        mbufs,
-        memory_mb: memory_mb(mbufs),
-        scratch: scratch.clone(),
+        app: Appliance {
+            flowlift,
+            capture,
+            mbufs,
+            memory_mb: memory_mb(mbufs),
+            vfs: VFS,
+            lcores: String::new(),
+            offload: None,
+            scratch: scratch.clone(),
+        },
         work,
     };
 
@@ -610,7 +416,27 @@ pub fn run(runs: usize, quick: bool, out: &Path) -> anyhow::Result<()> {
             list.join("\n  ")
         );
     }
-    Ok(())
+    let find = |m: Mode| summaries.iter().find(|s| s.mode == m);
+    let mut ratios = Vec::new();
+    if let (Some(off), Some(on)) = (find(Mode::Off), find(Mode::On)) {
+        ratios.push(Ratio::new(
+            "offload",
+            "worker busy cycles per delivered packet, on / off",
+            format!(
+                "{:.2} ({:.0} / {:.0})",
+                on.cycles_per_delivered.median / off.cycles_per_delivered.median,
+                on.cycles_per_delivered.median,
+                off.cycles_per_delivered.median
+            ),
+        ));
+        ratios.push(Ratio::new(
+            "offload",
+            format!("NIC share with {MAX_RULES} rules (top-{MAX_RULES} bound {best_share:.1}%)"),
+            on.nic_share_pct
+                .map_or("-".into(), |s| format!("{:.1}%", s.median)),
+        ));
+    }
+    Ok(ratios)
 }
 
 fn markdown(
@@ -763,10 +589,12 @@ mod tests {
     fn figures_keep_the_steady_samples_and_charge_busy_cycles_to_delivered_packets() {
         let early = StatusSample {
             elapsed_s: 1,
+            offered_mpps: 9.0,
             delivered_mpps: 9.0,
             busy_pct: 40.0,
             nic_share_pct: Some(50.0),
             rules: Some(500),
+            nic_lcore_busy_pct: None,
         };
         let steady = parse_status(ON_STATUS).unwrap();
         let f = figures(Mode::On, &[early, steady], &report(ON_REPORT), 3).unwrap();
@@ -802,10 +630,10 @@ mod tests {
 
     #[test]
     fn configs_place_the_nic_model_and_set_the_thresholds() {
-        let on = Mode::On.offload_section();
-        assert!(on.contains("backend = \"emulated\"") && on.contains("max_rules = 1024"));
-        assert!(on.contains("promote_pps = 300.0") && on.contains("demote_pps = 75.0"));
-        assert_eq!(Mode::Off.offload_section(), "backend = \"none\"\n");
+        let on = Mode::On.knobs().unwrap();
+        assert_eq!((on.max_rules, on.lcore), (1024, 2));
+        assert_eq!((on.promote_pps, on.demote_pps), (300.0, 75.0));
+        assert_eq!(Mode::Off.knobs(), None);
         assert_eq!(Mode::On.lcores(), "0@0,1@1,2@0");
         assert!(!Mode::Off.lcores().contains("2@"));
     }

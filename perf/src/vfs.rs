@@ -1,0 +1,443 @@
+//! The seed paper's Fig. 2 and Fig. 6: x = number of VMs (VF ports), each the
+//! destination of an equal share of heavy-tailed traffic; y1 = the worker's
+//! busy share, y2 = delivered vs offered throughput; offload off and on (the
+//! emulated NIC, as in `offload.rs`: 1024 rules, same thresholds and lcores).
+//! The NIC model's own lcore is plotted apart: it stands in for hardware.
+//!
+//! One capture per VF count, all of the same size, so only the spreading over
+//! VFs changes along x. Runs are interleaved (every x, off then on, then the
+//! next round) so drift on the shared machine hits all points alike.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use plotters::chart::SeriesLabelPosition;
+use plotters::style::RGBColor;
+
+use crate::capture::per_vf_zipf;
+use crate::flowlift_run::{self, steady_samples, tail, Appliance, StatusSample};
+use crate::forward::{flowlift_binary, machine, memory_mb, MBUF_ROOM};
+use crate::offload::{Mode, ZIPF};
+use crate::plot::{self, Panel, Point, Series, PALETTE};
+use crate::samples::{summarize, Summary};
+use crate::summary::Ratio;
+
+/// Sizes of one sweep.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    pub vfs: Vec<u8>,
+    pub flows: u32,
+    pub packets: u64,
+    pub runs: usize,
+    pub seconds: u64,
+    pub warmup_s: u64,
+}
+
+impl Sweep {
+    /// The figure: 1 to 12 VFs on captures of 100K flows (as the offload run).
+    pub fn full() -> Sweep {
+        Sweep {
+            vfs: vec![1, 2, 4, 6, 8, 10, 12],
+            flows: 100_000,
+            packets: 400_000,
+            runs: 3,
+            seconds: 7,
+            warmup_s: 3,
+        }
+    }
+
+    /// Checks the harness: two points, small captures, one short run each.
+    pub fn quick() -> Sweep {
+        Sweep {
+            vfs: vec![1, 4],
+            flows: 20_000,
+            packets: 100_000,
+            runs: 1,
+            seconds: 4,
+            warmup_s: 2,
+        }
+    }
+}
+
+const MODES: [Mode; 2] = [Mode::Off, Mode::On];
+
+/// One run's medians over its steady status lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RunFigures {
+    busy_pct: f64,
+    delivered_mpps: f64,
+    offered_mpps: f64,
+    nic_share_pct: Option<f64>,
+    nic_lcore_busy_pct: Option<f64>,
+}
+
+/// The figures of a run's status lines, or the first one missing.
+fn figures(mode: Mode, steady: &[StatusSample]) -> Result<RunFigures, String> {
+    if steady.is_empty() {
+        return Err("no status line after the warm-up with packets delivered".into());
+    }
+    let med = |f: &dyn Fn(&StatusSample) -> f64| {
+        summarize(&steady.iter().map(f).collect::<Vec<_>>()).median
+    };
+    let opt = |f: &dyn Fn(&StatusSample) -> Option<f64>, what: &str| {
+        let v: Vec<f64> = steady.iter().filter_map(f).collect();
+        if v.len() < steady.len() {
+            return Err(format!("no `{what}` in the status lines"));
+        }
+        Ok(summarize(&v).median)
+    };
+    let mut fig = RunFigures {
+        busy_pct: med(&|s| s.busy_pct),
+        delivered_mpps: med(&|s| s.delivered_mpps),
+        offered_mpps: med(&|s| s.offered_mpps),
+        nic_share_pct: None,
+        nic_lcore_busy_pct: None,
+    };
+    if mode == Mode::On {
+        fig.nic_share_pct = Some(opt(&|s| s.nic_share_pct, "| nic N%")?);
+        fig.nic_lcore_busy_pct = Some(opt(&|s| s.nic_lcore_busy_pct, "| nic lcore busy N%")?);
+    }
+    Ok(fig)
+}
+
+/// Per (VF count, mode): the summaries over runs.
+#[derive(Debug, Clone)]
+struct Cell {
+    vfs: u8,
+    mode: Mode,
+    runs: usize,
+    busy: Summary,
+    delivered: Summary,
+    offered: Summary,
+    nic_share: Option<Summary>,
+    nic_busy: Option<Summary>,
+}
+
+fn cell(vfs: u8, mode: Mode, runs: &[RunFigures]) -> Option<Cell> {
+    if runs.is_empty() {
+        return None;
+    }
+    let of = |f: fn(&RunFigures) -> f64| summarize(&runs.iter().map(f).collect::<Vec<_>>());
+    let of_some = |f: fn(&RunFigures) -> Option<f64>| {
+        let v: Vec<f64> = runs.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| summarize(&v))
+    };
+    Some(Cell {
+        vfs,
+        mode,
+        runs: runs.len(),
+        busy: of(|r| r.busy_pct),
+        delivered: of(|r| r.delivered_mpps),
+        offered: of(|r| r.offered_mpps),
+        nic_share: of_some(|r| r.nic_share_pct),
+        nic_busy: of_some(|r| r.nic_lcore_busy_pct),
+    })
+}
+
+fn point(x: u8, s: &Summary) -> Point {
+    Point {
+        x: f64::from(x),
+        y: s.median,
+        min: s.min,
+        max: s.max,
+    }
+}
+
+fn mode_label(m: Mode) -> &'static str {
+    match m {
+        Mode::Off => "offload off",
+        _ => "offload on",
+    }
+}
+
+fn chart(cells: &[Cell], sweep: &Sweep, path: &Path) -> anyhow::Result<()> {
+    let line = |m: Mode, f: &dyn Fn(&Cell) -> Option<Summary>| -> Vec<Point> {
+        cells
+            .iter()
+            .filter(|c| c.mode == m)
+            .filter_map(|c| f(c).map(|s| point(c.vfs, &s)))
+            .collect()
+    };
+    let (off_c, on_c) = (PALETTE[1], PALETTE[0]);
+    let mut busy = Panel::new(
+        "Host: worker lcore busy",
+        "VF ports (VMs)",
+        "worker busy share of its poll loop (%)",
+        vec![
+            Series::new("offload off", off_c, line(Mode::Off, &|c| Some(c.busy))),
+            Series::new("offload on", on_c, line(Mode::On, &|c| Some(c.busy))),
+        ],
+    );
+    busy.y_max = Some(110.0);
+    busy.legend = SeriesLabelPosition::MiddleRight;
+    let mut tput = Panel::new(
+        "Throughput: delivered vs offered",
+        "VF ports (VMs)",
+        "Mpps (all VFs together)",
+        vec![
+            Series::new(
+                "delivered, offload off",
+                off_c,
+                line(Mode::Off, &|c| Some(c.delivered)),
+            ),
+            Series::new(
+                "delivered, offload on",
+                on_c,
+                line(Mode::On, &|c| Some(c.delivered)),
+            ),
+            Series::new(
+                "offered (uplink RX), off",
+                RGBColor(240, 150, 150),
+                line(Mode::Off, &|c| Some(c.offered)),
+            )
+            .dashed(),
+            Series::new(
+                "offered (uplink RX), on",
+                RGBColor(140, 180, 220),
+                line(Mode::On, &|c| Some(c.offered)),
+            )
+            .dashed(),
+        ],
+    );
+    tput.legend = SeriesLabelPosition::LowerRight;
+    let mut nic = Panel::new(
+        "Emulated NIC = hardware model (not host CPU)",
+        "VF ports (VMs)",
+        "% (lcore busy; packets carried)",
+        vec![
+            Series::new(
+                "NIC model lcore busy (stands in for the ASIC)",
+                PALETTE[4],
+                line(Mode::On, &|c| c.nic_busy),
+            ),
+            Series::new(
+                "share of packets carried by NIC rules",
+                PALETTE[2],
+                line(Mode::On, &|c| c.nic_share),
+            ),
+        ],
+    );
+    nic.y_max = Some(110.0);
+    nic.legend = SeriesLabelPosition::LowerRight;
+    plot::draw(
+        path,
+        &format!(
+            "Paper Fig. 2/6: 1..{} VMs, Zipf {ZIPF}, {}K flows, 1024 NIC rules (median of {} runs, min-max bars)",
+            sweep.vfs.iter().max().copied().unwrap_or(0),
+            sweep.flows / 1000,
+            sweep.runs
+        ),
+        &[busy, tput, nic],
+        1800,
+    )
+}
+
+fn csv(cells: &[Cell]) -> String {
+    let mut out = String::from(
+        "vfs,mode,runs,worker_busy_pct,worker_busy_min,worker_busy_max,delivered_mpps,delivered_min,delivered_max,\
+         offered_mpps,offered_min,offered_max,nic_share_pct,nic_model_busy_pct,nic_model_busy_min,nic_model_busy_max\n",
+    );
+    let opt = |s: &Option<Summary>| {
+        s.map_or(",,".into(), |s| {
+            format!("{:.1},{:.1},{:.1}", s.median, s.min, s.max)
+        })
+    };
+    for c in cells {
+        let _ = writeln!(
+            out,
+            "{},{},{},{:.1},{:.1},{:.1},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{},{}",
+            c.vfs,
+            mode_label(c.mode),
+            c.runs,
+            c.busy.median,
+            c.busy.min,
+            c.busy.max,
+            c.delivered.median,
+            c.delivered.min,
+            c.delivered.max,
+            c.offered.median,
+            c.offered.min,
+            c.offered.max,
+            c.nic_share
+                .map_or(String::new(), |s| format!("{:.1}", s.median)),
+            opt(&c.nic_busy),
+        );
+    }
+    out
+}
+
+fn markdown(cells: &[Cell], sweep: &Sweep) -> String {
+    let mut md = format!(
+        "Machine: {}.\n\nWith N VFs, each VF is the destination of 1/N of the flows and exactly 1/N of \
+         the packets, Zipf({ZIPF}) within each VF (captures of {} flows, {} packets in all, 60-byte \
+         frames, the same size for every N); one worker; offload on: emulated \
+         NIC on lcore 2 (CPU 0), 1024 rules. {} run(s) x {} s per point, medians of the status lines \
+         after {} s, then median [min..max] over runs.\n\n\
+         | VFs | offload | worker busy | delivered Mpps | offered Mpps | NIC share | NIC model busy (hardware stand-in) |\n\
+         |---|---|---|---|---|---|---|\n",
+        machine(),
+        sweep.flows,
+        sweep.packets,
+        sweep.runs,
+        sweep.seconds,
+        sweep.warmup_s,
+    );
+    let c = |s: &Summary, d: usize, u: &str| {
+        if s.min == s.max {
+            format!("{:.*}{u}", d, s.median)
+        } else {
+            format!("{:.*}{u} [{:.*}..{:.*}]", d, s.median, d, s.min, d, s.max)
+        }
+    };
+    for x in cells {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            x.vfs,
+            mode_label(x.mode),
+            c(&x.busy, 0, "%"),
+            c(&x.delivered, 2, ""),
+            c(&x.offered, 2, ""),
+            x.nic_share.map_or("-".into(), |s| c(&s, 0, "%")),
+            x.nic_busy.map_or("-".into(), |s| c(&s, 0, "%")),
+        );
+    }
+    md
+}
+
+fn ratios(cells: &[Cell]) -> Vec<Ratio> {
+    let mut out = Vec::new();
+    let find = |v: u8, m: Mode| cells.iter().find(|c| c.vfs == v && c.mode == m);
+    let mut xs: Vec<u8> = cells.iter().map(|c| c.vfs).collect();
+    xs.dedup();
+    for v in xs {
+        if let (Some(off), Some(on)) = (find(v, Mode::Off), find(v, Mode::On)) {
+            out.push(Ratio::new(
+                "vfs",
+                format!("worker busy on / off, {v} VFs"),
+                format!(
+                    "{:.2} ({:.0}% / {:.0}%)",
+                    on.busy.median / off.busy.median,
+                    on.busy.median,
+                    off.busy.median
+                ),
+            ));
+            out.push(Ratio::new(
+                "vfs",
+                format!("delivered / offered, offload on, {v} VFs"),
+                format!("{:.3}", on.delivered.median / on.offered.median.max(1e-9)),
+            ));
+        }
+    }
+    out
+}
+
+/// Runs the sweep, writes `vfs.csv`, `vfs.md` and `vfs.png` under `out`.
+/// Fails (after writing what it has) if any run failed or lacked a figure.
+pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Vec<Ratio>> {
+    let flowlift = flowlift_binary()?;
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    let scratch = flowlift_run::scratch_dir("vfs")?;
+    let mut captures: Vec<(u8, PathBuf, u64)> = Vec::new();
+    for &v in &sweep.vfs {
+        let path = scratch.join(format!("vfs{v}.pcap"));
+        eprintln!(
+            "flowlift-perf: vfs: writing a capture of {} flows, {} packets over {v} VFs",
+            sweep.flows, sweep.packets
+        );
+        let n = per_vf_zipf(&path, v, sweep.flows, sweep.packets, ZIPF, 1)?;
+        captures.push((v, path, n));
+    }
+    let mut done: Vec<(u8, Mode, RunFigures)> = Vec::new();
+    let mut failures = Vec::new();
+    let total = sweep.runs * captures.len() * MODES.len();
+    let mut i = 0;
+    for _ in 0..sweep.runs {
+        for (v, capture, packets) in &captures {
+            let mbufs = u32::try_from(packets + MBUF_ROOM).context("mbuf count")?;
+            for &mode in &MODES {
+                i += 1;
+                eprintln!(
+                    "flowlift-perf: vfs: run {i}/{total}: {v} VFs, {}",
+                    mode_label(mode)
+                );
+                let app = Appliance {
+                    flowlift: flowlift.clone(),
+                    capture: capture.clone(),
+                    mbufs,
+                    memory_mb: memory_mb(mbufs),
+                    vfs: *v,
+                    lcores: mode.lcores().into(),
+                    offload: mode.knobs(),
+                    scratch: scratch.clone(),
+                };
+                let result = flowlift_run::run(&app, sweep.seconds, false).and_then(|o| {
+                    figures(mode, &steady_samples(&o.lines, sweep.warmup_s))
+                        .map_err(|e| anyhow::anyhow!("{e}; last output:\n{}", tail(&o.lines, 12)))
+                });
+                match result {
+                    Ok(f) => {
+                        eprintln!(
+                            "flowlift-perf:   busy {:.0}%, {:.2} of {:.2} Mpps delivered, NIC {}",
+                            f.busy_pct,
+                            f.delivered_mpps,
+                            f.offered_mpps,
+                            f.nic_share_pct.map_or("-".into(), |s| format!("{s:.0}%"))
+                        );
+                        done.push((*v, mode, f));
+                    }
+                    Err(e) => {
+                        eprintln!("flowlift-perf: vfs: {v} VFs, {}: {e:#}", mode_label(mode));
+                        failures.push(format!(
+                            "{v} VFs, {}: {}",
+                            mode_label(mode),
+                            format!("{e:#}").lines().next().unwrap_or("")
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    let mut cells = Vec::new();
+    for &v in &sweep.vfs {
+        for &m in &MODES {
+            let runs: Vec<RunFigures> = done
+                .iter()
+                .filter(|(x, mode, _)| *x == v && *mode == m)
+                .map(|(.., f)| *f)
+                .collect();
+            cells.extend(cell(v, m, &runs));
+        }
+    }
+    std::fs::write(out.join("vfs.csv"), csv(&cells))?;
+    let md = markdown(&cells, sweep);
+    std::fs::write(out.join("vfs.md"), &md)?;
+    println!("{md}");
+    chart(&cells, sweep, &out.join("vfs.png"))?;
+    if !failures.is_empty() {
+        bail!("vfs runs failed:\n  {}", failures.join("\n  "));
+    }
+    Ok(ratios(&cells))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flowlift_run::parse_status;
+
+    #[test]
+    fn offload_on_needs_the_nic_figures() {
+        let on = "[    5s] rx/tx/drop Mpps: uplink 6.11/0.00/0.00 vf1 0.00/6.10/0.00 | busy 26% | nic 72% rules 857/1024 flows 79873 (857 offloaded) | nic lcore busy 70%";
+        let off = "[    5s] rx/tx/drop Mpps: uplink 9.00/0.00/0.00 vf1 0.00/9.00/0.00 | busy 100%";
+        let s_on = parse_status(on).unwrap();
+        let s_off = parse_status(off).unwrap();
+        let f = figures(Mode::On, &[s_on]).unwrap();
+        assert_eq!(f.nic_lcore_busy_pct, Some(70.0));
+        assert_eq!(f.offered_mpps, 6.11);
+        assert!(figures(Mode::On, &[s_off]).unwrap_err().contains("| nic"));
+        assert_eq!(figures(Mode::Off, &[s_off]).unwrap().busy_pct, 100.0);
+        assert!(figures(Mode::Off, &[]).is_err());
+    }
+}
