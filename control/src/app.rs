@@ -35,6 +35,7 @@ use crate::metrics::{ControlSnapshot, MetricsServer, Sources};
 use crate::offload::emulated::EmulatedBackend;
 use crate::offload::manager::{OffloadParams, Offloader, PortPlan};
 use crate::offload::rte_flow::RteFlowBackend;
+use crate::offload::static_lower::SwitchLayout;
 use crate::offload::OffloadBackend;
 use crate::report::{
     final_report, flow_report, offload_report, percent, status_line, worker_lines, FlowFigures,
@@ -682,7 +683,8 @@ fn launch(
         let o = &cfg.offload;
         let (commands_tx, commands_rx) = crossbeam_channel::bounded(NIC_COMMANDS);
         let (replies_tx, replies_rx) = crossbeam_channel::bounded(NIC_COMMANDS);
-        let bank = Arc::new(CounterBank::new(o.max_rules.max(1) as usize));
+        // Counters for the per-flow rules, then for the static rules.
+        let bank = Arc::new(CounterBank::new(o.max_rules as usize + STATIC_RULES));
         let engine = Eswitch::new(
             EswitchConfig {
                 max_rules: o.max_rules as usize,
@@ -746,9 +748,17 @@ fn start_offload(
     let (backend, plan): (Box<dyn OffloadBackend>, PortPlan) = match o.backend {
         BackendKind::None => return Ok(None),
         BackendKind::Emulated => {
+            let first_static = o.max_rules;
             let backend = nic
                 .and_then(|n| n.backend.take())
-                .context("the emulated NIC is not running")?;
+                .context("the emulated NIC is not running")?
+                .with_static_rules(
+                    SwitchLayout {
+                        port_ids: open.ports.iter().map(|p| p.id().0).collect(),
+                        queues: cfg.dataplane.worker_lcores.len() as u16,
+                    },
+                    first_static..first_static + STATIC_RULES as u32,
+                );
             let plan = PortPlan {
                 hw_port: (0..nports as u16).collect(),
                 nic_in: (0..nports).map(|i| i == 0).collect(),

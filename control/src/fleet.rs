@@ -121,6 +121,9 @@ impl FlowKeeper {
     pub fn release_offloaded(&mut self) {
         if let Some(off) = self.offload.as_mut() {
             off.release_all(&mut self.tracker);
+            for refused in off.destroy_static_rules() {
+                eprintln!("flowlift: warning: static rule left on the NIC: {refused}");
+            }
         }
     }
 

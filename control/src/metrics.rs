@@ -487,6 +487,9 @@ pub fn merge_nic(totals: &mut [PortTotals], nic: &EswitchStats) {
     if let (Some(up), Some(c)) = (totals.first_mut(), nic.ports.first()) {
         up.rx_packets = c.rx_packets.load(Relaxed);
         up.rx_bytes = c.rx_bytes.load(Relaxed);
+        // An operator's static drop rule is a rule drop on the port the
+        // packets came in on, as the workers count the config's drop rules.
+        up.drop_rule += nic.wildcard_drops.load(Relaxed);
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use crossbeam_channel::bounded;
 use flowlift_control::offload::emulated::EmulatedBackend;
-use flowlift_control::offload::suite::{check, sample_rule};
+use flowlift_control::offload::static_lower::SwitchLayout;
+use flowlift_control::offload::suite::{check, check_static, sample_rule};
 use flowlift_control::offload::OffloadBackend;
 use flowlift_dataplane::eswitch::{CounterBank, Eswitch, EswitchConfig, Faults};
 
@@ -37,7 +38,7 @@ fn nic(max_rules: usize) -> (EmulatedBackend, Nic) {
         max_rules,
         inserts_per_sec: 0,
         clock_hz: 1_000_000_000,
-        max_wildcards: 0,
+        max_wildcards: 4,
     };
     let switch = Arc::new(Mutex::new(Eswitch::new(
         config,
@@ -122,4 +123,50 @@ fn a_switch_that_stops_answering_is_reported_gone() {
     drop(nic);
     let err = backend.install(&sample_rule(1, 0, 1)).unwrap_err();
     assert_eq!(err.label(), "device_gone", "{err}");
+}
+
+#[test]
+fn the_emulated_backend_passes_the_static_rule_suite() {
+    let (backend, nic) = nic(16);
+    let mut backend = backend.with_static_rules(
+        SwitchLayout {
+            port_ids: vec![0, 1, 2],
+            queues: 1,
+        },
+        16..24,
+    );
+    let switch = Arc::clone(&nic.switch);
+    check_static(&mut backend, 0, 2, |key, packets, bytes| {
+        let sw = switch.lock().unwrap();
+        let hit = sw.classify(key).expect("a static rule matches");
+        assert_eq!(hit.out_port().map(|p| p.0), Some(2));
+        let counter = hit.counter.expect("the rule counts");
+        for p in 0..packets {
+            let len = if p + 1 == packets {
+                bytes - (packets - 1) * (bytes / packets)
+            } else {
+                bytes / packets
+            };
+            sw.hit(counter, len);
+        }
+    });
+    assert_eq!(nic.switch.lock().unwrap().wildcards(), 0, "none left");
+}
+
+#[test]
+fn a_backend_without_static_rules_refuses_them_in_testpmd_terms() {
+    let (mut backend, _nic) = nic(4);
+    let Ok(flowlift_control::shell::testpmd_flow::FlowCommand::Create(rule)) =
+        flowlift_control::shell::testpmd_flow::parse(
+            "flow create 0 ingress pattern eth / end actions drop / end",
+        )
+    else {
+        panic!("parses");
+    };
+    let err = backend.create_static(&rule).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("Caught error type 1 (cause unspecified): "),
+        "{err}"
+    );
 }

@@ -343,3 +343,229 @@ fn the_shell_without_an_appliance_says_so() {
         "{text}"
     );
 }
+
+/// `Dropped: policy N` of the port block that `show port stats N` prints.
+fn shown_policy_drops(text: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Dropped: policy "))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no policy drops in {text}"))
+}
+
+/// The `hits:` and `bytes:` of a `flow query` answer.
+fn queried(text: &str) -> (u64, u64) {
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text:?}"))
+    };
+    assert!(
+        text.starts_with("COUNT:\n hits_set: 1\n bytes_set: 1\n"),
+        "{text:?}"
+    );
+    (field("hits:"), field("bytes:"))
+}
+
+#[test]
+fn static_rules_answer_as_testpmd_and_every_packet_they_take_is_counted() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.pcap");
+    let spec = TrafficSpec {
+        flows: FLOWS,
+        packets: 4000,
+        ..TrafficSpec::default()
+    };
+    generate(&spec, &input).unwrap();
+    let sock = dir.path().join("ctl.sock");
+    let mut app = Background::start(&[
+        "run",
+        "--replay",
+        input.to_str().unwrap(),
+        "--loops",
+        "0",
+        "--duration",
+        "120",
+        "--socket",
+        sock.to_str().unwrap(),
+        "--metrics",
+        "127.0.0.1:0",
+        // No per-flow offload: every flow is on the workers until a static
+        // rule takes it.
+        "--promote-pps",
+        "1000000000",
+        "--demote-pps",
+        "1",
+    ]);
+    app.wait_for("control socket", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(1000));
+    let ok = |cmd: &str| {
+        let (good, text) = shell(&sock, cmd);
+        assert!(good, "{cmd:?} was refused: {text}");
+        text
+    };
+    let refused = |cmd: &str, want: &str| {
+        let (good, text) = shell(&sock, cmd);
+        assert!(!good, "{cmd:?} should be refused: {text}");
+        assert!(
+            text.contains(want),
+            "{cmd:?}: expected {want:?} in {text:?}"
+        );
+        assert_eq!(text.trim().lines().count(), 1, "one line: {text:?}");
+    };
+    let flows = || -> HashMap<u64, serde_json::Value> {
+        let all: Vec<serde_json::Value> = serde_json::from_str(&ok("show flows --json")).unwrap();
+        all.into_iter()
+            .map(|f| (f["id"].as_u64().unwrap(), f))
+            .collect()
+    };
+
+    // The three busiest IPv4 flows: one to drop, one to send to vf2 past the
+    // workers, one to hand to the workers' queue 0.
+    let top: Vec<serde_json::Value> =
+        serde_json::from_str(&ok("show flows top 40 --json")).unwrap();
+    let picked: Vec<&serde_json::Value> = top
+        .iter()
+        .filter(|f| f["src"].as_str().unwrap().contains('.'))
+        .filter(|f| f["proto"] == 6 || f["proto"] == 17)
+        .take(3)
+        .collect();
+    assert_eq!(picked.len(), 3, "{top:?}");
+    let pattern = |f: &serde_json::Value| {
+        format!(
+            "eth / ipv4 src is {} dst is {} / {} src is {} dst is {} / end",
+            f["src"].as_str().unwrap(),
+            f["dst"].as_str().unwrap(),
+            if f["proto"] == 6 { "tcp" } else { "udp" },
+            f["sport"],
+            f["dport"]
+        )
+    };
+
+    // Traffic held while the rules go in, so each rule sees its flow from
+    // the start of a known interval.
+    assert!(ok("stop").contains("Forwarding stopped"));
+    std::thread::sleep(Duration::from_millis(300));
+    let drop_rule = format!(
+        "flow create 0 ingress pattern {} actions count / drop / end",
+        pattern(picked[0])
+    );
+    assert_eq!(
+        ok(&drop_rule.replace("flow create", "flow validate")).trim(),
+        "Flow rule validated"
+    );
+    assert_eq!(ok(&drop_rule).trim(), "Flow rule #0 created");
+    assert_eq!(
+        ok(&format!(
+            "flow create 0 transfer priority 1 pattern {} actions count / represented_port ethdev_port_id 2 / end",
+            pattern(picked[1])
+        ))
+        .trim(),
+        "Flow rule #1 created"
+    );
+    assert_eq!(
+        ok(&format!(
+            "flow create 0 ingress pattern {} actions count / queue index 0 / end",
+            pattern(picked[2])
+        ))
+        .trim(),
+        "Flow rule #2 created"
+    );
+    let list = ok("flow list 0");
+    let lines: Vec<&str> = list.trim().lines().collect();
+    assert_eq!(lines[0], "ID\tGroup\tPrio\tAttr\tRule");
+    assert!(lines[1].starts_with("0\t0\t0\ti--\tETH IPV4 "), "{list}");
+    assert!(lines[1].ends_with(" => COUNT DROP"), "{list}");
+    assert!(lines[2].starts_with("1\t0\t1\t--t\tETH IPV4 "), "{list}");
+    assert!(lines[2].ends_with(" => COUNT REPRESENTED_PORT"), "{list}");
+    assert_eq!(lines.len(), 4, "{list}");
+    for n in 0..3 {
+        assert_eq!(queried(&ok(&format!("flow query 0 {n} count"))), (0, 0));
+    }
+
+    let before = flows();
+    let drops_before = shown_policy_drops(&ok("show port stats 0"));
+    let vf2_before = shown_packets(&ok("show port stats 2"))[0].2;
+    assert!(ok("start").contains("Forwarding started"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(ok("stop").contains("Forwarding stopped"));
+    std::thread::sleep(Duration::from_millis(300));
+    let after = flows();
+    let hits: Vec<(u64, u64)> = (0..3)
+        .map(|n| queried(&ok(&format!("flow query 0 {n} count"))))
+        .collect();
+    assert!(hits.iter().all(|h| h.0 > 0), "every rule hit: {hits:?}");
+    let id = |f: &serde_json::Value| f["id"].as_u64().unwrap();
+    let packets = |m: &HashMap<u64, serde_json::Value>, f: &serde_json::Value| {
+        m[&id(f)]["packets"].as_u64().unwrap()
+    };
+    // Dropped and forwarded by the NIC: the workers never see those packets.
+    assert_eq!(packets(&after, picked[0]), packets(&before, picked[0]));
+    assert_eq!(packets(&after, picked[1]), packets(&before, picked[1]));
+    // Handed to the workers' queue: they carry (and count) exactly the hits.
+    assert_eq!(
+        packets(&after, picked[2]) - packets(&before, picked[2]),
+        hits[2].0
+    );
+    // The drops are the uplink's rule drops; the forwards went out of vf2.
+    let drops_after = shown_policy_drops(&ok("show port stats 0"));
+    assert_eq!(drops_after - drops_before, hits[0].0);
+    let vf2_after = shown_packets(&ok("show port stats 2"))[0].2;
+    assert!(vf2_after - vf2_before >= hits[1].0);
+
+    // Mistakes: one line each, nothing changes.
+    refused(
+        "flow create 0 ingress pattern eth / ipv4 / tcp flags is 2 / end actions drop / end",
+        "Caught error type 12 (item specification mask): tcp flags",
+    );
+    refused(
+        "flow create 0 ingress pattern eth / end actions queue index 7 / end",
+        "Caught error type 15 (action configuration): queue index 7 out of range",
+    );
+    refused(
+        "flow create 9 ingress pattern eth / end actions drop / end",
+        "Invalid port 9",
+    );
+    refused(
+        "flow create 0 ingress pattern eth / ipv4 src is 10.0.0.300 / end actions drop / end",
+        "flow create:",
+    );
+    refused("flow query 0 7 count", "Flow rule #7 not found");
+    refused("flow destroy 0 rule 1 rule 7", "Flow rule #7 not found");
+    assert_eq!(ok("flow list 0").trim().lines().count(), 4);
+
+    assert_eq!(ok("flow destroy 0 rule 1").trim(), "Flow rule #1 destroyed");
+    refused("flow query 0 1 count", "Flow rule #1 not found");
+    assert_eq!(
+        ok("flow create 0 ingress pattern eth / ipv6 / end actions drop / end").trim(),
+        "Flow rule #3 created",
+        "numbered after the highest, as testpmd does"
+    );
+    assert_eq!(ok("flow flush 0").trim(), "Flushed 3 flow rules on port 0");
+    assert_eq!(ok("flow list 0").trim(), "No flow rules on port 0");
+    assert_eq!(
+        ok("flow create 0 ingress pattern eth / end actions queue index 0 / end").trim(),
+        "Flow rule #0 created"
+    );
+    assert!(ok("start").contains("Forwarding started"));
+    std::thread::sleep(Duration::from_millis(300));
+
+    // At exit every packet the uplink took is out of a VF or a counted drop.
+    assert!(ok("quit").contains("Stopping"));
+    let (status, stdout, stderr) = app.finish(Duration::from_secs(60));
+    assert!(status.success(), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("static rule left"), "{stderr}");
+    let fin = final_counters(&stdout);
+    let out: u64 = ["vf1", "vf2", "vf3", "vf4"]
+        .iter()
+        .map(|v| fin[*v].tx_packets + fin[*v].tx_dropped)
+        .sum();
+    assert_eq!(
+        fin["uplink"].rx_packets,
+        out + fin["uplink"].policy_dropped,
+        "{stdout}"
+    );
+    assert!(fin["uplink"].policy_dropped >= hits[0].0);
+}

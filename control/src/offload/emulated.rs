@@ -15,9 +15,15 @@ use flowlift_dataplane::eswitch::{
 };
 use flowlift_dataplane::PortIdx;
 
-use crate::config::FaultPlan;
+use rte::flow::{error_type as et, FlowError};
 
-use super::{Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
+use crate::config::FaultPlan;
+use crate::shell::testpmd_flow::FlowRule;
+
+use super::static_lower::{to_wildcard, SwitchLayout};
+use super::{
+    no_static_rules, Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError,
+};
 
 /// How long the switch may take to answer before it counts as gone.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -48,6 +54,12 @@ pub struct EmulatedBackend {
     plan: FaultPlan,
     installs_asked: u64,
     queries_asked: u64,
+    /// Operators' static rules: the switch's ports as the shell names them
+    /// (`None`: static rules are not offered), their own counters, and each
+    /// rule's counter if it counts.
+    layout: Option<SwitchLayout>,
+    static_counters: Vec<u32>,
+    statics: HashMap<HwRuleId, Option<u32>>,
 }
 
 impl EmulatedBackend {
@@ -70,7 +82,24 @@ impl EmulatedBackend {
             plan: FaultPlan::default(),
             installs_asked: 0,
             queries_asked: 0,
+            layout: None,
+            static_counters: Vec::new(),
+            statics: HashMap::new(),
         }
+    }
+
+    /// Offers operators' static rules on the switch's wildcard table, its
+    /// ports and queues laid out as `layout`, counting on `counters` of the
+    /// bank (kept apart from the per-flow rules' counters).
+    pub fn with_static_rules(
+        mut self,
+        layout: SwitchLayout,
+        counters: std::ops::Range<u32>,
+    ) -> Self {
+        self.free_counters.retain(|c| !counters.contains(c));
+        self.static_counters = counters.rev().collect();
+        self.layout = Some(layout);
+        self
     }
 
     /// Makes every n-th install or query fail, for the life of the backend, as
@@ -310,5 +339,92 @@ impl OffloadBackend for EmulatedBackend {
 
     fn installed(&self) -> usize {
         self.rules.len()
+    }
+
+    fn validate_static(&mut self, rule: &FlowRule) -> Result<(), FlowError> {
+        let layout = self
+            .layout
+            .as_ref()
+            .ok_or_else(|| no_static_rules(self.name()))?;
+        to_wildcard(rule, layout).map(|_| ())
+    }
+
+    fn create_static(&mut self, rule: &FlowRule) -> Result<HwRuleId, FlowError> {
+        let layout = self
+            .layout
+            .as_ref()
+            .ok_or_else(|| no_static_rules(self.name()))?;
+        let mut lowered = to_wildcard(rule, layout)?;
+        if lowered.count {
+            let c = self.static_counters.pop().ok_or_else(|| {
+                FlowError::new(et::ACTION, "count: no free counter for static rules", 28)
+            })?;
+            if let Some(slot) = self.bank.get(c) {
+                slot.reset();
+            }
+            lowered.wild.counter = Some(c);
+        }
+        let id = HwRuleId(self.next_id);
+        self.next_id += 1;
+        let answer = self.ask(EswitchCommand::AddWildcard {
+            rule: id.0,
+            wild: lowered.wild,
+        });
+        match answer {
+            Ok(EswitchReply::Installed { .. }) => {
+                self.statics.insert(id, lowered.wild.counter);
+                Ok(id)
+            }
+            Ok(EswitchReply::Refused { error, .. }) => {
+                self.static_counters.extend(lowered.wild.counter);
+                Err(match error {
+                    EswitchError::NoSpace => FlowError::new(
+                        et::UNSPECIFIED,
+                        "the emulated NIC's wildcard table is full",
+                        28,
+                    ),
+                    other => FlowError::new(et::UNSPECIFIED, other.to_string(), 22),
+                })
+            }
+            Ok(other) => Err(FlowError::new(
+                et::UNSPECIFIED,
+                format!("unexpected answer {other:?}"),
+                5,
+            )),
+            // The switch may hold the rule: its counter stays out of use.
+            Err(e) => Err(FlowError::new(et::UNSPECIFIED, e.to_string(), 19)),
+        }
+    }
+
+    fn destroy_static(&mut self, id: HwRuleId) -> Result<(), FlowError> {
+        let counter = *self
+            .statics
+            .get(&id)
+            .ok_or_else(|| FlowError::new(et::HANDLE, "no such static rule", 2))?;
+        match self.ask(EswitchCommand::RemoveWildcard { rule: id.0 }) {
+            Ok(EswitchReply::Removed { .. }) => {
+                self.statics.remove(&id);
+                self.static_counters.extend(counter);
+                Ok(())
+            }
+            Ok(other) => Err(FlowError::new(
+                et::HANDLE,
+                format!("unexpected answer {other:?}"),
+                5,
+            )),
+            Err(e) => Err(FlowError::new(et::UNSPECIFIED, e.to_string(), 19)),
+        }
+    }
+
+    fn query_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
+        match self.statics.get(&id) {
+            None => Err(FlowError::new(et::HANDLE, "no such static rule", 2)),
+            Some(None) => Err(FlowError::new(
+                et::ACTION,
+                "the rule has no COUNT action",
+                95,
+            )),
+            Some(Some(c)) => Ok(self.read(*c)),
+        }
     }
 }

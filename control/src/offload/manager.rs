@@ -17,9 +17,11 @@ use flowlift_dataplane::flowstate::FlowCounters;
 use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::PortIdx;
 
+use super::static_rules::StaticRules;
 use super::{Capabilities, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 use crate::config::{OffloadChoice, OffloadPolicy, OffloadSection};
 use crate::lifecycle::{DemoteReason, FlowOffload, OffloadState};
+use crate::shell::testpmd_flow::FlowCommand;
 use crate::tracker::{FlowTracker, TrackedFlow};
 
 /// The thresholds and limits the decisions follow.
@@ -165,6 +167,8 @@ pub struct Offloader {
     change_tokens: f64,
     last_tick_tsc: u64,
     tsc_hz: u64,
+    /// Operators' static rules (`flow create`), kept on the same backend.
+    statics: StaticRules,
 }
 
 impl std::fmt::Debug for Offloader {
@@ -218,6 +222,7 @@ impl Offloader {
             tick_no: 0,
             last_tick_tsc: now_tsc,
             tsc_hz: tsc_hz.max(1),
+            statics: StaticRules::new(),
         })
     }
 
@@ -722,6 +727,23 @@ impl Offloader {
         }
         self.stats.unconfirmed_at_exit += 1;
         off.removed(HwCounters::default());
+    }
+
+    /// Runs an operator's `flow` command (static rules) on the backend;
+    /// `ports` are the DPDK port ids that exist.
+    pub fn static_flow(&mut self, cmd: FlowCommand, ports: &[u16]) -> Result<String, String> {
+        self.statics.run(cmd, self.backend.as_mut(), ports)
+    }
+
+    /// Static rules held.
+    pub fn static_rules(&self) -> usize {
+        self.statics.len()
+    }
+
+    /// Destroys every static rule (the traffic has stopped); returns the
+    /// refusals, one line each.
+    pub fn destroy_static_rules(&mut self) -> Vec<String> {
+        self.statics.destroy_all(self.backend.as_mut())
     }
 
     /// Takes every flow off the NIC (the traffic has stopped): one batch, then

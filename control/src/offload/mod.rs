@@ -12,11 +12,16 @@ pub mod emulated;
 pub mod manager;
 pub mod rte_flow;
 pub mod rule;
+pub mod static_lower;
+pub mod static_rules;
 pub mod suite;
 
 use std::fmt;
 
 use flowlift_dataplane::flow::FlowKey;
+use rte::flow::FlowError;
+
+use crate::shell::testpmd_flow::FlowRule;
 
 /// A flow to carry in hardware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,4 +185,35 @@ pub trait OffloadBackend {
     /// Removes every rule on the NIC, including those an earlier run that
     /// crashed left behind (called once, at start-up).
     fn flush_stale(&mut self) -> Result<(), OffloadError>;
+
+    // Operators' static rules (testpmd's `flow` commands), apart from the
+    // per-flow rules above: they are refused in rte_flow's terms, so the shell
+    // answers as testpmd does. A backend without them refuses every call.
+
+    /// Checks a static rule without creating it (`flow validate`).
+    fn validate_static(&mut self, _rule: &FlowRule) -> Result<(), FlowError> {
+        Err(no_static_rules(self.name()))
+    }
+    /// Creates a static rule (`flow create`).
+    fn create_static(&mut self, _rule: &FlowRule) -> Result<HwRuleId, FlowError> {
+        Err(no_static_rules(self.name()))
+    }
+    /// Destroys a static rule (`flow destroy`).
+    fn destroy_static(&mut self, _id: HwRuleId) -> Result<(), FlowError> {
+        Err(no_static_rules(self.name()))
+    }
+    /// Reads a static rule's COUNT action (`flow query ... count`).
+    fn query_static(&mut self, _id: HwRuleId) -> Result<HwCounters, FlowError> {
+        Err(no_static_rules(self.name()))
+    }
+}
+
+/// The refusal of a backend without static rules (`ENOSYS`, as a PMD without
+/// flow operations answers).
+pub fn no_static_rules(backend: &str) -> FlowError {
+    FlowError::new(
+        rte::flow::error_type::UNSPECIFIED,
+        format!("the {backend} backend takes no static flow rules"),
+        38,
+    )
 }

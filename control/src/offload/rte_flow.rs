@@ -19,7 +19,12 @@ use flowlift_dataplane::flow::{FlowKey, KeyV4, NO_VLAN};
 use rte::flow::{self, IndirectCounter, Rule};
 use rte::Port;
 
+use rte::flow::{error_type as et, FlowError};
+
+use crate::shell::testpmd_flow::FlowRule;
+
 use super::rule::{build, Counter};
+use super::static_lower::to_rte_flow;
 use super::{Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 
 struct Installed {
@@ -35,6 +40,8 @@ pub struct RteFlowBackend {
     fate: Option<Fate>,
     indirect: bool,
     rules: HashMap<HwRuleId, Installed>,
+    /// Operators' static rules (`flow create`), apart from the per-flow ones.
+    statics: HashMap<HwRuleId, Rule>,
     next_id: u64,
 }
 
@@ -59,6 +66,7 @@ impl RteFlowBackend {
             fate: None,
             indirect: false,
             rules: HashMap::new(),
+            statics: HashMap::new(),
             next_id: 1,
         }
     }
@@ -203,5 +211,63 @@ impl OffloadBackend for RteFlowBackend {
 
     fn installed(&self) -> usize {
         self.rules.len()
+    }
+
+    fn validate_static(&mut self, rule: &FlowRule) -> Result<(), FlowError> {
+        self.static_port(rule)?;
+        let (attr, pattern, actions) = to_rte_flow(rule)?;
+        flow::validate(&self.port, &attr, &pattern, &actions)
+    }
+
+    fn create_static(&mut self, rule: &FlowRule) -> Result<HwRuleId, FlowError> {
+        self.static_port(rule)?;
+        let (attr, pattern, actions) = to_rte_flow(rule)?;
+        let created = Rule::create(&self.port, &attr, &pattern, &actions)?;
+        let id = HwRuleId(self.next_id);
+        self.next_id += 1;
+        self.statics.insert(id, created);
+        Ok(id)
+    }
+
+    fn destroy_static(&mut self, id: HwRuleId) -> Result<(), FlowError> {
+        let rule = self
+            .statics
+            .remove(&id)
+            .ok_or_else(|| FlowError::new(et::HANDLE, "no such static rule", 2))?;
+        rule.destroy().map_err(|(rule, e)| {
+            self.statics.insert(id, rule);
+            e
+        })
+    }
+
+    fn query_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
+        let rule = self
+            .statics
+            .get(&id)
+            .ok_or_else(|| FlowError::new(et::HANDLE, "no such static rule", 2))?;
+        let c = rule.query_count(false)?;
+        Ok(HwCounters {
+            packets: c.hits,
+            bytes: c.bytes,
+        })
+    }
+}
+
+impl RteFlowBackend {
+    /// Static rules go on the backend's port (the uplink, the transfer proxy
+    /// on switch NICs), where its per-flow rules are.
+    fn static_port(&self, rule: &FlowRule) -> Result<(), FlowError> {
+        let own = self.port.id().0;
+        if rule.port == own {
+            Ok(())
+        } else {
+            Err(FlowError::new(
+                et::UNSPECIFIED,
+                format!(
+                    "flowlift creates rules on port {own} (the uplink, the transfer proxy) only"
+                ),
+                22,
+            ))
+        }
     }
 }

@@ -138,3 +138,86 @@ pub fn check<B: OffloadBackend>(
     assert!(gone[0].is_ok() && gone[3].is_ok());
     assert_eq!(backend.installed(), 0);
 }
+
+/// The key of an IPv4/UDP packet from `src` (for the static-rule suite).
+pub fn udp_key(src: [u8; 4], dport: u16) -> FlowKey {
+    FlowKey::V4(KeyV4 {
+        src,
+        dst: [192, 168, 0, 1],
+        sport: 1000,
+        dport,
+        vlan: NO_VLAN,
+        proto: 17,
+        in_port: 0,
+    })
+}
+
+/// The static-rule part of the suite: operators' rules in testpmd's syntax
+/// on port `uplink`, forwarding to port `vf`. `hit(key, packets, bytes)`
+/// sends that traffic of the flow `key` through the NIC and returns once the
+/// NIC has counted it.
+pub fn check_static<B: OffloadBackend>(
+    backend: &mut B,
+    uplink: u16,
+    vf: u16,
+    mut hit: impl FnMut(&FlowKey, u64, u64),
+) {
+    use crate::shell::testpmd_flow::{parse, FlowCommand, FlowRule};
+    use rte::flow::error_type as et;
+    let rule = |text: &str| -> FlowRule {
+        match parse(text) {
+            Ok(FlowCommand::Create(r) | FlowCommand::Validate(r)) => r,
+            other => panic!("{text}: {other:?}"),
+        }
+    };
+    let forward = rule(&format!(
+        "flow create {uplink} ingress pattern eth / ipv4 src spec 10.9.0.0 src mask 255.255.0.0 / udp dst spec 5000 dst last 5009 / end actions count / represented_port ethdev_port_id {vf} / end"
+    ));
+    backend.validate_static(&forward).expect("validates");
+    let id = backend.create_static(&forward).expect("created");
+    assert_eq!(
+        backend.installed(),
+        0,
+        "static rules are not per-flow rules"
+    );
+    assert_eq!(backend.query_static(id), Ok(HwCounters::default()));
+    hit(&udp_key([10, 9, 3, 4], 5005), 3, 300);
+    assert_eq!(
+        backend.query_static(id),
+        Ok(HwCounters {
+            packets: 3,
+            bytes: 300
+        })
+    );
+
+    // Refusals keep rte_flow's error types, and create nothing.
+    let bad = rule(&format!(
+        "flow create {uplink} egress pattern eth / end actions drop / end"
+    ));
+    assert_eq!(
+        backend.validate_static(&bad).unwrap_err().error_type,
+        et::ATTR_EGRESS
+    );
+    assert_eq!(
+        backend.create_static(&bad).unwrap_err().error_type,
+        et::ATTR_EGRESS
+    );
+
+    // A rule without COUNT has nothing to query.
+    let uncounted = rule(&format!(
+        "flow create {uplink} ingress priority 1 pattern eth / ipv4 / end actions drop / end"
+    ));
+    let quiet = backend.create_static(&uncounted).expect("created");
+    assert!(backend.query_static(quiet).is_err());
+
+    // Destroyed: gone from queries and from a second destroy.
+    backend.destroy_static(id).expect("destroyed");
+    assert_eq!(backend.query_static(id).unwrap_err().error_type, et::HANDLE);
+    assert!(backend.destroy_static(id).is_err());
+    backend.destroy_static(quiet).expect("destroyed");
+
+    // A new rule counts from zero.
+    let again = backend.create_static(&forward).expect("created again");
+    assert_eq!(backend.query_static(again), Ok(HwCounters::default()));
+    backend.destroy_static(again).expect("destroyed");
+}

@@ -402,6 +402,10 @@ pub fn completions(line: &str) -> Vec<String> {
         ["flow"] => vec![
             "create", "destroy", "flush", "list", "offload", "onload", "query", "validate",
         ],
+        // testpmd's rule syntax completes word by word, as testpmd does.
+        ["flow", verb, ..] if !matches!(*verb, "offload" | "onload") => {
+            super::testpmd_flow::completions(done)
+        }
         ["help"] => FIRST_WORDS.to_vec(),
         _ => Vec::new(),
     };

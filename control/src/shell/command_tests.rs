@@ -157,6 +157,17 @@ fn completion_offers_what_may_come_next() {
         ["promote-pps", "demote-pps", "hold", "max-rules", "tick-ms"]
     );
     assert_eq!(completions("flow o"), ["offload", "onload"]);
+    // testpmd's rule syntax, word by word.
+    assert_eq!(completions("flow create 0 ingress pat"), ["pattern"]);
+    assert!(completions("flow create 0 ingress pattern eth / ").contains(&"ipv4".to_string()));
+    assert!(
+        completions("flow create 0 ingress pattern eth / end actions ")
+            .contains(&"queue".to_string())
+    );
+    assert!(
+        completions("flow offload ").is_empty(),
+        "a flow id comes next"
+    );
     assert!(completions("").contains(&"dump-flows".to_string()));
     assert!(completions("quit ").is_empty());
 }

@@ -190,17 +190,25 @@ impl Appliance<'_> {
             },
             Command::FlowOffload(id) => self.flow_offload(id),
             Command::FlowOnload(id) => self.flow_onload(id),
-            // The syntax is checked in full; installing static rules on the
-            // NIC model's wildcard table is not wired yet.
             Command::Flow(line) => match super::testpmd_flow::parse(&line) {
                 Err(e) => Reply::err(e.to_string()),
-                Ok(_) => Reply::err(format!(
-                    "{}: static rules are not available yet (the rule parsed)",
-                    line.split_whitespace()
-                        .take(2)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )),
+                Ok(cmd) => {
+                    let ports: Vec<u16> = self.labels.iter().map(|l| l.port_id).collect();
+                    match self.keeper.offload.as_mut() {
+                        None => Reply::err(
+                            rte::flow::FlowError::new(
+                                rte::flow::error_type::UNSPECIFIED,
+                                "offload is off (--offload none): no NIC holds flow rules",
+                                38,
+                            )
+                            .to_string(),
+                        ),
+                        Some(off) => match off.static_flow(cmd, &ports) {
+                            Ok(text) => Reply::ok(text),
+                            Err(e) => Reply::err(e),
+                        },
+                    }
+                }
             },
             Command::Start => {
                 self.pause(false);
@@ -559,9 +567,10 @@ impl Appliance<'_> {
         let _ = writeln!(out, "  capabilities: {}", off.capabilities());
         let _ = writeln!(
             out,
-            "  rules: {} used of {} (max-rules)",
+            "  rules: {} used of {} (max-rules); static rules: {} (flow list)",
             off.rules_installed(),
-            p.max_rules
+            p.max_rules,
+            off.static_rules()
         );
         let _ = writeln!(
             out,

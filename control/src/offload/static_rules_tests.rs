@@ -1,0 +1,478 @@
+//! The static rule registry against a scripted NIC: testpmd's numbering
+//! (highest plus one, 0 on an empty port), its answers word for word, and
+//! that a refused or mistyped command changes nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use rte::flow::{error_type as et, FlowError};
+
+use super::*;
+use crate::offload::{Capabilities, HwCounters, HwRule, OffloadError};
+use crate::shell::testpmd_flow;
+
+/// A NIC that holds static rules only. It refuses a rule with a `jump`
+/// action, as a NIC with one group would, and what the test scripts.
+#[derive(Default)]
+struct Nic {
+    rules: HashMap<HwRuleId, FlowRule>,
+    counters: HashMap<HwRuleId, HwCounters>,
+    next: u64,
+    /// The next `create_static` fails with this.
+    refuse_create: Option<FlowError>,
+    /// `destroy_static` of these fails (and the rule stays).
+    refuse_destroy: HashSet<HwRuleId>,
+    creates: usize,
+    destroys: usize,
+}
+
+fn nic_error(message: &str) -> FlowError {
+    FlowError::new(et::UNSPECIFIED, message, 28)
+}
+
+impl Nic {
+    fn check(rule: &FlowRule) -> Result<(), FlowError> {
+        if rule
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Jump { .. }))
+        {
+            return Err(FlowError::new(et::ACTION, "jump: one group only", 95));
+        }
+        Ok(())
+    }
+
+    /// The id of the rule `pred` picks.
+    fn id_of(&self, pred: impl Fn(&FlowRule) -> bool) -> HwRuleId {
+        *self
+            .rules
+            .iter()
+            .find(|(_, r)| pred(r))
+            .map(|(id, _)| id)
+            .expect("no such rule on the NIC")
+    }
+}
+
+impl OffloadBackend for Nic {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+    fn probe(&mut self) -> Capabilities {
+        Capabilities::default()
+    }
+    fn install(&mut self, _rule: &HwRule) -> Result<HwRuleId, OffloadError> {
+        Err(OffloadError::Unsupported("static rules only".into()))
+    }
+    fn remove(&mut self, id: HwRuleId) -> Result<HwCounters, OffloadError> {
+        Err(OffloadError::NoSuchRule(id))
+    }
+    fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {
+        ids.iter()
+            .map(|id| Err(OffloadError::NoSuchRule(*id)))
+            .collect()
+    }
+    fn installed(&self) -> usize {
+        0
+    }
+    fn flush_stale(&mut self) -> Result<(), OffloadError> {
+        Ok(())
+    }
+
+    fn validate_static(&mut self, rule: &FlowRule) -> Result<(), FlowError> {
+        Nic::check(rule)
+    }
+    fn create_static(&mut self, rule: &FlowRule) -> Result<HwRuleId, FlowError> {
+        self.creates += 1;
+        Nic::check(rule)?;
+        if let Some(e) = self.refuse_create.take() {
+            return Err(e);
+        }
+        self.next += 1;
+        let id = HwRuleId(self.next * 10);
+        self.rules.insert(id, rule.clone());
+        self.counters.insert(id, HwCounters::default());
+        Ok(id)
+    }
+    fn destroy_static(&mut self, id: HwRuleId) -> Result<(), FlowError> {
+        self.destroys += 1;
+        if self.refuse_destroy.contains(&id) {
+            return Err(nic_error("rule busy"));
+        }
+        self.rules
+            .remove(&id)
+            .map(|_| ())
+            .ok_or_else(|| FlowError::new(et::HANDLE, "no such rule", 22))?;
+        self.counters.remove(&id);
+        Ok(())
+    }
+    fn query_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
+        self.counters
+            .get(&id)
+            .copied()
+            .ok_or_else(|| FlowError::new(et::HANDLE, "no such rule", 22))
+    }
+}
+
+const PORTS: &[u16] = &[0, 1];
+
+const UDP_COUNT_QUEUE: &str = "flow create 0 ingress pattern eth / ipv4 src is 10.0.0.1 / \
+     udp dst is 5001 / end actions count / queue index 0 / end";
+
+struct Shell {
+    rules: StaticRules,
+    nic: Nic,
+}
+
+impl Shell {
+    fn new() -> Self {
+        Shell {
+            rules: StaticRules::new(),
+            nic: Nic::default(),
+        }
+    }
+
+    fn run(&mut self, line: &str) -> Result<String, String> {
+        let cmd = testpmd_flow::parse(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        self.rules.run(cmd, &mut self.nic, PORTS)
+    }
+
+    fn ok(&mut self, line: &str) -> String {
+        self.run(line)
+            .unwrap_or_else(|e| panic!("{line:?} refused: {e}"))
+    }
+
+    fn err(&mut self, line: &str) -> String {
+        match self.run(line) {
+            Ok(out) => panic!("{line:?} answered {out:?}"),
+            Err(e) => e,
+        }
+    }
+
+    /// `flow create` of a drop rule on `port` matching UDP to `dport`.
+    fn create_drop(&mut self, port: u16, dport: u16) -> String {
+        self.ok(&format!(
+            "flow create {port} ingress pattern eth / ipv4 / udp dst is {dport} / end actions drop / end"
+        ))
+    }
+
+    /// The numbers `flow list PORT` shows, in order.
+    fn numbers(&mut self, port: u16) -> Vec<u32> {
+        let out = self.ok(&format!("flow list {port}"));
+        if out.starts_with("No flow rules") {
+            return Vec::new();
+        }
+        out.lines()
+            .skip(1)
+            .map(|l| l.split('\t').next().unwrap().parse().unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn numbers_start_at_zero_and_follow_the_highest() {
+    let mut sh = Shell::new();
+    assert_eq!(sh.create_drop(0, 1), "Flow rule #0 created");
+    assert_eq!(sh.create_drop(0, 2), "Flow rule #1 created");
+    assert_eq!(sh.create_drop(0, 3), "Flow rule #2 created");
+    assert_eq!(sh.ok("flow destroy 0 rule 1"), "Flow rule #1 destroyed");
+    // testpmd does not reuse a hole: the next is the highest plus one.
+    assert_eq!(sh.create_drop(0, 4), "Flow rule #3 created");
+    assert_eq!(sh.numbers(0), vec![0, 2, 3]);
+    // Destroying the highest frees its number.
+    assert_eq!(sh.ok("flow destroy 0 rule 3"), "Flow rule #3 destroyed");
+    assert_eq!(sh.create_drop(0, 5), "Flow rule #3 created");
+    assert_eq!(sh.rules.len(), 3);
+    assert_eq!(sh.nic.rules.len(), 3);
+}
+
+#[test]
+fn flush_destroys_all_and_numbering_starts_again() {
+    let mut sh = Shell::new();
+    for d in 1..=3 {
+        sh.create_drop(0, d);
+    }
+    sh.create_drop(1, 9);
+    assert_eq!(sh.ok("flow flush 0"), "Flushed 3 flow rules on port 0");
+    assert_eq!(sh.ok("flow list 0"), "No flow rules on port 0");
+    assert_eq!(sh.nic.rules.len(), 1, "port 1's rule stays");
+    assert_eq!(sh.numbers(1), vec![0]);
+    assert_eq!(sh.create_drop(0, 1), "Flow rule #0 created");
+    assert_eq!(sh.ok("flow flush 1"), "Flushed 1 flow rule on port 1");
+    assert_eq!(sh.ok("flow flush 1"), "Flushed 0 flow rules on port 1");
+}
+
+#[test]
+fn each_port_numbers_its_own_rules() {
+    let mut sh = Shell::new();
+    assert_eq!(sh.create_drop(0, 1), "Flow rule #0 created");
+    assert_eq!(sh.create_drop(0, 2), "Flow rule #1 created");
+    assert_eq!(sh.create_drop(1, 1), "Flow rule #0 created");
+    assert_eq!(sh.numbers(0), vec![0, 1]);
+    assert_eq!(sh.numbers(1), vec![0]);
+    assert_eq!(sh.ok("flow destroy 1 rule 0"), "Flow rule #0 destroyed");
+    assert_eq!(sh.numbers(0), vec![0, 1], "port 0's rule #0 stays");
+    assert_eq!(sh.rules.len(), 2);
+}
+
+#[test]
+fn validate_answers_and_creates_nothing() {
+    let mut sh = Shell::new();
+    assert_eq!(
+        sh.ok("flow validate 0 ingress pattern eth / end actions drop / end"),
+        "Flow rule validated"
+    );
+    assert!(sh.rules.is_empty());
+    assert!(sh.nic.rules.is_empty());
+    assert_eq!(sh.nic.creates, 0);
+    let e = sh.err("flow validate 0 ingress pattern eth / end actions jump group 1 / end");
+    assert_eq!(
+        e,
+        FlowError::new(et::ACTION, "jump: one group only", 95).to_string()
+    );
+    assert!(
+        e.starts_with(&format!(
+            "Caught error type {} (specific action): jump: one group only: ",
+            et::ACTION
+        )),
+        "{e}"
+    );
+    // Validation takes no number.
+    assert_eq!(sh.create_drop(0, 1), "Flow rule #0 created");
+}
+
+#[test]
+fn list_is_testpmds_table() {
+    let mut sh = Shell::new();
+    assert_eq!(sh.ok("flow list 0"), "No flow rules on port 0");
+    sh.ok(UDP_COUNT_QUEUE);
+    sh.ok(
+        "flow create 0 transfer priority 2 pattern represented_port ethdev_port_id is 0 / \
+         eth / vlan vid is 5 / ipv6 / tcp / end actions port_id id 1 / end",
+    );
+    assert_eq!(
+        sh.ok("flow list 0"),
+        "ID\tGroup\tPrio\tAttr\tRule\n\
+         0\t0\t0\ti--\tETH IPV4 UDP => COUNT QUEUE\n\
+         1\t0\t2\t--t\tREPRESENTED_PORT ETH VLAN IPV6 TCP => PORT_ID"
+    );
+    assert_eq!(sh.ok("flow list 1"), "No flow rules on port 1");
+}
+
+#[test]
+fn query_reads_the_count() {
+    let mut sh = Shell::new();
+    sh.create_drop(0, 1);
+    assert_eq!(sh.ok(UDP_COUNT_QUEUE), "Flow rule #1 created");
+    let id = sh
+        .nic
+        .id_of(|r| r.actions.iter().any(|a| matches!(a, Action::Count { .. })));
+    assert_eq!(
+        sh.ok("flow query 0 1 count"),
+        "COUNT:\n hits_set: 1\n bytes_set: 1\n hits: 0\n bytes: 0"
+    );
+    sh.nic.counters.insert(
+        id,
+        HwCounters {
+            packets: 12,
+            bytes: 3456,
+        },
+    );
+    assert_eq!(
+        sh.ok("flow query 0 1 count"),
+        "COUNT:\n hits_set: 1\n bytes_set: 1\n hits: 12\n bytes: 3456"
+    );
+}
+
+#[test]
+fn query_of_a_rule_without_count_is_refused() {
+    let mut sh = Shell::new();
+    sh.create_drop(0, 1);
+    let e = sh.err("flow query 0 0 count");
+    assert!(
+        e.starts_with(&format!(
+            "Caught error type {} (specific action): ",
+            et::ACTION
+        )),
+        "{e}"
+    );
+    assert!(e.contains("no COUNT action"), "{e}");
+    assert_eq!(sh.err("flow query 0 5 count"), "Flow rule #5 not found");
+    assert_eq!(
+        sh.err("flow query 1 0 count"),
+        "Flow rule #0 not found",
+        "rule #0 is port 0's"
+    );
+}
+
+#[test]
+fn a_nic_refusing_a_query_is_answered() {
+    let mut sh = Shell::new();
+    sh.ok(UDP_COUNT_QUEUE);
+    sh.nic.counters.clear();
+    let e = sh.err("flow query 0 0 count");
+    assert!(e.starts_with("Caught error type "), "{e}");
+    assert!(e.contains("no such rule"), "{e}");
+}
+
+#[test]
+fn an_unknown_port_is_refused_before_anything() {
+    let mut sh = Shell::new();
+    sh.create_drop(0, 1);
+    let invalid = "Invalid port 9 (ports are 0, 1)";
+    for line in [
+        "flow create 9 ingress pattern eth / end actions drop / end",
+        "flow validate 9 ingress pattern eth / end actions drop / end",
+        "flow list 9",
+        "flow query 9 0 count",
+        "flow destroy 9 rule 0",
+        "flow flush 9",
+    ] {
+        assert_eq!(sh.err(line), invalid, "{line}");
+    }
+    assert_eq!(sh.nic.creates, 1);
+    assert_eq!(sh.nic.destroys, 0);
+    assert_eq!(sh.rules.len(), 1);
+    // With no port at all.
+    let cmd = testpmd_flow::parse("flow list 0").unwrap();
+    assert_eq!(
+        sh.rules.run(cmd, &mut sh.nic, &[]).unwrap_err(),
+        "Invalid port 0 (ports are )"
+    );
+}
+
+#[test]
+fn a_destroy_naming_an_unknown_rule_destroys_nothing() {
+    let mut sh = Shell::new();
+    for d in 1..=3 {
+        sh.create_drop(0, d);
+    }
+    let before = sh.ok("flow list 0");
+    assert_eq!(
+        sh.err("flow destroy 0 rule 0 rule 7 rule 2"),
+        "Flow rule #7 not found on port 0"
+    );
+    assert_eq!(sh.ok("flow list 0"), before);
+    assert_eq!(sh.nic.destroys, 0);
+    assert_eq!(sh.nic.rules.len(), 3);
+    assert_eq!(
+        sh.err("flow destroy 1 rule 0"),
+        "Flow rule #0 not found on port 1"
+    );
+    assert_eq!(sh.ok("flow list 0"), before);
+}
+
+#[test]
+fn destroy_takes_several_rules_in_order() {
+    let mut sh = Shell::new();
+    for d in 1..=3 {
+        sh.create_drop(0, d);
+    }
+    assert_eq!(
+        sh.ok("flow destroy 0 rule 2 rule 0"),
+        "Flow rule #2 destroyed\nFlow rule #0 destroyed"
+    );
+    assert_eq!(sh.numbers(0), vec![1]);
+    assert_eq!(sh.nic.rules.len(), 1);
+    // The same number twice is destroyed once.
+    assert_eq!(
+        sh.ok("flow destroy 0 rule 1 rule 1"),
+        "Flow rule #1 destroyed"
+    );
+    assert_eq!(sh.nic.destroys, 3);
+    assert!(sh.rules.is_empty());
+}
+
+#[test]
+fn a_nic_refusing_a_destroy_stops_there() {
+    let mut sh = Shell::new();
+    for d in 1..=3 {
+        sh.create_drop(0, d);
+    }
+    let id1 = sh.rules.ports[&0][&1].id;
+    sh.nic.refuse_destroy.insert(id1);
+    let e = sh.err("flow destroy 0 rule 0 rule 1 rule 2");
+    let mut lines = e.lines();
+    assert_eq!(lines.next(), Some("Flow rule #0 destroyed"));
+    let refusal = lines.next().unwrap();
+    assert!(refusal.starts_with("Caught error type "), "{refusal}");
+    assert!(refusal.contains("rule busy"), "{refusal}");
+    assert_eq!(lines.next(), None);
+    assert_eq!(
+        sh.numbers(0),
+        vec![1, 2],
+        "#0 went, #1 refused, #2 not tried"
+    );
+    assert_eq!(sh.nic.rules.len(), 2);
+}
+
+#[test]
+fn a_nic_refusing_a_create_takes_no_number() {
+    let mut sh = Shell::new();
+    sh.create_drop(0, 1);
+    sh.create_drop(0, 2);
+    sh.nic.refuse_create = Some(nic_error("table full"));
+    let e = sh.err("flow create 0 ingress pattern eth / end actions drop / end");
+    assert_eq!(e, nic_error("table full").to_string());
+    assert!(e.starts_with("Caught error type "), "{e}");
+    let e = sh.err("flow create 0 ingress pattern eth / end actions jump group 1 / end");
+    assert!(e.contains("jump: one group only"), "{e}");
+    assert_eq!(sh.numbers(0), vec![0, 1]);
+    assert_eq!(sh.rules.len(), 2);
+    assert_eq!(sh.create_drop(0, 3), "Flow rule #2 created");
+    // On an empty port too: a refusal there leaves it empty.
+    sh.nic.refuse_create = Some(nic_error("table full"));
+    sh.err("flow create 1 ingress pattern eth / end actions drop / end");
+    assert_eq!(sh.ok("flow list 1"), "No flow rules on port 1");
+    assert_eq!(sh.create_drop(1, 1), "Flow rule #0 created");
+}
+
+#[test]
+fn the_highest_number_taken_stops_creates() {
+    let mut sh = Shell::new();
+    sh.create_drop(0, 1);
+    let e = sh.rules.ports.get_mut(&0).unwrap().remove(&0).unwrap();
+    sh.rules.ports.get_mut(&0).unwrap().insert(u32::MAX, e);
+    assert_eq!(
+        sh.err("flow create 0 ingress pattern eth / end actions drop / end"),
+        "Highest rule ID is already assigned, delete it first"
+    );
+    assert_eq!(sh.nic.creates, 1, "the NIC was not asked");
+    assert_eq!(
+        sh.ok(&format!("flow destroy 0 rule {}", u32::MAX)),
+        format!("Flow rule #{} destroyed", u32::MAX)
+    );
+    assert_eq!(sh.create_drop(0, 1), "Flow rule #0 created");
+}
+
+#[test]
+fn destroy_all_empties_and_reports_refusals() {
+    let mut sh = Shell::new();
+    for d in 1..=3 {
+        sh.create_drop(0, d);
+    }
+    sh.create_drop(1, 1);
+    let id = sh.rules.ports[&0][&1].id;
+    sh.nic.refuse_destroy.insert(id);
+    let refused = sh.rules.destroy_all(&mut sh.nic);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].starts_with("port 0 rule #1: Caught error type "),
+        "{}",
+        refused[0]
+    );
+    assert!(refused[0].contains("rule busy"), "{}", refused[0]);
+    assert!(sh.rules.is_empty());
+    assert_eq!(sh.rules.len(), 0);
+    assert_eq!(sh.nic.destroys, 4, "every rule was tried");
+    assert_eq!(sh.nic.rules.keys().copied().collect::<Vec<_>>(), vec![id]);
+    assert_eq!(sh.ok("flow list 0"), "No flow rules on port 0");
+    assert_eq!(sh.create_drop(0, 1), "Flow rule #0 created");
+    // Nothing held: nothing to refuse.
+    sh.nic.refuse_destroy.clear();
+    assert!(sh.rules.destroy_all(&mut sh.nic).is_empty());
+    assert!(sh.rules.destroy_all(&mut sh.nic).is_empty());
+    assert_eq!(
+        sh.nic.rules.keys().copied().collect::<Vec<_>>(),
+        vec![id],
+        "the refused rule is the NIC's still"
+    );
+}
