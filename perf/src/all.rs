@@ -106,7 +106,8 @@ pub fn run(quick: bool, only: &[Section], out: &Path) -> anyhow::Result<()> {
                     forward::run(3, 5, false, &[], out)
                 }
             }
-            Section::Offload => offload::run(3, quick, out),
+            // The shared-CPU run only shows a placement to avoid; quick skips it.
+            Section::Offload => offload::run(3, quick, !quick, out),
             Section::Vfs => vfs::run(
                 &if quick {
                     vfs::Sweep::quick()

@@ -79,8 +79,19 @@ const CONTENDERS: [Contender; 6] = [
     Contender::Ovs(Rules::FiveTuple),
 ];
 
-/// Builds the release `flowlift` binary and returns its path.
+/// Builds the release `flowlift` binary once per process and returns its
+/// path: every benchmark of one `all` run measures the same build, even when
+/// the sources change while it runs.
 pub fn flowlift_binary() -> anyhow::Result<PathBuf> {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    if let Some(p) = BUILT.get() {
+        return Ok(p.clone());
+    }
+    let p = build_flowlift()?;
+    Ok(BUILT.get_or_init(|| p).clone())
+}
+
+fn build_flowlift() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args([

@@ -115,7 +115,7 @@ fn main() -> anyhow::Result<()> {
             };
             forward::run(runs, seconds, quick, &flows, &out).map(|_| ())
         }
-        Command::Offload { runs, quick, out } => offload::run(runs, quick, &out).map(|_| ()),
+        Command::Offload { runs, quick, out } => offload::run(runs, quick, true, &out).map(|_| ()),
         Command::All { quick, only, out } => all::run(quick, &only, &out),
         Command::Vfs { quick, out } => {
             let sweep = if quick {

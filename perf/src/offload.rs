@@ -22,8 +22,11 @@ use crate::flowlift_run::{
     self, parse_status, tail, Appliance, FinalReport, OffloadKnobs, StatusSample,
 };
 use crate::forward::{flowlift_binary, machine, memory_mb, MBUF_ROOM};
+use crate::plot::{self, Panel, Point, Series, PALETTE};
 use crate::samples::{summarize, Summary};
 use crate::summary::Ratio;
+use plotters::chart::SeriesLabelPosition;
+use plotters::style::RGBColor;
 
 /// Rules the emulated NIC holds: the paper's scarce hardware table.
 const MAX_RULES: u32 = 1024;
@@ -216,7 +219,8 @@ struct Setup {
     work: Workload,
 }
 
-fn run_once(mode: Mode, setup: &Setup) -> anyhow::Result<RunFigures> {
+/// A run's figures and its status lines (for the timeline chart).
+fn run_once(mode: Mode, setup: &Setup) -> anyhow::Result<(RunFigures, Vec<StatusSample>)> {
     let app = Appliance {
         lcores: mode.lcores().into(),
         offload: mode.knobs(),
@@ -226,7 +230,116 @@ fn run_once(mode: Mode, setup: &Setup) -> anyhow::Result<RunFigures> {
     let samples: Vec<StatusSample> = lines.iter().filter_map(|l| parse_status(l)).collect();
     let report = FinalReport::of(&lines);
     figures(mode, &samples, &report, setup.work.warmup_s)
+        .map(|f| (f, samples))
         .map_err(|missing| anyhow::anyhow!("{missing}; last output:\n{}", tail(&lines, 12)))
+}
+
+/// Second by second, the first off run and the first on run: the worker's
+/// busy share (and the NIC model's, apart), the NIC's share of the packets,
+/// and the delivered rate, with the warm-up the figures leave out marked.
+fn timeline(
+    lines: &[(Mode, Vec<StatusSample>)],
+    work: &Workload,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let of = |m: Mode| {
+        lines
+            .iter()
+            .find(|(mode, _)| *mode == m)
+            .map(|(_, s)| s.as_slice())
+    };
+    let series = |m: Mode, f: &dyn Fn(&StatusSample) -> Option<f64>| -> Vec<Point> {
+        of(m)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| f(s).map(|y| Point::exact(s.elapsed_s as f64, y)))
+            .collect()
+    };
+    let (off_c, on_c) = (PALETTE[1], PALETTE[0]);
+    let warm = |top: f64| {
+        Series::new(
+            format!("end of warm-up ({} s)", work.warmup_s),
+            RGBColor(120, 120, 120),
+            vec![
+                Point::exact(work.warmup_s as f64 + 0.5, 0.0),
+                Point::exact(work.warmup_s as f64 + 0.5, top),
+            ],
+        )
+        .dashed()
+    };
+    let mut busy = Panel::new(
+        "CPU busy share",
+        "seconds since start",
+        "busy share of the poll loop (%)",
+        vec![
+            Series::new(
+                "worker, offload off",
+                off_c,
+                series(Mode::Off, &|s| Some(s.busy_pct)),
+            ),
+            Series::new(
+                "worker, offload on",
+                on_c,
+                series(Mode::On, &|s| Some(s.busy_pct)),
+            ),
+            Series::new(
+                "NIC model lcore (hardware stand-in)",
+                PALETTE[4],
+                series(Mode::On, &|s| s.nic_lcore_busy_pct),
+            )
+            .dashed(),
+            warm(100.0),
+        ],
+    );
+    busy.y_max = Some(140.0);
+    let mut nic = Panel::new(
+        "Packets carried by the NIC's rules",
+        "seconds since start",
+        "share of the second's packets (%)",
+        vec![
+            Series::new(
+                format!("offload on, {MAX_RULES} rules"),
+                on_c,
+                series(Mode::On, &|s| s.nic_share_pct),
+            ),
+            warm(100.0),
+        ],
+    );
+    nic.y_max = Some(110.0);
+    nic.legend = SeriesLabelPosition::LowerRight;
+    let mut rate = Panel::new(
+        "Delivered to the VFs",
+        "seconds since start",
+        "Mpps (all VFs together)",
+        vec![
+            Series::new(
+                "offload off",
+                off_c,
+                series(Mode::Off, &|s| Some(s.delivered_mpps)),
+            ),
+            Series::new(
+                "offload on",
+                on_c,
+                series(Mode::On, &|s| Some(s.delivered_mpps)),
+            ),
+            warm(1.0),
+        ],
+    );
+    let top = lines
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|s| s.delivered_mpps))
+        .fold(1.0, f64::max);
+    rate.y_max = Some(top * 1.4);
+    rate.series.last_mut().expect("warm-up line").points[1].y = top * 1.4;
+    plot::draw(
+        path,
+        &format!(
+            "Offload on vs off, one run each: Zipf {ZIPF}, {} flows, 4 VFs, emulated NIC",
+            work.flows
+        ),
+        &[busy, nic, rate],
+        1800,
+    )
 }
 
 /// Per-mode summaries over runs.
@@ -304,7 +417,12 @@ fn csv(rows: &[(Mode, usize, RunFigures)]) -> String {
 /// Off and on runs alternate (noise on the shared machine hits both); one
 /// run with the NIC model on the worker's CPU follows. With `quick`, any run
 /// that fails makes the command fail (after the table is written).
-pub fn run(runs: usize, quick: bool, out: &Path) -> anyhow::Result<Vec<Ratio>> {
+pub fn run(
+    runs: usize,
+    quick: bool,
+    shared_cpu_run: bool,
+    out: &Path,
+) -> anyhow::Result<Vec<Ratio>> {
     let (work, runs) = if quick {
         (QUICK, 1)
     } else {
@@ -347,9 +465,12 @@ pub fn run(runs: usize, quick: bool, out: &Path) -> anyhow::Result<Vec<Ratio>> {
     };
 
     let mut order: Vec<Mode> = (0..runs).flat_map(|_| [Mode::Off, Mode::On]).collect();
-    order.push(Mode::OnSharedCpu);
+    if shared_cpu_run {
+        order.push(Mode::OnSharedCpu);
+    }
     let mut done: Vec<(Mode, usize, RunFigures)> = Vec::new();
     let mut failures: Vec<(Mode, String)> = Vec::new();
+    let mut timelines: Vec<(Mode, Vec<StatusSample>)> = Vec::new();
     for (i, &mode) in order.iter().enumerate() {
         let run = done.iter().filter(|(m, ..)| *m == mode).count() + 1;
         eprintln!(
@@ -359,7 +480,10 @@ pub fn run(runs: usize, quick: bool, out: &Path) -> anyhow::Result<Vec<Ratio>> {
             mode.name()
         );
         match run_once(mode, &setup) {
-            Ok(f) => {
+            Ok((f, samples)) => {
+                if !timelines.iter().any(|(m, _)| *m == mode) {
+                    timelines.push((mode, samples));
+                }
                 eprintln!(
                     "flowlift-perf:   {:.2} Mpps, NIC {}, worker busy {:.0}%, {:.0} busy cycles/delivered packet",
                     f.mpps,
@@ -397,6 +521,7 @@ pub fn run(runs: usize, quick: bool, out: &Path) -> anyhow::Result<Vec<Ratio>> {
     let md = markdown(&summaries, &failures, &work, runs, best_share);
     std::fs::write(out.join("offload.md"), &md)?;
     println!("{md}");
+    timeline(&timelines, &work, &out.join("offload.png"))?;
 
     let has = |m: Mode| summaries.iter().any(|s| s.mode == m);
     anyhow::ensure!(

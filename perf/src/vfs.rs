@@ -200,7 +200,13 @@ fn chart(cells: &[Cell], sweep: &Sweep, path: &Path) -> anyhow::Result<()> {
             .dashed(),
         ],
     );
-    tput.legend = SeriesLabelPosition::LowerRight;
+    // Headroom above the lines for the legend of four series.
+    let top = cells
+        .iter()
+        .map(|c| c.offered.max.max(c.delivered.max))
+        .fold(1.0, f64::max);
+    tput.y_max = Some(top * 1.6);
+    tput.legend = SeriesLabelPosition::UpperRight;
     let mut nic = Panel::new(
         "Emulated NIC = hardware model (not host CPU)",
         "VF ports (VMs)",
