@@ -67,6 +67,19 @@ fn nic(max_rules: usize) -> (EmulatedBackend, Nic) {
     )
 }
 
+/// Counts `packets` packets of `bytes` in all on `counter`, as the switch's
+/// data path does: the bytes spread over the packets, the last takes the rest.
+fn hit_packets(sw: &Eswitch, counter: u32, packets: u64, bytes: u64) {
+    for p in 0..packets {
+        let len = if p + 1 == packets {
+            bytes - (packets - 1) * (bytes / packets)
+        } else {
+            bytes / packets
+        };
+        sw.hit(counter, len);
+    }
+}
+
 #[test]
 fn the_emulated_backend_passes_the_backend_suite() {
     let (mut backend, nic) = nic(16);
@@ -81,15 +94,7 @@ fn the_emulated_backend_passes_the_backend_suite() {
                 .expect("the rule matches its flow");
             assert_eq!(hit.out_port().map(|p| p.0), Some(rule.out_port));
             let counter = hit.counter.expect("exact rules count");
-            for p in 0..packets {
-                // Spread the bytes over the packets; the last takes the rest.
-                let len = if p + 1 == packets {
-                    bytes - (packets - 1) * (bytes / packets)
-                } else {
-                    bytes / packets
-                };
-                sw.hit(counter, len);
-            }
+            hit_packets(&sw, counter, packets, bytes);
         },
     );
     assert_eq!(
@@ -141,14 +146,7 @@ fn the_emulated_backend_passes_the_static_rule_suite() {
         let hit = sw.classify(key).expect("a static rule matches");
         assert_eq!(hit.out_port().map(|p| p.0), Some(2));
         let counter = hit.counter.expect("the rule counts");
-        for p in 0..packets {
-            let len = if p + 1 == packets {
-                bytes - (packets - 1) * (bytes / packets)
-            } else {
-                bytes / packets
-            };
-            sw.hit(counter, len);
-        }
+        hit_packets(&sw, counter, packets, bytes);
     });
     assert_eq!(nic.switch.lock().unwrap().wildcards(), 0, "none left");
 }

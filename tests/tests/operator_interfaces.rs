@@ -52,6 +52,24 @@ fn promtool_ok(metrics: &str, dir: &Path) {
     );
 }
 
+/// The answer to `cmd`, which must be accepted.
+fn answered(sock: &Path, cmd: &str) -> String {
+    let (good, text) = shell(sock, cmd);
+    assert!(good, "{cmd:?} was refused: {text}");
+    text
+}
+
+/// Checks that `cmd` is refused in one line that contains `want`.
+fn refused_in_one_line(sock: &Path, cmd: &str, want: &str) {
+    let (good, text) = shell(sock, cmd);
+    assert!(!good, "{cmd:?} should be refused: {text}");
+    assert!(
+        text.contains(want),
+        "{cmd:?}: expected {want:?} in {text:?}"
+    );
+    assert_eq!(text.trim().lines().count(), 1, "one line: {text:?}");
+}
+
 /// `RX-packets: N` and `TX-packets: N` of each block of `show port stats`.
 fn shown_packets(text: &str) -> Vec<(String, u64, u64)> {
     let mut out = Vec::new();
@@ -120,20 +138,8 @@ fn every_command_answers_from_the_running_appliance_and_metrics_agree() {
         .trim_end_matches("/metrics")
         .to_string();
     std::thread::sleep(Duration::from_millis(1500));
-    let ok = |cmd: &str| {
-        let (good, text) = shell(&sock, cmd);
-        assert!(good, "{cmd:?} was refused: {text}");
-        text
-    };
-    let refused = |cmd: &str, want: &str| {
-        let (good, text) = shell(&sock, cmd);
-        assert!(!good, "{cmd:?} should be refused: {text}");
-        assert!(
-            text.contains(want),
-            "{cmd:?}: expected {want:?} in {text:?}"
-        );
-        assert_eq!(text.trim().lines().count(), 1, "one line: {text:?}");
-    };
+    let ok = |cmd: &str| answered(&sock, cmd);
+    let refused = |cmd: &str, want: &str| refused_in_one_line(&sock, cmd, want);
 
     assert!(ok("help").contains("show port stats all|N"));
     let stats = shown_packets(&ok("show port stats all"));
@@ -401,20 +407,8 @@ fn static_rules_answer_as_testpmd_and_every_packet_they_take_is_counted() {
     ]);
     app.wait_for("control socket", Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(1000));
-    let ok = |cmd: &str| {
-        let (good, text) = shell(&sock, cmd);
-        assert!(good, "{cmd:?} was refused: {text}");
-        text
-    };
-    let refused = |cmd: &str, want: &str| {
-        let (good, text) = shell(&sock, cmd);
-        assert!(!good, "{cmd:?} should be refused: {text}");
-        assert!(
-            text.contains(want),
-            "{cmd:?}: expected {want:?} in {text:?}"
-        );
-        assert_eq!(text.trim().lines().count(), 1, "one line: {text:?}");
-    };
+    let ok = |cmd: &str| answered(&sock, cmd);
+    let refused = |cmd: &str, want: &str| refused_in_one_line(&sock, cmd, want);
     let flows = || -> HashMap<u64, serde_json::Value> {
         let all: Vec<serde_json::Value> = serde_json::from_str(&ok("show flows --json")).unwrap();
         all.into_iter()
