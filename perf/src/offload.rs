@@ -518,7 +518,14 @@ pub fn run(
             summarize_mode(m, &figs)
         })
         .collect();
-    let md = markdown(&summaries, &failures, &work, runs, best_share);
+    let md = markdown(
+        &summaries,
+        &failures,
+        &work,
+        runs,
+        best_share,
+        shared_cpu_run,
+    );
     std::fs::write(out.join("offload.md"), &md)?;
     println!("{md}");
     timeline(&timelines, &work, &out.join("offload.png"))?;
@@ -570,14 +577,20 @@ fn markdown(
     work: &Workload,
     runs: usize,
     best_share: f64,
+    shared_cpu_run: bool,
 ) -> String {
+    let then = if shared_cpu_run {
+        ", then one run with the NIC model on the worker's CPU"
+    } else {
+        ""
+    };
     let mut md = format!(
         "Machine: {}.\n\n\
          Capture: {} flows, {} packets (Zipf {ZIPF}, 60-byte frames, 4 VF MACs, seed 1); its \
          {MAX_RULES} largest flows carry {best_share:.1}% of its packets. One worker (lcore 1, CPU 1). \
          Offload on: emulated NIC on lcore 2, {MAX_RULES} rules, tick {TICK_MS} ms, promote at \
          {PROMOTE_PPS} pps, demote at {DEMOTE_PPS} pps, hold {HOLD} ticks. {runs} x {} s per mode, \
-         off and on alternating, then one run with the NIC model on the worker's CPU. Each figure \
+         off and on alternating{then}. Each figure \
          is the median of a run's per-second status lines after {} s of warm-up; the table gives \
          the median over runs [min..max]. NIC model busy covers the whole run.\n\n\
          | offload | runs | Mpps delivered | NIC share | worker busy | worker busy cycles / delivered packet | NIC model busy |\n\
