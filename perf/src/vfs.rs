@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use plotters::chart::SeriesLabelPosition;
 use plotters::style::RGBColor;
 
-use crate::capture::per_vf_zipf;
+use crate::capture::{five_tuples, per_vf_zipf, top_flows_share};
 use crate::flowlift_run::{self, steady_samples, tail, Appliance, StatusSample};
 use crate::forward::{flowlift_binary, machine, memory_mb, MBUF_ROOM};
 use crate::offload::{Mode, ZIPF};
@@ -61,6 +61,8 @@ impl Sweep {
 }
 
 const MODES: [Mode; 2] = [Mode::Off, Mode::On];
+/// The emulated NIC's rules with offload on (as in `offload.rs`).
+const RULES: usize = 1024;
 
 /// One run's medians over its steady status lines.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,9 +114,12 @@ struct Cell {
     offered: Summary,
     nic_share: Option<Summary>,
     nic_busy: Option<Summary>,
+    /// Share of the capture's packets its 1024 largest flows carry: the most
+    /// the NIC's rules can carry.
+    bound_pct: f64,
 }
 
-fn cell(vfs: u8, mode: Mode, runs: &[RunFigures]) -> Option<Cell> {
+fn cell(vfs: u8, mode: Mode, runs: &[RunFigures], bound_pct: f64) -> Option<Cell> {
     if runs.is_empty() {
         return None;
     }
@@ -132,6 +137,7 @@ fn cell(vfs: u8, mode: Mode, runs: &[RunFigures]) -> Option<Cell> {
         offered: of(|r| r.offered_mpps),
         nic_share: of_some(|r| r.nic_share_pct),
         nic_busy: of_some(|r| r.nic_lcore_busy_pct),
+        bound_pct,
     })
 }
 
@@ -222,6 +228,16 @@ fn chart(cells: &[Cell], sweep: &Sweep, path: &Path) -> anyhow::Result<()> {
                 PALETTE[2],
                 line(Mode::On, &|c| c.nic_share),
             ),
+            Series::new(
+                "top-1024 flows' share of the capture (bound)",
+                RGBColor(20, 80, 20),
+                cells
+                    .iter()
+                    .filter(|c| c.mode == Mode::On)
+                    .map(|c| Point::exact(f64::from(c.vfs), c.bound_pct))
+                    .collect(),
+            )
+            .dashed(),
         ],
     );
     nic.y_max = Some(110.0);
@@ -242,7 +258,7 @@ fn chart(cells: &[Cell], sweep: &Sweep, path: &Path) -> anyhow::Result<()> {
 fn csv(cells: &[Cell]) -> String {
     let mut out = String::from(
         "vfs,mode,runs,worker_busy_pct,worker_busy_min,worker_busy_max,delivered_mpps,delivered_min,delivered_max,\
-         offered_mpps,offered_min,offered_max,nic_share_pct,nic_model_busy_pct,nic_model_busy_min,nic_model_busy_max\n",
+         offered_mpps,offered_min,offered_max,nic_share_pct,nic_model_busy_pct,nic_model_busy_min,nic_model_busy_max,top_1024_bound_pct\n",
     );
     let opt = |s: &Option<Summary>| {
         s.map_or(",,".into(), |s| {
@@ -252,7 +268,7 @@ fn csv(cells: &[Cell]) -> String {
     for c in cells {
         let _ = writeln!(
             out,
-            "{},{},{},{:.1},{:.1},{:.1},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{},{}",
+            "{},{},{},{:.1},{:.1},{:.1},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{:.1}",
             c.vfs,
             mode_label(c.mode),
             c.runs,
@@ -268,6 +284,7 @@ fn csv(cells: &[Cell]) -> String {
             c.nic_share
                 .map_or(String::new(), |s| format!("{:.1}", s.median)),
             opt(&c.nic_busy),
+            c.bound_pct,
         );
     }
     out
@@ -280,8 +297,8 @@ fn markdown(cells: &[Cell], sweep: &Sweep) -> String {
          frames, the same size for every N); one worker; offload on: emulated \
          NIC on lcore 2 (CPU 0), 1024 rules. {} run(s) x {} s per point, medians of the status lines \
          after {} s, then median [min..max] over runs.\n\n\
-         | VFs | offload | worker busy | delivered Mpps | offered Mpps | NIC share | NIC model busy (hardware stand-in) |\n\
-         |---|---|---|---|---|---|---|\n",
+         | VFs | offload | worker busy | delivered Mpps | offered Mpps | NIC share | top-1024 bound | NIC model busy (hardware stand-in) |\n\
+         |---|---|---|---|---|---|---|---|\n",
         machine(),
         sweep.flows,
         sweep.packets,
@@ -299,13 +316,14 @@ fn markdown(cells: &[Cell], sweep: &Sweep) -> String {
     for x in cells {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {:.1}% | {} |",
             x.vfs,
             mode_label(x.mode),
             c(&x.busy, 0, "%"),
             c(&x.delivered, 2, ""),
             c(&x.offered, 2, ""),
             x.nic_share.map_or("-".into(), |s| c(&s, 0, "%")),
+            x.bound_pct,
             x.nic_busy.map_or("-".into(), |s| c(&s, 0, "%")),
         );
     }
@@ -345,7 +363,7 @@ pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Vec<Ratio>> {
     let flowlift = flowlift_binary()?;
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let scratch = flowlift_run::scratch_dir("vfs")?;
-    let mut captures: Vec<(u8, PathBuf, u64)> = Vec::new();
+    let mut captures: Vec<(u8, PathBuf, u64, f64)> = Vec::new();
     for &v in &sweep.vfs {
         let path = scratch.join(format!("vfs{v}.pcap"));
         eprintln!(
@@ -353,14 +371,15 @@ pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Vec<Ratio>> {
             sweep.flows, sweep.packets
         );
         let n = per_vf_zipf(&path, v, sweep.flows, sweep.packets, ZIPF, 1)?;
-        captures.push((v, path, n));
+        let bound = top_flows_share(&five_tuples(&path)?, RULES);
+        captures.push((v, path, n, bound));
     }
     let mut done: Vec<(u8, Mode, RunFigures)> = Vec::new();
     let mut failures = Vec::new();
     let total = sweep.runs * captures.len() * MODES.len();
     let mut i = 0;
     for _ in 0..sweep.runs {
-        for (v, capture, packets) in &captures {
+        for (v, capture, packets, _) in &captures {
             let mbufs = u32::try_from(packets + MBUF_ROOM).context("mbuf count")?;
             for &mode in &MODES {
                 i += 1;
@@ -414,7 +433,8 @@ pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Vec<Ratio>> {
                 .filter(|(x, mode, _)| *x == v && *mode == m)
                 .map(|(.., f)| *f)
                 .collect();
-            cells.extend(cell(v, m, &runs));
+            let bound = captures.iter().find(|c| c.0 == v).map_or(0.0, |c| c.3);
+            cells.extend(cell(v, m, &runs, bound));
         }
     }
     std::fs::write(out.join("vfs.csv"), csv(&cells))?;
