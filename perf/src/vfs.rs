@@ -176,7 +176,8 @@ fn chart(cells: &[Cell], sweep: &Sweep, path: &Path) -> anyhow::Result<()> {
         ],
     );
     busy.y_max = Some(110.0);
-    busy.legend = SeriesLabelPosition::MiddleRight;
+    // Below the lines: offload on reads 30-60%, off 100%.
+    busy.legend = SeriesLabelPosition::LowerRight;
     let mut tput = Panel::new(
         "Throughput: delivered vs offered",
         "VF ports (VMs)",
