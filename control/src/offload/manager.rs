@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use flowlift_dataplane::flow::{FlowId, FlowKey};
-use flowlift_dataplane::flowstate::FlowCounters;
+use flowlift_dataplane::flowstate::{FlowCounter, FlowCounters};
 use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::PortIdx;
 
@@ -149,6 +149,26 @@ struct Candidate {
     at: (usize, FlowId),
     rate: f64,
     always: bool,
+}
+
+/// A flow's place in the tracker.
+type At = (usize, FlowId);
+
+/// A flow whose rule is to come off.
+type Leaving = (At, HwRuleId);
+
+/// What the tick's pass over every flow found, so that the rest of the tick
+/// works on these short lists instead of walking a million flows again.
+#[derive(Debug, Default)]
+struct Census {
+    /// `Onloading` flows: rules to remove.
+    leaving: Vec<Leaving>,
+    /// Onloaded flows that want a rule.
+    candidates: Vec<Candidate>,
+    /// Offloaded flows a hotter one may evict.
+    offloaded: Vec<Candidate>,
+    /// Flows holding a rule (offloaded, or on their way back).
+    holding: usize,
 }
 
 /// Removal attempts for one rule at exit (a busy NIC is given a moment).
@@ -410,12 +430,18 @@ impl Offloader {
         let allowance = self.params.changes_per_sec * secs;
         self.change_tokens = (self.change_tokens + allowance).min(allowance.max(1.0));
 
+        // Two passes over every flow (counters read, then rates and the
+        // census); the rest works on the census's lists: at a million flows
+        // each pass costs milliseconds.
         self.read_rules(flows, now);
-        self.update_flows(flows, sw, now);
-        self.carry_out_removals(flows);
-        self.choose_promotions(flows);
-        self.carry_out_removals(flows);
-        self.carry_out_installs(flows, now);
+        let mut census = self.update_flows(flows, sw, now);
+        let leaving = std::mem::take(&mut census.leaving);
+        let (removed, mut still_leaving) = self.carry_out_removals(flows, leaving);
+        census.holding -= removed;
+        let (evicted, joining) = self.choose_promotions(flows, census);
+        still_leaving.extend(evicted);
+        self.carry_out_removals(flows, still_leaving);
+        self.carry_out_installs(flows, joining, now);
     }
 
     /// Reads every rule's counter in one batch. A flow whose reading failed
@@ -453,91 +479,116 @@ impl Offloader {
         }
     }
 
-    /// Rates, streaks, and the demotions they call for.
-    fn update_flows(&mut self, flows: &mut FlowTracker, sw: &[Arc<FlowCounters>], now: u64) {
-        let p = &self.params;
+    /// Rates, streaks, and the demotions they call for; then where each flow
+    /// stands, for the rest of the tick.
+    fn update_flows(
+        &mut self,
+        flows: &mut FlowTracker,
+        sw: &[Arc<FlowCounters>],
+        now: u64,
+    ) -> Census {
         let hz = self.tsc_hz as f64;
+        let mut census = Census::default();
         for (&(worker, id), f) in flows.iter_mut() {
-            if std::mem::take(&mut f.off.reading_failed) {
-                continue;
+            if !std::mem::take(&mut f.off.reading_failed) {
+                self.update_flow(f, sw.get(worker).and_then(|c| c.get(id)), hz, now);
             }
-            let (sw_packets, sw_last) =
-                sw.get(worker).and_then(|c| c.get(id)).map_or((0, 0), |c| {
-                    (c.packets.load(Relaxed), c.last_seen.load(Relaxed))
-                });
-            let total = sw_packets + f.off.hw_total().packets;
-            if f.off.rated_at_tsc == 0 {
-                // First sight: the flow started at its first packet.
-                f.off.rated_at_tsc = sw
-                    .get(worker)
-                    .and_then(|c| c.get(id))
-                    .map_or(now, |c| c.first_seen.load(Relaxed));
-            }
-            let secs = now.saturating_sub(f.off.rated_at_tsc) as f64 / hz;
-            f.off.rated_at_tsc = now;
-            f.off
-                .update_rate(total, secs, p.ewma_alpha, p.promote_pps, p.demote_pps);
-            if let OffloadState::Offloaded(rule) = f.off.state {
-                let last = sw_last.max(f.off.hw_active_tsc);
-                let reason = if f.off.choice == OffloadChoice::Never {
-                    // An operator's `flow onload` the NIC refused: try again.
-                    Some(DemoteReason::Requested)
-                } else if p.idle_tsc > 0 && now.saturating_sub(last) >= p.idle_tsc {
-                    Some(DemoteReason::Idle)
-                } else if f.off.ticks_cold >= p.hold && f.off.choice != OffloadChoice::Always {
-                    Some(DemoteReason::Cold)
-                } else {
-                    None
-                };
-                if let Some(r) = reason {
-                    f.off.state = OffloadState::Onloading(rule);
-                    f.off.demote_reason = Some(r);
-                }
+            self.count_in(&mut census, (worker, id), f);
+        }
+        census
+    }
+
+    /// One flow's rate, streaks, and the demotion they call for.
+    fn update_flow(&self, f: &mut TrackedFlow, sw: Option<&FlowCounter>, hz: f64, now: u64) {
+        let p = &self.params;
+        let (sw_packets, sw_last) = sw.map_or((0, 0), |c| {
+            (c.packets.load(Relaxed), c.last_seen.load(Relaxed))
+        });
+        let total = sw_packets + f.off.hw_total().packets;
+        if f.off.rated_at_tsc == 0 {
+            // First sight: the flow started at its first packet.
+            f.off.rated_at_tsc = sw.map_or(now, |c| c.first_seen.load(Relaxed));
+        }
+        let secs = now.saturating_sub(f.off.rated_at_tsc) as f64 / hz;
+        f.off.rated_at_tsc = now;
+        f.off
+            .update_rate(total, secs, p.ewma_alpha, p.promote_pps, p.demote_pps);
+        if let OffloadState::Offloaded(rule) = f.off.state {
+            let last = sw_last.max(f.off.hw_active_tsc);
+            let reason = if f.off.choice == OffloadChoice::Never {
+                // An operator's `flow onload` the NIC refused: try again.
+                Some(DemoteReason::Requested)
+            } else if p.idle_tsc > 0 && now.saturating_sub(last) >= p.idle_tsc {
+                Some(DemoteReason::Idle)
+            } else if f.off.ticks_cold >= p.hold && f.off.choice != OffloadChoice::Always {
+                Some(DemoteReason::Cold)
+            } else {
+                None
+            };
+            if let Some(r) = reason {
+                f.off.state = OffloadState::Onloading(rule);
+                f.off.demote_reason = Some(r);
             }
         }
     }
 
-    /// Picks the flows to promote, and the offloaded flows they displace.
-    fn choose_promotions(&mut self, flows: &mut FlowTracker) {
+    /// Notes where flow `at` stands. A flow still waiting for a rule
+    /// (`Offloading`) is onloaded again: it is chosen afresh each tick, and
+    /// waiting is no claim on a rule.
+    fn count_in(&self, census: &mut Census, at: (usize, FlowId), f: &mut TrackedFlow) {
         let p = &self.params;
-        let tick = self.tick_no;
-        let mut candidates = Vec::new();
-        let mut offloaded = Vec::new();
-        for (&at, f) in flows.iter_mut() {
-            match f.off.state {
-                OffloadState::Onloaded | OffloadState::Offloading => {
-                    // Chosen afresh each tick: waiting is no claim on a rule.
-                    f.off.state = OffloadState::Onloaded;
-                    let always = f.off.choice == OffloadChoice::Always;
-                    let wanted = f.off.choice != OffloadChoice::Never
-                        && (always || f.off.ticks_hot >= p.hold)
-                        && f.off.retry_tick <= tick
-                        && self.carriable(f);
-                    if wanted {
-                        candidates.push(Candidate {
-                            at,
-                            rate: f.off.rate_pps,
-                            always,
-                        });
-                    }
+        match f.off.state {
+            OffloadState::Onloaded | OffloadState::Offloading => {
+                f.off.state = OffloadState::Onloaded;
+                let always = f.off.choice == OffloadChoice::Always;
+                let wanted = f.off.choice != OffloadChoice::Never
+                    && (always || f.off.ticks_hot >= p.hold)
+                    && f.off.retry_tick <= self.tick_no
+                    && self.carriable(f);
+                if wanted {
+                    census.candidates.push(Candidate {
+                        at,
+                        rate: f.off.rate_pps,
+                        always,
+                    });
                 }
-                OffloadState::Offloaded(_) if f.off.choice != OffloadChoice::Always => {
-                    offloaded.push(Candidate {
+            }
+            OffloadState::Offloaded(_) => {
+                census.holding += 1;
+                if f.off.choice != OffloadChoice::Always {
+                    census.offloaded.push(Candidate {
                         at,
                         rate: f.off.rate_pps,
                         always: false,
                     });
                 }
-                _ => {}
+            }
+            OffloadState::Onloading(rule) => {
+                census.holding += 1;
+                census.leaving.push((at, rule));
             }
         }
+    }
+
+    /// Picks the flows to promote, and the offloaded flows they displace;
+    /// returns the rules of the displaced and the flows to install, with
+    /// their install priority.
+    fn choose_promotions(
+        &mut self,
+        flows: &mut FlowTracker,
+        census: Census,
+    ) -> (Vec<Leaving>, Vec<(f64, At)>) {
+        let Census {
+            mut candidates,
+            mut offloaded,
+            holding,
+            ..
+        } = census;
+        let mut evicted = Vec::new();
+        let mut joining = Vec::new();
         // Policy-chosen flows first, then the hottest.
         candidates.sort_by(|a, b| b.always.cmp(&a.always).then(b.rate.total_cmp(&a.rate)));
         offloaded.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-        let holding = flows
-            .iter()
-            .filter(|(_, f)| f.off.state.rule().is_some())
-            .count();
         let mut free = self.params.max_rules.saturating_sub(holding);
         let mut victims = offloaded.into_iter();
         for c in candidates {
@@ -554,38 +605,47 @@ impl Offloader {
                     if let OffloadState::Offloaded(rule) = vf.off.state {
                         vf.off.state = OffloadState::Onloading(rule);
                         vf.off.demote_reason = Some(DemoteReason::Evicted);
+                        evicted.push((v.at, rule));
                     }
                 }
             }
             if let Some(f) = flows.get_mut(c.at) {
                 f.off.state = OffloadState::Offloading;
+                let boost = if c.always { f64::INFINITY } else { 0.0 };
+                joining.push((c.rate.max(boost), c.at));
             }
         }
+        (evicted, joining)
     }
 
-    /// Removes the rules of `Onloading` flows, as the rate limit allows, in
-    /// one batch.
-    fn carry_out_removals(&mut self, flows: &mut FlowTracker) {
-        let budget = self.change_tokens.max(0.0) as usize;
-        let leaving: Vec<((usize, FlowId), HwRuleId)> = flows
-            .iter()
-            .filter_map(|(at, f)| match f.off.state {
-                OffloadState::Onloading(rule) => Some((*at, rule)),
-                _ => None,
-            })
-            .take(budget)
-            .collect();
+    /// Removes the rules of `leaving` flows, as the rate limit allows, in one
+    /// batch. Returns how many flows lost their rule, and the flows still
+    /// holding one (no budget left, or the NIC refused).
+    fn carry_out_removals(
+        &mut self,
+        flows: &mut FlowTracker,
+        mut leaving: Vec<Leaving>,
+    ) -> (usize, Vec<Leaving>) {
+        let budget = (self.change_tokens.max(0.0) as usize).min(leaving.len());
+        let later = leaving.split_off(budget);
         if leaving.is_empty() {
-            return;
+            return (0, later);
         }
         self.change_tokens -= leaving.len() as f64;
         let ids: Vec<HwRuleId> = leaving.iter().map(|(_, r)| *r).collect();
         let results = self.backend.remove_batch(&ids);
-        for ((at, _), result) in leaving.into_iter().zip(results) {
+        let mut removed = 0;
+        let mut kept = later;
+        for ((at, rule), result) in leaving.into_iter().zip(results) {
             if let Some(f) = flows.get_mut(at) {
-                self.settle_removal(&mut f.off, result);
+                if self.settle_removal(&mut f.off, result) {
+                    removed += 1;
+                } else {
+                    kept.push((at, rule));
+                }
             }
         }
+        (removed, kept)
     }
 
     /// Removes a flow's rule and folds its final counters in; returns whether
@@ -626,21 +686,15 @@ impl Offloader {
         }
     }
 
-    /// Installs rules for `Offloading` flows, hottest first, as the rate limit
-    /// and the rule budget allow, in one batch.
-    fn carry_out_installs(&mut self, flows: &mut FlowTracker, now: u64) {
-        let mut joining: Vec<(f64, (usize, FlowId))> = flows
-            .iter()
-            .filter(|(_, f)| f.off.state == OffloadState::Offloading)
-            .map(|(at, f)| {
-                let boost = if f.off.choice == OffloadChoice::Always {
-                    f64::INFINITY
-                } else {
-                    0.0
-                };
-                (f.off.rate_pps.max(boost), *at)
-            })
-            .collect();
+    /// Installs rules for the `joining` flows (`Offloading`, with their
+    /// install priority), hottest first, as the rate limit and the rule
+    /// budget allow, in one batch.
+    fn carry_out_installs(
+        &mut self,
+        flows: &mut FlowTracker,
+        mut joining: Vec<(f64, At)>,
+        now: u64,
+    ) {
         joining.sort_by(|a, b| b.0.total_cmp(&a.0));
         let room = self
             .params
