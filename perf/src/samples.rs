@@ -43,6 +43,17 @@ pub fn steady(samples: &[f64]) -> &[f64] {
     }
 }
 
+/// The summary of one figure over runs.
+pub fn summary_of<T>(runs: &[T], figure: impl Fn(&T) -> f64) -> Summary {
+    summarize(&runs.iter().map(figure).collect::<Vec<_>>())
+}
+
+/// The summary of a figure some runs may lack (`None` when all lack it).
+pub fn summary_of_some<T>(runs: &[T], figure: impl Fn(&T) -> Option<f64>) -> Option<Summary> {
+    let v: Vec<f64> = runs.iter().filter_map(figure).collect();
+    (!v.is_empty()).then(|| summarize(&v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

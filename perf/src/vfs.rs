@@ -20,7 +20,7 @@ use crate::flowlift_run::{self, steady_samples, tail, Appliance, StatusSample};
 use crate::forward::{flowlift_binary, machine, memory_mb, MBUF_ROOM};
 use crate::offload::{Mode, ZIPF};
 use crate::plot::{self, Panel, Point, Series, PALETTE};
-use crate::samples::{summarize, Summary};
+use crate::samples::{summarize, summary_of, summary_of_some, Summary};
 use crate::summary::Ratio;
 
 /// Sizes of one sweep.
@@ -123,11 +123,8 @@ fn cell(vfs: u8, mode: Mode, runs: &[RunFigures], bound_pct: f64) -> Option<Cell
     if runs.is_empty() {
         return None;
     }
-    let of = |f: fn(&RunFigures) -> f64| summarize(&runs.iter().map(f).collect::<Vec<_>>());
-    let of_some = |f: fn(&RunFigures) -> Option<f64>| {
-        let v: Vec<f64> = runs.iter().filter_map(f).collect();
-        (!v.is_empty()).then(|| summarize(&v))
-    };
+    let of = |f: fn(&RunFigures) -> f64| summary_of(runs, f);
+    let of_some = |f: fn(&RunFigures) -> Option<f64>| summary_of_some(runs, f);
     Some(Cell {
         vfs,
         mode,

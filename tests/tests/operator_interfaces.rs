@@ -52,6 +52,38 @@ fn promtool_ok(metrics: &str, dir: &Path) {
     );
 }
 
+/// A capture of `FLOWS` flows, 4000 packets, in `dir`.
+fn capture(dir: &Path) -> std::path::PathBuf {
+    let input = dir.join("in.pcap");
+    let spec = TrafficSpec {
+        flows: FLOWS,
+        packets: 4000,
+        ..TrafficSpec::default()
+    };
+    generate(&spec, &input).unwrap();
+    input
+}
+
+/// The appliance replaying `input` endlessly (for up to two minutes), its
+/// control socket at `sock`, /metrics on a free port, `extra` options after.
+fn serve(input: &Path, sock: &Path, extra: &[&str]) -> Background {
+    let mut args = vec![
+        "run",
+        "--replay",
+        input.to_str().unwrap(),
+        "--loops",
+        "0",
+        "--duration",
+        "120",
+        "--socket",
+        sock.to_str().unwrap(),
+        "--metrics",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    Background::start(&args)
+}
+
 /// The answer to `cmd`, which must be accepted.
 fn answered(sock: &Path, cmd: &str) -> String {
     let (good, text) = shell(sock, cmd);
@@ -93,13 +125,7 @@ fn shown_packets(text: &str) -> Vec<(String, u64, u64)> {
 fn every_command_answers_from_the_running_appliance_and_metrics_agree() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.pcap");
-    let spec = TrafficSpec {
-        flows: FLOWS,
-        packets: 4000,
-        ..TrafficSpec::default()
-    };
-    generate(&spec, &input).unwrap();
+    let input = capture(dir.path());
     let tuples: HashSet<Tuple> = read_pcap(&input)
         .iter()
         .map(|f| oracle(f).expect("a 5-tuple"))
@@ -107,30 +133,23 @@ fn every_command_answers_from_the_running_appliance_and_metrics_agree() {
     assert_eq!(tuples.len(), FLOWS as usize);
     let sock = dir.path().join("ctl.sock");
     let log = dir.path().join("flows.jsonl");
-    let mut app = Background::start(&[
-        "run",
-        "--replay",
-        input.to_str().unwrap(),
-        "--loops",
-        "0",
-        "--duration",
-        "120",
-        "--socket",
-        sock.to_str().unwrap(),
-        "--metrics",
-        "127.0.0.1:0",
-        "--flow-log",
-        log.to_str().unwrap(),
-        "--promote-pps",
-        "50",
-        "--demote-pps",
-        "10",
-        "--tick-ms",
-        "20",
-        // Fewer rules than flows: some flows on each path.
-        "--max-rules",
-        "20",
-    ]);
+    let mut app = serve(
+        &input,
+        &sock,
+        &[
+            "--flow-log",
+            log.to_str().unwrap(),
+            "--promote-pps",
+            "50",
+            "--demote-pps",
+            "10",
+            "--tick-ms",
+            "20",
+            // Fewer rules than flows: some flows on each path.
+            "--max-rules",
+            "20",
+        ],
+    );
     app.wait_for("control socket", Duration::from_secs(60));
     let metrics_line = app.wait_for("metrics on http://", Duration::from_secs(5));
     let addr = metrics_line
@@ -378,33 +397,20 @@ fn queried(text: &str) -> (u64, u64) {
 fn static_rules_answer_as_testpmd_and_every_packet_they_take_is_counted() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.pcap");
-    let spec = TrafficSpec {
-        flows: FLOWS,
-        packets: 4000,
-        ..TrafficSpec::default()
-    };
-    generate(&spec, &input).unwrap();
+    let input = capture(dir.path());
     let sock = dir.path().join("ctl.sock");
-    let mut app = Background::start(&[
-        "run",
-        "--replay",
-        input.to_str().unwrap(),
-        "--loops",
-        "0",
-        "--duration",
-        "120",
-        "--socket",
-        sock.to_str().unwrap(),
-        "--metrics",
-        "127.0.0.1:0",
-        // No per-flow offload: every flow is on the workers until a static
-        // rule takes it.
-        "--promote-pps",
-        "1000000000",
-        "--demote-pps",
-        "1",
-    ]);
+    let mut app = serve(
+        &input,
+        &sock,
+        &[
+            // No per-flow offload: every flow is on the workers until a static
+            // rule takes it.
+            "--promote-pps",
+            "1000000000",
+            "--demote-pps",
+            "1",
+        ],
+    );
     app.wait_for("control socket", Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(1000));
     let ok = |cmd: &str| answered(&sock, cmd);
