@@ -15,6 +15,7 @@ use flowlift_dataplane::eswitch::{
 };
 use flowlift_dataplane::PortIdx;
 
+use rte::errno;
 use rte::flow::{error_type as et, FlowError};
 
 use crate::config::FaultPlan;
@@ -22,7 +23,8 @@ use crate::shell::testpmd_flow::FlowRule;
 
 use super::static_lower::{to_wildcard, SwitchLayout};
 use super::{
-    no_static_rules, Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError,
+    no_static_rules, no_such_static_rule, Capabilities, Fate, HwCounters, HwRule, HwRuleId,
+    OffloadBackend, OffloadError,
 };
 
 /// How long the switch may take to answer before it counts as gone.
@@ -357,7 +359,11 @@ impl OffloadBackend for EmulatedBackend {
         let mut lowered = to_wildcard(rule, layout)?;
         if lowered.count {
             let c = self.static_counters.pop().ok_or_else(|| {
-                FlowError::new(et::ACTION, "count: no free counter for static rules", 28)
+                FlowError::new(
+                    et::ACTION,
+                    "count: no free counter for static rules",
+                    errno::ENOSPC,
+                )
             })?;
             if let Some(slot) = self.bank.get(c) {
                 slot.reset();
@@ -381,26 +387,27 @@ impl OffloadBackend for EmulatedBackend {
                     EswitchError::NoSpace => FlowError::new(
                         et::UNSPECIFIED,
                         "the emulated NIC's wildcard table is full",
-                        28,
+                        errno::ENOSPC,
                     ),
-                    other => FlowError::new(et::UNSPECIFIED, other.to_string(), 22),
+                    other => FlowError::new(et::UNSPECIFIED, other.to_string(), errno::EINVAL),
                 })
             }
             Ok(other) => Err(FlowError::new(
                 et::UNSPECIFIED,
                 format!("unexpected answer {other:?}"),
-                5,
+                errno::EIO,
             )),
             // The switch may hold the rule: its counter stays out of use.
-            Err(e) => Err(FlowError::new(et::UNSPECIFIED, e.to_string(), 19)),
+            Err(e) => Err(FlowError::new(
+                et::UNSPECIFIED,
+                e.to_string(),
+                errno::ENODEV,
+            )),
         }
     }
 
     fn destroy_static(&mut self, id: HwRuleId) -> Result<(), FlowError> {
-        let counter = *self
-            .statics
-            .get(&id)
-            .ok_or_else(|| FlowError::new(et::HANDLE, "no such static rule", 2))?;
+        let counter = *self.statics.get(&id).ok_or_else(no_such_static_rule)?;
         match self.ask(EswitchCommand::RemoveWildcard { rule: id.0 }) {
             Ok(EswitchReply::Removed { .. }) => {
                 self.statics.remove(&id);
@@ -410,19 +417,23 @@ impl OffloadBackend for EmulatedBackend {
             Ok(other) => Err(FlowError::new(
                 et::HANDLE,
                 format!("unexpected answer {other:?}"),
-                5,
+                errno::EIO,
             )),
-            Err(e) => Err(FlowError::new(et::UNSPECIFIED, e.to_string(), 19)),
+            Err(e) => Err(FlowError::new(
+                et::UNSPECIFIED,
+                e.to_string(),
+                errno::ENODEV,
+            )),
         }
     }
 
     fn query_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
         match self.statics.get(&id) {
-            None => Err(FlowError::new(et::HANDLE, "no such static rule", 2)),
+            None => Err(no_such_static_rule()),
             Some(None) => Err(FlowError::new(
                 et::ACTION,
                 "the rule has no COUNT action",
-                95,
+                errno::ENOTSUP,
             )),
             Some(Some(c)) => Ok(self.read(*c)),
         }

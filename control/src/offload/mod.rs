@@ -208,12 +208,21 @@ pub trait OffloadBackend {
     }
 }
 
-/// The refusal of a backend without static rules (`ENOSYS`, as a PMD without
-/// flow operations answers).
+/// The refusal of a backend without static rules (`ENOSYS`, as a PMD
+/// without flow operations answers).
 pub fn no_static_rules(backend: &str) -> FlowError {
     FlowError::new(
         rte::flow::error_type::UNSPECIFIED,
         format!("the {backend} backend takes no static flow rules"),
-        38,
+        rte::errno::ENOSYS,
+    )
+}
+
+/// The refusal of a static rule id the backend does not hold.
+pub fn no_such_static_rule() -> FlowError {
+    FlowError::new(
+        rte::flow::error_type::HANDLE,
+        "no such static rule",
+        rte::errno::ENOENT,
     )
 }

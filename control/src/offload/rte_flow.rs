@@ -25,7 +25,10 @@ use crate::shell::testpmd_flow::FlowRule;
 
 use super::rule::{build, Counter};
 use super::static_lower::to_rte_flow;
-use super::{Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
+use super::{
+    no_such_static_rule, Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend,
+    OffloadError,
+};
 
 struct Installed {
     rule: Rule,
@@ -230,10 +233,7 @@ impl OffloadBackend for RteFlowBackend {
     }
 
     fn destroy_static(&mut self, id: HwRuleId) -> Result<(), FlowError> {
-        let rule = self
-            .statics
-            .remove(&id)
-            .ok_or_else(|| FlowError::new(et::HANDLE, "no such static rule", 2))?;
+        let rule = self.statics.remove(&id).ok_or_else(no_such_static_rule)?;
         rule.destroy().map_err(|(rule, e)| {
             self.statics.insert(id, rule);
             e
@@ -241,10 +241,7 @@ impl OffloadBackend for RteFlowBackend {
     }
 
     fn query_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
-        let rule = self
-            .statics
-            .get(&id)
-            .ok_or_else(|| FlowError::new(et::HANDLE, "no such static rule", 2))?;
+        let rule = self.statics.get(&id).ok_or_else(no_such_static_rule)?;
         let c = rule.query_count(false)?;
         Ok(HwCounters {
             packets: c.hits,

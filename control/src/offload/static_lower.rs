@@ -13,10 +13,9 @@ use rte::flow::{self as rf, error_type as et, FlowError};
 
 use crate::shell::testpmd_flow::{Action, FieldMatch, FlowRule, Item, VlanItem};
 
-/// Errno of a rule a target cannot do (as PMDs return it).
-const ENOTSUP: i32 = 95;
-/// Errno of a rule that names what does not exist (a port, a queue).
-const EINVAL: i32 = 22;
+// A rule a target cannot do gets `ENOTSUP`; one that names what does not
+// exist (a port, a queue) `EINVAL`, as PMDs answer.
+use rte::errno::{EINVAL, ENOTSUP};
 
 fn unsupported(error_type: u32, message: impl Into<String>) -> FlowError {
     FlowError::new(error_type, message, ENOTSUP)

@@ -170,7 +170,7 @@ impl StaticRules {
             return Err(rte::flow::FlowError::new(
                 rte::flow::error_type::ACTION,
                 format!("flow rule #{number} has no COUNT action"),
-                95,
+                rte::errno::ENOTSUP,
             )
             .to_string());
         }

@@ -9,15 +9,7 @@ use super::{HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 /// The `i`-th sample rule: a distinct IPv4/UDP flow to `out_port`.
 pub fn sample_rule(i: u32, in_port: u16, out_port: u16) -> HwRule {
     HwRule {
-        key: FlowKey::V4(KeyV4 {
-            src: i.to_be_bytes(),
-            dst: [192, 168, 0, 1],
-            sport: 1000,
-            dport: 2000,
-            vlan: NO_VLAN,
-            proto: 17,
-            in_port: 0,
-        }),
+        key: udp_key(i.to_be_bytes(), 2000),
         in_port,
         out_port,
         meter: None,
@@ -139,7 +131,7 @@ pub fn check<B: OffloadBackend>(
     assert_eq!(backend.installed(), 0);
 }
 
-/// The key of an IPv4/UDP packet from `src` (for the static-rule suite).
+/// The key of an IPv4/UDP packet from `src` to 192.168.0.1 port `dport`.
 pub fn udp_key(src: [u8; 4], dport: u16) -> FlowKey {
     FlowKey::V4(KeyV4 {
         src,

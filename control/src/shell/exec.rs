@@ -199,7 +199,7 @@ impl Appliance<'_> {
                             rte::flow::FlowError::new(
                                 rte::flow::error_type::UNSPECIFIED,
                                 "offload is off (--offload none): no NIC holds flow rules",
-                                38,
+                                rte::errno::ENOSYS,
                             )
                             .to_string(),
                         ),

@@ -35,24 +35,44 @@ impl fmt::Display for Errno {
     }
 }
 
+/// The errno values DPDK uses (Linux's), by name: for code that answers in
+/// DPDK's terms without a DPDK call (a modelled NIC), and for [`errno_name`].
+pub mod errno {
+    pub const EPERM: i32 = 1;
+    pub const ENOENT: i32 = 2;
+    pub const EIO: i32 = 5;
+    pub const E2BIG: i32 = 7;
+    pub const EAGAIN: i32 = 11;
+    pub const ENOMEM: i32 = 12;
+    pub const EFAULT: i32 = 14;
+    pub const EBUSY: i32 = 16;
+    pub const EEXIST: i32 = 17;
+    pub const ENODEV: i32 = 19;
+    pub const EINVAL: i32 = 22;
+    pub const ENOSPC: i32 = 28;
+    pub const ENOSYS: i32 = 38;
+    pub const ENOTSUP: i32 = 95;
+    pub const EALREADY: i32 = 114;
+}
+
 /// The symbolic name of the errno values DPDK uses, as operators grep for them.
 pub fn errno_name(errno: i32) -> &'static str {
     match errno {
-        1 => "EPERM",
-        2 => "ENOENT",
-        5 => "EIO",
-        7 => "E2BIG",
-        11 => "EAGAIN",
-        12 => "ENOMEM",
-        14 => "EFAULT",
-        16 => "EBUSY",
-        17 => "EEXIST",
-        19 => "ENODEV",
-        22 => "EINVAL",
-        28 => "ENOSPC",
-        38 => "ENOSYS",
-        95 => "ENOTSUP",
-        114 => "EALREADY",
+        errno::EPERM => "EPERM",
+        errno::ENOENT => "ENOENT",
+        errno::EIO => "EIO",
+        errno::E2BIG => "E2BIG",
+        errno::EAGAIN => "EAGAIN",
+        errno::ENOMEM => "ENOMEM",
+        errno::EFAULT => "EFAULT",
+        errno::EBUSY => "EBUSY",
+        errno::EEXIST => "EEXIST",
+        errno::ENODEV => "ENODEV",
+        errno::EINVAL => "EINVAL",
+        errno::ENOSPC => "ENOSPC",
+        errno::ENOSYS => "ENOSYS",
+        errno::ENOTSUP => "ENOTSUP",
+        errno::EALREADY => "EALREADY",
         _ => "errno",
     }
 }

@@ -25,7 +25,7 @@ mod port;
 mod ring;
 
 pub use eal::{Eal, LaunchHandle};
-pub use error::{errno_name, Errno, Error};
+pub use error::{errno, errno_name, Errno, Error};
 pub use ids::{LcoreId, PortId, QueueId};
 pub use mbuf::{Mbuf, MbufBurst, MAX_BURST};
 pub use mempool::{Mempool, MBUF_DEFAULT_DATAROOM};
