@@ -28,6 +28,7 @@ use flowlift_dataplane::PortIdx;
 use rte::{Eal, LcoreId, Mempool, Port, PortConfig, RxQueue, TxQueue};
 
 use crate::config::{BackendKind, Config};
+use crate::demo_capture::{self, cached_capture};
 use crate::emulated_nic::{miss_ports, EmulatedNic, MissPorts};
 use crate::fleet::{DpdkWorker, FlowKeeper, WorkerHandle};
 use crate::flowlog::{FlowLog, TscClock};
@@ -36,6 +37,7 @@ use crate::offload::emulated::EmulatedBackend;
 use crate::offload::manager::{OffloadParams, Offloader, PortPlan};
 use crate::offload::rte_flow::RteFlowBackend;
 use crate::offload::static_lower::SwitchLayout;
+use crate::offload::static_rules::StaticTaken;
 use crate::offload::OffloadBackend;
 use crate::report::{
     final_report, flow_report, offload_report, percent, status_line, worker_lines, FlowFigures,
@@ -43,7 +45,8 @@ use crate::report::{
 };
 use crate::shell::exec::{Appliance, ShellState};
 use crate::shell::socket::{request_channel, ControlSocket, Request};
-use crate::traffic::{generate, TrafficSpec};
+use crate::signals::StopRequest;
+use crate::traffic::TrafficSpec;
 use crossbeam_channel::Receiver;
 
 /// What `flowlift run` was asked to do.
@@ -146,15 +149,6 @@ const NIC_COMMANDS: usize = 1024;
 const DEMO_PACKETS: u64 = 65_536;
 const DEMO_FLOWS: u32 = 10_000;
 
-/// Removes the demo's generated capture when the run ends.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The ports, opened and started, with what the reports call them.
 struct OpenPorts {
     ports: Vec<Port>,
@@ -163,37 +157,25 @@ struct OpenPorts {
 
 /// Runs the appliance; returns why it stopped. Output goes to `out`.
 pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal while stopping kills the process the default way.
-        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
-            .context("install signal handler")?;
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("install signal handler")?;
-    }
+    let stop = Arc::new(StopRequest::default());
+    crate::signals::watch(Arc::clone(&stop))?;
 
-    let mut _demo_dir = None;
     let mut banner = None;
     let mut cfg = match &opts.config {
         Some(path) => Config::load(path)?,
         None => {
-            let dir = std::env::temp_dir().join(format!("flowlift-demo-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-            let dir = TempDir(dir);
-            let capture = dir.0.join("uplink.pcap");
             let spec = TrafficSpec {
                 flows: DEMO_FLOWS,
                 packets: DEMO_PACKETS,
                 ..TrafficSpec::default()
             };
-            generate(&spec, &capture)?;
+            let capture = cached_capture(&spec, &demo_capture::cache_dir())?;
             if opts.replay.is_none() {
                 banner = Some(format!(
                     "flowlift demo: uplink replays {DEMO_PACKETS} packets of {DEMO_FLOWS} flows (Zipf 1.1) from memory to vf1..vf4; Ctrl-C stops"
                 ));
             }
-            let cfg = Config::demo(&capture, None);
-            _demo_dir = Some(dir);
-            cfg
+            Config::demo(&capture, None)
         }
     };
     opts.offload.apply(&mut cfg)?;
@@ -292,7 +274,7 @@ fn run_with_eal(
     mbufs: u32,
     budget: Option<u64>,
     opts: &RunOptions,
-    stop: &Arc<AtomicBool>,
+    stop: &Arc<StopRequest>,
     out: &mut dyn Write,
 ) -> anyhow::Result<StopReason> {
     let dp = &cfg.dataplane;
@@ -357,7 +339,7 @@ fn run_with_eal(
         }
         Ok(None) => {}
         Err(e) => {
-            stop_all(&mut running, &mut keeper)?;
+            stop_all(&mut running, &mut keeper, stop)?;
             return Err(e);
         }
     }
@@ -370,7 +352,7 @@ fn run_with_eal(
     let socket = match ControlSocket::serve(&socket_path, requests_tx.clone()) {
         Ok(s) => s,
         Err(e) => {
-            stop_all(&mut running, &mut keeper)?;
+            stop_all(&mut running, &mut keeper, stop)?;
             return Err(e);
         }
     };
@@ -410,7 +392,7 @@ fn run_with_eal(
             }
             Err(e) => {
                 drop(socket);
-                stop_all(&mut running, &mut keeper)?;
+                stop_all(&mut running, &mut keeper, stop)?;
                 return Err(e);
             }
         }
@@ -443,7 +425,7 @@ fn run_with_eal(
         out,
     );
     drop(socket);
-    let (failed, logged_at_exit) = stop_all(&mut running, &mut keeper)?;
+    let (failed, logged_at_exit) = stop_all(&mut running, &mut keeper, stop)?;
     let fleet = &running.fleet;
     let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let reason = reason?;
@@ -521,6 +503,25 @@ fn run_with_eal(
                 worker_busy_cycles: sum(|s| &s.busy_cycles),
                 tsc_hz: hz,
             })
+        )?;
+    }
+    let taken = static_taken(&keeper, &open.labels);
+    if !taken.is_empty() {
+        let parts: Vec<String> = taken
+            .iter()
+            .map(|(name, t)| {
+                format!(
+                    "{name} {} {} packets ({} bytes)",
+                    t.by.label(),
+                    t.counters.packets,
+                    t.counters.bytes
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "  Static rules took past the workers: {} (the flow log's static_rule records)",
+            parts.join(", ")
         )?;
     }
     for h in fleet {
@@ -814,18 +815,34 @@ fn start_offload(
 /// How long the staged stop waits for the NIC's and the rings' last packets.
 const QUIESCE_LIMIT: Duration = Duration::from_secs(5);
 
+/// The same wait once a second signal asked the stop to hurry: healthy
+/// workers empty their rings in microseconds, so this only cuts short the
+/// wait for a stalled one.
+const QUIESCE_HURRIED: Duration = Duration::from_millis(200);
+
 /// Stops everything in order: traffic in, the workers (once their rings are
 /// empty), every rule (final counters folded in, flows logged), the NIC.
 /// Returns the lcores that ended abnormally and the flows logged at exit.
-fn stop_all(running: &mut Running, keeper: &mut FlowKeeper) -> anyhow::Result<(Vec<LcoreId>, u64)> {
+fn stop_all(
+    running: &mut Running,
+    keeper: &mut FlowKeeper,
+    request: &StopRequest,
+) -> anyhow::Result<(Vec<LcoreId>, u64)> {
     let mut failed = Vec::new();
     // Paused workers would leave packets in their rings.
     running.workers_paused.store(false, Ordering::SeqCst);
     if let Some(nic) = running.nic.as_ref() {
-        if !nic.quiesce(QUIESCE_LIMIT) {
+        let limit = || {
+            if request.hurry() {
+                QUIESCE_HURRIED
+            } else {
+                QUIESCE_LIMIT
+            }
+        };
+        if !nic.quiesce(&limit) {
             eprintln!(
-                "flowlift: warning: the workers did not take the emulated NIC's last packets within {}s",
-                QUIESCE_LIMIT.as_secs()
+                "flowlift: warning: the workers did not take the emulated NIC's last packets within {:?}",
+                limit()
             );
         }
     }
@@ -980,7 +997,7 @@ fn control_loop(
     cfg: &Config,
     budget: Option<u64>,
     opts: &RunOptions,
-    stop: &AtomicBool,
+    stop: &StopRequest,
     requests: &Receiver<Request>,
     snapshot: &Mutex<ControlSnapshot>,
     out: &mut dyn Write,
@@ -1034,7 +1051,7 @@ fn control_loop(
         keeper.drain_events(fleet)?;
         if now >= next_offload {
             keeper.offload_tick(fleet, rte::cycles::tsc());
-            publish(snapshot, keeper, &open.ports);
+            publish(snapshot, keeper, open);
             next_offload += offload_tick;
             if next_offload < now {
                 // Far behind (a starved CPU): start the cadence again from now.
@@ -1047,7 +1064,7 @@ fn control_loop(
             keeper.expire_idle(fleet, rte::cycles::tsc());
             last_expire = now;
         }
-        if stop.load(Ordering::SeqCst) {
+        if stop.stopping() {
             return Ok(StopReason::Signal);
         }
         if quit.load(Ordering::SeqCst) {
@@ -1072,7 +1089,9 @@ fn control_loop(
             if done {
                 return Ok(StopReason::ReplayDone);
             }
-            if got != last_progress.1 {
+            // Held by the shell's `stop`, the replay waits for `start`: the
+            // stall clock runs only while traffic is let in.
+            if got != last_progress.1 || shell.paused {
                 last_progress = (now, got);
             } else if now - last_progress.0 >= REPLAY_STALL {
                 return Ok(StopReason::ReplayStalled);
@@ -1117,7 +1136,8 @@ fn control_loop(
 }
 
 /// Publishes the control core's figures for the metrics thread.
-fn publish(snapshot: &Mutex<ControlSnapshot>, keeper: &FlowKeeper, ports: &[Port]) {
+fn publish(snapshot: &Mutex<ControlSnapshot>, keeper: &FlowKeeper, open: &OpenPorts) {
+    let ports = &open.ports;
     let mut by_state = [0u64; 4];
     let (mut hw_packets, mut hw_bytes) = (keeper.hw_packets_logged, keeper.hw_bytes_logged);
     for (_, f) in keeper.tracker().iter() {
@@ -1144,8 +1164,28 @@ fn publish(snapshot: &Mutex<ControlSnapshot>, keeper: &FlowKeeper, ports: &[Port
         hw_packets,
         hw_bytes,
         ethdev,
+        static_taken: static_taken(keeper, &open.labels)
+            .into_iter()
+            .map(|(name, t)| (name, t.by.label(), t.counters.packets, t.counters.bytes))
+            .collect(),
     };
     *snapshot.lock().unwrap_or_else(|e| e.into_inner()) = next;
+}
+
+/// What static rules took past the workers, with the name of the port.
+fn static_taken(keeper: &FlowKeeper, labels: &[PortLabel]) -> Vec<(String, StaticTaken)> {
+    keeper.offload.as_ref().map_or_else(Vec::new, |o| {
+        o.static_taken()
+            .into_iter()
+            .map(|t| {
+                let name = labels
+                    .iter()
+                    .find(|l| l.port_id == t.port)
+                    .map_or_else(|| format!("port{}", t.port), |l| l.name.clone());
+                (name, t)
+            })
+            .collect()
+    })
 }
 
 /// The emulated NIC lcore's busy and idle TSC cycles so far.

@@ -124,10 +124,11 @@ impl EmulatedNic {
         })
     }
 
-    /// Stops taking packets from the uplink, then waits (up to `limit`) until
-    /// every miss has left the switch and the workers have emptied their rings.
-    /// Returns whether they did.
-    pub fn quiesce(&self, limit: Duration) -> bool {
+    /// Stops taking packets from the uplink, then waits until every miss has
+    /// left the switch and the workers have emptied their rings, for as long
+    /// as `limit` says (asked again as the wait goes on, so a hurried stop
+    /// can cut it short). Returns whether they did.
+    pub fn quiesce(&self, limit: &dyn Fn() -> Duration) -> bool {
         self.rx_stop.store(true, Ordering::SeqCst);
         let start = Instant::now();
         // A moment for the switch to finish the burst it holds.
@@ -140,7 +141,7 @@ impl EmulatedNic {
                 // they finish it before they look at their stop flag.
                 return true;
             }
-            if start.elapsed() >= limit {
+            if start.elapsed() >= limit() {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(1));

@@ -91,6 +91,7 @@ impl FlowKeeper {
         let counters: Vec<Arc<FlowCounters>> =
             workers.iter().map(|w| Arc::clone(&w.counters)).collect();
         off.tick(&mut self.tracker, &counters, now_tsc);
+        off.refresh_static();
     }
 
     /// `flow offload`: the operator puts a flow on the NIC now.
@@ -127,6 +128,19 @@ impl FlowKeeper {
         }
     }
 
+    /// Writes the records of the static rules that ended to the flow log.
+    fn log_ended_static(&mut self) -> anyhow::Result<()> {
+        let Some(off) = self.offload.as_mut() else {
+            return Ok(());
+        };
+        for r in off.take_ended_static() {
+            if let Some(log) = self.log.as_mut() {
+                log.write_static(&r)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Flows the control core knows to be alive.
     pub fn tracked(&self) -> usize {
         self.tracker.len()
@@ -134,6 +148,7 @@ impl FlowKeeper {
 
     /// Takes every queued flow event: new flows are tracked, ended ones logged.
     pub fn drain_events(&mut self, workers: &[WorkerHandle]) -> anyhow::Result<()> {
+        self.log_ended_static()?;
         for (w, handle) in workers.iter().enumerate() {
             while let Ok(event) = handle.events.try_recv() {
                 match event {
@@ -208,6 +223,7 @@ impl FlowKeeper {
     pub fn finish(&mut self, workers: &[WorkerHandle]) -> anyhow::Result<u64> {
         self.drain_events(workers)?;
         self.release_offloaded();
+        self.log_ended_static()?;
         let mut at_exit = 0;
         for (w, handle) in workers.iter().enumerate() {
             let guard = handle.returned.lock().unwrap_or_else(|e| e.into_inner());

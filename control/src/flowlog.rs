@@ -9,6 +9,16 @@
 //! install's reason, or null), `first_seen`, `last_seen` (Unix time, seconds),
 //! `end` (`idle` or `exit`), `action` (`output:vf1`, `flood`, `drop`), `worker`
 //! (lcore).
+//!
+//! Beside the flows, one record for each operator's static rule (`flow
+//! create`) when it ends (`flow destroy`, `flow flush`, exit): `static_rule`
+//! (its number), `port` (the DPDK port it is on), `rule` (as `flow list` shows
+//! it), `taken` (`drop` or `switch`: the NIC took its packets past the
+//! workers, so no flow holds them; `null` for a `queue` rule, whose packets
+//! are in the flows), `packets`, `bytes` (its final counters), `created`,
+//! `ended` (Unix time), `end` (`destroyed` or `exit`). The flows' `packets`
+//! plus the `packets` of the records with a `taken` fate are every packet the
+//! ports took in, less the drops counted by reason (unparsable, no room).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -16,6 +26,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::lifecycle::FlowOffload;
+use crate::offload::static_rules::{EndedStatic, TakenBy};
 use anyhow::Context;
 use flowlift_dataplane::flow::FlowKey;
 use flowlift_dataplane::flowstate::{EndReason, FlowSnapshot};
@@ -122,7 +133,25 @@ impl FlowLog {
         Ok(())
     }
 
-    /// Flows written so far.
+    /// Writes one static rule's record.
+    pub fn write_static(&mut self, r: &EndedStatic) -> anyhow::Result<()> {
+        let line = json!({
+            "static_rule": r.number,
+            "port": r.port,
+            "rule": r.rule,
+            "taken": r.taken.map(TakenBy::label),
+            "packets": r.counters.packets,
+            "bytes": r.counters.bytes,
+            "created": round_us(r.created),
+            "ended": round_us(r.ended),
+            "end": r.end.label(),
+        });
+        writeln!(self.out, "{line}").context("write flow log")?;
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Records written so far.
     pub fn lines(&self) -> u64 {
         self.lines
     }

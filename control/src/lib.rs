@@ -6,6 +6,7 @@
 pub mod app;
 pub mod capture;
 pub mod config;
+pub mod demo_capture;
 pub mod eal_args;
 pub mod emulated_nic;
 pub mod fleet;
@@ -15,5 +16,6 @@ pub mod metrics;
 pub mod offload;
 pub mod report;
 pub mod shell;
+pub mod signals;
 pub mod tracker;
 pub mod traffic;

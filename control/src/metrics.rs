@@ -44,6 +44,9 @@ pub struct ControlSnapshot {
     pub hw_bytes: u64,
     /// The ethdev counters of each port (missed, errors, nombuf).
     pub ethdev: Vec<rte::PortStats>,
+    /// What operators' static rules took past the workers: (port name,
+    /// `drop` or `switch`, packets, bytes).
+    pub static_taken: Vec<(String, &'static str, u64, u64)>,
 }
 
 /// Everything a scrape reads.
@@ -355,6 +358,43 @@ impl prometheus_client::collector::Collector for Collector {
             "Bytes carried, by path.",
             Some(&Unit::Bytes),
             &[(path("nic"), hw_bytes), (path("workers"), sw_bytes)],
+        )?;
+        // Always present (zero without static rules), so that a query
+        // summing the flows and this bucket never misses a series.
+        let mut taken: std::collections::BTreeMap<(String, &str), (u64, u64)> =
+            std::collections::BTreeMap::new();
+        for name in s.port_names.iter().take(1) {
+            for by in ["drop", "switch"] {
+                taken.insert((name.clone(), by), (0, 0));
+            }
+        }
+        for (name, by, packets, bytes) in &snap.static_taken {
+            taken.insert((name.clone(), by), (*packets, *bytes));
+        }
+        let taken_by = |pick: fn(&(u64, u64)) -> u64| -> Vec<(Vec<(&str, String)>, u64)> {
+            taken
+                .iter()
+                .map(|((name, by), v)| {
+                    (
+                        vec![("port", name.clone()), ("taken", by.to_string())],
+                        pick(v),
+                    )
+                })
+                .collect()
+        };
+        counter(
+            &mut enc,
+            "static_rule_packets",
+            "Packets operators' static rules took past the workers (dropped or switched by the NIC), so in no flow's counters.",
+            None,
+            &taken_by(|v| v.0),
+        )?;
+        counter(
+            &mut enc,
+            "static_rule",
+            "Bytes operators' static rules took past the workers.",
+            Some(&Unit::Bytes),
+            &taken_by(|v| v.1),
         )?;
 
         let parse = WorkerStats::parse_error_totals(stats.iter().map(|w| w.as_ref()));

@@ -406,13 +406,16 @@ impl OffloadBackend for EmulatedBackend {
         }
     }
 
-    fn destroy_static(&mut self, id: HwRuleId) -> Result<(), FlowError> {
+    fn destroy_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
         let counter = *self.statics.get(&id).ok_or_else(no_such_static_rule)?;
         match self.ask(EswitchCommand::RemoveWildcard { rule: id.0 }) {
             Ok(EswitchReply::Removed { .. }) => {
+                // The switch answered between bursts: no hit of the rule is
+                // still on its way to the counter, so this read is final.
+                let last = counter.map(|c| self.read(c)).unwrap_or_default();
                 self.statics.remove(&id);
                 self.static_counters.extend(counter);
-                Ok(())
+                Ok(last)
             }
             Ok(other) => Err(FlowError::new(
                 et::HANDLE,

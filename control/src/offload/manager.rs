@@ -17,7 +17,7 @@ use flowlift_dataplane::flowstate::{FlowCounter, FlowCounters};
 use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::PortIdx;
 
-use super::static_rules::StaticRules;
+use super::static_rules::{EndedStatic, StaticRules, StaticTaken};
 use super::{Capabilities, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 use crate::config::{OffloadChoice, OffloadPolicy, OffloadSection};
 use crate::lifecycle::{DemoteReason, FlowOffload, OffloadState};
@@ -798,6 +798,22 @@ impl Offloader {
     /// refusals, one line each.
     pub fn destroy_static_rules(&mut self) -> Vec<String> {
         self.statics.destroy_all(self.backend.as_mut())
+    }
+
+    /// Reads the counters of the static rules that take packets past the
+    /// workers (once a tick, for the bucket in `/metrics`).
+    pub fn refresh_static(&mut self) {
+        self.statics.refresh(self.backend.as_mut());
+    }
+
+    /// What static rules took past the workers, by port and fate.
+    pub fn static_taken(&self) -> Vec<StaticTaken> {
+        self.statics.taken()
+    }
+
+    /// The records of the static rules that ended since the last call.
+    pub fn take_ended_static(&mut self) -> Vec<EndedStatic> {
+        self.statics.take_ended()
     }
 
     /// Takes every flow off the NIC (the traffic has stopped): one batch, then

@@ -198,8 +198,10 @@ pub trait OffloadBackend {
     fn create_static(&mut self, _rule: &FlowRule) -> Result<HwRuleId, FlowError> {
         Err(no_static_rules(self.name()))
     }
-    /// Destroys a static rule (`flow destroy`).
-    fn destroy_static(&mut self, _id: HwRuleId) -> Result<(), FlowError> {
+    /// Destroys a static rule (`flow destroy`) and returns its final
+    /// counters (zero for a rule without COUNT): the packets it took past the
+    /// workers are accounted for by them.
+    fn destroy_static(&mut self, _id: HwRuleId) -> Result<HwCounters, FlowError> {
         Err(no_static_rules(self.name()))
     }
     /// Reads a static rule's COUNT action (`flow query ... count`).

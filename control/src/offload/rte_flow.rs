@@ -232,9 +232,19 @@ impl OffloadBackend for RteFlowBackend {
         Ok(id)
     }
 
-    fn destroy_static(&mut self, id: HwRuleId) -> Result<(), FlowError> {
+    fn destroy_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
         let rule = self.statics.remove(&id).ok_or_else(no_such_static_rule)?;
-        rule.destroy().map_err(|(rule, e)| {
+        // A rule's own COUNT goes with it: read it last thing before the
+        // destroy. Hits between the two are lost to the bucket (a window of
+        // one call; indirect counters, which outlive the rule, would close it).
+        let last = rule
+            .query_count(false)
+            .map(|c| HwCounters {
+                packets: c.hits,
+                bytes: c.bytes,
+            })
+            .unwrap_or_default();
+        rule.destroy().map(|()| last).map_err(|(rule, e)| {
             self.statics.insert(id, rule);
             e
         })

@@ -8,12 +8,27 @@
 //! They live beside the per-flow offload rules, not among them: the offload
 //! engine never counts, evicts or flushes them, and `flow flush` leaves the
 //! per-flow rules alone.
+//!
+//! Accounting: a static rule whose fate is `drop`, `represented_port` or
+//! `port_id` takes its packets before any worker sees them, so no flow's
+//! counters hold them. On a real NIC a wildcard rule has one counter for all
+//! the flows it matches: the packets cannot be given back to their 5-tuple
+//! flows. So they are kept as a named bucket instead: flowlift adds a COUNT
+//! action to every such rule (refusing the rule if the NIC will not count
+//! it), folds each rule's final counters in when it is destroyed (the
+//! counter is read as the rule goes), and reports the bucket by port and
+//! fate: in the flow log (one `static_rule` record per rule when it ends),
+//! in `/metrics` and in the final report. The flow log's flows plus its
+//! `static_rule` records then account for every packet the ports took. A
+//! `queue` fate hands its packets to the workers, which count them per flow
+//! as usual: they are not in the bucket.
 
 use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::shell::testpmd_flow::{Action, FlowCommand, FlowRule};
 
-use super::{HwRuleId, OffloadBackend};
+use super::{HwCounters, HwRuleId, OffloadBackend};
 
 /// Rules a port holds at most: testpmd's numbers are `u32`.
 const MAX_NUMBER: u32 = u32::MAX;
@@ -22,12 +37,109 @@ const MAX_NUMBER: u32 = u32::MAX;
 struct Entry {
     rule: FlowRule,
     id: HwRuleId,
+    /// Where its packets go, if past the workers.
+    taken: Option<TakenBy>,
+    /// Unix time it was created.
+    created: f64,
+    /// Its counter as last read (what the bucket shows while it lives).
+    last: HwCounters,
+}
+
+/// How a static rule takes packets past the workers: the bucket's label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TakenBy {
+    /// `drop`: the NIC dropped them.
+    Drop,
+    /// `represented_port` / `port_id`: the NIC switched them to a port.
+    Switch,
+}
+
+impl TakenBy {
+    /// The label in the flow log and `/metrics`.
+    pub fn label(self) -> &'static str {
+        match self {
+            TakenBy::Drop => "drop",
+            TakenBy::Switch => "switch",
+        }
+    }
+
+    /// The fate of `rule` as far as accounting goes (`None`: the workers see
+    /// its packets, or it takes none).
+    pub fn of(rule: &FlowRule) -> Option<TakenBy> {
+        rule.actions.iter().find_map(|a| match a {
+            Action::Drop => Some(TakenBy::Drop),
+            Action::RepresentedPort { .. } | Action::PortId { .. } => Some(TakenBy::Switch),
+            _ => None,
+        })
+    }
+}
+
+/// Why a static rule's record was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaticEnd {
+    /// `flow destroy` or `flow flush`.
+    Destroyed,
+    /// The appliance stopped.
+    Exit,
+}
+
+impl StaticEnd {
+    /// The flow log's `end` value.
+    pub fn label(self) -> &'static str {
+        match self {
+            StaticEnd::Destroyed => "destroyed",
+            StaticEnd::Exit => "exit",
+        }
+    }
+}
+
+/// A static rule that ended, with what it took: one record of the flow log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndedStatic {
+    pub port: u16,
+    pub number: u32,
+    /// As `flow list` shows it (`ETH IPV4 UDP => COUNT DROP`).
+    pub rule: String,
+    /// `None`: a `queue` rule, whose packets are in the flows' counters.
+    pub taken: Option<TakenBy>,
+    /// Its final counters (zero for a rule without a counter).
+    pub counters: HwCounters,
+    pub created: f64,
+    pub ended: f64,
+    pub end: StaticEnd,
+}
+
+/// Packets and bytes static rules took past the workers, on one port, by
+/// one fate: those of the rules that ended plus the last reading of those
+/// alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticTaken {
+    pub port: u16,
+    pub by: TakenBy,
+    pub counters: HwCounters,
 }
 
 /// The static rules, by port and number.
 #[derive(Debug, Default)]
 pub struct StaticRules {
     ports: BTreeMap<u16, BTreeMap<u32, Entry>>,
+    /// What the rules that ended took, by port and fate.
+    folded: BTreeMap<(u16, TakenBy), HwCounters>,
+    /// Records of rules that ended, until the flow log takes them.
+    ended: Vec<EndedStatic>,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn add(a: HwCounters, b: HwCounters) -> HwCounters {
+    HwCounters {
+        packets: a.packets + b.packets,
+        bytes: a.bytes + b.bytes,
+    }
 }
 
 impl StaticRules {
@@ -109,8 +221,39 @@ impl StaticRules {
             Some((&n, _)) if n < MAX_NUMBER => n + 1,
             Some(_) => return Err("Highest rule ID is already assigned, delete it first".into()),
         };
-        let id = backend.create_static(&rule).map_err(|e| e.to_string())?;
-        rules.insert(number, Entry { rule, id });
+        let taken = TakenBy::of(&rule);
+        let counted = rule
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Count { .. }));
+        let id = if taken.is_some() && !counted {
+            // Its packets never reach a worker: the NIC must count them, or
+            // they would vanish from the accounting.
+            let mut with_count = rule.clone();
+            with_count.actions.insert(0, Action::Count { id: None });
+            backend.create_static(&with_count).map_err(|e| {
+                use rte::flow::error_type as et;
+                if [et::ACTION, et::ACTION_NUM, et::ACTION_CONF].contains(&e.error_type) {
+                    format!(
+                        "{e} (flowlift adds COUNT to a rule that takes packets past the workers, to account for them)"
+                    )
+                } else {
+                    e.to_string()
+                }
+            })?
+        } else {
+            backend.create_static(&rule).map_err(|e| e.to_string())?
+        };
+        rules.insert(
+            number,
+            Entry {
+                rule,
+                id,
+                taken,
+                created: unix_now(),
+                last: HwCounters::default(),
+            },
+        );
         Ok(format!("Flow rule #{number} created"))
     }
 
@@ -124,27 +267,14 @@ impl StaticRules {
         for (n, e) in rules {
             let a = e.rule.attr;
             let flag = |on: bool, c: char| if on { c } else { '-' };
-            // As testpmd prints it: each item and a space, `=>`, then a
-            // space and each action.
-            let items: String = e
-                .rule
-                .pattern
-                .iter()
-                .map(|i| format!("{} ", i.name().to_uppercase()))
-                .collect();
-            let actions: String = e
-                .rule
-                .actions
-                .iter()
-                .map(|a| format!(" {}", a.name().to_uppercase()))
-                .collect();
             out.push_str(&format!(
-                "\n{n}\t{}\t{}\t{}{}{}\t{items}=>{actions}",
+                "\n{n}\t{}\t{}\t{}{}{}\t{}",
                 a.group,
                 a.priority,
                 flag(a.ingress, 'i'),
                 flag(a.egress, 'e'),
                 flag(a.transfer, 't'),
+                summary(&e.rule)
             ));
         }
         out
@@ -195,29 +325,134 @@ impl StaticRules {
             return Err(format!("Flow rule #{missing} not found on port {port}"));
         }
         let mut done = Vec::new();
-        for n in numbers {
-            let Some(e) = rules.get(n) else { continue };
-            if let Err(err) = backend.destroy_static(e.id) {
-                done.push(err.to_string());
-                return Err(done.join("\n"));
+        let mut gone = Vec::new();
+        let mut refused = None;
+        for &n in numbers {
+            let Some(e) = rules.get(&n) else { continue };
+            match backend.destroy_static(e.id) {
+                Ok(last) => {
+                    if let Some(e) = rules.remove(&n) {
+                        gone.push(ended(port, n, e, last, StaticEnd::Destroyed));
+                    }
+                    done.push(format!("Flow rule #{n} destroyed"));
+                }
+                Err(err) => {
+                    done.push(err.to_string());
+                    refused = Some(());
+                    break;
+                }
             }
-            rules.remove(n);
-            done.push(format!("Flow rule #{n} destroyed"));
         }
-        Ok(done.join("\n"))
+        for r in gone {
+            self.record(r);
+        }
+        match refused {
+            None => Ok(done.join("\n")),
+            Some(()) => Err(done.join("\n")),
+        }
     }
 
-    /// Destroys every rule (the appliance stops); returns what refused.
+    /// Destroys every rule (the appliance stops); returns what refused. A
+    /// refused rule's record still goes to the flow log, with its last
+    /// reading.
     pub fn destroy_all(&mut self, backend: &mut dyn OffloadBackend) -> Vec<String> {
         let mut refused = Vec::new();
         for (port, rules) in std::mem::take(&mut self.ports) {
             for (n, e) in rules {
-                if let Err(err) = backend.destroy_static(e.id) {
-                    refused.push(format!("port {port} rule #{n}: {err}"));
-                }
+                let last = match backend.destroy_static(e.id) {
+                    Ok(last) => last,
+                    Err(err) => {
+                        refused.push(format!("port {port} rule #{n}: {err}"));
+                        e.last
+                    }
+                };
+                self.record(ended(port, n, e, last, StaticEnd::Exit));
             }
         }
         refused
+    }
+
+    /// Reads the counter of every rule that takes packets past the workers
+    /// (once a tick); a failed read keeps the last one.
+    pub fn refresh(&mut self, backend: &mut dyn OffloadBackend) {
+        for e in self.ports.values_mut().flat_map(BTreeMap::values_mut) {
+            if e.taken.is_some() {
+                if let Ok(c) = backend.query_static(e.id) {
+                    // A counter never goes back; a NIC that answers less
+                    // than before is not believed.
+                    if c.packets >= e.last.packets {
+                        e.last = c;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The bucket: what static rules took past the workers, by port and
+    /// fate, the ended rules' final counts plus the live ones' last reading.
+    pub fn taken(&self) -> Vec<StaticTaken> {
+        let mut sums = self.folded.clone();
+        for (&port, rules) in &self.ports {
+            for e in rules.values() {
+                if let Some(by) = e.taken {
+                    let sum = sums.entry((port, by)).or_default();
+                    *sum = add(*sum, e.last);
+                }
+            }
+        }
+        sums.into_iter()
+            .map(|((port, by), counters)| StaticTaken { port, by, counters })
+            .collect()
+    }
+
+    /// The records of the rules that ended since the last call.
+    pub fn take_ended(&mut self) -> Vec<EndedStatic> {
+        std::mem::take(&mut self.ended)
+    }
+
+    /// Keeps an ended rule's record for the flow log and adds what it
+    /// took to the bucket.
+    fn record(&mut self, r: EndedStatic) {
+        if let Some(by) = r.taken {
+            let sum = self.folded.entry((r.port, by)).or_default();
+            *sum = add(*sum, r.counters);
+        }
+        self.ended.push(r);
+    }
+}
+
+/// A rule as `flow list` shows it, after the attributes: each item and a
+/// space, `=>`, then a space and each action (testpmd's layout).
+fn summary(rule: &FlowRule) -> String {
+    let items: String = rule
+        .pattern
+        .iter()
+        .map(|i| format!("{} ", i.name().to_uppercase()))
+        .collect();
+    let actions: String = rule
+        .actions
+        .iter()
+        .map(|a| format!(" {}", a.name().to_uppercase()))
+        .collect();
+    format!("{items}=>{actions}")
+}
+
+fn ended(port: u16, number: u32, e: Entry, last: HwCounters, end: StaticEnd) -> EndedStatic {
+    EndedStatic {
+        port,
+        number,
+        rule: summary(&e.rule),
+        taken: e.taken,
+        // The destroy's final reading, unless it is less than one seen
+        // before (a NIC that lost its count must not shrink the bucket).
+        counters: if last.packets >= e.last.packets {
+            last
+        } else {
+            e.last
+        },
+        created: e.created,
+        ended: unix_now(),
+        end,
     }
 }
 

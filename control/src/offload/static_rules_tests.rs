@@ -92,17 +92,15 @@ impl OffloadBackend for Nic {
         self.counters.insert(id, HwCounters::default());
         Ok(id)
     }
-    fn destroy_static(&mut self, id: HwRuleId) -> Result<(), FlowError> {
+    fn destroy_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
         self.destroys += 1;
         if self.refuse_destroy.contains(&id) {
             return Err(nic_error("rule busy"));
         }
         self.rules
             .remove(&id)
-            .map(|_| ())
             .ok_or_else(|| FlowError::new(et::HANDLE, "no such rule", 22))?;
-        self.counters.remove(&id);
-        Ok(())
+        Ok(self.counters.remove(&id).unwrap_or_default())
     }
     fn query_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
         self.counters
@@ -264,7 +262,7 @@ fn query_reads_the_count() {
     assert_eq!(sh.ok(UDP_COUNT_QUEUE), "Flow rule #1 created");
     let id = sh
         .nic
-        .id_of(|r| r.actions.iter().any(|a| matches!(a, Action::Count { .. })));
+        .id_of(|r| r.actions.iter().any(|a| matches!(a, Action::Queue { .. })));
     assert_eq!(
         sh.ok("flow query 0 1 count"),
         "COUNT:\n hits_set: 1\n bytes_set: 1\n hits: 0\n bytes: 0"
@@ -475,4 +473,142 @@ fn destroy_all_empties_and_reports_refusals() {
         vec![id],
         "the refused rule is the NIC's still"
     );
+}
+
+/// Sets the NIC's counter of the rule created `nth` (0-based).
+fn hits(sh: &mut Shell, nth: u64, packets: u64) {
+    sh.nic.counters.insert(
+        HwRuleId((nth + 1) * 10),
+        HwCounters {
+            packets,
+            bytes: packets * 100,
+        },
+    );
+}
+
+#[test]
+fn rules_that_take_packets_past_the_workers_are_counted_even_without_count() {
+    let mut sh = Shell::new();
+    sh.create_drop(0, 1);
+    // The operator's rule as typed in `flow list`, with COUNT on the NIC.
+    assert!(sh.ok("flow list 0").ends_with("=> DROP"));
+    let on_nic = &sh.nic.rules[&HwRuleId(10)];
+    assert!(
+        matches!(on_nic.actions[0], Action::Count { .. }),
+        "{on_nic:?}"
+    );
+    // A queue rule's packets reach the workers: nothing is added.
+    sh.ok("flow create 0 ingress pattern eth / end actions queue index 0 / end");
+    assert_eq!(sh.nic.rules[&HwRuleId(20)].actions.len(), 1);
+}
+
+#[test]
+fn a_nic_that_cannot_count_such_a_rule_refuses_it_saying_why() {
+    let mut sh = Shell::new();
+    sh.nic.refuse_create = Some(FlowError::new(et::ACTION, "count: no counters", 95));
+    let e = sh.err("flow create 0 ingress pattern eth / end actions drop / end");
+    assert!(e.contains("count: no counters"), "{e}");
+    assert!(e.contains("flowlift adds COUNT"), "{e}");
+    assert!(sh.numbers(0).is_empty());
+}
+
+#[test]
+fn the_bucket_holds_live_and_ended_rules_by_port_and_fate() {
+    let mut sh = Shell::new();
+    sh.create_drop(0, 1); // #0, drop
+    sh.ok(
+        "flow create 0 transfer pattern eth / end actions represented_port ethdev_port_id 1 / end",
+    ); // #1
+    sh.ok(UDP_COUNT_QUEUE); // #2, to the workers
+    sh.create_drop(1, 2); // port 1 #0
+    hits(&mut sh, 0, 5);
+    hits(&mut sh, 1, 7);
+    hits(&mut sh, 2, 1000);
+    hits(&mut sh, 3, 2);
+    assert!(
+        sh.rules.taken().iter().all(|t| t.counters.packets == 0),
+        "not read yet"
+    );
+    sh.rules.refresh(&mut sh.nic);
+    let bucket = |sh: &Shell| -> Vec<(u16, TakenBy, u64)> {
+        sh.rules
+            .taken()
+            .iter()
+            .map(|t| (t.port, t.by, t.counters.packets))
+            .collect()
+    };
+    assert_eq!(
+        bucket(&sh),
+        [
+            (0, TakenBy::Drop, 5),
+            (0, TakenBy::Switch, 7),
+            (1, TakenBy::Drop, 2)
+        ]
+    );
+
+    // Destroyed: its final count (read as it goes) stays in the bucket, and
+    // its record waits for the flow log.
+    hits(&mut sh, 0, 9);
+    sh.ok("flow destroy 0 rule 0");
+    let ended = sh.rules.take_ended();
+    assert_eq!(ended.len(), 1);
+    assert_eq!((ended[0].number, ended[0].port), (0, 0));
+    assert_eq!(ended[0].taken, Some(TakenBy::Drop));
+    assert_eq!(
+        ended[0].counters,
+        HwCounters {
+            packets: 9,
+            bytes: 900
+        }
+    );
+    assert_eq!(ended[0].end, StaticEnd::Destroyed);
+    assert!(ended[0].rule.ends_with("=> DROP"), "{:?}", ended[0].rule);
+    assert!(sh.rules.take_ended().is_empty(), "taken once");
+    // A new drop rule adds to the same bucket.
+    sh.create_drop(0, 3); // #3
+    hits(&mut sh, 4, 4);
+    sh.rules.refresh(&mut sh.nic);
+    assert_eq!(
+        bucket(&sh),
+        [
+            (0, TakenBy::Drop, 13),
+            (0, TakenBy::Switch, 7),
+            (1, TakenBy::Drop, 2)
+        ]
+    );
+
+    // At exit every rule ends, the queue rule too (its packets are the
+    // flows', so it has no fate in the bucket); a NIC that refuses a destroy
+    // still leaves the rule's last reading in the bucket.
+    sh.nic.refuse_destroy.insert(HwRuleId(40));
+    let refused = sh.rules.destroy_all(&mut sh.nic);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let ended = sh.rules.take_ended();
+    assert_eq!(ended.len(), 4);
+    assert!(ended.iter().all(|r| r.end == StaticEnd::Exit));
+    let queue = ended.iter().find(|r| r.taken.is_none()).unwrap();
+    assert_eq!(queue.counters.packets, 1000);
+    assert_eq!(
+        bucket(&sh),
+        [
+            (0, TakenBy::Drop, 13),
+            (0, TakenBy::Switch, 7),
+            (1, TakenBy::Drop, 2)
+        ]
+    );
+}
+
+#[test]
+fn the_bucket_never_goes_back() {
+    let mut sh = Shell::new();
+    sh.create_drop(0, 1);
+    hits(&mut sh, 0, 50);
+    sh.rules.refresh(&mut sh.nic);
+    // A NIC that answers less than before (a reset counter) is not believed,
+    // at a refresh or at the destroy.
+    hits(&mut sh, 0, 3);
+    sh.rules.refresh(&mut sh.nic);
+    assert_eq!(sh.rules.taken()[0].counters.packets, 50);
+    sh.ok("flow destroy 0 rule 0");
+    assert_eq!(sh.rules.taken()[0].counters.packets, 50);
 }

@@ -202,8 +202,15 @@ pub fn check_static<B: OffloadBackend>(
     let quiet = backend.create_static(&uncounted).expect("created");
     assert!(backend.query_static(quiet).is_err());
 
-    // Destroyed: gone from queries and from a second destroy.
-    backend.destroy_static(id).expect("destroyed");
+    // Destroyed, with its final counters: gone from queries and from a
+    // second destroy.
+    assert_eq!(
+        backend.destroy_static(id),
+        Ok(HwCounters {
+            packets: 3,
+            bytes: 300
+        })
+    );
     assert_eq!(backend.query_static(id).unwrap_err().error_type, et::HANDLE);
     assert!(backend.destroy_static(id).is_err());
     backend.destroy_static(quiet).expect("destroyed");

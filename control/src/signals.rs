@@ -1,0 +1,77 @@
+//! SIGINT and SIGTERM for the appliance: the first asks for the staged stop;
+//! the second asks it to hurry (shorter waits for the last packets), but the
+//! stop still folds every rule's final counters in and writes the flow log and
+//! the final report, because what was counted must not be lost to an impatient
+//! Ctrl-C; a third ends the process at once, for the operator whose stop is
+//! truly stuck (it is the only way to lose the counters, and it says so).
+//!
+//! Signals are taken by a thread of their own (signal-hook's iterator), not
+//! in a handler, so counting them needs no async-signal-safe tricks.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// What the signals asked for so far; read by the control loop and the stop.
+#[derive(Debug, Default)]
+pub struct StopRequest {
+    stop: AtomicBool,
+    hurry: AtomicBool,
+}
+
+impl StopRequest {
+    /// Whether a stop was asked for.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Whether the stop should cut its waits short.
+    pub fn hurry(&self) -> bool {
+        self.hurry.load(Ordering::SeqCst)
+    }
+
+    /// The first signal's effect (also used by tests).
+    pub fn ask_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// The second signal's effect.
+    pub fn ask_hurry(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.hurry.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Starts the thread that turns SIGINT/SIGTERM into `request`.
+pub fn watch(request: Arc<StopRequest>) -> anyhow::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("install signal handlers")?;
+    std::thread::Builder::new()
+        .name("flowlift-signals".into())
+        .spawn(move || {
+            let mut seen = 0u32;
+            for sig in signals.forever() {
+                seen += 1;
+                match seen {
+                    1 => request.ask_stop(),
+                    2 => {
+                        request.ask_hurry();
+                        eprintln!(
+                            "flowlift: stopping faster (second signal); the final counters and the flow log are still written; a third signal ends the process without them"
+                        );
+                    }
+                    _ => {
+                        eprintln!("flowlift: third signal: ending now, final counters lost");
+                        // The default action of the signal: the process ends
+                        // as a shell expects after a signal (status 128+N).
+                        let _ = signal_hook::low_level::emulate_default_handler(sig);
+                        std::process::exit(128 + sig);
+                    }
+                }
+            }
+        })
+        .context("start the signal thread")?;
+    Ok(())
+}
