@@ -92,7 +92,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(scan(&p).unwrap().packets, 123);
-        let frames = vec![vec![0u8; 60], vec![1u8; 9000], vec![2u8; 1514]];
+        let frames = [vec![0u8; 60], vec![1u8; 9000], vec![2u8; 1514]];
         let jumbo = dir.path().join("jumbo.pcap");
         let mut w = pcap_file::pcap::PcapWriter::new(File::create(&jumbo).unwrap()).unwrap();
         for (i, f) in frames.iter().enumerate() {

@@ -15,8 +15,9 @@
 //! `bytes`).
 //! Offsets and lengths are computed in `usize` from at most 16-bit fields, so
 //! they cannot overflow. The unit tests parse every truncation of every sample
-//! frame, the property tests compare against `etherparse` and feed random
-//! bytes, and `fuzz/` runs the parser under libFuzzer.
+//! frame, each split at every point into a first segment and the rest; the
+//! property tests compare against `etherparse` (jumbo frames in segments
+//! too) and feed random bytes, and `fuzz/` runs the parser under libFuzzer.
 //!
 //! # Frames in segments
 //!
