@@ -195,7 +195,9 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
         let pcap = pcap
             .canonicalize()
             .with_context(|| format!("cannot open capture {}", pcap.display()))?;
-        let packets = crate::capture::count_packets(&pcap)?;
+        let scan = crate::capture::scan(&pcap)?;
+        crate::eal_args::check_net_pcap_frames(&pcap, &scan)?;
+        let packets = scan.packets;
         if packets == 0 {
             bail!("capture {} holds no packet", pcap.display());
         }
@@ -210,16 +212,19 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
         );
     }
 
-    let in_memory: u64 = cfg
+    // Captures held in memory set the pool's size and its mbufs' size
+    // (net_pcap's infinite_rx needs each frame in one mbuf).
+    let in_memory = cfg
         .ports
         .iter()
         .filter_map(|p| crate::capture::infinite_rx_capture(&p.device))
-        .map(|f| crate::capture::count_packets(&f))
-        .sum::<anyhow::Result<u64>>()?;
+        .map(|f| crate::capture::scan(&f).map(|s| (f, s)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let workers = cfg.dataplane.worker_lcores.len() as u16;
-    let mbufs = crate::eal_args::mbufs_needed(&cfg, u32::from(workers), in_memory);
+    let pool = crate::eal_args::pool_shape(&cfg, u32::from(workers), &in_memory)?;
+    let mbufs = pool.mbufs;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let args = crate::eal_args::eal_args(&cfg, mbufs, cpus);
+    let args = crate::eal_args::eal_args(&cfg, pool, cpus);
     if opts.check_config {
         writeln!(
             out,
@@ -244,7 +249,7 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     }
     let eal =
         Eal::init(&args).map_err(|e| anyhow::anyhow!("{e} (EAL arguments: {})", args.join(" ")))?;
-    let result = run_with_eal(&eal, &cfg, mbufs, budget, opts, &stop, out);
+    let result = run_with_eal(&eal, &cfg, pool, budget, opts, &stop, out);
     drop(eal);
     result
 }
@@ -271,7 +276,7 @@ struct MissPortsKeep {
 fn run_with_eal(
     eal: &Eal,
     cfg: &Config,
-    mbufs: u32,
+    pool: crate::eal_args::PoolShape,
     budget: Option<u64>,
     opts: &RunOptions,
     stop: &Arc<StopRequest>,
@@ -299,9 +304,9 @@ fn run_with_eal(
     }
     let pool = Arc::new(Mempool::new(
         "flowlift_mbufs",
-        mbufs,
+        pool.mbufs,
         crate::eal_args::MEMPOOL_CACHE,
-        rte::MBUF_DEFAULT_DATAROOM,
+        pool.data_room,
     )?);
     let workers = dp.worker_lcores.len();
     let (open, queues) = open_ports(cfg, &pool, workers, budget)?;

@@ -4,7 +4,7 @@ use crate::io::{PacketBuf, PacketBurst, RxQueueIo, TxQueueIo};
 
 impl PacketBuf for rte::Mbuf {
     #[inline(always)]
-    fn data(&self) -> &[u8] {
+    fn first_segment(&self) -> &[u8] {
         rte::Mbuf::data(self)
     }
     #[inline(always)]

@@ -2,11 +2,14 @@
 //! burst of them, and RX/TX queues that fill and empty bursts. Implemented for
 //! DPDK's mbufs and queues (feature `dpdk`) and for test vectors ([`crate::testio`]).
 
-/// One received packet, owned.
+/// One received packet, owned. A packet larger than one buffer (a jumbo frame
+/// in 2 KiB mbufs) is a chain of segments: its headers are read from the
+/// first segment, and it is counted, metered and sent by its whole length.
 pub trait PacketBuf: Sized {
-    /// The packet's bytes (first segment; one-segment packets are the norm).
-    fn data(&self) -> &[u8];
-    /// Length of the whole packet in bytes.
+    /// The packet's first segment: all of a one-segment packet, the start of
+    /// a chained one. Never the packet's length (see [`PacketBuf::pkt_len`]).
+    fn first_segment(&self) -> &[u8];
+    /// Length of the whole packet in bytes, every segment.
     fn pkt_len(&self) -> u32;
     /// A second owner of the same bytes, for sending one packet to several ports.
     fn share(&self) -> Self;

@@ -6,26 +6,50 @@ use std::rc::Rc;
 
 use crate::io::{PacketBuf, PacketBurst, RxQueueIo, TxQueueIo};
 
-/// A packet held in a shared vector (sharing is a reference count, as in an mbuf).
+/// A packet held in a shared vector (sharing is a reference count, as in an
+/// mbuf), in one segment or, like a jumbo frame in chained mbufs, with only
+/// its first `first_segment` bytes in the first segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VecPacket(pub Rc<Vec<u8>>);
+pub struct VecPacket {
+    /// The whole frame.
+    pub bytes: Rc<Vec<u8>>,
+    /// Bytes of it in the first segment.
+    pub first_segment: usize,
+}
 
 impl VecPacket {
-    /// A packet of these bytes.
+    /// A packet of these bytes, in one segment.
     pub fn new(bytes: Vec<u8>) -> Self {
-        VecPacket(Rc::new(bytes))
+        let first_segment = bytes.len();
+        VecPacket {
+            bytes: Rc::new(bytes),
+            first_segment,
+        }
+    }
+
+    /// A packet of these bytes whose first segment holds `first_segment` of
+    /// them (all of them if the frame is shorter).
+    pub fn segmented(bytes: Vec<u8>, first_segment: usize) -> Self {
+        let first_segment = first_segment.min(bytes.len());
+        VecPacket {
+            bytes: Rc::new(bytes),
+            first_segment,
+        }
     }
 }
 
 impl PacketBuf for VecPacket {
-    fn data(&self) -> &[u8] {
-        &self.0
+    fn first_segment(&self) -> &[u8] {
+        &self.bytes[..self.first_segment]
     }
     fn pkt_len(&self) -> u32 {
-        self.0.len() as u32
+        self.bytes.len() as u32
     }
     fn share(&self) -> Self {
-        VecPacket(Rc::clone(&self.0))
+        VecPacket {
+            bytes: Rc::clone(&self.bytes),
+            first_segment: self.first_segment,
+        }
     }
 }
 
@@ -67,10 +91,15 @@ pub struct VecRx {
 }
 
 impl VecRx {
-    /// A queue holding these frames.
+    /// A queue holding these frames, each in one segment.
     pub fn with_frames(frames: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        Self::with_packets(frames.into_iter().map(VecPacket::new))
+    }
+
+    /// A queue holding these packets.
+    pub fn with_packets(packets: impl IntoIterator<Item = VecPacket>) -> Self {
         VecRx {
-            pending: frames.into_iter().map(VecPacket::new).collect(),
+            pending: packets.into_iter().collect(),
         }
     }
 }
@@ -89,8 +118,9 @@ impl RxQueueIo for VecRx {
     }
 }
 
-/// A TX queue that records what it sent; `accept_per_call` limits how many
-/// packets one `tx_burst` takes, to play a NIC whose ring is full.
+/// A TX queue that records what it sent, each packet whole (every segment,
+/// as a NIC or `net_pcap` sends a chained mbuf); `accept_per_call` limits how
+/// many packets one `tx_burst` takes, to play a NIC whose ring is full.
 #[derive(Debug, Default)]
 pub struct VecTx {
     pub sent: Vec<Vec<u8>>,
@@ -105,7 +135,7 @@ impl TxQueueIo for VecTx {
             .unwrap_or(usize::MAX)
             .min(batch.0.len());
         for p in batch.0.drain(..n) {
-            self.sent.push(p.0.as_ref().clone());
+            self.sent.push(p.bytes.as_ref().clone());
         }
         n
     }

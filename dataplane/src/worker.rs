@@ -431,7 +431,9 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
         for (i, pkt) in burst.as_slice().iter().take(n).enumerate() {
             rx_bytes += u64::from(pkt.pkt_len());
             s.plans[i] = Plan::Raw;
-            match wire::parse(pkt.data()) {
+            // Judged by the whole packet's length, read from its first
+            // segment: a jumbo frame in chained buffers is one datagram.
+            match wire::parse_segmented(pkt.first_segment(), pkt.pkt_len() as usize) {
                 Ok(parsed) => match parsed.key {
                     FlowKey::V4(mut k) => {
                         k.in_port = in_port.0 as u8;
@@ -466,7 +468,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
                     Plan::Flow(id)
                 }
                 None => {
-                    let frame = burst.as_slice()[i].data();
+                    let frame = burst.as_slice()[i].first_segment();
                     miss_v4(
                         &mut self.flows,
                         &self.policy,
@@ -488,7 +490,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
                     Plan::Flow(id)
                 }
                 None => {
-                    let frame = burst.as_slice()[i].data();
+                    let frame = burst.as_slice()[i].first_segment();
                     miss_v6(
                         &mut self.flows,
                         &self.policy,
@@ -513,7 +515,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
                     }
                     flows.actions[id.index()]
                 }
-                Plan::Raw => policy.l2().decide(in_port, pkt.data()).into(),
+                Plan::Raw => policy.l2().decide(in_port, pkt.first_segment()).into(),
                 Plan::Uncached(action) => action,
             };
             i += 1;

@@ -15,7 +15,7 @@ use crate::mac::MacAddr;
 use crate::meter::{MeterUnit, RateMeter};
 use crate::policy::{Rule, RuleAction};
 use crate::stats::PortTotals;
-use crate::testio::{VecBurst, VecRx, VecTx};
+use crate::testio::{VecBurst, VecPacket, VecRx, VecTx};
 
 /// An IPv4/UDP frame to VF `vf` (MAC 02:00:00:00:00:vf) from 10.0.0.`host`:`sport`.
 fn udp(vf: u8, host: u8, sport: u16, len: usize) -> Vec<u8> {
@@ -504,4 +504,74 @@ fn a_metered_port_gets_its_rate_and_the_rest_is_counted_as_meter_drops() {
         .map(|c| c.snapshot().packets)
         .sum();
     assert_eq!(counted, 40);
+}
+
+/// An IPv6/UDP frame of `len` bytes to VF `vf` from fd00::`host`.
+fn udp6(vf: u8, host: u8, len: usize) -> Vec<u8> {
+    let mut src = [0u8; 16];
+    src[0] = 0xfd;
+    src[15] = host;
+    let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xfe], [2, 0, 0, 0, 0, vf])
+        .ipv6(src, [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9], 64)
+        .udp(7000, 7001);
+    let mut out = Vec::new();
+    b.write(&mut out, &vec![0x11; len - 62]).unwrap();
+    out
+}
+
+#[test]
+fn jumbo_frames_in_chained_buffers_become_flows_counted_by_their_whole_length() {
+    // 9000-byte frames whose first segment holds 2048 bytes (a default mbuf's
+    // data room), as net_pcap hands them over; beside them normal frames.
+    const FIRST: usize = 2048;
+    let frames = [
+        udp(1, 1, 1001, 9000),
+        udp(2, 2, 1002, 64),
+        udp6(3, 3, 9000),
+        udp6(1, 4, 100),
+    ];
+    let rounds = 3;
+    let packets: Vec<VecPacket> = (0..rounds)
+        .flat_map(|_| frames.iter().cloned())
+        .map(|f| VecPacket::segmented(f, FIRST))
+        .collect();
+    assert!(packets
+        .iter()
+        .any(|p| p.first_segment().len() < p.bytes.len()));
+    let rx = vec![RxAssignment {
+        port: PortIdx(0),
+        queue: VecRx::with_packets(packets),
+        budget: None,
+    }];
+    let mut r = rig(rx, MissAction::Drop, vec![], 64, 64);
+    run_until_empty(&mut r.worker);
+
+    let reasons = WorkerStats::parse_error_totals([r.stats.as_ref()]);
+    assert!(
+        reasons.iter().all(|(_, n)| *n == 0),
+        "every frame has a key: {reasons:?}"
+    );
+    let flows = new_flows(&r.events);
+    assert_eq!(flows.len(), frames.len(), "{flows:?}");
+    for (id, key) in &flows {
+        let frame = frames
+            .iter()
+            .find(|f| crate::wire::parse(f).map(|p| p.key.src()) == Ok(key.src()))
+            .unwrap();
+        let c = r.counters.get(*id).unwrap().snapshot();
+        assert_eq!(c.packets, rounds as u64, "{key}");
+        assert_eq!(c.bytes, rounds as u64 * frame.len() as u64, "{key}");
+    }
+    let t = totals(&r.stats);
+    let all = rounds as u64 * frames.iter().map(|f| f.len() as u64).sum::<u64>();
+    assert_eq!(t[0].rx_bytes, all);
+    assert_eq!(t.iter().map(|p| p.tx_bytes).sum::<u64>(), all);
+    // Sent whole: every segment goes out, not just the first.
+    for (vf, want) in [(1, vec![&frames[0], &frames[3]]), (3, vec![&frames[2]])] {
+        let sent = &r.worker.tx[vf].queue.sent;
+        assert_eq!(sent.len(), rounds * want.len());
+        for (i, f) in sent.iter().enumerate() {
+            assert_eq!(f, want[i % want.len()], "vf{vf} frame {i}");
+        }
+    }
 }

@@ -1,13 +1,16 @@
 //! `wire::parse` against an independent parser, `etherparse`: frames built by
 //! its `PacketBuilder` must give the key they were built with, and on any
 //! bytes (random, truncated, bit-flipped) our parser must not panic and must
-//! agree with `etherparse` whenever both decode the frame.
+//! agree with `etherparse` whenever both decode the frame. Frames up to
+//! jumbo size, handed over in segments (`wire::parse_segmented`), must give
+//! the key `etherparse` reads from the whole frame, or say that their headers
+//! run past the first segment, and only when they do.
 
 use etherparse::{
     NetSlice, PacketBuilder, PacketBuilderStep, SlicedPacket, TransportSlice, VlanId, VlanSlice,
 };
 use flowlift_dataplane::flow::{FlowKey, NO_VLAN};
-use flowlift_dataplane::wire::{parse, ParseError};
+use flowlift_dataplane::wire::{parse, parse_segmented, ParseError, Parsed};
 use proptest::prelude::*;
 use std::net::IpAddr;
 
@@ -92,7 +95,11 @@ fn build(s: &Spec) -> Vec<u8> {
 /// they agree on every field of the key; and that a frame `etherparse`
 /// decodes down to TCP/UDP/ICMP is one we key too.
 fn agree(frame: &[u8]) {
-    let ours = parse(frame);
+    agree_with(frame, parse(frame));
+}
+
+/// As [`agree`], for `ours`, our reading of `frame` (whole or segmented).
+fn agree_with(frame: &[u8], ours: Result<Parsed, ParseError>) {
     let Ok(theirs) = SlicedPacket::from_ethernet(frame) else {
         return;
     };
@@ -125,6 +132,9 @@ fn agree(frame: &[u8]) {
         // IPv6 extension chains than we do.
         Err(ParseError::Fragment) if fragmented => return,
         Err(ParseError::Ipv6ExtChainTooLong) => return,
+        // etherparse reads the whole frame; our segmented reading may not have
+        // every header at hand, which its caller checks it says only rightly.
+        Err(ParseError::HeadersPastFirstSegment) => return,
         // Without a transport header etherparse checked nothing below IP.
         Err(_) if theirs.transport.is_none() => return,
         Err(e) => panic!("we refused ({e:?}) what etherparse decodes: {theirs:?}"),
@@ -181,6 +191,35 @@ proptest! {
         prop_assert_eq!(usize::from(p.l3_offset), 14 + 4 * tags);
         prop_assert!(!p.first_fragment);
         agree(&frame);
+    }
+
+    #[test]
+    fn jumbo_frames_in_segments_give_etherparse_s_key_or_name_the_split(
+        s in spec(),
+        len in 0usize..9000,
+        fill in any::<u8>(),
+        first in any::<prop::sample::Index>(),
+    ) {
+        let s = Spec { payload: vec![fill; len], ..s };
+        let frame = build(&s);
+        let whole = parse(&frame).expect("a well-formed frame parses");
+        // Where the headers the parser reads end: the L4 header's fixed part.
+        let l4_len = match s.l4 {
+            L4::Tcp => 20,
+            L4::Udp => 8,
+            L4::Icmp => 4,
+        };
+        let headers_end = usize::from(whole.l4_offset) + l4_len;
+        // A first segment of any size, and the one a default mbuf holds.
+        for first in [first.index(frame.len() + 1), 2048.min(frame.len())] {
+            let got = parse_segmented(&frame[..first], frame.len());
+            if first >= headers_end {
+                prop_assert_eq!(got, Ok(whole));
+            } else {
+                prop_assert_eq!(got, Err(ParseError::HeadersPastFirstSegment));
+            }
+            agree_with(&frame, got);
+        }
     }
 
     #[test]

@@ -229,11 +229,13 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> SwitchPath<R, T> {
             let len = pkt.pkt_len();
             rx_bytes += u64::from(len);
             received += 1;
-            let key = wire::parse(pkt.data()).ok().map(|p| {
-                let mut k = p.key;
-                k.set_in_port(0);
-                k
-            });
+            let key = wire::parse_segmented(pkt.first_segment(), len as usize)
+                .ok()
+                .map(|p| {
+                    let mut k = p.key;
+                    k.set_in_port(0);
+                    k
+                });
             let hit = key.as_ref().and_then(|k| engine.classify(k));
             // A miss, or a hit whose rule hands it to a host queue: to a worker.
             let to_worker = match hit {

@@ -430,3 +430,30 @@ fn a_queue_rule_counts_its_hits_and_hands_them_to_that_worker_as_misses() {
     assert_eq!(r.sent_to(1) + r.sent_to(2), 0);
     r.assert_all_accounted();
 }
+
+#[test]
+fn a_jumbo_frame_in_chained_buffers_hits_its_rule_by_its_whole_length() {
+    // A 9000-byte datagram from 10.0.0.1 whose first segment holds 2048
+    // bytes: the switch keys it from that segment and counts all 9000.
+    let mut jumbo = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xfe], [2, 0, 0, 0, 0, 1])
+        .ipv4([10, 0, 0, 1], [192, 168, 0, 1], 64)
+        .udp(1000, 5001)
+        .write(&mut jumbo, &vec![7u8; 9000 - 42])
+        .unwrap();
+    let mut r = rig(Vec::new(), 1, None, 0);
+    r.path.uplink = VecRx::with_packets(
+        (0..4).map(|_| crate::testio::VecPacket::segmented(jumbo.clone(), 2048)),
+    );
+    r.install(1, 1, 4, false);
+    r.run_until_quiet();
+    assert_eq!(r.bank.get(4).unwrap().read(), (4, 4 * 9000));
+    assert_eq!(r.sent_to(2), 4);
+    assert!(r.path.to_ports[2]
+        .as_ref()
+        .unwrap()
+        .sent
+        .iter()
+        .all(|f| *f == jumbo));
+    r.assert_all_accounted();
+}

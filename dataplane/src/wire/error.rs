@@ -2,9 +2,10 @@
 //! on the per-packet path and to count in a fixed array indexed by
 //! [`ParseError::index`].
 
-/// Why [`super::parse`] returned no key. Two reasons are not faults of the
-/// frame ([`ParseError::NonIp`], [`ParseError::Fragment`]); every other one
-/// names the first header found truncated or inconsistent.
+/// Why [`super::parse`] returned no key. Three reasons are not faults of the
+/// frame ([`ParseError::NonIp`], [`ParseError::Fragment`],
+/// [`ParseError::HeadersPastFirstSegment`]); every other one names the first
+/// header found truncated or inconsistent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ParseError {
     /// An ethertype other than IPv4/IPv6 (ARP, LLDP, unknown): forwarded by L2
@@ -21,7 +22,8 @@ pub enum ParseError {
     /// More than two VLAN tags (QinQ is the deepest stack we key).
     TooManyVlans,
     /// The IPv4 header (or its options, or the `total_length` bytes it
-    /// announces) runs past the end of the frame.
+    /// announces) runs past the end of the frame: its whole length, every
+    /// segment (`pkt_len`), not just the first.
     TruncatedIpv4,
     /// Ethertype IPv4 but the version nibble is not 4.
     BadIpv4Version,
@@ -42,12 +44,20 @@ pub enum ParseError {
     TruncatedL4,
     /// A TCP data offset below 5 (a header shorter than its fixed 20 bytes).
     BadTcpOffset,
+    /// The frame holds its headers, but they run past its first segment
+    /// (buffer): the parser reads headers in place and copies nothing on the
+    /// fast path, so the frame is forwarded by L2 policy without a key. No
+    /// driver flowlift knows does this (the first segment of a chained frame
+    /// is a full buffer, 2 KiB by default); a frame cut short is counted as
+    /// truncated, never as this. Last in the list so that the counters of
+    /// the other reasons keep their places.
+    HeadersPastFirstSegment,
 }
 
 impl ParseError {
     /// Every reason, in [`ParseError::index`] order: size a counter array with
     /// `ALL.len()` and label it with `ALL[i].label()`.
-    pub const ALL: [ParseError; 15] = [
+    pub const ALL: [ParseError; 16] = [
         ParseError::NonIp,
         ParseError::Fragment,
         ParseError::TruncatedEthernet,
@@ -63,6 +73,7 @@ impl ParseError {
         ParseError::Ipv6ExtChainTooLong,
         ParseError::TruncatedL4,
         ParseError::BadTcpOffset,
+        ParseError::HeadersPastFirstSegment,
     ];
 
     /// Position in [`ParseError::ALL`].
@@ -91,14 +102,20 @@ impl ParseError {
             ParseError::Ipv6ExtChainTooLong => "ipv6_ext_chain_too_long",
             ParseError::TruncatedL4 => "truncated_l4",
             ParseError::BadTcpOffset => "bad_tcp_offset",
+            ParseError::HeadersPastFirstSegment => "headers_past_first_segment",
         }
     }
 
     /// Whether the frame is broken. `false` for [`ParseError::NonIp`] and
-    /// [`ParseError::Fragment`]: valid frames that simply have no 5-tuple.
+    /// [`ParseError::Fragment`], valid frames that simply have no 5-tuple,
+    /// and for [`ParseError::HeadersPastFirstSegment`], a valid frame laid
+    /// out in buffers in a way the parser does not read.
     #[inline]
     pub fn is_malformed(self) -> bool {
-        !matches!(self, ParseError::NonIp | ParseError::Fragment)
+        !matches!(
+            self,
+            ParseError::NonIp | ParseError::Fragment | ParseError::HeadersPastFirstSegment
+        )
     }
 }
 
@@ -124,6 +141,7 @@ mod tests {
         }
         assert!(!ParseError::NonIp.is_malformed());
         assert!(!ParseError::Fragment.is_malformed());
+        assert!(!ParseError::HeadersPastFirstSegment.is_malformed());
         assert!(ParseError::TruncatedL4.is_malformed());
     }
 }

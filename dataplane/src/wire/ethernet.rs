@@ -2,8 +2,8 @@
 //! that some switches still send for the outer tag of QinQ): finds the
 //! ethertype of the payload, where the payload starts and the tags' VLAN IDs.
 
-use super::bytes::{header, u16_at};
-use super::ParseError;
+use super::bytes::u16_at;
+use super::{ParseError, Span};
 use crate::flow::NO_VLAN;
 
 /// Destination MAC, source MAC, ethertype.
@@ -63,8 +63,8 @@ fn is_tag(ethertype: u16) -> bool {
 
 /// Walks the Ethernet header and up to [`MAX_TAGS`] VLAN tags.
 #[inline(always)]
-pub fn parse(frame: &[u8]) -> Result<Link, ParseError> {
-    let eth = header::<HEADER_LEN>(frame).ok_or(ParseError::TruncatedEthernet)?;
+pub fn parse(frame: Span<'_>) -> Result<Link, ParseError> {
+    let eth = frame.header::<HEADER_LEN>(0, ParseError::TruncatedEthernet)?;
     let mut link = Link {
         ethertype: u16_at::<{ field::ETHERTYPE }, HEADER_LEN>(eth),
         l3_offset: HEADER_LEN,
@@ -95,11 +95,8 @@ pub fn parse(frame: &[u8]) -> Result<Link, ParseError> {
 
 /// The VID and the following ethertype of the tag at `at`.
 #[inline(always)]
-fn tag(frame: &[u8], at: usize) -> Result<(u16, u16), ParseError> {
-    let t = frame
-        .get(at..)
-        .and_then(header::<TAG_LEN>)
-        .ok_or(ParseError::TruncatedVlan)?;
+fn tag(frame: Span<'_>, at: usize) -> Result<(u16, u16), ParseError> {
+    let t = frame.header::<TAG_LEN>(at, ParseError::TruncatedVlan)?;
     Ok((
         u16_at::<{ field::TCI }, TAG_LEN>(t) & VID_MASK,
         u16_at::<{ field::TAG_ETHERTYPE }, TAG_LEN>(t),

@@ -1,8 +1,8 @@
 //! The IPv4 header: a view checked once by [`Packet::new_checked`], after which
 //! every getter reads a fixed offset of a fixed-size array and cannot fail.
 
-use super::bytes::{array, header, u16_at, u8_at};
-use super::ParseError;
+use super::bytes::{array, u16_at, u8_at};
+use super::{ParseError, Span};
 
 /// The fixed header, without options.
 pub const HEADER_LEN: usize = 20;
@@ -21,23 +21,28 @@ const MF: u16 = 0x2000;
 /// Fragment offset, in 8-byte units, in the same word.
 const FRAG_OFFSET: u16 = 0x1fff;
 
-/// A validated IPv4 header over a buffer that starts with it.
+/// A validated IPv4 header over a stretch of the frame that starts with it.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<'a> {
     hdr: &'a [u8; HEADER_LEN],
     /// Header length in bytes (IHL * 4), options included.
     header_len: usize,
-    /// `total_length`, known to fit the buffer.
+    /// `total_length`, known to fit the frame.
     total_len: usize,
 }
 
 impl<'a> Packet<'a> {
     /// Checks, in order: the fixed header fits; version 4; IHL >= 5; options
-    /// fit; `total_length` covers the header and fits the buffer. Bytes past
+    /// fit; `total_length` covers the header and fits the frame. Bytes past
     /// `total_length` (Ethernet padding of short frames) are ignored.
+    ///
+    /// Lengths are judged against the frame's true length (`buf.len()`, every
+    /// segment), so a jumbo datagram whose payload lies in later segments is
+    /// whole. Only the fixed header must be at hand: options are skipped,
+    /// never read.
     #[inline(always)]
-    pub fn new_checked(buf: &'a [u8]) -> Result<Self, ParseError> {
-        let hdr = header::<HEADER_LEN>(buf).ok_or(ParseError::TruncatedIpv4)?;
+    pub fn new_checked(buf: Span<'a>) -> Result<Self, ParseError> {
+        let hdr = buf.header::<HEADER_LEN>(0, ParseError::TruncatedIpv4)?;
         let ver_ihl = u8_at::<{ field::VER_IHL }, HEADER_LEN>(hdr);
         if ver_ihl >> 4 != 4 {
             return Err(ParseError::BadIpv4Version);

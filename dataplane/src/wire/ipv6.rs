@@ -1,8 +1,8 @@
 //! The IPv6 fixed header (a view checked once by [`Packet::new_checked`]) and
 //! the walk over its extension headers to the upper-layer protocol.
 
-use super::bytes::{array, header, u16_at, u8_at};
-use super::ParseError;
+use super::bytes::{array, u16_at, u8_at};
+use super::{ParseError, Span};
 
 /// The fixed header.
 pub const HEADER_LEN: usize = 40;
@@ -30,29 +30,30 @@ pub mod ext {
     pub const DEST_OPTS: u8 = 60;
 }
 
-/// A validated IPv6 fixed header over a buffer that starts with it.
+/// A validated IPv6 fixed header over a stretch of the frame that starts
+/// with it.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<'a> {
     hdr: &'a [u8; HEADER_LEN],
     /// The payload (extension headers included), `payload_length` bytes long:
     /// Ethernet padding past it is excluded.
-    payload: &'a [u8],
+    payload: Span<'a>,
 }
 
 impl<'a> Packet<'a> {
     /// Checks that the fixed header fits, the version is 6 and the payload
-    /// length fits the buffer. A payload length of 0 means an empty payload:
-    /// the jumbograms that use 0 to point at a hop-by-hop option (RFC 2675)
-    /// are larger than any Ethernet frame.
+    /// length fits the frame (its true length, every segment). A payload
+    /// length of 0 means an empty payload: the jumbograms that use 0 to point
+    /// at a hop-by-hop option (RFC 2675) are larger than any Ethernet frame.
     #[inline(always)]
-    pub fn new_checked(buf: &'a [u8]) -> Result<Self, ParseError> {
-        let hdr = header::<HEADER_LEN>(buf).ok_or(ParseError::TruncatedIpv6)?;
+    pub fn new_checked(buf: Span<'a>) -> Result<Self, ParseError> {
+        let hdr = buf.header::<HEADER_LEN>(0, ParseError::TruncatedIpv6)?;
         if u8_at::<{ field::VER_TC }, HEADER_LEN>(hdr) >> 4 != 6 {
             return Err(ParseError::BadIpv6Version);
         }
         let len = usize::from(u16_at::<{ field::PAYLOAD_LEN }, HEADER_LEN>(hdr));
         let payload = buf
-            .get(HEADER_LEN..HEADER_LEN + len)
+            .sub(HEADER_LEN, HEADER_LEN + len)
             .ok_or(ParseError::TruncatedIpv6)?;
         Ok(Packet { hdr, payload })
     }
@@ -74,7 +75,7 @@ impl<'a> Packet<'a> {
 
     /// The payload after the fixed header, bounded by `payload_length`.
     #[inline(always)]
-    pub fn payload(&self) -> &'a [u8] {
+    pub fn payload(&self) -> Span<'a> {
         self.payload
     }
 }
@@ -117,7 +118,7 @@ fn is_ext(next: u8) -> bool {
 /// 4-byte units, minus 2). A fragment header with a non-zero offset ends the
 /// walk with [`ParseError::Fragment`]: no upper-layer header follows it.
 #[inline]
-pub fn walk(mut next: u8, payload: &[u8]) -> Result<Upper, ParseError> {
+pub fn walk(mut next: u8, payload: Span<'_>) -> Result<Upper, ParseError> {
     let mut offset = 0;
     let mut first_fragment = false;
     for _ in 0..MAX_EXT_HEADERS {
@@ -131,10 +132,7 @@ pub fn walk(mut next: u8, payload: &[u8]) -> Result<Upper, ParseError> {
                 (nh, (usize::from(len) + 2) * 4)
             }
             ext::FRAGMENT => {
-                let h = payload
-                    .get(offset..)
-                    .and_then(header::<FRAG_LEN>)
-                    .ok_or(ParseError::TruncatedIpv6Ext)?;
+                let h = payload.header::<FRAG_LEN>(offset, ParseError::TruncatedIpv6Ext)?;
                 let word = u16_at::<{ frag::OFFSET_FLAGS }, FRAG_LEN>(h);
                 if word & frag::OFFSET != 0 {
                     return Err(ParseError::Fragment);
@@ -163,10 +161,8 @@ pub fn walk(mut next: u8, payload: &[u8]) -> Result<Upper, ParseError> {
 /// The next-header and length bytes that start every extension header but
 /// the fragment header.
 #[inline(always)]
-fn two_bytes(payload: &[u8], offset: usize) -> Result<[u8; 2], ParseError> {
+fn two_bytes(payload: Span<'_>, offset: usize) -> Result<[u8; 2], ParseError> {
     payload
-        .get(offset..)
-        .and_then(header::<2>)
+        .header::<2>(offset, ParseError::TruncatedIpv6Ext)
         .copied()
-        .ok_or(ParseError::TruncatedIpv6Ext)
 }

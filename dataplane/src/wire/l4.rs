@@ -2,8 +2,8 @@
 //! header of ICMP/ICMPv6 (keyed without ports). Other protocols are keyed by
 //! address and protocol alone.
 
-use super::bytes::{header, u16_at, u8_at};
-use super::ParseError;
+use super::bytes::{u16_at, u8_at};
+use super::{ParseError, Span};
 
 /// IP protocol numbers the parser looks into.
 pub mod protocol {
@@ -31,15 +31,17 @@ mod field {
 
 /// The (source, destination) ports of the `protocol` header at the start of
 /// `l4` (which ends where the IP payload ends), `(0, 0)` for protocols
-/// without ports.
+/// without ports. Only the fixed header must be at hand; TCP options are
+/// measured, not read.
 ///
 /// In a first fragment (`first_fragment`) TCP options may continue in the
 /// next fragment, so only TCP's fixed header must be present there.
 #[inline(always)]
-pub fn ports(protocol: u8, l4: &[u8], first_fragment: bool) -> Result<(u16, u16), ParseError> {
+pub fn ports(protocol: u8, l4: Span<'_>, first_fragment: bool) -> Result<(u16, u16), ParseError> {
+    const T: ParseError = ParseError::TruncatedL4;
     match protocol {
         protocol::TCP => {
-            let h = header::<TCP_HEADER_LEN>(l4).ok_or(ParseError::TruncatedL4)?;
+            let h = l4.header::<TCP_HEADER_LEN>(0, T)?;
             let words = usize::from(u8_at::<{ field::TCP_DATA_OFFSET }, TCP_HEADER_LEN>(h) >> 4);
             if words < TCP_HEADER_LEN / 4 {
                 return Err(ParseError::BadTcpOffset);
@@ -49,15 +51,9 @@ pub fn ports(protocol: u8, l4: &[u8], first_fragment: bool) -> Result<(u16, u16)
             }
             Ok(port_pair(h))
         }
-        protocol::UDP => header::<UDP_HEADER_LEN>(l4)
-            .map(port_pair)
-            .ok_or(ParseError::TruncatedL4),
-        protocol::SCTP => header::<SCTP_HEADER_LEN>(l4)
-            .map(port_pair)
-            .ok_or(ParseError::TruncatedL4),
-        protocol::ICMP | protocol::ICMPV6 => header::<ICMP_HEADER_LEN>(l4)
-            .map(|_| (0, 0))
-            .ok_or(ParseError::TruncatedL4),
+        protocol::UDP => l4.header::<UDP_HEADER_LEN>(0, T).map(port_pair),
+        protocol::SCTP => l4.header::<SCTP_HEADER_LEN>(0, T).map(port_pair),
+        protocol::ICMP | protocol::ICMPV6 => l4.header::<ICMP_HEADER_LEN>(0, T).map(|_| (0, 0)),
         _ => Ok((0, 0)),
     }
 }

@@ -9,13 +9,28 @@
 //! # Nothing here panics
 //!
 //! No function in `wire` panics, allocates or reads out of bounds, on any
-//! input. Each header is reached through a bounds-checked `get` that yields a
-//! fixed-size array (`&[u8; LEN]`), and every field is read at a constant
-//! offset of that array with the bounds proved at compile time (see `bytes`).
+//! input. Each header is reached through a bounds-checked [`Span::header`]
+//! that yields a fixed-size array (`&[u8; LEN]`), and every field is read at a
+//! constant offset of that array with the bounds proved at compile time (see
+//! `bytes`).
 //! Offsets and lengths are computed in `usize` from at most 16-bit fields, so
 //! they cannot overflow. The unit tests parse every truncation of every sample
-//! frame, the property tests compare against `etherparse` and feed random
-//! bytes, and `fuzz/` runs the parser under libFuzzer.
+//! frame, each split at every point into a first segment and the rest; the
+//! property tests compare against `etherparse` (jumbo frames in segments
+//! too) and feed random bytes, and `fuzz/` runs the parser under libFuzzer.
+//!
+//! # Frames in segments
+//!
+//! A frame larger than one packet buffer (a 9000-byte jumbo frame in 2 KiB
+//! mbufs) arrives as a chain of segments. [`parse_segmented`] takes the first
+//! segment and the frame's true length (`pkt_len`): every length check (IPv4
+//! `total_length`, IPv6 `payload_length`, extension headers, the L4 header)
+//! is judged against the true length, and header fields are read from the
+//! first segment, which in practice holds them all (it is a full buffer).
+//! Headers that do run past the first segment are not misparsed, and nothing
+//! is copied to join them: the frame gets no key, with the reason
+//! [`ParseError::HeadersPastFirstSegment`]. [`parse`] is the same for a frame
+//! held whole. See [`Span`].
 //!
 //! # Fragments
 //!
@@ -32,8 +47,10 @@ pub mod ethernet;
 pub mod ipv4;
 pub mod ipv6;
 pub mod l4;
+pub mod span;
 
 pub use error::ParseError;
+pub use span::Span;
 
 use crate::flow::{FlowKey, KeyV4, KeyV6};
 use ethernet::ethertype;
@@ -55,13 +72,30 @@ pub struct Parsed {
     pub first_fragment: bool,
 }
 
-/// Parses `frame`, starting at its Ethernet header, into its flow key.
+/// Parses `frame`, held whole and starting at its Ethernet header, into its
+/// flow key.
 #[inline]
 pub fn parse(frame: &[u8]) -> Result<Parsed, ParseError> {
+    parse_span(Span::whole(frame))
+}
+
+/// Parses a frame of `frame_len` bytes (a packet's `pkt_len`) whose first
+/// segment is `first` (its `data_len` bytes), starting at its Ethernet
+/// header, into its flow key. What a worker calls for every packet: a frame
+/// in one segment parses exactly as [`parse`] parses it; a longer one is
+/// judged by its true length and read from its first segment (see the
+/// module's "Frames in segments").
+#[inline]
+pub fn parse_segmented(first: &[u8], frame_len: usize) -> Result<Parsed, ParseError> {
+    parse_span(Span::new(first, frame_len))
+}
+
+#[inline(always)]
+fn parse_span(frame: Span<'_>) -> Result<Parsed, ParseError> {
     let link = ethernet::parse(frame)?;
     // `l3_offset` is within the frame (the link layer checked its headers fit);
     // the empty fallback is unreachable and would read as a truncated header.
-    let l3 = frame.get(link.l3_offset..).unwrap_or_default();
+    let l3 = frame.after(link.l3_offset).unwrap_or(Span::whole(&[]));
     match link.ethertype {
         ethertype::IPV4 => parse_ipv4(&link, l3),
         ethertype::IPV6 => parse_ipv6(&link, l3),
@@ -70,15 +104,19 @@ pub fn parse(frame: &[u8]) -> Result<Parsed, ParseError> {
 }
 
 #[inline(always)]
-fn parse_ipv4(link: &ethernet::Link, l3: &[u8]) -> Result<Parsed, ParseError> {
+fn parse_ipv4(link: &ethernet::Link, l3: Span<'_>) -> Result<Parsed, ParseError> {
     let ip = ipv4::Packet::new_checked(l3)?;
     if ip.frag_offset() != 0 {
         return Err(ParseError::Fragment);
     }
     let first_fragment = ip.more_fragments();
     // The L4 header ends where `total_length` says, not at the end of the
-    // frame: Ethernet pads short frames, and padding is not payload.
-    let l4 = l3.get(ip.header_len()..ip.total_len()).unwrap_or_default();
+    // frame: Ethernet pads short frames, and padding is not payload. Both
+    // bounds are within `l3` (`new_checked` checked them); the empty
+    // fallback is unreachable and would read as a truncated header.
+    let l4 = l3
+        .sub(ip.header_len(), ip.total_len())
+        .unwrap_or(Span::whole(&[]));
     let (sport, dport) = transport(ip.protocol(), l4, first_fragment)?;
     Ok(Parsed {
         key: FlowKey::V4(KeyV4 {
@@ -98,10 +136,11 @@ fn parse_ipv4(link: &ethernet::Link, l3: &[u8]) -> Result<Parsed, ParseError> {
 }
 
 #[inline(always)]
-fn parse_ipv6(link: &ethernet::Link, l3: &[u8]) -> Result<Parsed, ParseError> {
+fn parse_ipv6(link: &ethernet::Link, l3: Span<'_>) -> Result<Parsed, ParseError> {
     let ip = ipv6::Packet::new_checked(l3)?;
     let upper = ipv6::walk(ip.next_header(), ip.payload())?;
-    let l4 = ip.payload().get(upper.offset..).unwrap_or_default();
+    // `walk` ends within the payload; as above, the fallback is unreachable.
+    let l4 = ip.payload().after(upper.offset).unwrap_or(Span::whole(&[]));
     let (sport, dport) = transport(upper.protocol, l4, upper.first_fragment)?;
     Ok(Parsed {
         key: FlowKey::V6(KeyV6 {
@@ -123,7 +162,7 @@ fn parse_ipv6(link: &ethernet::Link, l3: &[u8]) -> Result<Parsed, ParseError> {
 /// The ports, where a first fragment too short for its L4 header is, like any
 /// other fragment, a frame without a 5-tuple rather than a malformed one.
 #[inline(always)]
-fn transport(protocol: u8, l4: &[u8], first_fragment: bool) -> Result<(u16, u16), ParseError> {
+fn transport(protocol: u8, l4: Span<'_>, first_fragment: bool) -> Result<(u16, u16), ParseError> {
     match l4::ports(protocol, l4, first_fragment) {
         Err(ParseError::TruncatedL4) if first_fragment => Err(ParseError::Fragment),
         r => r,

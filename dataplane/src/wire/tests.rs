@@ -399,3 +399,124 @@ fn every_single_bit_flip_is_survived() {
         }
     }
 }
+
+/// `frame` grown to `len` bytes with its IP length fields saying so: a jumbo
+/// datagram with the sample's headers. `l3` is the IP header's offset.
+fn jumbo(frame: &[u8], l3: usize, len: usize) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f.resize(len, 0x5a);
+    match f[l3] >> 4 {
+        4 => {
+            let total = (len - l3) as u16;
+            f[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
+        }
+        _ => {
+            let payload = (len - l3 - 40) as u16;
+            f[l3 + 4..l3 + 6].copy_from_slice(&payload.to_be_bytes());
+        }
+    }
+    f
+}
+
+/// The size of a default mbuf's first segment: 2048 bytes of data room.
+const FIRST_SEGMENT: usize = 2048;
+
+#[test]
+fn a_jumbo_frame_in_segments_is_keyed_from_its_first_segment() {
+    for (sample, l3) in [
+        (IPV4_UDP_DNS, 14),
+        (VLAN_IPV4_TCP_SYN, 18),
+        (QINQ_9100_IPV6_UDP, 22),
+        (IPV6_HBH_RT_DST_TCP, 14),
+    ] {
+        let f = jumbo(sample, l3, 9000);
+        let whole = ok(&f);
+        assert_eq!(whole.key, ok(sample).key);
+        // What a worker saw before it knew the frame's length: the first
+        // segment alone reads as a datagram longer than its frame.
+        let first = &f[..FIRST_SEGMENT];
+        assert!(
+            matches!(
+                parse(first),
+                Err(ParseError::TruncatedIpv4 | ParseError::TruncatedIpv6)
+            ),
+            "{:?}",
+            parse(first)
+        );
+        assert_eq!(parse_segmented(first, f.len()), Ok(whole));
+    }
+}
+
+#[test]
+fn a_frame_shorter_than_its_ip_length_is_truncated_however_it_is_segmented() {
+    let v4 = jumbo(IPV4_UDP_DNS, 14, 9000);
+    let v6 = jumbo(QINQ_9100_IPV6_UDP, 22, 9000);
+    for cut in [100, FIRST_SEGMENT, 8999] {
+        let seg = cut.min(FIRST_SEGMENT);
+        assert_eq!(
+            parse_segmented(&v4[..seg], cut),
+            Err(ParseError::TruncatedIpv4)
+        );
+        assert_eq!(
+            parse_segmented(&v6[..seg], cut),
+            Err(ParseError::TruncatedIpv6)
+        );
+    }
+    assert_eq!(
+        parse_segmented(&v4[..10], 13),
+        Err(ParseError::TruncatedEthernet)
+    );
+}
+
+#[test]
+fn headers_past_the_first_segment_are_named_not_misparsed() {
+    let f = jumbo(IPV6_HBH_RT_DST_TCP, 14, 9000);
+    let split = |at: usize| parse_segmented(&f[..at], f.len());
+    assert_eq!(split(10), Err(ParseError::HeadersPastFirstSegment));
+    assert_eq!(split(14 + 39), Err(ParseError::HeadersPastFirstSegment));
+    // Inside the extension chain, and inside the TCP header.
+    assert_eq!(split(14 + 40 + 9), Err(ParseError::HeadersPastFirstSegment));
+    assert_eq!(split(14 + 80 + 3), Err(ParseError::HeadersPastFirstSegment));
+    // TCP's options are measured against the frame, never read.
+    assert_eq!(split(14 + 80 + 20), Ok(ok(&f)));
+    assert!(!ParseError::HeadersPastFirstSegment.is_malformed());
+}
+
+#[test]
+fn a_first_segment_longer_than_the_frame_is_cut_to_it() {
+    for len in 0..IPV4_UDP_DNS.len() {
+        assert_eq!(
+            parse_segmented(IPV4_UDP_DNS, len),
+            parse(&IPV4_UDP_DNS[..len])
+        );
+    }
+}
+
+/// For every true length `n` of every sample frame and every first segment
+/// `k <= n`: the frame parses as it does held whole, or (headers not all in
+/// the first segment) names the split. Nothing else: segmentation never
+/// changes a key or turns into another error.
+#[test]
+fn every_split_of_every_truncation_parses_as_whole_or_names_the_split() {
+    for frame in ALL_FRAMES {
+        for n in 0..=frame.len() {
+            let whole = parse(&frame[..n]);
+            let mut matched = false;
+            for k in 0..=n {
+                let got = parse_segmented(&frame[..k], n);
+                if got == whole {
+                    matched = true;
+                } else {
+                    assert_eq!(
+                        got,
+                        Err(ParseError::HeadersPastFirstSegment),
+                        "first segment {k} of {n} bytes of {frame:02x?}"
+                    );
+                    // Once every header is at hand, more bytes change nothing.
+                    assert!(!matched, "first segment {k} of {n}: {frame:02x?}");
+                }
+            }
+            assert!(matched);
+        }
+    }
+}

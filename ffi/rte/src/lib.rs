@@ -27,7 +27,7 @@ mod ring;
 pub use eal::{Eal, LaunchHandle};
 pub use error::{errno, errno_name, Errno, Error};
 pub use ids::{LcoreId, PortId, QueueId};
-pub use mbuf::{Mbuf, MbufBurst, MAX_BURST};
+pub use mbuf::{Mbuf, MbufBurst, MAX_BURST, MBUF_HEADROOM};
 pub use mempool::{Mempool, MBUF_DEFAULT_DATAROOM};
 pub use port::{DeviceInfo, Link, Port, PortConfig, PortStats, RxQueue, TxQueue, Xstat};
 pub use ring::{eth_from_rings, Ring};

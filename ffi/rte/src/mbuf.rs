@@ -7,6 +7,11 @@ use std::ptr::NonNull;
 /// 64 leaves room for a doubled burst without a second array.
 pub const MAX_BURST: usize = 64;
 
+/// Bytes reserved at the front of every mbuf's data room for headers a
+/// sender may prepend (`RTE_PKTMBUF_HEADROOM`): a data room of `d` bytes holds
+/// a frame of `d - MBUF_HEADROOM` bytes in one segment.
+pub const MBUF_HEADROOM: u16 = dpdk_sys::RTE_PKTMBUF_HEADROOM as u16;
+
 /// One packet buffer, owned: freed on `Drop`, handed over (not freed) when a
 /// `tx_burst` takes it. `Send` (an mbuf can move between lcores through a ring)
 /// but not `Sync`, and never `Clone`: [`Mbuf::share`] adds a reference instead.
@@ -28,14 +33,24 @@ impl Mbuf {
         unsafe { self.0.as_ref() }
     }
 
-    /// Bytes of the whole packet (all segments).
+    /// Bytes of the whole packet (all segments): what counters and meters
+    /// count, never `data().len()`.
     #[inline]
     pub fn pkt_len(&self) -> u32 {
         self.raw().pkt_len
     }
 
-    /// The packet's first segment as bytes. Packets from the PMDs flowlift uses
-    /// (and every packet up to the data room) are one segment.
+    /// Segments in the packet: 1 unless it outgrew one buffer's data room.
+    #[inline]
+    pub fn nb_segs(&self) -> u16 {
+        self.raw().nb_segs
+    }
+
+    /// The packet's first segment as bytes (its `data_len` bytes). A packet
+    /// larger than the pool's data room (a 9000-byte frame in 2 KiB mbufs, as
+    /// `net_pcap` and scattering NICs deliver it) is a chain of segments, and
+    /// this is only the start of it: the rest is reached through the chain,
+    /// sent whole by `tx_burst` and freed whole on `Drop`.
     #[inline]
     pub fn data(&self) -> &[u8] {
         let m = self.raw();
@@ -68,8 +83,8 @@ impl Mbuf {
         })
     }
 
-    /// Appends `bytes` at the tail of a one-segment packet; false if it does not
-    /// fit in the buffer's tailroom.
+    /// Appends `bytes` at the tail of the packet (its last segment); false if
+    /// they do not fit in that segment's tailroom.
     pub fn append(&mut self, bytes: &[u8]) -> bool {
         let Ok(len) = u16::try_from(bytes.len()) else {
             return false;
