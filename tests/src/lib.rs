@@ -53,10 +53,34 @@ pub fn one_at_a_time() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs `flowlift` with `args` to completion.
+/// `args` of a `flowlift run` made private to this test: its own control
+/// socket and no /metrics unless the test names them, so that tests (and any
+/// appliance an engineer runs on the machine, on the default
+/// `/run/flowlift.sock` and port 9464) never meet.
+pub fn private_run(args: &[&str]) -> Vec<String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let mut out: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    if args.first() != Some(&"run") || args.contains(&"--check-config") {
+        return out;
+    }
+    if !args.contains(&"--socket") {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("flowlift-test-{}-{n}.sock", std::process::id()));
+        out.extend(["--socket".to_string(), path.display().to_string()]);
+    }
+    if !args.contains(&"--metrics") {
+        out.extend(["--metrics".to_string(), String::new()]);
+    }
+    out
+}
+
+/// Runs `flowlift` with `args` to completion (a `run` on a private socket,
+/// see [`private_run`]).
 pub fn flowlift(args: &[&str]) -> Output {
     Command::new(flowlift_bin())
-        .args(args)
+        .args(private_run(args))
         .output()
         .expect("start flowlift")
 }
@@ -285,7 +309,7 @@ impl Background {
     /// Starts `flowlift` with `args`.
     pub fn start(args: &[&str]) -> Background {
         let mut child = Command::new(flowlift_bin())
-            .args(args)
+            .args(private_run(args))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -6,7 +6,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flowlift_tests::{describe, final_counters, flowlift, flowlift_bin, one_at_a_time};
+use flowlift_tests::{
+    describe, final_counters, flowlift, flowlift_bin, one_at_a_time, private_run,
+};
 
 #[test]
 fn the_demo_prints_a_moving_status_line_and_stops_at_its_duration() {
@@ -43,7 +45,7 @@ fn the_demo_prints_a_moving_status_line_and_stops_at_its_duration() {
 
 fn stop_with(signal: &str) {
     let mut child = Command::new(flowlift_bin())
-        .args(["run"])
+        .args(private_run(&["run"]))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
