@@ -13,6 +13,7 @@ pub mod flowlog;
 pub mod lifecycle;
 pub mod metrics;
 pub mod offload;
+pub mod poll_server;
 pub mod report;
 pub mod shell;
 pub mod tracker;
