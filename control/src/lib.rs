@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod flowlog;
 pub mod lifecycle;
 pub mod metrics;
+pub mod metrics_server;
 pub mod offload;
 pub mod poll_server;
 pub mod report;
