@@ -1,4 +1,4 @@
-//! `/metrics`: Prometheus text format, served from a thread of its own.
+//! `/metrics`: Prometheus text format, served by [`crate::metrics_server`].
 //!
 //! Built on the Prometheus project's `prometheus-client` crate, for its
 //! scrape-time collectors: nothing is copied into metric objects as traffic
@@ -12,14 +12,9 @@
 //! `_total` on counters, and only low-cardinality labels (port, worker, state,
 //! reason, path, result): per-flow figures belong to the shell.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use anyhow::Context;
 use flowlift_dataplane::eswitch::EswitchStats;
 use flowlift_dataplane::stats::{PortTotals, WorkerStats};
 use flowlift_dataplane::wire::ParseError;
@@ -28,6 +23,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::lifecycle::DemoteReason;
+pub use crate::metrics_server::MetricsServer;
 use crate::offload::manager::{Latency, OffloadStats};
 
 /// What the control core publishes for the metrics thread, once a tick.
@@ -543,97 +539,6 @@ pub fn render(sources: &Arc<Sources>) -> String {
     text
 }
 
-/// The HTTP server for `/metrics`; stops with its thread when dropped.
-#[derive(Debug)]
-pub struct MetricsServer {
-    pub addr: std::net::SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl MetricsServer {
-    /// Serves `/metrics` on `addr` (`127.0.0.1:9464`; port 0 picks one).
-    pub fn serve(addr: &str, sources: Arc<Sources>) -> anyhow::Result<MetricsServer> {
-        let listener =
-            TcpListener::bind(addr).with_context(|| format!("metrics address {addr}"))?;
-        listener.set_nonblocking(true).context("metrics listener")?;
-        let local = listener.local_addr().context("metrics listener")?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let st = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("flowlift-metrics".into())
-            .spawn(move || {
-                while !st.load(Ordering::SeqCst) {
-                    match listener.accept() {
-                        Ok((stream, _)) => answer(stream, &sources),
-                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                    }
-                }
-            })
-            .context("metrics thread")?;
-        Ok(MetricsServer {
-            addr: local,
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Answers one HTTP request: `GET /metrics`, else 404. Slow or broken
-/// clients get a short timeout and no more.
-fn answer(mut stream: TcpStream, sources: &Arc<Sources>) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let mut head = [0u8; 2048];
-    let mut got = 0;
-    // Read until the end of the request head (or a full buffer).
-    while got < head.len() {
-        match stream.read(&mut head[got..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                got += n;
-                if head[..got].windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-        }
-    }
-    let line = String::from_utf8_lossy(&head[..got]);
-    let target = line.split_whitespace().take(2).collect::<Vec<_>>();
-    let (status, ctype, body) = match target.as_slice() {
-        ["GET", path] if path.split('?').next() == Some("/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            render(sources),
-        ),
-        ["GET", "/"] => (
-            "200 OK",
-            "text/plain; charset=utf-8",
-            "flowlift: metrics at /metrics\n".to_string(),
-        ),
-        _ => (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "not found: try GET /metrics\n".to_string(),
-        ),
-    };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,25 +592,5 @@ mod tests {
                 "missing {line:?} in\n{text}"
             );
         }
-    }
-
-    #[test]
-    fn the_server_answers_metrics_and_404() {
-        let server = MetricsServer::serve("127.0.0.1:0", sources()).unwrap();
-        let get = |path: &str| {
-            let mut s = TcpStream::connect(server.addr).unwrap();
-            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-            let mut out = String::new();
-            s.read_to_string(&mut out).unwrap();
-            out
-        };
-        let m = get("/metrics");
-        assert!(m.starts_with("HTTP/1.1 200 OK"), "{m}");
-        assert!(m.contains("flowlift_port_rx_packets_total"));
-        assert!(get("/nope").starts_with("HTTP/1.1 404"));
-        // A client that connects and says nothing does not stop the server.
-        let idle = TcpStream::connect(server.addr).unwrap();
-        drop(idle);
-        assert!(get("/metrics").starts_with("HTTP/1.1 200 OK"));
     }
 }
