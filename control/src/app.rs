@@ -247,9 +247,24 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
         )?;
         return Ok(StopReason::ConfigChecked);
     }
+    // The control socket first: a path it refuses (a file, a live socket)
+    // is one line before anything of DPDK starts. Commands sent while the
+    // ports come up wait for the control loop.
+    let (requests_tx, requests) = request_channel();
+    let socket_path = opts
+        .socket
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&cfg.control.socket));
+    let socket = ControlSocket::serve(&socket_path, requests_tx.clone())?;
+    let control = ControlIn {
+        socket,
+        socket_path,
+        requests_tx,
+        requests,
+    };
     let eal =
         Eal::init(&args).map_err(|e| anyhow::anyhow!("{e} (EAL arguments: {})", args.join(" ")))?;
-    let result = run_with_eal(&eal, &cfg, pool, budget, opts, &stop, out);
+    let result = run_with_eal(&eal, &cfg, pool, budget, opts, &stop, control, out);
     drop(eal);
     result
 }
@@ -273,6 +288,15 @@ struct MissPortsKeep {
     ports: Vec<Port>,
 }
 
+/// The control socket, serving before EAL starts, and its channel.
+struct ControlIn {
+    socket: ControlSocket,
+    socket_path: PathBuf,
+    requests_tx: crossbeam_channel::Sender<Request>,
+    requests: Receiver<Request>,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_with_eal(
     eal: &Eal,
     cfg: &Config,
@@ -280,8 +304,15 @@ fn run_with_eal(
     budget: Option<u64>,
     opts: &RunOptions,
     stop: &Arc<StopRequest>,
+    control: ControlIn,
     out: &mut dyn Write,
 ) -> anyhow::Result<StopReason> {
+    let ControlIn {
+        socket,
+        socket_path,
+        requests_tx,
+        requests,
+    } = control;
     let dp = &cfg.dataplane;
     if eal.main_lcore() != LcoreId(dp.main_lcore) {
         bail!(
@@ -349,18 +380,6 @@ fn run_with_eal(
         }
     }
 
-    let (requests_tx, requests) = request_channel();
-    let socket_path = opts
-        .socket
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&cfg.control.socket));
-    let socket = match ControlSocket::serve(&socket_path, requests_tx.clone()) {
-        Ok(s) => s,
-        Err(e) => {
-            stop_all(&mut running, &mut keeper, stop)?;
-            return Err(e);
-        }
-    };
     writeln!(
         out,
         "control socket {} (flowlift shell --socket {})",
