@@ -18,6 +18,8 @@ const FUNCTIONS: &[&str] = &[
     "rte_eth_dev_probing_finish",
     "rte_eth_dev_release_port",
     "rte_eth_dev_close",
+    "rte_eth_dev_stop",
+    "rte_eal_process_type",
     "rte_eth_dev_get_port_by_name",
     "rte_eth_vdev_allocate",
     "rte_eth_switch_domain_alloc",
@@ -70,6 +72,9 @@ const TYPES: &[&str] = &[
     "rte_mtr_.*",
     "rte_mbuf",
     "rte_mempool",
+    "flowlift_drv_bits32",
+    "flowlift_drv_bits64",
+    "rte_eth_representor_type",
 ];
 const VARS: &[&str] = &[
     "RTE_ETH_.*",
@@ -83,6 +88,7 @@ const VARS: &[&str] = &[
     "RTE_ETH_DEV_.*",
     "RTE_FLOW_.*",
     "RTE_MTR_.*",
+    "FLOWLIFT_.*",
 ];
 
 fn main() {
