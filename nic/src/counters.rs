@@ -98,6 +98,10 @@ pub struct UplinkCounters {
     pub wire: Counter,
     /// Frames handed to the host's RX rings (the host counts what it polls).
     pub delivered: Counter,
+    /// Frames a transfer rule sent back out on the wire.
+    pub to_wire: Counter,
+    /// Frames a rule dropped.
+    pub dropped: Counter,
     pub imissed: Tally,
     pub ierrors: Tally,
     pub rx_nombuf: Tally,

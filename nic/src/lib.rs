@@ -7,13 +7,21 @@
 //! logic, and everything here is unit-tested without EAL.
 //!
 //! What exists so far: devargs ([`devargs`]), the wire ([`wire`]), the host RX
-//! rings ([`ring`]), the uplink's replay into them ([`uplink`]), counters
-//! ([`counters`]) and the device's topology ([`Nic`]).
+//! rings ([`ring`]), flow rules as rte_flow gives them ([`flow`]) and the
+//! switch's tables and counters ([`rules`]), the uplink's replay through the
+//! rules into the rings, the VF sinks and back to the wire ([`uplink`]),
+//! counters ([`counters`]) and the device's topology ([`Nic`]).
+//!
+//! It reuses `dataplane::eswitch` (the wildcard table, the counter bank) and
+//! `dataplane::wire` (the parser that makes a frame's flow key) rather than
+//! copying them; moving the eswitch here is left for later.
 #![deny(unsafe_code)]
 
 pub mod counters;
 pub mod devargs;
+pub mod flow;
 pub mod ring;
+pub mod rules;
 pub mod uplink;
 pub mod wire;
 
@@ -22,6 +30,7 @@ use std::sync::{Arc, Mutex};
 pub use counters::{Counter, PortStats, Tally, UplinkCounters, VfSink};
 pub use devargs::{Devargs, DevargsError};
 pub use ring::{Ring, RingTx};
+pub use rules::Rules;
 pub use uplink::{FillError, Host, Uplink, UplinkThread};
 pub use wire::{Capture, Wire, WireError};
 
@@ -34,14 +43,34 @@ pub enum NicError {
     Wire(#[from] WireError),
 }
 
-/// One model NIC: its configuration, wire, and the counters of its sides.
+/// What the switch thread shares with the control path: the counters of the
+/// uplink and of the VF sinks, and the rules.
+#[derive(Debug)]
+pub struct Fabric {
+    pub uplink: UplinkCounters,
+    /// The sinks of the VFs that have a representor, in VF order.
+    pub vfs: Vec<(u16, VfSink)>,
+    pub rules: Rules,
+}
+
+impl Fabric {
+    /// A switch with these VFs and the default limits.
+    pub fn new(vfs: Vec<u16>) -> Fabric {
+        Fabric {
+            uplink: UplinkCounters::default(),
+            vfs: vfs.iter().map(|&vf| (vf, VfSink::default())).collect(),
+            rules: Rules::new(vfs, rules::DEFAULT_CAPACITY, rules::DEFAULT_COUNTERS),
+        }
+    }
+}
+
+/// One model NIC: its configuration, wire, switch and the counters of its
+/// sides.
 #[derive(Debug)]
 pub struct Nic {
     devargs: Devargs,
     wire: Arc<Mutex<Wire>>,
-    uplink: Arc<UplinkCounters>,
-    /// The sinks of the VFs that have a representor, in VF order.
-    vfs: Vec<(u16, VfSink)>,
+    fabric: Arc<Fabric>,
 }
 
 impl Nic {
@@ -57,16 +86,11 @@ impl Nic {
             Some(path) => Wire::new(Capture::load(path)?, devargs.loops, devargs.rate_pps),
             None => Wire::silent(),
         };
-        let vfs = devargs
-            .representors
-            .iter()
-            .map(|&vf| (vf, VfSink::default()))
-            .collect();
+        let fabric = Fabric::new(devargs.representors.clone());
         Ok(Nic {
             devargs,
             wire: Arc::new(Mutex::new(wire)),
-            uplink: Arc::new(UplinkCounters::default()),
-            vfs,
+            fabric: Arc::new(fabric),
         })
     }
 
@@ -77,17 +101,26 @@ impl Nic {
 
     /// The VFs that have a representor, in port order.
     pub fn vfs(&self) -> impl Iterator<Item = u16> + '_ {
-        self.vfs.iter().map(|(vf, _)| *vf)
+        self.fabric.vfs.iter().map(|(vf, _)| *vf)
     }
 
     /// VF `vf`'s sink, if it has a representor.
     pub fn vf_sink(&self, vf: u16) -> Option<&VfSink> {
-        self.vfs.iter().find(|(v, _)| *v == vf).map(|(_, s)| s)
+        self.fabric
+            .vfs
+            .iter()
+            .find(|(v, _)| *v == vf)
+            .map(|(_, s)| s)
     }
 
     /// The uplink's wire-side counters.
     pub fn uplink(&self) -> &UplinkCounters {
-        &self.uplink
+        &self.fabric.uplink
+    }
+
+    /// The switch's rules.
+    pub fn rules(&self) -> &Rules {
+        &self.fabric.rules
     }
 
     /// Frames the wire carries in all (`None`: forever).
@@ -95,14 +128,15 @@ impl Nic {
         self.wire.lock().map_or(None, |w| w.total())
     }
 
-    /// Starts the uplink (the PF port starts): the wire replays into `up`'s
-    /// rings from where it stood, on a thread named `name`.
+    /// Starts the uplink (the PF port starts): the wire replays through the
+    /// switch into `up`'s rings from where it stood, on a thread named
+    /// `name`.
     pub fn start_uplink<H: Host>(
         &self,
         up: Uplink<H>,
         name: String,
     ) -> std::io::Result<UplinkThread<H>> {
-        UplinkThread::start(Arc::clone(&self.wire), up, Arc::clone(&self.uplink), name)
+        UplinkThread::start(Arc::clone(&self.wire), up, Arc::clone(&self.fabric), name)
     }
 }
 
