@@ -1,6 +1,6 @@
 //! `net_flowlift`: the model NIC of `flowlift-nic` as a DPDK 22.11 poll-mode
 //! driver for a virtual device, so that any DPDK application drives it through
-//! ethdev (and, coming, rte_flow and rte_mtr) exactly as it drives a ConnectX.
+//! ethdev and rte_flow (and, coming, rte_mtr) exactly as it drives a ConnectX.
 //!
 //! `--vdev net_flowlift0,wire=F,loops=1,representor=vf[0-3]` makes port 0, the
 //! PF (uplink), whose wire replays the capture F, and ports 1-4, the
@@ -12,6 +12,7 @@
 //! the burst functions, mbufs. What the NIC does is `flowlift-nic`'s, in safe
 //! Rust. Every `unsafe` block here says why it holds.
 
+mod flow;
 mod log;
 mod port;
 mod probe;

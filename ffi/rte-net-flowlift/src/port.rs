@@ -8,7 +8,7 @@
 
 use std::ffi::{c_int, c_uint, CString};
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use dpdk_driver_sys as sys;
 use flowlift_nic::{Nic, Ring, Uplink, UplinkThread};
@@ -40,6 +40,9 @@ pub(crate) struct Device {
     pub(crate) nic: Nic,
     /// The PF port's name (the switch's name in `switch_info`).
     pub(crate) pf_name: CString,
+    /// The ethdev port ids of the device's ports and what they are (set once
+    /// every port exists).
+    pub(crate) ports: OnceLock<Vec<(u16, Role)>>,
     pub(crate) domain_id: u16,
     /// The uplink's switch thread while the PF is started.
     pub(crate) uplink: Mutex<Option<UplinkThread<MbufHost>>>,
@@ -81,7 +84,7 @@ pub(crate) type PrivSlot = *mut Port;
 /// `dev` is a port of this driver (its `dev_ops` are [`OPS`]) that is not yet
 /// closed: then `dev_private` holds the pointer to a live [`Port`] that probe
 /// stored, and only `dev_close` takes it away.
-unsafe fn port<'a>(dev: *mut sys::rte_eth_dev) -> &'a Port {
+pub(crate) unsafe fn port<'a>(dev: *mut sys::rte_eth_dev) -> &'a Port {
     // SAFETY: as stated above.
     unsafe { &**(*(*dev).data).dev_private.cast::<PrivSlot>() }
 }
@@ -110,11 +113,14 @@ pub(crate) static OPS: sys::eth_dev_ops = sys::eth_dev_ops {
     mtu_set: Some(mtu_set),
     stats_get: Some(stats_get),
     stats_reset: Some(stats_reset),
+    xstats_get: Some(xstats_get),
+    xstats_get_names: Some(xstats_get_names),
     rx_queue_setup: Some(rx_queue_setup),
     rx_queue_release: Some(rx_queue_release),
     tx_queue_setup: Some(tx_queue_setup),
     tx_queue_release: Some(tx_queue_release),
     representor_info_get: Some(representor_info_get),
+    flow_ops_get: Some(crate::flow::flow_ops_get),
     // SAFETY: `eth_dev_ops` holds only optional function pointers, for which
     // all zero bits are `None` (NULL: "not supported" to ethdev).
     ..unsafe { std::mem::zeroed() }
@@ -153,6 +159,9 @@ unsafe extern "C" fn dev_infos_get(
         Role::Vf(vf) => vf,
     };
     info.switch_info.rx_domain = 0;
+    // Rules live in the model's switch whatever the port's state, as mlx5
+    // keeps them across stop and start.
+    info.dev_capa |= u64::from(sys::FLOWLIFT_ETH_DEV_CAPA_FLOW_RULE_KEEP);
     0
 }
 
@@ -342,6 +351,88 @@ unsafe extern "C" fn stats_reset(dev: *mut sys::rte_eth_dev) -> c_int {
     let up = port.dev.nic.uplink();
     *lock(&port.base_missed) = (up.imissed.get(), up.ierrors.get(), up.rx_nombuf.get());
     0
+}
+
+/// The model's own counters of a port, as extended stats (totals since
+/// probe; a stats reset does not zero them). The PF shows its wire and what
+/// the switch did with it; a representor shows what its VF received, by path.
+fn xstats(port: &Port) -> Vec<(&'static str, u64)> {
+    match port.role {
+        Role::Pf => {
+            let up = port.dev.nic.uplink();
+            vec![
+                ("wire_rx_packets", up.wire.packets()),
+                ("wire_rx_bytes", up.wire.bytes()),
+                ("switch_to_host_packets", up.delivered.packets()),
+                ("switch_to_host_bytes", up.delivered.bytes()),
+                ("switch_to_wire_packets", up.to_wire.packets()),
+                ("switch_to_wire_bytes", up.to_wire.bytes()),
+                ("switch_drop_packets", up.dropped.packets()),
+                ("switch_drop_bytes", up.dropped.bytes()),
+            ]
+        }
+        Role::Vf(vf) => {
+            let (switched, sent) = match port.dev.nic.vf_sink(vf) {
+                Some(s) => (
+                    (s.from_switch.packets(), s.from_switch.bytes()),
+                    (s.from_host.packets(), s.from_host.bytes()),
+                ),
+                None => ((0, 0), (0, 0)),
+            };
+            vec![
+                ("vf_rx_from_switch_packets", switched.0),
+                ("vf_rx_from_switch_bytes", switched.1),
+                ("vf_rx_from_host_packets", sent.0),
+                ("vf_rx_from_host_bytes", sent.1),
+            ]
+        }
+    }
+}
+
+unsafe extern "C" fn xstats_get(
+    dev: *mut sys::rte_eth_dev,
+    out: *mut sys::rte_eth_xstat,
+    n: c_uint,
+) -> c_int {
+    // SAFETY: a port of this driver, not closed.
+    let stats = xstats(unsafe { port(dev) });
+    let count = c_int::try_from(stats.len()).unwrap_or(c_int::MAX);
+    if out.is_null() || (n as usize) < stats.len() {
+        return count;
+    }
+    for (i, (_, value)) in stats.iter().enumerate() {
+        // SAFETY: `out` has room for `n` >= `stats.len()` entries.
+        unsafe {
+            out.add(i).write(sys::rte_eth_xstat {
+                id: i as u64,
+                value: *value,
+            })
+        };
+    }
+    count
+}
+
+unsafe extern "C" fn xstats_get_names(
+    dev: *mut sys::rte_eth_dev,
+    out: *mut sys::rte_eth_xstat_name,
+    n: c_uint,
+) -> c_int {
+    // SAFETY: a port of this driver, not closed.
+    let stats = xstats(unsafe { port(dev) });
+    let count = c_int::try_from(stats.len()).unwrap_or(c_int::MAX);
+    if out.is_null() || (n as usize) < stats.len() {
+        return count;
+    }
+    for (i, (name, _)) in stats.iter().enumerate() {
+        let mut entry = sys::rte_eth_xstat_name { name: [0; 64] };
+        // Names are short ASCII literals; the last byte stays NUL.
+        for (d, s) in entry.name.iter_mut().take(63).zip(name.bytes()) {
+            *d = s as std::ffi::c_char;
+        }
+        // SAFETY: `out` has room for `n` >= `stats.len()` entries.
+        unsafe { out.add(i).write(entry) };
+    }
+    count
 }
 
 /// The port's RX queues that are set up, with their index.

@@ -98,6 +98,7 @@ unsafe fn make_ports(
     let dev = Arc::new(Device {
         nic,
         pf_name: CString::new(name).unwrap_or_default(),
+        ports: std::sync::OnceLock::new(),
         domain_id,
         uplink: Mutex::new(None),
     });
@@ -123,6 +124,14 @@ unsafe fn make_ports(
                 result = Err(-libc::ENOMEM);
             }
         }
+    }
+    if result.is_ok() {
+        let ids = ports
+            .iter()
+            // SAFETY: ports allocated above, with their data.
+            .map(|(eth, role)| (unsafe { (*(**eth).data).port_id }, *role))
+            .collect();
+        let _ = dev.ports.set(ids);
     }
     drop(dev);
     if let Err(e) = result {

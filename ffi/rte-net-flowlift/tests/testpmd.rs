@@ -1,7 +1,8 @@
 //! `net_flowlift` checked by an independent client: Debian's `dpdk-testpmd`
 //! loads the PMD (`-d librte_net_flowlift.so`), probes
 //! `net_flowlift0,wire=CAPTURE,loops=N,representor=vf[0-3]`, and its own
-//! commands must show the five ports and count the capture's packets.
+//! commands must show the five ports, count the capture's packets, create,
+//! query and refuse flow rules as a NIC does.
 //!
 //! The shared object is the one cargo built for this test run (beside the test
 //! binary), or `$FLOWLIFT_PMD_SO`. It is copied, mode 0755, into a private
@@ -230,6 +231,71 @@ impl Testpmd {
         s
     }
 
+    /// Sends `command` and returns the first answer line containing one of
+    /// `answers`.
+    fn ask(&mut self, command: &str, answers: &[&str]) -> String {
+        self.send(command);
+        self.read_until(Duration::from_secs(5), |l| {
+            answers.iter().any(|a| l.contains(a))
+        })
+        .unwrap_or_else(|| self.fail(&format!("no answer to: {command}")))
+    }
+
+    /// `flow create ...`, which must succeed; returns the rule's number.
+    fn flow_create(&mut self, rule: &str) -> u32 {
+        let line = self.ask(
+            &format!("flow create {rule}"),
+            &["Flow rule #", "Caught PMD error"],
+        );
+        line.strip_prefix("Flow rule #")
+            .and_then(|r| r.strip_suffix(" created"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| self.fail(&format!("flow create {rule}: {line}")))
+    }
+
+    /// `flow create ...`, which the PMD must refuse; returns testpmd's
+    /// complaint.
+    fn flow_refused(&mut self, rule: &str) -> String {
+        let line = self.ask(
+            &format!("flow create {rule}"),
+            &["Flow rule #", "Caught PMD error"],
+        );
+        if !line.contains("Caught PMD error") {
+            self.fail(&format!("flow create {rule} was not refused: {line}"));
+        }
+        line
+    }
+
+    /// `flow query PORT RULE count`: hits and bytes.
+    fn flow_query(&mut self, port: u16, rule: u32) -> (u64, u64) {
+        self.send(&format!("flow query {port} {rule} count"));
+        let mut read = |key: &str| -> u64 {
+            let line = self
+                .read_until(Duration::from_secs(5), |l| l.trim_start().starts_with(key))
+                .unwrap_or_else(|| self.fail(&format!("no {key} for rule {rule}")));
+            line.trim_start()[key.len()..]
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| self.fail(&line))
+        };
+        let hits = read("hits:");
+        let bytes = read("bytes:");
+        (hits, bytes)
+    }
+
+    /// One of `show port xstats PORT`'s values.
+    fn xstat(&mut self, port: u16, name: &str) -> u64 {
+        self.send(&format!("show port xstats {port}"));
+        let key = format!("{name}:");
+        let line = self
+            .read_until(Duration::from_secs(5), |l| l.starts_with(&key))
+            .unwrap_or_else(|| self.fail(&format!("no xstat {name} on port {port}")));
+        line[key.len()..]
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| self.fail(&line))
+    }
+
     /// Polls port `port`'s stats until `done` holds (returned) or `timeout`.
     fn wait_stats(
         &mut self,
@@ -412,6 +478,90 @@ fn testpmd_sees_five_ports_and_receives_the_whole_wire() {
         context()
     );
     eprintln!("testpmd run took {:?}", started.elapsed());
+}
+
+/// Rules made with testpmd's own commands before the ports start (so they
+/// see the first frame): a transfer rule sends a port range of the wire to
+/// VF 0 and counts, an ingress rule drops a /24 and counts, and the rest
+/// reaches the PF's host. `flow query` hits equal what VF 0 received from the
+/// switch and what the switch dropped; PF RX + missed + switched + dropped
+/// equals the wire. Rules the model cannot take are refused as testpmd shows
+/// a PMD's errors.
+#[test]
+fn testpmd_flow_rules_count_what_the_vf_sink_receives() {
+    let Some(testpmd) = testpmd() else { return };
+    let (dir, so) = plugin_dir();
+    let capture = dir.path().join("wire.pcap");
+    // Frame i: 10.0.(i/256).(i%256):(1000 + i) -> 10.1.0.1:5001.
+    write_capture(&capture, 1000);
+    let vdev = format!(
+        "net_flowlift0,wire={},loops=1,representor=vf[0-3]",
+        capture.display()
+    );
+    let mut pmd = Testpmd::start(
+        &testpmd,
+        &so,
+        &vdev,
+        &[
+            "--forward-mode=rxonly",
+            "--no-flush-rx",
+            "--disable-device-start",
+        ],
+    );
+    pmd.read_until(Duration::from_secs(20), |l| {
+        l.contains("Interactive-mode selected")
+    })
+    .unwrap_or_else(|| pmd.fail("testpmd did not start"));
+
+    // Ports 1000-1099: 100 frames to VF 0 (port 1).
+    let to_vf0 = pmd.flow_create(
+        "0 transfer pattern eth / ipv4 / udp src spec 1000 src last 1099 src mask 0xffff / end \
+         actions represented_port ethdev_port_id 1 / count / end",
+    );
+    // 10.0.2.0/24: frames 512-767, 256 of them, dropped.
+    let drop = pmd.flow_create(
+        "0 ingress pattern eth / ipv4 src spec 10.0.2.0 src mask 255.255.255.0 / end \
+         actions drop / count / end",
+    );
+    let group = pmd.flow_refused("0 ingress group 1 pattern eth / end actions drop / end");
+    assert!(
+        group.contains("Caught PMD error type 3 (group field)"),
+        "{group}"
+    );
+    assert!(group.contains("Operation not supported"), "{group}");
+    let queue = pmd.flow_refused("0 transfer pattern eth / end actions queue index 0 / end");
+    assert!(
+        queue.contains("Caught PMD error type 16 (specific action)"),
+        "{queue}"
+    );
+    let fate = pmd.flow_refused("0 ingress pattern eth / ipv4 / end actions count / end");
+    assert!(fate.contains("Invalid argument"), "{fate}");
+
+    pmd.ask("port start all", &["Done"]);
+    pmd.send("start");
+    let host = 1000 - 100 - 256;
+    let pf = pmd.wait_stats(0, Duration::from_secs(15), |s| s.rx_packets >= host);
+    let wire = pmd.xstat(0, "wire_rx_packets");
+    let (hits, bytes) = pmd.flow_query(0, to_vf0);
+    let vf0 = pmd.xstat(1, "vf_rx_from_switch_packets");
+    let vf0_bytes = pmd.xstat(1, "vf_rx_from_switch_bytes");
+    let (drops, _) = pmd.flow_query(0, drop);
+    let dropped = pmd.xstat(0, "switch_drop_packets");
+    pmd.send("stop");
+    let transcript = pmd.quit();
+    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
+
+    assert_eq!(wire, 1000, "{}", context());
+    assert_eq!((hits, bytes), (100, 6000), "{}", context());
+    assert_eq!(
+        (vf0, vf0_bytes),
+        (hits, bytes),
+        "the rule's hits are what VF 0 got"
+    );
+    assert_eq!((drops, dropped), (256, 256), "{}", context());
+    assert_eq!(pf.rx_packets, host, "{}", context());
+    assert_eq!(pf.rx_missed, 0);
+    assert_eq!(pf.rx_packets + pf.rx_missed + vf0 + dropped, wire);
 }
 
 /// A devarg the device does not know fails the probe, with the PMD's reason in
