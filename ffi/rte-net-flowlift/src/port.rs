@@ -1,0 +1,584 @@
+//! The ports of a `net_flowlift` device and their `eth_dev_ops`: what ethdev
+//! calls on the control path (configure, info, start/stop/close, queue
+//! set-up, link, stats).
+//!
+//! One device has one PF port (the uplink) and a representor port per VF
+//! named by `representor=`. They share one [`Device`] (the model NIC) and one
+//! switch domain, as mlx5's ports of one PCI function do.
+
+use std::ffi::{c_int, c_uint, CString};
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use dpdk_driver_sys as sys;
+use flowlift_nic::{Nic, Ring, Uplink, UplinkThread};
+
+use crate::log;
+use crate::rxtx::{self, MbufHost, QueueCounters, RxQueue, TxQueue};
+
+/// Queues a port offers each way (mlx5 offers far more; 16 is what
+/// `rte_eth_stats` has per-queue counters for).
+pub(crate) const MAX_QUEUES: u16 = 16;
+/// Largest MTU: 9000, and the frame it makes with an Ethernet header and CRC.
+const MAX_MTU: u16 = 9000;
+const MAX_RX_PKTLEN: u32 = MAX_MTU as u32 + 18;
+/// Descriptors a ring may have at most.
+const MAX_DESC: u16 = 32768;
+
+/// What a port is on the model NIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The uplink.
+    Pf,
+    /// The representor of this VF.
+    Vf(u16),
+}
+
+/// One device: the model NIC and what its ports share.
+#[derive(Debug)]
+pub(crate) struct Device {
+    pub(crate) nic: Nic,
+    /// The PF port's name (the switch's name in `switch_info`).
+    pub(crate) pf_name: CString,
+    /// The ethdev port ids of the device's ports and what they are (set once
+    /// every port exists).
+    pub(crate) ports: OnceLock<Vec<(u16, Role)>>,
+    pub(crate) domain_id: u16,
+    /// The uplink's switch thread while the PF is started.
+    pub(crate) uplink: Mutex<Option<UplinkThread<MbufHost>>>,
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        // SAFETY: the domain was allocated for this device at probe and is
+        // freed once, when its last port is gone.
+        unsafe { sys::rte_eth_switch_domain_free(self.domain_id) };
+    }
+}
+
+/// One port's private state; `dev_private` holds a pointer to it.
+#[derive(Debug)]
+pub(crate) struct Port {
+    pub(crate) dev: Arc<Device>,
+    pub(crate) role: Role,
+    /// Wire-side counters at the last stats reset (PF only).
+    base_missed: Mutex<(u64, u64, u64)>,
+}
+
+impl Port {
+    pub(crate) fn new(dev: Arc<Device>, role: Role) -> Port {
+        Port {
+            dev,
+            role,
+            base_missed: Mutex::new((0, 0, 0)),
+        }
+    }
+}
+
+/// The private area ethdev allocates per port: one pointer to the [`Port`].
+pub(crate) type PrivSlot = *mut Port;
+
+/// The port behind `dev`.
+///
+/// # Safety
+/// `dev` is a port of this driver (its `dev_ops` are [`OPS`]) that is not yet
+/// closed: then `dev_private` holds the pointer to a live [`Port`] that probe
+/// stored, and only `dev_close` takes it away.
+pub(crate) unsafe fn port<'a>(dev: *mut sys::rte_eth_dev) -> &'a Port {
+    // SAFETY: as stated above.
+    unsafe { &**(*(*dev).data).dev_private.cast::<PrivSlot>() }
+}
+
+/// The ethdev data of `dev`.
+///
+/// # Safety
+/// `dev` is a port ethdev handed to one of the ops.
+unsafe fn data<'a>(dev: *mut sys::rte_eth_dev) -> &'a mut sys::rte_eth_dev_data {
+    // SAFETY: ethdev passes ports with their data allocated; it serialises
+    // control-path ops on a port (the application's contract).
+    unsafe { &mut *(*dev).data }
+}
+
+pub(crate) static OPS: sys::eth_dev_ops = sys::eth_dev_ops {
+    dev_configure: Some(dev_configure),
+    dev_infos_get: Some(dev_infos_get),
+    dev_start: Some(dev_start),
+    dev_stop: Some(dev_stop),
+    dev_close: Some(dev_close),
+    link_update: Some(link_update),
+    promiscuous_enable: Some(no_op),
+    promiscuous_disable: Some(no_op),
+    allmulticast_enable: Some(no_op),
+    allmulticast_disable: Some(no_op),
+    mtu_set: Some(mtu_set),
+    stats_get: Some(stats_get),
+    stats_reset: Some(stats_reset),
+    xstats_get: Some(xstats_get),
+    xstats_get_names: Some(xstats_get_names),
+    rx_queue_setup: Some(rx_queue_setup),
+    rx_queue_release: Some(rx_queue_release),
+    tx_queue_setup: Some(tx_queue_setup),
+    tx_queue_release: Some(tx_queue_release),
+    representor_info_get: Some(representor_info_get),
+    flow_ops_get: Some(crate::flow::flow_ops_get),
+    // SAFETY: `eth_dev_ops` holds only optional function pointers, for which
+    // all zero bits are `None` (NULL: "not supported" to ethdev).
+    ..unsafe { std::mem::zeroed() }
+};
+
+/// Nothing to configure yet beyond what ethdev checked against
+/// `dev_infos_get` (queue counts, MTU).
+unsafe extern "C" fn dev_configure(_dev: *mut sys::rte_eth_dev) -> c_int {
+    0
+}
+
+unsafe extern "C" fn dev_infos_get(
+    dev: *mut sys::rte_eth_dev,
+    info: *mut sys::rte_eth_dev_info,
+) -> c_int {
+    // SAFETY: ethdev calls the ops only on ports of this driver, not closed.
+    let port = unsafe { port(dev) };
+    // SAFETY: ethdev passes its own, initialised `rte_eth_dev_info`.
+    let info = unsafe { &mut *info };
+    info.max_mac_addrs = 1;
+    info.max_rx_queues = MAX_QUEUES;
+    info.max_tx_queues = MAX_QUEUES;
+    info.min_mtu = 68;
+    info.max_mtu = MAX_MTU;
+    info.max_rx_pktlen = MAX_RX_PKTLEN;
+    info.rx_desc_lim.nb_max = MAX_DESC;
+    info.tx_desc_lim.nb_max = MAX_DESC;
+    info.speed_capa = sys::FLOWLIFT_ETH_LINK_SPEED_100G;
+    // As mlx5 in switchdev mode: every port of the device is in one switch
+    // domain named after the PF; the PF (the uplink) has switch port id
+    // 0xffff, a representor its VF number.
+    info.switch_info.name = port.dev.pf_name.as_ptr();
+    info.switch_info.domain_id = port.dev.domain_id;
+    info.switch_info.port_id = match port.role {
+        Role::Pf => u16::MAX,
+        Role::Vf(vf) => vf,
+    };
+    info.switch_info.rx_domain = 0;
+    // Rules live in the model's switch whatever the port's state, as mlx5
+    // keeps them across stop and start.
+    info.dev_capa |= u64::from(sys::FLOWLIFT_ETH_DEV_CAPA_FLOW_RULE_KEEP);
+    0
+}
+
+unsafe extern "C" fn dev_start(dev: *mut sys::rte_eth_dev) -> c_int {
+    // SAFETY: a port of this driver, not closed.
+    let port = unsafe { port(dev) };
+    // SAFETY: ethdev's own port.
+    let data = unsafe { data(dev) };
+    if port.role == Role::Pf {
+        let mut pools = Vec::new();
+        let mut rings = Vec::new();
+        for q in 0..usize::from(data.nb_rx_queues) {
+            // SAFETY: `rx_queues` has `nb_rx_queues` entries; ethdev starts a
+            // port only once every queue is set up.
+            let Some(rxq) = NonNull::new(unsafe { *data.rx_queues.add(q) }.cast::<RxQueue>())
+            else {
+                return -libc::EINVAL;
+            };
+            // SAFETY: set-up stored a live `RxQueue` there.
+            let rxq = unsafe { rxq.as_ref() };
+            pools.push(rxq.pool);
+            rings.push(rxq.ring.producer());
+        }
+        let up = Uplink {
+            host: MbufHost {
+                pools,
+                port_id: data.port_id,
+            },
+            queues: rings,
+        };
+        let name = format!("flowlift-sw{}", data.port_id);
+        match port.dev.nic.start_uplink(up, name) {
+            Ok(t) => *lock(&port.dev.uplink) = Some(t),
+            Err(e) => {
+                log::err(&format!("cannot start the switch thread: {e}"));
+                return -libc::ENOMEM;
+            }
+        }
+    }
+    set_queue_states(data, sys::RTE_ETH_QUEUE_STATE_STARTED as u8);
+    set_link(dev, true);
+    0
+}
+
+unsafe extern "C" fn dev_stop(dev: *mut sys::rte_eth_dev) -> c_int {
+    // SAFETY: a port of this driver, not closed.
+    let port = unsafe { port(dev) };
+    // SAFETY: ethdev's own port.
+    let data = unsafe { data(dev) };
+    if port.role == Role::Pf {
+        // Joins the switch: from here on it touches no ring and no pool.
+        let running = lock(&port.dev.uplink).take();
+        drop(running.and_then(UplinkThread::stop));
+        // What the host did not poll before the stop is lost, as a NIC's
+        // stopped queue loses it: counted missed.
+        for q in 0..usize::from(data.nb_rx_queues) {
+            // SAFETY: as in `dev_start`; null entries are skipped.
+            if let Some(rxq) = NonNull::new(unsafe { *data.rx_queues.add(q) }.cast::<RxQueue>()) {
+                // SAFETY: a live `RxQueue` stored by set-up.
+                let ring = unsafe { &rxq.as_ref().ring };
+                let mut n = 0;
+                while ring.pop().is_some() {
+                    n += 1;
+                }
+                port.dev.nic.uplink().imissed.add(n);
+            }
+        }
+    }
+    set_queue_states(data, sys::RTE_ETH_QUEUE_STATE_STOPPED as u8);
+    set_link(dev, false);
+    0
+}
+
+/// Frees the port's queues and private state; ethdev then releases the port.
+unsafe extern "C" fn dev_close(dev: *mut sys::rte_eth_dev) -> c_int {
+    // SAFETY: ethdev's own port.
+    let data = unsafe { data(dev) };
+    for q in 0..data.nb_rx_queues {
+        // SAFETY: a port of this driver, stopped (ethdev refuses to close a
+        // started port).
+        unsafe { rx_queue_release(dev, q) };
+    }
+    for q in 0..data.nb_tx_queues {
+        // SAFETY: as above.
+        unsafe { tx_queue_release(dev, q) };
+    }
+    let slot = data.dev_private.cast::<PrivSlot>();
+    if !slot.is_null() {
+        // SAFETY: the slot holds the `Box<Port>` pointer probe stored (or
+        // null once taken); it is taken here once, and no op runs after
+        // close.
+        let port = unsafe { std::ptr::replace(slot, std::ptr::null_mut()) };
+        if !port.is_null() {
+            // SAFETY: made by `Box::into_raw` at probe, not freed before.
+            let port = unsafe { Box::from_raw(port) };
+            if port.role == Role::Pf {
+                drop(lock(&port.dev.uplink).take());
+            }
+        }
+    }
+    0
+}
+
+unsafe extern "C" fn link_update(dev: *mut sys::rte_eth_dev, _wait: c_int) -> c_int {
+    // SAFETY: ethdev's own port.
+    let up = unsafe { data(dev) }.dev_started() != 0;
+    set_link(dev, up)
+}
+
+/// Sets the link up (100G, full duplex, fixed) or down; 0 if it changed.
+fn set_link(dev: *mut sys::rte_eth_dev, up: bool) -> c_int {
+    let mut link = sys::rte_eth_link::default();
+    if up {
+        link.link_speed = sys::RTE_ETH_SPEED_NUM_100G;
+        link.set_link_duplex(sys::RTE_ETH_LINK_FULL_DUPLEX as u16);
+        link.set_link_status(sys::RTE_ETH_LINK_UP as u16);
+    }
+    link.set_link_autoneg(sys::RTE_ETH_LINK_FIXED as u16);
+    // SAFETY: `dev` is a port ethdev handed to an op; the link is a local.
+    unsafe { sys::rte_eth_linkstatus_set(dev, &link) }
+}
+
+fn set_queue_states(data: &mut sys::rte_eth_dev_data, state: u8) {
+    let rx = usize::from(data.nb_rx_queues).min(data.rx_queue_state.len());
+    let tx = usize::from(data.nb_tx_queues).min(data.tx_queue_state.len());
+    data.rx_queue_state[..rx].fill(state);
+    data.tx_queue_state[..tx].fill(state);
+}
+
+unsafe extern "C" fn no_op(_dev: *mut sys::rte_eth_dev) -> c_int {
+    0
+}
+
+unsafe extern "C" fn mtu_set(_dev: *mut sys::rte_eth_dev, _mtu: u16) -> c_int {
+    0
+}
+
+unsafe extern "C" fn stats_get(
+    dev: *mut sys::rte_eth_dev,
+    stats: *mut sys::rte_eth_stats,
+) -> c_int {
+    // SAFETY: a port of this driver, not closed.
+    let port = unsafe { port(dev) };
+    // SAFETY: ethdev's own port.
+    let data = unsafe { data(dev) };
+    // SAFETY: ethdev passes its own, zeroed `rte_eth_stats`.
+    let stats = unsafe { &mut *stats };
+    for (q, rxq) in rx_queues(data) {
+        let (p, b) = rxq.counters.since_reset();
+        stats.ipackets += p;
+        stats.ibytes += b;
+        if let (Some(qp), Some(qb)) = (stats.q_ipackets.get_mut(q), stats.q_ibytes.get_mut(q)) {
+            *qp = p;
+            *qb = b;
+        }
+    }
+    for (q, txq) in tx_queues(data) {
+        let (p, b) = txq.counters.since_reset();
+        stats.opackets += p;
+        stats.obytes += b;
+        if let (Some(qp), Some(qb)) = (stats.q_opackets.get_mut(q), stats.q_obytes.get_mut(q)) {
+            *qp = p;
+            *qb = b;
+        }
+    }
+    if port.role == Role::Pf {
+        let up = port.dev.nic.uplink();
+        let base = *lock(&port.base_missed);
+        stats.imissed = up.imissed.get().saturating_sub(base.0);
+        stats.ierrors = up.ierrors.get().saturating_sub(base.1);
+        stats.rx_nombuf = up.rx_nombuf.get().saturating_sub(base.2);
+    }
+    0
+}
+
+unsafe extern "C" fn stats_reset(dev: *mut sys::rte_eth_dev) -> c_int {
+    // SAFETY: a port of this driver, not closed.
+    let port = unsafe { port(dev) };
+    // SAFETY: ethdev's own port.
+    let data = unsafe { data(dev) };
+    for (_, rxq) in rx_queues(data) {
+        rxq.counters.reset();
+    }
+    for (_, txq) in tx_queues(data) {
+        txq.counters.reset();
+    }
+    let up = port.dev.nic.uplink();
+    *lock(&port.base_missed) = (up.imissed.get(), up.ierrors.get(), up.rx_nombuf.get());
+    0
+}
+
+/// The model's own counters of a port, as extended stats (totals since
+/// probe; a stats reset does not zero them). The PF shows its wire and what
+/// the switch did with it; a representor shows what its VF received, by path.
+fn xstats(port: &Port) -> Vec<(&'static str, u64)> {
+    match port.role {
+        Role::Pf => {
+            let up = port.dev.nic.uplink();
+            vec![
+                ("wire_rx_packets", up.wire.packets()),
+                ("wire_rx_bytes", up.wire.bytes()),
+                ("switch_to_host_packets", up.delivered.packets()),
+                ("switch_to_host_bytes", up.delivered.bytes()),
+                ("switch_to_wire_packets", up.to_wire.packets()),
+                ("switch_to_wire_bytes", up.to_wire.bytes()),
+                ("switch_drop_packets", up.dropped.packets()),
+                ("switch_drop_bytes", up.dropped.bytes()),
+            ]
+        }
+        Role::Vf(vf) => {
+            let (switched, sent) = match port.dev.nic.vf_sink(vf) {
+                Some(s) => (
+                    (s.from_switch.packets(), s.from_switch.bytes()),
+                    (s.from_host.packets(), s.from_host.bytes()),
+                ),
+                None => ((0, 0), (0, 0)),
+            };
+            vec![
+                ("vf_rx_from_switch_packets", switched.0),
+                ("vf_rx_from_switch_bytes", switched.1),
+                ("vf_rx_from_host_packets", sent.0),
+                ("vf_rx_from_host_bytes", sent.1),
+            ]
+        }
+    }
+}
+
+unsafe extern "C" fn xstats_get(
+    dev: *mut sys::rte_eth_dev,
+    out: *mut sys::rte_eth_xstat,
+    n: c_uint,
+) -> c_int {
+    // SAFETY: a port of this driver, not closed.
+    let stats = xstats(unsafe { port(dev) });
+    let count = c_int::try_from(stats.len()).unwrap_or(c_int::MAX);
+    if out.is_null() || (n as usize) < stats.len() {
+        return count;
+    }
+    for (i, (_, value)) in stats.iter().enumerate() {
+        // SAFETY: `out` has room for `n` >= `stats.len()` entries.
+        unsafe {
+            out.add(i).write(sys::rte_eth_xstat {
+                id: i as u64,
+                value: *value,
+            })
+        };
+    }
+    count
+}
+
+unsafe extern "C" fn xstats_get_names(
+    dev: *mut sys::rte_eth_dev,
+    out: *mut sys::rte_eth_xstat_name,
+    n: c_uint,
+) -> c_int {
+    // SAFETY: a port of this driver, not closed.
+    let stats = xstats(unsafe { port(dev) });
+    let count = c_int::try_from(stats.len()).unwrap_or(c_int::MAX);
+    if out.is_null() || (n as usize) < stats.len() {
+        return count;
+    }
+    for (i, (name, _)) in stats.iter().enumerate() {
+        let mut entry = sys::rte_eth_xstat_name { name: [0; 64] };
+        // Names are short ASCII literals; the last byte stays NUL.
+        for (d, s) in entry.name.iter_mut().take(63).zip(name.bytes()) {
+            *d = s as std::ffi::c_char;
+        }
+        // SAFETY: `out` has room for `n` >= `stats.len()` entries.
+        unsafe { out.add(i).write(entry) };
+    }
+    count
+}
+
+/// The port's RX queues that are set up, with their index.
+fn rx_queues(data: &sys::rte_eth_dev_data) -> impl Iterator<Item = (usize, &RxQueue)> {
+    (0..usize::from(data.nb_rx_queues)).filter_map(move |q| {
+        // SAFETY: `rx_queues` has `nb_rx_queues` entries, each null or a live
+        // `RxQueue` stored by set-up (freed only by release, which nulls it).
+        let p = unsafe { *data.rx_queues.add(q) }.cast::<RxQueue>();
+        // SAFETY: as above.
+        NonNull::new(p).map(|p| (q, unsafe { &*p.as_ptr() }))
+    })
+}
+
+/// The port's TX queues that are set up, with their index.
+fn tx_queues(data: &sys::rte_eth_dev_data) -> impl Iterator<Item = (usize, &TxQueue)> {
+    (0..usize::from(data.nb_tx_queues)).filter_map(move |q| {
+        // SAFETY: as in `rx_queues`, for `tx_queues` and `TxQueue`.
+        let p = unsafe { *data.tx_queues.add(q) }.cast::<TxQueue>();
+        // SAFETY: as above.
+        NonNull::new(p).map(|p| (q, unsafe { &*p.as_ptr() }))
+    })
+}
+
+unsafe extern "C" fn rx_queue_setup(
+    dev: *mut sys::rte_eth_dev,
+    queue: u16,
+    nb_desc: u16,
+    _socket: c_uint,
+    _conf: *const sys::rte_eth_rxconf,
+    pool: *mut sys::rte_mempool,
+) -> c_int {
+    let Some(pool) = NonNull::new(pool) else {
+        return -libc::EINVAL;
+    };
+    // SAFETY: ethdev's own port; it checked `queue < nb_rx_queues` and
+    // released any queue set up there before.
+    let data = unsafe { data(dev) };
+    let rxq = Box::new(RxQueue {
+        ring: Ring::new(usize::from(nb_desc)),
+        pool,
+        counters: QueueCounters::default(),
+    });
+    // SAFETY: `queue < nb_rx_queues`, the length of `rx_queues`.
+    unsafe { *data.rx_queues.add(usize::from(queue)) = Box::into_raw(rxq).cast() };
+    0
+}
+
+/// Frees RX queue `queue` (and the mbufs left in its ring).
+///
+/// # Safety
+/// `dev` is a stopped port of this driver and `queue < nb_rx_queues`.
+unsafe extern "C" fn rx_queue_release(dev: *mut sys::rte_eth_dev, queue: u16) {
+    // SAFETY: ethdev's own port.
+    let data = unsafe { data(dev) };
+    if queue >= data.nb_rx_queues || data.rx_queues.is_null() {
+        return;
+    }
+    // SAFETY: in bounds (checked); the entry is null or a `Box<RxQueue>`
+    // pointer, taken here once. The port is stopped, so no burst runs on it
+    // and the switch (stopped with the PF) does not fill it.
+    let p =
+        unsafe { std::ptr::replace(data.rx_queues.add(usize::from(queue)), std::ptr::null_mut()) };
+    if !p.is_null() {
+        // SAFETY: made by `Box::into_raw` in set-up.
+        drop(unsafe { Box::from_raw(p.cast::<RxQueue>()) });
+    }
+}
+
+unsafe extern "C" fn tx_queue_setup(
+    dev: *mut sys::rte_eth_dev,
+    queue: u16,
+    _nb_desc: u16,
+    _socket: c_uint,
+    _conf: *const sys::rte_eth_txconf,
+) -> c_int {
+    // SAFETY: a port of this driver, not closed.
+    let port = unsafe { port(dev) };
+    // SAFETY: ethdev's own port; it checked `queue < nb_tx_queues`.
+    let data = unsafe { data(dev) };
+    let txq = Box::new(TxQueue {
+        dev: Arc::clone(&port.dev),
+        role: port.role,
+        counters: QueueCounters::default(),
+    });
+    // SAFETY: `queue < nb_tx_queues`, the length of `tx_queues`.
+    unsafe { *data.tx_queues.add(usize::from(queue)) = Box::into_raw(txq).cast() };
+    0
+}
+
+/// Frees TX queue `queue`.
+///
+/// # Safety
+/// `dev` is a stopped port of this driver and `queue < nb_tx_queues`.
+unsafe extern "C" fn tx_queue_release(dev: *mut sys::rte_eth_dev, queue: u16) {
+    // SAFETY: ethdev's own port.
+    let data = unsafe { data(dev) };
+    if queue >= data.nb_tx_queues || data.tx_queues.is_null() {
+        return;
+    }
+    // SAFETY: as in `rx_queue_release`, for `tx_queues`.
+    let p =
+        unsafe { std::ptr::replace(data.tx_queues.add(usize::from(queue)), std::ptr::null_mut()) };
+    if !p.is_null() {
+        // SAFETY: made by `Box::into_raw` in set-up.
+        drop(unsafe { Box::from_raw(p.cast::<TxQueue>()) });
+    }
+}
+
+/// One range of VF representors of PF 0, ids equal to VF numbers (mlx5
+/// encodes PF and type in the id's high bits; one PF needs no such encoding).
+unsafe extern "C" fn representor_info_get(
+    _dev: *mut sys::rte_eth_dev,
+    info: *mut sys::rte_eth_representor_info,
+) -> c_int {
+    const RANGES: c_int = 1;
+    // SAFETY: ethdev passes null (to ask how many ranges) or an info with
+    // room for `nb_ranges_alloc` ranges.
+    let Some(info) = (unsafe { info.as_mut() }) else {
+        return RANGES;
+    };
+    info.controller = 0;
+    info.pf = 0;
+    info.nb_ranges = 0;
+    if info.nb_ranges_alloc == 0 {
+        return RANGES;
+    }
+    // SAFETY: room for at least one range (checked above).
+    let range = unsafe { &mut *info.ranges.as_mut_ptr() };
+    range.type_ = sys::RTE_ETH_REPRESENTOR_VF;
+    range.controller = 0;
+    range.pf = 0;
+    range.__bindgen_anon_1.vf = 0;
+    range.id_base = 0;
+    range.id_end = u32::from(flowlift_nic::devargs::MAX_VFS);
+    let name = b"pf0vf\0";
+    for (d, s) in range.name.iter_mut().zip(name) {
+        *d = *s as std::ffi::c_char;
+    }
+    info.nb_ranges = 1;
+    RANGES
+}
+
+/// Locks a mutex of the control path; a poisoned one (a panic elsewhere,
+/// which aborts in release builds) still holds consistent data here.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) use rxtx::{rx_burst, tx_burst};
