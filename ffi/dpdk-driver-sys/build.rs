@@ -43,6 +43,7 @@ const FUNCTIONS: &[&str] = &[
     "rte_pktmbuf_tailroom",
     "rte_pktmbuf_reset",
     "rte_log",
+    "rte_get_tsc_hz",
     "rte_log_register_type_and_pick_level",
     "rte_kvargs_.*",
     "rte_flow_error_set",
@@ -74,6 +75,7 @@ const TYPES: &[&str] = &[
     "rte_mempool",
     "flowlift_drv_bits32",
     "flowlift_drv_bits64",
+    "flowlift_drv_rss_bits",
     "rte_eth_representor_type",
 ];
 const VARS: &[&str] = &[

@@ -20,7 +20,9 @@
 pub mod counters;
 pub mod devargs;
 pub mod flow;
+pub mod publish;
 pub mod ring;
+pub mod rss;
 pub mod rules;
 pub mod uplink;
 pub mod wire;
@@ -29,9 +31,11 @@ use std::sync::{Arc, Mutex};
 
 pub use counters::{Counter, PortStats, Tally, UplinkCounters, VfSink};
 pub use devargs::{Devargs, DevargsError};
+pub use publish::Published;
 pub use ring::{Ring, RingTx};
+pub use rss::RssConf;
 pub use rules::Rules;
-pub use uplink::{FillError, Host, Uplink, UplinkThread};
+pub use uplink::{FillError, Host, Rx, Uplink, UplinkThread};
 pub use wire::{Capture, Wire, WireError};
 
 /// Why a device cannot be made.
@@ -51,6 +55,9 @@ pub struct Fabric {
     /// The sinks of the VFs that have a representor, in VF order.
     pub vfs: Vec<(u16, VfSink)>,
     pub rules: Rules,
+    /// The RSS of each port's RX: the PF first, then each representor in VF
+    /// order.
+    pub rss: Published<Vec<RssConf>>,
 }
 
 impl Fabric {
@@ -59,6 +66,7 @@ impl Fabric {
         Fabric {
             uplink: UplinkCounters::default(),
             vfs: vfs.iter().map(|&vf| (vf, VfSink::default())).collect(),
+            rss: Published::new(vec![RssConf::default(); vfs.len() + 1]),
             rules: Rules::new(vfs, rules::DEFAULT_CAPACITY, rules::DEFAULT_COUNTERS),
         }
     }
@@ -121,6 +129,17 @@ impl Nic {
     /// The switch's rules.
     pub fn rules(&self) -> &Rules {
         &self.fabric.rules
+    }
+
+    /// The RSS of port `port` (0 the PF, `i + 1` the `i`-th representor).
+    pub fn rss(&self, port: usize) -> Option<RssConf> {
+        self.fabric.rss.get().get(port).cloned()
+    }
+
+    /// Changes port `port`'s RSS; returns once the switch uses the change
+    /// (`None`: no such port).
+    pub fn update_rss<R>(&self, port: usize, change: impl FnOnce(&mut RssConf) -> R) -> Option<R> {
+        self.fabric.rss.update(|all| all.get_mut(port).map(change))
     }
 
     /// Frames the wire carries in all (`None`: forever).

@@ -56,10 +56,13 @@ pub enum Verdict {
     /// To the VF at this position of the representor list.
     Vf(usize),
     Drop,
+    /// No rule took it: the default path of the port it entered on (from the
+    /// wire, RSS over the PF's RX queues; from a VF, its representor's RX).
+    Miss,
 }
 
 impl RuleSet {
-    /// No rule: everything goes to the PF's RX queue 0.
+    /// No rule: everything misses.
     pub fn empty() -> RuleSet {
         RuleSet {
             transfer: WildcardTable::new(0),
@@ -69,14 +72,15 @@ impl RuleSet {
 
     /// The verdict on a frame that entered on `in_port` (0: the wire), and
     /// the counter of the rule that decided it, if any. Frames without a flow
-    /// key (non-IP, later fragments) match no rule.
+    /// key (non-IP, later fragments) match no rule. The PF's ingress rules
+    /// see only what came from the wire.
     #[inline]
     pub fn classify(&self, frame: &[u8], in_port: u8) -> (Verdict, Option<u32>) {
-        if self.transfer.is_empty() && self.ingress.is_empty() {
-            return (Verdict::Host(0), None);
+        if self.transfer.is_empty() && (self.ingress.is_empty() || in_port != 0) {
+            return (Verdict::Miss, None);
         }
         let Ok(parsed) = flowlift_dataplane::wire::parse(frame) else {
-            return (Verdict::Host(0), None);
+            return (Verdict::Miss, None);
         };
         let mut key = parsed.key;
         key.set_in_port(in_port);
@@ -89,6 +93,9 @@ impl RuleSet {
             };
             return (verdict, rule.counter);
         }
+        if in_port != 0 {
+            return (Verdict::Miss, None);
+        }
         if let Some((_, rule)) = self.ingress.lookup(&key) {
             let verdict = match rule.action {
                 WildAction::Queue(q) => Verdict::Host(q),
@@ -97,7 +104,7 @@ impl RuleSet {
             };
             return (verdict, rule.counter);
         }
-        (Verdict::Host(0), None)
+        (Verdict::Miss, None)
     }
 }
 

@@ -69,18 +69,15 @@ fn a_transfer_rule_sends_its_flow_to_the_vf_and_counts() {
     let (v, counter) = view.set().classify(&frame(5001), 0);
     assert_eq!(v, Verdict::Vf(2), "VF 2 is the third representor");
     let counter = counter.expect("COUNT gives a counter");
-    assert_eq!(
-        view.set().classify(&frame(5002), 0),
-        (Verdict::Host(0), None)
-    );
+    assert_eq!(view.set().classify(&frame(5002), 0), (Verdict::Miss, None));
     assert_eq!(
         view.set().classify(&frame(5001), 3),
-        (Verdict::Host(0), None),
+        (Verdict::Miss, None),
         "from another port"
     );
     assert_eq!(
         view.set().classify(b"not an ip frame", 0),
-        (Verdict::Host(0), None)
+        (Verdict::Miss, None)
     );
     drop(view);
 
@@ -104,7 +101,7 @@ fn a_transfer_rule_sends_its_flow_to_the_vf_and_counts() {
     );
     assert_eq!(
         r.view().set().classify(&frame(5001), 0),
-        (Verdict::Host(0), None)
+        (Verdict::Miss, None)
     );
     assert!(r.is_empty());
 }
@@ -245,7 +242,7 @@ fn changes_wait_for_a_running_switch_to_take_them_up() {
         assert!(r.seen.load(Ordering::Acquire) >= 2);
         stop.store(true, Ordering::Release);
         let verdicts = switch.join().unwrap();
-        assert_eq!(verdicts.last(), Some(&Verdict::Host(0)));
+        assert_eq!(verdicts.last(), Some(&Verdict::Miss));
     });
     assert_eq!(
         r.seen.load(Ordering::Acquire),

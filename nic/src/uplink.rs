@@ -8,16 +8,18 @@
 //!
 //! Each frame first meets the switch's rules ([`crate::rules`]): transfer
 //! rules may send it to a VF, back to the wire or drop it; the PF's ingress
-//! rules may pick its RX queue or drop it; what no rule takes goes to RX queue
-//! 0 (RSS comes with a later step). A rule's counter counts a frame when the
-//! frame leaves the wire, whatever happens to it after.
+//! rules may pick its RX queue or drop it; what no rule takes is spread over
+//! the PF's RX queues by RSS ([`crate::rss`]). A rule's counter counts a frame
+//! when the frame leaves the wire, whatever happens to it after.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::publish::Reader;
 use crate::ring::RingTx;
+use crate::rss::RssConf;
 use crate::rules::{RuleSet, RuleView, Verdict};
 use crate::wire::Wire;
 use crate::Fabric;
@@ -31,12 +33,24 @@ pub enum FillError {
     TooBig,
 }
 
-/// The host side of the uplink: the PMD fills its buffers (mbufs) with frames.
+/// Where the switch hands a frame to the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rx {
+    /// The port: 0 the PF, `i + 1` the representor of the `i`-th VF (in
+    /// representor order).
+    pub port: usize,
+    /// Its RX queue.
+    pub queue: u16,
+    /// The RSS hash, if the frame was hashed (`mbuf->hash.rss`).
+    pub hash: Option<u32>,
+}
+
+/// The host side of the switch: the PMD fills its buffers (mbufs) with frames.
 pub trait Host: Send + 'static {
     /// A filled buffer, handed over the RX ring.
     type Buf: Send + 'static;
-    /// A buffer of RX queue `queue`'s pool holding `frame`.
-    fn fill(&mut self, queue: usize, frame: &[u8]) -> Result<Self::Buf, FillError>;
+    /// A buffer of `to`'s queue's pool holding `frame` (and `to.hash`).
+    fn fill(&mut self, to: Rx, frame: &[u8]) -> Result<Self::Buf, FillError>;
     /// Takes back a filled buffer that no ring took.
     fn discard(&mut self, buf: Self::Buf);
 }
@@ -46,6 +60,13 @@ pub trait Host: Send + 'static {
 pub struct Uplink<H: Host> {
     pub host: H,
     pub queues: Vec<RingTx<H::Buf>>,
+}
+
+impl<H: Host> Uplink<H> {
+    /// A host with these PF RX rings.
+    pub fn new(host: H, queues: Vec<RingTx<H::Buf>>) -> Uplink<H> {
+        Uplink { host, queues }
+    }
 }
 
 /// What one [`step`] did.
@@ -69,12 +90,15 @@ pub enum Step {
     Finished,
 }
 
-/// Moves at most one frame from the wire to where `rules` send it.
+/// Moves at most one frame from the wire to where `rules` send it; what they
+/// leave goes to the PF RX queue `rss` (the ports' RSS, the PF's first)
+/// picks.
 pub fn step<H: Host>(
     wire: &mut Wire,
     up: &mut Uplink<H>,
     fabric: &Fabric,
     rules: &RuleSet,
+    rss: &[RssConf],
 ) -> Step {
     let paced = wire.paced();
     if paced {
@@ -89,34 +113,52 @@ pub fn step<H: Host>(
     let len = frame.len() as u64;
     let counters = &fabric.uplink;
     let (verdict, counter) = rules.classify(frame, 0);
+    let to = match verdict {
+        Verdict::Host(queue) => Some(Rx {
+            port: 0,
+            queue,
+            hash: None,
+        }),
+        Verdict::Miss => {
+            let (queue, hash) = rss.first().map_or((0, None), |r| r.steer(frame));
+            Some(Rx {
+                port: 0,
+                queue,
+                hash,
+            })
+        }
+        _ => None,
+    };
     let outcome = match verdict {
-        Verdict::Host(queue) => match up.queues.get(usize::from(queue)) {
-            None => Step::Missed,
-            Some(ring) if !ring.has_room() => {
-                if paced {
-                    Step::Missed
-                } else {
-                    return Step::Blocked;
-                }
-            }
-            Some(ring) => match up.host.fill(usize::from(queue), frame) {
-                Ok(buf) => match ring.push(buf) {
-                    Ok(()) => Step::Delivered,
-                    Err(buf) => {
-                        // Not with one producer (room was seen above); kept so
-                        // a buffer can never leak.
-                        up.host.discard(buf);
+        Verdict::Host(_) | Verdict::Miss => {
+            match to.and_then(|to| up.queues.get(usize::from(to.queue)).map(|ring| (to, ring))) {
+                None => Step::Missed,
+                Some((_, ring)) if !ring.has_room() => {
+                    if paced {
+                        Step::Missed
+                    } else {
                         return Step::Blocked;
                     }
-                },
-                Err(FillError::NoBuffer) if paced => {
-                    counters.rx_nombuf.add(1);
-                    Step::Missed
                 }
-                Err(FillError::NoBuffer) => return Step::Blocked,
-                Err(FillError::TooBig) => Step::Refused,
-            },
-        },
+                Some((to, ring)) => match up.host.fill(to, frame) {
+                    Ok(buf) => match ring.push(buf) {
+                        Ok(()) => Step::Delivered,
+                        Err(buf) => {
+                            // Not with one producer (room was seen above); kept so
+                            // a buffer can never leak.
+                            up.host.discard(buf);
+                            return Step::Blocked;
+                        }
+                    },
+                    Err(FillError::NoBuffer) if paced => {
+                        counters.rx_nombuf.add(1);
+                        Step::Missed
+                    }
+                    Err(FillError::NoBuffer) => return Step::Blocked,
+                    Err(FillError::TooBig) => Step::Refused,
+                },
+            }
+        }
         Verdict::Wire => {
             counters.to_wire.add(1, len);
             Step::Switched
@@ -146,13 +188,14 @@ pub fn step<H: Host>(
     outcome
 }
 
-/// Runs the uplink until `stop` is set, taking up rule changes before each
-/// frame.
+/// Runs the uplink until `stop` is set, taking up rule and RSS changes
+/// before each frame.
 pub fn run<H: Host>(
     wire: &mut Wire,
     up: &mut Uplink<H>,
     fabric: &Fabric,
     view: &mut RuleView<'_>,
+    rss: &mut Reader<'_, Vec<RssConf>>,
     stop: &AtomicBool,
 ) {
     // Sleeps are capped so that a rule change is taken up within about a
@@ -162,7 +205,7 @@ pub fn run<H: Host>(
     let mut blocked = 0u32;
     while !stop.load(Ordering::Acquire) {
         let rules = view.refresh();
-        match step(wire, up, fabric, rules) {
+        match step(wire, up, fabric, rules, rss.refresh()) {
             Step::Delivered | Step::Missed | Step::Refused | Step::Switched | Step::Dropped => {
                 blocked = 0
             }
@@ -210,7 +253,8 @@ impl<H: Host> UplinkThread<H> {
             // only means an earlier run panicked, and the wire is still whole.
             let mut wire = wire.lock().unwrap_or_else(|p| p.into_inner());
             let mut view = fabric.rules.view();
-            run(&mut wire, &mut up, &fabric, &mut view, &flag);
+            let mut rss = fabric.rss.reader();
+            run(&mut wire, &mut up, &fabric, &mut view, &mut rss, &flag);
             up
         })?;
         Ok(UplinkThread {
@@ -253,7 +297,7 @@ mod tests {
 
     impl Host for TestHost {
         type Buf = u8;
-        fn fill(&mut self, _queue: usize, frame: &[u8]) -> Result<u8, FillError> {
+        fn fill(&mut self, _to: Rx, frame: &[u8]) -> Result<u8, FillError> {
             if frame.len() > self.max_len {
                 return Err(FillError::TooBig);
             }
@@ -294,16 +338,16 @@ mod tests {
         let f = fabric();
         let c = &f.uplink;
         let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
+        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
+        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
         assert_eq!(
-            step(&mut wire, &mut up, &f, &none),
+            step(&mut wire, &mut up, &f, &none, &[]),
             Step::Blocked,
             "ring full"
         );
         assert_eq!(ring.pop(), Some(0));
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Finished);
+        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
+        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Finished);
         assert_eq!((ring.pop(), ring.pop()), (Some(1), Some(2)));
         assert_eq!(c.wire.packets(), 3);
         assert_eq!(c.delivered.packets(), 3);
@@ -318,14 +362,14 @@ mod tests {
         let f = fabric();
         let c = &f.uplink;
         let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
+        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
         assert_eq!(
-            step(&mut wire, &mut up, &f, &none),
+            step(&mut wire, &mut up, &f, &none, &[]),
             Step::Blocked,
             "pool empty"
         );
         up.host.pool = 1;
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
+        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
         assert_eq!((c.rx_nombuf.get(), c.imissed.get()), (0, 0));
     }
 
@@ -339,21 +383,21 @@ mod tests {
         let f = fabric();
         let c = &f.uplink;
         let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
+        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
         assert_eq!(
-            step(&mut wire, &mut up, &f, &none),
+            step(&mut wire, &mut up, &f, &none, &[]),
             Step::Missed,
             "ring full"
         );
         assert_eq!(ring.pop(), Some(0));
         assert_eq!(
-            step(&mut wire, &mut up, &f, &none),
+            step(&mut wire, &mut up, &f, &none, &[]),
             Step::Missed,
             "no buffer"
         );
         up.host.pool = 1;
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Finished);
+        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
+        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Finished);
         assert_eq!(c.wire.packets(), 4);
         assert_eq!(c.delivered.packets() + c.imissed.get(), 4);
         assert_eq!((c.imissed.get(), c.rx_nombuf.get()), (2, 1));
@@ -367,9 +411,9 @@ mod tests {
         wire.start_pacing(Instant::now());
         let f = fabric();
         let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
+        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
         assert!(
-            matches!(step(&mut wire, &mut up, &f, &none), Step::NotDue(d) if d > Duration::from_millis(900))
+            matches!(step(&mut wire, &mut up, &f, &none, &[]), Step::NotDue(d) if d > Duration::from_millis(900))
         );
     }
 
@@ -382,7 +426,7 @@ mod tests {
         let f = fabric();
         let c = &f.uplink;
         let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Refused);
+        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Refused);
         assert_eq!(c.ierrors.get(), 1);
 
         let mut nothing: Uplink<TestHost> = Uplink {
@@ -393,7 +437,7 @@ mod tests {
             queues: Vec::new(),
         };
         let mut wire = Wire::new(capture(1), 1, 0);
-        assert_eq!(step(&mut wire, &mut nothing, &f, &none), Step::Missed);
+        assert_eq!(step(&mut wire, &mut nothing, &f, &none, &[]), Step::Missed);
         assert_eq!(c.imissed.get(), 1);
         assert_eq!(c.wire.packets(), 2);
     }
@@ -477,7 +521,7 @@ mod tests {
         let mut wire = Wire::new(capture, 1, 0);
         let mut view = f.rules.view();
         let mut next =
-            |wire: &mut Wire, up: &mut Uplink<TestHost>| step(wire, up, &f, view.refresh());
+            |wire: &mut Wire, up: &mut Uplink<TestHost>| step(wire, up, &f, view.refresh(), &[]);
         assert_eq!(next(&mut wire, &mut up), Step::Switched);
         assert_eq!(next(&mut wire, &mut up), Step::Delivered);
         assert_eq!(
@@ -507,6 +551,77 @@ mod tests {
             "blocked retries are not counted twice"
         );
         assert_eq!(f.uplink.wire.packets(), 5);
+    }
+
+    /// Remembers where each frame went.
+    #[derive(Default)]
+    struct Recorder(Vec<(u8, Rx)>);
+
+    impl Host for Recorder {
+        type Buf = u8;
+        fn fill(&mut self, to: Rx, frame: &[u8]) -> Result<u8, FillError> {
+            self.0.push((frame[0], to));
+            Ok(frame[0])
+        }
+        fn discard(&mut self, _buf: u8) {}
+    }
+
+    /// A UDP/IPv4 frame of flow `flow` (its source address), first byte `tag`.
+    fn flow_frame(tag: u8, flow: u8) -> Vec<u8> {
+        let mut f = udp(tag, 5001);
+        f[14 + 15] = flow;
+        f
+    }
+
+    #[test]
+    fn rss_spreads_flows_over_the_pf_queues_and_keeps_each_on_one() {
+        use crate::rss::HashTypes;
+        let rings = [Ring::new(1024), Ring::new(1024)];
+        let mut up = Uplink::new(
+            Recorder::default(),
+            rings.iter().map(Ring::producer).collect(),
+        );
+        let f = fabric();
+        f.rss
+            .update(|r| r[0].configure(2, true, HashTypes::ALL, None));
+        let rss = f.rss.get();
+        // 32 flows, 4 frames each, interleaved.
+        let frames: Vec<Vec<u8>> = (0..4u8)
+            .flat_map(|_| (0..32u8).map(|flow| flow_frame(flow, flow)))
+            .collect();
+        let mut wire = Wire::new(Capture::from_frames(frames.clone()), 1, 0);
+        let none = RuleSet::empty();
+        while step(&mut wire, &mut up, &f, &none, &rss) != Step::Finished {}
+        assert_eq!(up.host.0.len(), 128);
+        let mut queue_of = std::collections::HashMap::new();
+        for (i, (flow, to)) in up.host.0.iter().enumerate() {
+            let hash = to.hash.expect("hashed");
+            assert_eq!(Some(hash), rss[0].hash(&frames[i]));
+            assert_eq!(to.queue, rss[0].reta()[hash as usize & 511]);
+            assert_eq!(to.queue, (hash & 1) as u16, "default RETA over 2 queues");
+            assert_eq!(to.port, 0);
+            let q = *queue_of.entry(*flow).or_insert(to.queue);
+            assert_eq!(q, to.queue, "flow {flow} stays on one queue");
+        }
+        let per_queue = [rings[0].len(), rings[1].len()];
+        assert_eq!(per_queue[0] + per_queue[1], 128);
+        assert!(per_queue.iter().all(|&n| n >= 32), "{per_queue:?}");
+    }
+
+    #[test]
+    fn without_rss_everything_goes_to_queue_0_unhashed() {
+        let rings = [Ring::new(64), Ring::new(64)];
+        let mut up = Uplink::new(
+            Recorder::default(),
+            rings.iter().map(Ring::producer).collect(),
+        );
+        let f = fabric();
+        let rss = f.rss.get();
+        let frames: Vec<Vec<u8>> = (0..16u8).map(|i| flow_frame(i, i)).collect();
+        let mut wire = Wire::new(Capture::from_frames(frames), 1, 0);
+        while step(&mut wire, &mut up, &f, &RuleSet::empty(), &rss) != Step::Finished {}
+        assert_eq!((rings[0].len(), rings[1].len()), (16, 0));
+        assert!(up.host.0.iter().all(|(_, to)| to.hash.is_none()));
     }
 
     #[test]

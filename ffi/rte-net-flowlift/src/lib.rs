@@ -16,6 +16,7 @@ mod flow;
 mod log;
 mod port;
 mod probe;
+mod rss;
 mod rxtx;
 
 use std::cell::UnsafeCell;

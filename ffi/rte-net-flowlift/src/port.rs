@@ -14,7 +14,7 @@ use dpdk_driver_sys as sys;
 use flowlift_nic::{Nic, Ring, Uplink, UplinkThread};
 
 use crate::log;
-use crate::rxtx::{self, MbufHost, QueueCounters, RxQueue, TxQueue};
+use crate::rxtx::{self, HostRx, MbufHost, QueueCounters, RxQueue, TxQueue};
 
 /// Queues a port offers each way (mlx5 offers far more; 16 is what
 /// `rte_eth_stats` has per-queue counters for).
@@ -73,6 +73,20 @@ impl Port {
             base_missed: Mutex::new((0, 0, 0)),
         }
     }
+
+    /// The port's place among the model's RX ports: 0 the PF, `i + 1` the
+    /// representor of the `i`-th VF.
+    pub(crate) fn rx_index(&self) -> usize {
+        match self.role {
+            Role::Pf => 0,
+            Role::Vf(vf) => self
+                .dev
+                .nic
+                .vfs()
+                .position(|v| v == vf)
+                .map_or(usize::MAX, |i| i + 1),
+        }
+    }
 }
 
 /// The private area ethdev allocates per port: one pointer to the [`Port`].
@@ -111,6 +125,10 @@ pub(crate) static OPS: sys::eth_dev_ops = sys::eth_dev_ops {
     allmulticast_enable: Some(no_op),
     allmulticast_disable: Some(no_op),
     mtu_set: Some(mtu_set),
+    rss_hash_update: Some(crate::rss::rss_hash_update),
+    rss_hash_conf_get: Some(crate::rss::rss_hash_conf_get),
+    reta_update: Some(crate::rss::reta_update),
+    reta_query: Some(crate::rss::reta_query),
     stats_get: Some(stats_get),
     stats_reset: Some(stats_reset),
     xstats_get: Some(xstats_get),
@@ -126,10 +144,12 @@ pub(crate) static OPS: sys::eth_dev_ops = sys::eth_dev_ops {
     ..unsafe { std::mem::zeroed() }
 };
 
-/// Nothing to configure yet beyond what ethdev checked against
-/// `dev_infos_get` (queue counts, MTU).
-unsafe extern "C" fn dev_configure(_dev: *mut sys::rte_eth_dev) -> c_int {
-    0
+/// RSS (what ethdev checked against `dev_infos_get` needs nothing more:
+/// queue counts, MTU).
+unsafe extern "C" fn dev_configure(dev: *mut sys::rte_eth_dev) -> c_int {
+    // SAFETY: a port of this driver, not closed; ethdev's own data.
+    let (port, data) = unsafe { (port(dev), data(dev)) };
+    crate::rss::configure(port, data)
 }
 
 unsafe extern "C" fn dev_infos_get(
@@ -149,6 +169,12 @@ unsafe extern "C" fn dev_infos_get(
     info.rx_desc_lim.nb_max = MAX_DESC;
     info.tx_desc_lim.nb_max = MAX_DESC;
     info.speed_capa = sys::FLOWLIFT_ETH_LINK_SPEED_100G;
+    // RSS as mlx5 offers it: a 40-byte Toeplitz key, a 512-entry RETA, the
+    // hash in the mbuf.
+    info.reta_size = flowlift_nic::rss::RETA_SIZE as u16;
+    info.hash_key_size = flowlift_nic::rss::KEY_LEN as u8;
+    info.flow_type_rss_offloads = crate::rss::offered();
+    info.rx_offload_capa |= sys::FLOWLIFT_ETH_RX_OFFLOAD_RSS_HASH as u64;
     // As mlx5 in switchdev mode: every port of the device is in one switch
     // domain named after the PF; the PF (the uplink) has switch port id
     // 0xffff, a representor its VF number.
@@ -185,13 +211,15 @@ unsafe extern "C" fn dev_start(dev: *mut sys::rte_eth_dev) -> c_int {
             pools.push(rxq.pool);
             rings.push(rxq.ring.producer());
         }
-        let up = Uplink {
-            host: MbufHost {
-                pools,
-                port_id: data.port_id,
+        let up = Uplink::new(
+            MbufHost {
+                ports: vec![Some(HostRx {
+                    pools,
+                    port_id: data.port_id,
+                })],
             },
-            queues: rings,
-        };
+            rings,
+        );
         let name = format!("flowlift-sw{}", data.port_id);
         match port.dev.nic.start_uplink(up, name) {
             Ok(t) => *lock(&port.dev.uplink) = Some(t),

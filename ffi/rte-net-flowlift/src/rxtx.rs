@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use dpdk_driver_sys as sys;
-use flowlift_nic::{Counter, FillError, Host, Ring};
+use flowlift_nic::{Counter, FillError, Host, Ring, Rx};
 
 use crate::port::{Device, Role};
 
@@ -153,11 +153,18 @@ pub(crate) unsafe extern "C" fn tx_burst(
     n
 }
 
-/// The PF's RX queues as the switch fills them.
+/// One port's RX queues as the switch fills them: their pools, by queue.
 #[derive(Debug)]
-pub(crate) struct MbufHost {
+pub(crate) struct HostRx {
     pub(crate) pools: Vec<NonNull<sys::rte_mempool>>,
     pub(crate) port_id: u16,
+}
+
+/// The RX queues of the started ports, as the switch fills them: the PF
+/// first, then each representor in VF order (`None`: not started).
+#[derive(Debug)]
+pub(crate) struct MbufHost {
+    pub(crate) ports: Vec<Option<HostRx>>,
 }
 
 // SAFETY: the pools are DPDK mempools, which any thread may allocate from
@@ -167,8 +174,16 @@ unsafe impl Send for MbufHost {}
 impl Host for MbufHost {
     type Buf = Mbuf;
 
-    fn fill(&mut self, queue: usize, frame: &[u8]) -> Result<Mbuf, FillError> {
-        let pool = self.pools.get(queue).ok_or(FillError::NoBuffer)?;
+    fn fill(&mut self, to: Rx, frame: &[u8]) -> Result<Mbuf, FillError> {
+        let port = self
+            .ports
+            .get(to.port)
+            .and_then(Option::as_ref)
+            .ok_or(FillError::NoBuffer)?;
+        let pool = port
+            .pools
+            .get(usize::from(to.queue))
+            .ok_or(FillError::NoBuffer)?;
         // SAFETY: the pool outlives its queue (ethdev's contract), and the
         // queue outlives this run of the switch: queues are released only on
         // a stopped port, and stopping the PF joins the switch first.
@@ -188,7 +203,11 @@ impl Host for MbufHost {
             std::ptr::copy_nonoverlapping(frame.as_ptr(), data, frame.len());
             mb.data_len = len;
             mb.pkt_len = u32::from(len);
-            mb.port = self.port_id;
+            mb.port = port.port_id;
+            if let Some(hash) = to.hash {
+                mb.__bindgen_anon_2.hash.rss = hash;
+                mb.ol_flags |= sys::FLOWLIFT_MBUF_F_RX_RSS_HASH as u64;
+            }
         }
         Ok(m)
     }

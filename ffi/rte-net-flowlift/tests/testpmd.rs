@@ -592,3 +592,305 @@ fn testpmd_refuses_an_unknown_devarg() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// The data path: RSS, VF sources, captures, stats.
+// ---------------------------------------------------------------------------
+
+/// Flow `f` of the data-path captures: 10.0.(f/256).(f%256):(1000 + f) ->
+/// 10.1.0.1:5001 over UDP, its source MAC 02:00:00:00:(f/256):(f%256) so that
+/// testpmd's verbose lines (which print MACs, not addresses) name the flow.
+fn flow_frame(f: u16) -> Vec<u8> {
+    let mut frame = udp_frame(
+        [10, 0, (f >> 8) as u8, f as u8],
+        [10, 1, 0, 1],
+        1000 + f,
+        5001,
+    );
+    frame[10] = (f >> 8) as u8;
+    frame[11] = f as u8;
+    frame
+}
+
+/// Writes `flows` flows, `rounds` frames each, round-robin (frame `i` is flow
+/// `i % flows`).
+fn write_flows(path: &Path, flows: u16, rounds: u16) {
+    let mut w =
+        PcapWriter::new(std::fs::File::create(path).expect("create capture")).expect("pcap header");
+    for i in 0..u32::from(flows) * u32::from(rounds) {
+        let frame = flow_frame((i % u32::from(flows)) as u16);
+        w.write_packet(&PcapPacket::new(
+            Duration::from_micros(u64::from(i)),
+            frame.len() as u32,
+            &frame,
+        ))
+        .expect("write frame");
+    }
+}
+
+/// The RSS hash the model must give flow `f` under `key` with UDP hashing
+/// (`--rss-udp`): Toeplitz over its 4-tuple, checked against Microsoft's
+/// vectors in flowlift-nic's unit tests.
+fn flow_hash(key: &[u8], f: u16) -> u32 {
+    use flowlift_nic::rss::{ipv4_input, toeplitz};
+    let input = ipv4_input(
+        [10, 0, (f >> 8) as u8, f as u8].into(),
+        [10, 1, 0, 1].into(),
+        Some((1000 + f, 5001)),
+    );
+    toeplitz(key, &input)
+}
+
+/// One packet as testpmd's `set verbose 1` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    port: u16,
+    flow: u16,
+    hash: Option<u32>,
+    queue: u16,
+}
+
+impl Seen {
+    /// Reads a verbose line: `port 0/queue 1: received ...` sets the port;
+    /// `src=02:00:00:00:HH:LL - ... - RSS hash=0x... - ... - Receive
+    /// queue=0x1` is a packet.
+    fn parse(line: &str, port: &mut u16) -> Option<Seen> {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("port ") {
+            if let Some((p, _)) = rest.split_once('/') {
+                if let Ok(p) = p.parse() {
+                    *port = p;
+                }
+            }
+            return None;
+        }
+        let mac = line.strip_prefix("src=")?.get(..17)?;
+        let bytes: Vec<u8> = mac
+            .split(':')
+            .map(|b| u8::from_str_radix(b, 16).ok())
+            .collect::<Option<_>>()?;
+        let hex_after = |key: &str| -> Option<u32> {
+            let v = line.split(key).nth(1)?;
+            let v = v.strip_prefix("0x")?;
+            let end = v.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(v.len());
+            u32::from_str_radix(&v[..end], 16).ok()
+        };
+        Some(Seen {
+            port: *port,
+            flow: u16::from_be_bytes([bytes[4], bytes[5]]),
+            hash: hex_after("RSS hash="),
+            queue: hex_after("Receive queue=")? as u16,
+        })
+    }
+}
+
+impl Testpmd {
+    /// Reads lines until `n` packets of testpmd's verbose output have been
+    /// seen (or `timeout`); returns them in order.
+    fn packets(&mut self, n: usize, timeout: Duration) -> Vec<Seen> {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let port = std::cell::Cell::new(0u16);
+        self.read_until(timeout, |l| {
+            let mut p = port.get();
+            if let Some(s) = Seen::parse(l, &mut p) {
+                seen.borrow_mut().push(s);
+            }
+            port.set(p);
+            seen.borrow().len() >= n
+        });
+        seen.into_inner()
+    }
+
+    /// `show port PORT rss-hash key`: the key, as hex.
+    fn rss_key(&mut self, port: u16) -> String {
+        self.send(&format!("show port {port} rss-hash key"));
+        self.read_until(Duration::from_secs(5), |l| l.starts_with("RSS key:"))
+            .unwrap_or_else(|| self.fail("no RSS key"));
+        self.read_until(Duration::from_secs(5), |_| true)
+            .unwrap_or_else(|| self.fail("RSS key cut short"))
+            .trim()
+            .to_owned()
+    }
+
+    /// `show port PORT rss reta 64 (mask)`: the first 64 RETA entries.
+    fn reta64(&mut self, port: u16) -> Vec<u16> {
+        self.send(&format!(
+            "show port {port} rss reta 64 (0xffffffffffffffff)"
+        ));
+        let mut reta = vec![u16::MAX; 64];
+        for _ in 0..64 {
+            let line = self
+                .read_until(Duration::from_secs(5), |l| {
+                    l.starts_with("RSS RETA configuration: hash index=")
+                })
+                .unwrap_or_else(|| self.fail("RETA cut short"));
+            let (i, q) = line
+                .strip_prefix("RSS RETA configuration: hash index=")
+                .and_then(|r| r.split_once(", queue="))
+                .unwrap_or_else(|| self.fail(&line));
+            let (i, q): (usize, u16) = (i.parse().unwrap(), q.trim().parse().unwrap());
+            reta[i] = q;
+        }
+        reta
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// With two RX queues and UDP hashing, what no rule takes is spread by RSS:
+/// every packet carries the Toeplitz hash of its 4-tuple under the default
+/// key (`RTE_MBUF_F_RX_RSS_HASH`), lands on the queue the default RETA gives
+/// that hash's low bits (entry `hash & 511`, queue `entry % 2`), each flow on
+/// one queue only, and the per-queue stats add up to the wire.
+#[test]
+fn testpmd_rss_spreads_flows_over_two_queues() {
+    let Some(testpmd) = testpmd() else { return };
+    let (dir, so) = plugin_dir();
+    let capture = dir.path().join("wire.pcap");
+    const FLOWS: u16 = 64;
+    const ROUNDS: u16 = 4;
+    let total = usize::from(FLOWS) * usize::from(ROUNDS);
+    write_flows(&capture, FLOWS, ROUNDS);
+    let vdev = format!("net_flowlift0,wire={},loops=1", capture.display());
+    let mut pmd = Testpmd::start(
+        &testpmd,
+        &so,
+        &vdev,
+        &[
+            "--rxq=2",
+            "--txq=2",
+            "--rss-udp",
+            "--forward-mode=rxonly",
+            "--no-flush-rx",
+        ],
+    );
+    let key = pmd.rss_key(0);
+    let reta = pmd.reta64(0);
+    pmd.send("set verbose 1");
+    pmd.send("start");
+    let seen = pmd.packets(total, Duration::from_secs(20));
+    pmd.send("stop");
+    let q0 = pmd.xstat(0, "rx_q0_packets");
+    let q1 = pmd.xstat(0, "rx_q1_packets");
+    let stats = pmd.port_stats(0);
+    let transcript = pmd.quit();
+    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
+
+    use flowlift_nic::rss::DEFAULT_KEY;
+    assert_eq!(key, hex(&DEFAULT_KEY), "the default key");
+    assert!(
+        reta.iter()
+            .enumerate()
+            .all(|(i, &q)| usize::from(q) == i % 2),
+        "default RETA {reta:?}"
+    );
+    assert_eq!(seen.len(), total, "{}", context());
+    let mut queue_of = std::collections::HashMap::new();
+    for s in &seen {
+        let want = flow_hash(&DEFAULT_KEY, s.flow);
+        assert_eq!(s.hash, Some(want), "flow {}: {s:?}", s.flow);
+        assert_eq!(s.queue, ((want & 511) % 2) as u16, "flow {}", s.flow);
+        assert_eq!(*queue_of.entry(s.flow).or_insert(s.queue), s.queue);
+    }
+    assert_eq!(queue_of.len(), usize::from(FLOWS));
+    let want_q1: u64 = (0..FLOWS)
+        .map(|f| u64::from(flow_hash(&DEFAULT_KEY, f) & 1) * u64::from(ROUNDS))
+        .sum();
+    assert_eq!(q0 + q1, total as u64, "{}", context());
+    assert_eq!(q1, want_q1, "queue 1 got its flows' packets");
+    assert!(q0 > 0 && q1 > 0, "both queues used: {q0} {q1}");
+    assert_eq!(stats.rx_packets, total as u64);
+    assert_eq!(stats.rx_missed, 0);
+}
+
+/// The key and the RETA set through testpmd's own commands
+/// (`rte_eth_dev_rss_hash_update`, `rte_eth_dev_rss_reta_update`) while the
+/// port is stopped take effect when it starts again: every packet after is
+/// hashed with the new key and steered by the new RETA. What was in the rings
+/// at the stop is missed, so RX + missed is still the whole wire.
+#[test]
+fn testpmd_rss_key_and_reta_set_through_ethdev() {
+    let Some(testpmd) = testpmd() else { return };
+    let (dir, so) = plugin_dir();
+    let capture = dir.path().join("wire.pcap");
+    const FLOWS: u16 = 64;
+    const ROUNDS: u16 = 4;
+    let total = u64::from(FLOWS) * u64::from(ROUNDS);
+    write_flows(&capture, FLOWS, ROUNDS);
+    let vdev = format!("net_flowlift0,wire={},loops=1", capture.display());
+    // 32 descriptors a queue: at most 64 frames wait in the rings, so most
+    // of the wire comes after the restart.
+    let mut pmd = Testpmd::start(
+        &testpmd,
+        &so,
+        &vdev,
+        &[
+            "--rxq=2",
+            "--txq=2",
+            "--rxd=32",
+            "--rss-udp",
+            "--forward-mode=rxonly",
+            "--no-flush-rx",
+        ],
+    );
+    pmd.ask("port stop 0", &["Done"]);
+    let key: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) ^ 0x5c).collect();
+    pmd.send(&format!(
+        "port config 0 rss-hash-key ipv4-udp {}",
+        hex(&key)
+    ));
+    // Flip the queue of the first 16 flows' RETA entries.
+    let mut reta: Vec<u16> = (0..512).map(|i| (i % 2) as u16).collect();
+    let mut entries = Vec::new();
+    for f in 0..16 {
+        let e = (flow_hash(&key, f) & 511) as usize;
+        if entries.iter().all(|(x, _)| *x != e) {
+            reta[e] = 1 - reta[e];
+            entries.push((e, reta[e]));
+        }
+    }
+    let list: Vec<String> = entries.iter().map(|(e, q)| format!("({e},{q})")).collect();
+    pmd.send(&format!("port config 0 rss reta {}", list.join(",")));
+    assert_eq!(pmd.rss_key(0), hex(&key));
+    let missed = pmd.port_stats(0).rx_missed;
+    pmd.ask("port start 0", &["Done"]);
+    pmd.send("set verbose 1");
+    pmd.send("start");
+    let want = (total - missed) as usize;
+    let seen = pmd.packets(want, Duration::from_secs(20));
+    pmd.send("stop");
+    let stats = pmd.port_stats(0);
+    let wire = pmd.xstat(0, "wire_rx_packets");
+    let transcript = pmd.quit();
+    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
+
+    assert!(
+        missed <= 64,
+        "at most the rings' frames are missed: {missed}"
+    );
+    assert!(seen.len() >= 128, "{}", context());
+    assert_eq!(seen.len(), want, "{}", context());
+    for s in &seen {
+        let hash = flow_hash(&key, s.flow);
+        assert_eq!(s.hash, Some(hash), "flow {}: the new key", s.flow);
+        assert_eq!(
+            s.queue,
+            reta[(hash & 511) as usize],
+            "flow {}: the new RETA",
+            s.flow
+        );
+    }
+    assert!(
+        seen.iter()
+            .any(|s| s.flow < 16 && s.queue != (flow_hash(&key, s.flow) & 1) as u16),
+        "a flipped entry was used"
+    );
+    assert_eq!(wire, total);
+    assert_eq!(
+        stats.rx_packets + stats.rx_missed,
+        wire,
+        "RX + missed = the wire"
+    );
+}
