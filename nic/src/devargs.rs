@@ -14,12 +14,7 @@ pub const MAX_VFS: u16 = 31;
 
 /// Keys the issue names for later steps: known, so a typo is told apart from
 /// a key that is not modelled yet, and refused until it is.
-const NOT_YET: &[&str] = &[
-    "vf_capture_dir",
-    "rules",
-    "inserts_per_sec",
-    "counter_refresh_ms",
-];
+const NOT_YET: &[&str] = &["rules", "inserts_per_sec", "counter_refresh_ms"];
 
 /// The device's configuration, as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -35,6 +30,10 @@ pub struct Devargs {
     pub rate_pps: u64,
     /// The VFs that get a representor port, ascending (`representor=vf[0-3]`).
     pub representors: Vec<u16>,
+    /// Where each VF's received frames are captured (`vf_capture_dir=DIR`:
+    /// `DIR/vfN.pcap` from the host, `DIR/vfN-offloaded.pcap` from the
+    /// switch).
+    pub vf_capture_dir: Option<PathBuf>,
 }
 
 /// Why a devargs string is refused (the message is what the PMD logs).
@@ -44,7 +43,7 @@ pub enum DevargsError {
     #[error("devarg '{0}' is not key=value")]
     NotAPair(String),
     /// A key the device does not know.
-    #[error("unknown devarg '{0}' (known: wire, loops, rate_pps, representor)")]
+    #[error("unknown devarg '{0}' (known: wire, loops, rate_pps, representor, vf_capture_dir)")]
     UnknownKey(String),
     /// A key given twice.
     #[error("devarg '{0}' given twice")]
@@ -95,6 +94,12 @@ impl Devargs {
                 "loops" => out.loops = value.parse().map_err(|_| bad("a whole number"))?,
                 "rate_pps" => out.rate_pps = value.parse().map_err(|_| bad("a whole number"))?,
                 "representor" => out.representors = parse_representors(value).map_err(bad)?,
+                "vf_capture_dir" => {
+                    if value.is_empty() {
+                        return Err(bad("a directory"));
+                    }
+                    out.vf_capture_dir = Some(PathBuf::from(value));
+                }
                 k if NOT_YET.contains(&k) => return Err(DevargsError::NotYet(k.to_owned())),
                 k => return Err(DevargsError::UnknownKey(k.to_owned())),
             }
@@ -193,6 +198,12 @@ mod tests {
     }
 
     #[test]
+    fn capture_dir() {
+        let d = Devargs::parse("representor=vf0,vf_capture_dir=/x/out").unwrap();
+        assert_eq!(d.vf_capture_dir, Some(PathBuf::from("/x/out")));
+    }
+
+    #[test]
     fn commas_inside_brackets_do_not_split() {
         let d = Devargs::parse("representor=vf[0,2],loops=3").unwrap();
         assert_eq!(d.representors, vec![0, 2]);
@@ -210,6 +221,10 @@ mod tests {
         );
         assert!(matches!(Devargs::parse("loops=-1"), Err(BadValue { .. })));
         assert!(matches!(Devargs::parse("wire="), Err(BadValue { .. })));
+        assert!(matches!(
+            Devargs::parse("vf_capture_dir="),
+            Err(BadValue { .. })
+        ));
         assert_eq!(Devargs::parse("rules=10"), Err(NotYet("rules".into())));
         assert_eq!(Devargs::parse("representor=vf[0"), Err(Brackets));
         assert_eq!(Devargs::parse("representor=vf0]"), Err(Brackets));

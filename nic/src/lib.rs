@@ -17,6 +17,7 @@
 //! copying them; moving the eswitch here is left for later.
 #![deny(unsafe_code)]
 
+pub mod capture;
 pub mod counters;
 pub mod devargs;
 pub mod flow;
@@ -29,6 +30,7 @@ pub mod wire;
 
 use std::sync::{Arc, Mutex};
 
+pub use capture::{CaptureError, Captures, Via};
 pub use counters::{Counter, PortStats, Tally, UplinkCounters, VfSink};
 pub use devargs::{Devargs, DevargsError};
 pub use publish::Published;
@@ -45,6 +47,8 @@ pub enum NicError {
     Devargs(#[from] DevargsError),
     #[error(transparent)]
     Wire(#[from] WireError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
 }
 
 /// What the switch thread shares with the control path: the counters of the
@@ -58,6 +62,8 @@ pub struct Fabric {
     /// The RSS of each port's RX: the PF first, then each representor in VF
     /// order.
     pub rss: Published<Vec<RssConf>>,
+    /// What the VFs received, by path, when `vf_capture_dir` is given.
+    pub captures: Option<Captures>,
 }
 
 impl Fabric {
@@ -67,6 +73,7 @@ impl Fabric {
             uplink: UplinkCounters::default(),
             vfs: vfs.iter().map(|&vf| (vf, VfSink::default())).collect(),
             rss: Published::new(vec![RssConf::default(); vfs.len() + 1]),
+            captures: None,
             rules: Rules::new(vfs, rules::DEFAULT_CAPACITY, rules::DEFAULT_COUNTERS),
         }
     }
@@ -94,7 +101,10 @@ impl Nic {
             Some(path) => Wire::new(Capture::load(path)?, devargs.loops, devargs.rate_pps),
             None => Wire::silent(),
         };
-        let fabric = Fabric::new(devargs.representors.clone());
+        let mut fabric = Fabric::new(devargs.representors.clone());
+        if let Some(dir) = &devargs.vf_capture_dir {
+            fabric.captures = Some(Captures::create(dir, &devargs.representors)?);
+        }
         Ok(Nic {
             devargs,
             wire: Arc::new(Mutex::new(wire)),
@@ -119,6 +129,11 @@ impl Nic {
             .iter()
             .find(|(v, _)| *v == vf)
             .map(|(_, s)| s)
+    }
+
+    /// The captures of what the VFs received (`vf_capture_dir`).
+    pub fn captures(&self) -> Option<&Captures> {
+        self.fabric.captures.as_ref()
     }
 
     /// The uplink's wire-side counters.

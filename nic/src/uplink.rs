@@ -22,7 +22,7 @@ use crate::ring::RingTx;
 use crate::rss::RssConf;
 use crate::rules::{RuleSet, RuleView, Verdict};
 use crate::wire::Wire;
-use crate::Fabric;
+use crate::{Fabric, Via};
 
 /// Why the host gave no buffer for a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,8 +164,11 @@ pub fn step<H: Host>(
             Step::Switched
         }
         Verdict::Vf(i) => {
-            if let Some((_, sink)) = fabric.vfs.get(i) {
+            if let Some((vf, sink)) = fabric.vfs.get(i) {
                 sink.from_switch.add(1, len);
+                if let Some(c) = &fabric.captures {
+                    c.record(*vf, Via::Switch, &[frame]);
+                }
             }
             Step::Switched
         }
@@ -622,6 +625,36 @@ mod tests {
         while step(&mut wire, &mut up, &f, &RuleSet::empty(), &rss) != Step::Finished {}
         assert_eq!((rings[0].len(), rings[1].len()), (16, 0));
         assert!(up.host.0.iter().all(|(_, to)| to.hash.is_none()));
+    }
+
+    #[test]
+    fn what_rules_deliver_to_a_vf_is_captured_as_offloaded() {
+        use crate::capture::Captures;
+        use crate::flow::{Action, PortRef};
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Ring::new(8);
+        let mut up = uplink(&ring, 100);
+        let mut f = Fabric::new(vec![0, 4]);
+        f.captures = Some(Captures::create(dir.path(), &[0, 4]).unwrap());
+        rule_to(&f, 5001, Action::Port(PortRef::Vf(4)));
+        let capture = Capture::from_frames([udp(1, 5001), udp(2, 9), udp(3, 5001)]);
+        let mut wire = Wire::new(capture, 1, 0);
+        let mut view = f.rules.view();
+        while step(&mut wire, &mut up, &f, view.refresh(), &[]) != Step::Finished {}
+        drop(view);
+        drop(f);
+        let read = |name: &str| {
+            let file = std::fs::File::open(dir.path().join(name)).unwrap();
+            let mut r = pcap_file::pcap::PcapReader::new(file).unwrap();
+            let mut tags = Vec::new();
+            while let Some(p) = r.next_packet() {
+                tags.push(p.unwrap().data[0]);
+            }
+            tags
+        };
+        assert_eq!(read("vf4-offloaded.pcap"), vec![1, 3]);
+        assert_eq!(read("vf4.pcap"), Vec::<u8>::new());
+        assert_eq!(read("vf0-offloaded.pcap"), Vec::<u8>::new());
     }
 
     #[test]

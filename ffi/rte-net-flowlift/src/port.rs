@@ -258,6 +258,13 @@ unsafe extern "C" fn dev_stop(dev: *mut sys::rte_eth_dev) -> c_int {
             }
         }
     }
+    // What the VFs received so far is on disk once a port has stopped.
+    if let Some(c) = port.dev.nic.captures() {
+        c.flush();
+        if let Some(e) = c.error() {
+            log::err(&format!("vf_capture_dir: {e}"));
+        }
+    }
     set_queue_states(data, sys::RTE_ETH_QUEUE_STATE_STOPPED as u8);
     set_link(dev, false);
     0

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use dpdk_driver_sys as sys;
-use flowlift_nic::{Counter, FillError, Host, Ring, Rx};
+use flowlift_nic::{Counter, FillError, Host, Ring, Rx, Via};
 
 use crate::port::{Device, Role};
 
@@ -27,6 +27,37 @@ impl Mbuf {
     fn pkt_len(&self) -> u32 {
         // SAFETY: the mbuf is allocated and owned by this handle.
         unsafe { self.0.as_ref().pkt_len }
+    }
+
+    /// Calls `f` with the packet's data, segment by segment.
+    fn with_segments<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+        let slice = |m: &sys::rte_mbuf| -> &[u8] {
+            // SAFETY: an mbuf's `data_len` bytes from `buf_addr + data_off`
+            // are its data, alive as long as the mbuf (owned by this handle).
+            unsafe {
+                std::slice::from_raw_parts(
+                    m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                    usize::from(m.data_len),
+                )
+            }
+        };
+        // SAFETY: the mbuf is allocated and owned by this handle.
+        let head = unsafe { self.0.as_ref() };
+        if head.next.is_null() {
+            return f(&[slice(head)]);
+        }
+        let mut segments = vec![slice(head)];
+        let mut next = head.next;
+        // SAFETY: the chain's segments belong to the packet, which this
+        // handle owns; `nb_segs` bounds the walk against a broken chain.
+        while let Some(m) = unsafe { next.as_ref() } {
+            if segments.len() >= usize::from(head.nb_segs) {
+                break;
+            }
+            segments.push(slice(m));
+            next = m.next;
+        }
+        f(&segments)
     }
 
     /// Gives the mbuf up to the application.
@@ -138,11 +169,18 @@ pub(crate) unsafe extern "C" fn tx_burst(
 ) -> u16 {
     // SAFETY: as for `rx_burst`, the queue lives while the port is started.
     let q = unsafe { &*txq.cast::<TxQueue>() };
+    let capture = match q.role {
+        Role::Vf(vf) => q.dev.nic.captures().map(|c| (c, vf)),
+        Role::Pf => None,
+    };
     let mut bytes = 0u64;
     for i in 0..usize::from(n) {
         // SAFETY: `i < n`; the application gave `n` valid mbufs, now ours.
         let m = Mbuf(unsafe { NonNull::new_unchecked(pkts.add(i).read()) });
         bytes += u64::from(m.pkt_len());
+        if let Some((c, vf)) = capture {
+            m.with_segments(|segments| c.record(vf, Via::Host, segments));
+        }
     }
     q.counters.add(u64::from(n), bytes);
     if let Role::Vf(vf) = q.role {

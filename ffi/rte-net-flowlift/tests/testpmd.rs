@@ -894,3 +894,78 @@ fn testpmd_rss_key_and_reta_set_through_ethdev() {
         "RX + missed = the wire"
     );
 }
+
+/// Every frame of a pcap, in order.
+fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let file =
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let mut r = pcap_file::pcap::PcapReader::new(file).expect("a pcap");
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        out.push(p.expect("a whole record").data.into_owned());
+    }
+    out
+}
+
+/// `vf_capture_dir`: what VF 0 received is in `vf0-offloaded.pcap` when a
+/// transfer rule delivered it and in `vf0.pcap` when the host sent it on
+/// the representor (testpmd's io forwarding sends port 0's RX out of port
+/// 1), byte for byte and in wire order; VF 1 got nothing, and has empty
+/// files.
+#[test]
+fn testpmd_vf_captures_split_by_path() {
+    let Some(testpmd) = testpmd() else { return };
+    let (dir, so) = plugin_dir();
+    let capture = dir.path().join("wire.pcap");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    const FRAMES: u16 = 1000;
+    write_flows(&capture, FRAMES, 1);
+    let vdev = format!(
+        "net_flowlift0,wire={},loops=1,representor=vf[0-1],vf_capture_dir={}",
+        capture.display(),
+        out.display()
+    );
+    let mut pmd = Testpmd::start(
+        &testpmd,
+        &so,
+        &vdev,
+        &[
+            "--forward-mode=io",
+            "--no-flush-rx",
+            "--disable-device-start",
+        ],
+    );
+    pmd.read_until(Duration::from_secs(20), |l| {
+        l.contains("Interactive-mode selected")
+    })
+    .unwrap_or_else(|| pmd.fail("testpmd did not start"));
+    // Flows 0-99 (source ports 1000-1099) go to VF 0 through the switch.
+    pmd.flow_create(
+        "0 transfer pattern eth / ipv4 / udp src spec 1000 src last 1099 src mask 0xffff / end \
+         actions represented_port ethdev_port_id 1 / count / end",
+    );
+    pmd.ask("port start all", &["Done"]);
+    pmd.send("start");
+    let sent = pmd.wait_stats(1, Duration::from_secs(15), |s| s.tx_packets >= 900);
+    pmd.send("stop");
+    let transcript = pmd.quit();
+    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
+    assert_eq!(sent.tx_packets, 900, "{}", context());
+
+    let frames: Vec<Vec<u8>> = (0..FRAMES).map(flow_frame).collect();
+    let offloaded = read_pcap(&out.join("vf0-offloaded.pcap"));
+    let from_host = read_pcap(&out.join("vf0.pcap"));
+    assert_eq!(
+        offloaded,
+        frames[..100].to_vec(),
+        "the rule's frames, in order"
+    );
+    assert_eq!(
+        from_host,
+        frames[100..].to_vec(),
+        "the host's frames, in order"
+    );
+    assert!(read_pcap(&out.join("vf1.pcap")).is_empty());
+    assert!(read_pcap(&out.join("vf1-offloaded.pcap")).is_empty());
+}
