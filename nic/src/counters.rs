@@ -100,6 +100,10 @@ pub struct UplinkCounters {
     pub delivered: Counter,
     /// Frames a transfer rule sent back out on the wire.
     pub to_wire: Counter,
+    /// Everything that left on the wire (the uplink's TX side, as a physical
+    /// port counts it): the host's TX on the PF, transfer rules back to the
+    /// wire, and what the VFs sent that rules put on the wire.
+    pub wire_tx: Counter,
     /// Frames a rule dropped.
     pub dropped: Counter,
     pub imissed: Tally,

@@ -34,6 +34,46 @@ pub struct Devargs {
     /// `DIR/vfN.pcap` from the host, `DIR/vfN-offloaded.pcap` from the
     /// switch).
     pub vf_capture_dir: Option<PathBuf>,
+    /// VFs that send (a VM's egress): `vfN_wire=PCAP`, with `vfN_loops` and
+    /// `vfN_rate_pps` (by default the device's `loops` and `rate_pps`).
+    /// Ascending by VF; each VF has a representor.
+    pub vf_wires: Vec<VfWire>,
+}
+
+/// What one VF sends: a capture, replayed as the uplink's wire is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VfWire {
+    pub vf: u16,
+    pub path: PathBuf,
+    /// `vfN_loops`; `None`: the device's `loops`.
+    pub loops: Option<u64>,
+    /// `vfN_rate_pps`; `None`: the device's `rate_pps`.
+    pub rate_pps: Option<u64>,
+}
+
+impl Devargs {
+    /// VF `w`'s passes (0: forever).
+    pub fn vf_loops(&self, w: &VfWire) -> u64 {
+        w.loops.unwrap_or(self.loops)
+    }
+
+    /// VF `w`'s pace (0: as fast as its receivers take it).
+    pub fn vf_rate_pps(&self, w: &VfWire) -> u64 {
+        w.rate_pps.unwrap_or(self.rate_pps)
+    }
+}
+
+/// `vfN_wire`, `vfN_loops`, `vfN_rate_pps`: the VF and which.
+fn vf_key(key: &str) -> Option<(u16, &'static str)> {
+    let rest = key.strip_prefix("vf")?;
+    for field in ["wire", "loops", "rate_pps"] {
+        if let Some(n) = rest.strip_suffix(field).and_then(|r| r.strip_suffix('_')) {
+            if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+                return n.parse().ok().map(|vf| (vf, field));
+            }
+        }
+    }
+    None
 }
 
 /// Why a devargs string is refused (the message is what the PMD logs).
@@ -43,7 +83,7 @@ pub enum DevargsError {
     #[error("devarg '{0}' is not key=value")]
     NotAPair(String),
     /// A key the device does not know.
-    #[error("unknown devarg '{0}' (known: wire, loops, rate_pps, representor, vf_capture_dir)")]
+    #[error("unknown devarg '{0}' (known: wire, loops, rate_pps, representor, vf_capture_dir, vfN_wire, vfN_loops, vfN_rate_pps)")]
     UnknownKey(String),
     /// A key given twice.
     #[error("devarg '{0}' given twice")]
@@ -61,6 +101,10 @@ pub enum DevargsError {
     /// Brackets that do not pair up.
     #[error("unbalanced brackets in devargs")]
     Brackets,
+    /// A VF source for a VF without a representor, or its pace or loops
+    /// without its wire.
+    #[error("devarg '{0}': {1}")]
+    VfSource(String, &'static str),
 }
 
 impl Devargs {
@@ -84,6 +128,31 @@ impl Devargs {
                 value: value.to_owned(),
                 why,
             };
+            if let Some((vf, field)) = vf_key(key) {
+                if vf > MAX_VFS {
+                    return Err(bad("VFs are 0..=31"));
+                }
+                let i = match out.vf_wires.iter().position(|w| w.vf == vf) {
+                    Some(i) => i,
+                    None => {
+                        out.vf_wires.push(VfWire {
+                            vf,
+                            path: PathBuf::new(),
+                            loops: None,
+                            rate_pps: None,
+                        });
+                        out.vf_wires.len() - 1
+                    }
+                };
+                let w = &mut out.vf_wires[i];
+                match field {
+                    "wire" if value.is_empty() => return Err(bad("a path to a pcap file")),
+                    "wire" => w.path = PathBuf::from(value),
+                    "loops" => w.loops = Some(value.parse().map_err(|_| bad("a whole number"))?),
+                    _ => w.rate_pps = Some(value.parse().map_err(|_| bad("a whole number"))?),
+                }
+                continue;
+            }
             match key {
                 "wire" => {
                     if value.is_empty() {
@@ -102,6 +171,21 @@ impl Devargs {
                 }
                 k if NOT_YET.contains(&k) => return Err(DevargsError::NotYet(k.to_owned())),
                 k => return Err(DevargsError::UnknownKey(k.to_owned())),
+            }
+        }
+        out.vf_wires.sort_by_key(|w| w.vf);
+        for w in &out.vf_wires {
+            if w.path.as_os_str().is_empty() {
+                return Err(DevargsError::VfSource(
+                    format!("vf{}_...", w.vf),
+                    "its loops or pace without vfN_wire",
+                ));
+            }
+            if !out.representors.contains(&w.vf) {
+                return Err(DevargsError::VfSource(
+                    format!("vf{}_wire", w.vf),
+                    "a VF that sends needs a representor (representor=vf[...])",
+                ));
             }
         }
         Ok(out)
@@ -201,6 +285,55 @@ mod tests {
     fn capture_dir() {
         let d = Devargs::parse("representor=vf0,vf_capture_dir=/x/out").unwrap();
         assert_eq!(d.vf_capture_dir, Some(PathBuf::from("/x/out")));
+    }
+
+    #[test]
+    fn vf_sources() {
+        let d = Devargs::parse(
+            "loops=3,rate_pps=100,representor=vf[0-2],vf2_wire=/b.pcap,vf0_wire=/a.pcap,vf0_loops=1,vf2_rate_pps=0",
+        )
+        .unwrap();
+        assert_eq!(d.vf_wires.len(), 2);
+        let (a, b) = (&d.vf_wires[0], &d.vf_wires[1]);
+        assert_eq!(
+            (a.vf, a.path.as_path()),
+            (0, std::path::Path::new("/a.pcap"))
+        );
+        assert_eq!((d.vf_loops(a), d.vf_rate_pps(a)), (1, 100));
+        assert_eq!((b.vf, d.vf_loops(b), d.vf_rate_pps(b)), (2, 3, 0));
+        use DevargsError::*;
+        assert!(matches!(
+            Devargs::parse("representor=vf0,vf1_wire=/a.pcap"),
+            Err(VfSource(..))
+        ));
+        assert!(matches!(
+            Devargs::parse("representor=vf0,vf0_loops=2"),
+            Err(VfSource(..))
+        ));
+        assert!(matches!(
+            Devargs::parse("representor=vf0,vf0_wire="),
+            Err(BadValue { .. })
+        ));
+        assert!(matches!(
+            Devargs::parse("representor=vf0,vf0_wire=/a,vf0_wire=/b"),
+            Err(Duplicate(_))
+        ));
+        assert!(matches!(
+            Devargs::parse("representor=vf0,vf0_wire=/a,vf0_loops=x"),
+            Err(BadValue { .. })
+        ));
+        assert_eq!(
+            Devargs::parse("vf0_wyre=/a"),
+            Err(UnknownKey("vf0_wyre".into()))
+        );
+        assert_eq!(
+            Devargs::parse("vf_wire=/a"),
+            Err(UnknownKey("vf_wire".into()))
+        );
+        assert!(matches!(
+            Devargs::parse("vf32_wire=/a"),
+            Err(BadValue { .. })
+        ));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod ring;
 pub mod rss;
 pub mod rules;
 pub mod uplink;
+pub mod vf_source;
 pub mod wire;
 
 use std::sync::{Arc, Mutex};
@@ -38,6 +39,7 @@ pub use ring::{Ring, RingTx};
 pub use rss::RssConf;
 pub use rules::Rules;
 pub use uplink::{FillError, Host, Rx, Uplink, UplinkThread};
+pub use vf_source::VfTx;
 pub use wire::{Capture, Wire, WireError};
 
 /// Why a device cannot be made.
@@ -64,6 +66,8 @@ pub struct Fabric {
     pub rss: Published<Vec<RssConf>>,
     /// What the VFs received, by path, when `vf_capture_dir` is given.
     pub captures: Option<Captures>,
+    /// What each VF sent (`vfN_wire`), in representor order.
+    pub vf_tx: Vec<VfTx>,
 }
 
 impl Fabric {
@@ -74,6 +78,7 @@ impl Fabric {
             vfs: vfs.iter().map(|&vf| (vf, VfSink::default())).collect(),
             rss: Published::new(vec![RssConf::default(); vfs.len() + 1]),
             captures: None,
+            vf_tx: vfs.iter().map(|_| VfTx::default()).collect(),
             rules: Rules::new(vfs, rules::DEFAULT_CAPACITY, rules::DEFAULT_COUNTERS),
         }
     }
@@ -85,6 +90,8 @@ impl Fabric {
 pub struct Nic {
     devargs: Devargs,
     wire: Arc<Mutex<Wire>>,
+    /// Each VF's wire (`vfN_wire`), in representor order.
+    vf_wires: Vec<Option<Arc<Mutex<Wire>>>>,
     fabric: Arc<Fabric>,
 }
 
@@ -101,6 +108,18 @@ impl Nic {
             Some(path) => Wire::new(Capture::load(path)?, devargs.loops, devargs.rate_pps),
             None => Wire::silent(),
         };
+        let mut vf_wires = Vec::new();
+        for &vf in &devargs.representors {
+            let w = match devargs.vf_wires.iter().find(|w| w.vf == vf) {
+                Some(w) => Some(Arc::new(Mutex::new(Wire::new(
+                    Capture::load(&w.path)?,
+                    devargs.vf_loops(w),
+                    devargs.vf_rate_pps(w),
+                )))),
+                None => None,
+            };
+            vf_wires.push(w);
+        }
         let mut fabric = Fabric::new(devargs.representors.clone());
         if let Some(dir) = &devargs.vf_capture_dir {
             fabric.captures = Some(Captures::create(dir, &devargs.representors)?);
@@ -108,6 +127,7 @@ impl Nic {
         Ok(Nic {
             devargs,
             wire: Arc::new(Mutex::new(wire)),
+            vf_wires,
             fabric: Arc::new(fabric),
         })
     }
@@ -136,6 +156,20 @@ impl Nic {
         self.fabric.captures.as_ref()
     }
 
+    /// What the VF at position `i` of the representor list sent.
+    pub fn vf_tx(&self, i: usize) -> Option<&VfTx> {
+        self.fabric.vf_tx.get(i)
+    }
+
+    /// Frames VF position `i`'s wire carries in all (`None`: forever, or no
+    /// wire: `Some(0)`).
+    pub fn vf_wire_total(&self, i: usize) -> Option<u64> {
+        match self.vf_wires.get(i) {
+            Some(Some(w)) => w.lock().map_or(None, |w| w.total()),
+            _ => Some(0),
+        }
+    }
+
     /// The uplink's wire-side counters.
     pub fn uplink(&self) -> &UplinkCounters {
         &self.fabric.uplink
@@ -162,15 +196,29 @@ impl Nic {
         self.wire.lock().map_or(None, |w| w.total())
     }
 
-    /// Starts the uplink (the PF port starts): the wire replays through the
-    /// switch into `up`'s rings from where it stood, on a thread named
-    /// `name`.
+    /// Starts the switch (the PF port starts, or a representor starts or
+    /// stops while the PF runs): the wire, and the wire of each VF whose
+    /// representor's rings `up` has, replay through the switch into `up`'s
+    /// rings from where they stood, on a thread named `name`.
     pub fn start_uplink<H: Host>(
         &self,
         up: Uplink<H>,
         name: String,
     ) -> std::io::Result<UplinkThread<H>> {
-        UplinkThread::start(Arc::clone(&self.wire), up, Arc::clone(&self.fabric), name)
+        let vf_wires = self
+            .vf_wires
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| up.reps.get(*i).is_some_and(Option::is_some))
+            .filter_map(|(i, w)| w.as_ref().map(|w| (i, Arc::clone(w))))
+            .collect();
+        UplinkThread::start(
+            Arc::clone(&self.wire),
+            vf_wires,
+            up,
+            Arc::clone(&self.fabric),
+            name,
+        )
     }
 }
 

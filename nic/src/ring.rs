@@ -16,6 +16,14 @@ pub struct Ring<T> {
 #[derive(Debug)]
 pub struct RingTx<T>(Sender<T>);
 
+impl<T> Clone for RingTx<T> {
+    /// Another handle on the same ring (for the switch's next run: one
+    /// producer at a time pushes).
+    fn clone(&self) -> RingTx<T> {
+        RingTx(self.0.clone())
+    }
+}
+
 impl<T> Ring<T> {
     /// A ring of `slots` slots (at least one).
     pub fn new(slots: usize) -> Ring<T> {

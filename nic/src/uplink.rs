@@ -11,16 +11,22 @@
 //! rules may pick its RX queue or drop it; what no rule takes is spread over
 //! the PF's RX queues by RSS ([`crate::rss`]). A rule's counter counts a frame
 //! when the frame leaves the wire, whatever happens to it after.
+//!
+//! The same thread replays the VFs' wires ([`crate::vf_source`]); the run
+//! loop ([`run`]) takes a burst from each wire in turn, so a wire the host
+//! holds back never holds the others back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::counters::Tally;
 use crate::publish::Reader;
 use crate::ring::RingTx;
 use crate::rss::RssConf;
 use crate::rules::{RuleSet, RuleView, Verdict};
+use crate::vf_source::step_vf;
 use crate::wire::Wire;
 use crate::{Fabric, Via};
 
@@ -55,17 +61,29 @@ pub trait Host: Send + 'static {
     fn discard(&mut self, buf: Self::Buf);
 }
 
-/// The host and its RX rings, one per RX queue of the PF.
+/// The host and its RX rings: the PF's, one per RX queue, and each
+/// representor's (in representor order; `None` while it is stopped).
 #[derive(Debug)]
 pub struct Uplink<H: Host> {
     pub host: H,
     pub queues: Vec<RingTx<H::Buf>>,
+    pub reps: Vec<Option<Vec<RingTx<H::Buf>>>>,
 }
 
 impl<H: Host> Uplink<H> {
-    /// A host with these PF RX rings.
+    /// A host with these PF RX rings and no representor started.
     pub fn new(host: H, queues: Vec<RingTx<H::Buf>>) -> Uplink<H> {
-        Uplink { host, queues }
+        Uplink {
+            host,
+            queues,
+            reps: Vec::new(),
+        }
+    }
+
+    /// The same, with these representors' RX rings.
+    pub fn with_reps(mut self, reps: Vec<Option<Vec<RingTx<H::Buf>>>>) -> Uplink<H> {
+        self.reps = reps;
+        self
     }
 }
 
@@ -88,6 +106,55 @@ pub enum Step {
     NotDue(Duration),
     /// The wire has carried everything.
     Finished,
+}
+
+/// Hands `frame` to the host at `to`: `Delivered`, `Missed` (no such queue;
+/// paced: full ring or no buffer, the latter also counted on `nombuf`) or
+/// `Refused` (too big); `None` when the host cannot take it yet (unpaced).
+pub(crate) fn deliver<H: Host>(
+    up: &mut Uplink<H>,
+    to: Rx,
+    frame: &[u8],
+    paced: bool,
+    nombuf: &Tally,
+) -> Option<Step> {
+    let Uplink { host, queues, reps } = up;
+    let rings = match to.port {
+        0 => Some(&*queues),
+        p => reps.get(p - 1).and_then(Option::as_ref),
+    };
+    match rings.and_then(|r| r.get(usize::from(to.queue))) {
+        None => Some(Step::Missed),
+        Some(ring) if !ring.has_room() => paced.then_some(Step::Missed),
+        Some(ring) => match host.fill(to, frame) {
+            Ok(buf) => match ring.push(buf) {
+                Ok(()) => Some(Step::Delivered),
+                Err(buf) => {
+                    // Not with one producer (room was seen above); kept so a
+                    // buffer can never leak.
+                    host.discard(buf);
+                    None
+                }
+            },
+            Err(FillError::NoBuffer) if paced => {
+                nombuf.add(1);
+                Some(Step::Missed)
+            }
+            Err(FillError::NoBuffer) => None,
+            Err(FillError::TooBig) => Some(Step::Refused),
+        },
+    }
+}
+
+/// Delivers `frame` to the VF at position `i` of the representor list (a
+/// rule's fate): counted on its sink, captured if asked.
+pub(crate) fn to_vf(fabric: &Fabric, i: usize, frame: &[u8]) {
+    if let Some((vf, sink)) = fabric.vfs.get(i) {
+        sink.from_switch.add(1, frame.len() as u64);
+        if let Some(c) = &fabric.captures {
+            c.record(*vf, Via::Switch, &[frame]);
+        }
+    }
 }
 
 /// Moves at most one frame from the wire to where `rules` send it; what they
@@ -113,63 +180,37 @@ pub fn step<H: Host>(
     let len = frame.len() as u64;
     let counters = &fabric.uplink;
     let (verdict, counter) = rules.classify(frame, 0);
-    let to = match verdict {
-        Verdict::Host(queue) => Some(Rx {
-            port: 0,
-            queue,
-            hash: None,
-        }),
+    let outcome = match verdict {
+        Verdict::Host(queue) => {
+            let to = Rx {
+                port: 0,
+                queue,
+                hash: None,
+            };
+            match deliver(up, to, frame, paced, &counters.rx_nombuf) {
+                Some(step) => step,
+                None => return Step::Blocked,
+            }
+        }
         Verdict::Miss => {
             let (queue, hash) = rss.first().map_or((0, None), |r| r.steer(frame));
-            Some(Rx {
+            let to = Rx {
                 port: 0,
                 queue,
                 hash,
-            })
-        }
-        _ => None,
-    };
-    let outcome = match verdict {
-        Verdict::Host(_) | Verdict::Miss => {
-            match to.and_then(|to| up.queues.get(usize::from(to.queue)).map(|ring| (to, ring))) {
-                None => Step::Missed,
-                Some((_, ring)) if !ring.has_room() => {
-                    if paced {
-                        Step::Missed
-                    } else {
-                        return Step::Blocked;
-                    }
-                }
-                Some((to, ring)) => match up.host.fill(to, frame) {
-                    Ok(buf) => match ring.push(buf) {
-                        Ok(()) => Step::Delivered,
-                        Err(buf) => {
-                            // Not with one producer (room was seen above); kept so
-                            // a buffer can never leak.
-                            up.host.discard(buf);
-                            return Step::Blocked;
-                        }
-                    },
-                    Err(FillError::NoBuffer) if paced => {
-                        counters.rx_nombuf.add(1);
-                        Step::Missed
-                    }
-                    Err(FillError::NoBuffer) => return Step::Blocked,
-                    Err(FillError::TooBig) => Step::Refused,
-                },
+            };
+            match deliver(up, to, frame, paced, &counters.rx_nombuf) {
+                Some(step) => step,
+                None => return Step::Blocked,
             }
         }
         Verdict::Wire => {
             counters.to_wire.add(1, len);
+            counters.wire_tx.add(1, len);
             Step::Switched
         }
         Verdict::Vf(i) => {
-            if let Some((vf, sink)) = fabric.vfs.get(i) {
-                sink.from_switch.add(1, len);
-                if let Some(c) = &fabric.captures {
-                    c.record(*vf, Via::Switch, &[frame]);
-                }
-            }
+            to_vf(fabric, i, frame);
             Step::Switched
         }
         Verdict::Drop => {
@@ -191,10 +232,48 @@ pub fn step<H: Host>(
     outcome
 }
 
-/// Runs the uplink until `stop` is set, taking up rule and RSS changes
-/// before each frame.
+/// Frames one wire moves in a row before the next wire's turn.
+const BURST: usize = 32;
+
+/// What one round over the wires did.
+#[derive(Debug, Default)]
+struct Round {
+    moved: usize,
+    blocked: bool,
+    /// The soonest a paced wire's next frame is due.
+    wait: Option<Duration>,
+}
+
+impl Round {
+    /// Runs `next` up to [`BURST`] times, until the wire blocks, is not due
+    /// or is finished.
+    fn burst(&mut self, mut next: impl FnMut() -> Step) {
+        for _ in 0..BURST {
+            match next() {
+                Step::Delivered | Step::Missed | Step::Refused | Step::Switched | Step::Dropped => {
+                    self.moved += 1
+                }
+                Step::Blocked => {
+                    self.blocked = true;
+                    return;
+                }
+                Step::NotDue(d) => {
+                    self.wait = Some(self.wait.map_or(d, |w| w.min(d)));
+                    return;
+                }
+                Step::Finished => return,
+            }
+        }
+    }
+}
+
+/// Runs the switch until `stop` is set: the uplink's wire and the VFs'
+/// (`vfs`: each VF's position in the representor list and its wire), a
+/// burst from each in turn, taking up rule and RSS changes before each
+/// round.
 pub fn run<H: Host>(
     wire: &mut Wire,
+    vfs: &mut [(usize, &mut Wire)],
     up: &mut Uplink<H>,
     fabric: &Fabric,
     view: &mut RuleView<'_>,
@@ -202,38 +281,44 @@ pub fn run<H: Host>(
     stop: &AtomicBool,
 ) {
     // Sleeps are capped so that a rule change is taken up within about a
-    // millisecond even while the wire is idle.
+    // millisecond even while the wires are idle.
     const NAP: Duration = Duration::from_millis(1);
-    wire.start_pacing(Instant::now());
-    let mut blocked = 0u32;
+    let now = Instant::now();
+    wire.start_pacing(now);
+    for (_, w) in vfs.iter_mut() {
+        w.start_pacing(now);
+    }
+    let mut idle = 0u32;
     while !stop.load(Ordering::Acquire) {
         let rules = view.refresh();
-        match step(wire, up, fabric, rules, rss.refresh()) {
-            Step::Delivered | Step::Missed | Step::Refused | Step::Switched | Step::Dropped => {
-                blocked = 0
-            }
-            Step::Blocked => {
-                // The host is behind: spin a little, then give the CPU away
-                // (two CPUs here are shared with the application's lcores).
-                blocked = blocked.saturating_add(1);
-                if blocked < 64 {
-                    std::hint::spin_loop();
-                } else if blocked < 128 {
-                    std::thread::yield_now();
-                } else {
-                    std::thread::sleep(Duration::from_micros(20));
-                }
-            }
-            Step::NotDue(wait) if wait > Duration::from_micros(200) => {
+        let rss = rss.refresh();
+        let mut round = Round::default();
+        round.burst(|| step(wire, up, fabric, rules, rss));
+        for (i, w) in vfs.iter_mut() {
+            round.burst(|| step_vf(w, up, fabric, rules, rss, *i));
+        }
+        if round.moved > 0 {
+            idle = 0;
+            continue;
+        }
+        idle = idle.saturating_add(1);
+        match round.wait {
+            // A wire is held back by its host: spin a little, then give the
+            // CPU away (two CPUs here are shared with the application's
+            // lcores).
+            _ if round.blocked && idle < 64 => std::hint::spin_loop(),
+            _ if round.blocked && idle < 128 => std::thread::yield_now(),
+            _ if round.blocked => std::thread::sleep(Duration::from_micros(20)),
+            Some(wait) if wait > Duration::from_micros(200) => {
                 std::thread::sleep((wait - Duration::from_micros(100)).min(NAP));
             }
-            Step::NotDue(_) => std::hint::spin_loop(),
-            Step::Finished => std::thread::sleep(NAP),
+            Some(_) => std::hint::spin_loop(),
+            None => std::thread::sleep(NAP),
         }
     }
 }
 
-/// The uplink running on a thread of its own, apart from the application's
+/// The switch running on a thread of its own, apart from the application's
 /// lcores (it stands for the NIC's hardware).
 #[derive(Debug)]
 pub struct UplinkThread<H: Host> {
@@ -242,9 +327,11 @@ pub struct UplinkThread<H: Host> {
 }
 
 impl<H: Host> UplinkThread<H> {
-    /// Starts replaying `wire` into `up`'s rings.
+    /// Starts replaying `wire` and the VFs' wires (`vf_wires`: each VF's
+    /// position in the representor list and its wire) into `up`'s rings.
     pub fn start(
         wire: Arc<Mutex<Wire>>,
+        vf_wires: Vec<(usize, Arc<Mutex<Wire>>)>,
         mut up: Uplink<H>,
         fabric: Arc<Fabric>,
         name: String,
@@ -252,12 +339,17 @@ impl<H: Host> UplinkThread<H> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let handle = std::thread::Builder::new().name(name).spawn(move || {
-            // Only this thread replays the wire while it runs; a poisoned lock
-            // only means an earlier run panicked, and the wire is still whole.
-            let mut wire = wire.lock().unwrap_or_else(|p| p.into_inner());
+            // Only this thread replays the wires while it runs.
+            let mut wire = relock(&wire);
+            let mut guards: Vec<(usize, MutexGuard<'_, Wire>)> =
+                vf_wires.iter().map(|(i, w)| (*i, relock(w))).collect();
+            let mut vfs: Vec<(usize, &mut Wire)> =
+                guards.iter_mut().map(|(i, g)| (*i, &mut **g)).collect();
             let mut view = fabric.rules.view();
             let mut rss = fabric.rss.reader();
-            run(&mut wire, &mut up, &fabric, &mut view, &mut rss, &flag);
+            run(
+                &mut wire, &mut vfs, &mut up, &fabric, &mut view, &mut rss, &flag,
+            );
             up
         })?;
         Ok(UplinkThread {
@@ -276,6 +368,12 @@ impl<H: Host> UplinkThread<H> {
         self.stop.store(true, Ordering::Release);
         self.handle.take().and_then(|h| h.join().ok())
     }
+}
+
+/// Locks a wire; a poisoned lock only means an earlier run panicked, and the
+/// wire is still whole.
+fn relock(w: &Mutex<Wire>) -> MutexGuard<'_, Wire> {
+    w.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl<H: Host> Drop for UplinkThread<H> {
@@ -324,13 +422,13 @@ mod tests {
     }
 
     fn uplink(ring: &Ring<u8>, pool: usize) -> Uplink<TestHost> {
-        Uplink {
-            host: TestHost {
+        Uplink::new(
+            TestHost {
                 pool,
                 max_len: 1514,
             },
-            queues: vec![ring.producer()],
-        }
+            vec![ring.producer()],
+        )
     }
 
     #[test]
@@ -432,13 +530,13 @@ mod tests {
         assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Refused);
         assert_eq!(c.ierrors.get(), 1);
 
-        let mut nothing: Uplink<TestHost> = Uplink {
-            host: TestHost {
+        let mut nothing: Uplink<TestHost> = Uplink::new(
+            TestHost {
                 pool: 8,
                 max_len: 1514,
             },
-            queues: Vec::new(),
-        };
+            Vec::new(),
+        );
         let mut wire = Wire::new(capture(1), 1, 0);
         assert_eq!(step(&mut wire, &mut nothing, &f, &none, &[]), Step::Missed);
         assert_eq!(c.imissed.get(), 1);
@@ -451,7 +549,14 @@ mod tests {
         let up = uplink(&ring, usize::MAX);
         let wire = Arc::new(Mutex::new(Wire::new(capture(10), 3, 0)));
         let fabric = Arc::new(fabric());
-        let t = UplinkThread::start(wire.clone(), up, fabric.clone(), "test-sw".into()).unwrap();
+        let t = UplinkThread::start(
+            wire.clone(),
+            Vec::new(),
+            up,
+            fabric.clone(),
+            "test-sw".into(),
+        )
+        .unwrap();
         let mut got = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(10);
         while got.len() < 30 && Instant::now() < deadline {
@@ -669,7 +774,8 @@ mod tests {
             0,
             20_000,
         )));
-        let t = UplinkThread::start(wire, up, fabric.clone(), "test-sw".into()).unwrap();
+        let t =
+            UplinkThread::start(wire, Vec::new(), up, fabric.clone(), "test-sw".into()).unwrap();
         let drain = |n: usize| {
             let mut got = 0;
             let deadline = Instant::now() + Duration::from_secs(10);

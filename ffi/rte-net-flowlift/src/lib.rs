@@ -18,6 +18,7 @@ mod port;
 mod probe;
 mod rss;
 mod rxtx;
+mod switch;
 
 use std::cell::UnsafeCell;
 use std::ffi::CStr;

@@ -11,10 +11,10 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use dpdk_driver_sys as sys;
-use flowlift_nic::{Nic, Ring, Uplink, UplinkThread};
+use flowlift_nic::{Nic, Ring, UplinkThread};
 
 use crate::log;
-use crate::rxtx::{self, HostRx, MbufHost, QueueCounters, RxQueue, TxQueue};
+use crate::rxtx::{self, MbufHost, QueueCounters, RxQueue, TxQueue};
 
 /// Queues a port offers each way (mlx5 offers far more; 16 is what
 /// `rte_eth_stats` has per-queue counters for).
@@ -46,6 +46,9 @@ pub(crate) struct Device {
     pub(crate) domain_id: u16,
     /// The uplink's switch thread while the PF is started.
     pub(crate) uplink: Mutex<Option<UplinkThread<MbufHost>>>,
+    /// The RX side of each started port: the PF, then each representor in
+    /// VF order (see `switch`).
+    pub(crate) started: Mutex<Vec<Option<crate::switch::StartedRx>>>,
 }
 
 impl Drop for Device {
@@ -196,38 +199,9 @@ unsafe extern "C" fn dev_start(dev: *mut sys::rte_eth_dev) -> c_int {
     let port = unsafe { port(dev) };
     // SAFETY: ethdev's own port.
     let data = unsafe { data(dev) };
-    if port.role == Role::Pf {
-        let mut pools = Vec::new();
-        let mut rings = Vec::new();
-        for q in 0..usize::from(data.nb_rx_queues) {
-            // SAFETY: `rx_queues` has `nb_rx_queues` entries; ethdev starts a
-            // port only once every queue is set up.
-            let Some(rxq) = NonNull::new(unsafe { *data.rx_queues.add(q) }.cast::<RxQueue>())
-            else {
-                return -libc::EINVAL;
-            };
-            // SAFETY: set-up stored a live `RxQueue` there.
-            let rxq = unsafe { rxq.as_ref() };
-            pools.push(rxq.pool);
-            rings.push(rxq.ring.producer());
-        }
-        let up = Uplink::new(
-            MbufHost {
-                ports: vec![Some(HostRx {
-                    pools,
-                    port_id: data.port_id,
-                })],
-            },
-            rings,
-        );
-        let name = format!("flowlift-sw{}", data.port_id);
-        match port.dev.nic.start_uplink(up, name) {
-            Ok(t) => *lock(&port.dev.uplink) = Some(t),
-            Err(e) => {
-                log::err(&format!("cannot start the switch thread: {e}"));
-                return -libc::ENOMEM;
-            }
-        }
+    let rc = crate::switch::port_started(port, data);
+    if rc != 0 {
+        return rc;
     }
     set_queue_states(data, sys::RTE_ETH_QUEUE_STATE_STARTED as u8);
     set_link(dev, true);
@@ -239,25 +213,7 @@ unsafe extern "C" fn dev_stop(dev: *mut sys::rte_eth_dev) -> c_int {
     let port = unsafe { port(dev) };
     // SAFETY: ethdev's own port.
     let data = unsafe { data(dev) };
-    if port.role == Role::Pf {
-        // Joins the switch: from here on it touches no ring and no pool.
-        let running = lock(&port.dev.uplink).take();
-        drop(running.and_then(UplinkThread::stop));
-        // What the host did not poll before the stop is lost, as a NIC's
-        // stopped queue loses it: counted missed.
-        for q in 0..usize::from(data.nb_rx_queues) {
-            // SAFETY: as in `dev_start`; null entries are skipped.
-            if let Some(rxq) = NonNull::new(unsafe { *data.rx_queues.add(q) }.cast::<RxQueue>()) {
-                // SAFETY: a live `RxQueue` stored by set-up.
-                let ring = unsafe { &rxq.as_ref().ring };
-                let mut n = 0;
-                while ring.pop().is_some() {
-                    n += 1;
-                }
-                port.dev.nic.uplink().imissed.add(n);
-            }
-        }
-    }
+    crate::switch::port_stopping(port, data);
     // What the VFs received so far is on disk once a port has stopped.
     if let Some(c) = port.dev.nic.captures() {
         c.flush();
@@ -362,14 +318,29 @@ unsafe extern "C" fn stats_get(
             *qb = b;
         }
     }
-    if port.role == Role::Pf {
-        let up = port.dev.nic.uplink();
-        let base = *lock(&port.base_missed);
-        stats.imissed = up.imissed.get().saturating_sub(base.0);
-        stats.ierrors = up.ierrors.get().saturating_sub(base.1);
-        stats.rx_nombuf = up.rx_nombuf.get().saturating_sub(base.2);
-    }
+    let now = rx_tallies(port);
+    let base = *lock(&port.base_missed);
+    stats.imissed = now.0.saturating_sub(base.0);
+    stats.ierrors = now.1.saturating_sub(base.1);
+    stats.rx_nombuf = now.2.saturating_sub(base.2);
     0
+}
+
+/// The port's receive-side losses the model counts (totals since probe):
+/// missed, errors, no buffer. The PF's are the wire's; a representor's are
+/// what its VF sent that its host did not take.
+fn rx_tallies(port: &Port) -> (u64, u64, u64) {
+    let nic = &port.dev.nic;
+    match port.role {
+        Role::Pf => {
+            let up = nic.uplink();
+            (up.imissed.get(), up.ierrors.get(), up.rx_nombuf.get())
+        }
+        Role::Vf(_) => match port.rx_index().checked_sub(1).and_then(|i| nic.vf_tx(i)) {
+            Some(tx) => (tx.imissed.get(), tx.ierrors.get(), tx.rx_nombuf.get()),
+            None => (0, 0, 0),
+        },
+    }
 }
 
 unsafe extern "C" fn stats_reset(dev: *mut sys::rte_eth_dev) -> c_int {
@@ -383,8 +354,7 @@ unsafe extern "C" fn stats_reset(dev: *mut sys::rte_eth_dev) -> c_int {
     for (_, txq) in tx_queues(data) {
         txq.counters.reset();
     }
-    let up = port.dev.nic.uplink();
-    *lock(&port.base_missed) = (up.imissed.get(), up.ierrors.get(), up.rx_nombuf.get());
+    *lock(&port.base_missed) = rx_tallies(port);
     0
 }
 
@@ -404,6 +374,8 @@ fn xstats(port: &Port) -> Vec<(&'static str, u64)> {
                 ("switch_to_wire_bytes", up.to_wire.bytes()),
                 ("switch_drop_packets", up.dropped.packets()),
                 ("switch_drop_bytes", up.dropped.bytes()),
+                ("wire_tx_packets", up.wire_tx.packets()),
+                ("wire_tx_bytes", up.wire_tx.bytes()),
             ]
         }
         Role::Vf(vf) => {
@@ -414,12 +386,28 @@ fn xstats(port: &Port) -> Vec<(&'static str, u64)> {
                 ),
                 None => ((0, 0), (0, 0)),
             };
-            vec![
+            let mut v = vec![
                 ("vf_rx_from_switch_packets", switched.0),
                 ("vf_rx_from_switch_bytes", switched.1),
                 ("vf_rx_from_host_packets", sent.0),
                 ("vf_rx_from_host_bytes", sent.1),
-            ]
+            ];
+            // What the VF sent (its `vfN_wire`) and where the switch put it.
+            let tx = port
+                .rx_index()
+                .checked_sub(1)
+                .and_then(|i| port.dev.nic.vf_tx(i));
+            if let Some(tx) = tx {
+                v.extend([
+                    ("vf_tx_packets", tx.sent.packets()),
+                    ("vf_tx_bytes", tx.sent.bytes()),
+                    ("vf_tx_to_wire_packets", tx.to_wire.packets()),
+                    ("vf_tx_to_vf_packets", tx.to_vf.packets()),
+                    ("vf_tx_to_host_packets", tx.to_host.packets()),
+                    ("vf_tx_drop_packets", tx.dropped.packets()),
+                ]);
+            }
+            v
         }
     }
 }

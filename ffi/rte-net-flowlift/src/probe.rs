@@ -101,6 +101,7 @@ unsafe fn make_ports(
         ports: std::sync::OnceLock::new(),
         domain_id,
         uplink: Mutex::new(None),
+        started: crate::switch::slots(vfs.len()),
     });
     let mut ports = vec![(pf, Role::Pf)];
     let mut names = vec![dev.pf_name.clone()];

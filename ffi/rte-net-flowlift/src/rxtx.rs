@@ -183,20 +183,29 @@ pub(crate) unsafe extern "C" fn tx_burst(
         }
     }
     q.counters.add(u64::from(n), bytes);
-    if let Role::Vf(vf) = q.role {
-        if let Some(sink) = q.dev.nic.vf_sink(vf) {
-            sink.from_host.add(u64::from(n), bytes);
+    match q.role {
+        Role::Vf(vf) => {
+            if let Some(sink) = q.dev.nic.vf_sink(vf) {
+                sink.from_host.add(u64::from(n), bytes);
+            }
         }
+        Role::Pf => q.dev.nic.uplink().wire_tx.add(u64::from(n), bytes),
     }
     n
 }
 
 /// One port's RX queues as the switch fills them: their pools, by queue.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct HostRx {
     pub(crate) pools: Vec<NonNull<sys::rte_mempool>>,
     pub(crate) port_id: u16,
 }
+
+// SAFETY: the pools are DPDK mempools, which any thread may allocate from
+// (the switch thread has no lcore id, so it bypasses the per-lcore caches);
+// the pointers are only dereferenced by the switch, while the port's queues
+// (and so their pools) live: the switch is joined before a port stops.
+unsafe impl Send for HostRx {}
 
 /// The RX queues of the started ports, as the switch fills them: the PF
 /// first, then each representor in VF order (`None`: not started).
@@ -204,10 +213,6 @@ pub(crate) struct HostRx {
 pub(crate) struct MbufHost {
     pub(crate) ports: Vec<Option<HostRx>>,
 }
-
-// SAFETY: the pools are DPDK mempools, which any thread may allocate from
-// (the switch thread has no lcore id, so it bypasses the per-lcore caches).
-unsafe impl Send for MbufHost {}
 
 impl Host for MbufHost {
     type Buf = Mbuf;
