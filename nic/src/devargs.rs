@@ -12,6 +12,9 @@ use std::path::PathBuf;
 /// port table (`RTE_MAX_ETHPORTS`, 32 in Debian's build), so at most 31 VFs.
 pub const MAX_VFS: u16 = 31;
 
+/// CPUs `switch_cpu` may name (glibc's `CPU_SETSIZE`).
+pub const MAX_CPUS: usize = 1024;
+
 /// Keys the issue names for later steps: known, so a typo is told apart from
 /// a key that is not modelled yet, and refused until it is.
 const NOT_YET: &[&str] = &["rules", "inserts_per_sec", "counter_refresh_ms"];
@@ -38,6 +41,9 @@ pub struct Devargs {
     /// `vfN_rate_pps` (by default the device's `loops` and `rate_pps`).
     /// Ascending by VF; each VF has a representor.
     pub vf_wires: Vec<VfWire>,
+    /// The CPU the switch thread is pinned to (`switch_cpu=N`); by default it
+    /// runs where the thread that started the PF may run.
+    pub switch_cpu: Option<usize>,
 }
 
 /// What one VF sends: a capture, replayed as the uplink's wire is.
@@ -83,7 +89,7 @@ pub enum DevargsError {
     #[error("devarg '{0}' is not key=value")]
     NotAPair(String),
     /// A key the device does not know.
-    #[error("unknown devarg '{0}' (known: wire, loops, rate_pps, representor, vf_capture_dir, vfN_wire, vfN_loops, vfN_rate_pps)")]
+    #[error("unknown devarg '{0}' (known: wire, loops, rate_pps, representor, vf_capture_dir, vfN_wire, vfN_loops, vfN_rate_pps, switch_cpu)")]
     UnknownKey(String),
     /// A key given twice.
     #[error("devarg '{0}' given twice")]
@@ -163,6 +169,13 @@ impl Devargs {
                 "loops" => out.loops = value.parse().map_err(|_| bad("a whole number"))?,
                 "rate_pps" => out.rate_pps = value.parse().map_err(|_| bad("a whole number"))?,
                 "representor" => out.representors = parse_representors(value).map_err(bad)?,
+                "switch_cpu" => {
+                    let cpu: usize = value.parse().map_err(|_| bad("a CPU number"))?;
+                    if cpu >= MAX_CPUS {
+                        return Err(bad("a CPU number below 1024"));
+                    }
+                    out.switch_cpu = Some(cpu);
+                }
                 "vf_capture_dir" => {
                     if value.is_empty() {
                         return Err(bad("a directory"));
@@ -278,6 +291,18 @@ mod tests {
         assert_eq!(r("vf[31]").unwrap(), vec![31]);
         for bad in ["vf[32]", "pf0vf0", "vf[3-1]", "vf[]", "vf", "sf0", "vf[1"] {
             assert!(r(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn switch_cpu() {
+        assert_eq!(Devargs::parse("").unwrap().switch_cpu, None);
+        assert_eq!(Devargs::parse("switch_cpu=1").unwrap().switch_cpu, Some(1));
+        for bad in ["switch_cpu=-1", "switch_cpu=1024", "switch_cpu=x"] {
+            assert!(
+                matches!(Devargs::parse(bad), Err(DevargsError::BadValue { .. })),
+                "{bad}"
+            );
         }
     }
 

@@ -38,7 +38,7 @@ pub use publish::Published;
 pub use ring::{Ring, RingTx};
 pub use rss::RssConf;
 pub use rules::Rules;
-pub use uplink::{FillError, Host, Rx, Uplink, UplinkThread};
+pub use uplink::{FillError, Host, Rx, SwitchCpu, ThreadSetup, Uplink, UplinkThread};
 pub use vf_source::VfTx;
 pub use wire::{Capture, Wire, WireError};
 
@@ -68,6 +68,8 @@ pub struct Fabric {
     pub captures: Option<Captures>,
     /// What each VF sent (`vfN_wire`), in representor order.
     pub vf_tx: Vec<VfTx>,
+    /// The switch thread's busy and idle time.
+    pub cpu: SwitchCpu,
 }
 
 impl Fabric {
@@ -79,6 +81,7 @@ impl Fabric {
             rss: Published::new(vec![RssConf::default(); vfs.len() + 1]),
             captures: None,
             vf_tx: vfs.iter().map(|_| VfTx::default()).collect(),
+            cpu: SwitchCpu::default(),
             rules: Rules::new(vfs, rules::DEFAULT_CAPACITY, rules::DEFAULT_COUNTERS),
         }
     }
@@ -199,11 +202,11 @@ impl Nic {
     /// Starts the switch (the PF port starts, or a representor starts or
     /// stops while the PF runs): the wire, and the wire of each VF whose
     /// representor's rings `up` has, replay through the switch into `up`'s
-    /// rings from where they stood, on a thread named `name`.
+    /// rings from where they stood, on a thread set up as `setup` says.
     pub fn start_uplink<H: Host>(
         &self,
         up: Uplink<H>,
-        name: String,
+        setup: ThreadSetup,
     ) -> std::io::Result<UplinkThread<H>> {
         let vf_wires = self
             .vf_wires
@@ -217,8 +220,13 @@ impl Nic {
             vf_wires,
             up,
             Arc::clone(&self.fabric),
-            name,
+            setup,
         )
+    }
+
+    /// The switch thread's busy and idle time so far.
+    pub fn switch_cpu(&self) -> &SwitchCpu {
+        &self.fabric.cpu
     }
 }
 

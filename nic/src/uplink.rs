@@ -280,16 +280,15 @@ pub fn run<H: Host>(
     rss: &mut Reader<'_, Vec<RssConf>>,
     stop: &AtomicBool,
 ) {
-    // Sleeps are capped so that a rule change is taken up within about a
-    // millisecond even while the wires are idle.
-    const NAP: Duration = Duration::from_millis(1);
     let now = Instant::now();
     wire.start_pacing(now);
     for (_, w) in vfs.iter_mut() {
         w.start_pacing(now);
     }
     let mut idle = 0u32;
+    let cpu = &fabric.cpu;
     while !stop.load(Ordering::Acquire) {
+        let began = Instant::now();
         let rules = view.refresh();
         let rss = rss.refresh();
         let mut round = Round::default();
@@ -299,22 +298,73 @@ pub fn run<H: Host>(
         }
         if round.moved > 0 {
             idle = 0;
+            cpu.busy_ns.add(nanos(began.elapsed()));
             continue;
         }
         idle = idle.saturating_add(1);
-        match round.wait {
-            // A wire is held back by its host: spin a little, then give the
-            // CPU away (two CPUs here are shared with the application's
-            // lcores).
-            _ if round.blocked && idle < 64 => std::hint::spin_loop(),
-            _ if round.blocked && idle < 128 => std::thread::yield_now(),
-            _ if round.blocked => std::thread::sleep(Duration::from_micros(20)),
-            Some(wait) if wait > Duration::from_micros(200) => {
-                std::thread::sleep((wait - Duration::from_micros(100)).min(NAP));
-            }
-            Some(_) => std::hint::spin_loop(),
-            None => std::thread::sleep(NAP),
+        back_off(&round, idle);
+        cpu.idle_ns.add(nanos(began.elapsed()));
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Waits after a round that moved nothing (the `idle`-th in a row).
+fn back_off(round: &Round, idle: u32) {
+    // Sleeps are capped so that a rule change is taken up within about a
+    // millisecond even while the wires are idle.
+    const NAP: Duration = Duration::from_millis(1);
+    match round.wait {
+        // A wire is held back by its host: spin a little, then give the CPU
+        // away (two CPUs here are shared with the application's lcores).
+        _ if round.blocked && idle < 64 => std::hint::spin_loop(),
+        _ if round.blocked && idle < 128 => std::thread::yield_now(),
+        _ if round.blocked => std::thread::sleep(Duration::from_micros(20)),
+        Some(wait) if wait > Duration::from_micros(200) => {
+            std::thread::sleep((wait - Duration::from_micros(100)).min(NAP));
         }
+        Some(_) => std::hint::spin_loop(),
+        None => std::thread::sleep(NAP),
+    }
+}
+
+/// Where the switch's time goes (written by the switch thread): rounds
+/// that moved frames are busy, the others (backing off, waiting for a paced
+/// frame, or nothing left to replay) idle. The CPU the NIC model burns,
+/// reported apart from the application's.
+#[derive(Debug, Default)]
+pub struct SwitchCpu {
+    pub busy_ns: Tally,
+    pub idle_ns: Tally,
+}
+
+/// How the switch thread starts.
+pub struct ThreadSetup {
+    /// The thread's name.
+    pub name: String,
+    /// Run first on the new thread (e.g. to pin it to a CPU); an error fails
+    /// the start.
+    pub on_start: Option<Box<dyn FnOnce() -> Result<(), String> + Send>>,
+}
+
+impl ThreadSetup {
+    /// A thread named `name`, with nothing to run first.
+    pub fn named(name: impl Into<String>) -> ThreadSetup {
+        ThreadSetup {
+            name: name.into(),
+            on_start: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ThreadSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadSetup")
+            .field("name", &self.name)
+            .field("on_start", &self.on_start.is_some())
+            .finish()
     }
 }
 
@@ -329,16 +379,27 @@ pub struct UplinkThread<H: Host> {
 impl<H: Host> UplinkThread<H> {
     /// Starts replaying `wire` and the VFs' wires (`vf_wires`: each VF's
     /// position in the representor list and its wire) into `up`'s rings.
+    /// Returns once the thread has run `setup.on_start` (and fails if that
+    /// did).
     pub fn start(
         wire: Arc<Mutex<Wire>>,
         vf_wires: Vec<(usize, Arc<Mutex<Wire>>)>,
         mut up: Uplink<H>,
         fabric: Arc<Fabric>,
-        name: String,
+        setup: ThreadSetup,
     ) -> std::io::Result<UplinkThread<H>> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let handle = std::thread::Builder::new().name(name).spawn(move || {
+        let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
+        let on_start = setup.on_start;
+        let builder = std::thread::Builder::new().name(setup.name);
+        let handle = builder.spawn(move || {
+            let set_up = on_start.map_or(Ok(()), |f| f());
+            let failed = set_up.is_err();
+            let _ = ready_tx.send(set_up);
+            if failed {
+                return up;
+            }
             // Only this thread replays the wires while it runs.
             let mut wire = relock(&wire);
             let mut guards: Vec<(usize, MutexGuard<'_, Wire>)> =
@@ -352,10 +413,20 @@ impl<H: Host> UplinkThread<H> {
             );
             up
         })?;
-        Ok(UplinkThread {
+        let started = ready
+            .recv()
+            .unwrap_or_else(|_| Err("the switch thread died".into()));
+        let thread = UplinkThread {
             stop,
             handle: Some(handle),
-        })
+        };
+        match started {
+            Ok(()) => Ok(thread),
+            Err(why) => {
+                drop(thread);
+                Err(std::io::Error::other(why))
+            }
+        }
     }
 
     /// Stops the thread and waits for it: once this returns, the switch
@@ -391,6 +462,7 @@ mod tests {
 
     /// Buffers are the frames' first byte; a pool of `pool` buffers at most
     /// `max_len` bytes long.
+    #[derive(Debug)]
     struct TestHost {
         pool: usize,
         max_len: usize,
@@ -544,6 +616,52 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_setup_fails_the_start_and_the_switch_reports_its_time() {
+        let ring = Ring::new(4);
+        let fabric = Arc::new(fabric());
+        let wire = Arc::new(Mutex::new(Wire::new(capture(3), 1, 0)));
+        let setup = ThreadSetup {
+            name: "test-sw".into(),
+            on_start: Some(Box::new(|| Err("no such CPU".into()))),
+        };
+        let err = UplinkThread::start(
+            wire.clone(),
+            Vec::new(),
+            uplink(&ring, 10),
+            fabric.clone(),
+            setup,
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "no such CPU");
+        assert_eq!(fabric.uplink.wire.packets(), 0, "it never ran");
+
+        let ran_on = Arc::new(Mutex::new(None));
+        let seen = Arc::clone(&ran_on);
+        let setup = ThreadSetup {
+            name: "test-sw2".into(),
+            on_start: Some(Box::new(move || {
+                *seen.lock().unwrap() = std::thread::current().name().map(str::to_owned);
+                Ok(())
+            })),
+        };
+        let t = UplinkThread::start(wire, Vec::new(), uplink(&ring, 10), fabric.clone(), setup)
+            .unwrap();
+        assert_eq!(
+            ran_on.lock().unwrap().as_deref(),
+            Some("test-sw2"),
+            "on the switch thread"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ring.len() < 3 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        drop(t.stop());
+        assert!(fabric.cpu.busy_ns.get() > 0, "it moved frames");
+        assert!(fabric.cpu.idle_ns.get() >= 10_000_000, "then idled ~20 ms");
+    }
+
+    #[test]
     fn the_thread_replays_everything_and_stops_on_request() {
         let ring = Ring::new(4);
         let up = uplink(&ring, usize::MAX);
@@ -554,7 +672,7 @@ mod tests {
             Vec::new(),
             up,
             fabric.clone(),
-            "test-sw".into(),
+            ThreadSetup::named("test-sw"),
         )
         .unwrap();
         let mut got = Vec::new();
@@ -774,8 +892,14 @@ mod tests {
             0,
             20_000,
         )));
-        let t =
-            UplinkThread::start(wire, Vec::new(), up, fabric.clone(), "test-sw".into()).unwrap();
+        let t = UplinkThread::start(
+            wire,
+            Vec::new(),
+            up,
+            fabric.clone(),
+            ThreadSetup::named("test-sw"),
+        )
+        .unwrap();
         let drain = |n: usize| {
             let mut got = 0;
             let deadline = Instant::now() + Duration::from_secs(10);

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::flow::{Action, Attr, Context, Item, Parts, PortRef, Ports};
 use crate::ring::Ring;
 use crate::rss::HashTypes;
-use crate::uplink::{FillError, UplinkThread};
+use crate::uplink::{FillError, ThreadSetup, UplinkThread};
 use crate::wire::Capture;
 
 /// Buffers are `(frame tag, where it went)`.
@@ -262,7 +262,7 @@ fn the_switch_thread_runs_the_uplink_and_the_vfs_side_by_side() {
         vec![(0, Arc::clone(&vf0))],
         up,
         Arc::clone(&fabric),
-        "test-sw".into(),
+        ThreadSetup::named("test-sw"),
     )
     .unwrap();
     let (mut pf, mut rep) = (Vec::new(), Vec::new());

@@ -376,6 +376,16 @@ fn xstats(port: &Port) -> Vec<(&'static str, u64)> {
                 ("switch_drop_bytes", up.dropped.bytes()),
                 ("wire_tx_packets", up.wire_tx.packets()),
                 ("wire_tx_bytes", up.wire_tx.bytes()),
+                // The NIC model's own CPU, apart from the application's, in
+                // TSC cycles as DPDK counts lcore cycles.
+                (
+                    "switch_busy_cycles",
+                    cycles(port.dev.nic.switch_cpu().busy_ns.get()),
+                ),
+                (
+                    "switch_idle_cycles",
+                    cycles(port.dev.nic.switch_cpu().idle_ns.get()),
+                ),
             ]
         }
         Role::Vf(vf) => {
@@ -410,6 +420,13 @@ fn xstats(port: &Port) -> Vec<(&'static str, u64)> {
             v
         }
     }
+}
+
+/// Nanoseconds in TSC cycles.
+fn cycles(ns: u64) -> u64 {
+    // SAFETY: a plain read of EAL's TSC frequency.
+    let hz = unsafe { sys::rte_get_tsc_hz() };
+    u64::try_from(u128::from(ns) * u128::from(hz) / 1_000_000_000).unwrap_or(u64::MAX)
 }
 
 unsafe extern "C" fn xstats_get(

@@ -13,7 +13,7 @@ use std::ffi::c_int;
 use std::ptr::NonNull;
 
 use dpdk_driver_sys as sys;
-use flowlift_nic::{RingTx, Uplink, UplinkThread};
+use flowlift_nic::{RingTx, ThreadSetup, Uplink, UplinkThread};
 
 use crate::log;
 use crate::port::{lock, Device, Port, Role};
@@ -61,7 +61,15 @@ pub(crate) fn port_started(port: &Port, data: &sys::rte_eth_dev_data) -> c_int {
         *slot = Some(rx);
     }
     match start(dev, &mut running) {
-        Ok(()) => 0,
+        Ok(()) => {
+            if let (Role::Pf, Some(cpu)) = (port.role, dev.nic.devargs().switch_cpu) {
+                log::notice(&format!(
+                    "the switch thread (flowlift-sw{}) runs on CPU {cpu}",
+                    data.port_id
+                ));
+            }
+            0
+        }
         Err(e) => {
             log::err(&format!("cannot start the switch thread: {e}"));
             if let Some(slot) = lock(&dev.started).get_mut(port.rx_index()) {
@@ -136,8 +144,33 @@ fn start(dev: &Device, running: &mut Option<UplinkThread<MbufHost>>) -> std::io:
         .map(|s| s.as_ref().map(|s| s.rings.clone()))
         .collect();
     let up = Uplink::new(host, pf.rings.clone()).with_reps(reps);
-    let name = format!("flowlift-sw{}", pf.host.port_id);
-    *running = Some(dev.nic.start_uplink(up, name)?);
+    let mut setup = ThreadSetup::named(format!("flowlift-sw{}", pf.host.port_id));
+    if let Some(cpu) = dev.nic.devargs().switch_cpu {
+        setup.on_start = Some(Box::new(move || pin(cpu)));
+    }
+    *running = Some(dev.nic.start_uplink(up, setup)?);
+    Ok(())
+}
+
+/// Pins the calling thread (the switch) to CPU `cpu`.
+fn pin(cpu: usize) -> Result<(), String> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(format!("switch_cpu={cpu}: beyond CPU_SETSIZE"));
+    }
+    // SAFETY: a zeroed `cpu_set_t` is the empty set; CPU_SET sets bit `cpu`,
+    // within the set (checked above); sched_setaffinity with pid 0 applies
+    // to the calling thread only and reads the set, a local.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        let why = std::io::Error::last_os_error();
+        return Err(format!(
+            "switch_cpu={cpu}: cannot pin the switch thread: {why}"
+        ));
+    }
     Ok(())
 }
 

@@ -1070,3 +1070,69 @@ fn testpmd_vf_sources_go_through_the_rules_and_misses_reach_the_representor() {
     assert_eq!(rep.rx_bytes, 100 * 60);
     assert_eq!(pf.rx_packets, 200, "the uplink's wire ran beside it");
 }
+
+/// The CPUs a thread of process `pid` named `name` may run on
+/// (`Cpus_allowed_list` of /proc), if there is such a thread.
+fn thread_cpus(pid: u32, name: &str) -> Option<String> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() == name {
+            let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|v| v.trim().to_owned());
+        }
+    }
+    None
+}
+
+/// `switch_cpu=1`: the switch thread (`flowlift-sw0`) may run on CPU 1
+/// only, whatever CPU testpmd's main lcore has; its busy and idle time show
+/// as the PF's `switch_busy_cycles` / `switch_idle_cycles`. A CPU that does
+/// not exist fails the PF's start, with the reason in the log.
+#[test]
+fn testpmd_switch_thread_pinned_and_its_cycles_reported() {
+    let Some(testpmd) = testpmd() else { return };
+    let (dir, so) = plugin_dir();
+    let capture = dir.path().join("wire.pcap");
+    write_flows(&capture, 1000, 1);
+    let vdev = format!(
+        "net_flowlift0,wire={},loops=1,switch_cpu=1",
+        capture.display()
+    );
+    let mut pmd = Testpmd::start(
+        &testpmd,
+        &so,
+        &vdev,
+        &["--forward-mode=rxonly", "--no-flush-rx"],
+    );
+    pmd.read_until(Duration::from_secs(20), |l| l.contains("runs on CPU 1"))
+        .unwrap_or_else(|| pmd.fail("no word of the switch's CPU"));
+    let cpus = thread_cpus(pmd.child.id(), "flowlift-sw0");
+    pmd.send("start");
+    pmd.wait_stats(0, Duration::from_secs(15), |s| s.rx_packets >= 1000);
+    std::thread::sleep(Duration::from_millis(100));
+    let busy = pmd.xstat(0, "switch_busy_cycles");
+    let idle = pmd.xstat(0, "switch_idle_cycles");
+    pmd.send("stop");
+    let transcript = pmd.quit();
+    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
+    assert_eq!(cpus.as_deref(), Some("1"), "{}", context());
+    assert!(busy > 0, "the switch moved 1000 frames: {busy}");
+    assert!(idle > busy, "then idled: busy {busy}, idle {idle}");
+
+    let vdev = format!(
+        "net_flowlift0,wire={},loops=1,switch_cpu=1023",
+        capture.display()
+    );
+    let mut pmd = Testpmd::start(&testpmd, &so, &vdev, &["--forward-mode=rxonly"]);
+    let why = pmd
+        .read_until(Duration::from_secs(20), |l| l.contains("cannot pin"))
+        .unwrap_or_else(|| pmd.fail("no refusal logged"));
+    assert!(why.contains("switch_cpu=1023"), "{why}");
+    pmd.quit();
+}
