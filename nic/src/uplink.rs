@@ -835,6 +835,62 @@ mod tests {
     }
 
     #[test]
+    fn every_frame_off_the_wire_is_accounted_for_once() {
+        use crate::flow::{Action, PortRef};
+        use crate::rss::HashTypes;
+        // Two queues, one of them tiny; a paced wire (every frame due at once)
+        // so full rings miss; rules that switch and drop; oversized frames.
+        let rings = [Ring::new(3), Ring::new(1000)];
+        let mut up = Uplink::new(
+            TestHost {
+                pool: 500,
+                max_len: 100,
+            },
+            rings.iter().map(Ring::producer).collect(),
+        );
+        let f = Fabric::new(vec![0]);
+        f.rss
+            .update(|r| r[0].configure(2, true, HashTypes::ALL, None));
+        rule_to(&f, 80, Action::Port(PortRef::Vf(0)));
+        rule_to(&f, 81, Action::Drop);
+        let frames: Vec<Vec<u8>> = (0..2000u32)
+            .map(|i| {
+                let dport: u16 = [80, 81, 9, 10, 11][(i % 5) as usize];
+                let mut fr = flow_frame(i as u8, (i % 97) as u8);
+                fr[14 + 22..14 + 24].copy_from_slice(&dport.to_be_bytes());
+                if i % 37 == 0 {
+                    fr.resize(200, 0); // beyond the host's buffers
+                }
+                fr
+            })
+            .collect();
+        let mut wire = Wire::new(Capture::from_frames(frames), 1, 1_000_000_000);
+        wire.start_pacing(Instant::now() - Duration::from_secs(10));
+        let mut view = f.rules.view();
+        let rss = f.rss.get();
+        while step(&mut wire, &mut up, &f, view.refresh(), &rss) != Step::Finished {}
+        drop(view);
+        let u = &f.uplink;
+        let sink = &f.vfs[0].1;
+        assert_eq!(u.wire.packets(), 2000);
+        assert_eq!(
+            u.delivered.packets()
+                + u.imissed.get()
+                + u.ierrors.get()
+                + sink.from_switch.packets()
+                + u.dropped.packets(),
+            2000
+        );
+        assert_eq!(
+            u.delivered.packets(),
+            (rings[0].len() + rings[1].len()) as u64
+        );
+        assert_eq!(rings[0].len(), 3, "the tiny ring filled");
+        assert!(u.imissed.get() > 0 && u.ierrors.get() > 0 && u.rx_nombuf.get() > 0);
+        assert_eq!(u.to_wire.packets(), 0);
+    }
+
+    #[test]
     fn without_rss_everything_goes_to_queue_0_unhashed() {
         let rings = [Ring::new(64), Ring::new(64)];
         let mut up = Uplink::new(

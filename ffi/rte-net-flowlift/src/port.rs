@@ -66,6 +66,8 @@ pub(crate) struct Port {
     pub(crate) role: Role,
     /// Wire-side counters at the last stats reset (PF only).
     base_missed: Mutex<(u64, u64, u64)>,
+    /// The model's xstats at the last xstats reset, by position.
+    base_x: Mutex<Vec<u64>>,
 }
 
 impl Port {
@@ -74,6 +76,7 @@ impl Port {
             dev,
             role,
             base_missed: Mutex::new((0, 0, 0)),
+            base_x: Mutex::new(Vec::new()),
         }
     }
 
@@ -136,6 +139,7 @@ pub(crate) static OPS: sys::eth_dev_ops = sys::eth_dev_ops {
     stats_reset: Some(stats_reset),
     xstats_get: Some(xstats_get),
     xstats_get_names: Some(xstats_get_names),
+    xstats_reset: Some(xstats_reset),
     rx_queue_setup: Some(rx_queue_setup),
     rx_queue_release: Some(rx_queue_release),
     tx_queue_setup: Some(tx_queue_setup),
@@ -359,7 +363,8 @@ unsafe extern "C" fn stats_reset(dev: *mut sys::rte_eth_dev) -> c_int {
 }
 
 /// The model's own counters of a port, as extended stats (totals since
-/// probe; a stats reset does not zero them). The PF shows its wire and what
+/// probe; `rte_eth_xstats_reset` takes a baseline, `rte_eth_stats_reset`
+/// does not touch them). The PF shows its wire and what
 /// the switch did with it; a representor shows what its VF received, by path.
 fn xstats(port: &Port) -> Vec<(&'static str, u64)> {
     match port.role {
@@ -429,13 +434,34 @@ fn cycles(ns: u64) -> u64 {
     u64::try_from(u128::from(ns) * u128::from(hz) / 1_000_000_000).unwrap_or(u64::MAX)
 }
 
+/// The port's xstats since the last xstats reset (a baseline: the writers
+/// are never disturbed).
+fn xstats_since_reset(port: &Port) -> Vec<(&'static str, u64)> {
+    let mut stats = xstats(port);
+    let base = lock(&port.base_x);
+    for (i, (_, v)) in stats.iter_mut().enumerate() {
+        *v = v.saturating_sub(base.get(i).copied().unwrap_or(0));
+    }
+    stats
+}
+
+/// `rte_eth_xstats_reset`: the basic stats and the model's xstats start
+/// from zero again, as a NIC clears its counters.
+unsafe extern "C" fn xstats_reset(dev: *mut sys::rte_eth_dev) -> c_int {
+    // SAFETY: a port of this driver, not closed.
+    let port = unsafe { port(dev) };
+    *lock(&port.base_x) = xstats(port).iter().map(|(_, v)| *v).collect();
+    // SAFETY: as above.
+    unsafe { stats_reset(dev) }
+}
+
 unsafe extern "C" fn xstats_get(
     dev: *mut sys::rte_eth_dev,
     out: *mut sys::rte_eth_xstat,
     n: c_uint,
 ) -> c_int {
     // SAFETY: a port of this driver, not closed.
-    let stats = xstats(unsafe { port(dev) });
+    let stats = xstats_since_reset(unsafe { port(dev) });
     let count = c_int::try_from(stats.len()).unwrap_or(c_int::MAX);
     if out.is_null() || (n as usize) < stats.len() {
         return count;

@@ -1136,3 +1136,66 @@ fn testpmd_switch_thread_pinned_and_its_cycles_reported() {
     assert!(why.contains("switch_cpu=1023"), "{why}");
     pmd.quit();
 }
+
+/// A paced wire does not wait for the host, as a physical link does not:
+/// with nothing polling, the PF's ring (64 descriptors) fills and the rest
+/// is missed; once testpmd polls, RX + missed is the whole wire, and the
+/// per-queue stats agree. `clear port xstats` zeroes the counters, as a
+/// NIC's.
+#[test]
+fn testpmd_uplink_rx_plus_imissed_is_the_wire() {
+    let Some(testpmd) = testpmd() else { return };
+    let (dir, so) = plugin_dir();
+    let capture = dir.path().join("wire.pcap");
+    const FRAMES: u64 = 5000;
+    write_flows(&capture, FRAMES as u16, 1);
+    // 100 000 frames a second: the wire is done in 50 ms.
+    let vdev = format!(
+        "net_flowlift0,wire={},loops=1,rate_pps=100000",
+        capture.display()
+    );
+    let mut pmd = Testpmd::start(
+        &testpmd,
+        &so,
+        &vdev,
+        &["--forward-mode=rxonly", "--no-flush-rx", "--rxd=64"],
+    );
+    pmd.read_until(Duration::from_secs(20), |l| {
+        l.contains("Checking link statuses")
+    })
+    .unwrap_or_else(|| pmd.fail("testpmd did not start its ports"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pmd.xstat(0, "wire_rx_packets") < FRAMES && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pmd.send("start");
+    let stats = pmd.wait_stats(0, Duration::from_secs(10), |s| {
+        s.rx_packets + s.rx_missed >= FRAMES
+    });
+    let wire = pmd.xstat(0, "wire_rx_packets");
+    let q0 = pmd.xstat(0, "rx_q0_packets");
+    pmd.send("stop");
+    pmd.send("clear port xstats 0");
+    let cleared = pmd.port_stats(0);
+    let wire_cleared = pmd.xstat(0, "wire_rx_packets");
+    let transcript = pmd.quit();
+    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
+
+    assert_eq!(wire, FRAMES, "{}", context());
+    assert_eq!(stats.rx_packets + stats.rx_missed, wire, "{}", context());
+    assert!(stats.rx_missed > 0, "nothing polled while the wire ran");
+    assert!(
+        (1..=64).contains(&stats.rx_packets),
+        "at most a ring's worth got in: {}",
+        stats.rx_packets
+    );
+    assert_eq!(q0, stats.rx_packets, "per-queue stats");
+    assert_eq!(stats.rx_errors + stats.rx_nombuf, 0);
+    assert_eq!(
+        (cleared.rx_packets, cleared.rx_missed),
+        (0, 0),
+        "{}",
+        context()
+    );
+    assert_eq!(wire_cleared, 0);
+}
