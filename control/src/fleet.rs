@@ -116,6 +116,16 @@ impl FlowKeeper {
         }
     }
 
+    /// `set offload max-rules`: the rule budget, the flows beyond it demoted
+    /// (see [`crate::offload::manager::Offloader::set_max_rules`]); returns
+    /// how many.
+    pub fn set_max_rules(&mut self, n: usize) -> Result<usize, String> {
+        match self.offload.as_mut() {
+            Some(off) => Ok(off.set_max_rules(&mut self.tracker, n)),
+            None => Err("offload is off".into()),
+        }
+    }
+
     /// Takes every flow off the NIC, folding the final counters in. Called once
     /// the traffic has stopped, while the NIC still answers.
     pub fn release_offloaded(&mut self) {

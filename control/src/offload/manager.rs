@@ -169,6 +169,8 @@ struct Census {
     offloaded: Vec<Candidate>,
     /// Flows holding a rule (offloaded, or on their way back).
     holding: usize,
+    /// Offloaded flows (holding a rule and keeping it), whatever their choice.
+    staying: usize,
 }
 
 /// Removal attempts for one rule at exit (a busy NIC is given a moment).
@@ -271,9 +273,51 @@ impl Offloader {
         self.backend.installed()
     }
 
-    /// The thresholds, to change at run time (`set offload`).
+    /// The thresholds, to change at run time (`set offload`). The rule
+    /// budget changes through [`Offloader::set_max_rules`], which keeps the
+    /// rules in use within it.
     pub fn params_mut(&mut self) -> &mut OffloadParams {
         &mut self.params
+    }
+
+    /// Sets the rule budget to `n`. Flows holding rules beyond it are
+    /// demoted at once (reason `requested`); their rules come off at the next
+    /// ticks through the removals every demotion takes (at the insertion
+    /// rate, their final counters folded in). Returns how many were demoted.
+    pub fn set_max_rules(&mut self, flows: &mut FlowTracker, n: usize) -> usize {
+        self.params.max_rules = n;
+        self.trim_to_budget(flows).len()
+    }
+
+    /// Demotes the offloaded flows beyond the rule budget: those the rates
+    /// put on the NIC before those a policy or an operator did, the coldest
+    /// first. Flows already on their way off free their rules anyway, so
+    /// only the staying ones count. Returns the demoted flows' rules.
+    fn trim_to_budget(&mut self, flows: &mut FlowTracker) -> Vec<Leaving> {
+        let mut staying: Vec<(bool, f64, At)> = flows
+            .iter()
+            .filter(|(_, f)| matches!(f.off.state, OffloadState::Offloaded(_)))
+            .map(|(at, f)| (f.off.choice != OffloadChoice::Auto, f.off.rate_pps, *at))
+            .collect();
+        let surplus = staying.len().saturating_sub(self.params.max_rules);
+        if surplus == 0 {
+            return Vec::new();
+        }
+        // The rates' choices first (false < true), coldest first; the flow's
+        // place breaks ties, so the choice does not hang on the tracker's
+        // order.
+        staying.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let mut demoted = Vec::with_capacity(surplus);
+        for &(_, _, at) in &staying[..surplus] {
+            if let Some(f) = flows.get_mut(at) {
+                if let OffloadState::Offloaded(rule) = f.off.state {
+                    f.off.state = OffloadState::Onloading(rule);
+                    f.off.demote_reason = Some(DemoteReason::Requested);
+                    demoted.push((at, rule));
+                }
+            }
+        }
+        demoted
     }
 
     /// The header policies, highest priority first.
@@ -438,6 +482,11 @@ impl Offloader {
         let leaving = std::mem::take(&mut census.leaving);
         let (removed, mut still_leaving) = self.carry_out_removals(flows, leaving);
         census.holding -= removed;
+        if census.staying > self.params.max_rules {
+            // The budget was lowered without `set_max_rules` demoting the
+            // surplus: do it now, so no tick ends over the budget.
+            still_leaving.extend(self.trim_to_budget(flows));
+        }
         let (evicted, joining) = self.choose_promotions(flows, census);
         still_leaving.extend(evicted);
         self.carry_out_removals(flows, still_leaving);
@@ -555,6 +604,7 @@ impl Offloader {
             }
             OffloadState::Offloaded(_) => {
                 census.holding += 1;
+                census.staying += 1;
                 if f.off.choice != OffloadChoice::Always {
                     census.offloaded.push(Candidate {
                         at,
