@@ -98,10 +98,13 @@ impl FlowKeeper {
         &mut self,
         at: (usize, flowlift_dataplane::flow::FlowId),
         now_tsc: u64,
-    ) -> Result<crate::offload::HwRuleId, String> {
+    ) -> crate::offload::manager::OffloadedNow {
         match self.offload.as_mut() {
             Some(off) => off.offload_now(&mut self.tracker, at, now_tsc),
-            None => Err("offload is off".into()),
+            None => crate::offload::manager::OffloadedNow {
+                result: Err("offload is off".into()),
+                evicted: None,
+            },
         }
     }
 

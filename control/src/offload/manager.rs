@@ -173,6 +173,25 @@ struct Census {
     staying: usize,
 }
 
+/// What `flow offload` did: the flow's rule or why not, and the flow that
+/// gave its rule up to make room, if the budget was used up (it stays
+/// demoted whether the install then worked or not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffloadedNow {
+    pub result: Result<HwRuleId, String>,
+    /// The demoted flow's place (worker, flow id).
+    pub evicted: Option<(usize, FlowId)>,
+}
+
+impl OffloadedNow {
+    fn refused(why: impl Into<String>) -> Self {
+        OffloadedNow {
+            result: Err(why.into()),
+            evicted: None,
+        }
+    }
+}
+
 /// Removal attempts for one rule at exit (a busy NIC is given a moment).
 const EXIT_REMOVE_TRIES: u32 = 50;
 
@@ -326,14 +345,17 @@ impl Offloader {
     }
 
     /// Adds a header policy (for flows announced from now on), keeping the
-    /// order by priority (equal priorities: older first).
-    pub fn add_policy(&mut self, p: OffloadPolicy) {
+    /// order by priority (equal priorities: older first). Returns its place
+    /// in that order, the number `policy del` takes (the ones after it move
+    /// up one).
+    pub fn add_policy(&mut self, p: OffloadPolicy) -> usize {
         let at = self
             .policies
             .iter()
             .position(|q| q.matches.priority < p.matches.priority)
             .unwrap_or(self.policies.len());
         self.policies.insert(at, p);
+        at
     }
 
     /// Removes header policy `i` (0-based, as listed).
@@ -342,25 +364,28 @@ impl Offloader {
     }
 
     /// Puts a flow on the NIC now, whatever its rate, and keeps it there (its
-    /// choice becomes `always`): the operator's override.
+    /// choice becomes `always`): the operator's override. With the rule
+    /// budget used up, the coldest flow the rates put on the NIC gives its
+    /// rule up first; the answer names it, whether the install then worked
+    /// or not.
     pub fn offload_now(
         &mut self,
         flows: &mut FlowTracker,
         at: (usize, FlowId),
         now: u64,
-    ) -> Result<HwRuleId, String> {
+    ) -> OffloadedNow {
         let Some(f) = flows.get_mut(at) else {
-            return Err("no such flow".into());
+            return OffloadedNow::refused("no such flow");
         };
         if let Some(rule) = f.off.state.rule() {
-            return Err(format!("already on the NIC (rule {})", rule.0));
+            return OffloadedNow::refused(format!("already on the NIC (rule {})", rule.0));
         }
         if !self.carriable(f) {
-            return Err(
-                "the NIC cannot carry it (it is flooded or dropped, or does not enter on the uplink)"
-                    .into(),
+            return OffloadedNow::refused(
+                "the NIC cannot carry it (it is flooded or dropped, or does not enter on the uplink)",
             );
         }
+        let mut evicted = None;
         if self.backend.installed() >= self.params.max_rules {
             // The operator's choice outranks the rates: the coldest flow the
             // rates put on the NIC gives its rule up.
@@ -373,16 +398,30 @@ impl Offloader {
                 .min_by(|a, b| a.1.off.rate_pps.total_cmp(&b.1.off.rate_pps))
                 .map(|(at, _)| *at);
             let Some(victim) = coldest.and_then(|v| flows.get_mut(v)) else {
-                return Err(format!(
+                return OffloadedNow::refused(format!(
                     "all {} rules are held by flows put there by policy or by hand (flow onload one, or set offload max-rules)",
                     self.params.max_rules
                 ));
             };
             victim.off.demote_reason = Some(DemoteReason::Evicted);
             if !self.remove_rule(&mut victim.off) {
-                return Err("the NIC refused to free a rule for it".into());
+                return OffloadedNow::refused("the NIC refused to free a rule for it");
             }
+            evicted = coldest;
         }
+        OffloadedNow {
+            result: self.install_now(flows, at, now),
+            evicted,
+        }
+    }
+
+    /// The install of `offload_now`, once there is room.
+    fn install_now(
+        &mut self,
+        flows: &mut FlowTracker,
+        at: (usize, FlowId),
+        now: u64,
+    ) -> Result<HwRuleId, String> {
         let Some(f) = flows.get_mut(at) else {
             return Err("no such flow".into());
         };

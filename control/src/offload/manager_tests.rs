@@ -562,3 +562,37 @@ fn set_max_rules_demotes_the_surplus_coldest_first_and_counts_every_packet() {
     assert_eq!(r.off.rules_installed(), 2);
     every_packet_counted(&mut r, &sent);
 }
+
+#[test]
+fn flow_offload_names_the_flow_it_demoted_to_make_room() {
+    let mut p = params();
+    p.max_rules = 2;
+    let mut r = rig(100, p, vec![]);
+    for s in 1..=4 {
+        r.add(s, 1);
+    }
+    for _ in 0..2 {
+        r.send(1, 150);
+        r.send(2, 120); // the colder of the two
+        r.send(3, 1);
+        r.send(4, 1);
+        r.tick();
+    }
+    assert_eq!(r.offloaded(), vec![1, 2]);
+    let done = r.off.offload_now(&mut r.flows, (0, FlowId(3)), r.now);
+    assert!(done.result.is_ok(), "{done:?}");
+    assert_eq!(done.evicted, Some((0, FlowId(2))));
+    assert_eq!(r.offloaded(), vec![1, 3]);
+    // An install that then fails still reports the flow that made room.
+    r.nic
+        .borrow_mut()
+        .refuse
+        .push_back(OffloadError::Busy("b".into()));
+    let done = r.off.offload_now(&mut r.flows, (0, FlowId(4)), r.now);
+    assert!(done.result.is_err(), "{done:?}");
+    assert_eq!(done.evicted, Some((0, FlowId(1))));
+    // Nothing to demote: none named.
+    let done = r.off.offload_now(&mut r.flows, (0, FlowId(9)), r.now);
+    assert_eq!(done.result, Err("no such flow".to_string()));
+    assert_eq!(done.evicted, None);
+}
