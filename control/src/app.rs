@@ -1055,6 +1055,7 @@ fn control_loop(
                 labels: &open.labels,
                 ports: &open.ports,
                 specs: &cfg.ports,
+                config: cfg,
                 workers: fleet,
                 nic,
                 keeper,
