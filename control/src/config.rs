@@ -772,7 +772,7 @@ impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
+            path: one_line(&path.display().to_string()),
             source,
         })?;
         Config::parse(&text, &path.display().to_string())
@@ -1437,9 +1437,11 @@ fn check_control(c: &ControlSection) -> Result<(), String> {
 pub fn check_socket_path(key: &str, path: &Path) -> Result<(), String> {
     let text = path.to_string_lossy();
     let len = path.as_os_str().len();
-    if len == 0 || len > MAX_SOCKET_PATH || text.contains('\0') {
+    // Control characters (a NUL ends sun_path; a newline would break the
+    // lines that name the socket) have no place in a path operators type.
+    if len == 0 || len > MAX_SOCKET_PATH || text.chars().any(char::is_control) {
         return Err(format!(
-            "{key} = {}: must be a path of 1..={MAX_SOCKET_PATH} bytes without NUL (a Unix socket's sun_path)",
+            "{key} = {}: must be a path of 1..={MAX_SOCKET_PATH} bytes without control characters (a Unix socket's sun_path)",
             quoted(&text)
         ));
     }

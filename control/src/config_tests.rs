@@ -497,6 +497,11 @@ fn control_values_are_checked() {
             &format!("socket = \"/tmp/{}\"", "s".repeat(200)),
             "control.socket = \"/tmp/ssss",
         ),
+        // A newline in the path would break every line that names it.
+        (
+            "socket = \"a\\nb\"",
+            "control.socket = \"a\\nb\": must be a path",
+        ),
         (
             "metrics = \"x\"",
             "control.metrics = \"x\": must be \"\" (off) or HOST:PORT",
