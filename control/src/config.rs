@@ -954,7 +954,10 @@ fn key_at(text: &str, offset: usize) -> Option<KeyAt> {
     };
     let Some(k) = key_line else {
         // On a header line: the table itself.
-        return (!table.is_empty()).then(|| KeyAt {
+        if table.is_empty() {
+            return None;
+        }
+        return Some(KeyAt {
             shown: table_shown,
             generic: table,
             value: None,
@@ -1307,7 +1310,7 @@ impl Config {
                 bytes: tables.saturating_add(rules as u64 * (16 + 40 + 16)),
             });
         }
-        out.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        out.sort_by_key(|m| std::cmp::Reverse(m.bytes));
         out
     }
 

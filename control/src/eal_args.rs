@@ -6,6 +6,7 @@
 //! too.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use crate::config::{BackendKind, Config, MAX_LCORE};
 
@@ -327,7 +328,8 @@ fn lcore_mask(s: &str) -> Option<BTreeSet<u32>> {
 /// What the machine offers, as the start-up will find it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
-    /// Memory the kernel could give a new process now (`MemAvailable`).
+    /// Memory the kernel could give a new process now (`MemAvailable`, or
+    /// less if the process's cgroup is limited).
     pub available_bytes: u64,
     /// Free hugepages, all sizes, in bytes.
     pub free_hugepage_bytes: u64,
@@ -348,6 +350,9 @@ impl Host {
             .find_map(|l| l.strip_prefix("MemAvailable:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map_or(0, |kb| kb * 1024);
+        // A memory limit on the process's cgroup (v2: systemd's MemoryMax=)
+        // caps what it may take whatever the machine has.
+        let available_bytes = available_bytes.min(cgroup_room().unwrap_or(u64::MAX));
         let mut free_hugepage_bytes = 0;
         if let Ok(dir) = std::fs::read_dir("/sys/kernel/mm/hugepages") {
             for e in dir.flatten() {
@@ -387,6 +392,18 @@ impl Host {
             cpus,
         }
     }
+}
+
+/// Memory the process's cgroup (v2) still allows it: `memory.max` less
+/// `memory.current`; `None` without a limit.
+fn cgroup_room() -> Option<u64> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let dir = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let max: u64 = read("memory.max")?.trim().parse().ok()?;
+    let current: u64 = read("memory.current")?.trim().parse().ok()?;
+    Some(max.saturating_sub(current))
 }
 
 /// A kernel CPU list (`0-3,8-11`), any size.
