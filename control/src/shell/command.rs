@@ -86,17 +86,9 @@ impl OffloadSet {
     }
 }
 
-/// A rate as the shell echoes it: Rust's shortest form that reads back to
-/// the same `f64`, with an exponent where the plain form would run to tens of
-/// digits (`1e300`, not three hundred of them).
-pub fn rate_text(v: f64) -> String {
-    let a = v.abs();
-    if a != 0.0 && !(1e-6..1e15).contains(&a) {
-        format!("{v:e}")
-    } else {
-        format!("{v}")
-    }
-}
+/// A rate as the shell echoes it (the config's refusals write it the same
+/// way).
+pub use crate::config::float_text as rate_text;
 
 /// One shell command. Its `Display` is the command's line in full, which
 /// parses back to the same command.

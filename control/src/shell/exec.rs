@@ -675,9 +675,7 @@ impl Appliance<'_> {
             OffloadSet::TickMs(n) => o.tick_ms = n,
         }
         if let Err(why) = crate::config::check_offload(&o, &self.config.dataplane) {
-            return Reply::err(format!(
-                "set offload {name} {value}: refused: offload.{why}"
-            ));
+            return Reply::err(format!("set offload {name} {value}: refused: {why}"));
         }
         let mut note = String::new();
         match set {

@@ -259,7 +259,7 @@ fn set_offload_keeps_to_the_config_files_bounds() {
     for (line, want) in [
         (
             "set offload hold 0",
-            "set offload hold 0: refused: offload.hold must be at least 1 tick",
+            "set offload hold 0: refused: offload.hold = 0: must be 1..=10000",
         ),
         (
             "set offload tick-ms 0",
@@ -271,15 +271,15 @@ fn set_offload_keeps_to_the_config_files_bounds() {
         ),
         (
             "set offload promote-pps -5",
-            "refused: offload.promote_pps = -5: must be 0 or more",
+            "refused: offload.promote_pps = -5: must be 0..=1500000000",
         ),
         (
             "set offload demote-pps 2000",
-            "above promote_pps = 1000: flows would flap",
+            "above offload.promote_pps = 1000: flows would flap",
         ),
         (
             "set offload promote-pps 50",
-            "demote_pps = 100 is above promote_pps = 50",
+            "demote_pps = 100 is above offload.promote_pps = 50",
         ),
         (
             "set offload max-rules 16777217",
@@ -296,11 +296,8 @@ fn set_offload_keeps_to_the_config_files_bounds() {
 #[test]
 fn set_offload_echoes_the_value_as_stored() {
     let mut r = Rig::new(100);
-    assert_eq!(
-        r.ok("set offload hold 4294967295"),
-        "offload hold set to 4294967295"
-    );
-    assert_eq!(r.params().hold, u32::MAX);
+    assert_eq!(r.ok("set offload hold 10000"), "offload hold set to 10000");
+    assert_eq!(r.params().hold, 10000);
     assert_eq!(
         r.ok("set offload promote-pps 1500.25"),
         "offload promote-pps set to 1500.25"
@@ -310,27 +307,30 @@ fn set_offload_echoes_the_value_as_stored() {
         "offload demote-pps set to 0"
     );
     assert_eq!(r.params().demote_pps.to_bits(), 0f64.to_bits());
+    assert!(r
+        .refused("set offload promote-pps 1e300")
+        .contains("offload.promote_pps = 1e300: must be 0..=1500000000"));
     assert_eq!(
-        r.ok("set offload promote-pps 1e300"),
-        "offload promote-pps set to 1e300"
+        r.ok("set offload promote-pps 1500000000"),
+        "offload promote-pps set to 1500000000"
     );
-    assert_eq!(r.params().promote_pps, 1e300);
+    assert_eq!(r.params().promote_pps, 1.5e9);
     assert_eq!(r.ok("set offload tick-ms 25"), "offload tick-ms set to 25");
     assert_eq!(r.tick, Duration::from_millis(25));
     assert_eq!(
-        r.ok("set offload max-rules 0"),
-        "offload max-rules set to 0"
+        r.ok("set offload max-rules 1"),
+        "offload max-rules set to 1"
     );
-    assert_eq!(r.params().max_rules, 0);
+    assert_eq!(r.params().max_rules, 1);
     let e = r.refused("set offload max-rules 101");
     assert!(e.ends_with("refused: the NIC holds 100 rules"), "{e}");
     let shown = r.ok("show offload");
-    assert!(shown.contains("rules: 0 used of 0 (max-rules)"), "{shown}");
+    assert!(shown.contains("rules: 0 used of 1 (max-rules)"), "{shown}");
     assert!(
-        shown.contains("promote-pps 1e300, demote-pps 0,"),
+        shown.contains("promote-pps 1500000000, demote-pps 0,"),
         "{shown}"
     );
-    assert!(shown.contains("hold 4294967295, tick-ms 25"), "{shown}");
+    assert!(shown.contains("hold 10000, tick-ms 25"), "{shown}");
 }
 
 #[test]
@@ -366,12 +366,12 @@ fn lowering_max_rules_below_the_rules_in_use_says_how_many_go_and_they_do() {
         r.ok("set offload max-rules 4"),
         "offload max-rules set to 4"
     );
-    let reply = r.ok("set offload max-rules 0");
-    assert!(reply.contains("; 4 offloaded flows over it"), "{reply}");
+    let reply = r.ok("set offload max-rules 1");
+    assert!(reply.contains("; 3 offloaded flows over it"), "{reply}");
     r.round(&all);
     assert_eq!(
         r.rules_line(),
-        "rules: 0 used of 0 (max-rules); static rules: 0 (flow list)"
+        "rules: 1 used of 1 (max-rules); static rules: 0 (flow list)"
     );
 }
 

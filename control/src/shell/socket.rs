@@ -207,11 +207,23 @@ fn bind(path: &Path) -> anyhow::Result<(UnixListener, (u64, u64))> {
 /// Removes what is at `path` if it is a stale socket of this user's; any
 /// other thing there is an error that says what it is.
 fn make_way(path: &Path) -> anyhow::Result<()> {
+    if check_path(path)? {
+        std::fs::remove_file(path)
+            .with_context(|| format!("remove stale control socket {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Whether `path` may be served: `Ok(false)` when nothing is there,
+/// `Ok(true)` when a stale socket of this user's is (to be replaced), and an
+/// error saying what is there otherwise. Changes nothing, so that
+/// `--check-config` refuses what the start would.
+pub fn check_path(path: &Path) -> anyhow::Result<bool> {
     let shown = path.display();
     let m = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         // Gone since: the next link will tell.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e).with_context(|| format!("control socket {shown}")),
     };
     let t = m.file_type();
@@ -224,8 +236,7 @@ fn make_way(path: &Path) -> anyhow::Result<()> {
         let me = nix::unistd::geteuid().as_raw();
         if m.uid() == me {
             // Nothing serves it and it is ours: a run that died left it.
-            return std::fs::remove_file(path)
-                .with_context(|| format!("remove stale control socket {shown}"));
+            return Ok(true);
         }
         format!("a socket of uid {} that nothing serves", m.uid())
     } else if t.is_symlink() {
