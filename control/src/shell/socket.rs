@@ -649,29 +649,9 @@ mod tests {
         let mut slow = UnixStream::connect(&path).unwrap();
         slow.set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
-        let start = Instant::now();
-        let mut answer = Vec::new();
         // A byte every 300 ms (each read well within any per-read timeout),
         // never a newline, until the server gives up on it.
-        let cut = loop {
-            assert!(
-                start.elapsed() < LINE_WITHIN * 3,
-                "still reading a line after {:?}",
-                start.elapsed()
-            );
-            if slow.write_all(b"x").is_err() {
-                break start.elapsed();
-            }
-            match slow.read_to_end(&mut answer) {
-                Ok(_) => break start.elapsed(),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => break start.elapsed(),
-            }
-        };
-        assert!(
-            cut >= LINE_WITHIN - Duration::from_millis(500) && cut < LINE_WITHIN * 2,
-            "cut after {cut:?}"
-        );
+        let (_, answer) = crate::poll_server::hostile::trickle_until_cut(&mut slow, LINE_WITHIN);
         let answer = String::from_utf8_lossy(&answer);
         assert!(
             answer.is_empty() || answer.starts_with("ERR\n"),
