@@ -354,12 +354,7 @@ unsafe fn read_action(dev: &Device, me: PortRef, action: &sys::rte_flow_action) 
 /// `error` is null or writable; the pointers in `req` (if any) are those
 /// rte_flow passed.
 unsafe fn report(error: *mut sys::rte_flow_error, e: FlowError, req: Option<&Request>) -> c_int {
-    let errno = match e.errno {
-        Errno::NotSupported => libc::ENOTSUP,
-        Errno::Invalid => libc::EINVAL,
-        Errno::NoSpace => libc::ENOSPC,
-        Errno::NotFound => libc::ENOENT,
-    };
+    let errno = errno(e.errno);
     let item = |i: usize| req.and_then(|r| r.item_ptrs.get(i).copied());
     let action = |i: usize| req.and_then(|r| r.action_ptrs.get(i).copied());
     let attr: *const c_void = req.map_or(std::ptr::null(), |r| r.attr_ptr.cast());
@@ -405,10 +400,24 @@ unsafe fn report(error: *mut sys::rte_flow_error, e: FlowError, req: Option<&Req
     unsafe { sys::rte_flow_error_set(error, errno, kind, cause, message(e.message).as_ptr()) }
 }
 
+/// The C errno of a refusal.
+pub(crate) fn errno(e: Errno) -> c_int {
+    match e {
+        Errno::NotSupported => libc::ENOTSUP,
+        Errno::Invalid => libc::EINVAL,
+        Errno::NoSpace => libc::ENOSPC,
+        Errno::NotFound => libc::ENOENT,
+        Errno::Busy => libc::EBUSY,
+        Errno::Exists => libc::EEXIST,
+        Errno::Io => libc::EIO,
+        Errno::NoMemory => libc::ENOMEM,
+    }
+}
+
 /// `msg` as a C string that lives as long as the process: rte_flow keeps the
 /// pointer in the caller's error. Messages are the model's static strings,
 /// so each is made once.
-fn message(msg: &'static str) -> &'static CStr {
+pub(crate) fn message(msg: &'static str) -> &'static CStr {
     static MESSAGES: Mutex<BTreeMap<&'static str, &'static CStr>> = Mutex::new(BTreeMap::new());
     let mut known = crate::port::lock(&MESSAGES);
     known.entry(msg).or_insert_with(|| {
