@@ -36,6 +36,9 @@ pub mod rules;
 pub mod uplink;
 pub mod wire;
 
+#[cfg(test)]
+mod stall_tests;
+
 use std::sync::{Arc, Mutex};
 
 pub use counters::{Counter, PortStats, Tally, UplinkCounters, VfSink};

@@ -787,3 +787,48 @@ fn after_destroy_returns_the_rule_counts_nothing() {
     });
     assert!(r.handle_query(PortRef::Uplink, h, false).unwrap().0 > 0);
 }
+
+#[test]
+fn a_full_wildcard_stage_refuses_with_no_space_and_keeps_the_counter() {
+    let mut set = RuleSet::new(
+        vec![0],
+        Limits {
+            counters: 1,
+            ..Limits::unlimited()
+        },
+        Faults::default(),
+        MonotonicClock::shared(),
+    );
+    // As if WILDCARD_MAX were 1.
+    set.ingress = WildcardTable::new(1);
+    let r = Rules {
+        state: Mutex::new(set),
+        waiting: AtomicUsize::new(0),
+        limits: Limits::unlimited(),
+    };
+    let a = r
+        .create(PF, ingress(), &udp_dst(1), &[Action::Drop])
+        .unwrap();
+    let e = r
+        .create(PF, ingress(), &udp_dst(2), &[Action::Drop, Action::Count])
+        .unwrap_err();
+    assert_eq!(
+        (e.errno, e.at, e.message),
+        (
+            Errno::NoSpace,
+            At::Unspecified,
+            "the wildcard stage is full"
+        )
+    );
+    // The refused rule's counter went back: an exact rule may have it.
+    r.create(
+        PF,
+        ingress(),
+        &five_tuple([10, 0, 0, 1], 1000, 2),
+        &[Action::Drop, Action::Count],
+    )
+    .unwrap();
+    r.destroy(PortRef::Uplink, a).unwrap();
+    r.create(PF, ingress(), &udp_dst(2), &[Action::Drop])
+        .unwrap();
+}
