@@ -14,12 +14,7 @@ pub const MAX_VFS: u16 = 31;
 
 /// Keys the issue names for later steps: known, so a typo is told apart from
 /// a key that is not modelled yet, and refused until it is.
-const NOT_YET: &[&str] = &[
-    "vf_capture_dir",
-    "rules",
-    "inserts_per_sec",
-    "counter_refresh_ms",
-];
+const NOT_YET: &[&str] = &["vf_capture_dir"];
 
 /// The device's configuration, as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -35,6 +30,11 @@ pub struct Devargs {
     pub rate_pps: u64,
     /// The VFs that get a representor port, ascending (`representor=vf[0-3]`).
     pub representors: Vec<u16>,
+    /// The switch's limits (`rules=`, `counters=`, `meters=`,
+    /// `inserts_per_sec=`, `counter_refresh_ms=`; see [`crate::limits`]).
+    pub limits: crate::limits::Limits,
+    /// Injected faults (`fault_*=`; see [`crate::faults`]).
+    pub faults: crate::faults::Faults,
 }
 
 /// Why a devargs string is refused (the message is what the PMD logs).
@@ -44,7 +44,11 @@ pub enum DevargsError {
     #[error("devarg '{0}' is not key=value")]
     NotAPair(String),
     /// A key the device does not know.
-    #[error("unknown devarg '{0}' (known: wire, loops, rate_pps, representor)")]
+    #[error(
+        "unknown devarg '{0}' (known: wire, loops, rate_pps, representor, {limits}, {faults})",
+        limits = crate::limits::KEYS.join(", "),
+        faults = crate::faults::KEYS.join(", ")
+    )]
     UnknownKey(String),
     /// A key given twice.
     #[error("devarg '{0}' given twice")]
@@ -95,10 +99,17 @@ impl Devargs {
                 "loops" => out.loops = value.parse().map_err(|_| bad("a whole number"))?,
                 "rate_pps" => out.rate_pps = value.parse().map_err(|_| bad("a whole number"))?,
                 "representor" => out.representors = parse_representors(value).map_err(bad)?,
+                k if crate::limits::KEYS.contains(&k) => out.limits.set(k, value).map_err(bad)?,
+                k if crate::faults::KEYS.contains(&k) => out.faults.set(k, value).map_err(bad)?,
                 k if NOT_YET.contains(&k) => return Err(DevargsError::NotYet(k.to_owned())),
                 k => return Err(DevargsError::UnknownKey(k.to_owned())),
             }
         }
+        out.faults.check().map_err(|why| DevargsError::BadValue {
+            key: "fault_stall_every_ms".to_owned(),
+            value: out.faults.stall_every_ms.to_string(),
+            why,
+        })?;
         Ok(out)
     }
 }
@@ -193,6 +204,46 @@ mod tests {
     }
 
     #[test]
+    fn limits_and_faults() {
+        let d = Devargs::parse(
+            "rules=100,counters=50,meters=4,inserts_per_sec=1000,counter_refresh_ms=0,\
+             fault_busy_every=3,fault_stall_ms=20,fault_stall_every_ms=500",
+        )
+        .unwrap();
+        assert_eq!(
+            (d.limits.rules, d.limits.counters, d.limits.meters),
+            (100, 50, 4)
+        );
+        assert_eq!(
+            (d.limits.inserts_per_sec, d.limits.counter_refresh_ms),
+            (1000, 0)
+        );
+        assert_eq!(
+            (
+                d.faults.busy_every,
+                d.faults.stall_ms,
+                d.faults.stall_every_ms
+            ),
+            (3, 20, 500)
+        );
+        assert_eq!(
+            Devargs::parse("").unwrap().limits,
+            crate::limits::Limits::default()
+        );
+        assert!(matches!(
+            Devargs::parse("rules=x"),
+            Err(DevargsError::BadValue { .. })
+        ));
+        let e = Devargs::parse("fault_stall_ms=10,fault_stall_every_ms=5").unwrap_err();
+        assert!(e.to_string().contains("must exceed"), "{e}");
+        let e = Devargs::parse("rulez=1").unwrap_err().to_string();
+        assert!(
+            e.contains("inserts_per_sec") && e.contains("fault_stall_ms"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn commas_inside_brackets_do_not_split() {
         let d = Devargs::parse("representor=vf[0,2],loops=3").unwrap();
         assert_eq!(d.representors, vec![0, 2]);
@@ -210,7 +261,10 @@ mod tests {
         );
         assert!(matches!(Devargs::parse("loops=-1"), Err(BadValue { .. })));
         assert!(matches!(Devargs::parse("wire="), Err(BadValue { .. })));
-        assert_eq!(Devargs::parse("rules=10"), Err(NotYet("rules".into())));
+        assert_eq!(
+            Devargs::parse("vf_capture_dir=/x"),
+            Err(NotYet("vf_capture_dir".into()))
+        );
         assert_eq!(Devargs::parse("representor=vf[0"), Err(Brackets));
         assert_eq!(Devargs::parse("representor=vf0]"), Err(Brackets));
     }

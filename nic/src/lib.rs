@@ -8,22 +8,36 @@
 //!
 //! What exists so far: devargs ([`devargs`]), the wire ([`wire`]), the host RX
 //! rings ([`ring`]), flow rules as rte_flow gives them ([`flow`]) and the
-//! switch's tables and counters ([`rules`]), the uplink's replay through the
-//! rules into the rings, the VF sinks and back to the wire ([`uplink`]),
-//! counters ([`counters`]) and the device's topology ([`Nic`]).
+//! switch's state ([`rules`]): its exact-match table ([`exact`]), flow
+//! counters read through the device's cache ([`flowcount`]), meters as
+//! rte_mtr gives them ([`mtr`]) running the RFCs' token buckets
+//! ([`meter`]), limits ([`limits`]) and injected faults ([`faults`]) on the
+//! device's clock ([`clock`]); the uplink's replay through the rules into
+//! the rings, the VF sinks and back to the wire ([`uplink`]), port counters
+//! ([`counters`]) and the device's topology ([`Nic`]).
 //!
 //! It reuses `dataplane::eswitch` (the wildcard table, the counter bank) and
 //! `dataplane::wire` (the parser that makes a frame's flow key) rather than
 //! copying them; moving the eswitch here is left for later.
 #![deny(unsafe_code)]
 
+pub mod clock;
 pub mod counters;
 pub mod devargs;
+pub mod exact;
+pub mod faults;
 pub mod flow;
+pub mod flowcount;
+pub mod limits;
+pub mod meter;
+pub mod mtr;
 pub mod ring;
 pub mod rules;
 pub mod uplink;
 pub mod wire;
+
+#[cfg(test)]
+mod stall_tests;
 
 use std::sync::{Arc, Mutex};
 
@@ -54,12 +68,22 @@ pub struct Fabric {
 }
 
 impl Fabric {
-    /// A switch with these VFs and the default limits.
+    /// A switch with these VFs and no limit a test would meet by accident
+    /// ([`limits::Limits::unlimited`]: no insertion rate, live counters).
     pub fn new(vfs: Vec<u16>) -> Fabric {
+        Fabric::with_rules(
+            vfs.clone(),
+            Rules::with_limits(vfs, limits::Limits::unlimited()),
+        )
+    }
+
+    /// A switch with these VFs and these rules (and their limits, faults
+    /// and clock).
+    pub fn with_rules(vfs: Vec<u16>, rules: Rules) -> Fabric {
         Fabric {
             uplink: UplinkCounters::default(),
             vfs: vfs.iter().map(|&vf| (vf, VfSink::default())).collect(),
-            rules: Rules::new(vfs, rules::DEFAULT_CAPACITY, rules::DEFAULT_COUNTERS),
+            rules,
         }
     }
 }
@@ -86,7 +110,14 @@ impl Nic {
             Some(path) => Wire::new(Capture::load(path)?, devargs.loops, devargs.rate_pps),
             None => Wire::silent(),
         };
-        let fabric = Fabric::new(devargs.representors.clone());
+        let vfs = devargs.representors.clone();
+        let rules = Rules::new(
+            vfs.clone(),
+            devargs.limits,
+            devargs.faults,
+            clock::MonotonicClock::shared(),
+        );
+        let fabric = Fabric::with_rules(vfs, rules);
         Ok(Nic {
             devargs,
             wire: Arc::new(Mutex::new(wire)),

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::ring::RingTx;
-use crate::rules::{RuleSet, RuleView, Verdict};
+use crate::rules::{RuleSet, Verdict};
 use crate::wire::Wire;
 use crate::Fabric;
 
@@ -74,7 +74,7 @@ pub fn step<H: Host>(
     wire: &mut Wire,
     up: &mut Uplink<H>,
     fabric: &Fabric,
-    rules: &RuleSet,
+    rules: &mut RuleSet,
 ) -> Step {
     let paced = wire.paced();
     if paced {
@@ -88,8 +88,8 @@ pub fn step<H: Host>(
     };
     let len = frame.len() as u64;
     let counters = &fabric.uplink;
-    let (verdict, counter) = rules.classify(frame, 0);
-    let outcome = match verdict {
+    let decision = rules.decide(frame, 0);
+    let outcome = match decision.verdict {
         Verdict::Host(queue) => match up.queues.get(usize::from(queue)) {
             None => Step::Missed,
             Some(ring) if !ring.has_room() => {
@@ -133,9 +133,7 @@ pub fn step<H: Host>(
         }
     };
     counters.wire.add(1, len);
-    if let Some(slot) = counter.and_then(|c| fabric.rules.bank().get(c)) {
-        slot.count(len);
-    }
+    rules.commit(&decision, len);
     match outcome {
         Step::Delivered => counters.delivered.add(1, len),
         Step::Missed => counters.imissed.add(1),
@@ -146,23 +144,28 @@ pub fn step<H: Host>(
     outcome
 }
 
-/// Runs the uplink until `stop` is set, taking up rule changes before each
-/// frame.
-pub fn run<H: Host>(
-    wire: &mut Wire,
-    up: &mut Uplink<H>,
-    fabric: &Fabric,
-    view: &mut RuleView<'_>,
-    stop: &AtomicBool,
-) {
+/// Runs the uplink until `stop` is set, holding the switch's state for one
+/// frame at a time (so rule changes come between frames).
+pub fn run<H: Host>(wire: &mut Wire, up: &mut Uplink<H>, fabric: &Fabric, stop: &AtomicBool) {
     // Sleeps are capped so that a rule change is taken up within about a
     // millisecond even while the wire is idle.
     const NAP: Duration = Duration::from_millis(1);
     wire.start_pacing(Instant::now());
     let mut blocked = 0u32;
     while !stop.load(Ordering::Acquire) {
-        let rules = view.refresh();
-        match step(wire, up, fabric, rules) {
+        let moved = {
+            let mut rules = fabric.rules.lock_switch();
+            if let Some(stall) = rules.stall_due() {
+                // The switch stalls (an injected fault) holding its state,
+                // so rule changes wait too; a paced wire does not.
+                std::thread::sleep(stall);
+                drop(rules);
+                miss_backlog(wire, fabric);
+                continue;
+            }
+            step(wire, up, fabric, &mut rules)
+        };
+        match moved {
             Step::Delivered | Step::Missed | Step::Refused | Step::Switched | Step::Dropped => {
                 blocked = 0
             }
@@ -184,6 +187,21 @@ pub fn run<H: Host>(
             Step::NotDue(_) => std::hint::spin_loop(),
             Step::Finished => std::thread::sleep(NAP),
         }
+    }
+}
+
+/// Counts as missed the frames a paced wire brought while the switch was
+/// stalled: a NIC whose pipeline stops drops what arrives meanwhile.
+fn miss_backlog(wire: &mut Wire, fabric: &Fabric) {
+    if !wire.paced() {
+        return;
+    }
+    let now = Instant::now();
+    while wire.due_in(now).is_zero() {
+        let Some(frame) = wire.peek() else { break };
+        fabric.uplink.wire.add(1, frame.len() as u64);
+        fabric.uplink.imissed.add(1);
+        wire.advance();
     }
 }
 
@@ -209,8 +227,8 @@ impl<H: Host> UplinkThread<H> {
             // Only this thread replays the wire while it runs; a poisoned lock
             // only means an earlier run panicked, and the wire is still whole.
             let mut wire = wire.lock().unwrap_or_else(|p| p.into_inner());
-            let mut view = fabric.rules.view();
-            run(&mut wire, &mut up, &fabric, &mut view, &flag);
+            fabric.rules.arm_stall();
+            run(&mut wire, &mut up, &fabric, &flag);
             up
         })?;
         Ok(UplinkThread {
@@ -293,17 +311,17 @@ mod tests {
         let mut wire = Wire::new(capture(3), 1, 0);
         let f = fabric();
         let c = &f.uplink;
-        let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
+        let mut none = RuleSet::empty();
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none), Step::Delivered);
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none), Step::Delivered);
         assert_eq!(
-            step(&mut wire, &mut up, &f, &none),
+            step(&mut wire, &mut up, &f, &mut none),
             Step::Blocked,
             "ring full"
         );
         assert_eq!(ring.pop(), Some(0));
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Finished);
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none), Step::Delivered);
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none), Step::Finished);
         assert_eq!((ring.pop(), ring.pop()), (Some(1), Some(2)));
         assert_eq!(c.wire.packets(), 3);
         assert_eq!(c.delivered.packets(), 3);
@@ -317,15 +335,15 @@ mod tests {
         let mut wire = Wire::new(capture(2), 1, 0);
         let f = fabric();
         let c = &f.uplink;
-        let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
+        let mut none = RuleSet::empty();
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none), Step::Delivered);
         assert_eq!(
-            step(&mut wire, &mut up, &f, &none),
+            step(&mut wire, &mut up, &f, &mut none),
             Step::Blocked,
             "pool empty"
         );
         up.host.pool = 1;
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none), Step::Delivered);
         assert_eq!((c.rx_nombuf.get(), c.imissed.get()), (0, 0));
     }
 
@@ -338,22 +356,22 @@ mod tests {
         wire.start_pacing(Instant::now() - Duration::from_secs(1));
         let f = fabric();
         let c = &f.uplink;
-        let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
+        let mut none = RuleSet::empty();
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none), Step::Delivered);
         assert_eq!(
-            step(&mut wire, &mut up, &f, &none),
+            step(&mut wire, &mut up, &f, &mut none),
             Step::Missed,
             "ring full"
         );
         assert_eq!(ring.pop(), Some(0));
         assert_eq!(
-            step(&mut wire, &mut up, &f, &none),
+            step(&mut wire, &mut up, &f, &mut none),
             Step::Missed,
             "no buffer"
         );
         up.host.pool = 1;
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Finished);
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none), Step::Delivered);
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none), Step::Finished);
         assert_eq!(c.wire.packets(), 4);
         assert_eq!(c.delivered.packets() + c.imissed.get(), 4);
         assert_eq!((c.imissed.get(), c.rx_nombuf.get()), (2, 1));
@@ -366,10 +384,10 @@ mod tests {
         let mut wire = Wire::new(capture(2), 1, 1);
         wire.start_pacing(Instant::now());
         let f = fabric();
-        let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Delivered);
+        let mut none = RuleSet::empty();
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none), Step::Delivered);
         assert!(
-            matches!(step(&mut wire, &mut up, &f, &none), Step::NotDue(d) if d > Duration::from_millis(900))
+            matches!(step(&mut wire, &mut up, &f, &mut none), Step::NotDue(d) if d > Duration::from_millis(900))
         );
     }
 
@@ -381,8 +399,8 @@ mod tests {
         let mut wire = Wire::new(capture(1), 1, 0);
         let f = fabric();
         let c = &f.uplink;
-        let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none), Step::Refused);
+        let mut none = RuleSet::empty();
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none), Step::Refused);
         assert_eq!(c.ierrors.get(), 1);
 
         let mut nothing: Uplink<TestHost> = Uplink {
@@ -393,7 +411,7 @@ mod tests {
             queues: Vec::new(),
         };
         let mut wire = Wire::new(capture(1), 1, 0);
-        assert_eq!(step(&mut wire, &mut nothing, &f, &none), Step::Missed);
+        assert_eq!(step(&mut wire, &mut nothing, &f, &mut none), Step::Missed);
         assert_eq!(c.imissed.get(), 1);
         assert_eq!(c.wire.packets(), 2);
     }
@@ -475,9 +493,9 @@ mod tests {
             udp(5, 5001),
         ]);
         let mut wire = Wire::new(capture, 1, 0);
-        let mut view = f.rules.view();
-        let mut next =
-            |wire: &mut Wire, up: &mut Uplink<TestHost>| step(wire, up, &f, view.refresh());
+        let next = |wire: &mut Wire, up: &mut Uplink<TestHost>| {
+            step(wire, up, &f, &mut f.rules.lock_switch())
+        };
         assert_eq!(next(&mut wire, &mut up), Step::Switched);
         assert_eq!(next(&mut wire, &mut up), Step::Delivered);
         assert_eq!(
@@ -491,7 +509,6 @@ mod tests {
         assert_eq!(next(&mut wire, &mut up), Step::Dropped);
         assert_eq!(next(&mut wire, &mut up), Step::Switched);
         assert_eq!(next(&mut wire, &mut up), Step::Finished);
-        drop(view);
         let sink = &f.vfs[1].1;
         assert_eq!(
             (sink.from_switch.packets(), sink.from_switch.bytes()),
