@@ -90,26 +90,33 @@ pub struct OffloadOverrides {
 
 impl OffloadOverrides {
     /// Applies the overrides to `cfg` and checks the result as the config
-    /// file's own values are checked.
+    /// file's own values are checked: each option against its key's bounds
+    /// (the refusal names the option), then the whole config.
     pub fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
+        use crate::config::{DEMOTE_PPS, MAX_RULES, PROMOTE_PPS, TICK_MS};
+        let named = |r: Result<(), String>| r.map_err(|m| anyhow::anyhow!(m));
         let o = &mut cfg.offload;
         if let Some(b) = self.backend {
             o.backend = b;
         }
         if let Some(n) = self.max_rules {
+            named(MAX_RULES.check_u64_as("--max-rules", n.into()))?;
             o.max_rules = n;
         }
         if let Some(p) = self.promote_pps {
+            named(PROMOTE_PPS.check_f64_as("--promote-pps", p))?;
             o.promote_pps = p;
         }
         if let Some(p) = self.demote_pps {
+            named(DEMOTE_PPS.check_f64_as("--demote-pps", p))?;
             o.demote_pps = p;
         }
         if let Some(t) = self.tick_ms {
+            named(TICK_MS.check_u64_as("--tick-ms", t.into()))?;
             o.tick_ms = t;
         }
-        crate::config::check_offload(&cfg.offload, &cfg.dataplane)
-            .map_err(|m| anyhow::anyhow!("offload.{m} (after the command-line options)"))
+        cfg.check()
+            .map_err(|m| anyhow::anyhow!("{m} (after the command-line options)"))
     }
 }
 
@@ -202,7 +209,13 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
             bail!("capture {} holds no packet", pcap.display());
         }
         if opts.loops > 0 {
-            budget = Some(packets * opts.loops);
+            budget = Some(packets.checked_mul(opts.loops).with_context(|| {
+                format!(
+                    "--loops {}: must be 0 (forever) or 1..={}: the {packets} packets of the capture times the loops are counted in 64 bits",
+                    opts.loops,
+                    u64::MAX / packets
+                )
+            })?);
         }
         cfg.replay_on_uplink(&pcap, opts.loops);
     }
@@ -225,6 +238,8 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     let mbufs = pool.mbufs;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let args = crate::eal_args::eal_args(&cfg, pool, cpus);
+    let in_memory_packets = in_memory.iter().map(|(_, scan)| scan.packets).sum();
+    preflight(&cfg, pool, in_memory_packets, opts)?;
     if opts.check_config {
         writeln!(
             out,
@@ -267,6 +282,46 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     let result = run_with_eal(&eal, &cfg, pool, budget, opts, &stop, control, out);
     drop(eal);
     result
+}
+
+/// Everything the start would refuse that can be known before EAL: the
+/// config again (`--replay` and `--capture-dir` rewrote devices), the files
+/// it names, the machine's lcores, memory and devices, the control socket,
+/// /metrics and the flow log. `--check-config` runs it too, so it refuses
+/// what the start would.
+fn preflight(
+    cfg: &Config,
+    pool: crate::eal_args::PoolShape,
+    in_memory: u64,
+    opts: &RunOptions,
+) -> anyhow::Result<()> {
+    use crate::config;
+    let refuse = |r: Result<(), String>| r.map_err(|m| anyhow::anyhow!(m));
+    refuse(cfg.check())?;
+    refuse(cfg.check_files())?;
+    refuse(crate::eal_args::check(
+        cfg,
+        pool,
+        in_memory,
+        &crate::eal_args::Host::probe(),
+    ))?;
+    let (socket_key, socket) = match &opts.socket {
+        Some(p) => ("--socket", p.clone()),
+        None => ("control.socket", PathBuf::from(&cfg.control.socket)),
+    };
+    refuse(config::check_socket_path(socket_key, &socket))?;
+    refuse(config::check_socket_dir(socket_key, &socket))?;
+    crate::shell::socket::check_path(&socket)?;
+    let (metrics_key, metrics) = match &opts.metrics {
+        Some(m) => ("--metrics", m.as_str()),
+        None => ("control.metrics", cfg.control.metrics.as_str()),
+    };
+    refuse(config::check_metrics_addr(metrics_key, metrics))?;
+    refuse(config::check_metrics_host(metrics_key, metrics))?;
+    if let Some(log) = &opts.flow_log {
+        refuse(config::check_output_file("--flow-log", log))?;
+    }
+    Ok(())
 }
 
 /// The lcores and queues of a running appliance, and what the control loop
@@ -1055,6 +1110,7 @@ fn control_loop(
                 labels: &open.labels,
                 ports: &open.ports,
                 specs: &cfg.ports,
+                config: cfg,
                 workers: fleet,
                 nic,
                 keeper,

@@ -6,6 +6,7 @@
 //! problem, because operators read it in a terminal or a journal.
 
 use std::collections::HashSet;
+use std::fmt::Display;
 use std::path::Path;
 
 use flowlift_dataplane::l2::MissAction;
@@ -13,6 +14,354 @@ use flowlift_dataplane::mac::MacAddr;
 use flowlift_dataplane::policy::{Rule, RuleAction};
 use flowlift_dataplane::PortIdx;
 use serde::Deserialize;
+
+// Bounds. Every value an operator gives has a range, and each range a reason;
+// refusals quote both (`key = value: must be RANGE (why)`), and
+// `flowlift.example.toml` says the same in words. Values that depend on the
+// machine (memory, hugepages, devices) are checked again at start-up, before
+// EAL, by `eal_args::check` and `Config::check_files`, which `--check-config`
+// runs too.
+
+/// Lcore ids are below DPDK's `RTE_MAX_LCORE`: 128 in the DPDK 22.11 build
+/// flowlift links (Debian's).
+pub const MAX_LCORE: u32 = 128;
+
+/// DPDK's `RTE_MAX_ETHPORTS` in that build. Every ethdev counts: the ports of
+/// the config and, with the emulated NIC, its miss ports (one per worker).
+pub const MAX_ETHPORTS: usize = 32;
+
+/// The longest port name: it names files (`<name>-offloaded.pcap` under
+/// `--capture-dir`), metric labels and status-line columns. 64 is DPDK's own
+/// limit for an ethdev name (`RTE_ETH_NAME_MAX_LEN`).
+pub const MAX_PORT_NAME: usize = 64;
+
+/// The longest device name (the part before the first comma): DPDK's
+/// `RTE_DEV_NAME_MAX_LEN` is 64 bytes with the terminating NUL.
+pub const MAX_DEVICE_NAME: usize = 63;
+
+/// The longest control socket path: `sun_path` holds 108 bytes with the NUL.
+pub const MAX_SOCKET_PATH: usize = 107;
+
+/// The smallest byte burst of a VF rate limit: one full-size Ethernet frame,
+/// else such frames could never conform and the VF would drop them all.
+pub const MIN_BYTE_BURST: u64 = 1518;
+
+/// The largest burst, in seconds at the rate: a longer one lets a quiet VF
+/// exceed its limit for more than a minute, which is no limit.
+pub const MAX_BURST_SECONDS: u64 = 60;
+
+/// The values one numeric setting takes, and why; refusals quote both.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bound {
+    /// As refusals name it: `dataplane.flow_table_size`; a port's keys
+    /// without the section (the refusal starts with the port); an option as
+    /// `--max-rules`.
+    pub key: &'static str,
+    /// The smallest value (excluded when `lo_open`), not counting `zero`.
+    pub lo: f64,
+    pub lo_open: bool,
+    /// The largest value.
+    pub hi: f64,
+    /// Whether the setting is an integer (its type refuses fractions).
+    pub integer: bool,
+    /// What 0 means, where it is allowed although below `lo` or special.
+    pub zero: Option<&'static str>,
+    /// Why these bounds, in a few words.
+    pub why: &'static str,
+}
+
+impl Bound {
+    /// Whether `v` is allowed. NaN and infinities never are.
+    pub fn allows(&self, v: f64) -> bool {
+        if v == 0.0 && self.zero.is_some() {
+            return true;
+        }
+        let above_lo = if self.lo_open {
+            v > self.lo
+        } else {
+            v >= self.lo
+        };
+        v.is_finite() && above_lo && v <= self.hi
+    }
+
+    /// The allowed values in words: `1..=64`, `(0, 1]`, `0 (never) or
+    /// 0.1..=604800`, `0..=1000, 0 = send after every RX pass`.
+    pub fn range(&self) -> String {
+        let base = if self.lo_open {
+            format!("({}, {}]", self.lo, self.hi)
+        } else {
+            format!("{}..={}", self.lo, self.hi)
+        };
+        match self.zero {
+            Some(z) if self.lo > 0.0 => format!("0 ({z}) or {base}"),
+            Some(z) => format!("{base}, 0 = {z}"),
+            None => base,
+        }
+    }
+
+    /// The refusal of `shown` (the value as the operator wrote it) under `name`.
+    pub fn refusal(&self, name: &str, shown: &dyn Display) -> String {
+        let sep = if name.starts_with("--") { " " } else { " = " };
+        format!(
+            "{name}{sep}{shown}: must be {} ({})",
+            self.range(),
+            self.why
+        )
+    }
+
+    /// Checks an integer setting.
+    pub fn check_u64(&self, v: u64) -> Result<(), String> {
+        self.check_u64_as(self.key, v)
+    }
+
+    /// Checks an integer setting that refusals call `name`.
+    pub fn check_u64_as(&self, name: &str, v: u64) -> Result<(), String> {
+        // u64 -> f64 rounds only above 2^53, far beyond every bound here.
+        if self.allows(v as f64) {
+            Ok(())
+        } else {
+            Err(self.refusal(name, &v))
+        }
+    }
+
+    /// Checks a floating-point setting.
+    pub fn check_f64(&self, v: f64) -> Result<(), String> {
+        self.check_f64_as(self.key, v)
+    }
+
+    /// Checks a floating-point setting that refusals call `name`.
+    pub fn check_f64_as(&self, name: &str, v: f64) -> Result<(), String> {
+        if self.allows(v) {
+            Ok(())
+        } else {
+            Err(self.refusal(name, &float_text(v)))
+        }
+    }
+}
+
+/// A float as flowlift writes it back: Rust's shortest form that reads back
+/// to the same `f64`, with an exponent where the plain form would run to tens
+/// of digits (`1e300`, not three hundred of them).
+pub fn float_text(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-6..1e15).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+const fn int(key: &'static str, lo: f64, hi: f64, why: &'static str) -> Bound {
+    Bound {
+        key,
+        lo,
+        lo_open: false,
+        hi,
+        integer: true,
+        zero: None,
+        why,
+    }
+}
+
+const fn float(key: &'static str, lo: f64, hi: f64, why: &'static str) -> Bound {
+    Bound {
+        key,
+        lo,
+        lo_open: false,
+        hi,
+        integer: false,
+        zero: None,
+        why,
+    }
+}
+
+const fn or_zero(b: Bound, meaning: &'static str) -> Bound {
+    Bound {
+        zero: Some(meaning),
+        ..b
+    }
+}
+
+/// The fastest packet rate a port can carry: 1 Tbit/s of minimum-size frames
+/// (84 bytes on the wire each) is 1.49 Gpps. Rates above it are typos.
+const MAX_PPS: f64 = 1.5e9;
+
+const LCORE_WHY: &str = "DPDK's RTE_MAX_LCORE is 128";
+const PPS_WHY: &str = "no port carries more than 1.5 Gpps, 1 Tbit/s of minimum-size frames";
+
+pub const EAL_MEMORY_MB: Bound = or_zero(
+    int(
+        "eal.memory_mb",
+        1.0,
+        16_777_216.0,
+        "16 TiB is beyond any server; the start-up check also holds it to the mbuf pool and this machine's memory",
+    ),
+    "sized from the mbuf pool",
+);
+pub const MAIN_LCORE: Bound = int("dataplane.main_lcore", 0.0, 127.0, LCORE_WHY);
+pub const WORKER_LCORE: Bound = int("dataplane.worker_lcores", 0.0, 127.0, LCORE_WHY);
+pub const BURST: Bound = int(
+    "dataplane.burst",
+    1.0,
+    rte::MAX_BURST as f64,
+    "rx_burst arrays hold 64 packets",
+);
+pub const RX_DESC: Bound = int(
+    "dataplane.rx_desc",
+    1.0,
+    65535.0,
+    "a queue needs a descriptor; the driver rounds to its own limits",
+);
+pub const TX_DESC: Bound = int("dataplane.tx_desc", 1.0, 65535.0, RX_DESC.why);
+pub const MBUFS: Bound = or_zero(
+    int(
+        "dataplane.mbufs",
+        1.0,
+        2_147_483_647.0,
+        "a DPDK mempool holds at most 2^31-1 mbufs; the start-up check also wants what the queues need",
+    ),
+    "sized from queues, bursts and any replayed capture",
+);
+pub const FLOW_TABLE_SIZE: Bound = int(
+    "dataplane.flow_table_size",
+    1.0,
+    flowlift_dataplane::table::MAX_CAPACITY as f64,
+    "a flow table holds at most 2^31 flows; the start-up check also holds the tables to this machine's memory",
+);
+pub const FLOW_TABLE_SIZE_V6: Bound = Bound {
+    key: "dataplane.flow_table_size_v6",
+    ..FLOW_TABLE_SIZE
+};
+pub const IDLE_TIMEOUT_S: Bound = or_zero(
+    float(
+        "dataplane.idle_timeout_s",
+        0.1,
+        604_800.0,
+        "expiry is checked every 100 ms; a week is longer than any conntrack timeout",
+    ),
+    "never",
+);
+pub const EVENT_QUEUE: Bound = int(
+    "dataplane.event_queue",
+    1.0,
+    4_194_304.0,
+    "0 would drop every flow event, and offload with them; 4M events hold 200 ms of new flows at 20M a second",
+);
+pub const TX_DRAIN_US: Bound = or_zero(
+    float(
+        "dataplane.tx_drain_us",
+        0.0,
+        1000.0,
+        "l3fwd drains every 100 us; beyond 1 ms the wait costs more latency than batching saves",
+    ),
+    "send after every RX pass",
+);
+pub const OFFLOAD_LCORE: Bound = int("offload.lcore", 0.0, 127.0, LCORE_WHY);
+pub const MAX_RULES: Bound = int(
+    "offload.max_rules",
+    1.0,
+    16_777_216.0,
+    "0 would turn offload off unsaid (use backend = \"none\"); 2^24 is beyond any NIC's rule table",
+);
+pub const INSERTS_PER_SEC: Bound = int(
+    "offload.inserts_per_sec",
+    1.0,
+    10_000_000.0,
+    "flowlift paces rule changes to it; NICs insert at most a few million rules a second",
+);
+pub const TICK_MS: Bound = int(
+    "offload.tick_ms",
+    1.0,
+    60_000.0,
+    "below 1 ms the control loop spins; beyond a minute rates are stale",
+);
+pub const PROMOTE_PPS: Bound = or_zero(
+    float("offload.promote_pps", 0.0, MAX_PPS, PPS_WHY),
+    "never by rate, only `always` policies",
+);
+pub const DEMOTE_PPS: Bound = float("offload.demote_pps", 0.0, MAX_PPS, PPS_WHY);
+pub const HOLD: Bound = int(
+    "offload.hold",
+    1.0,
+    10_000.0,
+    "ticks a rate must hold; 10000 ticks of 100 ms are 17 minutes",
+);
+pub const EWMA_ALPHA: Bound = Bound {
+    lo_open: true,
+    ..float(
+        "offload.ewma_alpha",
+        0.0,
+        1.0,
+        "the newest tick's weight in a flow's rate",
+    )
+};
+pub const EVICT_MARGIN: Bound = float(
+    "offload.evict_margin",
+    1.0,
+    1e6,
+    "below 1 a colder flow would evict a hotter one; a million times hotter already means never",
+);
+pub const BACKOFF_MS: Bound = int(
+    "offload.backoff_ms",
+    1.0,
+    600_000.0,
+    "it doubles up to 64 times: 10 minutes already make retries 11 hours apart",
+);
+pub const RATE_LIMIT_PPS: Bound = int(
+    "rate_limit_pps",
+    1.0,
+    MAX_PPS,
+    "0 would drop everything; no port carries more than 1.5 Gpps",
+);
+pub const RATE_LIMIT_BPS: Bound = int(
+    "rate_limit_bps",
+    8.0,
+    1e12,
+    "below 8 bit/s no byte passes; no port carries more than 1 Tbit/s",
+);
+pub const VLAN: Bound = int("vlan", 0.0, 4095.0, "a VLAN id has 12 bits");
+pub const DURATION: Bound = float(
+    "--duration",
+    0.0,
+    1e9,
+    "31 years; leave it out to run until stopped",
+);
+pub const STATUS_EVERY: Bound = float(
+    "--status-every",
+    0.1,
+    86_400.0,
+    "a status line's rates need a tenth of a second; a day at most",
+);
+
+/// Every numeric setting of the config file, for tools (the config fuzzer)
+/// and for the refusals of values of the wrong type.
+pub const BOUNDS: &[Bound] = &[
+    EAL_MEMORY_MB,
+    MAIN_LCORE,
+    WORKER_LCORE,
+    BURST,
+    RX_DESC,
+    TX_DESC,
+    MBUFS,
+    FLOW_TABLE_SIZE,
+    FLOW_TABLE_SIZE_V6,
+    IDLE_TIMEOUT_S,
+    EVENT_QUEUE,
+    TX_DRAIN_US,
+    OFFLOAD_LCORE,
+    MAX_RULES,
+    INSERTS_PER_SEC,
+    TICK_MS,
+    PROMOTE_PPS,
+    DEMOTE_PPS,
+    HOLD,
+    EWMA_ALPHA,
+    EVICT_MARGIN,
+    BACKOFF_MS,
+    RATE_LIMIT_PPS,
+    RATE_LIMIT_BPS,
+    VLAN,
+];
 
 /// A configuration problem, as one line.
 #[derive(Debug, thiserror::Error)]
@@ -435,7 +784,7 @@ impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
+            path: one_line(&path.display().to_string()),
             source,
         })?;
         Config::parse(&text, &path.display().to_string())
@@ -445,11 +794,15 @@ impl Config {
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            let message = one_line(e.message().trim());
             ConfigError::Syntax {
-                origin: origin.to_owned(),
+                origin: one_line(origin),
                 line,
                 column,
-                message: e.message().replace('\n', " ").trim().to_owned(),
+                message: match e.span().and_then(|s| key_at(text, s.start)) {
+                    Some(at) => at.explain(&message),
+                    None => message,
+                },
             }
         })?;
         validate(raw, origin)
@@ -536,8 +889,181 @@ impl Config {
     }
 }
 
+/// Where in the file a TOML or type error points: the key, and the value as
+/// written when the error is about the value.
+#[derive(Debug, PartialEq)]
+struct KeyAt {
+    /// `dataplane.flow_table_size`, or `port #2: mac` in an array of tables.
+    shown: String,
+    /// The key without table numbers (`port.mac`), to look its range up.
+    generic: String,
+    value: Option<String>,
+}
+
+impl KeyAt {
+    /// The error `message` (TOML's or serde's) with the key in front and,
+    /// where the key's allowed values are known, those too.
+    fn explain(&self, message: &str) -> String {
+        match (&self.value, expected(&self.generic)) {
+            (Some(value), Some(want)) => {
+                // serde's words for a value of the wrong type or range (and
+                // for untagged enums) say less than the allowed values do.
+                if message.starts_with("data did not match any variant")
+                    || message.starts_with("invalid type")
+                    || message.starts_with("invalid value")
+                {
+                    format!("{} = {value}: must be {want}", self.shown)
+                } else {
+                    format!("{} = {value}: must be {want} ({message})", self.shown)
+                }
+            }
+            _ => format!("{}: {message}", self.shown),
+        }
+    }
+}
+
+/// The key whose line holds `offset`: the table from the last header above
+/// it, the key from the last `key =` at or above it (a value may span lines).
+/// The same reading the config's own layout allows, not a TOML parser: it
+/// only names what the parser refused.
+fn key_at(text: &str, offset: usize) -> Option<KeyAt> {
+    let offset = before(text, offset).len();
+    let line_no = text[..offset].matches('\n').count();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut table = String::new();
+    let mut ordinal = 0usize;
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    let mut array = false;
+    let mut key_line: Option<usize> = None;
+    for (i, raw_line) in lines.iter().enumerate().take(line_no + 1) {
+        let line = raw_line.trim();
+        if let Some(h) = line.strip_prefix("[[") {
+            table = h.split("]]").next().unwrap_or("").trim().to_owned();
+            let n = counts.entry(table.clone()).or_default();
+            *n += 1;
+            ordinal = *n;
+            array = true;
+            key_line = None;
+        } else if let Some(h) = line.strip_prefix('[') {
+            table = h.split(']').next().unwrap_or("").trim().to_owned();
+            array = false;
+            key_line = None;
+        } else if line.split_once('=').is_some_and(|(k, _)| {
+            // A key as written (bare, dotted or quoted), not a string
+            // holding '=' in a value that spans lines.
+            !k.trim().is_empty()
+                && k.trim()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c))
+        }) {
+            key_line = Some(i);
+        }
+    }
+    let table_shown = if array {
+        format!("{table} #{ordinal}")
+    } else {
+        table.clone()
+    };
+    let Some(k) = key_line else {
+        // On a header line: the table itself.
+        if table.is_empty() {
+            return None;
+        }
+        return Some(KeyAt {
+            shown: table_shown,
+            generic: table,
+            value: None,
+        });
+    };
+    let line = lines[k];
+    let eq = line.find('=')?;
+    let key = line[..eq]
+        .trim()
+        .trim_matches('"')
+        .trim_matches('\'')
+        .to_owned();
+    let line_start = text.lines().take(k).map(|l| l.len() + 1).sum::<usize>();
+    let on_value = k < line_no || offset >= line_start + eq;
+    let value = on_value.then(|| {
+        let v = line[eq + 1..].trim();
+        let v = v.split(" #").next().unwrap_or(v).trim();
+        if v.chars().count() > 48 {
+            format!(
+                "{}... ({} characters)",
+                v.chars().take(48).collect::<String>(),
+                v.chars().count()
+            )
+        } else {
+            v.to_owned()
+        }
+    });
+    let (shown, generic) = match (table.is_empty(), array) {
+        (true, _) => (key.clone(), key),
+        (false, true) => (format!("{table_shown}: {key}"), format!("{table}.{key}")),
+        (false, false) => (format!("{table}.{key}"), format!("{table}.{key}")),
+    };
+    Some(KeyAt {
+        shown,
+        generic,
+        value,
+    })
+}
+
+/// The values a key takes, in words, for the refusal of one of the wrong
+/// type: the numeric ones from [`BOUNDS`], the rest spelled out.
+fn expected(generic: &str) -> Option<String> {
+    let last = generic.rsplit('.').next().unwrap_or(generic);
+    let in_array = generic.starts_with("port.")
+        || generic.starts_with("rule.")
+        || generic.starts_with("offload.policy.");
+    let bound_key = if in_array { last } else { generic };
+    if bound_key == WORKER_LCORE.key {
+        // The bound is each element's.
+        return Some(format!(
+            "an array of lcore ids, each {}",
+            WORKER_LCORE.range()
+        ));
+    }
+    if let Some(b) = BOUNDS.iter().find(|b| b.key == bound_key) {
+        let kind = if b.integer { "an integer" } else { "a number" };
+        return Some(format!("{kind} in {} ({})", b.range(), b.why));
+    }
+    let text = match (in_array, last) {
+        (false, "args") => "an array of strings (EAL arguments)".into(),
+        (false, "socket") => format!("a path of 1..={MAX_SOCKET_PATH} bytes"),
+        (false, "metrics") => "\"\" (off) or HOST:PORT such as \"127.0.0.1:9464\"".into(),
+        (false, "no_space_every" | "busy_every" | "query_every") => {
+            "an integer in 0..=4294967295 (0: never)".into()
+        }
+        (true, "name") => format!("a string of 1..={MAX_PORT_NAME} letters, digits, '-' or '_'"),
+        (true, "mac" | "src_mac" | "dst_mac") => {
+            "a MAC address such as \"02:00:00:00:00:01\"".into()
+        }
+        (true, "device") => "a DPDK device string such as \"net_null1,no-rx=1\"".into(),
+        (true, "rate_burst") => "an integer: packets or bytes a quiet VF may take at once".into(),
+        (true, "priority") => "an integer in -2147483648..=2147483647".into(),
+        (true, "in_port") => "a port name".into(),
+        (true, "src" | "dst") => "an IP prefix such as \"10.0.0.0/8\"".into(),
+        (true, "proto") => "tcp, udp, sctp, icmp, icmp6 or a protocol number 0..=255".into(),
+        (true, "sport" | "dport") => "a port 0..=65535 or a range such as \"1000-2000\"".into(),
+        (true, "action") => "\"drop\" or \"output:PORT\"".into(),
+        _ => return None,
+    };
+    Some(text)
+}
+
+/// The text before `offset`, cut at a character boundary: an error's offset
+/// must never be what makes the refusal panic.
+fn before(text: &str, offset: usize) -> &str {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let before = before(text, offset);
     let line = before.matches('\n').count() + 1;
     let column = before
         .rfind('\n')
@@ -548,109 +1074,20 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     let invalid = |message: String| ConfigError::Invalid {
-        origin: origin.to_owned(),
-        message,
+        origin: one_line(origin),
+        message: one_line(&message),
     };
-    let dp = &raw.dataplane;
-    if dp.worker_lcores.is_empty() {
-        return Err(invalid(
-            "dataplane.worker_lcores is empty: give at least one worker lcore".into(),
-        ));
-    }
-    if dp.worker_lcores.contains(&dp.main_lcore) {
-        return Err(invalid(format!(
-            "dataplane.worker_lcores includes the main lcore {}: workers need lcores of their own",
-            dp.main_lcore
-        )));
-    }
-    let mut seen_lcores = HashSet::new();
-    for lc in &dp.worker_lcores {
-        if !seen_lcores.insert(lc) {
-            return Err(invalid(format!(
-                "dataplane.worker_lcores lists lcore {lc} twice"
-            )));
-        }
-        if *lc >= 128 {
-            return Err(invalid(format!(
-                "dataplane.worker_lcores: lcore {lc} is beyond DPDK's 128"
-            )));
-        }
-    }
-    if !(1..=rte::MAX_BURST).contains(&dp.burst) {
-        return Err(invalid(format!(
-            "dataplane.burst = {}: must be 1..={}",
-            dp.burst,
-            rte::MAX_BURST
-        )));
-    }
-    if dp.rx_desc == 0 || dp.tx_desc == 0 {
-        return Err(invalid(
-            "dataplane.rx_desc and tx_desc must be above 0".into(),
-        ));
-    }
+    // The sections first: a mistake there is named before the ports and
+    // rules that depend on it.
+    check_eal(&raw.eal).map_err(invalid)?;
+    check_dataplane(&raw.dataplane).map_err(invalid)?;
+    check_control(&raw.control).map_err(invalid)?;
 
     let mut uplinks = Vec::new();
     let mut vfs = Vec::new();
-    let mut names = HashSet::new();
-    let mut macs = HashSet::new();
-    let mut devices = HashSet::new();
-    for p in raw.ports {
-        if p.name.is_empty()
-            || !p
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(invalid(format!(
-                "port name {:?}: use letters, digits, '-' or '_'",
-                p.name
-            )));
-        }
-        if !names.insert(p.name.clone()) {
-            return Err(invalid(format!("port {:?} is defined twice", p.name)));
-        }
-        if p.device.trim().is_empty() {
-            return Err(invalid(format!("port {}: device is empty", p.name)));
-        }
-        let mac = match &p.mac {
-            Some(text) => {
-                let mac: MacAddr = text
-                    .parse()
-                    .map_err(|e| invalid(format!("port {}: {e}", p.name)))?;
-                if mac.is_group() {
-                    return Err(invalid(format!(
-                        "port {}: MAC {mac} is a multicast address",
-                        p.name
-                    )));
-                }
-                if !macs.insert(mac) {
-                    return Err(invalid(format!(
-                        "port {}: MAC {mac} is used by another port",
-                        p.name
-                    )));
-                }
-                Some(mac)
-            }
-            None if p.role == Role::Vf => {
-                return Err(invalid(format!("port {}: a vf needs a mac", p.name)));
-            }
-            None => None,
-        };
-        let rate_limit = rate_limit(&p).map_err(|m| invalid(format!("port {}: {m}", p.name)))?;
-        let spec = PortSpec {
-            name: p.name,
-            role: p.role,
-            mac,
-            device: p.device,
-            rate_limit,
-        };
-        if !devices.insert(spec.dpdk_name().to_owned()) {
-            return Err(invalid(format!(
-                "port {}: device {} is used by another port",
-                spec.name,
-                spec.dpdk_name()
-            )));
-        }
+    for p in &raw.ports {
+        check_port_name(&p.name).map_err(invalid)?;
+        let spec = lower_port(p).map_err(|m| invalid(format!("port {}: {m}", p.name)))?;
         match spec.role {
             Role::Uplink => uplinks.push(spec),
             Role::Vf => vfs.push(spec),
@@ -676,12 +1113,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     }
     let mut ports = uplinks;
     ports.extend(vfs);
-    if ports.len() > 32 {
-        return Err(invalid(format!(
-            "{} ports: DPDK here supports at most 32",
-            ports.len()
-        )));
-    }
+    check_ports(&ports).map_err(invalid)?;
     let rules = raw
         .rules
         .iter()
@@ -692,7 +1124,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut offload = raw.offload;
-    check_offload(&offload, &raw.dataplane).map_err(|m| invalid(format!("offload.{m}")))?;
+    check_offload(&offload, &raw.dataplane).map_err(invalid)?;
     let mut offload_policies = std::mem::take(&mut offload.policies)
         .iter()
         .enumerate()
@@ -707,7 +1139,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     offload_policies.sort_by_key(|p| std::cmp::Reverse(p.matches.priority));
-    Ok(Config {
+    let cfg = Config {
         eal: raw.eal,
         dataplane: raw.dataplane,
         ports,
@@ -715,7 +1147,554 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         offload,
         offload_policies,
         control: raw.control,
+    };
+    cfg.check_together().map_err(invalid)?;
+    Ok(cfg)
+}
+
+impl Config {
+    /// Checks every value and the values against each other, as `parse` does:
+    /// for configs built in code (the demo) and after the command-line
+    /// options, `--replay` and `--capture-dir` changed a parsed one. Pure: the
+    /// machine's part (memory, devices, files) is `eal_args::check` and
+    /// [`Config::check_files`].
+    pub fn check(&self) -> Result<(), String> {
+        check_eal(&self.eal)?;
+        check_dataplane(&self.dataplane)?;
+        check_control(&self.control)?;
+        check_ports(&self.ports)?;
+        check_offload(&self.offload, &self.dataplane)?;
+        self.check_together()
+    }
+
+    /// What spans sections: DPDK's port count, meters, queues per device.
+    fn check_together(&self) -> Result<(), String> {
+        let workers = self.dataplane.worker_lcores.len();
+        let emulated = self.offload.backend == BackendKind::Emulated;
+        // The emulated NIC hands each worker its misses through a ring port.
+        let miss_ports = if emulated { workers } else { 0 };
+        if self.ports.len() + miss_ports > MAX_ETHPORTS {
+            return Err(format!(
+                "{} ports{}: DPDK here supports at most {MAX_ETHPORTS}",
+                self.ports.len(),
+                if emulated {
+                    format!(" and the emulated NIC's {miss_ports} miss ports (one per worker)")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if self.offload.backend == BackendKind::RteFlow {
+            if let Some(p) = self.ports.iter().find(|p| p.rate_limit.is_some()) {
+                return Err(format!(
+                    "port {}: rate limits with the rte_flow backend need rte_mtr meters, which flowlift does not create yet: use offload backend emulated or none, or remove rate_limit_pps/rate_limit_bps",
+                    p.name
+                ));
+            }
+        }
+        for (idx, p) in self.ports.iter().enumerate() {
+            // Each worker sends on every port; the emulated NIC on every VF.
+            let nic_tx = usize::from(emulated && idx > 0);
+            if let Some(offered) = pcap_tx_queues(&p.device) {
+                if offered < workers + nic_tx {
+                    return Err(format!(
+                        "port {}: net_pcap offers {offered} TX queues; {workers} workers{} need one each (one per tx_pcap= argument)",
+                        p.name,
+                        if nic_tx > 0 { " and the emulated NIC" } else { "" }
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the files the ports name: every `rx_pcap=` a readable file,
+    /// every `tx_pcap=` in a directory that exists (the PMD creates it).
+    pub fn check_files(&self) -> Result<(), String> {
+        for p in &self.ports {
+            if !p.dpdk_name().starts_with("net_pcap") {
+                continue;
+            }
+            for arg in p.device.split(',').skip(1) {
+                let Some((key, value)) = arg.split_once('=') else {
+                    continue;
+                };
+                let path = Path::new(value);
+                match key {
+                    "rx_pcap" => {
+                        if let Err(e) = std::fs::File::open(path) {
+                            return Err(format!("port {}: rx_pcap {}: {e}", p.name, quoted(value)));
+                        }
+                        if path.is_dir() {
+                            return Err(format!(
+                                "port {}: rx_pcap {} is a directory",
+                                p.name,
+                                quoted(value)
+                            ));
+                        }
+                    }
+                    "tx_pcap" => {
+                        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                        if dir.is_some_and(|d| !d.is_dir()) || path.is_dir() {
+                            return Err(format!(
+                                "port {}: tx_pcap {}: no such directory to write it in",
+                                p.name,
+                                quoted(value)
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What the appliance allocates at start-up outside EAL, by the setting
+    /// that asks for it (largest first): each worker's flow tables, counters
+    /// and event queue, and the emulated NIC's rule tables. What grows later
+    /// with traffic (the control core's flow records) is not counted.
+    pub fn memory_at_start(&self) -> Vec<MemoryUse> {
+        use flowlift_dataplane::flow::{FlowId, KeyV4, KeyV6};
+        use flowlift_dataplane::flowstate::{FlowCounter, FlowEvent};
+        use flowlift_dataplane::policy::FlowAction;
+        use flowlift_dataplane::table::CuckooTable;
+        use std::mem::size_of;
+        let dp = &self.dataplane;
+        let workers = dp.worker_lcores.len() as u64;
+        // Per flow slot, beside the table: its counters, its cached action,
+        // and its place in the list of flows whose event waits for room.
+        let per_slot =
+            (size_of::<FlowCounter>() + size_of::<FlowAction>() + size_of::<FlowId>()) as u64;
+        // Sizes past the table's limit are refused anyway; count them as too
+        // large for any machine.
+        let table = |bytes: Option<usize>, capacity: Option<usize>| match (bytes, capacity) {
+            (Some(b), Some(c)) => b as u64 + c as u64 * per_slot,
+            _ => u64::MAX / 4,
+        };
+        let v4 = dp.flow_table_size as usize;
+        let v6 = dp.flow_table_size_v6 as usize;
+        // crossbeam's bounded channel: one slot per message, a stamp beside it.
+        let event_slot = (size_of::<FlowEvent>() + size_of::<usize>()) as u64;
+        let mut out = vec![
+            MemoryUse {
+                key: FLOW_TABLE_SIZE.key,
+                value: dp.flow_table_size.into(),
+                what: format!("{workers} worker(s)' IPv4 tables and counters"),
+                bytes: workers.saturating_mul(table(
+                    CuckooTable::<KeyV4>::memory_for(v4),
+                    CuckooTable::<KeyV4>::capacity_for(v4),
+                )),
+            },
+            MemoryUse {
+                key: FLOW_TABLE_SIZE_V6.key,
+                value: dp.flow_table_size_v6.into(),
+                what: format!("{workers} worker(s)' IPv6 tables and counters"),
+                bytes: workers.saturating_mul(table(
+                    CuckooTable::<KeyV6>::memory_for(v6),
+                    CuckooTable::<KeyV6>::capacity_for(v6),
+                )),
+            },
+            MemoryUse {
+                key: EVENT_QUEUE.key,
+                value: dp.event_queue.into(),
+                what: format!("{workers} worker(s)' event queues"),
+                bytes: workers * u64::from(dp.event_queue) * event_slot,
+            },
+        ];
+        if self.offload.backend == BackendKind::Emulated {
+            let rules = self.offload.max_rules as usize;
+            // Two exact-match tables, an entry per slot (12 bytes today; 16
+            // allowed), a map from rule id (about 40 bytes a rule) and a
+            // counter (16 bytes) per rule.
+            let tables = table(
+                CuckooTable::<KeyV4>::memory_for(rules),
+                CuckooTable::<KeyV4>::capacity_for(rules),
+            )
+            .saturating_add(table(
+                CuckooTable::<KeyV6>::memory_for(rules),
+                CuckooTable::<KeyV6>::capacity_for(rules),
+            ));
+            out.push(MemoryUse {
+                key: MAX_RULES.key,
+                value: self.offload.max_rules.into(),
+                what: "the emulated NIC's rule tables".into(),
+                bytes: tables.saturating_add(rules as u64 * (16 + 40 + 16)),
+            });
+        }
+        out.sort_by_key(|m| std::cmp::Reverse(m.bytes));
+        out
+    }
+
+    /// The config with the memory setting `key` (one of those
+    /// [`Config::memory_at_start`] names) set to `value`.
+    pub fn with_memory_setting(&self, key: &str, value: u32) -> Config {
+        let mut c = self.clone();
+        match key {
+            k if k == FLOW_TABLE_SIZE.key => c.dataplane.flow_table_size = value,
+            k if k == FLOW_TABLE_SIZE_V6.key => c.dataplane.flow_table_size_v6 = value,
+            k if k == EVENT_QUEUE.key => c.dataplane.event_queue = value,
+            k if k == MAX_RULES.key => c.offload.max_rules = value,
+            _ => {}
+        }
+        c
+    }
+}
+
+/// Memory the appliance allocates at start-up for one setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// The setting that asks for it (`dataplane.flow_table_size`).
+    pub key: &'static str,
+    pub value: u64,
+    /// What the bytes are for.
+    pub what: String,
+    pub bytes: u64,
+}
+
+/// The number of TX queues a `net_pcap` device offers (one per `tx_pcap=`,
+/// `tx_iface=` or `iface=`; without any, one dropping queue per RX queue), or
+/// `None` for other drivers, whose queues only EAL can tell.
+pub fn pcap_tx_queues(device: &str) -> Option<usize> {
+    let name = device.split(',').next().unwrap_or("");
+    if !name.starts_with("net_pcap") {
+        return None;
+    }
+    let keys: Vec<&str> = device
+        .split(',')
+        .skip(1)
+        .map(|a| a.split_once('=').map_or(a, |(k, _)| k))
+        .collect();
+    let count = |names: &[&str]| keys.iter().filter(|k| names.contains(k)).count();
+    let tx = count(&["tx_pcap", "tx_iface", "iface"]);
+    Some(if tx > 0 {
+        tx
+    } else {
+        count(&["rx_pcap", "rx_iface", "rx_iface_in"])
     })
+}
+
+/// `s` on one line: a message must stay one line whatever the config holds.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// `s` quoted, cut to 48 characters: a refusal names a value, it need not
+/// repeat a long one.
+fn quoted(s: &str) -> String {
+    const SHOWN: usize = 48;
+    if s.chars().count() <= SHOWN {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(SHOWN).collect();
+        format!("{head:?}... ({} characters)", s.chars().count())
+    }
+}
+
+fn check_eal(e: &EalSection) -> Result<(), String> {
+    EAL_MEMORY_MB.check_u64(e.memory_mb.into())?;
+    for a in &e.args {
+        // EAL takes C strings: a NUL would cut the argument short.
+        if a.contains('\0') {
+            return Err(format!(
+                "eal.args: {} holds a NUL character, which no command-line argument can",
+                quoted(a)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_dataplane(dp: &DataplaneSection) -> Result<(), String> {
+    MAIN_LCORE.check_u64(dp.main_lcore.into())?;
+    if dp.worker_lcores.is_empty() {
+        return Err("dataplane.worker_lcores is empty: give at least one worker lcore".into());
+    }
+    let mut seen_lcores = HashSet::new();
+    for &lc in &dp.worker_lcores {
+        if !WORKER_LCORE.allows(lc.into()) {
+            return Err(format!(
+                "dataplane.worker_lcores: lcore {lc}: must be {} ({})",
+                WORKER_LCORE.range(),
+                WORKER_LCORE.why
+            ));
+        }
+        if !seen_lcores.insert(lc) {
+            return Err(format!("dataplane.worker_lcores lists lcore {lc} twice"));
+        }
+        if lc == dp.main_lcore {
+            return Err(format!(
+                "dataplane.worker_lcores includes the main lcore {lc}: workers need lcores of their own"
+            ));
+        }
+    }
+    BURST.check_u64(dp.burst as u64)?;
+    RX_DESC.check_u64(dp.rx_desc.into())?;
+    TX_DESC.check_u64(dp.tx_desc.into())?;
+    MBUFS.check_u64(dp.mbufs.into())?;
+    FLOW_TABLE_SIZE.check_u64(dp.flow_table_size.into())?;
+    FLOW_TABLE_SIZE_V6.check_u64(dp.flow_table_size_v6.into())?;
+    IDLE_TIMEOUT_S.check_f64(dp.idle_timeout_s)?;
+    EVENT_QUEUE.check_u64(dp.event_queue.into())?;
+    TX_DRAIN_US.check_f64(dp.tx_drain_us)?;
+    Ok(())
+}
+
+fn check_control(c: &ControlSection) -> Result<(), String> {
+    check_socket_path("control.socket", Path::new(&c.socket))?;
+    check_metrics_addr("control.metrics", &c.metrics)
+}
+
+/// Checks a control socket path (`control.socket` or `--socket`): what a Unix
+/// socket can be bound to.
+pub fn check_socket_path(key: &str, path: &Path) -> Result<(), String> {
+    let text = path.to_string_lossy();
+    let len = path.as_os_str().len();
+    // Control characters (a NUL ends sun_path; a newline would break the
+    // lines that name the socket) have no place in a path operators type.
+    if len == 0 || len > MAX_SOCKET_PATH || text.chars().any(char::is_control) {
+        return Err(format!(
+            "{key} = {}: must be a path of 1..={MAX_SOCKET_PATH} bytes without control characters (a Unix socket's sun_path)",
+            quoted(&text)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that the control socket's directory exists (what is at the path
+/// itself is the socket's own check, `shell::socket::check_path`).
+pub fn check_socket_dir(key: &str, path: &Path) -> Result<(), String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if dir.is_some_and(|d| !d.is_dir()) {
+        return Err(format!(
+            "{key} = {}: no such directory",
+            quoted(&path.to_string_lossy())
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a /metrics address (`control.metrics` or `--metrics`): "" or
+/// `HOST:PORT`. Names are resolved by [`check_metrics_host`].
+pub fn check_metrics_addr(key: &str, addr: &str) -> Result<(), String> {
+    if addr.is_empty() || addr.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let named = addr.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty()
+            && port.parse::<u16>().is_ok()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    });
+    if named {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} = {}: must be \"\" (off) or HOST:PORT such as 127.0.0.1:9464",
+            quoted(addr)
+        ))
+    }
+}
+
+/// Resolves a /metrics address as the server will bind it.
+pub fn check_metrics_host(key: &str, addr: &str) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    if addr.is_empty() {
+        return Ok(());
+    }
+    match addr.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(format!("{key} = {}: resolves to no address", quoted(addr))),
+        Err(e) => Err(format!("{key} = {}: {e}", quoted(addr))),
+    }
+}
+
+/// Checks that an output file (`--flow-log`) can be created: its directory
+/// exists.
+pub fn check_output_file(key: &str, path: &Path) -> Result<(), String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if dir.is_some_and(|d| !d.is_dir()) || path.is_dir() {
+        return Err(format!(
+            "{key} {}: no such directory to write it in",
+            quoted(&path.to_string_lossy())
+        ));
+    }
+    Ok(())
+}
+
+/// Names are checked first: every later message about the port quotes it.
+fn check_port_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_PORT_NAME
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "port name {}: use 1..={MAX_PORT_NAME} letters, digits, '-' or '_' (it names files, metric labels and status columns)",
+            quoted(name)
+        ))
+    }
+}
+
+/// Lowers a `[[port]]` as written; its values are checked by [`check_port`].
+fn lower_port(p: &RawPort) -> Result<PortSpec, String> {
+    let mac = match &p.mac {
+        Some(text) => Some(
+            text.parse::<MacAddr>()
+                .map_err(|e| one_line(&e.to_string()))?,
+        ),
+        None if p.role == Role::Vf => return Err("a vf needs a mac".into()),
+        None => None,
+    };
+    Ok(PortSpec {
+        name: p.name.clone(),
+        role: p.role,
+        mac,
+        device: p.device.clone(),
+        rate_limit: rate_limit(p)?,
+    })
+}
+
+/// Checks each port, then that names, MACs and devices are each used once.
+fn check_ports(ports: &[PortSpec]) -> Result<(), String> {
+    if ports.first().map(|p| p.role) != Some(Role::Uplink)
+        || ports.iter().skip(1).any(|p| p.role != Role::Vf)
+    {
+        return Err("exactly one port has role = \"uplink\", listed first, then the VFs".into());
+    }
+    if ports.len() < 2 {
+        return Err("no port has role = \"vf\": at least one is needed".into());
+    }
+    let mut names = HashSet::new();
+    let mut macs = HashSet::new();
+    let mut devices = HashSet::new();
+    for p in ports {
+        check_port_name(&p.name)?;
+        if !names.insert(p.name.as_str()) {
+            return Err(format!("port {:?} is defined twice", p.name));
+        }
+        check_port(p).map_err(|m| format!("port {}: {m}", p.name))?;
+        if let Some(mac) = p.mac {
+            if !macs.insert(mac) {
+                return Err(format!(
+                    "port {}: MAC {mac} is used by another port",
+                    p.name
+                ));
+            }
+        }
+        if !devices.insert(p.dpdk_name()) {
+            return Err(format!(
+                "port {}: device {} is used by another port",
+                p.name,
+                p.dpdk_name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One port's values.
+fn check_port(p: &PortSpec) -> Result<(), String> {
+    match p.mac {
+        // A frame's destination MAC picks the VF: a group address would take
+        // every multicast frame, the zero address is no station's.
+        Some(mac) if mac.is_group() => {
+            return Err(format!(
+                "MAC {mac} is a multicast address: a port's MAC must be unicast"
+            ))
+        }
+        Some(mac) if mac.0 == [0; 6] => {
+            return Err(format!(
+                "mac = {mac}: must be a unicast address other than all zeros"
+            ))
+        }
+        Some(_) => {}
+        None if p.role == Role::Vf => return Err("a vf needs a mac".into()),
+        None => {}
+    }
+    check_device(&p.device)?;
+    if let Some(l) = p.rate_limit {
+        if p.role != Role::Vf {
+            return Err("only a vf can have a rate limit".into());
+        }
+        check_burst(l)?;
+    }
+    Ok(())
+}
+
+/// A device as EAL takes it: a virtual device `net_<driver><n>[,args]`, a PCI
+/// address `[DDDD:]BB:DD.F[,args]`, or a VF representor
+/// `<PCI address>_representor_vfN`. Whether the driver exists and takes these
+/// arguments only EAL can tell, at start-up.
+fn check_device(device: &str) -> Result<(), String> {
+    if device.trim().is_empty() {
+        return Err("device is empty".into());
+    }
+    if device.chars().any(char::is_control) {
+        return Err(format!(
+            "device {}: holds a control character",
+            quoted(device)
+        ));
+    }
+    let name = device.split(',').next().unwrap_or("");
+    if name.len() > MAX_DEVICE_NAME {
+        return Err(format!(
+            "device {}: the name before the first comma has {} bytes; DPDK's limit is {MAX_DEVICE_NAME}",
+            quoted(device),
+            name.len()
+        ));
+    }
+    let known = if let Some(driver) = name.strip_prefix("net_") {
+        !driver.is_empty()
+            && driver
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    } else if let Some((pf, vf)) = name.split_once("_representor_") {
+        parse_pci(pf).is_some() && !vf.is_empty()
+    } else {
+        parse_pci(name).is_some()
+    };
+    if !known {
+        return Err(format!(
+            "device {}: not a DPDK virtual device (net_null1, net_pcap0,rx_pcap=FILE, ...) nor a PCI address (0000:03:00.0)",
+            quoted(device)
+        ));
+    }
+    if device.split(',').skip(1).any(str::is_empty) {
+        return Err(format!(
+            "device {}: an empty argument between commas",
+            quoted(device)
+        ));
+    }
+    Ok(())
+}
+
+/// A PCI address as DPDK writes it (`0000:03:00.0`), from the same with or
+/// without its domain; `None` if `s` is none.
+pub fn parse_pci(s: &str) -> Option<String> {
+    let (domain, rest) = match s.matches(':').count() {
+        2 => {
+            let (d, r) = s.split_once(':')?;
+            (u32::from_str_radix(d, 16).ok().filter(|_| d.len() <= 8)?, r)
+        }
+        1 => (0, s),
+        _ => return None,
+    };
+    let (bus, rest) = rest.split_once(':')?;
+    let (dev, func) = rest.split_once('.')?;
+    let hex = |t: &str, max: u32| {
+        u32::from_str_radix(t, 16)
+            .ok()
+            .filter(|v| !t.is_empty() && t.len() <= 2 && *v <= max)
+    };
+    let (bus, dev, func) = (hex(bus, 0xff)?, hex(dev, 0x1f)?, hex(func, 7)?);
+    Some(format!("{domain:04x}:{bus:02x}:{dev:02x}.{func:x}"))
 }
 
 fn rate_limit(p: &RawPort) -> Result<Option<RateLimit>, String> {
@@ -730,72 +1709,77 @@ fn rate_limit(p: &RawPort) -> Result<Option<RateLimit>, String> {
         (Some(_), Some(_)) => {
             return Err("give rate_limit_pps or rate_limit_bps, not both".into());
         }
-        (Some(r), None) => (MeterUnit::Packets, r),
-        (None, Some(r)) => (MeterUnit::Bytes, r / 8),
+        (Some(r), None) => {
+            RATE_LIMIT_PPS.check_u64(r)?;
+            (MeterUnit::Packets, r)
+        }
+        (None, Some(r)) => {
+            RATE_LIMIT_BPS.check_u64(r)?;
+            (MeterUnit::Bytes, r / 8)
+        }
     };
     if p.role != Role::Vf {
         return Err("only a vf can have a rate limit".into());
     }
-    if rate == 0 {
-        return Err("a rate limit must be above 0".into());
-    }
     // Default burst: 10 ms at the rate, at least one full-size frame.
-    let min = if unit == MeterUnit::Packets { 1 } else { 1518 };
+    let min = if unit == MeterUnit::Packets {
+        1
+    } else {
+        MIN_BYTE_BURST
+    };
     let burst = p.rate_burst.unwrap_or((rate / 100).max(min));
-    if burst == 0 {
-        return Err("rate_burst must be above 0".into());
+    let limit = RateLimit { unit, rate, burst };
+    check_burst(limit)?;
+    Ok(Some(limit))
+}
+
+/// A burst holds at least one packet (or full-size frame) and at most a
+/// minute at the rate.
+fn check_burst(l: RateLimit) -> Result<(), String> {
+    use flowlift_dataplane::meter::MeterUnit;
+    let (lo, unit) = match l.unit {
+        MeterUnit::Packets => (1, "packets"),
+        MeterUnit::Bytes => (MIN_BYTE_BURST, "bytes"),
+    };
+    let hi = l.rate.saturating_mul(MAX_BURST_SECONDS).max(lo);
+    if l.rate == 0 || !(lo..=hi).contains(&l.burst) {
+        return Err(format!(
+            "rate_burst = {}: must be {lo}..={hi} {unit} (one {} up to a minute at the rate)",
+            l.burst,
+            if lo == 1 { "packet" } else { "full-size frame" }
+        ));
     }
-    Ok(Some(RateLimit { unit, rate, burst }))
+    Ok(())
 }
 
 /// Checks `[offload]` against `[dataplane]`; the message names the key.
 pub fn check_offload(o: &OffloadSection, dp: &DataplaneSection) -> Result<(), String> {
-    if o.backend == BackendKind::Emulated {
-        if o.lcore == dp.main_lcore || dp.worker_lcores.contains(&o.lcore) {
-            return Err(format!(
-                "lcore = {}: the emulated NIC needs an lcore of its own (not the main or a worker lcore)",
-                o.lcore
-            ));
-        }
-        if o.lcore >= 128 {
-            return Err(format!("lcore = {} is beyond DPDK's 128", o.lcore));
-        }
-    }
-    if o.tick_ms == 0 || o.tick_ms > 60_000 {
-        return Err(format!("tick_ms = {}: must be 1..=60000", o.tick_ms));
-    }
-    if !(o.promote_pps.is_finite() && o.promote_pps >= 0.0) {
+    OFFLOAD_LCORE.check_u64(o.lcore.into())?;
+    if o.backend == BackendKind::Emulated
+        && (o.lcore == dp.main_lcore || dp.worker_lcores.contains(&o.lcore))
+    {
         return Err(format!(
-            "promote_pps = {}: must be 0 or more",
-            o.promote_pps
+            "offload.lcore = {}: the emulated NIC needs an lcore of its own (not the main or a worker lcore)",
+            o.lcore
         ));
     }
-    if !(o.demote_pps.is_finite() && o.demote_pps >= 0.0) {
-        return Err(format!("demote_pps = {}: must be 0 or more", o.demote_pps));
-    }
+    MAX_RULES.check_u64(o.max_rules.into())?;
+    INSERTS_PER_SEC.check_u64(o.inserts_per_sec.into())?;
+    TICK_MS.check_u64(o.tick_ms.into())?;
+    PROMOTE_PPS.check_f64(o.promote_pps)?;
+    DEMOTE_PPS.check_f64(o.demote_pps)?;
     if o.demote_pps > o.promote_pps {
         return Err(format!(
-            "demote_pps = {} is above promote_pps = {}: flows would flap",
+            "offload.demote_pps = {} is above offload.promote_pps = {}: flows would flap",
             o.demote_pps, o.promote_pps
         ));
     }
-    if o.hold == 0 {
-        return Err("hold must be at least 1 tick".into());
-    }
-    if !(o.ewma_alpha > 0.0 && o.ewma_alpha <= 1.0) {
-        return Err(format!("ewma_alpha = {}: must be in (0, 1]", o.ewma_alpha));
-    }
-    if !(o.evict_margin.is_finite() && o.evict_margin >= 1.0) {
-        return Err(format!(
-            "evict_margin = {}: must be 1 or more",
-            o.evict_margin
-        ));
-    }
+    HOLD.check_u64(o.hold.into())?;
+    EWMA_ALPHA.check_f64(o.ewma_alpha)?;
+    EVICT_MARGIN.check_f64(o.evict_margin)?;
+    BACKOFF_MS.check_u64(o.backoff_ms.into())?;
     if o.faults != FaultPlan::default() && o.backend != BackendKind::Emulated {
-        return Err("faults: only the emulated NIC can be told to fail".into());
-    }
-    if o.max_rules > 1 << 24 {
-        return Err(format!("max_rules = {}: at most 16777216", o.max_rules));
+        return Err("offload.faults: only the emulated NIC can be told to fail".into());
     }
     Ok(())
 }
@@ -917,8 +1901,8 @@ fn lower_rule(r: &RawRule, ports: &[PortSpec]) -> Result<Rule, String> {
             }
         }),
     };
-    if r.vlan.is_some_and(|v| v > 4095) {
-        return Err(format!("vlan {} is above 4095", r.vlan.unwrap_or(0)));
+    if let Some(v) = r.vlan {
+        VLAN.check_u64(v.into())?;
     }
     let action = match r.action.as_str() {
         "drop" => RuleAction::Drop,

@@ -147,7 +147,10 @@ fn rules_name_ports_and_parse_their_fields() {
             "src = \"10.0.0.0/40\"\naction = \"drop\"",
             "bad prefix length",
         ),
-        ("vlan = 5000\naction = \"drop\"", "above 4095"),
+        (
+            "vlan = 5000\naction = \"drop\"",
+            "vlan = 5000: must be 0..=4095",
+        ),
         ("action = \"drop\"\ncolour = 1", "unknown field `colour`"),
     ] {
         let e = err(&format!("{GOOD}\n[[rule]]\n{bad}\n"));
@@ -187,7 +190,7 @@ fn offload_section_defaults_and_checks() {
         ),
         ("tick_ms = 0", "offload.tick_ms = 0"),
         ("promote_pps = 10.0\ndemote_pps = 20.0", "flows would flap"),
-        ("hold = 0", "offload.hold must be at least 1"),
+        ("hold = 0", "offload.hold = 0: must be 1..=10000"),
         ("ewma_alpha = 1.5", "offload.ewma_alpha = 1.5"),
         ("evict_margin = 0.5", "offload.evict_margin = 0.5"),
         ("bogus = 1", "unknown field `bogus`"),
@@ -243,7 +246,10 @@ fn vf_rate_limits() {
         (flowlift_dataplane::meter::MeterUnit::Bytes, 1_000_000, 3000)
     );
     for (bad, want) in [
-        ("rate_limit_pps = 0", "a rate limit must be above 0"),
+        (
+            "rate_limit_pps = 0",
+            "rate_limit_pps = 0: must be 1..=1500000000",
+        ),
         ("rate_limit_pps = 1\nrate_limit_bps = 8", "not both"),
         ("rate_burst = 5", "rate_burst without"),
     ] {
@@ -262,4 +268,573 @@ fn replay_loops_once_from_the_file_and_otherwise_from_memory() {
         c.uplink().device,
         "net_pcap_replay,rx_pcap=/c.pcap,infinite_rx=1"
     );
+}
+
+// Issue 17, finding 2: values that passed `--check-config` and then aborted
+// the start, or were taken silently. Each test here failed before the bounds.
+
+/// `GOOD` with `extra` lines in its `[dataplane]`.
+fn dataplane(extra: &str) -> String {
+    GOOD.replace(
+        "worker_lcores = [1]",
+        &format!("worker_lcores = [1]\n{extra}"),
+    )
+}
+
+/// `GOOD` with a section of its own added.
+fn with_section(section: &str, extra: &str) -> String {
+    format!("{GOOD}\n[{section}]\n{extra}\n")
+}
+
+/// Checks that `text` is refused in one line holding every one of `want`.
+fn refused_with(text: &str, want: &[&str]) {
+    let e = match Config::parse(text, "t.toml") {
+        Ok(_) => panic!("accepted, expected a refusal with {want:?}:\n{text}"),
+        Err(e) => e.to_string(),
+    };
+    for w in want {
+        assert!(e.contains(w), "expected {w:?} in {e:?}");
+    }
+    assert!(!e.contains('\n'), "one line: {e:?}");
+    assert!(e.starts_with("config t.toml: "), "{e}");
+}
+
+#[test]
+fn table_and_queue_sizes_that_aborted_the_start_are_refused_by_the_parse() {
+    // Was: a panic in table/mod.rs ("at most 2^31 entries"), exit 134.
+    refused_with(
+        &dataplane("flow_table_size = 4294967295"),
+        &[
+            "dataplane.flow_table_size = 4294967295",
+            "must be 1..=2147483648",
+        ],
+    );
+    refused_with(
+        &dataplane("flow_table_size_v6 = 4294967295"),
+        &[
+            "dataplane.flow_table_size_v6 = 4294967295",
+            "1..=2147483648",
+        ],
+    );
+    // Was: a 446 GB allocation for the event channel, exit 134.
+    refused_with(
+        &dataplane("event_queue = 4294967295"),
+        &["dataplane.event_queue = 4294967295", "must be 1..=4194304"],
+    );
+}
+
+#[test]
+fn values_taken_silently_are_refused_naming_key_value_and_range() {
+    for (extra, want) in [
+        (
+            "idle_timeout_s = nan",
+            "dataplane.idle_timeout_s = NaN: must be 0 (never) or 0.1..=604800",
+        ),
+        (
+            "idle_timeout_s = inf",
+            "dataplane.idle_timeout_s = inf: must be",
+        ),
+        (
+            "idle_timeout_s = -1.0",
+            "dataplane.idle_timeout_s = -1: must be",
+        ),
+        (
+            "idle_timeout_s = 0.001",
+            "dataplane.idle_timeout_s = 0.001: must be",
+        ),
+        (
+            "tx_drain_us = nan",
+            "dataplane.tx_drain_us = NaN: must be 0..=1000",
+        ),
+        ("tx_drain_us = inf", "dataplane.tx_drain_us = inf: must be"),
+        ("tx_drain_us = -1.0", "dataplane.tx_drain_us = -1: must be"),
+        // Quietly turned offload off: no flow event ever reached the control core.
+        (
+            "event_queue = 0",
+            "dataplane.event_queue = 0: must be 1..=4194304",
+        ),
+        (
+            "flow_table_size = 0",
+            "dataplane.flow_table_size = 0: must be 1..=2147483648",
+        ),
+        (
+            "flow_table_size_v6 = 0",
+            "dataplane.flow_table_size_v6 = 0: must be",
+        ),
+        (
+            "main_lcore = 4294967295",
+            "dataplane.main_lcore = 4294967295: must be 0..=127",
+        ),
+        (
+            "mbufs = 4294967295",
+            "dataplane.mbufs = 4294967295: must be 0 (sized",
+        ),
+    ] {
+        refused_with(&dataplane(extra), &[want]);
+    }
+    refused_with(
+        &GOOD.replace("02:00:00:00:00:01", "00:00:00:00:00:00"),
+        &["port vf1: mac = 00:00:00:00:00:00: must be a unicast address"],
+    );
+    refused_with(
+        &with_section("eal", "memory_mb = 4294967295"),
+        &["eal.memory_mb = 4294967295: must be 0 (sized from the mbuf pool) or 1..=16777216"],
+    );
+    refused_with(
+        &with_section("eal", "args = [\"--no-huge\", \"a\\u0000b\"]"),
+        &["eal.args: \"a\\0b\" holds a NUL character"],
+    );
+}
+
+#[test]
+fn offload_values_taken_silently_are_refused() {
+    for (extra, want) in [
+        // 0 rules: offload off without saying so (backend = "none" says it).
+        (
+            "max_rules = 0",
+            "offload.max_rules = 0: must be 1..=16777216",
+        ),
+        // Was paced to 1 install a second by the manager, unlimited by the NIC.
+        (
+            "inserts_per_sec = 0",
+            "offload.inserts_per_sec = 0: must be 1..=10000000",
+        ),
+        (
+            "backoff_ms = 0",
+            "offload.backoff_ms = 0: must be 1..=600000",
+        ),
+        // A hold no rate ever reaches: offload off again.
+        (
+            "hold = 4294967295",
+            "offload.hold = 4294967295: must be 1..=10000",
+        ),
+        (
+            "evict_margin = 1e30",
+            "offload.evict_margin = 1e30: must be 1..=1000000",
+        ),
+        (
+            "promote_pps = 1e30",
+            "offload.promote_pps = 1e30: must be 0..=1500000000",
+        ),
+        // Out of DPDK's lcores, unchecked while the backend did not use it.
+        (
+            "backend = \"none\"\nlcore = 4294967295",
+            "offload.lcore = 4294967295: must be 0..=127",
+        ),
+    ] {
+        refused_with(&with_section("offload", extra), &[want]);
+    }
+}
+
+#[test]
+fn port_values_taken_silently_are_refused() {
+    let vf = |extra: &str| GOOD.replacen("role = \"vf\"", &format!("role = \"vf\"\n{extra}"), 1);
+    refused_with(
+        &GOOD.replace("name = \"vf1\"", &format!("name = \"{}\"", "v".repeat(65))),
+        &["port name \"vvvv", "use 1..=64 letters"],
+    );
+    // A device EAL cannot parse was refused only by the start.
+    refused_with(
+        &GOOD.replace("net_null1,no-rx=1", "x"),
+        &["port vf1: device \"x\": not a DPDK virtual device"],
+    );
+    refused_with(
+        &GOOD.replace("net_null1,no-rx=1", "net_null1\\nno-rx=1"),
+        &["port vf1: device \"net_null1\\nno-rx=1\": holds a control character"],
+    );
+    refused_with(
+        &vf("rate_limit_pps = 2000000000"),
+        &["port vf1: rate_limit_pps = 2000000000: must be 1..=1500000000"],
+    );
+    // Frames above the burst never conform: every one dropped.
+    refused_with(
+        &vf("rate_limit_bps = 8000000\nrate_burst = 5"),
+        &["port vf1: rate_burst = 5: must be 1518..=60000000 bytes"],
+    );
+    refused_with(
+        &vf("rate_limit_pps = 1000\nrate_burst = 1000000000000"),
+        &["port vf1: rate_burst = 1000000000000: must be 1..=60000 packets"],
+    );
+    // Was refused only after EAL, by the offload's start.
+    refused_with(
+        &format!(
+            "{}\n[offload]\nbackend = \"rte_flow\"\n",
+            vf("rate_limit_pps = 1000")
+        ),
+        &["port vf1: rate limits with the rte_flow backend need rte_mtr meters"],
+    );
+}
+
+#[test]
+fn device_queues_and_port_counts_are_checked_before_eal() {
+    // net_pcap has one TX queue per tx_pcap=; each worker needs one.
+    refused_with(
+        &GOOD.replace("worker_lcores = [1]", "worker_lcores = [1, 3]"),
+        &["port uplink: net_pcap offers 1 TX queues; 2 workers need one each"],
+    );
+    // 32 ports, and the emulated NIC's miss port for the worker: 33 ethdevs.
+    let mut text = GOOD.to_owned();
+    for i in 2..=31 {
+        text += &format!(
+            "\n[[port]]\nname = \"vf{i}\"\nrole = \"vf\"\nmac = \"02:00:00:00:01:{i:02x}\"\ndevice = \"net_null{i}\"\n"
+        );
+    }
+    refused_with(
+        &text,
+        &["32 ports and the emulated NIC's 1 miss ports (one per worker): DPDK here supports at most 32"],
+    );
+    assert!(Config::parse(&format!("{text}\n[offload]\nbackend = \"none\"\n"), "t").is_ok());
+}
+
+#[test]
+fn control_values_are_checked() {
+    for (extra, want) in [
+        (
+            "socket = \"\"",
+            "control.socket = \"\": must be a path of 1..=107 bytes",
+        ),
+        (
+            &format!("socket = \"/tmp/{}\"", "s".repeat(200)),
+            "control.socket = \"/tmp/ssss",
+        ),
+        // A newline in the path would break every line that names it.
+        (
+            "socket = \"a\\nb\"",
+            "control.socket = \"a\\nb\": must be a path",
+        ),
+        (
+            "metrics = \"x\"",
+            "control.metrics = \"x\": must be \"\" (off) or HOST:PORT",
+        ),
+        (
+            "metrics = \"127.0.0.1:99999\"",
+            "control.metrics = \"127.0.0.1:99999\"",
+        ),
+    ] {
+        refused_with(&with_section("control", extra), &[want]);
+    }
+    let c = Config::parse(
+        &with_section("control", "metrics = \"localhost:9464\""),
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.control.metrics, "localhost:9464");
+}
+
+#[test]
+fn values_of_the_wrong_type_name_the_key_and_what_it_takes() {
+    for (extra, want) in [
+        (
+            "flow_table_size = -1",
+            "dataplane.flow_table_size = -1: must be an integer in 1..=2147483648",
+        ),
+        (
+            "flow_table_size = \"big\"",
+            "dataplane.flow_table_size = \"big\": must be an integer",
+        ),
+        (
+            "flow_table_size = 1.5",
+            "dataplane.flow_table_size = 1.5: must be an integer",
+        ),
+        (
+            "flow_table_size = 9223372036854775808",
+            "dataplane.flow_table_size = 9223372036854775808: must be",
+        ),
+        (
+            "burst = [1]",
+            "dataplane.burst = [1]: must be an integer in 1..=64",
+        ),
+        (
+            "idle_timeout_s = \"10\"",
+            "dataplane.idle_timeout_s = \"10\": must be a number in 0 (never) or",
+        ),
+        ("burst = 32\nburst = 3", "dataplane.burst: duplicate key"),
+    ] {
+        refused_with(&dataplane(extra), &["line ", want]);
+    }
+    refused_with(
+        &GOOD.replace("worker_lcores = [1]", "worker_lcores = 1"),
+        &["dataplane.worker_lcores = 1: must be an array of lcore ids"],
+    );
+    refused_with(
+        &GOOD.replace("mac = \"02:00:00:00:00:01\"", "mac = 2"),
+        &["port #1: mac = 2: must be a MAC address"],
+    );
+    refused_with(
+        &format!("{GOOD}\n[[offload.policy]]\nproto = -1\noffload = \"never\"\n"),
+        &["offload.policy #1: proto = -1: must be tcp, udp, sctp, icmp, icmp6 or a protocol number"],
+    );
+}
+
+#[test]
+fn command_line_overrides_are_checked_and_named() {
+    use crate::app::OffloadOverrides;
+    let base = Config::parse(GOOD, "t").unwrap();
+    for (o, want) in [
+        (
+            OffloadOverrides {
+                max_rules: Some(0),
+                ..Default::default()
+            },
+            "--max-rules 0: must be 1..=16777216",
+        ),
+        (
+            OffloadOverrides {
+                tick_ms: Some(0),
+                ..Default::default()
+            },
+            "--tick-ms 0: must be 1..=60000",
+        ),
+        (
+            OffloadOverrides {
+                promote_pps: Some(f64::NAN),
+                ..Default::default()
+            },
+            "--promote-pps NaN: must be",
+        ),
+        (
+            OffloadOverrides {
+                demote_pps: Some(1e30),
+                ..Default::default()
+            },
+            "--demote-pps 1e30: must be",
+        ),
+        (
+            OffloadOverrides {
+                demote_pps: Some(5000.0),
+                ..Default::default()
+            },
+            "offload.demote_pps = 5000 is above offload.promote_pps = 1000: flows would flap (after the command-line options)",
+        ),
+    ] {
+        let e = o.apply(&mut base.clone()).unwrap_err().to_string();
+        assert!(e.contains(want), "expected {want:?} in {e:?}");
+    }
+    let mut c = base.clone();
+    OffloadOverrides {
+        max_rules: Some(16),
+        ..Default::default()
+    }
+    .apply(&mut c)
+    .unwrap();
+    assert_eq!(c.offload.max_rules, 16);
+}
+
+#[test]
+fn every_bound_is_a_range_and_the_defaults_are_in_it() {
+    for b in BOUNDS {
+        assert!(b.lo <= b.hi, "{}", b.key);
+        assert!(!b.why.is_empty(), "{}", b.key);
+    }
+    let demo = Config::demo(Path::new("/tmp/x.pcap"), None);
+    demo.check().unwrap();
+    Config::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../flowlift.example.toml"
+    )))
+    .unwrap()
+    .check()
+    .unwrap();
+}
+
+#[test]
+fn memory_for_is_what_a_table_allocates() {
+    use flowlift_dataplane::flow::{KeyV4, KeyV6};
+    use flowlift_dataplane::table::CuckooTable;
+    for n in [0, 1, 9, 1000, 1 << 16] {
+        assert_eq!(
+            CuckooTable::<KeyV4>::memory_for(n),
+            Some(CuckooTable::<KeyV4>::with_capacity(n).memory_bytes())
+        );
+        assert_eq!(
+            CuckooTable::<KeyV6>::memory_for(n),
+            Some(CuckooTable::<KeyV6>::with_capacity(n).memory_bytes())
+        );
+    }
+    assert_eq!(CuckooTable::<KeyV4>::capacity_for(1 << 31), Some(1 << 31));
+    assert_eq!(CuckooTable::<KeyV4>::capacity_for((1 << 31) + 1), None);
+    assert_eq!(CuckooTable::<KeyV4>::capacity_for(usize::MAX), None);
+}
+
+// The start-up's own checks, before EAL (what `--check-config` now runs).
+
+/// A machine with 16 GiB available, no hugepages and one PCI device.
+fn host() -> crate::eal_args::Host {
+    crate::eal_args::Host {
+        available_bytes: 16 << 30,
+        free_hugepage_bytes: 0,
+        pci_devices: ["0000:03:00.0".to_string()].into(),
+        cpus: (0..4).collect(),
+    }
+}
+
+/// What `eal_args::check` says of `text` on `host`.
+fn start_check(text: &str, host: &crate::eal_args::Host) -> Result<(), String> {
+    let c = Config::parse(text, "t").map_err(|e| e.to_string())?;
+    let mbufs = crate::eal_args::mbufs_needed(&c, c.dataplane.worker_lcores.len() as u32, 0);
+    let pool = crate::eal_args::PoolShape {
+        mbufs,
+        data_room: rte::MBUF_DEFAULT_DATAROOM,
+    };
+    crate::eal_args::check(&c, pool, 0, host)
+}
+
+const NO_HUGE: &str = "args = [\"--no-huge\", \"--no-pci\"]";
+
+#[test]
+fn a_flow_table_larger_than_the_memory_is_refused_with_what_fits() {
+    // Was: a 16 GiB allocation that failed after --check-config said OK.
+    let text = format!(
+        "{}\n[eal]\n{NO_HUGE}\n",
+        dataplane("flow_table_size = 2147483648")
+    );
+    let e = start_check(&text, &host()).unwrap_err();
+    assert!(
+        e.starts_with("dataplane.flow_table_size = 2147483648: the appliance would allocate"),
+        "{e}"
+    );
+    assert!(
+        e.contains("more than the 16.0 GiB this machine has available (MemAvailable): at most "),
+        "{e}"
+    );
+    // The value it names does fit.
+    let most: u32 = e
+        .rsplit("at most ")
+        .next()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fits = text.replace("2147483648", &most.to_string());
+    start_check(&fits, &host()).unwrap();
+    let over = text.replace("2147483648", &(most + 1).to_string());
+    assert!(start_check(&over, &host()).is_err());
+    start_check(&format!("{GOOD}\n[eal]\n{NO_HUGE}\n"), &host()).unwrap();
+}
+
+#[test]
+fn the_users_lcore_list_must_hold_the_configs_lcores() {
+    // A net_null uplink: a TX queue for every worker.
+    let with_args = |args: &str, workers: &str| {
+        format!(
+            "{}\n[eal]\nargs = [\"--no-huge\", {args}]\n",
+            GOOD.replace("worker_lcores = [1]", workers)
+                .replace("net_pcap0,rx_pcap=/tmp/in.pcap", "net_null0")
+        )
+    };
+    for (args, workers, want) in [
+        (
+            "\"-l\", \"0-1\"",
+            "",
+            "the emulated NIC's lcore 2 is not in EAL's lcore list",
+        ),
+        (
+            "\"-l\", \"0-2\"",
+            "worker_lcores = [1, 3]",
+            "worker lcore 3 is not in EAL's lcore list",
+        ),
+        (
+            "\"--lcores=1@0,(2-3)@1\"",
+            "",
+            "EAL's main lcore would be 1, dataplane.main_lcore is 0",
+        ),
+        (
+            "\"-c\", \"0x3\"",
+            "",
+            "the emulated NIC's lcore 2 is not in EAL's lcore list",
+        ),
+        (
+            "\"--main-lcore=5\"",
+            "",
+            "eal.args: --main-lcore 5, dataplane.main_lcore is 0",
+        ),
+        ("\"-l\"", "", "eal.args: -l needs a value"),
+        (
+            "\"-l\", \"0-4\"",
+            "",
+            "eal.args: an lcore would run on CPU 4, which this process cannot use",
+        ),
+        ("\"--lcores=0-2@(0,7)\"", "", "an lcore would run on CPU 7"),
+        ("\"-l\", \"x\"", "", "eal.args: -l \"x\": not an lcore list"),
+        ("\"-m\", \"512\"", "", ""),
+    ] {
+        let mut text = with_args(
+            args,
+            if workers.is_empty() {
+                "worker_lcores = [1]"
+            } else {
+                workers
+            },
+        );
+        if want.is_empty() {
+            // -m and memory_mb together: one must go.
+            text = text.replace("[eal]\n", "[eal]\nmemory_mb = 512\n");
+        }
+        let e = start_check(&text, &host()).unwrap_err();
+        let want = if want.is_empty() {
+            "give the memory once"
+        } else {
+            want
+        };
+        assert!(e.contains(want), "{args}: expected {want:?} in {e:?}");
+    }
+    for args in [
+        "\"-l\", \"0-2\"",
+        "\"-l0,1,2\"",
+        "\"--lcores=0@0,(1-2)@1\"",
+        "\"-c\", \"7\"",
+    ] {
+        start_check(&with_args(args, "worker_lcores = [1]"), &host())
+            .unwrap_or_else(|e| panic!("{args}: {e}"));
+    }
+}
+
+#[test]
+fn memory_hugepages_and_pci_devices_are_checked_on_the_machine() {
+    // No --no-huge: EAL memory comes from hugepages, and there are none.
+    let e = start_check(GOOD, &host()).unwrap_err();
+    assert!(
+        e.contains("comes from hugepages, and this machine has 0 MB free"),
+        "{e}"
+    );
+    let huge = crate::eal_args::Host {
+        free_hugepage_bytes: 4 << 30,
+        ..host()
+    };
+    start_check(GOOD, &huge).unwrap();
+    let no_huge = |extra: &str| format!("{}\n[eal]\n{NO_HUGE}\n", dataplane(extra));
+    let e = start_check(&no_huge("mbufs = 100"), &host()).unwrap_err();
+    assert!(
+        e.contains("dataplane.mbufs = 100: the queues, bursts and caches need at least"),
+        "{e}"
+    );
+    let e = start_check(
+        &format!("{GOOD}\n[eal]\n{NO_HUGE}\nmemory_mb = 64\n"),
+        &host(),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("eal.memory_mb = 64: 64 MB of EAL memory cannot hold the pool"),
+        "{e}"
+    );
+    // A PCI device: not with --no-pci, and only one this machine has.
+    let pci = |dev: &str, args: &str| {
+        format!(
+            "{}\n[eal]\nargs = [{args}]\n",
+            GOOD.replace("net_null1,no-rx=1", dev)
+        )
+    };
+    let e = start_check(&pci("0000:03:00.0", "\"--no-huge\", \"--no-pci\""), &host()).unwrap_err();
+    assert!(
+        e.contains("port vf1: no DPDK port named \"0000:03:00.0\" with --no-pci"),
+        "{e}"
+    );
+    let e = start_check(&pci("0000:99:00.0", "\"--no-huge\""), &host()).unwrap_err();
+    assert!(
+        e.contains("port vf1: no DPDK port named \"0000:99:00.0\": no PCI device"),
+        "{e}"
+    );
+    start_check(&pci("03:00.0,dv_flow_en=1", "\"--no-huge\""), &host()).unwrap();
 }

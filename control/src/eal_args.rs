@@ -1,14 +1,18 @@
 //! The EAL command line and the mbuf pool's shape, derived from the config and
 //! the captures replayed from memory: what an operator would otherwise have to
 //! compute by hand (lcore-to-CPU map, `-m`, mbufs large enough for the
-//! capture, one device argument per port, a private file prefix).
+//! capture, one device argument per port, a private file prefix). And
+//! [`check`]: what EAL and the start-up would refuse on this machine (lcores,
+//! memory, hugepages, PCI devices), found before EAL starts, so that
+//! `--check-config` refuses it too.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
 use crate::capture::CaptureScan;
-use crate::config::{BackendKind, Config};
+use crate::config::{BackendKind, Config, MAX_LCORE};
 
 /// Mbufs every lcore may hold in its mempool cache.
 pub const MEMPOOL_CACHE: u32 = 256;
@@ -137,6 +141,16 @@ pub fn mbufs_needed(cfg: &Config, rx_queues_per_port: u32, capture_packets: u64)
     if dp.mbufs > 0 {
         return dp.mbufs;
     }
+    let need = mbufs_floor(cfg, rx_queues_per_port, capture_packets) + 1024;
+    let rounded = need.next_power_of_two() - 1;
+    rounded.min(u64::from(u32::MAX)) as u32
+}
+
+/// The fewest mbufs the appliance runs with: every descriptor, batch and
+/// cache full, and the capture held in memory. An explicit `mbufs` below it
+/// leaves queues unfilled (a real NIC refuses to start) or the replay short.
+pub fn mbufs_floor(cfg: &Config, rx_queues_per_port: u32, capture_packets: u64) -> u64 {
+    let dp = &cfg.dataplane;
     let workers = dp.worker_lcores.len() as u64;
     let ports = cfg.ports.len() as u64;
     let descriptors = ports
@@ -152,19 +166,36 @@ pub fn mbufs_needed(cfg: &Config, rx_queues_per_port: u32, capture_packets: u64)
     } else {
         0
     };
-    let need = descriptors + batches + caches + nic + capture_packets + 1024;
-    let rounded = need.next_power_of_two() - 1;
-    rounded.min(u64::from(u32::MAX)) as u32
+    descriptors + batches + caches + nic + capture_packets
 }
 
 /// Whether the user's EAL arguments already contain one of `flags` (as `-x v`,
-/// `--flag v` or `--flag=v`).
+/// `-xv`, `--flag v` or `--flag=v`).
 fn has_flag(args: &[String], flags: &[&str]) -> bool {
-    args.iter().any(|a| {
-        flags
-            .iter()
-            .any(|f| a == f || a.starts_with(&format!("{f}=")))
-    })
+    args.iter()
+        .any(|a| flags.iter().any(|f| flag_value(a, f).is_some()))
+}
+
+/// If `arg` is `flag` (`-l`, `--lcores`), the value attached to it (`""`
+/// when the value is the next argument): `-l0-3`, `--lcores=0-3`.
+fn flag_value<'a>(arg: &'a str, flag: &str) -> Option<&'a str> {
+    let rest = arg.strip_prefix(flag)?;
+    if rest.is_empty() {
+        Some("")
+    } else if let Some(v) = rest.strip_prefix('=') {
+        Some(v)
+    } else if !flag.starts_with("--") {
+        // getopt's short options take their value attached: -l0-3, -m512.
+        Some(rest)
+    } else {
+        None
+    }
+}
+
+/// EAL memory flowlift asks for (`-m`) when the config leaves it to flowlift.
+fn auto_memory_mb(pool: PoolShape, args: &[String]) -> u64 {
+    let per_mbuf = bytes_per_mbuf(pool.data_room, has_flag(args, &["--no-huge"]));
+    (u64::from(pool.mbufs) * per_mbuf).div_ceil(1 << 20) + BASE_MEMORY_MB
 }
 
 /// The full EAL argument list for this config and pool.
@@ -202,8 +233,7 @@ pub fn eal_args(cfg: &Config, pool: PoolShape, cpus: usize) -> Vec<String> {
         let mb = if cfg.eal.memory_mb > 0 {
             u64::from(cfg.eal.memory_mb)
         } else {
-            let per_mbuf = bytes_per_mbuf(pool.data_room, has_flag(&args, &["--no-huge"]));
-            (u64::from(pool.mbufs) * per_mbuf).div_ceil(1 << 20) + BASE_MEMORY_MB
+            auto_memory_mb(pool, &args)
         };
         args.push("-m".into());
         args.push(mb.to_string());
@@ -227,6 +257,454 @@ pub fn eal_args(cfg: &Config, pool: PoolShape, cpus: usize) -> Vec<String> {
         }
     }
     args
+}
+
+/// What the user's own EAL arguments (`[eal] args`) say about lcores and
+/// memory, read as EAL reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserEal {
+    /// The lcores `-l`, `--lcores` or `-c` enable; `None`: flowlift writes the
+    /// list from the config.
+    pub lcores: Option<BTreeSet<u32>>,
+    /// The CPUs those lcores run on.
+    pub cpus: Option<BTreeSet<u32>>,
+    /// `--main-lcore`.
+    pub main_lcore: Option<u32>,
+    /// `-m`, or the sum of `--socket-mem`, in MB.
+    pub memory_mb: Option<u64>,
+    pub no_huge: bool,
+    pub no_pci: bool,
+}
+
+impl UserEal {
+    /// Reads `args`; a refusal names the option, as EAL would refuse it.
+    pub fn read(args: &[String]) -> Result<UserEal, String> {
+        let mut out = UserEal::default();
+        let mut i = 0;
+        // The value of a flag: attached, or the next argument.
+        let value = |i: &mut usize, attached: &str, flag: &str| -> Result<String, String> {
+            if !attached.is_empty() {
+                return Ok(attached.to_owned());
+            }
+            *i += 1;
+            args.get(*i)
+                .cloned()
+                .ok_or_else(|| format!("eal.args: {flag} needs a value"))
+        };
+        while i < args.len() {
+            let a = args[i].as_str();
+            if let Some(v) = flag_value(a, "-l").or(flag_value(a, "--lcores")) {
+                let flag = if a.starts_with("--") {
+                    "--lcores"
+                } else {
+                    "-l"
+                };
+                let v = value(&mut i, v, flag)?;
+                let (lcores, cpus) = lcore_list(&v, flag == "--lcores").ok_or_else(|| {
+                    format!("eal.args: {flag} {v:?}: not an lcore list such as 0-2 or 0,1,3")
+                })?;
+                out.lcores = Some(lcores);
+                out.cpus = Some(cpus);
+            } else if let Some(v) = flag_value(a, "-c") {
+                let v = value(&mut i, v, "-c")?;
+                let lcores = lcore_mask(&v)
+                    .ok_or_else(|| format!("eal.args: -c {v:?}: not a hexadecimal lcore mask"))?;
+                out.cpus = Some(lcores.clone());
+                out.lcores = Some(lcores);
+            } else if let Some(v) = flag_value(a, "--main-lcore") {
+                let v = value(&mut i, v, "--main-lcore")?;
+                out.main_lcore =
+                    Some(v.parse().ok().filter(|l| *l < MAX_LCORE).ok_or_else(|| {
+                        format!(
+                            "eal.args: --main-lcore {v:?}: must be 0..={}",
+                            MAX_LCORE - 1
+                        )
+                    })?);
+            } else if let Some(v) = flag_value(a, "-m") {
+                let v = value(&mut i, v, "-m")?;
+                out.memory_mb = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|m| *m > 0)
+                        .ok_or_else(|| format!("eal.args: -m {v:?}: not a number of MB"))?,
+                );
+            } else if let Some(v) = flag_value(a, "--socket-mem") {
+                let v = value(&mut i, v, "--socket-mem")?;
+                let per_socket: Option<Vec<u64>> = v.split(',').map(|m| m.parse().ok()).collect();
+                out.memory_mb = Some(per_socket.map(|m| m.iter().sum()).ok_or_else(|| {
+                    format!("eal.args: --socket-mem {v:?}: not MB per socket such as 1024,1024")
+                })?);
+            } else if a == "--no-huge" {
+                out.no_huge = true;
+            } else if a == "--no-pci" {
+                out.no_pci = true;
+            }
+            i += 1;
+        }
+        Ok(out)
+    }
+}
+
+/// A list of numbers and ranges below [`MAX_LCORE`] (`0-2,4`), in
+/// parentheses or not.
+fn id_list(s: &str) -> Option<BTreeSet<u32>> {
+    let mut out = BTreeSet::new();
+    for part in s.trim_start_matches('(').trim_end_matches(')').split(',') {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
+            None => {
+                let n = part.trim().parse::<u32>().ok()?;
+                (n, n)
+            }
+        };
+        if lo > hi || hi >= MAX_LCORE {
+            return None;
+        }
+        out.extend(lo..=hi);
+    }
+    Some(out)
+}
+
+/// The lcores and the CPUs they run on: `-l 0-2,4` (each lcore on the CPU of
+/// its number), or with `lcore_map` `--lcores 0@0,(1-2)@1,3@(0,1)` (groups in
+/// parentheses; without `@`, again the CPU of its number).
+fn lcore_list(s: &str, lcore_map: bool) -> Option<(BTreeSet<u32>, BTreeSet<u32>)> {
+    let (mut lcores, mut cpus) = (BTreeSet::new(), BTreeSet::new());
+    let mut items = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return None;
+        }
+    }
+    items.push(&s[start..]);
+    for item in items {
+        let (ids, on) = match item.split_once('@') {
+            Some((l, c)) if lcore_map => (id_list(l)?, id_list(c)?),
+            Some(_) => return None,
+            None => {
+                let l = id_list(item)?;
+                (l.clone(), l)
+            }
+        };
+        lcores.extend(ids);
+        cpus.extend(on);
+    }
+    (!lcores.is_empty()).then_some((lcores, cpus))
+}
+
+/// `-c 0x7`: the lcores whose bits are set.
+fn lcore_mask(s: &str) -> Option<BTreeSet<u32>> {
+    let hex = s.trim_start_matches("0x").trim_start_matches("0X");
+    if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = BTreeSet::new();
+    for (i, c) in hex.chars().rev().enumerate() {
+        let nibble = c.to_digit(16)?;
+        for bit in 0..4 {
+            if nibble & (1 << bit) != 0 {
+                let lcore = u32::try_from(i * 4 + bit).ok()?;
+                if lcore >= MAX_LCORE {
+                    return None;
+                }
+                out.insert(lcore);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// What the machine offers, as the start-up will find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Memory the kernel could give a new process now (`MemAvailable`, or
+    /// less if the process's cgroup is limited).
+    pub available_bytes: u64,
+    /// Free hugepages, all sizes, in bytes.
+    pub free_hugepage_bytes: u64,
+    /// PCI devices present (`/sys/bus/pci/devices`), as `0000:03:00.0`.
+    pub pci_devices: BTreeSet<String>,
+    /// The CPUs this process may run on (`Cpus_allowed_list`), where EAL can
+    /// pin lcores.
+    pub cpus: BTreeSet<u32>,
+}
+
+impl Host {
+    /// This machine: `/proc/meminfo`, `/sys/kernel/mm/hugepages`,
+    /// `/sys/bus/pci/devices`. What cannot be read counts as nothing.
+    pub fn probe() -> Host {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let available_bytes = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemAvailable:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024);
+        // A memory limit on the process's cgroup (v2: systemd's MemoryMax=)
+        // caps what it may take whatever the machine has.
+        let available_bytes = available_bytes.min(cgroup_room().unwrap_or(u64::MAX));
+        let mut free_hugepage_bytes = 0;
+        if let Ok(dir) = std::fs::read_dir("/sys/kernel/mm/hugepages") {
+            for e in dir.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let size_kb = name
+                    .strip_prefix("hugepages-")
+                    .and_then(|n| n.strip_suffix("kB"))
+                    .and_then(|n| n.parse::<u64>().ok());
+                let free = std::fs::read_to_string(e.path().join("free_hugepages"))
+                    .ok()
+                    .and_then(|f| f.trim().parse::<u64>().ok());
+                if let (Some(kb), Some(n)) = (size_kb, free) {
+                    free_hugepage_bytes += kb * 1024 * n;
+                }
+            }
+        }
+        let pci_devices = std::fs::read_dir("/sys/bus/pci/devices")
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .and_then(|l| cpu_list(l.trim()))
+            .unwrap_or_else(|| {
+                let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+                (0..n as u32).collect()
+            });
+        Host {
+            available_bytes,
+            free_hugepage_bytes,
+            pci_devices,
+            cpus,
+        }
+    }
+}
+
+/// Memory the process's cgroup (v2) still allows it: `memory.max` less
+/// `memory.current`; `None` without a limit.
+fn cgroup_room() -> Option<u64> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let dir = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let max: u64 = read("memory.max")?.trim().parse().ok()?;
+    let current: u64 = read("memory.current")?.trim().parse().ok()?;
+    Some(max.saturating_sub(current))
+}
+
+/// A kernel CPU list (`0-3,8-11`), any size.
+fn cpu_list(s: &str) -> Option<BTreeSet<u32>> {
+    let mut out = BTreeSet::new();
+    for part in s.split(',') {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
+            None => {
+                let n = part.parse::<u32>().ok()?;
+                (n, n)
+            }
+        };
+        out.extend(lo..=hi.min(lo.saturating_add(4096)));
+    }
+    Some(out)
+}
+
+/// The most mbufs a DPDK mempool holds: its ring's size mask is 31 bits.
+const MEMPOOL_MAX: u64 = (1 << 31) - 1;
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
+}
+
+/// What EAL and the start-up would refuse on `host` for `cfg` with `mbufs` in
+/// the pool (`capture_packets` held in memory by a replay): the user's lcore
+/// list against the config's lcores, the pool against its memory, that memory
+/// against hugepages, PCI devices against `--no-pci` and the machine, and all
+/// the appliance allocates at start against the memory available. Run before
+/// EAL, by the start and by `--check-config` alike.
+pub fn check(
+    cfg: &Config,
+    pool: PoolShape,
+    capture_packets: u64,
+    host: &Host,
+) -> Result<(), String> {
+    let mbufs = pool.mbufs;
+    let dp = &cfg.dataplane;
+    let user = UserEal::read(&cfg.eal.args)?;
+    let emulated = cfg.offload.backend == BackendKind::Emulated;
+    if let Some(cpu) = user.cpus.iter().flatten().find(|c| !host.cpus.contains(c)) {
+        return Err(format!(
+            "eal.args: an lcore would run on CPU {cpu}, which this process cannot use (CPUs {:?})",
+            host.cpus
+        ));
+    }
+    if let Some(lcores) = &user.lcores {
+        // EAL's main lcore is the lowest it enables unless told otherwise.
+        let main = user
+            .main_lcore
+            .or_else(|| lcores.first().copied())
+            .unwrap_or(0);
+        if !lcores.contains(&main) {
+            return Err(format!(
+                "eal.args: --main-lcore {main} is not in EAL's lcore list"
+            ));
+        }
+        if main != dp.main_lcore {
+            return Err(format!(
+                "eal.args: EAL's main lcore would be {main}, dataplane.main_lcore is {}",
+                dp.main_lcore
+            ));
+        }
+        for &lc in &dp.worker_lcores {
+            if !lcores.contains(&lc) {
+                return Err(format!("worker lcore {lc} is not in EAL's lcore list"));
+            }
+        }
+        if emulated && !lcores.contains(&cfg.offload.lcore) {
+            return Err(format!(
+                "the emulated NIC's lcore {} is not in EAL's lcore list",
+                cfg.offload.lcore
+            ));
+        }
+    } else if let Some(main) = user.main_lcore.filter(|m| *m != dp.main_lcore) {
+        return Err(format!(
+            "eal.args: --main-lcore {main}, dataplane.main_lcore is {}",
+            dp.main_lcore
+        ));
+    }
+    if user.memory_mb.is_some() && cfg.eal.memory_mb > 0 {
+        return Err(format!(
+            "eal.memory_mb = {} and -m/--socket-mem in eal.args: give the memory once",
+            cfg.eal.memory_mb
+        ));
+    }
+    let workers = dp.worker_lcores.len() as u32;
+    let floor = mbufs_floor(cfg, workers, capture_packets);
+    if dp.mbufs > 0 && u64::from(dp.mbufs) < floor {
+        return Err(format!(
+            "dataplane.mbufs = {}: the queues, bursts and caches{} need at least {floor} (0 sizes the pool itself)",
+            dp.mbufs,
+            if capture_packets > 0 {
+                " and the capture held in memory"
+            } else {
+                ""
+            }
+        ));
+    }
+    if u64::from(mbufs) > MEMPOOL_MAX {
+        return Err(format!(
+            "the mbuf pool would need {mbufs} mbufs{}: a DPDK mempool holds at most {MEMPOOL_MAX}",
+            if capture_packets > 0 {
+                format!(" ({capture_packets} for the replayed capture)")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let args = &cfg.eal.args;
+    let pool_mb =
+        (u64::from(mbufs) * bytes_per_mbuf(pool.data_room, user.no_huge)).div_ceil(1 << 20);
+    let (eal_mb, eal_from) = match (user.memory_mb, cfg.eal.memory_mb) {
+        (Some(m), _) => (m, "-m/--socket-mem in eal.args".to_string()),
+        (None, m) if m > 0 => (u64::from(m), format!("eal.memory_mb = {m}")),
+        (None, _) => (auto_memory_mb(pool, args), "sized from the pool".into()),
+    };
+    // The pool, its ring (8 bytes an mbuf) and 2 MB EAL keeps for itself:
+    // measured with --no-huge on virtual devices, pools of 128, 512 and 2048
+    // MiB start from -m 131, 515 and 2054 and fail 1 MB below. A floor, not a
+    // promise: a real NIC's descriptor rings want more.
+    let ring_mb = ((u64::from(mbufs) + 1) * 8).div_ceil(1 << 20);
+    let eal_floor = pool_mb + ring_mb + 2;
+    if eal_mb < eal_floor {
+        return Err(format!(
+            "{eal_from}: {eal_mb} MB of EAL memory cannot hold the pool of {mbufs} mbufs ({pool_mb} MB{}); give at least {eal_floor}, or 0 to size it",
+            if user.no_huge { ", one 4 KiB page each with --no-huge" } else { "" }
+        ));
+    }
+    if !user.no_huge && eal_mb * (1 << 20) > host.free_hugepage_bytes {
+        return Err(format!(
+            "EAL memory {eal_mb} MB ({eal_from}) comes from hugepages, and this machine has {} MB free: reserve hugepages, or add --no-huge to eal.args",
+            host.free_hugepage_bytes >> 20
+        ));
+    }
+    for p in &cfg.ports {
+        if p.is_vdev() {
+            continue;
+        }
+        let name = p.dpdk_name();
+        let pci = name.split("_representor_").next().unwrap_or(name);
+        if user.no_pci {
+            return Err(format!(
+                "port {}: no DPDK port named {name:?} with --no-pci in eal.args (EAL skips PCI devices)",
+                p.name
+            ));
+        }
+        let addr = crate::config::parse_pci(pci).unwrap_or_default();
+        if !host.pci_devices.contains(&addr) {
+            return Err(format!(
+                "port {}: no DPDK port named {name:?}: no PCI device {addr} on this machine",
+                p.name
+            ));
+        }
+    }
+    // With --no-huge EAL's memory is the process's own.
+    let eal_bytes = if user.no_huge { eal_mb << 20 } else { 0 };
+    let total = |c: &Config| {
+        c.memory_at_start()
+            .iter()
+            .fold(eal_bytes, |t, p| t.saturating_add(p.bytes))
+    };
+    let need = total(cfg);
+    if need > host.available_bytes {
+        let parts = cfg.memory_at_start();
+        let top = &parts[0];
+        if eal_bytes > top.bytes {
+            return Err(format!(
+                "EAL memory {eal_mb} MB ({eal_from}, --no-huge): the appliance would allocate {} at start, more than the {} this machine has available (MemAvailable)",
+                gib(need),
+                gib(host.available_bytes)
+            ));
+        }
+        // The largest value of the biggest setting that fits, the others
+        // as they are: what the operator can write instead.
+        let fits = |v: u32| total(&cfg.with_memory_setting(top.key, v)) <= host.available_bytes;
+        let (mut lo, mut hi) = (0u32, u32::try_from(top.value).unwrap_or(u32::MAX));
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let advice = if lo >= 1 && fits(lo) {
+            format!("at most {lo} fits")
+        } else {
+            "even 1 does not fit with the other settings".into()
+        };
+        return Err(format!(
+            "{} = {}: the appliance would allocate {} at start, {} of it for {}, more than the {} this machine has available (MemAvailable): {advice}",
+            top.key,
+            top.value,
+            gib(need),
+            gib(top.bytes),
+            top.what,
+            gib(host.available_bytes)
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -99,10 +99,13 @@ impl FlowKeeper {
         &mut self,
         at: (usize, flowlift_dataplane::flow::FlowId),
         now_tsc: u64,
-    ) -> Result<crate::offload::HwRuleId, String> {
+    ) -> crate::offload::manager::OffloadedNow {
         match self.offload.as_mut() {
             Some(off) => off.offload_now(&mut self.tracker, at, now_tsc),
-            None => Err("offload is off".into()),
+            None => crate::offload::manager::OffloadedNow {
+                result: Err("offload is off".into()),
+                evicted: None,
+            },
         }
     }
 
@@ -113,6 +116,16 @@ impl FlowKeeper {
     ) -> Result<Option<crate::offload::HwCounters>, String> {
         match self.offload.as_mut() {
             Some(off) => off.onload_now(&mut self.tracker, at),
+            None => Err("offload is off".into()),
+        }
+    }
+
+    /// `set offload max-rules`: the rule budget, the flows beyond it demoted
+    /// (see [`crate::offload::manager::Offloader::set_max_rules`]); returns
+    /// how many.
+    pub fn set_max_rules(&mut self, n: usize) -> Result<usize, String> {
+        match self.offload.as_mut() {
+            Some(off) => Ok(off.set_max_rules(&mut self.tracker, n)),
             None => Err("offload is off".into()),
         }
     }

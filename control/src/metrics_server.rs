@@ -311,27 +311,7 @@ mod tests {
         slow.set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
         slow.write_all(b"GET /metrics HTTP/1.1\r\nX: ").unwrap();
-        let start = std::time::Instant::now();
-        let mut answer = Vec::new();
-        let cut = loop {
-            assert!(
-                start.elapsed() < within * 3,
-                "still reading a head after {:?}",
-                start.elapsed()
-            );
-            if slow.write_all(b"x").is_err() {
-                break start.elapsed();
-            }
-            match slow.read_to_end(&mut answer) {
-                Ok(_) => break start.elapsed(),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => break start.elapsed(),
-            }
-        };
-        assert!(
-            cut >= within - Duration::from_millis(500) && cut < within * 2,
-            "cut after {cut:?}"
-        );
+        let (_, answer) = crate::poll_server::hostile::trickle_until_cut(&mut slow, within);
         let answer = String::from_utf8_lossy(&answer);
         assert!(!answer.contains("200 OK"), "{answer:?}");
     }

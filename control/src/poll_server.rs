@@ -485,6 +485,45 @@ fn drain(stream: &mut impl Read) {
     }
 }
 
+/// What the servers' tests do to them as a hostile client would.
+#[cfg(test)]
+pub(crate) mod hostile {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    /// Sends a byte every read time-out of `stream` (so never slow enough
+    /// for a per-read time-out), never ending the request, until the server
+    /// cuts it off; returns when that happened and what it answered. Fails
+    /// the test if the server still reads after three times `deadline`.
+    pub fn trickle_until_cut<S: Read + Write>(
+        stream: &mut S,
+        deadline: Duration,
+    ) -> (Duration, Vec<u8>) {
+        let start = Instant::now();
+        let mut answer = Vec::new();
+        let cut = loop {
+            assert!(
+                start.elapsed() < deadline * 3,
+                "still reading after {:?}",
+                start.elapsed()
+            );
+            if stream.write_all(b"x").is_err() {
+                break start.elapsed();
+            }
+            match stream.read_to_end(&mut answer) {
+                Ok(_) => break start.elapsed(),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break start.elapsed(),
+            }
+        };
+        assert!(
+            cut >= deadline - Duration::from_millis(500) && cut < deadline * 2,
+            "cut after {cut:?}, the deadline is {deadline:?}"
+        );
+        (cut, answer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

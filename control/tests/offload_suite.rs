@@ -168,3 +168,55 @@ fn a_backend_without_static_rules_refuses_them_in_testpmd_terms() {
         "{err}"
     );
 }
+
+#[test]
+fn a_full_static_rule_table_says_so_with_its_size() {
+    use flowlift_control::shell::testpmd_flow::{parse, FlowCommand};
+    use rte::flow::error_type as et;
+    let rule = |port: u16, actions: &str| {
+        let line = format!(
+            "flow create 0 ingress pattern eth / ipv4 / udp dst is {port} / end actions {actions} / end"
+        );
+        match parse(&line) {
+            Ok(FlowCommand::Create(r)) => r,
+            other => panic!("{line}: {other:?}"),
+        }
+    };
+    let layout = || SwitchLayout {
+        port_ids: vec![0, 1, 2],
+        queues: 1,
+    };
+    // (counters set aside, the switch's wildcard slots are 4): whichever
+    // runs out first, the refusal is the table's.
+    for (counters, size) in [(16..20, 4), (16..24, 4), (16..18, 2)] {
+        let (backend, _nic) = nic(16);
+        let mut backend = backend.with_static_rules(layout(), counters.clone());
+        let ids: Vec<_> = (0..size)
+            .map(|i| {
+                backend
+                    .create_static(&rule(1000 + i, "count / drop"))
+                    .unwrap_or_else(|e| panic!("rule {i} of {size}: {e}"))
+            })
+            .collect();
+        for actions in ["count / drop", "drop"] {
+            let err = backend
+                .create_static(&rule(2000, actions))
+                .expect_err("the table is full");
+            assert_eq!(
+                (err.error_type, err.errno.0),
+                (et::HANDLE, rte::errno::ENOSPC),
+                "{counters:?} {actions}: {err}"
+            );
+            assert!(
+                err.message
+                    .contains(&format!("static-rule table is full ({size} rules)")),
+                "{counters:?} {actions}: {err}"
+            );
+        }
+        // Room again once one is gone.
+        backend.destroy_static(ids[0]).unwrap();
+        backend
+            .create_static(&rule(2000, "count / drop"))
+            .expect("a freed place is taken");
+    }
+}

@@ -15,10 +15,6 @@ pub const MAX_VFS: u16 = 31;
 /// CPUs `switch_cpu` may name (glibc's `CPU_SETSIZE`).
 pub const MAX_CPUS: usize = 1024;
 
-/// Keys the issue names for later steps: known, so a typo is told apart from
-/// a key that is not modelled yet, and refused until it is.
-const NOT_YET: &[&str] = &["rules", "inserts_per_sec", "counter_refresh_ms"];
-
 /// The device's configuration, as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Devargs {
@@ -44,6 +40,11 @@ pub struct Devargs {
     /// The CPU the switch thread is pinned to (`switch_cpu=N`); by default it
     /// runs where the thread that started the PF may run.
     pub switch_cpu: Option<usize>,
+    /// The switch's limits (`rules=`, `counters=`, `meters=`,
+    /// `inserts_per_sec=`, `counter_refresh_ms=`; see [`crate::limits`]).
+    pub limits: crate::limits::Limits,
+    /// Injected faults (`fault_*=`; see [`crate::faults`]).
+    pub faults: crate::faults::Faults,
 }
 
 /// What one VF sends: a capture, replayed as the uplink's wire is.
@@ -89,7 +90,12 @@ pub enum DevargsError {
     #[error("devarg '{0}' is not key=value")]
     NotAPair(String),
     /// A key the device does not know.
-    #[error("unknown devarg '{0}' (known: wire, loops, rate_pps, representor, vf_capture_dir, vfN_wire, vfN_loops, vfN_rate_pps, switch_cpu)")]
+    #[error(
+        "unknown devarg '{0}' (known: wire, loops, rate_pps, representor, vf_capture_dir, \
+         vfN_wire, vfN_loops, vfN_rate_pps, switch_cpu, {limits}, {faults})",
+        limits = crate::limits::KEYS.join(", "),
+        faults = crate::faults::KEYS.join(", ")
+    )]
     UnknownKey(String),
     /// A key given twice.
     #[error("devarg '{0}' given twice")]
@@ -101,9 +107,6 @@ pub enum DevargsError {
         value: String,
         why: &'static str,
     },
-    /// A key of a later step of the model.
-    #[error("devarg '{0}' is not implemented yet")]
-    NotYet(String),
     /// Brackets that do not pair up.
     #[error("unbalanced brackets in devargs")]
     Brackets,
@@ -182,7 +185,8 @@ impl Devargs {
                     }
                     out.vf_capture_dir = Some(PathBuf::from(value));
                 }
-                k if NOT_YET.contains(&k) => return Err(DevargsError::NotYet(k.to_owned())),
+                k if crate::limits::KEYS.contains(&k) => out.limits.set(k, value).map_err(bad)?,
+                k if crate::faults::KEYS.contains(&k) => out.faults.set(k, value).map_err(bad)?,
                 k => return Err(DevargsError::UnknownKey(k.to_owned())),
             }
         }
@@ -201,6 +205,11 @@ impl Devargs {
                 ));
             }
         }
+        out.faults.check().map_err(|why| DevargsError::BadValue {
+            key: "fault_stall_every_ms".to_owned(),
+            value: out.faults.stall_every_ms.to_string(),
+            why,
+        })?;
         Ok(out)
     }
 }
@@ -362,6 +371,46 @@ mod tests {
     }
 
     #[test]
+    fn limits_and_faults() {
+        let d = Devargs::parse(
+            "rules=100,counters=50,meters=4,inserts_per_sec=1000,counter_refresh_ms=0,\
+             fault_busy_every=3,fault_stall_ms=20,fault_stall_every_ms=500",
+        )
+        .unwrap();
+        assert_eq!(
+            (d.limits.rules, d.limits.counters, d.limits.meters),
+            (100, 50, 4)
+        );
+        assert_eq!(
+            (d.limits.inserts_per_sec, d.limits.counter_refresh_ms),
+            (1000, 0)
+        );
+        assert_eq!(
+            (
+                d.faults.busy_every,
+                d.faults.stall_ms,
+                d.faults.stall_every_ms
+            ),
+            (3, 20, 500)
+        );
+        assert_eq!(
+            Devargs::parse("").unwrap().limits,
+            crate::limits::Limits::default()
+        );
+        assert!(matches!(
+            Devargs::parse("rules=x"),
+            Err(DevargsError::BadValue { .. })
+        ));
+        let e = Devargs::parse("fault_stall_ms=10,fault_stall_every_ms=5").unwrap_err();
+        assert!(e.to_string().contains("must exceed"), "{e}");
+        let e = Devargs::parse("rulez=1").unwrap_err().to_string();
+        assert!(
+            e.contains("inserts_per_sec") && e.contains("fault_stall_ms"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn commas_inside_brackets_do_not_split() {
         let d = Devargs::parse("representor=vf[0,2],loops=3").unwrap();
         assert_eq!(d.representors, vec![0, 2]);
@@ -383,7 +432,6 @@ mod tests {
             Devargs::parse("vf_capture_dir="),
             Err(BadValue { .. })
         ));
-        assert_eq!(Devargs::parse("rules=10"), Err(NotYet("rules".into())));
         assert_eq!(Devargs::parse("representor=vf[0"), Err(Brackets));
         assert_eq!(Devargs::parse("representor=vf0]"), Err(Brackets));
     }

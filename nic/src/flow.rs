@@ -11,8 +11,8 @@
 //! port of the switch); items ETH (no MAC matching yet), VLAN (VID), IPV4 and
 //! IPV6 (addresses under masks, protocol), TCP, UDP and SCTP (ports under
 //! masks and ranges), ICMP (no type/code), REPRESENTED_PORT and PORT_ID (the
-//! source, transfer only); actions COUNT, DROP, QUEUE (ingress),
-//! REPRESENTED_PORT and PORT_ID (transfer).
+//! source, transfer only); actions COUNT, INDIRECT (an indirect COUNT),
+//! METER, DROP, QUEUE (ingress), REPRESENTED_PORT and PORT_ID (transfer).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -128,7 +128,14 @@ pub enum Item {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Void,
+    /// PASSTHRU: no effect on its own (a meter policy's "pass").
+    Passthru,
     Count,
+    /// INDIRECT: an indirect action by its handle (the model's handles are
+    /// indirect COUNTs); 0 for a null handle.
+    Indirect(u64),
+    /// METER, naming a meter object (`None`: no configuration given).
+    Meter(Option<u32>),
     Drop,
     Queue(u16),
     /// REPRESENTED_PORT or PORT_ID: to the entity behind that port (the wire
@@ -147,8 +154,16 @@ pub enum Errno {
     Invalid,
     /// ENOSPC: a table or the counters are full.
     NoSpace,
-    /// ENOENT: no such rule.
+    /// ENOENT: no such rule, handle, meter, profile.
     NotFound,
+    /// EBUSY: over the insertion rate, or the object is in use.
+    Busy,
+    /// EEXIST: the id is taken.
+    Exists,
+    /// EIO: the device failed to answer (an injected query fault).
+    Io,
+    /// ENOMEM: no room for another meter object (as mlx5 answers).
+    NoMemory,
 }
 
 /// What a refusal points at (rte_flow's error types; the index is the
@@ -203,6 +218,16 @@ pub enum Fate {
     Port(PortRef),
 }
 
+/// Which counter a rule counts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    None,
+    /// Its own (a COUNT action), freed with the rule.
+    Direct,
+    /// An indirect COUNT's, by handle, which outlives the rule.
+    Indirect(u64),
+}
+
 /// A checked rule, ready for the switch's tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compiled {
@@ -212,7 +237,13 @@ pub struct Compiled {
     /// The port the packet entered on (transfer; `None`: any).
     pub source: Option<PortRef>,
     pub fate: Fate,
-    pub count: bool,
+    pub count: Count,
+    /// The meter object its METER action names.
+    pub meter: Option<u32>,
+    /// Whether the COUNT comes after the METER in the action list (actions
+    /// act in order): then it counts only what the meter's policy passes;
+    /// before it (or without a meter), every packet the rule takes.
+    pub count_after_meter: bool,
 }
 
 /// What the rule's port offers, for the checks that depend on it.
@@ -234,7 +265,7 @@ pub fn compile(
 ) -> Result<Compiled, FlowError> {
     let domain = check_attr(ctx, attr)?;
     let (matches, source) = compile_pattern(domain, items)?;
-    let (fate, count) = compile_actions(ctx, domain, actions)?;
+    let acts = compile_actions(ctx, domain, actions)?;
     let source = match (domain, source) {
         (Domain::Ingress, _) | (Domain::Transfer, Source::Any) => None,
         // A transfer rule without a source item takes what enters on the port
@@ -247,9 +278,19 @@ pub fn compile(
         priority: attr.priority,
         matches,
         source,
-        fate,
-        count,
+        fate: acts.fate,
+        count: acts.count,
+        meter: acts.meter,
+        count_after_meter: acts.count_after_meter,
     })
+}
+
+/// What a rule's actions come to.
+struct Acts {
+    fate: Fate,
+    count: Count,
+    meter: Option<u32>,
+    count_after_meter: bool,
 }
 
 /// The source port a pattern names.
@@ -580,19 +621,46 @@ fn compile_pattern(domain: Domain, items: &[Item]) -> Result<(WildMatch, Source)
     Ok((m, source))
 }
 
-fn compile_actions(
-    ctx: Context,
-    domain: Domain,
-    actions: &[Action],
-) -> Result<(Fate, bool), FlowError> {
+fn compile_actions(ctx: Context, domain: Domain, actions: &[Action]) -> Result<Acts, FlowError> {
     let mut fate = None;
-    let mut count = false;
+    let mut count = Count::None;
+    let mut meter = None;
+    let mut count_after_meter = false;
     for (i, action) in actions.iter().enumerate() {
         let f = match *action {
-            Action::Void => continue,
-            Action::Count => {
-                if std::mem::replace(&mut count, true) {
+            Action::Void | Action::Passthru => continue,
+            Action::Count | Action::Indirect(_) => {
+                if count != Count::None {
                     return refuse(Errno::NotSupported, At::Action(i), "a second COUNT action");
+                }
+                count = match *action {
+                    Action::Indirect(0) => {
+                        return refuse(
+                            Errno::Invalid,
+                            At::ActionConf(i),
+                            "an INDIRECT action without a handle",
+                        )
+                    }
+                    Action::Indirect(h) => Count::Indirect(h),
+                    _ => Count::Direct,
+                };
+                count_after_meter = meter.is_some();
+                continue;
+            }
+            Action::Meter(id) => {
+                let Some(id) = id else {
+                    return refuse(
+                        Errno::Invalid,
+                        At::Action(i),
+                        "a METER action without its configuration",
+                    );
+                };
+                if meter.replace(id).is_some() {
+                    return refuse(
+                        Errno::NotSupported,
+                        At::Action(i),
+                        "chained meters are not supported",
+                    );
                 }
                 continue;
             }
@@ -644,7 +712,12 @@ fn compile_actions(
         }
     }
     match fate {
-        Some(f) => Ok((f, count)),
+        Some(f) => Ok(Acts {
+            fate: f,
+            count,
+            meter,
+            count_after_meter,
+        }),
         None => refuse(
             Errno::Invalid,
             At::Action(actions.len().saturating_sub(1)),

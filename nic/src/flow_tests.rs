@@ -71,7 +71,8 @@ fn an_ingress_drop_with_count() {
     .unwrap();
     assert_eq!(c.domain, Domain::Ingress);
     assert_eq!(c.fate, Fate::Drop);
-    assert!(c.count);
+    assert_eq!(c.count, Count::Direct);
+    assert_eq!((c.meter, c.count_after_meter), (None, false));
     assert_eq!(c.source, None);
     assert_eq!(c.matches.family, Some(IpFamily::V4));
     assert_eq!(
@@ -281,6 +282,45 @@ fn action_refusals() {
     assert_eq!(
         c(ingress(), &[Action::Count, Action::Count, Action::Drop]),
         (Errno::NotSupported, At::Action(1))
+    );
+}
+
+#[test]
+fn meter_and_indirect_count_actions() {
+    let pat = [eth()];
+    let ok = |actions: &[Action]| compile(PF, ingress(), &pat, actions).unwrap();
+    let c = ok(&[Action::Count, Action::Meter(Some(7)), Action::Drop]);
+    assert_eq!(
+        (c.count, c.meter, c.count_after_meter),
+        (Count::Direct, Some(7), false)
+    );
+    let c = ok(&[Action::Meter(Some(7)), Action::Indirect(3), Action::Drop]);
+    assert_eq!(
+        (c.count, c.meter, c.count_after_meter),
+        (Count::Indirect(3), Some(7), true),
+        "a COUNT after the METER counts what the policy passes"
+    );
+    let c = ok(&[Action::Passthru, Action::Drop]);
+    assert_eq!(c.count, Count::None);
+
+    let e = |actions: &[Action]| err(compile(PF, ingress(), &pat, actions));
+    assert_eq!(
+        e(&[Action::Meter(None), Action::Drop]),
+        (Errno::Invalid, At::Action(0))
+    );
+    assert_eq!(
+        e(&[Action::Meter(Some(1)), Action::Meter(Some(2)), Action::Drop]),
+        (Errno::NotSupported, At::Action(1)),
+        "chained meters"
+    );
+    assert_eq!(
+        e(&[Action::Count, Action::Indirect(3), Action::Drop]),
+        (Errno::NotSupported, At::Action(1)),
+        "two counters"
+    );
+    assert_eq!(
+        e(&[Action::Indirect(0), Action::Drop]),
+        (Errno::Invalid, At::ActionConf(0))
     );
 }
 

@@ -1,26 +1,41 @@
 //! The model NIC: an mlx5-like NIC in switchdev mode, in safe Rust.
 //!
 //! A PF uplink whose wire is a capture replayed from memory, VF representors
-//! whose far side is a sink, and (coming) an embedded switch with rules,
-//! counters, meters, limits and faults as a NIC has them. `net_flowlift`, the
+//! whose far side is a sink (and, optionally, a source), and an embedded
+//! switch with rules, counters, meters, limits and faults as a NIC has them. `net_flowlift`, the
 //! PMD under `ffi/rte-net-flowlift`, is its C-ABI face: it holds no model
 //! logic, and everything here is unit-tested without EAL.
 //!
 //! What exists so far: devargs ([`devargs`]), the wire ([`wire`]), the host RX
 //! rings ([`ring`]), flow rules as rte_flow gives them ([`flow`]) and the
-//! switch's tables and counters ([`rules`]), the uplink's replay through the
-//! rules into the rings, the VF sinks and back to the wire ([`uplink`]),
-//! counters ([`counters`]) and the device's topology ([`Nic`]).
+//! switch's state ([`rules`]): its exact-match table ([`exact`]), flow
+//! counters read through the device's cache ([`flowcount`]), meters as
+//! rte_mtr gives them ([`mtr`]) running the RFCs' token buckets
+//! ([`meter`]), limits ([`limits`]) and injected faults ([`faults`]) on the
+//! device's clock ([`clock`]); the switch thread's replay of the uplink's
+//! wire ([`uplink`]) and of the VFs' wires ([`vf_source`]) through the rules
+//! into the host's RX rings (what no rule takes spread by RSS, [`rss`],
+//! published to the switch by [`publish`]), the VF sinks (captured by
+//! [`capture`]) and back to the wire, port counters ([`counters`]) and the
+//! device's topology ([`Nic`]).
 //!
-//! It reuses `dataplane::eswitch` (the wildcard table, the counter bank) and
-//! `dataplane::wire` (the parser that makes a frame's flow key) rather than
-//! copying them; moving the eswitch here is left for later.
+//! It reuses `dataplane::eswitch` (the wildcard table), `dataplane::table`
+//! (the exact-match table's cuckoo hash) and `dataplane::wire` (the parser
+//! that makes a frame's flow key) rather than copying them; moving the
+//! eswitch here is left for later.
 #![deny(unsafe_code)]
 
 pub mod capture;
+pub mod clock;
 pub mod counters;
 pub mod devargs;
+pub mod exact;
+pub mod faults;
 pub mod flow;
+pub mod flowcount;
+pub mod limits;
+pub mod meter;
+pub mod mtr;
 pub mod publish;
 pub mod ring;
 pub mod rss;
@@ -28,6 +43,9 @@ pub mod rules;
 pub mod uplink;
 pub mod vf_source;
 pub mod wire;
+
+#[cfg(test)]
+mod stall_tests;
 
 use std::sync::{Arc, Mutex};
 
@@ -73,8 +91,18 @@ pub struct Fabric {
 }
 
 impl Fabric {
-    /// A switch with these VFs and the default limits.
+    /// A switch with these VFs and no limit a test would meet by accident
+    /// ([`limits::Limits::unlimited`]: no insertion rate, live counters).
     pub fn new(vfs: Vec<u16>) -> Fabric {
+        Fabric::with_rules(
+            vfs.clone(),
+            Rules::with_limits(vfs, limits::Limits::unlimited()),
+        )
+    }
+
+    /// A switch with these VFs and these rules (and their limits, faults
+    /// and clock).
+    pub fn with_rules(vfs: Vec<u16>, rules: Rules) -> Fabric {
         Fabric {
             uplink: UplinkCounters::default(),
             vfs: vfs.iter().map(|&vf| (vf, VfSink::default())).collect(),
@@ -82,7 +110,7 @@ impl Fabric {
             captures: None,
             vf_tx: vfs.iter().map(|_| VfTx::default()).collect(),
             cpu: SwitchCpu::default(),
-            rules: Rules::new(vfs, rules::DEFAULT_CAPACITY, rules::DEFAULT_COUNTERS),
+            rules,
         }
     }
 }
@@ -123,7 +151,14 @@ impl Nic {
             };
             vf_wires.push(w);
         }
-        let mut fabric = Fabric::new(devargs.representors.clone());
+        let vfs = devargs.representors.clone();
+        let rules = Rules::new(
+            vfs.clone(),
+            devargs.limits,
+            devargs.faults,
+            clock::MonotonicClock::shared(),
+        );
+        let mut fabric = Fabric::with_rules(vfs, rules);
         if let Some(dir) = &devargs.vf_capture_dir {
             fabric.captures = Some(Captures::create(dir, &devargs.representors)?);
         }

@@ -1,12 +1,13 @@
 //! A value the control path changes and the switch thread reads before each
-//! packet, with the same publish/acknowledge protocol as the rules
-//! ([`crate::rules`]): a change returns only once the switch has taken it up
-//! (or no switch runs), so after `rte_eth_dev_rss_hash_update` returns, every
-//! later frame is hashed with the new key.
+//! round of frames (the ports' RSS), published and acknowledged: a change
+//! returns only once the switch has taken it up (or no switch runs), so
+//! after `rte_eth_dev_rss_hash_update` returns, every later frame is hashed
+//! with the new key. (The rules need no such protocol: the switch holds
+//! their state's lock for each frame, [`crate::rules`].)
 //!
 //! Thread-safety: writers serialise on a mutex; the one reader (the switch)
-//! checks a generation counter with one relaxed-cost acquire load per frame
-//! and takes the mutex only when the generation moved.
+//! checks a generation counter with one acquire load per round and takes
+//! the mutex only when the generation moved.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

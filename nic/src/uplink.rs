@@ -9,12 +9,17 @@
 //! Each frame first meets the switch's rules ([`crate::rules`]): transfer
 //! rules may send it to a VF, back to the wire or drop it; the PF's ingress
 //! rules may pick its RX queue or drop it; what no rule takes is spread over
-//! the PF's RX queues by RSS ([`crate::rss`]). A rule's counter counts a frame
-//! when the frame leaves the wire, whatever happens to it after.
+//! the PF's RX queues by RSS ([`crate::rss`]). The switch decides a frame,
+//! then counts and meters it ([`RuleSet::commit`]) only once the frame
+//! leaves the wire, whatever happens to it after: a frame the host holds
+//! back (unpaced, full ring or empty pool) stays on the wire and is decided
+//! again, never counted twice.
 //!
 //! The same thread replays the VFs' wires ([`crate::vf_source`]); the run
 //! loop ([`run`]) takes a burst from each wire in turn, so a wire the host
-//! holds back never holds the others back.
+//! holds back never holds the others back. It holds the switch's state
+//! ([`crate::Rules::lock_switch`]) for one frame at a time, so rule changes
+//! come between frames, and stalls when the `fault_stall_ms` fault says.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,7 +30,7 @@ use crate::counters::Tally;
 use crate::publish::Reader;
 use crate::ring::RingTx;
 use crate::rss::RssConf;
-use crate::rules::{RuleSet, RuleView, Verdict};
+use crate::rules::{RuleSet, Verdict};
 use crate::vf_source::step_vf;
 use crate::wire::Wire;
 use crate::{Fabric, Via};
@@ -164,7 +169,7 @@ pub fn step<H: Host>(
     wire: &mut Wire,
     up: &mut Uplink<H>,
     fabric: &Fabric,
-    rules: &RuleSet,
+    rules: &mut RuleSet,
     rss: &[RssConf],
 ) -> Step {
     let paced = wire.paced();
@@ -179,8 +184,8 @@ pub fn step<H: Host>(
     };
     let len = frame.len() as u64;
     let counters = &fabric.uplink;
-    let (verdict, counter) = rules.classify(frame, 0);
-    let outcome = match verdict {
+    let decision = rules.decide(frame, 0);
+    let outcome = match decision.verdict {
         Verdict::Host(queue) => {
             let to = Rx {
                 port: 0,
@@ -219,9 +224,7 @@ pub fn step<H: Host>(
         }
     };
     counters.wire.add(1, len);
-    if let Some(slot) = counter.and_then(|c| fabric.rules.bank().get(c)) {
-        slot.count(len);
-    }
+    rules.commit(&decision, len);
     match outcome {
         Step::Delivered => counters.delivered.add(1, len),
         Step::Missed => counters.imissed.add(1),
@@ -269,14 +272,14 @@ impl Round {
 
 /// Runs the switch until `stop` is set: the uplink's wire and the VFs'
 /// (`vfs`: each VF's position in the representor list and its wire), a
-/// burst from each in turn, taking up rule and RSS changes before each
-/// round.
+/// burst from each in turn, holding the switch's state for one frame at a
+/// time (so rule changes come between frames) and taking up RSS changes
+/// before each round.
 pub fn run<H: Host>(
     wire: &mut Wire,
     vfs: &mut [(usize, &mut Wire)],
     up: &mut Uplink<H>,
     fabric: &Fabric,
-    view: &mut RuleView<'_>,
     rss: &mut Reader<'_, Vec<RssConf>>,
     stop: &AtomicBool,
 ) {
@@ -289,12 +292,15 @@ pub fn run<H: Host>(
     let cpu = &fabric.cpu;
     while !stop.load(Ordering::Acquire) {
         let began = Instant::now();
-        let rules = view.refresh();
+        if stalled(wire, vfs, fabric) {
+            cpu.idle_ns.add(nanos(began.elapsed()));
+            continue;
+        }
         let rss = rss.refresh();
         let mut round = Round::default();
-        round.burst(|| step(wire, up, fabric, rules, rss));
+        round.burst(|| step(wire, up, fabric, &mut fabric.rules.lock_switch(), rss));
         for (i, w) in vfs.iter_mut() {
-            round.burst(|| step_vf(w, up, fabric, rules, rss, *i));
+            round.burst(|| step_vf(w, up, fabric, &mut fabric.rules.lock_switch(), rss, *i));
         }
         if round.moved > 0 {
             idle = 0;
@@ -307,14 +313,56 @@ pub fn run<H: Host>(
     }
 }
 
+/// Stalls the switch if the `fault_stall_ms` fault says it is due: it
+/// holds its state meanwhile, so rule changes wait too; paced wires do not,
+/// and what they brought meanwhile is missed, as a NIC whose pipeline stops
+/// drops what arrives. Returns whether it stalled.
+fn stalled(wire: &mut Wire, vfs: &mut [(usize, &mut Wire)], fabric: &Fabric) -> bool {
+    let mut rules = fabric.rules.lock_switch();
+    let Some(stall) = rules.stall_due() else {
+        return false;
+    };
+    std::thread::sleep(stall);
+    drop(rules);
+    let up = &fabric.uplink;
+    miss_backlog(wire, |len| {
+        up.wire.add(1, len);
+        up.imissed.add(1);
+    });
+    for (i, w) in vfs.iter_mut() {
+        if let Some(tx) = fabric.vf_tx.get(*i) {
+            // Sent by the VF, lost in the switch: its representor's imissed.
+            miss_backlog(w, |len| {
+                tx.sent.add(1, len);
+                tx.imissed.add(1);
+            });
+        }
+    }
+    true
+}
+
+/// Takes off a paced wire every frame due by now, calling `missed` with
+/// each one's length (an unpaced wire waits for the switch: nothing to do).
+fn miss_backlog(wire: &mut Wire, mut missed: impl FnMut(u64)) {
+    if !wire.paced() {
+        return;
+    }
+    let now = Instant::now();
+    while wire.due_in(now).is_zero() {
+        let Some(frame) = wire.peek() else { break };
+        missed(frame.len() as u64);
+        wire.advance();
+    }
+}
+
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Waits after a round that moved nothing (the `idle`-th in a row).
 fn back_off(round: &Round, idle: u32) {
-    // Sleeps are capped so that a rule change is taken up within about a
-    // millisecond even while the wires are idle.
+    // Sleeps are capped so that an RSS change is taken up, and a stall
+    // fault comes, within about a millisecond even while the wires are idle.
     const NAP: Duration = Duration::from_millis(1);
     match round.wait {
         // A wire is held back by its host: spin a little, then give the CPU
@@ -406,11 +454,9 @@ impl<H: Host> UplinkThread<H> {
                 vf_wires.iter().map(|(i, w)| (*i, relock(w))).collect();
             let mut vfs: Vec<(usize, &mut Wire)> =
                 guards.iter_mut().map(|(i, g)| (*i, &mut **g)).collect();
-            let mut view = fabric.rules.view();
             let mut rss = fabric.rss.reader();
-            run(
-                &mut wire, &mut vfs, &mut up, &fabric, &mut view, &mut rss, &flag,
-            );
+            fabric.rules.arm_stall();
+            run(&mut wire, &mut vfs, &mut up, &fabric, &mut rss, &flag);
             up
         })?;
         let started = ready
@@ -510,17 +556,26 @@ mod tests {
         let mut wire = Wire::new(capture(3), 1, 0);
         let f = fabric();
         let c = &f.uplink;
-        let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
-        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
+        let mut none = RuleSet::empty();
         assert_eq!(
-            step(&mut wire, &mut up, &f, &none, &[]),
+            step(&mut wire, &mut up, &f, &mut none, &[]),
+            Step::Delivered
+        );
+        assert_eq!(
+            step(&mut wire, &mut up, &f, &mut none, &[]),
+            Step::Delivered
+        );
+        assert_eq!(
+            step(&mut wire, &mut up, &f, &mut none, &[]),
             Step::Blocked,
             "ring full"
         );
         assert_eq!(ring.pop(), Some(0));
-        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
-        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Finished);
+        assert_eq!(
+            step(&mut wire, &mut up, &f, &mut none, &[]),
+            Step::Delivered
+        );
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none, &[]), Step::Finished);
         assert_eq!((ring.pop(), ring.pop()), (Some(1), Some(2)));
         assert_eq!(c.wire.packets(), 3);
         assert_eq!(c.delivered.packets(), 3);
@@ -534,15 +589,21 @@ mod tests {
         let mut wire = Wire::new(capture(2), 1, 0);
         let f = fabric();
         let c = &f.uplink;
-        let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
+        let mut none = RuleSet::empty();
         assert_eq!(
-            step(&mut wire, &mut up, &f, &none, &[]),
+            step(&mut wire, &mut up, &f, &mut none, &[]),
+            Step::Delivered
+        );
+        assert_eq!(
+            step(&mut wire, &mut up, &f, &mut none, &[]),
             Step::Blocked,
             "pool empty"
         );
         up.host.pool = 1;
-        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
+        assert_eq!(
+            step(&mut wire, &mut up, &f, &mut none, &[]),
+            Step::Delivered
+        );
         assert_eq!((c.rx_nombuf.get(), c.imissed.get()), (0, 0));
     }
 
@@ -555,22 +616,28 @@ mod tests {
         wire.start_pacing(Instant::now() - Duration::from_secs(1));
         let f = fabric();
         let c = &f.uplink;
-        let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
+        let mut none = RuleSet::empty();
         assert_eq!(
-            step(&mut wire, &mut up, &f, &none, &[]),
+            step(&mut wire, &mut up, &f, &mut none, &[]),
+            Step::Delivered
+        );
+        assert_eq!(
+            step(&mut wire, &mut up, &f, &mut none, &[]),
             Step::Missed,
             "ring full"
         );
         assert_eq!(ring.pop(), Some(0));
         assert_eq!(
-            step(&mut wire, &mut up, &f, &none, &[]),
+            step(&mut wire, &mut up, &f, &mut none, &[]),
             Step::Missed,
             "no buffer"
         );
         up.host.pool = 1;
-        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
-        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Finished);
+        assert_eq!(
+            step(&mut wire, &mut up, &f, &mut none, &[]),
+            Step::Delivered
+        );
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none, &[]), Step::Finished);
         assert_eq!(c.wire.packets(), 4);
         assert_eq!(c.delivered.packets() + c.imissed.get(), 4);
         assert_eq!((c.imissed.get(), c.rx_nombuf.get()), (2, 1));
@@ -583,10 +650,13 @@ mod tests {
         let mut wire = Wire::new(capture(2), 1, 1);
         wire.start_pacing(Instant::now());
         let f = fabric();
-        let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Delivered);
+        let mut none = RuleSet::empty();
+        assert_eq!(
+            step(&mut wire, &mut up, &f, &mut none, &[]),
+            Step::Delivered
+        );
         assert!(
-            matches!(step(&mut wire, &mut up, &f, &none, &[]), Step::NotDue(d) if d > Duration::from_millis(900))
+            matches!(step(&mut wire, &mut up, &f, &mut none, &[]), Step::NotDue(d) if d > Duration::from_millis(900))
         );
     }
 
@@ -598,8 +668,8 @@ mod tests {
         let mut wire = Wire::new(capture(1), 1, 0);
         let f = fabric();
         let c = &f.uplink;
-        let none = RuleSet::empty();
-        assert_eq!(step(&mut wire, &mut up, &f, &none, &[]), Step::Refused);
+        let mut none = RuleSet::empty();
+        assert_eq!(step(&mut wire, &mut up, &f, &mut none, &[]), Step::Refused);
         assert_eq!(c.ierrors.get(), 1);
 
         let mut nothing: Uplink<TestHost> = Uplink::new(
@@ -610,7 +680,10 @@ mod tests {
             Vec::new(),
         );
         let mut wire = Wire::new(capture(1), 1, 0);
-        assert_eq!(step(&mut wire, &mut nothing, &f, &none, &[]), Step::Missed);
+        assert_eq!(
+            step(&mut wire, &mut nothing, &f, &mut none, &[]),
+            Step::Missed
+        );
         assert_eq!(c.imissed.get(), 1);
         assert_eq!(c.wire.packets(), 2);
     }
@@ -745,9 +818,9 @@ mod tests {
             udp(5, 5001),
         ]);
         let mut wire = Wire::new(capture, 1, 0);
-        let mut view = f.rules.view();
-        let mut next =
-            |wire: &mut Wire, up: &mut Uplink<TestHost>| step(wire, up, &f, view.refresh(), &[]);
+        let next = |wire: &mut Wire, up: &mut Uplink<TestHost>| {
+            step(wire, up, &f, &mut f.rules.lock_switch(), &[])
+        };
         assert_eq!(next(&mut wire, &mut up), Step::Switched);
         assert_eq!(next(&mut wire, &mut up), Step::Delivered);
         assert_eq!(
@@ -761,7 +834,6 @@ mod tests {
         assert_eq!(next(&mut wire, &mut up), Step::Dropped);
         assert_eq!(next(&mut wire, &mut up), Step::Switched);
         assert_eq!(next(&mut wire, &mut up), Step::Finished);
-        drop(view);
         let sink = &f.vfs[1].1;
         assert_eq!(
             (sink.from_switch.packets(), sink.from_switch.bytes()),
@@ -816,8 +888,8 @@ mod tests {
             .flat_map(|_| (0..32u8).map(|flow| flow_frame(flow, flow)))
             .collect();
         let mut wire = Wire::new(Capture::from_frames(frames.clone()), 1, 0);
-        let none = RuleSet::empty();
-        while step(&mut wire, &mut up, &f, &none, &rss) != Step::Finished {}
+        let mut none = RuleSet::empty();
+        while step(&mut wire, &mut up, &f, &mut none, &rss) != Step::Finished {}
         assert_eq!(up.host.0.len(), 128);
         let mut queue_of = std::collections::HashMap::new();
         for (i, (flow, to)) in up.host.0.iter().enumerate() {
@@ -866,10 +938,8 @@ mod tests {
             .collect();
         let mut wire = Wire::new(Capture::from_frames(frames), 1, 1_000_000_000);
         wire.start_pacing(Instant::now() - Duration::from_secs(10));
-        let mut view = f.rules.view();
         let rss = f.rss.get();
-        while step(&mut wire, &mut up, &f, view.refresh(), &rss) != Step::Finished {}
-        drop(view);
+        while step(&mut wire, &mut up, &f, &mut f.rules.lock_switch(), &rss) != Step::Finished {}
         let u = &f.uplink;
         let sink = &f.vfs[0].1;
         assert_eq!(u.wire.packets(), 2000);
@@ -901,7 +971,7 @@ mod tests {
         let rss = f.rss.get();
         let frames: Vec<Vec<u8>> = (0..16u8).map(|i| flow_frame(i, i)).collect();
         let mut wire = Wire::new(Capture::from_frames(frames), 1, 0);
-        while step(&mut wire, &mut up, &f, &RuleSet::empty(), &rss) != Step::Finished {}
+        while step(&mut wire, &mut up, &f, &mut RuleSet::empty(), &rss) != Step::Finished {}
         assert_eq!((rings[0].len(), rings[1].len()), (16, 0));
         assert!(up.host.0.iter().all(|(_, to)| to.hash.is_none()));
     }
@@ -918,9 +988,7 @@ mod tests {
         rule_to(&f, 5001, Action::Port(PortRef::Vf(4)));
         let capture = Capture::from_frames([udp(1, 5001), udp(2, 9), udp(3, 5001)]);
         let mut wire = Wire::new(capture, 1, 0);
-        let mut view = f.rules.view();
-        while step(&mut wire, &mut up, &f, view.refresh(), &[]) != Step::Finished {}
-        drop(view);
+        while step(&mut wire, &mut up, &f, &mut f.rules.lock_switch(), &[]) != Step::Finished {}
         drop(f);
         let read = |name: &str| {
             let file = std::fs::File::open(dir.path().join(name)).unwrap();
@@ -969,7 +1037,7 @@ mod tests {
         };
         assert_eq!(drain(100), 100);
         let id = rule_to(&fabric, 7, Action::Port(PortRef::Vf(0)));
-        // Acknowledged: from here on every frame is the rule's.
+        // Created between two frames: from here on every frame is the rule's.
         while ring.pop().is_some() {}
         let before = fabric.vfs[0].1.from_switch.packets();
         std::thread::sleep(Duration::from_millis(20));

@@ -51,7 +51,7 @@ pub fn step_vf<H: Host>(
     wire: &mut Wire,
     up: &mut Uplink<H>,
     fabric: &Fabric,
-    rules: &RuleSet,
+    rules: &mut RuleSet,
     rss: &[RssConf],
     vf: usize,
 ) -> Step {
@@ -71,8 +71,8 @@ pub fn step_vf<H: Host>(
     let len = frame.len() as u64;
     // Switch port `vf + 1` (the uplink is 0), as the rules number them.
     let in_port = u8::try_from(vf + 1).unwrap_or(u8::MAX);
-    let (verdict, counter) = rules.classify(frame, in_port);
-    let outcome = match verdict {
+    let decision = rules.decide(frame, in_port);
+    let outcome = match decision.verdict {
         Verdict::Wire => {
             tx.to_wire.add(1, len);
             fabric.uplink.wire_tx.add(1, len);
@@ -103,9 +103,7 @@ pub fn step_vf<H: Host>(
         }
     };
     tx.sent.add(1, len);
-    if let Some(slot) = counter.and_then(|c| fabric.rules.bank().get(c)) {
-        slot.count(len);
-    }
+    rules.commit(&decision, len);
     match outcome {
         Step::Delivered => tx.to_host.add(1, len),
         Step::Missed => tx.imissed.add(1),

@@ -80,11 +80,10 @@ fn setup(reps0: usize, slots: usize) -> (Fabric, Rings, Uplink<Recorder>) {
 }
 
 fn drain(wire: &mut Wire, up: &mut Uplink<Recorder>, f: &Fabric, vf: usize) -> Vec<Step> {
-    let mut view = f.rules.view();
     let rss = f.rss.get();
     let mut steps = Vec::new();
     loop {
-        match step_vf(wire, up, f, view.refresh(), &rss, vf) {
+        match step_vf(wire, up, f, &mut f.rules.lock_switch(), &rss, vf) {
             Step::Finished => return steps,
             Step::Blocked if steps.last() == Some(&Step::Blocked) => return steps,
             s => steps.push(s),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use flowlift_control::app::{run, OffloadOverrides, RunOptions};
+use flowlift_control::config::{Bound, DURATION, STATUS_EVERY};
 use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_dataplane::mac::MacAddr;
 
@@ -27,20 +28,31 @@ enum Command {
         #[arg(long, short = 'c')]
         config: Option<PathBuf>,
         /// Stop after this many seconds.
-        #[arg(long, value_name = "SECS")]
+        #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
         duration: Option<f64>,
         /// Replay this pcap on the uplink (a net_pcap device).
         #[arg(long, value_name = "PCAP")]
         replay: Option<PathBuf>,
         /// Times to replay it; 0 = forever, from memory. With N > 0 the appliance
         /// stops by itself once the capture is consumed.
-        #[arg(long, value_name = "N", default_value_t = 1, requires = "replay")]
+        #[arg(
+            long,
+            value_name = "N",
+            default_value_t = 1,
+            requires = "replay",
+            allow_negative_numbers = true
+        )]
         loops: u64,
         /// Write each VF's output to DIR/<port name>.pcap.
         #[arg(long, value_name = "DIR")]
         capture_dir: Option<PathBuf>,
         /// Seconds between status lines.
-        #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+        #[arg(
+            long,
+            value_name = "SECS",
+            default_value_t = 1.0,
+            allow_negative_numbers = true
+        )]
         status_every: f64,
         /// Write one JSON object per line for each flow when it ends (idle expiry
         /// or exit).
@@ -50,16 +62,16 @@ enum Command {
         #[arg(long, value_name = "BACKEND", value_parser = ["emulated", "rte_flow", "none"])]
         offload: Option<String>,
         /// Rules the NIC may hold, overriding [offload] max_rules.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
         max_rules: Option<u32>,
         /// Promote flows at or above this many packets per second.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
         promote_pps: Option<f64>,
         /// Demote offloaded flows at or below this many packets per second.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
         demote_pps: Option<f64>,
         /// Milliseconds between offload ticks.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
         tick_ms: Option<u32>,
         /// The shell on this terminal (testpmd's -i); no periodic status line.
         #[arg(long, short = 'i')]
@@ -120,13 +132,29 @@ enum Command {
     },
 }
 
-fn seconds(v: f64, what: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(v)
-        .map_err(|_| anyhow::anyhow!("{what} {v}: must be a non-negative number of seconds"))
+/// Seconds from the command line, within the option's bounds.
+fn seconds(v: f64, bound: &Bound) -> anyhow::Result<Duration> {
+    bound.check_f64(v).map_err(|m| anyhow::anyhow!(m))?;
+    Duration::try_from_secs_f64(v).map_err(|e| anyhow::anyhow!("{} {v}: {e}", bound.key))
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version are not errors.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // One line, as every other refusal: clap's first line says what
+            // is wrong; the usage it adds is --help's.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad arguments");
+            eprintln!(
+                "flowlift: error: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Run {
             config,
@@ -148,11 +176,11 @@ fn main() -> ExitCode {
         } => (|| {
             let opts = RunOptions {
                 config,
-                duration: duration.map(|d| seconds(d, "--duration")).transpose()?,
+                duration: duration.map(|d| seconds(d, &DURATION)).transpose()?,
                 replay,
                 loops,
                 capture_dir,
-                status_every: seconds(status_every, "--status-every")?,
+                status_every: seconds(status_every, &STATUS_EVERY)?,
                 flow_log,
                 offload: OffloadOverrides {
                     backend: offload

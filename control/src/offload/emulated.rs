@@ -62,6 +62,9 @@ pub struct EmulatedBackend {
     layout: Option<SwitchLayout>,
     static_counters: Vec<u32>,
     statics: HashMap<HwRuleId, Option<u32>>,
+    /// Static rules held at most: one bank counter is set aside for each, so
+    /// a rule that counts never finds the counters gone before the table.
+    static_capacity: usize,
 }
 
 impl EmulatedBackend {
@@ -87,12 +90,15 @@ impl EmulatedBackend {
             layout: None,
             static_counters: Vec::new(),
             statics: HashMap::new(),
+            static_capacity: 0,
         }
     }
 
     /// Offers operators' static rules on the switch's wildcard table, its
     /// ports and queues laid out as `layout`, counting on `counters` of the
-    /// bank (kept apart from the per-flow rules' counters).
+    /// bank (kept apart from the per-flow rules' counters). The static-rule
+    /// table holds as many rules as there are counters (the caller sizes the
+    /// switch's wildcard table the same).
     pub fn with_static_rules(
         mut self,
         layout: SwitchLayout,
@@ -100,6 +106,7 @@ impl EmulatedBackend {
     ) -> Self {
         self.free_counters.retain(|c| !counters.contains(c));
         self.static_counters = counters.rev().collect();
+        self.static_capacity = self.static_counters.len();
         self.layout = Some(layout);
         self
     }
@@ -227,6 +234,16 @@ impl EmulatedBackend {
         let (packets, bytes) = self.bank.get(counter).map_or((0, 0), |c| c.read());
         HwCounters { packets, bytes }
     }
+}
+
+/// The refusal of a static rule when the table holds `size` rules: on the
+/// rule handle with `ENOSPC`, as PMDs refuse a rule they have no room for.
+fn static_table_full(size: usize) -> FlowError {
+    FlowError::new(
+        et::HANDLE,
+        format!("the static-rule table is full ({size} rules): flow destroy one first"),
+        errno::ENOSPC,
+    )
 }
 
 fn refusal(e: EswitchError, id: HwRuleId) -> OffloadError {
@@ -357,11 +374,19 @@ impl OffloadBackend for EmulatedBackend {
             .as_ref()
             .ok_or_else(|| no_static_rules(self.name()))?;
         let mut lowered = to_wildcard(rule, layout)?;
+        // A full table is said so whichever of its resources would run out
+        // first (a counter or a wildcard slot): the operator's remedy is the
+        // same, `flow destroy`.
+        if self.statics.len() >= self.static_capacity {
+            return Err(static_table_full(self.static_capacity));
+        }
         if lowered.count {
+            // One counter per rule the table holds: none missing while it
+            // has room, unless a switch that stopped answering kept some.
             let c = self.static_counters.pop().ok_or_else(|| {
                 FlowError::new(
                     et::ACTION,
-                    "count: no free counter for static rules",
+                    "count: no free counter for static rules (counters held back after the switch stopped answering)",
                     errno::ENOSPC,
                 )
             })?;
@@ -384,11 +409,9 @@ impl OffloadBackend for EmulatedBackend {
             Ok(EswitchReply::Refused { error, .. }) => {
                 self.static_counters.extend(lowered.wild.counter);
                 Err(match error {
-                    EswitchError::NoSpace => FlowError::new(
-                        et::UNSPECIFIED,
-                        "the emulated NIC's wildcard table is full",
-                        errno::ENOSPC,
-                    ),
+                    // The switch's wildcard table is smaller than the
+                    // counters set aside: full at what it holds.
+                    EswitchError::NoSpace => static_table_full(self.statics.len()),
                     other => FlowError::new(et::UNSPECIFIED, other.to_string(), errno::EINVAL),
                 })
             }

@@ -169,6 +169,27 @@ struct Census {
     offloaded: Vec<Candidate>,
     /// Flows holding a rule (offloaded, or on their way back).
     holding: usize,
+    /// Offloaded flows (holding a rule and keeping it), whatever their choice.
+    staying: usize,
+}
+
+/// What `flow offload` did: the flow's rule or why not, and the flow that
+/// gave its rule up to make room, if the budget was used up (it stays
+/// demoted whether the install then worked or not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffloadedNow {
+    pub result: Result<HwRuleId, String>,
+    /// The demoted flow's place (worker, flow id).
+    pub evicted: Option<(usize, FlowId)>,
+}
+
+impl OffloadedNow {
+    fn refused(why: impl Into<String>) -> Self {
+        OffloadedNow {
+            result: Err(why.into()),
+            evicted: None,
+        }
+    }
 }
 
 /// Removal attempts for one rule at exit (a busy NIC is given a moment).
@@ -271,9 +292,51 @@ impl Offloader {
         self.backend.installed()
     }
 
-    /// The thresholds, to change at run time (`set offload`).
+    /// The thresholds, to change at run time (`set offload`). The rule
+    /// budget changes through [`Offloader::set_max_rules`], which keeps the
+    /// rules in use within it.
     pub fn params_mut(&mut self) -> &mut OffloadParams {
         &mut self.params
+    }
+
+    /// Sets the rule budget to `n`. Flows holding rules beyond it are
+    /// demoted at once (reason `requested`); their rules come off at the next
+    /// ticks through the removals every demotion takes (at the insertion
+    /// rate, their final counters folded in). Returns how many were demoted.
+    pub fn set_max_rules(&mut self, flows: &mut FlowTracker, n: usize) -> usize {
+        self.params.max_rules = n;
+        self.trim_to_budget(flows).len()
+    }
+
+    /// Demotes the offloaded flows beyond the rule budget: those the rates
+    /// put on the NIC before those a policy or an operator did, the coldest
+    /// first. Flows already on their way off free their rules anyway, so
+    /// only the staying ones count. Returns the demoted flows' rules.
+    fn trim_to_budget(&mut self, flows: &mut FlowTracker) -> Vec<Leaving> {
+        let mut staying: Vec<(bool, f64, At)> = flows
+            .iter()
+            .filter(|(_, f)| matches!(f.off.state, OffloadState::Offloaded(_)))
+            .map(|(at, f)| (f.off.choice != OffloadChoice::Auto, f.off.rate_pps, *at))
+            .collect();
+        let surplus = staying.len().saturating_sub(self.params.max_rules);
+        if surplus == 0 {
+            return Vec::new();
+        }
+        // The rates' choices first (false < true), coldest first; the flow's
+        // place breaks ties, so the choice does not hang on the tracker's
+        // order.
+        staying.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let mut demoted = Vec::with_capacity(surplus);
+        for &(_, _, at) in &staying[..surplus] {
+            if let Some(f) = flows.get_mut(at) {
+                if let OffloadState::Offloaded(rule) = f.off.state {
+                    f.off.state = OffloadState::Onloading(rule);
+                    f.off.demote_reason = Some(DemoteReason::Requested);
+                    demoted.push((at, rule));
+                }
+            }
+        }
+        demoted
     }
 
     /// The header policies, highest priority first.
@@ -282,14 +345,17 @@ impl Offloader {
     }
 
     /// Adds a header policy (for flows announced from now on), keeping the
-    /// order by priority (equal priorities: older first).
-    pub fn add_policy(&mut self, p: OffloadPolicy) {
+    /// order by priority (equal priorities: older first). Returns its place
+    /// in that order, the number `policy del` takes (the ones after it move
+    /// up one).
+    pub fn add_policy(&mut self, p: OffloadPolicy) -> usize {
         let at = self
             .policies
             .iter()
             .position(|q| q.matches.priority < p.matches.priority)
             .unwrap_or(self.policies.len());
         self.policies.insert(at, p);
+        at
     }
 
     /// Removes header policy `i` (0-based, as listed).
@@ -298,25 +364,28 @@ impl Offloader {
     }
 
     /// Puts a flow on the NIC now, whatever its rate, and keeps it there (its
-    /// choice becomes `always`): the operator's override.
+    /// choice becomes `always`): the operator's override. With the rule
+    /// budget used up, the coldest flow the rates put on the NIC gives its
+    /// rule up first; the answer names it, whether the install then worked
+    /// or not.
     pub fn offload_now(
         &mut self,
         flows: &mut FlowTracker,
         at: (usize, FlowId),
         now: u64,
-    ) -> Result<HwRuleId, String> {
+    ) -> OffloadedNow {
         let Some(f) = flows.get_mut(at) else {
-            return Err("no such flow".into());
+            return OffloadedNow::refused("no such flow");
         };
         if let Some(rule) = f.off.state.rule() {
-            return Err(format!("already on the NIC (rule {})", rule.0));
+            return OffloadedNow::refused(format!("already on the NIC (rule {})", rule.0));
         }
         if !self.carriable(f) {
-            return Err(
-                "the NIC cannot carry it (it is flooded or dropped, or does not enter on the uplink)"
-                    .into(),
+            return OffloadedNow::refused(
+                "the NIC cannot carry it (it is flooded or dropped, or does not enter on the uplink)",
             );
         }
+        let mut evicted = None;
         if self.backend.installed() >= self.params.max_rules {
             // The operator's choice outranks the rates: the coldest flow the
             // rates put on the NIC gives its rule up.
@@ -329,16 +398,30 @@ impl Offloader {
                 .min_by(|a, b| a.1.off.rate_pps.total_cmp(&b.1.off.rate_pps))
                 .map(|(at, _)| *at);
             let Some(victim) = coldest.and_then(|v| flows.get_mut(v)) else {
-                return Err(format!(
+                return OffloadedNow::refused(format!(
                     "all {} rules are held by flows put there by policy or by hand (flow onload one, or set offload max-rules)",
                     self.params.max_rules
                 ));
             };
             victim.off.demote_reason = Some(DemoteReason::Evicted);
             if !self.remove_rule(&mut victim.off) {
-                return Err("the NIC refused to free a rule for it".into());
+                return OffloadedNow::refused("the NIC refused to free a rule for it");
             }
+            evicted = coldest;
         }
+        OffloadedNow {
+            result: self.install_now(flows, at, now),
+            evicted,
+        }
+    }
+
+    /// The install of `offload_now`, once there is room.
+    fn install_now(
+        &mut self,
+        flows: &mut FlowTracker,
+        at: (usize, FlowId),
+        now: u64,
+    ) -> Result<HwRuleId, String> {
         let Some(f) = flows.get_mut(at) else {
             return Err("no such flow".into());
         };
@@ -438,6 +521,11 @@ impl Offloader {
         let leaving = std::mem::take(&mut census.leaving);
         let (removed, mut still_leaving) = self.carry_out_removals(flows, leaving);
         census.holding -= removed;
+        if census.staying > self.params.max_rules {
+            // The budget was lowered without `set_max_rules` demoting the
+            // surplus: do it now, so no tick ends over the budget.
+            still_leaving.extend(self.trim_to_budget(flows));
+        }
         let (evicted, joining) = self.choose_promotions(flows, census);
         still_leaving.extend(evicted);
         self.carry_out_removals(flows, still_leaving);
@@ -555,6 +643,7 @@ impl Offloader {
             }
             OffloadState::Offloaded(_) => {
                 census.holding += 1;
+                census.staying += 1;
                 if f.off.choice != OffloadChoice::Always {
                     census.offloaded.push(Candidate {
                         at,

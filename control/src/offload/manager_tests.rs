@@ -476,3 +476,123 @@ fn flows_the_nic_cannot_carry_stay_onloaded() {
     assert_eq!(r.state(9), OffloadState::Onloaded);
     assert_eq!(r.nic.borrow().installs, 0);
 }
+
+/// Flows 1..=7 each send 100 + 10 * src packets a tick (1100..1700 pps, the
+/// coldest first), through their rules once they have them; `sent` keeps
+/// what each sent.
+fn seven_flows_round(r: &mut Rig, sent: &mut [u64; 8]) {
+    for s in 1..=7u8 {
+        let n = 100 + 10 * u64::from(s);
+        r.send(s, n);
+        sent[usize::from(s)] += n;
+    }
+    r.tick();
+}
+
+fn every_packet_counted(r: &mut Rig, sent: &[u64; 8]) {
+    for s in 1..=7u8 {
+        assert_eq!(r.total(s), sent[usize::from(s)], "flow {s}");
+    }
+}
+
+#[test]
+fn a_budget_lowered_below_the_rules_in_use_is_kept_at_the_next_tick() {
+    let mut r = rig(100, params(), vec![]);
+    for s in 1..=7 {
+        r.add(s, 1);
+    }
+    let mut sent = [0; 8];
+    for _ in 0..2 {
+        seven_flows_round(&mut r, &mut sent);
+    }
+    assert_eq!(r.offloaded(), vec![1, 2, 3, 4, 5, 6, 7]);
+    // Lowered behind the engine's back (as `set offload` once did): the next
+    // tick still ends within it, the coldest gone.
+    r.off.params_mut().max_rules = 4;
+    seven_flows_round(&mut r, &mut sent);
+    assert_eq!(r.off.rules_installed(), 4);
+    assert_eq!(r.offloaded(), vec![4, 5, 6, 7]);
+    every_packet_counted(&mut r, &sent);
+}
+
+#[test]
+fn set_max_rules_demotes_the_surplus_coldest_first_and_counts_every_packet() {
+    let always = OffloadPolicy {
+        matches: flowlift_dataplane::policy::Rule {
+            src: Some("10.0.0.1/32".parse().unwrap()),
+            ..Default::default()
+        },
+        choice: OffloadChoice::Always,
+    };
+    let mut r = rig(100, params(), vec![always]);
+    for s in 1..=7 {
+        r.add(s, 1);
+    }
+    let mut sent = [0; 8];
+    for _ in 0..2 {
+        seven_flows_round(&mut r, &mut sent);
+    }
+    assert_eq!(r.offloaded(), vec![1, 2, 3, 4, 5, 6, 7]);
+    // Flow 1 is the coldest but a policy put it there: the rates' coldest go.
+    assert_eq!(r.off.set_max_rules(&mut r.flows, 4), 3);
+    for s in [2, 3, 4] {
+        assert!(
+            matches!(r.state(s), OffloadState::Onloading(_)),
+            "flow {s} demoted at once"
+        );
+    }
+    seven_flows_round(&mut r, &mut sent);
+    assert_eq!(r.off.rules_installed(), 4, "the rules came off at the tick");
+    assert_eq!(r.offloaded(), vec![1, 5, 6, 7]);
+    assert_eq!(r.off.stats().demotions[3], 3, "requested");
+    every_packet_counted(&mut r, &sent);
+    // Down to none: the policy's flow goes too, and nothing comes back.
+    assert_eq!(r.off.set_max_rules(&mut r.flows, 0), 4);
+    for _ in 0..3 {
+        seven_flows_round(&mut r, &mut sent);
+    }
+    assert_eq!(r.off.rules_installed(), 0);
+    assert!(r.offloaded().is_empty());
+    every_packet_counted(&mut r, &sent);
+    // Raising it again: at most that many come back.
+    assert_eq!(r.off.set_max_rules(&mut r.flows, 2), 0);
+    for _ in 0..3 {
+        seven_flows_round(&mut r, &mut sent);
+    }
+    assert_eq!(r.off.rules_installed(), 2);
+    every_packet_counted(&mut r, &sent);
+}
+
+#[test]
+fn flow_offload_names_the_flow_it_demoted_to_make_room() {
+    let mut p = params();
+    p.max_rules = 2;
+    let mut r = rig(100, p, vec![]);
+    for s in 1..=4 {
+        r.add(s, 1);
+    }
+    for _ in 0..2 {
+        r.send(1, 150);
+        r.send(2, 120); // the colder of the two
+        r.send(3, 1);
+        r.send(4, 1);
+        r.tick();
+    }
+    assert_eq!(r.offloaded(), vec![1, 2]);
+    let done = r.off.offload_now(&mut r.flows, (0, FlowId(3)), r.now);
+    assert!(done.result.is_ok(), "{done:?}");
+    assert_eq!(done.evicted, Some((0, FlowId(2))));
+    assert_eq!(r.offloaded(), vec![1, 3]);
+    // An install that then fails still reports the flow that made room.
+    r.nic
+        .borrow_mut()
+        .refuse
+        .push_back(OffloadError::Busy("b".into()));
+    let done = r.off.offload_now(&mut r.flows, (0, FlowId(4)), r.now);
+    assert!(done.result.is_err(), "{done:?}");
+    assert_eq!(done.evicted, Some((0, FlowId(1))));
+    // Nothing to demote: none named.
+    let done = r.off.offload_now(&mut r.flows, (0, FlowId(9)), r.now);
+    assert_eq!(done.result, Err("no such flow".to_string()));
+    assert_eq!(done.evicted, None);
+}

@@ -101,17 +101,45 @@ fn no_range<T: Zero>(
     }
 }
 
-/// An EtherType match as the IP family it selects (`None`: any).
-fn family_of_type(f: Option<FieldMatch<u16>>, item: &str) -> Result<Option<IpFamily>, FlowError> {
-    let Some(f) = f else { return Ok(None) };
-    let f = no_range(f, item, "type")?;
+/// What an EtherType match selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EtherTypeMatch {
+    /// Any frame (no type given, or a zero mask).
+    Any,
+    /// An IP family.
+    Ip(IpFamily),
+    /// 802.1Q's TPID: a tagged frame (rte_flow's `eth type` is the outer
+    /// EtherType, which in a tagged frame is the tag's TPID).
+    Tagged,
+}
+
+/// 802.1Q's tag protocol id.
+const TPID_8021Q: u16 = 0x8100;
+
+/// An EtherType match as what it selects. `tpid` says whether a tag's TPID
+/// may stand there (the outer `eth type`; not `vlan inner_type`, as the flow
+/// key holds one tag).
+fn ether_type_match(
+    f: Option<FieldMatch<u16>>,
+    item: &str,
+    field: &str,
+    tpid: bool,
+) -> Result<EtherTypeMatch, FlowError> {
+    let Some(f) = f else {
+        return Ok(EtherTypeMatch::Any);
+    };
+    let f = no_range(f, item, field)?;
     match (f.spec & f.mask, f.mask) {
-        (_, 0) => Ok(None),
-        (0x0800, 0xffff) => Ok(Some(IpFamily::V4)),
-        (0x86dd, 0xffff) => Ok(Some(IpFamily::V6)),
+        (_, 0) => Ok(EtherTypeMatch::Any),
+        (0x0800, 0xffff) => Ok(EtherTypeMatch::Ip(IpFamily::V4)),
+        (0x86dd, 0xffff) => Ok(EtherTypeMatch::Ip(IpFamily::V6)),
+        (TPID_8021Q, 0xffff) if tpid => Ok(EtherTypeMatch::Tagged),
         _ => Err(unsupported(
             et::ITEM_SPEC,
-            format!("{item} type: the emulated NIC matches IPv4 (0x0800) or IPv6 (0x86dd) only"),
+            format!(
+                "{item} {field}: the emulated NIC matches IPv4 (0x0800){} or IPv6 (0x86dd) only",
+                if tpid { ", 802.1Q (0x8100)" } else { "" }
+            ),
         )),
     }
 }
@@ -255,14 +283,25 @@ fn lower_item(s: &mut PatternState, item: &Item, layout: &SwitchLayout) -> Resul
                     ));
                 }
             }
-            let fam = family_of_type(e.ether_type, "eth")?;
-            s.family(fam, "eth")
+            match ether_type_match(e.ether_type, "eth", "type", true)? {
+                EtherTypeMatch::Any => Ok(()),
+                EtherTypeMatch::Ip(fam) => s.family(Some(fam), "eth"),
+                // Any tag, as a bare `vlan` item; a `vlan` item after it
+                // narrows it to its VID. The flow key keeps no TPID, so an
+                // 802.1ad outer tag matches too, as it does a `vlan` item.
+                EtherTypeMatch::Tagged => {
+                    s.m.vlan = Some(Masked { spec: 0, mask: 0 });
+                    Ok(())
+                }
+            }
         }
         Item::Vlan(v) => {
             PatternState::layer(&mut s.seen_vlan, "vlan", "vlan")?;
             s.m.vlan = Some(vid_match(v)?);
-            let fam = family_of_type(v.inner_type, "vlan")?;
-            s.family(fam, "vlan")
+            match ether_type_match(v.inner_type, "vlan", "inner_type", false)? {
+                EtherTypeMatch::Ip(fam) => s.family(Some(fam), "vlan"),
+                _ => Ok(()),
+            }
         }
         Item::Ipv4(ip) => {
             PatternState::layer(&mut s.seen_l3, "ipv4", "ipv4/ipv6")?;
@@ -351,6 +390,45 @@ fn l4(
     Ok(())
 }
 
+/// Where an item sits in a packet's header stack, outermost 0. Port items
+/// say where the packet came from, not which header it has: they may stand
+/// anywhere.
+fn stack_layer(item: &Item) -> Option<u8> {
+    match item {
+        Item::Eth(_) => Some(0),
+        Item::Vlan(_) => Some(1),
+        Item::Ipv4(_) | Item::Ipv6(_) => Some(2),
+        Item::Tcp(_) | Item::Udp(_) | Item::Sctp(_) | Item::Icmp(_) => Some(3),
+        Item::RepresentedPort(_) | Item::PortId(_) => None,
+    }
+}
+
+/// Checks that the header items follow the stack's order (eth, vlan, ipv4 or
+/// ipv6, then tcp, udp, sctp or icmp): rte_flow reads a pattern outermost
+/// first, so `ipv4 / eth` describes no packet. Refused on the item with
+/// `EINVAL`, as mlx5 refuses an L2 item after L3; layers may be left out
+/// (`ipv4 / udp` is fine).
+fn check_order(rule: &FlowRule) -> Result<(), FlowError> {
+    let mut outer: Option<(u8, &Item)> = None;
+    for item in &rule.pattern {
+        let Some(layer) = stack_layer(item) else {
+            continue;
+        };
+        if let Some((_, before)) = outer.filter(|(b, _)| layer < *b) {
+            return Err(invalid(
+                et::ITEM,
+                format!(
+                    "{} cannot come after {}: items go outermost first (eth, vlan, ipv4 or ipv6, then tcp, udp, sctp or icmp)",
+                    item.name(),
+                    before.name()
+                ),
+            ));
+        }
+        outer = Some((layer, item));
+    }
+    Ok(())
+}
+
 /// Checks the attributes every target shares: one direction into the switch
 /// and group 0.
 fn check_attr(rule: &FlowRule) -> Result<(), FlowError> {
@@ -379,6 +457,7 @@ pub fn to_wildcard(rule: &FlowRule, layout: &SwitchLayout) -> Result<WildLowered
         ));
     }
     check_attr(rule)?;
+    check_order(rule)?;
     if rule.attr.group != 0 {
         return Err(unsupported(
             et::ATTR_GROUP,
@@ -506,6 +585,7 @@ fn rte_refuse<T>(f: &Option<FieldMatch<T>>, item: &str, field: &str) -> Result<(
 /// (`last`) are refused: flowlift's rte_flow items carry spec and mask only.
 pub fn to_rte_flow(rule: &FlowRule) -> Result<RteRule, FlowError> {
     check_attr(rule)?;
+    check_order(rule)?;
     let a = rule.attr;
     let attr = rf::Attr {
         group: a.group,

@@ -316,6 +316,54 @@ fn a_second_layer_is_refused() {
 }
 
 #[test]
+fn items_out_of_stack_order_are_refused_on_the_item() {
+    for (pattern, item, after) in [
+        ("ipv4 / eth", "eth", "ipv4"),
+        ("vlan / eth", "eth", "vlan"),
+        ("ipv6 / vlan", "vlan", "ipv6"),
+        ("udp / ipv4", "ipv4", "udp"),
+        ("eth / tcp / ipv6", "ipv6", "tcp"),
+        (
+            "eth / ipv4 / udp / represented_port ethdev_port_id is 0 / eth",
+            "eth",
+            "udp",
+        ),
+    ] {
+        let err = refused(pattern, "drop", et::ITEM);
+        assert_eq!(err.errno.0, EINVAL, "{pattern}: {err}");
+        assert!(
+            err.message
+                .starts_with(&format!("{item} cannot come after {after}")),
+            "{pattern}: {err}"
+        );
+        let line = format!("flow create 0 ingress pattern {pattern} / end actions drop / end");
+        rte_refused(&line, et::ITEM);
+    }
+    // Layers may be left out, and port items stand anywhere.
+    matching("ipv4 / udp");
+    matching("vlan vid is 3 / tcp");
+    matching("eth / ipv4 / udp / port_id id is 0");
+}
+
+#[test]
+fn eth_type_8021q_means_a_tagged_frame() {
+    let k = udp4([10, 0, 0, 1], 1);
+    // testpmd's way of saying "tagged": the outer EtherType is the TPID.
+    let m = matching("eth type is 0x8100 / vlan vid is 100 / ipv4");
+    assert!(m.matches(&with_vlan(k, 100)));
+    assert!(!m.matches(&with_vlan(k, 101)));
+    assert!(!m.matches(&k), "untagged");
+    // Without a vlan item: any tag, but a tag.
+    let m = matching("eth type is 0x8100 / ipv4");
+    assert!(m.matches(&with_vlan(k, 7)));
+    assert!(!m.matches(&k));
+    // The flow key holds one tag: a TPID inside the tag is refused.
+    refused("eth / vlan inner_type is 0x8100", "drop", et::ITEM_SPEC);
+    // 802.1ad's TPID is not told apart from 802.1Q's by the key: refused.
+    refused("eth type is 0x88a8 / vlan", "drop", et::ITEM_SPEC);
+}
+
+#[test]
 fn fields_the_key_lacks_are_refused() {
     refused("eth dst is 02:00:00:00:00:01 / ipv4", "drop", et::ITEM_MASK);
     refused("eth src is 02:00:00:00:00:01", "drop", et::ITEM_MASK);

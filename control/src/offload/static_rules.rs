@@ -322,7 +322,15 @@ impl StaticRules {
     ) -> Result<String, String> {
         let rules = self.ports.entry(port).or_default();
         if let Some(missing) = numbers.iter().find(|n| !rules.contains_key(n)) {
-            return Err(format!("Flow rule #{missing} not found on port {port}"));
+            // testpmd would destroy the others: say that none was.
+            let others = if numbers.len() > 1 {
+                " (none of the rules named was destroyed)"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "Flow rule #{missing} not found on port {port}{others}"
+            ));
         }
         let mut done = Vec::new();
         let mut gone = Vec::new();

@@ -346,7 +346,7 @@ fn a_destroy_naming_an_unknown_rule_destroys_nothing() {
     let before = sh.ok("flow list 0");
     assert_eq!(
         sh.err("flow destroy 0 rule 0 rule 7 rule 2"),
-        "Flow rule #7 not found on port 0"
+        "Flow rule #7 not found on port 0 (none of the rules named was destroyed)"
     );
     assert_eq!(sh.ok("flow list 0"), before);
     assert_eq!(sh.nic.destroys, 0);

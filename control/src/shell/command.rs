@@ -48,10 +48,54 @@ impl OffloadSetting {
     }
 }
 
-/// One shell command.
+/// `set offload SETTING VALUE`, the value in the type the setting is kept in
+/// (the config's): a line whose value that type cannot hold is refused, so
+/// what is stored is what was typed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OffloadSet {
+    /// Packets per second, finite (the bounds are the config's, checked
+    /// where the value is applied).
+    PromotePps(f64),
+    DemotePps(f64),
+    /// Ticks.
+    Hold(u32),
+    /// Rules.
+    MaxRules(u32),
+    /// Milliseconds.
+    TickMs(u32),
+}
+
+impl OffloadSet {
+    /// Which setting it changes.
+    pub fn setting(self) -> OffloadSetting {
+        match self {
+            OffloadSet::PromotePps(_) => OffloadSetting::PromotePps,
+            OffloadSet::DemotePps(_) => OffloadSetting::DemotePps,
+            OffloadSet::Hold(_) => OffloadSetting::Hold,
+            OffloadSet::MaxRules(_) => OffloadSetting::MaxRules,
+            OffloadSet::TickMs(_) => OffloadSetting::TickMs,
+        }
+    }
+
+    /// The value as stored, in a form that parses back to it exactly.
+    pub fn value_text(self) -> String {
+        match self {
+            OffloadSet::PromotePps(v) | OffloadSet::DemotePps(v) => rate_text(v),
+            OffloadSet::Hold(n) | OffloadSet::MaxRules(n) | OffloadSet::TickMs(n) => n.to_string(),
+        }
+    }
+}
+
+/// A rate as the shell echoes it (the config's refusals write it the same
+/// way).
+pub use crate::config::float_text as rate_text;
+
+/// One shell command. Its `Display` is the command's line in full, which
+/// parses back to the same command.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// `help [COMMAND]`
+    /// `help [COMMAND]`: the topic is the words after `help`, one space
+    /// apart (`help show port` narrows to the `show port` commands).
     Help(Option<String>),
     /// `show port stats all|N`
     ShowPortStats(PortSel),
@@ -74,7 +118,7 @@ pub enum Command {
     /// `show offload`
     ShowOffload,
     /// `set offload SETTING VALUE`
-    SetOffload(OffloadSetting, f64),
+    SetOffload(OffloadSet),
     /// `policy add FIELD VALUE ... offload always|never|auto`
     PolicyAdd(Vec<(String, String)>),
     /// `policy del N`
@@ -84,13 +128,78 @@ pub enum Command {
     /// `flow offload FLOW_ID` / `flow onload FLOW_ID`
     FlowOffload(u64),
     FlowOnload(u64),
-    /// `flow create|validate|list|query|destroy|flush ...` in testpmd's syntax.
+    /// `flow create|validate|list|query|destroy|flush ...` in testpmd's
+    /// syntax: the line as typed (trimmed), for `testpmd_flow::parse`.
     Flow(String),
     /// `start`, `stop`: forwarding on and off.
     Start,
     Stop,
     /// `quit`: stop the appliance.
     Quit,
+}
+
+impl fmt::Display for PortSel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortSel::All => f.write_str("all"),
+            PortSel::One(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Help(None) => f.write_str("help"),
+            Command::Help(Some(topic)) => write!(f, "help {topic}"),
+            Command::ShowPortStats(sel) => write!(f, "show port stats {sel}"),
+            Command::ShowPortXstats(id) => write!(f, "show port xstats {id}"),
+            Command::ClearPortStats(sel) => write!(f, "clear port stats {sel}"),
+            Command::ShowFwdStats => f.write_str("show fwd stats"),
+            Command::ShowFlows { filter, top, json } => {
+                f.write_str("show flows")?;
+                match filter {
+                    FlowFilter::All => {}
+                    FlowFilter::Onloaded => f.write_str(" onloaded")?,
+                    FlowFilter::Offloaded => f.write_str(" offloaded")?,
+                }
+                if let Some(n) = top {
+                    write!(f, " top {n}")?;
+                }
+                if *json {
+                    f.write_str(" --json")?;
+                }
+                Ok(())
+            }
+            Command::DumpFlows { json } => f.write_str(if *json {
+                "dump-flows --json"
+            } else {
+                "dump-flows"
+            }),
+            Command::ShowOffload => f.write_str("show offload"),
+            Command::SetOffload(set) => write!(
+                f,
+                "set offload {} {}",
+                set.setting().name(),
+                set.value_text()
+            ),
+            Command::PolicyAdd(pairs) => {
+                f.write_str("policy add")?;
+                for (k, v) in pairs {
+                    write!(f, " {k} {v}")?;
+                }
+                Ok(())
+            }
+            Command::PolicyDel(n) => write!(f, "policy del {n}"),
+            Command::PolicyList => f.write_str("policy list"),
+            Command::FlowOffload(id) => write!(f, "flow offload {id}"),
+            Command::FlowOnload(id) => write!(f, "flow onload {id}"),
+            Command::Flow(line) => f.write_str(line),
+            Command::Start => f.write_str("start"),
+            Command::Stop => f.write_str("stop"),
+            Command::Quit => f.write_str("quit"),
+        }
+    }
 }
 
 /// A line that is not a command, as one line of text.
@@ -113,7 +222,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, CommandError> {
 pub const HELP: &[(&str, &str)] = &[
     ("show port stats all|N", "RX/TX packets, bytes, drops and errors per port, testpmd's layout"),
     ("show port xstats N", "the driver's extended statistics of port N"),
-    ("clear port stats all|N", "zero the ports' counters (flows keep theirs)"),
+    ("clear port stats all|N", "zero the counters show port stats prints (flows, /metrics and the final report keep theirs)"),
     ("show fwd stats", "per worker: packets, Mpps, cycles per packet, busy %"),
     ("show flows [onloaded|offloaded] [top N] [--json]", "flows by rate, with where they are carried"),
     ("dump-flows [--json]", "one line per flow, both paths, like ovs-dpctl dump-flows"),
@@ -161,6 +270,33 @@ fn number<T: std::str::FromStr>(
     }
 }
 
+/// A `set offload` count: decimal digits only (no sign, point or exponent),
+/// within `u32`, the type the setting is kept in.
+fn whole(word: Option<&str>, cmd: &str) -> Result<u32, CommandError> {
+    let what = format!("a whole number from 0 to {}", u32::MAX);
+    match word {
+        None => err(format!("{cmd}: expected {what}")),
+        Some(w) if !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()) => w
+            .parse()
+            .map_err(|_| CommandError(format!("{cmd}: {w} is more than {}", u32::MAX))),
+        Some(w) => err(format!("{cmd}: expected {what}, got {w:?}")),
+    }
+}
+
+/// A `set offload` rate: a finite `f64` (`-0` is kept as 0). Its sign is
+/// left to the bounds the config file has, checked where it is applied.
+fn rate(word: Option<&str>, cmd: &str) -> Result<f64, CommandError> {
+    let v: f64 = number(word, "a number of packets per second", cmd)?;
+    if !v.is_finite() {
+        return err(format!(
+            "{cmd}: expected a finite number of packets per second, got {:?}",
+            word.unwrap_or_default()
+        ));
+    }
+    // Adding 0 turns -0 into 0, the only change the sum makes.
+    Ok(v + 0.0)
+}
+
 fn port_sel(word: Option<&str>, cmd: &str) -> Result<PortSel, CommandError> {
     match word {
         Some("all") => Ok(PortSel::All),
@@ -185,7 +321,10 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
     let mut w = words.iter();
     let first = *w.next().unwrap_or(&"");
     let cmd = match first {
-        "help" | "?" => Command::Help(w.next().map(|s| s.to_string())),
+        "help" | "?" => {
+            let topic: Vec<&str> = w.copied().collect();
+            Command::Help((!topic.is_empty()).then(|| topic.join(" ")))
+        }
         "show" => match w.next().copied() {
             Some("port") => match w.next().copied() {
                 Some("stats") => {
@@ -251,19 +390,17 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
                         "set offload: expected promote-pps, demote-pps, hold, max-rules or tick-ms, got {name:?}"
                     ));
                 };
-                let value: f64 = number(
-                    w.next().copied(),
-                    "a number",
-                    &format!("set offload {}", setting.name()),
-                )?;
-                if !value.is_finite() || value < 0.0 {
-                    return err(format!(
-                        "set offload {}: {value} must be 0 or more",
-                        setting.name()
-                    ));
-                }
-                no_more(&mut w, "set offload")?;
-                Command::SetOffload(setting, value)
+                let cmd = format!("set offload {}", setting.name());
+                let value = w.next().copied();
+                let set = match setting {
+                    OffloadSetting::PromotePps => OffloadSet::PromotePps(rate(value, &cmd)?),
+                    OffloadSetting::DemotePps => OffloadSet::DemotePps(rate(value, &cmd)?),
+                    OffloadSetting::Hold => OffloadSet::Hold(whole(value, &cmd)?),
+                    OffloadSetting::MaxRules => OffloadSet::MaxRules(whole(value, &cmd)?),
+                    OffloadSetting::TickMs => OffloadSet::TickMs(whole(value, &cmd)?),
+                };
+                no_more(&mut w, &cmd)?;
+                Command::SetOffload(set)
             }
             other => return err(format!("set: expected \"offload\", got {other:?}")),
         },
@@ -341,15 +478,30 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
     Ok(Some(cmd))
 }
 
+/// `show flows`' options, each at most once: a second one would silently
+/// overrule the first, and the list would not be the one asked for.
 fn parse_show_flows(w: &mut std::slice::Iter<'_, &str>) -> Result<Command, CommandError> {
     let mut filter = FlowFilter::All;
     let mut top = None;
     let mut json = false;
     while let Some(word) = w.next().copied() {
+        let twice = || err(format!("show flows: {word:?} given twice"));
         match word {
-            "onloaded" => filter = FlowFilter::Onloaded,
-            "offloaded" => filter = FlowFilter::Offloaded,
+            "onloaded" | "offloaded" => {
+                if filter != FlowFilter::All {
+                    return err(
+                        "show flows: onloaded or offloaded, not both (neither lists every flow)",
+                    );
+                }
+                filter = if word == "onloaded" {
+                    FlowFilter::Onloaded
+                } else {
+                    FlowFilter::Offloaded
+                };
+            }
+            "--json" if json => return twice(),
             "--json" => json = true,
+            "top" if top.is_some() => return twice(),
             "top" => top = Some(number(w.next().copied(), "a count", "show flows top")?),
             other => {
                 return err(format!(

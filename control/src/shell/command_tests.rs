@@ -52,11 +52,11 @@ fn every_command_parses() {
     assert_eq!(ok("show offload"), Command::ShowOffload);
     assert_eq!(
         ok("set offload promote-pps 5000"),
-        Command::SetOffload(OffloadSetting::PromotePps, 5000.0)
+        Command::SetOffload(OffloadSet::PromotePps(5000.0))
     );
     assert_eq!(
         ok("set offload tick-ms 50"),
-        Command::SetOffload(OffloadSetting::TickMs, 50.0)
+        Command::SetOffload(OffloadSet::TickMs(50))
     );
     assert_eq!(ok("policy list"), Command::PolicyList);
     assert_eq!(ok("policy del 2"), Command::PolicyDel(2));
@@ -113,11 +113,15 @@ fn mistakes_say_what_was_expected() {
         ),
         (
             "set offload hold -1",
-            "set offload hold: -1 must be 0 or more",
+            "set offload hold: expected a whole number from 0 to 4294967295, got \"-1\"",
         ),
         (
             "set offload hold lots",
-            "set offload hold: expected a number, got \"lots\"",
+            "set offload hold: expected a whole number from 0 to 4294967295, got \"lots\"",
+        ),
+        (
+            "set offload promote-pps lots",
+            "set offload promote-pps: expected a number of packets per second, got \"lots\"",
         ),
         ("policy add proto", "has no value"),
         (
@@ -170,4 +174,170 @@ fn completion_offers_what_may_come_next() {
     );
     assert!(completions("").contains(&"dump-flows".to_string()));
     assert!(completions("quit ").is_empty());
+}
+
+#[test]
+fn set_offload_values_parse_as_the_type_they_are_kept_in() {
+    // What the config keeps as a count is a whole number: a fraction, an
+    // exponent, a sign or an overflow is refused, never rounded or clamped.
+    for (line, want) in [
+        (
+            "set offload max-rules 0.9",
+            "expected a whole number from 0 to 4294967295, got \"0.9\"",
+        ),
+        (
+            "set offload hold 1e30",
+            "expected a whole number from 0 to 4294967295, got \"1e30\"",
+        ),
+        ("set offload tick-ms 50.7", "got \"50.7\""),
+        ("set offload hold +3", "got \"+3\""),
+        (
+            "set offload max-rules 4294967296",
+            "4294967296 is more than 4294967295",
+        ),
+        (
+            "set offload hold",
+            "set offload hold: expected a whole number",
+        ),
+        // Rates are f64, finite.
+        (
+            "set offload promote-pps 1e400",
+            "expected a finite number of packets per second, got \"1e400\"",
+        ),
+        ("set offload demote-pps NaN", "got \"NaN\""),
+        ("set offload promote-pps inf", "got \"inf\""),
+        (
+            "set offload max-rules 5 6",
+            "set offload max-rules: unexpected \"6\" at the end",
+        ),
+    ] {
+        let e = bad(line);
+        assert!(e.contains(want), "{line:?}: expected {want:?} in {e:?}");
+    }
+    assert_eq!(
+        ok("set offload max-rules 4294967295"),
+        Command::SetOffload(OffloadSet::MaxRules(u32::MAX))
+    );
+    assert_eq!(
+        ok("set offload hold 007"),
+        Command::SetOffload(OffloadSet::Hold(7))
+    );
+    assert_eq!(
+        ok("set offload promote-pps 1e3"),
+        Command::SetOffload(OffloadSet::PromotePps(1000.0))
+    );
+    // -0 is stored, and echoed, as 0; a negative rate is the config
+    // bounds' to refuse (exec), not the grammar's.
+    let Command::SetOffload(OffloadSet::DemotePps(z)) = ok("set offload demote-pps -0") else {
+        panic!("demote-pps");
+    };
+    assert!(z == 0.0 && z.is_sign_positive());
+    assert_eq!(
+        ok("set offload demote-pps -0").to_string(),
+        "set offload demote-pps 0"
+    );
+    assert_eq!(
+        ok("set offload promote-pps -5"),
+        Command::SetOffload(OffloadSet::PromotePps(-5.0))
+    );
+}
+
+#[test]
+fn help_takes_every_word_of_its_topic() {
+    assert_eq!(
+        ok("help show port"),
+        Command::Help(Some("show port".into()))
+    );
+    assert_eq!(
+        ok("?  show   port "),
+        Command::Help(Some("show port".into()))
+    );
+    assert_eq!(ok("help"), Command::Help(None));
+    let text = help(Some("show port"));
+    assert!(text.contains("show port stats") && !text.contains("show flows"));
+}
+
+#[test]
+fn show_flows_options_are_given_once() {
+    for (line, want) in [
+        (
+            "show flows onloaded offloaded",
+            "onloaded or offloaded, not both",
+        ),
+        (
+            "show flows offloaded offloaded",
+            "onloaded or offloaded, not both",
+        ),
+        ("show flows top 5 top 10", "show flows: \"top\" given twice"),
+        (
+            "show flows --json --json",
+            "show flows: \"--json\" given twice",
+        ),
+    ] {
+        let e = bad(line);
+        assert!(e.contains(want), "{line:?}: expected {want:?} in {e:?}");
+    }
+    assert_eq!(
+        ok("show flows top 18446744073709551615"),
+        Command::ShowFlows {
+            filter: FlowFilter::All,
+            top: Some(usize::MAX),
+            json: false
+        }
+    );
+}
+
+#[test]
+fn a_command_displays_as_a_line_that_parses_back_to_it() {
+    for line in [
+        "help",
+        "help show port",
+        "show port stats all",
+        "show port stats 3",
+        "show port xstats 0",
+        "clear port stats all",
+        "clear port stats 1",
+        "show fwd stats",
+        "show flows",
+        "show flows offloaded top 5 --json",
+        "show flows --json onloaded",
+        "dump-flows",
+        "dump-flows --json",
+        "show offload",
+        "set offload promote-pps 5000",
+        "set offload demote-pps 0.1",
+        "set offload promote-pps 1e300",
+        "set offload promote-pps 0.000000001",
+        "set offload hold 3",
+        "set offload max-rules 0",
+        "set offload tick-ms 60000",
+        "policy add priority 3 proto udp dport 53 offload never",
+        "policy del 2",
+        "policy list",
+        "flow offload 4294967300",
+        "flow onload 7",
+        "flow create 0 ingress pattern eth / ipv4 src is 10.0.0.1 / end actions count / end",
+        "flow list 0",
+        "start",
+        "stop",
+        "quit",
+    ] {
+        let cmd = ok(line);
+        let text = cmd.to_string();
+        assert_eq!(ok(&text), cmd, "{line:?} displays as {text:?}");
+    }
+    // The canonical form: one space apart, options in one order, values
+    // as stored.
+    assert_eq!(
+        ok(" show  flows --json   onloaded ").to_string(),
+        "show flows onloaded --json"
+    );
+    assert_eq!(
+        ok("set offload promote-pps 1e300").to_string(),
+        "set offload promote-pps 1e300"
+    );
+    assert_eq!(
+        ok("set offload hold 010").to_string(),
+        "set offload hold 10"
+    );
 }

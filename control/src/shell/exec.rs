@@ -16,9 +16,9 @@ use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::stats::{PortTotals, WorkerStats};
 use serde_json::json;
 
-use super::command::{self, Command, FlowFilter, OffloadSetting, PortSel};
+use super::command::{self, Command, FlowFilter, OffloadSet, PortSel};
 use super::socket::Reply;
-use crate::config::PortSpec;
+use crate::config::{Config, PortSpec};
 use crate::emulated_nic::EmulatedNic;
 use crate::fleet::{FlowKeeper, WorkerHandle};
 use crate::flowlog::{key_json, with_fields};
@@ -32,6 +32,10 @@ pub struct ShellState {
     /// `show port stats` prints (the appliance's own counters never go back,
     /// so the final report and /metrics stay whole).
     baseline: Vec<PortTotals>,
+    /// Per port: the ethdev's counters at the last `clear port stats`, for
+    /// the same reason: the ethdev is not reset, as /metrics and the final
+    /// report read its missed, error and nombuf counts too.
+    hw_baseline: Vec<rte::PortStats>,
     /// Per port: when `show port stats` last ran, and the totals then.
     last_port_show: Vec<Option<(Instant, PortTotals)>>,
     /// When `show fwd stats` last ran, and each worker's figures then.
@@ -48,6 +52,8 @@ pub struct Appliance<'a> {
     pub labels: &'a [PortLabel],
     pub ports: &'a [rte::Port],
     pub specs: &'a [PortSpec],
+    /// The config the appliance runs, whose bounds `set offload` keeps to.
+    pub config: &'a Config,
     pub workers: &'a [WorkerHandle],
     pub nic: Option<&'a EmulatedNic>,
     pub keeper: &'a mut FlowKeeper,
@@ -152,11 +158,12 @@ impl Appliance<'_> {
                 self.state
                     .baseline
                     .resize(totals.len(), PortTotals::default());
+                self.state
+                    .hw_baseline
+                    .resize(self.labels.len(), rte::PortStats::default());
                 for &i in &ps {
                     self.state.baseline[i] = totals[i];
-                    if let Some(p) = self.ports.get(i) {
-                        let _ = p.reset_stats();
-                    }
+                    self.state.hw_baseline[i] = self.hw_stats(i);
                 }
                 Reply::ok(
                     ps.iter()
@@ -175,16 +182,24 @@ impl Appliance<'_> {
             }
             Command::DumpFlows { json } => Reply::ok(self.dump_flows(json)),
             Command::ShowOffload => Reply::ok(self.show_offload()),
-            Command::SetOffload(setting, value) => self.set_offload(setting, value),
+            Command::SetOffload(set) => self.set_offload(set),
             Command::PolicyList => Reply::ok(self.policy_list()),
             Command::PolicyAdd(pairs) => self.policy_add(&pairs),
             Command::PolicyDel(n) => match self.keeper.offload.as_mut() {
                 None => Reply::err("offload is off (--offload none): no policies"),
                 Some(off) => match off.remove_policy(n) {
-                    Some(_) => Reply::ok(format!("policy {n} removed")),
+                    Some(p) => Reply::ok(format!(
+                        "policy {n} removed: {}{}",
+                        policy_text(&p, self.specs),
+                        if n < off.policies().len() {
+                            format!(" (the ones after it are now {n} and up)")
+                        } else {
+                            String::new()
+                        }
+                    )),
                     None => Reply::err(format!(
-                        "policy del: no policy {n} ({} policies; see policy list)",
-                        off.policies().len()
+                        "policy del: no policy {n} ({}; see policy list)",
+                        plural(off.policies().len(), "policy", "policies")
                     )),
                 },
             },
@@ -210,11 +225,14 @@ impl Appliance<'_> {
                     }
                 }
             },
+            // As testpmd, a second start or stop says it changed nothing.
+            Command::Start if !self.state.paused => Reply::ok("Forwarding already started"),
             Command::Start => {
                 self.pause(false);
                 self.state.paused = false;
                 Reply::ok("Forwarding started")
             }
+            Command::Stop if self.state.paused => Reply::ok("Forwarding already stopped"),
             Command::Stop => {
                 self.pause(true);
                 self.state.paused = true;
@@ -267,16 +285,23 @@ impl Appliance<'_> {
         crate::app::port_totals(&self.worker_stats(), self.nic, self.labels.len())
     }
 
+    /// Port index `i`'s ethdev counters (zero where the driver has none).
+    fn hw_stats(&self, i: usize) -> rte::PortStats {
+        self.ports
+            .get(i)
+            .and_then(|p| p.stats().ok())
+            .unwrap_or_default()
+    }
+
     /// testpmd's `show port stats` block for port index `i`.
     fn port_stats(&mut self, i: usize) -> String {
         let now = Instant::now();
         let t = self.totals()[i];
         let base = self.state.baseline.get(i).copied().unwrap_or_default();
-        let hw = self
-            .ports
-            .get(i)
-            .and_then(|p| p.stats().ok())
-            .unwrap_or_default();
+        let hw = since(
+            self.hw_stats(i),
+            self.state.hw_baseline.get(i).copied().unwrap_or_default(),
+        );
         self.state.last_port_show.resize(self.labels.len(), None);
         let (pps_rx, pps_tx, bps_rx, bps_tx) = match self.state.last_port_show[i] {
             Some((then, prev)) => {
@@ -565,9 +590,16 @@ impl Appliance<'_> {
         let mut out = String::new();
         let _ = writeln!(out, "Offload backend: {}", off.backend_name());
         let _ = writeln!(out, "  capabilities: {}", off.capabilities());
+        // Rules of demoted flows are still in use until a tick removes
+        // them: said so, as a budget just lowered leaves more in use than it.
+        // by_state[3]: onloading (see OffloadState::index).
+        let leaving = match by_state[3] {
+            0 => String::new(),
+            n => format!(", {n} of them coming off"),
+        };
         let _ = writeln!(
             out,
-            "  rules: {} used of {} (max-rules); static rules: {} (flow list)",
+            "  rules: {} used of {} (max-rules){leaving}; static rules: {} (flow list)",
             off.rules_installed(),
             p.max_rules,
             off.static_rules()
@@ -575,8 +607,8 @@ impl Appliance<'_> {
         let _ = writeln!(
             out,
             "  thresholds: promote-pps {}, demote-pps {}, hold {}, tick-ms {}, evict margin {}x, insertion rate limit {}/s",
-            p.promote_pps,
-            p.demote_pps,
+            command::rate_text(p.promote_pps),
+            command::rate_text(p.demote_pps),
             p.hold,
             self.tick.as_millis(),
             p.evict_margin,
@@ -613,50 +645,72 @@ impl Appliance<'_> {
         out
     }
 
-    fn set_offload(&mut self, setting: OffloadSetting, value: f64) -> Reply {
-        if setting == OffloadSetting::TickMs {
-            if !(1.0..=60_000.0).contains(&value) {
-                return Reply::err(format!("set offload tick-ms {value}: must be 1..=60000"));
-            }
-            *self.tick = Duration::from_millis(value as u64);
-            return Reply::ok(format!("offload tick-ms set to {}", value as u64));
+    /// `set offload`: the value is checked by the config file's own rules
+    /// (`config::check_offload`) on the `[offload]` section as it would then
+    /// stand, so the shell cannot set what the file could not; the answer
+    /// echoes the value as stored.
+    fn set_offload(&mut self, set: OffloadSet) -> Reply {
+        let name = set.setting().name();
+        let value = set.value_text();
+        if self.keeper.offload.is_none() && !matches!(set, OffloadSet::TickMs(_)) {
+            return Reply::err(format!(
+                "set offload {name} {value}: offload is off (--offload none)"
+            ));
         }
-        let Some(off) = self.keeper.offload.as_mut() else {
-            return Reply::err("offload is off (--offload none)");
-        };
-        let cap = off.capabilities().max_rules;
-        let p = off.params_mut();
-        match setting {
-            OffloadSetting::PromotePps if value < p.demote_pps => {
-                return Reply::err(format!(
-                    "set offload promote-pps {value}: below demote-pps {}: flows would flap",
-                    p.demote_pps
-                ))
-            }
-            OffloadSetting::DemotePps if value > p.promote_pps => {
-                return Reply::err(format!(
-                    "set offload demote-pps {value}: above promote-pps {}: flows would flap",
-                    p.promote_pps
-                ))
-            }
-            OffloadSetting::PromotePps => p.promote_pps = value,
-            OffloadSetting::DemotePps => p.demote_pps = value,
-            OffloadSetting::Hold if value < 1.0 => {
-                return Reply::err("set offload hold: at least 1 tick")
-            }
-            OffloadSetting::Hold => p.hold = value as u32,
-            OffloadSetting::MaxRules => {
-                let n = value as usize;
-                if let Some(c) = cap.filter(|c| n > *c as usize) {
+        // The file's values, under the ones in force now, under the new one.
+        let mut o = self.config.offload.clone();
+        o.tick_ms = u32::try_from(self.tick.as_millis()).unwrap_or(u32::MAX);
+        if let Some(off) = self.keeper.offload.as_ref() {
+            let p = off.params();
+            o.promote_pps = p.promote_pps;
+            o.demote_pps = p.demote_pps;
+            o.hold = p.hold;
+            o.max_rules = u32::try_from(p.max_rules).unwrap_or(u32::MAX);
+        }
+        match set {
+            OffloadSet::PromotePps(v) => o.promote_pps = v,
+            OffloadSet::DemotePps(v) => o.demote_pps = v,
+            OffloadSet::Hold(n) => o.hold = n,
+            OffloadSet::MaxRules(n) => o.max_rules = n,
+            OffloadSet::TickMs(n) => o.tick_ms = n,
+        }
+        if let Err(why) = crate::config::check_offload(&o, &self.config.dataplane) {
+            return Reply::err(format!("set offload {name} {value}: refused: {why}"));
+        }
+        let mut note = String::new();
+        match set {
+            OffloadSet::TickMs(n) => *self.tick = Duration::from_millis(u64::from(n)),
+            OffloadSet::MaxRules(n) => {
+                let Some(off) = self.keeper.offload.as_ref() else {
+                    return Reply::err("offload is off (--offload none)");
+                };
+                if let Some(c) = off.capabilities().max_rules.filter(|c| n > *c) {
                     return Reply::err(format!(
-                        "set offload max-rules {n}: the NIC holds {c} rules"
+                        "set offload max-rules {n}: refused: the NIC holds {c} rules"
                     ));
                 }
-                p.max_rules = n;
+                match self.keeper.set_max_rules(n as usize) {
+                    Ok(0) => {}
+                    Ok(k) => {
+                        note = format!(
+                            "; {} over it will be demoted (the coldest first, those put there by policy or by hand last), their rules removed at the next ticks",
+                            plural(k, "offloaded flow", "offloaded flows")
+                        )
+                    }
+                    Err(e) => return Reply::err(format!("set offload max-rules {n}: {e}")),
+                }
             }
-            OffloadSetting::TickMs => {}
+            OffloadSet::PromotePps(_) | OffloadSet::DemotePps(_) | OffloadSet::Hold(_) => {
+                let Some(off) = self.keeper.offload.as_mut() else {
+                    return Reply::err("offload is off (--offload none)");
+                };
+                let p = off.params_mut();
+                p.promote_pps = o.promote_pps;
+                p.demote_pps = o.demote_pps;
+                p.hold = o.hold;
+            }
         }
-        Reply::ok(format!("offload {} set to {value}", setting.name()))
+        Reply::ok(format!("offload {name} set to {value}{note}"))
     }
 
     fn policy_list(&self) -> String {
@@ -668,13 +722,7 @@ impl Appliance<'_> {
         }
         let mut out = String::new();
         for (i, p) in off.policies().iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{i}: priority {} {} -> offload {}",
-                p.matches.priority,
-                crate::config::describe_match(&p.matches, self.specs),
-                p.choice.name()
-            );
+            let _ = writeln!(out, "{i}: {}", policy_text(p, self.specs));
         }
         out
     }
@@ -685,10 +733,13 @@ impl Appliance<'_> {
         };
         match crate::config::offload_policy_from_pairs(pairs, self.specs) {
             Ok(p) => {
-                off.add_policy(p);
+                let text = policy_text(&p, self.specs);
+                let at = off.add_policy(p);
+                // Policies are kept by priority: the new one's number is
+                // where it went, which `policy del` takes.
                 Reply::ok(format!(
-                    "policy added ({} policies; it applies to flows from now on)",
-                    off.policies().len()
+                    "policy added as {at}: {text} ({}; it applies to flows announced from now on)",
+                    plural(off.policies().len(), "policy", "policies")
                 ))
             }
             Err(e) => Reply::err(format!("policy add: {e}")),
@@ -699,9 +750,16 @@ impl Appliance<'_> {
         if self.keeper.offload.is_none() {
             return Reply::err("offload is off (--offload none)");
         }
-        match self.keeper.offload_now(split_id(id), rte::cycles::tsc()) {
-            Ok(rule) => Reply::ok(format!("flow {id} offloaded (rule {})", rule.0)),
-            Err(e) => Reply::err(format!("flow offload {id}: {e}")),
+        let done = self.keeper.offload_now(split_id(id), rte::cycles::tsc());
+        let evicted = done.evicted.map_or(String::new(), |(w, f)| {
+            format!(
+                "; flow {} gave its rule up for it (the coldest the rates had put there)",
+                flow_id(w, f)
+            )
+        });
+        match done.result {
+            Ok(rule) => Reply::ok(format!("flow {id} offloaded (rule {}){evicted}", rule.0)),
+            Err(e) => Reply::err(format!("flow offload {id}: {e}{evicted}")),
         }
     }
 
@@ -717,6 +775,36 @@ impl Appliance<'_> {
             Ok(None) => Reply::ok(format!("flow {id} stays on the workers (manual override)")),
             Err(e) => Reply::err(format!("flow onload {id}: {e}")),
         }
+    }
+}
+
+/// `n policy` or `n policies`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A header policy as `policy list` shows it.
+fn policy_text(p: &crate::config::OffloadPolicy, specs: &[PortSpec]) -> String {
+    format!(
+        "priority {} {} -> offload {}",
+        p.matches.priority,
+        crate::config::describe_match(&p.matches, specs),
+        p.choice.name()
+    )
+}
+
+/// Counters since `base`, a reading taken earlier (0 where a driver reset
+/// its counters since).
+fn since(now: rte::PortStats, base: rte::PortStats) -> rte::PortStats {
+    rte::PortStats {
+        rx_packets: now.rx_packets.saturating_sub(base.rx_packets),
+        tx_packets: now.tx_packets.saturating_sub(base.tx_packets),
+        rx_bytes: now.rx_bytes.saturating_sub(base.rx_bytes),
+        tx_bytes: now.tx_bytes.saturating_sub(base.tx_bytes),
+        rx_missed: now.rx_missed.saturating_sub(base.rx_missed),
+        rx_errors: now.rx_errors.saturating_sub(base.rx_errors),
+        tx_errors: now.tx_errors.saturating_sub(base.tx_errors),
+        rx_nombuf: now.rx_nombuf.saturating_sub(base.rx_nombuf),
     }
 }
 
@@ -749,3 +837,7 @@ fn flow_text(k: &FlowKey) -> String {
         )
     }
 }
+
+#[cfg(test)]
+#[path = "exec_tests.rs"]
+mod tests;

@@ -207,11 +207,23 @@ fn bind(path: &Path) -> anyhow::Result<(UnixListener, (u64, u64))> {
 /// Removes what is at `path` if it is a stale socket of this user's; any
 /// other thing there is an error that says what it is.
 fn make_way(path: &Path) -> anyhow::Result<()> {
+    if check_path(path)? {
+        std::fs::remove_file(path)
+            .with_context(|| format!("remove stale control socket {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Whether `path` may be served: `Ok(false)` when nothing is there,
+/// `Ok(true)` when a stale socket of this user's is (to be replaced), and an
+/// error saying what is there otherwise. Changes nothing, so that
+/// `--check-config` refuses what the start would.
+pub fn check_path(path: &Path) -> anyhow::Result<bool> {
     let shown = path.display();
     let m = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         // Gone since: the next link will tell.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e).with_context(|| format!("control socket {shown}")),
     };
     let t = m.file_type();
@@ -224,8 +236,7 @@ fn make_way(path: &Path) -> anyhow::Result<()> {
         let me = nix::unistd::geteuid().as_raw();
         if m.uid() == me {
             // Nothing serves it and it is ours: a run that died left it.
-            return std::fs::remove_file(path)
-                .with_context(|| format!("remove stale control socket {shown}"));
+            return Ok(true);
         }
         format!("a socket of uid {} that nothing serves", m.uid())
     } else if t.is_symlink() {
@@ -638,29 +649,9 @@ mod tests {
         let mut slow = UnixStream::connect(&path).unwrap();
         slow.set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
-        let start = Instant::now();
-        let mut answer = Vec::new();
         // A byte every 300 ms (each read well within any per-read timeout),
         // never a newline, until the server gives up on it.
-        let cut = loop {
-            assert!(
-                start.elapsed() < LINE_WITHIN * 3,
-                "still reading a line after {:?}",
-                start.elapsed()
-            );
-            if slow.write_all(b"x").is_err() {
-                break start.elapsed();
-            }
-            match slow.read_to_end(&mut answer) {
-                Ok(_) => break start.elapsed(),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => break start.elapsed(),
-            }
-        };
-        assert!(
-            cut >= LINE_WITHIN - Duration::from_millis(500) && cut < LINE_WITHIN * 2,
-            "cut after {cut:?}"
-        );
+        let (_, answer) = crate::poll_server::hostile::trickle_until_cut(&mut slow, LINE_WITHIN);
         let answer = String::from_utf8_lossy(&answer);
         assert!(
             answer.is_empty() || answer.starts_with("ERR\n"),

@@ -40,6 +40,7 @@
 //! N`, `flow isolate`, `flow aged`, templates and the asynchronous `flow
 //! queue` commands.
 
+use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use flowlift_dataplane::mac::MacAddr;
@@ -288,6 +289,142 @@ impl Action {
             Action::Meter { .. } => "meter",
             Action::Jump { .. } => "jump",
             Action::Mark { .. } => "mark",
+        }
+    }
+}
+
+// The canonical text of a command: every attribute that is not rte_flow's
+// default, every field with its spec and mask written out (and its last, if
+// any), numbers in decimal. It parses back to the same command, which the
+// fuzz target checks, and reads as testpmd's syntax for logs and tests.
+
+impl fmt::Display for FlowCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlowCommand::Validate(r) => write!(f, "flow validate {r}"),
+            FlowCommand::Create(r) => write!(f, "flow create {r}"),
+            FlowCommand::List { port } => write!(f, "flow list {port}"),
+            FlowCommand::Query { port, rule } => write!(f, "flow query {port} {rule} count"),
+            FlowCommand::Destroy { port, rules } => {
+                write!(f, "flow destroy {port}")?;
+                for r in rules {
+                    write!(f, " rule {r}")?;
+                }
+                Ok(())
+            }
+            FlowCommand::Flush { port } => write!(f, "flow flush {port}"),
+        }
+    }
+}
+
+/// The rule after `flow create`: `PORT ATTR... pattern ... / end actions
+/// ... / end`.
+impl fmt::Display for FlowRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = self.attr;
+        write!(f, "{}", self.port)?;
+        for (on, name) in [
+            (a.ingress, "ingress"),
+            (a.egress, "egress"),
+            (a.transfer, "transfer"),
+        ] {
+            if on {
+                write!(f, " {name}")?;
+            }
+        }
+        if a.group != 0 {
+            write!(f, " group {}", a.group)?;
+        }
+        if a.priority != 0 {
+            write!(f, " priority {}", a.priority)?;
+        }
+        f.write_str(" pattern")?;
+        for item in &self.pattern {
+            write!(f, " {item} /")?;
+        }
+        f.write_str(" end actions")?;
+        for action in &self.actions {
+            write!(f, " {action} /")?;
+        }
+        f.write_str(" end")
+    }
+}
+
+/// ` NAME spec V NAME mask M [NAME last L]`, nothing for a field not given.
+fn write_field<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    m: &Option<FieldMatch<T>>,
+) -> fmt::Result {
+    let Some(m) = m else { return Ok(()) };
+    write!(f, " {name} spec {} {name} mask {}", m.spec, m.mask)?;
+    if let Some(last) = &m.last {
+        write!(f, " {name} last {last}")?;
+    }
+    Ok(())
+}
+
+/// An item without its `/`: `ipv4 src spec 10.0.0.1 src mask 255.255.255.255`.
+impl fmt::Display for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        match self {
+            Item::Eth(e) => {
+                write_field(f, "dst", &e.dst)?;
+                write_field(f, "src", &e.src)?;
+                write_field(f, "type", &e.ether_type)
+            }
+            Item::Vlan(v) => {
+                write_field(f, "tci", &v.tci)?;
+                write_field(f, "pcp", &v.pcp)?;
+                write_field(f, "vid", &v.vid)?;
+                write_field(f, "inner_type", &v.inner_type)
+            }
+            Item::Ipv4(ip) => {
+                write_field(f, "src", &ip.src)?;
+                write_field(f, "dst", &ip.dst)?;
+                write_field(f, "proto", &ip.proto)?;
+                write_field(f, "tos", &ip.tos)?;
+                write_field(f, "ttl", &ip.ttl)
+            }
+            Item::Ipv6(ip) => {
+                write_field(f, "src", &ip.src)?;
+                write_field(f, "dst", &ip.dst)?;
+                write_field(f, "proto", &ip.proto)
+            }
+            Item::Tcp(t) => {
+                write_field(f, "src", &t.src)?;
+                write_field(f, "dst", &t.dst)?;
+                write_field(f, "flags", &t.flags)
+            }
+            Item::Udp(p) | Item::Sctp(p) => {
+                write_field(f, "src", &p.src)?;
+                write_field(f, "dst", &p.dst)
+            }
+            Item::Icmp(i) => {
+                write_field(f, "type", &i.icmp_type)?;
+                write_field(f, "code", &i.code)
+            }
+            Item::RepresentedPort(p) => write_field(f, "ethdev_port_id", &p.ethdev_port_id),
+            Item::PortId(p) => write_field(f, "id", &p.id),
+        }
+    }
+}
+
+/// An action without its `/`: `queue index 3`.
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        match *self {
+            Action::Count { id: None } | Action::Drop => Ok(()),
+            Action::Count { id: Some(id) } => write!(f, " identifier {id}"),
+            Action::Queue { index } => write!(f, " index {index}"),
+            Action::RepresentedPort { ethdev_port_id } => {
+                write!(f, " ethdev_port_id {ethdev_port_id}")
+            }
+            Action::PortId { id } | Action::Mark { id } => write!(f, " id {id}"),
+            Action::Meter { mtr_id } => write!(f, " mtr_id {mtr_id}"),
+            Action::Jump { group } => write!(f, " group {group}"),
         }
     }
 }

@@ -814,6 +814,24 @@ fn is_keyword(word: &str) -> bool {
 }
 
 #[test]
+fn a_command_displays_as_a_line_that_parses_back_to_it() {
+    for line in VALID {
+        let cmd = ok(line);
+        let text = cmd.to_string();
+        assert_eq!(ok(&text), cmd, "{line:?} displays as {text:?}");
+    }
+    // Every field written out, spec and mask, in decimal.
+    assert_eq!(
+        ok("flow create 0 ingress priority 2 pattern eth type is 0x0800 / ipv4 src spec 10.0.0.0 src prefix 8 / udp dst is 53 dst last 60 / end actions count / queue index 1 / end").to_string(),
+        "flow create 0 ingress priority 2 pattern eth type spec 2048 type mask 65535 / ipv4 src spec 10.0.0.0 src mask 255.0.0.0 / udp dst spec 53 dst mask 65535 dst last 60 / end actions count / queue index 1 / end"
+    );
+    assert_eq!(
+        ok("flow destroy 0 rule 3 rule 1").to_string(),
+        "flow destroy 0 rule 3 rule 1"
+    );
+}
+
+#[test]
 fn completion_offers_every_next_keyword_and_nothing_before_a_value() {
     for line in VALID {
         let w = words(line);
@@ -942,11 +960,15 @@ fn vocabulary() -> Vec<&'static str> {
     v
 }
 
-/// Asserts that `line` parses or fails cleanly, and that completion after it
+/// Asserts that `line` parses or fails cleanly (a command it parses to
+/// displays as a line that parses back to it), and that completion after it
 /// does not panic either.
 fn check_no_panic(line: &str) {
     match parse(line) {
-        Ok(_) => {}
+        Ok(cmd) => {
+            let text = cmd.to_string();
+            assert_eq!(parse(&text), Ok(cmd), "{line:?} displays as {text:?}");
+        }
         Err(e) => {
             let text = e.to_string();
             assert!(!text.contains('\n'), "{line:?}: {text}");

@@ -181,22 +181,50 @@ pub struct CuckooTable<K: TableKey> {
     cache_resident: bool,
 }
 
+/// The most entries a table holds: entry indices are [`FlowId`]s, 32 bits, and
+/// a worker numbers its IPv6 flows after its IPv4 ones, so two tables of at
+/// most 2^31 entries each still give every flow an id.
+pub const MAX_CAPACITY: usize = 1 << 31;
+
 impl<K: TableKey> CuckooTable<K> {
+    /// The capacity [`CuckooTable::with_capacity`] gives for `entries` (rounded
+    /// up to a power of two of buckets, at least one), or `None` above
+    /// [`MAX_CAPACITY`]. Allocates nothing: configs are checked with it.
+    pub fn capacity_for(entries: usize) -> Option<usize> {
+        let buckets = entries
+            .div_ceil(SLOTS_PER_BUCKET)
+            .max(1)
+            .checked_next_power_of_two()?;
+        let capacity = buckets.checked_mul(SLOTS_PER_BUCKET)?;
+        (capacity <= MAX_CAPACITY).then_some(capacity)
+    }
+
+    /// The bytes [`CuckooTable::with_capacity`] allocates for `entries` (what
+    /// [`CuckooTable::memory_bytes`] then reports), or `None` above
+    /// [`MAX_CAPACITY`]. Allocates nothing.
+    pub fn memory_for(entries: usize) -> Option<usize> {
+        use std::mem::size_of;
+        let capacity = Self::capacity_for(entries)?;
+        Some(
+            capacity / SLOTS_PER_BUCKET * size_of::<Bucket>()
+                + capacity * size_of::<K>()
+                + capacity.div_ceil(64) * size_of::<u64>()
+                + capacity * size_of::<u32>()
+                + BFS_NODES * size_of::<BfsNode>(),
+        )
+    }
+
     /// A table for at least `entries` keys (rounded up: a power of two of
     /// buckets, at least one), with every byte it will ever use allocated now.
     ///
     /// # Panics
-    /// If the entry count does not fit a 32-bit [`FlowId`] (more than 2^31).
+    /// If the entry count is above [`MAX_CAPACITY`] (see
+    /// [`CuckooTable::capacity_for`], which callers with untrusted sizes check
+    /// first).
     pub fn with_capacity(entries: usize) -> Self {
-        let buckets = entries
-            .div_ceil(SLOTS_PER_BUCKET)
-            .max(1)
-            .next_power_of_two();
-        let capacity = buckets * SLOTS_PER_BUCKET;
-        assert!(
-            capacity <= 1 << 31,
-            "a flow table holds at most 2^31 entries (asked {entries})"
-        );
+        let capacity = Self::capacity_for(entries)
+            .unwrap_or_else(|| panic!("a flow table holds at most 2^31 entries (asked {entries})"));
+        let buckets = capacity / SLOTS_PER_BUCKET;
         CuckooTable {
             buckets: vec![Bucket::default(); buckets],
             mask: buckets - 1,

@@ -1,4 +1,5 @@
-//! `rte_flow_ops`: validate, create, destroy, flush and query (COUNT), from
+//! `rte_flow_ops`: validate, create, destroy, flush and query (COUNT), and
+//! the indirect action handles of `indirect.rs`, from
 //! rte_flow's C structures to `flowlift_nic::flow`'s types and back. What is
 //! matched, done or refused is the model's; this file only reads the C
 //! structures, resolves ethdev port ids, and reports refusals through
@@ -29,6 +30,9 @@ pub(crate) static FLOW_OPS: sys::rte_flow_ops = sys::rte_flow_ops {
     destroy: Some(destroy),
     flush: Some(flush),
     query: Some(query),
+    action_handle_create: Some(crate::indirect::action_handle_create),
+    action_handle_destroy: Some(crate::indirect::action_handle_destroy),
+    action_handle_query: Some(crate::indirect::action_handle_query),
     // SAFETY: `rte_flow_ops` holds only optional function pointers, for which
     // all zero bits are `None` (NULL: "not supported" to rte_flow).
     ..unsafe { std::mem::zeroed() }
@@ -48,7 +52,7 @@ pub(crate) unsafe extern "C" fn flow_ops_get(
 }
 
 /// The switch port `port` is.
-fn me(port: &Port) -> PortRef {
+pub(crate) fn me(port: &Port) -> PortRef {
     match port.role {
         Role::Pf => PortRef::Uplink,
         Role::Vf(vf) => PortRef::Vf(vf),
@@ -69,7 +73,7 @@ fn resolve(dev: &Device, id: u32) -> PortRef {
 }
 
 /// A rule as read from C, with what a refusal points at.
-struct Request {
+pub(crate) struct Request {
     ctx: Context,
     attr: Attr,
     items: Vec<Item>,
@@ -316,13 +320,28 @@ unsafe fn read_item(dev: &Device, item: &sys::rte_flow_item) -> Item {
 ///
 /// # Safety
 /// Its conf is null or points to the structure of its type.
-unsafe fn read_action(dev: &Device, me: PortRef, action: &sys::rte_flow_action) -> Action {
+pub(crate) unsafe fn read_action(
+    dev: &Device,
+    me: PortRef,
+    action: &sys::rte_flow_action,
+) -> Action {
     // SAFETY: each conf read below is for the structure the action's type
     // names, as the caller guarantees.
     unsafe {
         match action.type_ {
             sys::RTE_FLOW_ACTION_TYPE_VOID => Action::Void,
+            sys::RTE_FLOW_ACTION_TYPE_PASSTHRU => Action::Passthru,
             sys::RTE_FLOW_ACTION_TYPE_COUNT => Action::Count,
+            sys::RTE_FLOW_ACTION_TYPE_METER => Action::Meter(
+                action
+                    .conf
+                    .cast::<sys::rte_flow_action_meter>()
+                    .as_ref()
+                    .map(|m| m.mtr_id),
+            ),
+            // The conf is the handle itself (an id of the model, see
+            // indirect.rs); an unknown one is refused by the model.
+            sys::RTE_FLOW_ACTION_TYPE_INDIRECT => Action::Indirect(action.conf as usize as u64),
             sys::RTE_FLOW_ACTION_TYPE_DROP => Action::Drop,
             sys::RTE_FLOW_ACTION_TYPE_QUEUE => {
                 match action.conf.cast::<sys::rte_flow_action_queue>().as_ref() {
@@ -353,13 +372,12 @@ unsafe fn read_action(dev: &Device, me: PortRef, action: &sys::rte_flow_action) 
 /// # Safety
 /// `error` is null or writable; the pointers in `req` (if any) are those
 /// rte_flow passed.
-unsafe fn report(error: *mut sys::rte_flow_error, e: FlowError, req: Option<&Request>) -> c_int {
-    let errno = match e.errno {
-        Errno::NotSupported => libc::ENOTSUP,
-        Errno::Invalid => libc::EINVAL,
-        Errno::NoSpace => libc::ENOSPC,
-        Errno::NotFound => libc::ENOENT,
-    };
+pub(crate) unsafe fn report(
+    error: *mut sys::rte_flow_error,
+    e: FlowError,
+    req: Option<&Request>,
+) -> c_int {
+    let errno = errno(e.errno);
     let item = |i: usize| req.and_then(|r| r.item_ptrs.get(i).copied());
     let action = |i: usize| req.and_then(|r| r.action_ptrs.get(i).copied());
     let attr: *const c_void = req.map_or(std::ptr::null(), |r| r.attr_ptr.cast());
@@ -405,10 +423,24 @@ unsafe fn report(error: *mut sys::rte_flow_error, e: FlowError, req: Option<&Req
     unsafe { sys::rte_flow_error_set(error, errno, kind, cause, message(e.message).as_ptr()) }
 }
 
+/// The C errno of a refusal.
+pub(crate) fn errno(e: Errno) -> c_int {
+    match e {
+        Errno::NotSupported => libc::ENOTSUP,
+        Errno::Invalid => libc::EINVAL,
+        Errno::NoSpace => libc::ENOSPC,
+        Errno::NotFound => libc::ENOENT,
+        Errno::Busy => libc::EBUSY,
+        Errno::Exists => libc::EEXIST,
+        Errno::Io => libc::EIO,
+        Errno::NoMemory => libc::ENOMEM,
+    }
+}
+
 /// `msg` as a C string that lives as long as the process: rte_flow keeps the
 /// pointer in the caller's error. Messages are the model's static strings,
 /// so each is made once.
-fn message(msg: &'static str) -> &'static CStr {
+pub(crate) fn message(msg: &'static str) -> &'static CStr {
     static MESSAGES: Mutex<BTreeMap<&'static str, &'static CStr>> = Mutex::new(BTreeMap::new());
     let mut known = crate::port::lock(&MESSAGES);
     known.entry(msg).or_insert_with(|| {

@@ -1,6 +1,6 @@
 //! `net_flowlift`: the model NIC of `flowlift-nic` as a DPDK 22.11 poll-mode
 //! driver for a virtual device, so that any DPDK application drives it through
-//! ethdev and rte_flow (and, coming, rte_mtr) exactly as it drives a ConnectX.
+//! ethdev and rte_flow and rte_mtr exactly as it drives a ConnectX.
 //!
 //! `--vdev net_flowlift0,wire=F,loops=1,representor=vf[0-3]` makes port 0, the
 //! PF (uplink), whose wire replays the capture F, and ports 1-4, the
@@ -8,12 +8,17 @@
 //! any DPDK 22.11 application with `-d` (from a directory that is not world
 //! writable: EAL refuses plugins from one such as /tmp).
 //!
-//! This crate is C-ABI glue only: registration, probe/remove, `eth_dev_ops`,
-//! the burst functions, mbufs. What the NIC does is `flowlift-nic`'s, in safe
-//! Rust. Every `unsafe` block here says why it holds.
+//! This crate is C-ABI glue only: registration, probe/remove, `eth_dev_ops`
+//! (with RSS in `rss.rs` and the switch thread's start and stop in
+//! `switch.rs`), the burst functions, mbufs, `rte_flow_ops` (`flow.rs`, with
+//! the indirect COUNT handles of `indirect.rs`) and `rte_mtr_ops` (`mtr.rs`).
+//! What the NIC does is `flowlift-nic`'s, in safe Rust. Every `unsafe` block
+//! here says why it holds.
 
 mod flow;
+mod indirect;
 mod log;
+mod mtr;
 mod port;
 mod probe;
 mod rss;

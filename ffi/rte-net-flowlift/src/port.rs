@@ -146,6 +146,7 @@ pub(crate) static OPS: sys::eth_dev_ops = sys::eth_dev_ops {
     tx_queue_release: Some(tx_queue_release),
     representor_info_get: Some(representor_info_get),
     flow_ops_get: Some(crate::flow::flow_ops_get),
+    mtr_ops_get: Some(crate::mtr::mtr_ops_get),
     // SAFETY: `eth_dev_ops` holds only optional function pointers, for which
     // all zero bits are `None` (NULL: "not supported" to ethdev).
     ..unsafe { std::mem::zeroed() }
@@ -192,9 +193,10 @@ unsafe extern "C" fn dev_infos_get(
         Role::Vf(vf) => vf,
     };
     info.switch_info.rx_domain = 0;
-    // Rules live in the model's switch whatever the port's state, as mlx5
-    // keeps them across stop and start.
-    info.dev_capa |= u64::from(sys::FLOWLIFT_ETH_DEV_CAPA_FLOW_RULE_KEEP);
+    // Rules and indirect actions live in the model's switch whatever the
+    // port's state, as mlx5 keeps them across stop and start.
+    info.dev_capa |= u64::from(sys::FLOWLIFT_ETH_DEV_CAPA_FLOW_RULE_KEEP)
+        | u64::from(sys::FLOWLIFT_ETH_DEV_CAPA_FLOW_SHARED_OBJECT_KEEP);
     0
 }
 

@@ -657,18 +657,19 @@ struct Seen {
 impl Seen {
     /// Reads a verbose line: `port 0/queue 1: received ...` sets the port;
     /// `src=02:00:00:00:HH:LL - ... - RSS hash=0x... - ... - Receive
-    /// queue=0x1` is a packet.
+    /// queue=0x1` is a packet. testpmd's prompt, written by its main thread
+    /// while the forwarding lcore prints, may land in front of either (even
+    /// cut in pieces, `testpmd>   src=...` or `estp  src=...`): the fields
+    /// are looked for anywhere in the line.
     fn parse(line: &str, port: &mut u16) -> Option<Seen> {
-        let line = line.trim();
-        if let Some(rest) = line.strip_prefix("port ") {
-            if let Some((p, _)) = rest.split_once('/') {
-                if let Ok(p) = p.parse() {
-                    *port = p;
-                }
+        if let Some((head, _)) = line.split_once("/queue ") {
+            if let Some(p) = head.rsplit_once("port ").and_then(|(_, p)| p.parse().ok()) {
+                *port = p;
             }
             return None;
         }
-        let mac = line.strip_prefix("src=")?.get(..17)?;
+        let (_, rest) = line.split_once("src=")?;
+        let mac = rest.get(..17)?;
         let bytes: Vec<u8> = mac
             .split(':')
             .map(|b| u8::from_str_radix(b, 16).ok())
@@ -1198,4 +1199,355 @@ fn testpmd_uplink_rx_plus_imissed_is_the_wire() {
         context()
     );
     assert_eq!(wire_cleared, 0);
+}
+
+impl Testpmd {
+    /// `flow indirect_action PORT query ID` of an indirect COUNT: hits and
+    /// bytes.
+    fn indirect_query(&mut self, port: u16, id: u32) -> (u64, u64) {
+        self.send(&format!("flow indirect_action {port} query {id}"));
+        self.read_until(Duration::from_secs(5), |l| {
+            l.contains("Indirect COUNT action:")
+        })
+        .unwrap_or_else(|| self.fail(&format!("no answer to the query of indirect action {id}")));
+        let mut read = |key: &str| -> u64 {
+            let line = self
+                .read_until(Duration::from_secs(5), |l| l.trim_start().starts_with(key))
+                .unwrap_or_else(|| self.fail(&format!("no {key} for indirect action {id}")));
+            line.trim_start()[key.len()..]
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| self.fail(&line))
+        };
+        let hits = read("hits:");
+        let bytes = read("bytes:");
+        (hits, bytes)
+    }
+
+    /// `show port meter stats PORT ID no`: packets green, yellow, red and
+    /// dropped.
+    fn meter_stats(&mut self, port: u16, id: u32) -> [u64; 4] {
+        self.send(&format!("show port meter stats {port} {id} no"));
+        let mut out = [0; 4];
+        for (i, key) in ["Pkts G:", "Pkts Y:", "Pkts R:", "Pkts DROPPED:"]
+            .iter()
+            .enumerate()
+        {
+            let line = self
+                .read_until(Duration::from_secs(5), |l| l.trim_start().starts_with(key))
+                .unwrap_or_else(|| self.fail(&format!("no '{key}' for meter {id}")));
+            out[i] = line.trim_start()[key.len()..]
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| self.fail(&line));
+        }
+        out
+    }
+
+    /// Sends an rte_mtr command that must succeed (testpmd prints nothing
+    /// then): checked by the prompt that follows and no error line.
+    fn mtr_ok(&mut self, command: &str) {
+        self.send(command);
+        self.send("show port meter cap 0");
+        let line = self
+            .read_until(Duration::from_secs(5), |l| {
+                l.contains("(error ") || l.contains("Port Meter Object Capabilities")
+            })
+            .unwrap_or_else(|| self.fail(&format!("no answer to: {command}")));
+        if line.contains("(error ") {
+            self.fail(&format!("{command}: {line}"));
+        }
+    }
+}
+
+/// Frame `i` of [`write_capture`]: its source address.
+fn source_of(i: u16) -> String {
+    format!("10.0.{}.{}", i >> 8, i & 0xff)
+}
+
+/// The issue's check of the model by testpmd's own commands, all made
+/// before the first packet (`--disable-device-start`), on a paced wire the
+/// host does not poll until it is over (so some frames are missed):
+///
+/// - a transfer rule to VF 0's representor with COUNT: its hits are what
+///   VF 0's sink received from the switch;
+/// - an ingress DROP counting on an indirect COUNT: after the rule is
+///   destroyed (and a counter refresh later), the handle's hits are the
+///   switch's drops that were not the meter's;
+/// - a transfer rule through an srTCM meter (green passes, yellow and red
+///   drop) with COUNT after the METER, to VF 1: its hits are what VF 1 got,
+///   and the meter's red packets what VF 1 did not get of the rule's flows;
+/// - a fully specified 5-tuple rule (the exact-match table) to VF 2;
+/// - uplink RX + missed is what reached the PF's host, and with the rules'
+///   share it is the whole wire.
+///
+/// And refusals as testpmd prints them: a full rule table (`rules=4`), an
+/// unknown meter, an indirect COUNT or meter still in use, a meter policy
+/// the model cannot do, a meter with an unknown profile.
+#[test]
+fn testpmd_counts_meters_and_indirect_counts_as_the_issue_asks() {
+    let Some(testpmd) = testpmd() else { return };
+    let (dir, so) = plugin_dir();
+    let capture = dir.path().join("wire.pcap");
+    // Frame i: 10.0.(i/256).(i%256):(1000 + i) -> 10.1.0.1:5001.
+    const FRAMES: u64 = 1000;
+    write_capture(&capture, FRAMES as u16);
+    let vdev = format!(
+        "net_flowlift0,wire={},loops=1,rate_pps=20000,representor=vf[0-3],\
+         rules=4,counter_refresh_ms=100",
+        capture.display()
+    );
+    let mut pmd = Testpmd::start(
+        &testpmd,
+        &so,
+        &vdev,
+        &[
+            "--forward-mode=rxonly",
+            "--no-flush-rx",
+            "--disable-device-start",
+        ],
+    );
+    pmd.read_until(Duration::from_secs(20), |l| {
+        l.contains("Interactive-mode selected")
+    })
+    .unwrap_or_else(|| pmd.fail("testpmd did not start"));
+
+    // A meter of 1000 bytes a second, 600 bytes of committed burst and no
+    // excess: the first ten 60-byte frames are green, nearly all the rest red.
+    pmd.mtr_ok("add port meter profile srtcm_rfc2697 0 1 1000 600 0 0");
+    pmd.mtr_ok("add port meter policy 0 1 g_actions end y_actions drop / end r_actions drop / end");
+    pmd.mtr_ok("create port meter 0 1 1 1 yes 255 0 g 0");
+    let created = pmd.ask(
+        "flow indirect_action 0 create action_id 7 ingress action count / end",
+        &["Indirect action #", "Caught PMD error"],
+    );
+    assert!(created.contains("Indirect action #7 created"), "{created}");
+
+    // Frames 0-99 (ports 1000-1099) to VF 0.
+    let to_vf0 = pmd.flow_create(
+        "0 transfer pattern eth / ipv4 / udp src spec 1000 src last 1099 src mask 0xffff / end \
+         actions represented_port ethdev_port_id 1 / count / end",
+    );
+    // Frames 512-767 (10.0.2.0/24) dropped, counted on indirect action 7.
+    let dropper = pmd.flow_create(
+        "0 ingress pattern eth / ipv4 src spec 10.0.2.0 src mask 255.255.255.0 / end \
+         actions indirect 7 / drop / end",
+    );
+    // Frames 100-199 through meter 1, counted after it, to VF 1.
+    let metered = pmd.flow_create(
+        "0 transfer pattern eth / ipv4 / udp src spec 1100 src last 1199 src mask 0xffff / end \
+         actions meter mtr_id 1 / count / represented_port ethdev_port_id 2 / end",
+    );
+    // Frame 868 alone, by its whole 5-tuple, to VF 2.
+    let exact = pmd.flow_create(&format!(
+        "0 transfer pattern eth / ipv4 src is {} dst is 10.1.0.1 / udp src is 1868 dst is 5001 / end \
+         actions represented_port ethdev_port_id 3 / count / end",
+        source_of(868)
+    ));
+    let full =
+        pmd.flow_refused("0 ingress pattern eth / ipv4 src is 10.9.9.9 / end actions drop / end");
+    assert!(
+        full.contains("Caught PMD error type 1 (cause unspecified)")
+            && full.contains("No space left on device"),
+        "{full}"
+    );
+    let no_meter = pmd.ask(
+        "flow validate 0 ingress pattern eth / end actions meter mtr_id 99 / drop / end",
+        &["Flow rule validated", "Caught PMD error"],
+    );
+    assert!(
+        no_meter.contains("Caught PMD error type 16 (specific action)")
+            && no_meter.contains("Invalid argument"),
+        "{no_meter}"
+    );
+    let busy = pmd.ask(
+        "flow indirect_action 0 destroy action_id 7",
+        &["Indirect action #7 destroyed", "Caught PMD error"],
+    );
+    assert!(
+        busy.contains("Caught PMD error type 16") && busy.contains("Device or resource busy"),
+        "{busy}"
+    );
+    let in_use = pmd.ask("del port meter 0 1", &["(error "]);
+    assert!(
+        in_use.contains("cause unspecified") && in_use.contains("(error 1)"),
+        "{in_use}"
+    );
+    let policy = pmd.ask(
+        "add port meter policy 0 2 g_actions queue index 0 / end y_actions end r_actions drop / end",
+        &["(error "],
+    );
+    assert!(policy.contains("(error 14)"), "meter policy: {policy}");
+    let profile = pmd.ask("create port meter 0 2 9 1 yes 255 0 g 0", &["(error "]);
+    assert!(
+        profile.contains("meter profile id") && profile.contains("(error 2)"),
+        "{profile}"
+    );
+
+    // The wire starts with the PF; the host polls only once it is over.
+    pmd.ask("port start all", &["Done"]);
+    let wire = (0..50)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            pmd.xstat(0, "wire_rx_packets")
+        })
+        .find(|w| *w == FRAMES)
+        .unwrap_or_else(|| pmd.fail("the paced wire did not finish"));
+    pmd.send("start");
+    let host = FRAMES - 100 - 256 - 100 - 1;
+    let pf = pmd.wait_stats(0, Duration::from_secs(10), |s| {
+        s.rx_packets + s.rx_missed >= host
+    });
+    let (hits0, bytes0) = pmd.flow_query(0, to_vf0);
+    let vf0 = pmd.xstat(1, "vf_rx_from_switch_packets");
+    let vf0_bytes = pmd.xstat(1, "vf_rx_from_switch_bytes");
+    let (hits1, _) = pmd.flow_query(0, metered);
+    let vf1 = pmd.xstat(2, "vf_rx_from_switch_packets");
+    let [green, yellow, red, meter_dropped] = pmd.meter_stats(0, 1);
+    let (hits2, _) = pmd.flow_query(0, exact);
+    let vf2 = pmd.xstat(3, "vf_rx_from_switch_packets");
+    let dropped = pmd.xstat(0, "switch_drop_packets");
+    let destroyed = pmd.ask(
+        &format!("flow destroy 0 rule {dropper}"),
+        &["destroyed", "Caught PMD error"],
+    );
+    assert!(destroyed.contains("destroyed"), "{destroyed}");
+    // Counters are the device's cache: the final count shows from the next
+    // refresh (counter_refresh_ms=100) on.
+    std::thread::sleep(Duration::from_millis(250));
+    let (drop_hits, drop_bytes) = pmd.indirect_query(0, 7);
+    let freed = pmd.ask(
+        "flow indirect_action 0 destroy action_id 7",
+        &["Indirect action #7 destroyed", "Caught PMD error"],
+    );
+    pmd.send("stop");
+    let transcript = pmd.quit();
+    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
+
+    assert_eq!(wire, FRAMES);
+    assert_eq!((hits0, bytes0), (100, 6000), "{}", context());
+    assert_eq!((vf0, vf0_bytes), (hits0, bytes0), "hits are what VF 0 got");
+    assert_eq!(green + yellow + red, 100, "the meter saw the rule's flows");
+    assert_eq!(yellow, 0, "no excess burst: nothing is yellow");
+    assert!(green >= 10 && red >= 50, "G {green} R {red}\n{}", context());
+    assert_eq!(hits1, vf1, "COUNT after METER: what the policy passed");
+    assert_eq!(red, 100 - vf1, "red is what VF 1 did not get");
+    assert_eq!(meter_dropped, red + yellow);
+    assert_eq!(
+        (hits2, vf2),
+        (1, 1),
+        "the exact-match rule took its one frame"
+    );
+    assert_eq!((drop_hits, drop_bytes), (256, 256 * 60), "{}", context());
+    assert_eq!(
+        dropped,
+        drop_hits + meter_dropped,
+        "every drop is accounted for"
+    );
+    assert!(freed.contains("destroyed"), "{freed}");
+    assert_eq!(pf.rx_packets + pf.rx_missed, host, "{}", context());
+    assert!(
+        pf.rx_missed > 0,
+        "the host's ring overflowed while it was not polled\n{}",
+        context()
+    );
+    assert_eq!(
+        pf.rx_packets + pf.rx_missed + vf0 + vf1 + vf2 + dropped,
+        wire,
+        "uplink RX + missed + what the rules took is the whole wire"
+    );
+    eprintln!(
+        "wire {wire}: PF RX {} + missed {}, VF0 {vf0} (rule hits {hits0}), VF1 {vf1} \
+         (meter G {green} Y {yellow} R {red}), VF2 {vf2}, dropped {dropped} \
+         (indirect COUNT {drop_hits} after destroy + meter {meter_dropped})",
+        pf.rx_packets, pf.rx_missed
+    );
+}
+
+/// The insertion rate (`inserts_per_sec=5`: a burst of one, then one every
+/// 200 ms) and the fault devargs, as testpmd shows them: an injected busy
+/// refusal on every 3rd creation, a failed read on every 2nd query, and
+/// switch stalls that make a paced wire's frames missed.
+#[test]
+fn testpmd_meets_the_insertion_rate_and_injected_faults() {
+    let Some(testpmd) = testpmd() else { return };
+    let (dir, so) = plugin_dir();
+    let capture = dir.path().join("wire.pcap");
+    const FRAMES: u64 = 4000;
+    write_capture(&capture, FRAMES as u16);
+    let vdev = format!(
+        "net_flowlift0,wire={},loops=1,rate_pps=20000,representor=vf[0-1],\
+         inserts_per_sec=5,fault_busy_every=3,fault_query_every=2,\
+         fault_stall_ms=60,fault_stall_every_ms=100,counter_refresh_ms=0",
+        capture.display()
+    );
+    let mut pmd = Testpmd::start(
+        &testpmd,
+        &so,
+        &vdev,
+        &[
+            "--forward-mode=rxonly",
+            "--no-flush-rx",
+            "--disable-device-start",
+        ],
+    );
+    pmd.read_until(Duration::from_secs(20), |l| {
+        l.contains("Interactive-mode selected")
+    })
+    .unwrap_or_else(|| pmd.fail("testpmd did not start"));
+
+    let rule = |port: u16| {
+        format!("0 ingress pattern eth / ipv4 / udp dst is {port} / end actions drop / count / end")
+    };
+    let first = pmd.flow_create(&rule(1));
+    let over = pmd.flow_refused(&rule(2));
+    assert!(
+        over.contains("Caught PMD error type 1 (cause unspecified)")
+            && over.contains("insertion rate")
+            && over.contains("Device or resource busy"),
+        "{over}"
+    );
+    std::thread::sleep(Duration::from_millis(250));
+    // The 3rd creation that passes the checks is refused by the fault.
+    let injected = pmd.flow_refused(&rule(2));
+    assert!(
+        injected.contains("injected fault") && injected.contains("Device or resource busy"),
+        "{injected}"
+    );
+    std::thread::sleep(Duration::from_millis(250));
+    pmd.flow_create(&rule(2));
+    // Queries: the 1st reads, the 2nd fails.
+    assert_eq!(pmd.flow_query(0, first), (0, 0));
+    let failed = pmd.ask(
+        &format!("flow query 0 {first} count"),
+        &["Caught PMD error", "hits:"],
+    );
+    assert!(
+        failed.contains("Caught PMD error type 1 (cause unspecified)")
+            && failed.contains("Input/output error"),
+        "{failed}"
+    );
+
+    // Stalls of 60 ms every 100 ms on a 200 ms paced wire: what arrives
+    // during a stall is missed, and nothing is lost from the books.
+    pmd.ask("port start all", &["Done"]);
+    pmd.send("start");
+    let pf = pmd.wait_stats(0, Duration::from_secs(10), |s| {
+        s.rx_packets + s.rx_missed >= FRAMES
+    });
+    let wire = pmd.xstat(0, "wire_rx_packets");
+    pmd.send("stop");
+    let transcript = pmd.quit();
+    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
+    assert_eq!(wire, FRAMES, "{}", context());
+    assert_eq!(pf.rx_packets + pf.rx_missed, FRAMES, "{}", context());
+    assert!(
+        pf.rx_missed > 0,
+        "stalls of the switch miss frames of a paced wire\n{}",
+        context()
+    );
+    eprintln!(
+        "wire {wire}: PF RX {} + missed {} (stalls of 60 ms every 100 ms)",
+        pf.rx_packets, pf.rx_missed
+    );
 }
