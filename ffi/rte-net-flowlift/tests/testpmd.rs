@@ -60,21 +60,33 @@ fn pmd_so() -> PathBuf {
         .unwrap_or_else(|| panic!("librte_net_flowlift.so not found beside {}", exe.display()))
 }
 
-/// A private directory (mode 0700 from tempfile) under `target/tmp` with the
-/// PMD at mode 0755.
+/// A private directory (mode 0700 from tempfile) with the PMD at mode 0755,
+/// under `target/tmp` or, where the checkout lies below a world-writable
+/// directory (a clone in /tmp), under `~/.cache/flowlift`: EAL refuses a
+/// plugin whose directory or any parent of it anyone may write to (its
+/// `verify_perms` walks up to /), sticky bit or not.
 fn plugin_dir() -> (tempfile::TempDir, PathBuf) {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    for dir in base.ancestors() {
-        let mode = std::fs::metadata(dir).map_or(0, |m| m.permissions().mode());
-        assert!(
-            mode & 0o002 == 0,
-            "{} is world writable: EAL would refuse the plugin (set CARGO_TARGET_DIR elsewhere)",
-            dir.display()
-        );
-    }
+    let safe = |base: &Path| {
+        base.ancestors()
+            .all(|dir| std::fs::metadata(dir).map_or(true, |m| m.permissions().mode() & 0o002 == 0))
+    };
+    let cache = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache").join("flowlift"));
+    let base = [Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR"))), cache]
+        .into_iter()
+        .flatten()
+        .find(|b| {
+            let _ = std::fs::create_dir_all(b);
+            safe(b)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no directory for the plugin that EAL would accept: {} and ~/.cache/flowlift lie below a world-writable directory (set CARGO_TARGET_DIR or HOME elsewhere)",
+                env!("CARGO_TARGET_TMPDIR")
+            )
+        });
     let dir = tempfile::Builder::new()
         .prefix("flowlift-pmd-test")
-        .tempdir_in(base)
+        .tempdir_in(&base)
         .expect("temporary directory");
     let so = dir.path().join("librte_net_flowlift.so");
     std::fs::copy(pmd_so(), &so).expect("copy the PMD");
