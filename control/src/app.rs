@@ -164,6 +164,11 @@ struct OpenPorts {
 
 /// Runs the appliance; returns why it stopped. Output goes to `out`.
 pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason> {
+    // net_flowlift is built in: this reference links the PMD's registration
+    // into whatever runs the appliance (see `rte_net_flowlift::link` for why
+    // an rlib's constructor needs one), so `--vdev net_flowlift0,...` works
+    // without `-d`.
+    rte_net_flowlift::link();
     let stop = Arc::new(StopRequest::default());
     crate::signals::watch(Arc::clone(&stop))?;
 

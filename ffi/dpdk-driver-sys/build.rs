@@ -10,7 +10,8 @@
 use std::env;
 use std::path::PathBuf;
 
-/// What a vdev PMD calls: port allocation and release, the vdev bus, switch
+/// What a vdev PMD calls: port allocation and release, the vdev bus (and its
+/// `parse`, to find a driver already registered under the PMD's name), switch
 /// domains, memory, mbufs, logging, kvargs, the rte_flow/rte_mtr error setters.
 const FUNCTIONS: &[&str] = &[
     "rte_eth_dev_allocate",
@@ -26,6 +27,7 @@ const FUNCTIONS: &[&str] = &[
     "rte_eth_switch_domain_free",
     "rte_eth_linkstatus_set",
     "rte_vdev_register",
+    "rte_bus_find_by_name",
     "rte_vdev_unregister",
     "rte_vdev_device_name",
     "rte_vdev_device_args",
@@ -54,6 +56,7 @@ const FUNCTIONS: &[&str] = &[
 
 /// Types used directly (the functions above pull in what they need).
 const TYPES: &[&str] = &[
+    "rte_bus",
     "rte_vdev_driver",
     "rte_vdev_device",
     "rte_eth_dev",

@@ -23,6 +23,8 @@
 #include <ethdev_driver.h>
 #include <ethdev_vdev.h>
 #include <bus_vdev_driver.h>
+#include <rte_bus.h>
+#include <bus_driver.h>
 #include <rte_flow.h>
 #include <rte_flow_driver.h>
 #include <rte_mtr.h>
