@@ -882,8 +882,14 @@ impl Config {
     }
 
     /// Replaces the uplink's device with a `net_pcap` replaying `pcap`; from memory
-    /// in a loop (`infinite_rx=1`) unless it is played exactly once.
+    /// in a loop (`infinite_rx=1`) unless it is played exactly once. On the NIC
+    /// model's PF, sets its wire instead (`wire=`, `loops=`; 0 is forever),
+    /// keeping its representors and other devargs.
     pub fn replay_on_uplink(&mut self, pcap: &Path, loops: u64) {
+        if crate::model_nic::is_pf(self.ports[0].dpdk_name()) {
+            self.ports[0].device = crate::model_nic::with_wire(&self.ports[0].device, pcap, loops);
+            return;
+        }
         let infinite = if loops == 1 { "" } else { ",infinite_rx=1" };
         self.ports[0].device = format!("net_pcap_replay,rx_pcap={}{infinite}", pcap.display());
     }
@@ -1211,7 +1217,12 @@ impl Config {
     /// Checks the files the ports name: every `rx_pcap=` a readable file,
     /// every `tx_pcap=` in a directory that exists (the PMD creates it).
     pub fn check_files(&self) -> Result<(), String> {
+        self.check_plugin_dirs()?;
         for p in &self.ports {
+            if crate::model_nic::is_pf(p.dpdk_name()) {
+                check_model_files(p)?;
+                continue;
+            }
             if !p.dpdk_name().starts_with("net_pcap") {
                 continue;
             }
@@ -1244,6 +1255,27 @@ impl Config {
                         }
                     }
                     _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a `-d DIR` of `[eal] args` that holds the NIC model's PMD: EAL
+    /// loads every shared object of a plugin directory (a file named in `-d`
+    /// is refused by the config check itself).
+    fn check_plugin_dirs(&self) -> Result<(), String> {
+        for path in crate::model_nic::plugin_paths(&self.eal.args) {
+            let Ok(entries) = std::fs::read_dir(path) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if crate::model_nic::is_plugin_file(&name) {
+                    return Err(crate::model_nic::plugin_refusal(&format!(
+                        "{} (which holds {name})",
+                        quoted(path)
+                    )));
                 }
             }
         }
@@ -1352,6 +1384,39 @@ pub struct MemoryUse {
     pub bytes: u64,
 }
 
+/// The files a NIC model's PF names: its wires (read at probe) must be
+/// readable files, its `vf_capture_dir` an existing directory (the PMD
+/// creates its files in it at probe). The PMD would refuse the same at probe,
+/// with the reason only in EAL's log.
+fn check_model_files(p: &PortSpec) -> Result<(), String> {
+    // The device's devargs were checked with the port.
+    let Ok(d) = crate::model_nic::devargs(&p.device) else {
+        return Ok(());
+    };
+    for wire in crate::model_nic::wires(&d) {
+        let shown = quoted(&wire.display().to_string());
+        if let Err(e) = std::fs::File::open(&wire) {
+            return Err(format!("port {}: wire capture {shown}: {e}", p.name));
+        }
+        if wire.is_dir() {
+            return Err(format!(
+                "port {}: wire capture {shown} is a directory",
+                p.name
+            ));
+        }
+    }
+    if let Some(dir) = &d.vf_capture_dir {
+        if !dir.is_dir() {
+            return Err(format!(
+                "port {}: vf_capture_dir {}: no such directory",
+                p.name,
+                quoted(&dir.display().to_string())
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The number of TX queues a `net_pcap` device offers (one per `tx_pcap=`,
 /// `tx_iface=` or `iface=`; without any, one dropping queue per RX queue), or
 /// `None` for other drivers, whose queues only EAL can tell.
@@ -1402,6 +1467,12 @@ fn check_eal(e: &EalSection) -> Result<(), String> {
                 "eal.args: {} holds a NUL character, which no command-line argument can",
                 quoted(a)
             ));
+        }
+    }
+    for path in crate::model_nic::plugin_paths(&e.args) {
+        let name = Path::new(path).file_name().map(|n| n.to_string_lossy());
+        if name.is_some_and(|n| crate::model_nic::is_plugin_file(&n)) {
+            return Err(crate::model_nic::plugin_refusal(&quoted(path)));
         }
     }
     Ok(())
@@ -1596,6 +1667,46 @@ fn check_ports(ports: &[PortSpec]) -> Result<(), String> {
             ));
         }
     }
+    for p in ports {
+        check_model_representor(p, ports).map_err(|m| format!("port {}: {m}", p.name))?;
+    }
+    Ok(())
+}
+
+/// A representor of the NIC model (`net_flowlift0_representor_vfN`) exists
+/// only if a port's device is its PF with VF N in its `representor=` list:
+/// refused here, rather than by the start's "no such device".
+fn check_model_representor(p: &PortSpec, ports: &[PortSpec]) -> Result<(), String> {
+    let name = p.dpdk_name();
+    if !name.contains("_representor_") {
+        return Ok(());
+    }
+    let Some((pf_name, _)) = name.split_once("_representor_") else {
+        return Ok(());
+    };
+    if !crate::model_nic::is_pf(pf_name) {
+        return Ok(());
+    }
+    let Some((_, vf)) = crate::model_nic::representor(name) else {
+        return Err(format!(
+            "device {}: {pf_name}'s representors are named {pf_name}_representor_vfN (N a VF of its representor= list)",
+            quoted(name)
+        ));
+    };
+    let Some(pf) = ports.iter().find(|q| q.dpdk_name() == pf_name) else {
+        return Err(format!(
+            "device {name}: no port's device is its PF {pf_name} (whose representor=vf[...] makes it)"
+        ));
+    };
+    // Checked with the PF's own port; a PF that does not parse is refused there.
+    let listed =
+        crate::model_nic::devargs(&pf.device).map_or(true, |d| d.representors.contains(&vf));
+    if !listed {
+        return Err(format!(
+            "device {name}: port {}'s {pf_name} makes no representor of VF {vf}: add it to its representor=vf[...]",
+            pf.name
+        ));
+    }
     Ok(())
 }
 
@@ -1629,9 +1740,13 @@ fn check_port(p: &PortSpec) -> Result<(), String> {
 }
 
 /// A device as EAL takes it: a virtual device `net_<driver><n>[,args]`, a PCI
-/// address `[DDDD:]BB:DD.F[,args]`, or a VF representor
-/// `<PCI address>_representor_vfN`. Whether the driver exists and takes these
-/// arguments only EAL can tell, at start-up.
+/// address `[DDDD:]BB:DD.F[,args]`, or a VF representor, which takes no
+/// arguments: `<PCI address>_representor_vfN` (mlx5),
+/// `net_<PCI address>_representor_N` (ice DCF) or
+/// `net_flowlift0_representor_vfN` (the NIC model, named as mlx5). Whether the
+/// driver exists and takes these arguments only EAL can tell, at start-up,
+/// except for the built-in `net_flowlift`, whose devargs are checked here with
+/// its own parser.
 fn check_device(device: &str) -> Result<(), String> {
     if device.trim().is_empty() {
         return Err("device is empty".into());
@@ -1650,21 +1765,42 @@ fn check_device(device: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    let known = if let Some(driver) = name.strip_prefix("net_") {
-        !driver.is_empty()
-            && driver
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    } else if let Some((pf, vf)) = name.split_once("_representor_") {
-        parse_pci(pf).is_some() && !vf.is_empty()
+    let vdev_name = |n: &str| {
+        n.strip_prefix("net_").is_some_and(|driver| {
+            !driver.is_empty()
+                && driver
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    };
+    let known = if let Some((pf, what)) = name.split_once("_representor_") {
+        // The PF: a PCI address (mlx5), `net_` and one (ice DCF), or a
+        // virtual device (net_flowlift, the NIC model).
+        let pf_known = parse_pci(pf).is_some()
+            || pf
+                .strip_prefix("net_")
+                .is_some_and(|p| parse_pci(p).is_some())
+            || vdev_name(pf);
+        if pf_known && !what.is_empty() && device.contains(',') {
+            return Err(format!(
+                "device {}: a representor takes no arguments: its PF's device gives them (representor=...)",
+                quoted(device)
+            ));
+        }
+        pf_known && !what.is_empty()
+    } else if name.starts_with("net_") {
+        vdev_name(name)
     } else {
         parse_pci(name).is_some()
     };
     if !known {
         return Err(format!(
-            "device {}: not a DPDK virtual device (net_null1, net_pcap0,rx_pcap=FILE, ...) nor a PCI address (0000:03:00.0)",
+            "device {}: not a DPDK virtual device (net_null1, net_pcap0,rx_pcap=FILE, ...), a PCI address (0000:03:00.0) nor a VF representor of either (0000:03:00.0_representor_vf0, net_flowlift0_representor_vf0)",
             quoted(device)
         ));
+    }
+    if crate::model_nic::is_pf(name) {
+        crate::model_nic::devargs(device).map_err(|e| format!("device {name}: {e}"))?;
     }
     if device.split(',').skip(1).any(str::is_empty) {
         return Err(format!(

@@ -838,3 +838,166 @@ fn memory_hugepages_and_pci_devices_are_checked_on_the_machine() {
     );
     start_check(&pci("03:00.0,dv_flow_en=1", "\"--no-huge\""), &host()).unwrap();
 }
+
+/// The NIC model as docs/rte_flow.md gives mlx5: one device line for the PF
+/// with `representor=vf[...]`, each VF on a representor the PMD names.
+const MODEL: &str = r#"
+[eal]
+args = ["--no-huge", "--no-pci"]
+[[port]]
+name = "uplink"
+role = "uplink"
+device = "net_flowlift0,wire=/c.pcap,loops=2,representor=vf[0-1]"
+[[port]]
+name = "vm1"
+role = "vf"
+mac = "02:00:00:00:00:01"
+device = "net_flowlift0_representor_vf0"
+[[port]]
+name = "vm2"
+role = "vf"
+mac = "02:00:00:00:00:02"
+device = "net_flowlift0_representor_vf1"
+"#;
+
+#[test]
+fn the_model_nic_takes_the_mlx5_shape_with_one_eal_argument() {
+    let c = Config::parse(MODEL, "t.toml").unwrap();
+    assert!(c.vfs().iter().all(|p| p.is_representor()));
+    assert!(!c.uplink().is_representor());
+    let pool = crate::eal_args::PoolShape {
+        mbufs: 8191,
+        data_room: rte::MBUF_DEFAULT_DATAROOM,
+    };
+    let args = crate::eal_args::eal_args(&c, pool, 4);
+    let vdevs: Vec<&String> = args.iter().filter(|a| a.starts_with("--vdev")).collect();
+    assert_eq!(
+        vdevs,
+        ["--vdev=net_flowlift0,wire=/c.pcap,loops=2,representor=vf[0-1]"]
+    );
+    // A list with commas inside its brackets, and VFs other than the first.
+    let c = Config::parse(
+        &MODEL
+            .replace("vf[0-1]", "vf[1,3]")
+            .replace("_vf0\"", "_vf3\""),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.vfs()[0].dpdk_name(), "net_flowlift0_representor_vf3");
+    // --replay sets the model's wire and keeps its representors.
+    let mut c = Config::parse(MODEL, "t.toml").unwrap();
+    c.replay_on_uplink(Path::new("/r.pcap"), 0);
+    assert_eq!(
+        c.uplink().device,
+        "net_flowlift0,wire=/r.pcap,loops=0,representor=vf[0-1]"
+    );
+    c.check().unwrap();
+}
+
+#[test]
+fn model_nic_mistakes_are_refused_before_eal() {
+    refused_with(
+        &MODEL.replace("vf[0-1]", "vf[0]"),
+        &["port vm2: device net_flowlift0_representor_vf1: port uplink's net_flowlift0 makes no representor of VF 1"],
+    );
+    refused_with(
+        &MODEL.replace("_representor_vf1", "_representor_pf0vf1"),
+        &["port vm2: device \"net_flowlift0_representor_pf0vf1\": net_flowlift0's representors are named net_flowlift0_representor_vfN"],
+    );
+    refused_with(
+        &MODEL.replace("net_flowlift0_representor_vf1", "net_flowlift7_representor_vf1"),
+        &["port vm2: device net_flowlift7_representor_vf1: no port's device is its PF net_flowlift7"],
+    );
+    refused_with(
+        &MODEL.replace("_representor_vf1\"", "_representor_vf1,rules=5\""),
+        &["port vm2: device \"net_flowlift0_representor_vf1,rules=5\": a representor takes no arguments"],
+    );
+    // The PMD's own parser: what the probe would refuse, in the config's words.
+    refused_with(
+        &MODEL.replace("loops=2", "loops=2,wyre=/d.pcap"),
+        &["port uplink: device net_flowlift0: unknown devarg 'wyre'"],
+    );
+    refused_with(
+        &MODEL.replace("loops=2", "loops=-1"),
+        &["port uplink: device net_flowlift0: devarg loops=-1: a whole number"],
+    );
+    // The PMD is built in: its .so in -d would be a second copy.
+    refused_with(
+        &MODEL.replace("\"--no-pci\"]", "\"--no-pci\", \"-d\", \"/x/librte_net_flowlift.so\"]"),
+        &["eal.args: -d \"/x/librte_net_flowlift.so\" loads librte_net_flowlift.so, but net_flowlift is built into flowlift"],
+    );
+    refused_with(
+        &MODEL.replace(
+            "\"--no-pci\"]",
+            "\"--no-pci\", \"-d/x/librte_net_flowlift.so\"]",
+        ),
+        &["is built into flowlift"],
+    );
+    Config::parse(
+        &MODEL.replace(
+            "\"--no-pci\"]",
+            "\"--no-pci\", \"-d\", \"/x/librte_net_pcap.so\"]",
+        ),
+        "t.toml",
+    )
+    .unwrap();
+}
+
+#[test]
+fn representors_of_pci_pfs_keep_their_names_and_take_no_arguments() {
+    let vf = |dev: &str| GOOD.replace("net_null1,no-rx=1", dev);
+    Config::parse(&vf("0000:03:00.0_representor_vf0"), "t.toml").unwrap();
+    // ice DCF's representors (docs/rte_flow.md) were refused as vdev names.
+    Config::parse(&vf("net_0000:3b:01.0_representor_1"), "t.toml").unwrap();
+    refused_with(
+        &vf("0000:03:00.0_representor_vf0,x=1"),
+        &["a representor takes no arguments"],
+    );
+    refused_with(&vf("zz_representor_vf0"), &["not a DPDK virtual device"]);
+}
+
+#[test]
+fn the_model_s_files_are_checked_before_eal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let with = |args: &str| {
+        let text = MODEL.replace(
+            "wire=/c.pcap,loops=2,representor=vf[0-1]",
+            &format!("representor=vf[0-1]{args}"),
+        );
+        Config::parse(&text, "t.toml").unwrap().check_files()
+    };
+    with("").unwrap();
+    let e = with(&format!(",wire={d}/none.pcap")).unwrap_err();
+    assert!(
+        e.contains("port uplink: wire capture") && e.contains("none.pcap"),
+        "{e}"
+    );
+    let e = with(&format!(",wire={d}")).unwrap_err();
+    assert!(e.contains("is a directory"), "{e}");
+    let e = with(&format!(",vf1_wire={d}/vf.pcap")).unwrap_err();
+    assert!(e.contains("vf.pcap"), "{e}");
+    std::fs::write(dir.path().join("vf.pcap"), b"").unwrap();
+    with(&format!(",vf1_wire={d}/vf.pcap")).unwrap();
+    let e = with(&format!(",vf_capture_dir={d}/out")).unwrap_err();
+    assert!(
+        e.contains("vf_capture_dir") && e.contains("no such directory"),
+        "{e}"
+    );
+    with(&format!(",vf_capture_dir={d}")).unwrap();
+    // A plugin directory holding the PMD.
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let mut c = Config::parse(MODEL, "t.toml").unwrap();
+    c.eal
+        .args
+        .extend(["-d".into(), plugins.display().to_string()]);
+    // /c.pcap does not exist: only the plugin check is looked at here.
+    assert!(!c.check_files().unwrap_err().contains("built into"));
+    std::fs::write(plugins.join("librte_net_flowlift.so"), b"").unwrap();
+    let e = c.check_files().unwrap_err();
+    assert!(
+        e.contains("(which holds librte_net_flowlift.so)") && e.contains("built into flowlift"),
+        "{e}"
+    );
+}

@@ -14,6 +14,7 @@ pub mod flowlog;
 pub mod lifecycle;
 pub mod metrics;
 pub mod metrics_server;
+pub mod model_nic;
 pub mod offload;
 pub mod poll_server;
 pub mod report;
