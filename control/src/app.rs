@@ -137,6 +137,12 @@ pub enum StopReason {
 /// gives up on it (a capture the PMD cannot read to the end).
 const REPLAY_STALL: Duration = Duration::from_secs(5);
 
+/// How long the end of the NIC model's wire must hold, its counters
+/// unchanged, before the run stops: the switch counts a frame it handed to
+/// the host a moment after pushing it to the ring, so one reading could see
+/// the last frame's wire counter but not yet its delivery.
+const WIRE_QUIET: Duration = Duration::from_millis(100);
+
 /// Commands (evictions) the control core may queue for one worker.
 const COMMAND_QUEUE: usize = 4096;
 
@@ -203,24 +209,33 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
         cfg.capture_vfs_to(&dir);
     }
     let mut budget = None;
+    // On the NIC model's PF, --replay sets its wire, which ends by itself
+    // (see `WireEnd`); on any other uplink it becomes a net_pcap whose RX
+    // queue the workers read `budget` packets from.
+    let model_uplink = crate::model_nic::is_pf(cfg.uplink().dpdk_name());
     if let Some(pcap) = &opts.replay {
         let pcap = pcap
             .canonicalize()
             .with_context(|| format!("cannot open capture {}", pcap.display()))?;
         let scan = crate::capture::scan(&pcap)?;
-        crate::eal_args::check_net_pcap_frames(&pcap, &scan)?;
+        if !model_uplink {
+            crate::eal_args::check_net_pcap_frames(&pcap, &scan)?;
+        }
         let packets = scan.packets;
         if packets == 0 {
             bail!("capture {} holds no packet", pcap.display());
         }
         if opts.loops > 0 {
-            budget = Some(packets.checked_mul(opts.loops).with_context(|| {
+            let total = packets.checked_mul(opts.loops).with_context(|| {
                 format!(
                     "--loops {}: must be 0 (forever) or 1..={}: the {packets} packets of the capture times the loops are counted in 64 bits",
                     opts.loops,
                     u64::MAX / packets
                 )
-            })?);
+            })?;
+            if !model_uplink {
+                budget = Some(total);
+            }
         }
         cfg.replay_on_uplink(&pcap, opts.loops);
     }
@@ -238,8 +253,12 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
         .filter_map(|p| crate::capture::infinite_rx_capture(&p.device))
         .map(|f| crate::capture::scan(&f).map(|s| (f, s)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // The NIC model's captures stay in its own memory: they only set how
+    // large the mbufs must be (`eal_args::model_data_room`).
+    let model_wires = model_wires(&cfg)?;
+    let wire_end = wire_end(&cfg, &model_wires)?;
     let workers = cfg.dataplane.worker_lcores.len() as u16;
-    let pool = crate::eal_args::pool_shape(&cfg, u32::from(workers), &in_memory)?;
+    let pool = crate::eal_args::pool_shape(&cfg, u32::from(workers), &in_memory, &model_wires)?;
     let mbufs = pool.mbufs;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let args = crate::eal_args::eal_args(&cfg, pool, cpus);
@@ -284,9 +303,97 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     };
     let eal =
         Eal::init(&args).map_err(|e| anyhow::anyhow!("{e} (EAL arguments: {})", args.join(" ")))?;
-    let result = run_with_eal(&eal, &cfg, pool, budget, opts, &stop, control, out);
+    let end = ReplayEnd { budget, wire_end };
+    let result = run_with_eal(&eal, &cfg, pool, end, opts, &stop, control, out);
     drop(eal);
     result
+}
+
+/// How a finite replay on the uplink ends.
+#[derive(Debug, Clone, Copy, Default)]
+struct ReplayEnd {
+    /// A `net_pcap` uplink (`--replay`): its RX queue delivers this many
+    /// packets, which the workers take and no more.
+    budget: Option<u64>,
+    /// The NIC model's PF with a finite wire.
+    wire_end: Option<WireEnd>,
+}
+
+/// The end of a finite wire on the NIC model's PF (`loops=N`, N > 0): it
+/// carries `frames` (the capture's packets × N) and stops by itself. The
+/// run is over once every frame is off the wire and every frame the switch
+/// left to the host (its xstat `switch_to_host_packets`) has been taken from
+/// the RX rings (the PF's `ipackets`) and counted by the workers. That holds
+/// whatever took frames on the way: rules, a paced wire's misses, frames too
+/// large for the mbufs. Unpaced (no `rate_pps`) the wire waits for the host,
+/// so the uplink's RX is then exactly `frames` (with `--offload none`).
+#[derive(Debug, Clone, Copy)]
+struct WireEnd {
+    frames: u64,
+    /// How long the wire may stand still before the run gives up on it: the
+    /// replay's limit plus any stall the device injects (`fault_stall_ms`).
+    stall: Duration,
+}
+
+/// The captures the NIC model's PFs replay (wires of the uplink and of VFs),
+/// scanned for their packets and largest frame.
+fn model_wires(cfg: &Config) -> anyhow::Result<Vec<(PathBuf, crate::capture::CaptureScan)>> {
+    let mut out = Vec::new();
+    for p in cfg
+        .ports
+        .iter()
+        .filter(|p| crate::model_nic::is_pf(p.dpdk_name()))
+    {
+        // A device that does not parse is refused by the preflight.
+        let Ok(d) = crate::model_nic::devargs(&p.device) else {
+            continue;
+        };
+        for wire in crate::model_nic::wires(&d) {
+            let scan = crate::capture::scan(&wire).with_context(|| format!("port {}", p.name))?;
+            out.push((wire, scan));
+        }
+    }
+    Ok(out)
+}
+
+/// Where the uplink is the NIC model's PF with a finite wire, its end.
+fn wire_end(
+    cfg: &Config,
+    scans: &[(PathBuf, crate::capture::CaptureScan)],
+) -> anyhow::Result<Option<WireEnd>> {
+    let up = cfg.uplink();
+    if !crate::model_nic::is_pf(up.dpdk_name()) {
+        return Ok(None);
+    }
+    let Ok(d) = crate::model_nic::devargs(&up.device) else {
+        return Ok(None);
+    };
+    let (Some(wire), true) = (d.wire.as_ref(), d.loops > 0) else {
+        return Ok(None);
+    };
+    let Some((_, scan)) = scans.iter().find(|(p, _)| p == wire) else {
+        return Ok(None);
+    };
+    let frames = scan.packets.checked_mul(d.loops).with_context(|| {
+        format!(
+            "port {}: loops={}: the {} packets of the wire times the loops are counted in 64 bits",
+            up.name, d.loops, scan.packets
+        )
+    })?;
+    Ok(Some(WireEnd {
+        frames,
+        stall: REPLAY_STALL + Duration::from_millis(d.faults.stall_ms),
+    }))
+}
+
+/// How far the NIC model's wire is, from its PF's counters: frames off the
+/// wire, frames the switch left to the host, frames the host took.
+fn wire_progress(pf: &Port) -> Option<(u64, u64, u64)> {
+    let x = pf.xstats().ok()?;
+    let get = |name: &str| x.iter().find(|s| s.name == name).map(|s| s.value);
+    let wire = get("wire_rx_packets")?;
+    let to_host = get("switch_to_host_packets")?;
+    Some((wire, to_host, pf.stats().ok()?.rx_packets))
 }
 
 /// Everything the start would refuse that can be known before EAL: the
@@ -361,12 +468,13 @@ fn run_with_eal(
     eal: &Eal,
     cfg: &Config,
     pool: crate::eal_args::PoolShape,
-    budget: Option<u64>,
+    end: ReplayEnd,
     opts: &RunOptions,
     stop: &Arc<StopRequest>,
     control: ControlIn,
     out: &mut dyn Write,
 ) -> anyhow::Result<StopReason> {
+    let budget = end.budget;
     let ControlIn {
         socket,
         socket_path,
@@ -501,7 +609,7 @@ fn run_with_eal(
         &running,
         &mut keeper,
         cfg,
-        budget,
+        end,
         opts,
         stop,
         &requests,
@@ -624,17 +732,26 @@ fn run_with_eal(
             let _ = p.stop();
         }
     }
+    let stalled = match (end.wire_end, wire_progress(&open.ports[0])) {
+        (Some(w), Some((wire, _, taken))) => format!(
+            "replay stalled: the wire of {} carried {wire} of {} frames and the host took {taken}, then nothing for {}s",
+            cfg.uplink().dpdk_name(),
+            w.frames,
+            w.stall.as_secs()
+        ),
+        _ => format!(
+            "replay stalled: the uplink delivered {} of {} packets, then nothing for {}s",
+            totals[0].rx_packets,
+            budget.unwrap_or(0),
+            REPLAY_STALL.as_secs()
+        ),
+    };
     drop(open);
     if !failed.is_empty() {
         bail!("lcores {failed:?} ended abnormally");
     }
     if reason == StopReason::ReplayStalled {
-        let got = totals[0].rx_packets;
-        bail!(
-            "replay stalled: the uplink delivered {got} of {} packets, then nothing for {}s",
-            budget.unwrap_or(0),
-            REPLAY_STALL.as_secs()
-        );
+        bail!("{stalled}");
     }
     Ok(reason)
 }
@@ -1079,13 +1196,14 @@ fn control_loop(
     running: &Running,
     keeper: &mut FlowKeeper,
     cfg: &Config,
-    budget: Option<u64>,
+    end: ReplayEnd,
     opts: &RunOptions,
     stop: &StopRequest,
     requests: &Receiver<Request>,
     snapshot: &Mutex<ControlSnapshot>,
     out: &mut dyn Write,
 ) -> anyhow::Result<StopReason> {
+    let budget = end.budget;
     let fleet = &running.fleet;
     let quit = AtomicBool::new(false);
     let mut shell = ShellState::default();
@@ -1102,6 +1220,8 @@ fn control_loop(
     let mut prev_split = carried(stats, nic);
     let mut prev_nic_cycles = nic_cycles(nic);
     let mut last_progress = (start, 0u64);
+    // The model's wire: when its end was first seen, and the counters then.
+    let mut wire_done_since: Option<(Instant, (u64, u64, u64))> = None;
     let mut last_expire = start;
     // Ticks keep a fixed cadence: the next is due a tick after the last was
     // due, not after it ran (a late tick does not push the rest back).
@@ -1159,19 +1279,45 @@ fn control_loop(
             return Ok(StopReason::Duration);
         }
         let current = totals();
+        // With the emulated NIC, the workers must also have had every miss.
+        let misses_taken = || {
+            nic.is_none_or(|n| {
+                let misses = n.stats.misses.load(Ordering::Relaxed);
+                let taken: u64 = stats
+                    .iter()
+                    .map(|s| s.ports[0].rx_packets.load(Ordering::Relaxed))
+                    .sum();
+                taken >= misses
+            })
+        };
+        if let (Some(w), Some(p)) = (end.wire_end, wire_progress(&open.ports[0])) {
+            let (wire, to_host, taken) = p;
+            // Every frame off the wire, none left in a ring, and every one
+            // taken counted by whoever polls the uplink. The switch counts a
+            // frame a moment after it pushed it to a ring, so the end must
+            // hold, unchanged, for WIRE_QUIET before it is believed.
+            let done = wire >= w.frames
+                && taken >= to_host
+                && current[0].rx_packets >= taken
+                && misses_taken();
+            match wire_done_since {
+                Some((since, seen)) if done && seen == p => {
+                    if now - since >= WIRE_QUIET {
+                        return Ok(StopReason::ReplayDone);
+                    }
+                }
+                _ => wire_done_since = done.then_some((now, p)),
+            }
+            let progress = wire + taken;
+            if progress != last_progress.1 || shell.paused {
+                last_progress = (now, progress);
+            } else if now - last_progress.0 >= w.stall {
+                return Ok(StopReason::ReplayStalled);
+            }
+        }
         if let Some(expected) = budget {
             let got = current[0].rx_packets;
-            // With the emulated NIC, the workers must also have had every miss.
-            let done = got >= expected
-                && nic.is_none_or(|n| {
-                    let misses = n.stats.misses.load(Ordering::Relaxed);
-                    let taken: u64 = stats
-                        .iter()
-                        .map(|s| s.ports[0].rx_packets.load(Ordering::Relaxed))
-                        .sum();
-                    taken >= misses
-                });
-            if done {
+            if got >= expected && misses_taken() {
                 return Ok(StopReason::ReplayDone);
             }
             // Held by the shell's `stop`, the replay waits for `start`: the

@@ -53,17 +53,63 @@ pub struct PoolShape {
 
 /// The pool for `cfg`, where `in_memory` are the captures that ports replay
 /// from memory (`net_pcap` with `infinite_rx=1`): enough mbufs to hold them
-/// beside the working set, each large enough to hold their largest frame.
+/// beside the working set, each large enough to hold their largest frame; and
+/// `model_wires` the captures the NIC model (`net_flowlift`) replays, which
+/// hold no mbuf but whose every frame must fit one ([`model_data_room`]).
 pub fn pool_shape(
     cfg: &Config,
     rx_queues_per_port: u32,
     in_memory: &[(PathBuf, CaptureScan)],
+    model_wires: &[(PathBuf, CaptureScan)],
 ) -> anyhow::Result<PoolShape> {
     let packets = in_memory.iter().map(|(_, s)| s.packets).sum();
     Ok(PoolShape {
         mbufs: mbufs_needed(cfg, rx_queues_per_port, packets),
-        data_room: data_room_for(in_memory)?,
+        data_room: data_room_for(in_memory)?.max(model_data_room(model_wires)?),
     })
+}
+
+/// The data room mbufs need so that the NIC model (`net_flowlift`) can hand
+/// the host every frame of the captures it replays (its uplink's wire, its
+/// VFs' wires).
+///
+/// The PMD reads each capture into its own memory at probe, so a capture
+/// holds no mbuf, however long or looped: its switch takes an mbuf from the
+/// RX queue's pool (the application's, given at `rx_queue_setup`) only when
+/// that queue's ring has room for the frame, copies the frame into it, and
+/// hands it over at `rte_eth_rx_burst`. So the model holds at most a ring's
+/// worth of mbufs per RX queue, one per descriptor, as a NIC does, which
+/// [`mbufs_floor`]'s descriptors already count (an unpaced wire waits for a
+/// buffer rather than miss a frame; the switch thread has no lcore, so it
+/// allocates past the per-lcore caches, which [`mbufs_floor`] also counts).
+/// But it copies a frame into one mbuf only (no scatter is modelled): a
+/// frame larger than the mbuf's room after its headroom is not delivered but
+/// counted in the port's `ierrors`. So every mbuf is made large enough for
+/// the largest frame.
+pub fn model_data_room(wires: &[(PathBuf, CaptureScan)]) -> anyhow::Result<u16> {
+    let default = rte::MBUF_DEFAULT_DATAROOM;
+    let Some((path, scan)) = wires.iter().max_by_key(|(_, s)| s.largest_frame) else {
+        return Ok(default);
+    };
+    match room_for(scan.largest_frame) {
+        Some(room) => Ok(room.max(default)),
+        None => bail!(
+            "capture {} holds a frame of {} bytes: net_flowlift copies each frame into a single mbuf (no scatter), and an mbuf holds at most {} bytes: it would count the frame in ierrors and never deliver it; cut such frames with `editcap -s {}`",
+            path.display(),
+            scan.largest_frame,
+            u32::from(u16::MAX) - u32::from(rte::MBUF_HEADROOM),
+            u32::from(u16::MAX) - u32::from(rte::MBUF_HEADROOM),
+        ),
+    }
+}
+
+/// The data room (headroom included) that holds a frame of `largest` bytes
+/// in one mbuf, a cache-line multiple where one fits; `None` when no mbuf
+/// can (a data room is 16 bits).
+fn room_for(largest: u32) -> Option<u16> {
+    let need = largest.saturating_add(u32::from(rte::MBUF_HEADROOM));
+    let room = u16::try_from(need).ok()?;
+    Some(room.checked_next_multiple_of(64).unwrap_or(room))
 }
 
 /// Largest frame `net_pcap` reads whole: it keeps a frame's length in 16 bits
@@ -109,13 +155,11 @@ pub fn data_room_for(in_memory: &[(PathBuf, CaptureScan)]) -> anyhow::Result<u16
         return Ok(default);
     };
     let largest = scan.largest_frame;
-    let need = largest.saturating_add(headroom);
-    if need <= u32::from(default) {
+    if largest.saturating_add(headroom) <= u32::from(default) {
         return Ok(default);
     }
-    if let Ok(room) = u16::try_from(need) {
-        // A cache-line multiple, as DPDK's own sizes are, where one fits.
-        return Ok(room.checked_next_multiple_of(64).unwrap_or(room));
+    if let Some(room) = room_for(largest) {
+        return Ok(room);
     }
     let way_out = if largest > NET_PCAP_MAX_FRAME {
         format!("net_pcap cannot replay frames over {NET_PCAP_MAX_FRAME} bytes at all (it keeps their length in 16 bits); cut them with `editcap -s {NET_PCAP_MAX_FRAME}`")
@@ -803,9 +847,36 @@ mod tests {
         let two = [in_memory(1514), in_memory(9216)].concat();
         assert_eq!(data_room_for(&two).unwrap(), 9216 + 128);
         let cfg = Config::demo(Path::new("/c.pcap"), None);
-        let pool = pool_shape(&cfg, 1, &in_memory(9000)).unwrap();
+        let pool = pool_shape(&cfg, 1, &in_memory(9000), &[]).unwrap();
         assert_eq!(pool.data_room, 9152);
         assert_eq!(pool.mbufs, mbufs_needed(&cfg, 1, 10));
+    }
+
+    #[test]
+    fn the_model_s_wires_size_the_mbufs_but_hold_none() {
+        let default = rte::MBUF_DEFAULT_DATAROOM;
+        assert_eq!(model_data_room(&[]).unwrap(), default);
+        assert_eq!(model_data_room(&in_memory(1514)).unwrap(), default);
+        assert_eq!(model_data_room(&in_memory(9000)).unwrap(), 9152);
+        assert_eq!(model_data_room(&in_memory(65407)).unwrap(), u16::MAX);
+        let e = model_data_room(&in_memory(65408)).unwrap_err().to_string();
+        assert!(e.contains("/c.pcap") && e.contains("net_flowlift"), "{e}");
+        assert!(
+            e.contains("at most 65407 bytes") && e.contains("editcap"),
+            "{e}"
+        );
+        let cfg = Config::demo(Path::new("/c.pcap"), None);
+        let pool = pool_shape(&cfg, 1, &[], &in_memory(9000)).unwrap();
+        assert_eq!(pool.data_room, 9152);
+        // A million-frame wire adds no mbuf: it stays in the PMD's memory.
+        let mut huge = in_memory(60);
+        huge[0].1.packets = 1_000_000;
+        assert_eq!(
+            pool_shape(&cfg, 1, &[], &huge).unwrap().mbufs,
+            mbufs_needed(&cfg, 1, 0)
+        );
+        let both = pool_shape(&cfg, 1, &in_memory(9000), &in_memory(12000)).unwrap();
+        assert_eq!(both.data_room, 12160);
     }
 
     #[test]
