@@ -158,6 +158,11 @@ struct Testpmd {
 
 impl Testpmd {
     fn start(testpmd: &Path, plugin: &Path, vdev: &str, app_args: &[&str]) -> Testpmd {
+        Testpmd::start_with(testpmd, &[plugin], vdev, app_args)
+    }
+
+    /// As [`Testpmd::start`], loading each of `plugins` with a `-d` of its own.
+    fn start_with(testpmd: &Path, plugins: &[&Path], vdev: &str, app_args: &[&str]) -> Testpmd {
         let mut cmd = Command::new("stdbuf");
         cmd.args(["-oL", "-eL"])
             .arg(testpmd)
@@ -170,8 +175,7 @@ impl Testpmd {
                 "--no-pci",
                 "--no-shconf",
             ])
-            .arg("-d")
-            .arg(plugin)
+            .args(plugins.iter().flat_map(|p| ["-d".as_ref(), p.as_os_str()]))
             .arg("--vdev")
             .arg(vdev)
             .args(["--", "-i", "--total-num-mbufs=16384"])
@@ -409,6 +413,50 @@ impl PortStats {
 /// forwarding (ports paired 0<->1) receives every frame of the wire on port 0
 /// (capture x loops, none missed) and sends each out of port 1, the
 /// representor of VF 0.
+/// Two copies of the driver in one process (the `.so` loaded into an
+/// application that has it built in, as flowlift has; here two copies of the
+/// `.so`): DPDK 22.11 would take a second driver of the same name without a
+/// word and never use it; the second copy says so and stays unregistered,
+/// and the first serves the device.
+#[test]
+fn a_second_copy_of_the_driver_stays_unregistered_and_says_so() {
+    let Some(testpmd) = testpmd() else { return };
+    let (dir, so) = plugin_dir();
+    let copy_dir = dir.path().join("copy");
+    std::fs::create_dir(&copy_dir).expect("mkdir");
+    std::fs::set_permissions(&copy_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let copy = copy_dir.join("librte_net_flowlift.so");
+    std::fs::copy(&so, &copy).expect("copy the PMD");
+    let capture = dir.path().join("wire.pcap");
+    write_capture(&capture, 100);
+    let vdev = format!(
+        "net_flowlift0,wire={},loops=1,representor=vf[0-1]",
+        capture.display()
+    );
+    let mut pmd = Testpmd::start_with(
+        &testpmd,
+        &[&so, &copy],
+        &vdev,
+        &["--forward-mode=rxonly", "--no-flush-rx"],
+    );
+    pmd.send("start");
+    let pf = pmd.wait_stats(0, Duration::from_secs(15), |s| s.rx_packets >= 100);
+    pmd.send("stop");
+    let transcript = pmd.quit();
+    let said = transcript
+        .iter()
+        .filter(|l| l.contains("another copy of this driver is already registered"))
+        .count();
+    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
+    assert_eq!(said, 1, "{}", context());
+    let probed = transcript
+        .iter()
+        .filter(|l| l.contains("net_flowlift0: 3 port(s)"))
+        .count();
+    assert_eq!(probed, 1, "one driver probed the device\n{}", context());
+    assert_eq!(pf.rx_packets, 100, "{}", context());
+}
+
 #[test]
 fn testpmd_sees_five_ports_and_receives_the_whole_wire() {
     let Some(testpmd) = testpmd() else { return };
