@@ -621,7 +621,12 @@ fn run_with_eal(
     let fleet = &running.fleet;
     let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let reason = reason?;
-    let totals = port_totals(&stats, running.nic.as_ref(), open.ports.len());
+    let totals = port_totals(
+        &stats,
+        running.nic.as_ref(),
+        &keeper.hw_by_port(),
+        open.ports.len(),
+    );
     let hw: Vec<rte::PortStats> = open
         .ports
         .iter()
@@ -947,6 +952,7 @@ fn start_offload(
     let o = &cfg.offload;
     let nports = cfg.ports.len();
     let metered: Vec<bool> = cfg.ports.iter().map(|p| p.rate_limit.is_some()).collect();
+    let mut refresh = None;
     let (backend, plan): (Box<dyn OffloadBackend>, PortPlan) = match o.backend {
         BackendKind::None => return Ok(None),
         BackendKind::Emulated => {
@@ -975,7 +981,11 @@ fn start_offload(
                 );
             }
             let sample_out = open.ports.get(1).map_or(0, |p| p.id().0);
-            let backend = RteFlowBackend::new(open.ports[0].clone(), sample_out);
+            // The rules go on the uplink, the PF: on a switchdev NIC it is
+            // the transfer proxy of every port of its switch.
+            let backend = RteFlowBackend::new(open.ports[0].clone(), sample_out)
+                .with_counter_refresh(counter_refresh(cfg));
+            refresh = Some(backend.counter_refresh());
             let plan = PortPlan {
                 hw_port: open.ports.iter().map(|p| p.id().0).collect(),
                 nic_in: (0..nports).map(|i| i == 0).collect(),
@@ -1001,7 +1011,7 @@ fn start_offload(
             open.labels[0].driver
         )
     })?;
-    let line = format!(
+    let mut line = format!(
         "offload {name}: {}; using up to {} rules, promote at {} pps, demote at {} pps, hold {} ticks of {} ms",
         offloader.capabilities(),
         offloader.params().max_rules,
@@ -1010,7 +1020,39 @@ fn start_offload(
         o.hold,
         o.tick_ms
     );
+    if let Some(r) = refresh {
+        line += &if r.is_zero() {
+            "; counters read live".to_string()
+        } else if offloader.capabilities().indirect_count {
+            format!(
+                "; counters read up to {} ms stale, a removed rule's final count read {} ms after its destroy",
+                r.as_millis(),
+                r.as_millis()
+            )
+        } else {
+            format!(
+                "; counters read up to {} ms stale, and a removed rule's last {} ms of hits are lost (no indirect COUNT)",
+                r.as_millis(),
+                r.as_millis()
+            )
+        };
+    }
     Ok(Some((offloader, line)))
+}
+
+/// How stale the NIC's counter reads may be: the NIC model's PF says it in
+/// its devargs (`counter_refresh_ms`); for any other NIC, mlx5's period.
+fn counter_refresh(cfg: &Config) -> Duration {
+    let up = cfg.uplink();
+    let ms = if crate::model_nic::is_pf(up.dpdk_name()) {
+        crate::model_nic::devargs(&up.device)
+            .map_or(crate::offload::rte_flow::MLX5_COUNTER_REFRESH_MS, |d| {
+                d.limits.counter_refresh_ms
+            })
+    } else {
+        crate::offload::rte_flow::MLX5_COUNTER_REFRESH_MS
+    };
+    Duration::from_millis(ms)
 }
 
 /// How long the staged stop waits for the NIC's and the rings' last packets.
@@ -1064,17 +1106,23 @@ fn stop_all(
     Ok((failed, logged?))
 }
 
-/// Per-port totals of the workers, with the emulated NIC's share: the uplink's
-/// RX is what the NIC received (the workers got its misses), and each VF's TX
-/// adds what the NIC's rules delivered.
+/// Per-port totals of the workers, with the NIC's share. With the emulated
+/// NIC, from its own counters: the uplink's RX is what the NIC received (the
+/// workers got its misses), and each VF's TX adds what the NIC's rules
+/// delivered. On a NIC driven through rte_flow, from the rules' counters
+/// (`hw`, by port; see [`FlowKeeper::hw_by_port`]): what a flow's rules took
+/// counts as RX on the port it came in on and as TX on the VF they
+/// delivered it to, as the workers count what they carry.
 pub(crate) fn port_totals(
     stats: &[Arc<WorkerStats>],
     nic: Option<&EmulatedNic>,
+    hw: &[crate::fleet::PortHw],
     nports: usize,
 ) -> Vec<PortTotals> {
     let mut totals = WorkerStats::port_totals(stats.iter().map(|s| s.as_ref()), nports);
-    if let Some(nic) = nic {
-        crate::metrics::merge_nic(&mut totals, &nic.stats);
+    match nic {
+        Some(nic) => crate::metrics::merge_nic(&mut totals, &nic.stats),
+        None => crate::metrics::merge_flows_hw(&mut totals, hw),
     }
     totals
 }
@@ -1211,13 +1259,13 @@ fn control_loop(
     let nports = open.ports.len();
     let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let stats = stats.as_slice();
-    let totals = || port_totals(stats, nic, nports);
+    let totals = |keeper: &FlowKeeper| port_totals(stats, nic, &keeper.hw_by_port(), nports);
     let mut offload_tick = Duration::from_millis(u64::from(cfg.offload.tick_ms));
     let start = Instant::now();
     let mut last_status = start;
-    let mut prev: Vec<PortTotals> = totals();
+    let mut prev: Vec<PortTotals> = totals(keeper);
     let mut prev_cycles = cycles(stats);
-    let mut prev_split = carried(stats, nic);
+    let mut prev_split = carried(stats, nic, keeper);
     let mut prev_nic_cycles = nic_cycles(nic);
     let mut last_progress = (start, 0u64);
     // The model's wire: when its end was first seen, and the counters then.
@@ -1278,7 +1326,7 @@ fn control_loop(
         if opts.duration.is_some_and(|d| now - start >= d) {
             return Ok(StopReason::Duration);
         }
-        let current = totals();
+        let current = totals(keeper);
         // With the emulated NIC, the workers must also have had every miss.
         let misses_taken = || {
             nic.is_none_or(|n| {
@@ -1296,10 +1344,12 @@ fn control_loop(
             // taken counted by whoever polls the uplink. The switch counts a
             // frame a moment after it pushed it to a ring, so the end must
             // hold, unchanged, for WIRE_QUIET before it is believed.
-            let done = wire >= w.frames
-                && taken >= to_host
-                && current[0].rx_packets >= taken
-                && misses_taken();
+            // The workers' own count: `current` adds what the rules took.
+            let counted: u64 = stats
+                .iter()
+                .map(|s| s.ports[0].rx_packets.load(Ordering::Relaxed))
+                .sum();
+            let done = wire >= w.frames && taken >= to_host && counted >= taken && misses_taken();
             match wire_done_since {
                 Some((since, seen)) if done && seen == p => {
                     if now - since >= WIRE_QUIET {
@@ -1334,7 +1384,7 @@ fn control_loop(
             let (busy, idle) = (c.0 - prev_cycles.0, c.1 - prev_cycles.1);
             let busy_pct = percent(busy, busy + idle);
             let mut line = status_line(now - start, &open.labels, &prev, &current, secs, busy_pct);
-            let split = carried(stats, nic);
+            let split = carried(stats, nic, keeper);
             if let Some(off) = keeper.offload.as_ref() {
                 let (hw, sw) = (split.0 - prev_split.0, split.1 - prev_split.1);
                 let share = percent(hw, hw + sw);
@@ -1394,6 +1444,7 @@ fn publish(snapshot: &Mutex<ControlSnapshot>, keeper: &FlowKeeper, open: &OpenPo
         flows_by_state: by_state,
         hw_packets,
         hw_bytes,
+        hw_by_port: keeper.hw_by_port(),
         ethdev,
         static_taken: static_taken(keeper, &open.labels)
             .into_iter()
@@ -1429,16 +1480,23 @@ fn nic_cycles(nic: Option<&EmulatedNic>) -> Option<(u64, u64)> {
     })
 }
 
-/// Packets carried so far by the emulated NIC's rules and by the workers.
-fn carried(stats: &[Arc<WorkerStats>], nic: Option<&EmulatedNic>) -> (u64, u64) {
+/// Packets carried so far by the NIC's rules and by the workers: with the
+/// emulated NIC from its own counters, on a NIC driven through rte_flow from
+/// the rules' counters (the flows' hardware counts).
+fn carried(
+    stats: &[Arc<WorkerStats>],
+    nic: Option<&EmulatedNic>,
+    keeper: &FlowKeeper,
+) -> (u64, u64) {
     let sw = stats
         .iter()
         .flat_map(|s| s.ports.iter())
         .map(|p| p.rx_packets.load(Ordering::Relaxed))
         .sum();
-    let hw = nic.map_or(0, |n| {
-        n.stats.hits.load(Ordering::Relaxed) + n.stats.wildcard_hits.load(Ordering::Relaxed)
-    });
+    let hw = nic.map_or_else(
+        || keeper.hw_packets_total(),
+        |n| n.stats.hits.load(Ordering::Relaxed) + n.stats.wildcard_hits.load(Ordering::Relaxed),
+    );
     (hw, sw)
 }
 

@@ -16,7 +16,10 @@ use crate::config::OffloadChoice;
 use crate::flowlog::{EndedFlow, FlowLog, TscClock};
 use crate::lifecycle::FlowOffload;
 use crate::offload::manager::Offloader;
+use crate::offload::HwCounters;
 use crate::tracker::FlowTracker;
+use flowlift_dataplane::flow::FlowKey;
+use flowlift_dataplane::policy::FlowAction;
 
 /// A worker on DPDK queues.
 pub type DpdkWorker = Worker<RxQueue, TxQueue>;
@@ -52,6 +55,33 @@ pub struct FlowKeeper {
     /// Packets and bytes the NIC counted for the flows that ended so far.
     pub hw_packets_logged: u64,
     pub hw_bytes_logged: u64,
+    /// The same by port: what the NIC's rules took from each port and
+    /// delivered to each.
+    hw_logged_by_port: Vec<PortHw>,
+}
+
+/// What the NIC's per-flow rules carried for one port, from the rules'
+/// counters: taken as the port's arrivals (`rx`), delivered to it (`tx`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortHw {
+    pub rx: HwCounters,
+    pub tx: HwCounters,
+}
+
+fn add_hw(by_port: &mut [PortHw], key: &FlowKey, action: FlowAction, c: HwCounters) {
+    if c.packets == 0 && c.bytes == 0 {
+        return;
+    }
+    if let Some(p) = by_port.get_mut(usize::from(key.in_port())) {
+        p.rx.packets += c.packets;
+        p.rx.bytes += c.bytes;
+    }
+    if let FlowAction::Forward(out) = action {
+        if let Some(p) = by_port.get_mut(out.index()) {
+            p.tx.packets += c.packets;
+            p.tx.bytes += c.bytes;
+        }
+    }
 }
 
 impl FlowKeeper {
@@ -68,14 +98,35 @@ impl FlowKeeper {
             tracker: FlowTracker::new(),
             log,
             clock,
-            port_names,
+            port_names: port_names.clone(),
             idle_ticks: (idle_s * tsc_hz as f64) as u64,
             retry_ticks: tsc_hz.max(1),
             ended: 0,
             offload: None,
             hw_packets_logged: 0,
             hw_bytes_logged: 0,
+            hw_logged_by_port: vec![PortHw::default(); port_names.len()],
         }
+    }
+
+    /// What the NIC's per-flow rules carried by port, from their counters:
+    /// the ended flows' final counts and the live flows' latest.
+    pub fn hw_by_port(&self) -> Vec<PortHw> {
+        let mut out = self.hw_logged_by_port.clone();
+        for (_, f) in self.tracker.iter() {
+            add_hw(&mut out, &f.key, f.action, f.off.hw_total());
+        }
+        out
+    }
+
+    /// Packets the NIC's per-flow rules carried, ended flows and live ones.
+    pub fn hw_packets_total(&self) -> u64 {
+        self.hw_packets_logged
+            + self
+                .tracker
+                .iter()
+                .map(|(_, f)| f.off.hw_total().packets)
+                .sum::<u64>()
     }
 
     /// The flows the control core knows, with their offload records.
@@ -184,7 +235,10 @@ impl FlowKeeper {
                         if let (Some(off), Some(o)) = (record.as_mut(), self.offload.as_mut()) {
                             // Not asked for while the NIC carries a flow; should
                             // it happen, the rule goes and its count is kept.
-                            o.release(off);
+                            // A flow demoted a moment ago may still wait for
+                            // its rule's final count (cached counters): it
+                            // is read before the flow is logged.
+                            o.release_ended((w, id), off);
                         }
                         self.record_end(&EndedFlow {
                             key: &key,
@@ -206,6 +260,14 @@ impl FlowKeeper {
         self.ended += 1;
         self.hw_packets_logged += flow.offload.map_or(0, |o| o.hw_total().packets);
         self.hw_bytes_logged += flow.offload.map_or(0, |o| o.hw_total().bytes);
+        if let Some(o) = flow.offload {
+            add_hw(
+                &mut self.hw_logged_by_port,
+                flow.key,
+                flow.action,
+                o.hw_total(),
+            );
+        }
         match self.log.as_mut() {
             Some(log) => log.write(flow, &self.port_names, &self.clock),
             None => Ok(()),

@@ -214,6 +214,13 @@ impl FlowOffload {
         self.ticks_hot = 0;
     }
 
+    /// A removed rule's final count `c`, read late (the device's counters are
+    /// cached), of which its removal folded in `folded`: fold in the rest.
+    pub fn late_final(&mut self, c: HwCounters, folded: HwCounters) {
+        self.hw_folded.packets += c.packets.saturating_sub(folded.packets);
+        self.hw_folded.bytes += c.bytes.saturating_sub(folded.bytes);
+    }
+
     /// The rule is gone and `last` is its final count: fold it in.
     pub fn removed(&mut self, last: HwCounters) {
         // The final count includes everything read before, and more.

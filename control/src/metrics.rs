@@ -38,6 +38,9 @@ pub struct ControlSnapshot {
     /// Packets and bytes the NIC's rules carried (all flows, ended or not).
     pub hw_packets: u64,
     pub hw_bytes: u64,
+    /// The same by port, from the rules' counters (taken at the port,
+    /// delivered to it).
+    pub hw_by_port: Vec<crate::fleet::PortHw>,
     /// The ethdev counters of each port (missed, errors, nombuf).
     pub ethdev: Vec<rte::PortStats>,
     /// What operators' static rules took past the workers: (port name,
@@ -126,6 +129,8 @@ impl prometheus_client::collector::Collector for Collector {
             WorkerStats::port_totals(stats.iter().map(|w| w.as_ref()), s.port_names.len());
         if let Some((_, nic)) = &s.nic {
             merge_nic(&mut totals, nic);
+        } else {
+            merge_flows_hw(&mut totals, &snap.hw_by_port);
         }
         let port = |i: usize| vec![("port", s.port_names[i].clone())];
         let per_port = |f: fn(&PortTotals) -> u64| -> Vec<(Vec<(&str, String)>, u64)> {
@@ -511,6 +516,16 @@ impl prometheus_client::collector::Collector for Collector {
 
 /// Adds the NIC model's share to per-port totals: the uplink's RX is what it
 /// received; each VF's TX and drops add what its rules delivered or dropped.
+pub fn merge_flows_hw(totals: &mut [PortTotals], hw: &[crate::fleet::PortHw]) {
+    for (t, h) in totals.iter_mut().zip(hw) {
+        t.rx_packets += h.rx.packets;
+        t.rx_bytes += h.rx.bytes;
+        t.tx_packets += h.tx.packets;
+        t.tx_bytes += h.tx.bytes;
+    }
+}
+
+/// Adds the emulated NIC's share to the workers' totals.
 pub fn merge_nic(totals: &mut [PortTotals], nic: &EswitchStats) {
     for (t, c) in totals.iter_mut().zip(nic.ports.iter()) {
         let mut n = PortTotals::default();

@@ -8,7 +8,7 @@
 //! `always` flows go to the NIC at the next tick whatever their rate and are
 //! never demoted for being cold or evicted; `never` flows stay on the workers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -210,6 +210,13 @@ pub struct Offloader {
     tsc_hz: u64,
     /// Operators' static rules (`flow create`), kept on the same backend.
     statics: StaticRules,
+    /// Removed rules whose final counters the NIC shows late (see
+    /// [`OffloadBackend::take_final`]): the flow's place (`None`: it ended
+    /// and waits for them) and what its removal folded in.
+    unsettled: HashMap<HwRuleId, (Option<At>, HwCounters)>,
+    /// Final counters read while waiting for another rule's, kept for the
+    /// next tick.
+    finals_aside: Vec<(HwRuleId, Result<HwCounters, OffloadError>)>,
 }
 
 impl std::fmt::Debug for Offloader {
@@ -264,6 +271,8 @@ impl Offloader {
             last_tick_tsc: now_tsc,
             tsc_hz: tsc_hz.max(1),
             statics: StaticRules::new(),
+            unsettled: HashMap::new(),
+            finals_aside: Vec::new(),
         })
     }
 
@@ -404,7 +413,7 @@ impl Offloader {
                 ));
             };
             victim.off.demote_reason = Some(DemoteReason::Evicted);
-            if !self.remove_rule(&mut victim.off) {
+            if !self.remove_rule(coldest, &mut victim.off) {
                 return OffloadedNow::refused("the NIC refused to free a rule for it");
             }
             evicted = coldest;
@@ -469,7 +478,7 @@ impl Offloader {
         let before = f.off.hw_folded;
         let result = self.backend.remove(rule);
         let refusal = result.as_ref().err().map(|e| e.to_string());
-        if self.settle_removal(&mut f.off, result) {
+        if self.settle_removal(Some(at), rule, &mut f.off, result) {
             Ok(Some(HwCounters {
                 packets: f.off.hw_folded.packets - before.packets,
                 bytes: f.off.hw_folded.bytes - before.bytes,
@@ -516,6 +525,7 @@ impl Offloader {
         // Two passes over every flow (counters read, then rates and the
         // census); the rest works on the census's lists: at a million flows
         // each pass costs milliseconds.
+        self.fold_finals(flows);
         self.read_rules(flows, now);
         let mut census = self.update_flows(flows, sw, now);
         let leaving = std::mem::take(&mut census.leaving);
@@ -727,7 +737,7 @@ impl Offloader {
         let mut kept = later;
         for ((at, rule), result) in leaving.into_iter().zip(results) {
             if let Some(f) = flows.get_mut(at) {
-                if self.settle_removal(&mut f.off, result) {
+                if self.settle_removal(Some(at), rule, &mut f.off, result) {
                     removed += 1;
                 } else {
                     kept.push((at, rule));
@@ -739,24 +749,34 @@ impl Offloader {
 
     /// Removes a flow's rule and folds its final counters in; returns whether
     /// the rule is gone.
-    fn remove_rule(&mut self, off: &mut FlowOffload) -> bool {
+    fn remove_rule(&mut self, at: Option<At>, off: &mut FlowOffload) -> bool {
         let Some(rule) = off.state.rule() else {
             return true;
         };
         let result = self.backend.remove(rule);
-        self.settle_removal(off, result)
+        self.settle_removal(at, rule, off, result)
     }
 
     /// Folds a removal's result into the flow; returns whether the rule is gone.
     fn settle_removal(
         &mut self,
+        at: Option<At>,
+        rule: HwRuleId,
         off: &mut FlowOffload,
         result: Result<HwCounters, OffloadError>,
     ) -> bool {
         let reason = off.demote_reason.unwrap_or(DemoteReason::Requested);
         match result {
             Ok(last) => {
+                let before = off.hw_folded;
                 off.removed(last);
+                if self.backend.final_pending(rule) {
+                    let folded = HwCounters {
+                        packets: off.hw_folded.packets - before.packets,
+                        bytes: off.hw_folded.bytes - before.bytes,
+                    };
+                    self.unsettled.insert(rule, (at, folded));
+                }
                 self.stats.removals += 1;
                 if let Some(i) = DemoteReason::ALL.iter().position(|r| *r == reason) {
                     self.stats.demotions[i] += 1;
@@ -863,7 +883,7 @@ impl Offloader {
         }
         off.demote_reason.get_or_insert(DemoteReason::Requested);
         for attempt in 0..EXIT_REMOVE_TRIES {
-            if self.remove_rule(off) {
+            if self.remove_rule(None, off) {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(2 * u64::from(attempt + 1)));
@@ -920,13 +940,121 @@ impl Offloader {
         }
         let ids: Vec<HwRuleId> = holders.iter().map(|(_, r)| *r).collect();
         let results = self.backend.remove_batch(&ids);
-        for ((at, _), result) in holders.into_iter().zip(results) {
+        for ((at, rule), result) in holders.into_iter().zip(results) {
             if let Some(f) = flows.get_mut(at) {
-                if !self.settle_removal(&mut f.off, result) {
+                if !self.settle_removal(Some(at), rule, &mut f.off, result) {
                     self.release(&mut f.off);
+                    self.settle_ended(&mut f.off);
                 }
             }
         }
+        self.settle_all(flows);
+    }
+
+    /// Folds the final counters the NIC now shows for removed rules into
+    /// their flows (once a tick, and when waiting for them).
+    fn fold_finals(&mut self, flows: &mut FlowTracker) {
+        let mut finals = std::mem::take(&mut self.finals_aside);
+        finals.extend(self.backend.take_final());
+        for (rule, result) in finals {
+            match result {
+                Ok(c) => {
+                    let Some((Some(at), folded)) = self.unsettled.remove(&rule) else {
+                        continue;
+                    };
+                    if let Some(f) = flows.get_mut(at) {
+                        f.off.late_final(c, folded);
+                    }
+                }
+                Err(e) => *self.stats.query_failures.entry(e.label()).or_default() += 1,
+            }
+        }
+    }
+
+    /// Waits for the final counters of every removed rule and folds them in
+    /// (the traffic has stopped, every rule is off). A NIC that keeps
+    /// failing the reads leaves the removal's reading as the flow's count,
+    /// counted as unconfirmed.
+    fn settle_all(&mut self, flows: &mut FlowTracker) {
+        for attempt in 0..EXIT_REMOVE_TRIES {
+            if self.unsettled.is_empty() {
+                return;
+            }
+            if let Some(d) = self.backend.final_due_in(None) {
+                std::thread::sleep(d);
+            }
+            self.fold_finals(flows);
+            if !self.unsettled.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(2 * u64::from(attempt + 1)));
+            }
+        }
+        self.stats.unconfirmed_at_exit += self.unsettled.len() as u64;
+        self.unsettled.clear();
+    }
+
+    /// Waits for the final counters of the rules of flow `off`, which left
+    /// the tracker (it ended), and folds them in; the other rules' finals
+    /// read meanwhile wait for the next tick.
+    fn settle_ended(&mut self, off: &mut FlowOffload) {
+        let mine: Vec<HwRuleId> = self
+            .unsettled
+            .iter()
+            .filter(|(_, (at, _))| at.is_none())
+            .map(|(r, _)| *r)
+            .collect();
+        for rule in mine {
+            for attempt in 0..EXIT_REMOVE_TRIES {
+                if let Some(d) = self.backend.final_due_in(Some(rule)) {
+                    std::thread::sleep(d);
+                }
+                let mut got = None;
+                for (r, result) in self.backend.take_final() {
+                    if r == rule {
+                        got = Some(result);
+                    } else {
+                        self.finals_aside.push((r, result));
+                    }
+                }
+                match got {
+                    Some(Ok(c)) => {
+                        if let Some((_, folded)) = self.unsettled.remove(&rule) {
+                            off.late_final(c, folded);
+                        }
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        *self.stats.query_failures.entry(e.label()).or_default() += 1;
+                    }
+                    None if !self.backend.final_pending(rule) => {
+                        self.unsettled.remove(&rule);
+                        break;
+                    }
+                    None => {}
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2 * u64::from(attempt + 1)));
+            }
+            if self.unsettled.remove(&rule).is_some() {
+                self.stats.unconfirmed_at_exit += 1;
+            }
+        }
+    }
+
+    /// A flow ended (it left the tracker at `at`): its rule comes off, and
+    /// the final counters of its rules, this one and those removed before
+    /// and not yet read, are waited for, so that its record is whole.
+    pub fn release_ended(&mut self, at: At, off: &mut FlowOffload) {
+        for (place, _) in self.unsettled.values_mut() {
+            if *place == Some(at) {
+                *place = None;
+            }
+        }
+        self.release(off);
+        self.settle_ended(off);
+    }
+
+    /// Removed rules whose final counters are still to be read.
+    pub fn finals_pending(&self) -> usize {
+        self.unsettled.len()
     }
 }
 

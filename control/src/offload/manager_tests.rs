@@ -22,6 +22,12 @@ struct Nic {
     refuse: VecDeque<OffloadError>,
     failing_queries: u32,
     installs: u64,
+    /// Counters as a cached device shows them: a query or a removal reads
+    /// all but the last `late` packets (100 bytes each); the rest shows once
+    /// `finals_ready` (a refresh period later), through `take_final`.
+    late: u64,
+    retired: HashMap<HwRuleId, HwCounters>,
+    finals_ready: bool,
 }
 
 impl Nic {
@@ -70,10 +76,35 @@ impl OffloadBackend for FakeNic {
     }
     fn remove(&mut self, id: HwRuleId) -> Result<HwCounters, OffloadError> {
         let mut nic = self.0.borrow_mut();
-        nic.rules
+        let c = nic
+            .rules
             .remove(&id)
             .map(|(_, c)| c)
-            .ok_or(OffloadError::NoSuchRule(id))
+            .ok_or(OffloadError::NoSuchRule(id))?;
+        if nic.late == 0 {
+            return Ok(c);
+        }
+        nic.retired.insert(id, c);
+        let late = nic.late.min(c.packets);
+        Ok(HwCounters {
+            packets: c.packets - late,
+            bytes: c.bytes - 100 * late,
+        })
+    }
+    fn final_due_in(&self, id: Option<HwRuleId>) -> Option<std::time::Duration> {
+        let nic = self.0.borrow();
+        let pending = id.map_or(!nic.retired.is_empty(), |id| nic.retired.contains_key(&id));
+        pending.then_some(std::time::Duration::ZERO)
+    }
+    fn take_final(&mut self) -> Vec<(HwRuleId, Result<HwCounters, OffloadError>)> {
+        let mut nic = self.0.borrow_mut();
+        if !nic.finals_ready {
+            return Vec::new();
+        }
+        nic.retired.drain().map(|(id, c)| (id, Ok(c))).collect()
+    }
+    fn final_pending(&self, id: HwRuleId) -> bool {
+        self.0.borrow().retired.contains_key(&id)
     }
     fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {
         let mut nic = self.0.borrow_mut();
@@ -83,9 +114,13 @@ impl OffloadBackend for FakeNic {
                     nic.failing_queries -= 1;
                     return Err(OffloadError::Busy("query".into()));
                 }
+                let late = nic.late;
                 nic.rules
                     .get(id)
-                    .map(|(_, c)| *c)
+                    .map(|(_, c)| HwCounters {
+                        packets: c.packets - late.min(c.packets),
+                        bytes: c.bytes - 100 * late.min(c.packets),
+                    })
                     .ok_or(OffloadError::NoSuchRule(*id))
             })
             .collect()
@@ -595,4 +630,65 @@ fn flow_offload_names_the_flow_it_demoted_to_make_room() {
     let done = r.off.offload_now(&mut r.flows, (0, FlowId(9)), r.now);
     assert_eq!(done.result, Err("no such flow".to_string()));
     assert_eq!(done.evicted, None);
+}
+
+#[test]
+fn final_counts_a_cached_nic_shows_late_are_folded_in_when_they_show() {
+    let mut r = rig(10, params(), vec![]);
+    r.nic.borrow_mut().late = 3;
+    r.add(1, 1);
+    let mut sent = 0;
+    for n in [200, 200, 200, 200] {
+        r.send(1, n);
+        sent += n;
+        r.tick();
+    }
+    assert!(matches!(r.state(1), OffloadState::Offloaded(_)));
+    // Cold: demoted, and the removal's reading misses the last 3 packets.
+    for _ in 0..3 {
+        r.send(1, 1);
+        sent += 1;
+        r.tick();
+    }
+    assert_eq!(r.state(1), OffloadState::Onloaded);
+    assert_eq!(r.total(1), sent - 3, "the cache has not shown them yet");
+    assert_eq!(r.off.finals_pending(), 1);
+    r.nic.borrow_mut().finals_ready = true;
+    r.tick();
+    assert_eq!(r.total(1), sent, "folded in at the next tick");
+    assert_eq!(r.off.finals_pending(), 0);
+    let f = r.flows.get_mut((0, FlowId(1))).unwrap().off;
+    assert_eq!(f.hw_folded.bytes, 100 * f.hw_folded.packets);
+}
+
+#[test]
+fn at_exit_and_at_a_flow_s_end_the_final_counts_are_waited_for() {
+    let mut r = rig(10, params(), vec![]);
+    {
+        let mut nic = r.nic.borrow_mut();
+        nic.late = 5;
+        nic.finals_ready = true;
+    }
+    r.add(1, 1);
+    r.add(2, 2);
+    let mut sent = [0u64; 3];
+    for _ in 0..4 {
+        for src in [1, 2] {
+            r.send(src, 200);
+            sent[usize::from(src)] += 200;
+        }
+        r.tick();
+    }
+    assert!(matches!(r.state(1), OffloadState::Offloaded(_)));
+    assert!(matches!(r.state(2), OffloadState::Offloaded(_)));
+    // Flow 2 ends while offloaded: its record is whole when it leaves.
+    let mut ended = r.flows.on_ended(0, FlowId(2)).unwrap().off;
+    r.off.release_ended((0, FlowId(2)), &mut ended);
+    let sw2 = r.sw[0].get(FlowId(2)).unwrap().snapshot().packets;
+    assert_eq!(sw2 + ended.hw_total().packets, sent[2]);
+    // Exit: every rule off, every final count in.
+    r.off.release_all(&mut r.flows);
+    assert_eq!(r.total(1), sent[1]);
+    assert_eq!(r.off.finals_pending(), 0);
+    assert_eq!(r.off.stats().unconfirmed_at_exit, 0);
 }

@@ -186,6 +186,29 @@ pub trait OffloadBackend {
     /// crashed left behind (called once, at start-up).
     fn flush_stale(&mut self) -> Result<(), OffloadError>;
 
+    // Final counters the NIC shows late. A device that answers counter
+    // queries from a cache it refreshes every period (mlx5: once a second)
+    // shows a destroyed rule's last hits only from the next period on. Such
+    // a backend's `remove` returns what it could read then, keeps the rule's
+    // indirect counter, and hands the final count over here once the cache
+    // has caught up; the engine folds in what the early reading missed.
+
+    /// How long until the final counters of removed rule `id` (with `None`:
+    /// of every removed rule) can be read; `None` if none is pending.
+    fn final_due_in(&self, _id: Option<HwRuleId>) -> Option<std::time::Duration> {
+        None
+    }
+    /// Reads the final counters of the removed rules that are due: each
+    /// rule's whole count (not a delta), or the read's failure (the rule
+    /// stays pending and is read again at the next call).
+    fn take_final(&mut self) -> Vec<(HwRuleId, Result<HwCounters, OffloadError>)> {
+        Vec::new()
+    }
+    /// Whether removed rule `id`'s final counters are still to come.
+    fn final_pending(&self, _id: HwRuleId) -> bool {
+        false
+    }
+
     // Operators' static rules (testpmd's `flow` commands), apart from the
     // per-flow rules above: they are refused in rte_flow's terms, so the shell
     // answers as testpmd does. A backend without them refuses every call.

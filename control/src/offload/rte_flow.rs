@@ -1,5 +1,11 @@
 //! The `rte_flow` backend: real NIC rules through DPDK's generic flow API, for
-//! NICs with an embedded switch (mlx5, ice, i40e with VF representors, ...).
+//! NICs with an embedded switch (mlx5 in switchdev mode; the NIC model
+//! `net_flowlift`, which flowlift drives exactly as it would drive mlx5).
+//!
+//! Rules go on one port, the uplink: on a switchdev NIC the PF is the
+//! transfer proxy of its switch, so a `transfer` rule created there matches
+//! the in-port with a `REPRESENTED_PORT` item and sends to a VF with the
+//! `REPRESENTED_PORT` action naming the VF's representor's ethdev port id.
 //!
 //! At `probe` it asks the PMD (`rte_flow_validate`) which fate it accepts for a
 //! typical flow rule, best first: `REPRESENTED_PORT` (transfer), `PORT_ID`
@@ -9,11 +15,14 @@
 //! them the counter is read just before the rule is destroyed, and what hits it
 //! in between is the bounded residual window the design accepts.
 //!
-//! No NIC here supports rte_flow: this module is unit-tested for the rules it
-//! builds (`rule.rs`) and for its refusals on a device without flow support
-//! (`tests/eal_rte_flow_backend.rs`); README.md says how to run it on hardware.
+//! Devices answer counter queries from a cache (mlx5 fetches its counter
+//! pools once a second): a destroyed rule's last hits show only from the next
+//! refresh on. So the indirect counter of a removed rule is kept a refresh
+//! period and read then (`take_final`), and the engine folds in what the
+//! reading at removal missed.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use flowlift_dataplane::flow::{FlowKey, KeyV4, NO_VLAN};
 use rte::flow::{self, IndirectCounter, Rule};
@@ -35,6 +44,19 @@ struct Installed {
     counter: Option<IndirectCounter>,
 }
 
+/// The indirect counter of a destroyed rule, kept until the device's
+/// counter cache shows its final count.
+struct Retired {
+    counter: IndirectCounter,
+    /// When a read is sure to see the final count: a whole refresh period
+    /// after the rule went.
+    due: Instant,
+}
+
+/// mlx5's counter pools are fetched from the device once a second
+/// (`MLX5_POOL_QUERY_FREQ_US`), and `rte_flow_query` answers from that fetch.
+pub const MLX5_COUNTER_REFRESH_MS: u64 = 1000;
+
 /// Rules on one port (the uplink, which is the transfer proxy on switch NICs).
 pub struct RteFlowBackend {
     port: Port,
@@ -46,6 +68,12 @@ pub struct RteFlowBackend {
     /// Operators' static rules (`flow create`), apart from the per-flow ones.
     statics: HashMap<HwRuleId, Rule>,
     next_id: u64,
+    /// How old a counter read may be: the device's counter cache period
+    /// (mlx5 fetches its counter pools once a second; the model takes
+    /// `counter_refresh_ms`). Zero: reads are live.
+    counter_refresh: Duration,
+    /// Counters of removed rules whose final count is still to be read.
+    retired: HashMap<HwRuleId, Retired>,
 }
 
 impl std::fmt::Debug for RteFlowBackend {
@@ -71,7 +99,21 @@ impl RteFlowBackend {
             rules: HashMap::new(),
             statics: HashMap::new(),
             next_id: 1,
+            counter_refresh: Duration::from_millis(MLX5_COUNTER_REFRESH_MS),
+            retired: HashMap::new(),
         }
+    }
+
+    /// Sets how stale the device's counter reads may be (its cache's refresh
+    /// period; zero for live counters).
+    pub fn with_counter_refresh(mut self, period: Duration) -> Self {
+        self.counter_refresh = period;
+        self
+    }
+
+    /// How stale a counter read may be.
+    pub fn counter_refresh(&self) -> Duration {
+        self.counter_refresh
     }
 
     fn sample_rule(&self) -> HwRule {
@@ -97,6 +139,7 @@ impl OffloadBackend for RteFlowBackend {
     /// crashed.
     fn flush_stale(&mut self) -> Result<(), OffloadError> {
         self.rules.clear();
+        self.retired.clear();
         flow::flush(&self.port).map_err(OffloadError::from)
     }
 
@@ -169,14 +212,30 @@ impl OffloadBackend for RteFlowBackend {
                     );
                     return Err(e.into());
                 }
-                let c = counter.query()?;
-                let _ = counter.destroy();
-                Ok(HwCounters {
-                    packets: c.hits,
-                    bytes: c.bytes,
-                })
+                // The rule is gone, so the removal stands whatever the read
+                // says. A live counter read now is final; a cached one (or a
+                // failed read) is final only a refresh period from now: the
+                // counter is kept until then (`take_final`).
+                let now = counter.query();
+                if self.counter_refresh.is_zero() {
+                    if let Ok(c) = now {
+                        let _ = counter.destroy();
+                        return Ok(counts(c));
+                    }
+                }
+                self.retired.insert(
+                    id,
+                    Retired {
+                        counter,
+                        due: Instant::now() + self.counter_refresh + Duration::from_millis(1),
+                    },
+                );
+                Ok(now.map(counts).unwrap_or_default())
             }
             None => {
+                // Without an indirect counter the rule's own is read last
+                // thing before the destroy: what hits it in between, and
+                // what the device's cache has not shown yet, is lost.
                 let c = installed.rule.query_count(false)?;
                 if let Err((rule, e)) = installed.rule.destroy() {
                     self.rules.insert(
@@ -188,12 +247,49 @@ impl OffloadBackend for RteFlowBackend {
                     );
                     return Err(e.into());
                 }
-                Ok(HwCounters {
-                    packets: c.hits,
-                    bytes: c.bytes,
-                })
+                Ok(counts(c))
             }
         }
+    }
+
+    fn final_due_in(&self, id: Option<HwRuleId>) -> Option<Duration> {
+        let now = Instant::now();
+        let left = |r: &Retired| r.due.saturating_duration_since(now);
+        match id {
+            Some(id) => self.retired.get(&id).map(left),
+            None => self.retired.values().map(left).max(),
+        }
+    }
+
+    fn take_final(&mut self) -> Vec<(HwRuleId, Result<HwCounters, OffloadError>)> {
+        let now = Instant::now();
+        let due: Vec<HwRuleId> = self
+            .retired
+            .iter()
+            .filter(|(_, r)| r.due <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = Vec::with_capacity(due.len());
+        for id in due {
+            let Some(r) = self.retired.remove(&id) else {
+                continue;
+            };
+            match r.counter.query() {
+                Ok(c) => {
+                    let _ = r.counter.destroy();
+                    out.push((id, Ok(counts(c))));
+                }
+                Err(e) => {
+                    self.retired.insert(id, r);
+                    out.push((id, Err(e.into())));
+                }
+            }
+        }
+        out
+    }
+
+    fn final_pending(&self, id: HwRuleId) -> bool {
+        self.retired.contains_key(&id)
     }
 
     fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {
@@ -204,10 +300,7 @@ impl OffloadBackend for RteFlowBackend {
                     Some(counter) => counter.query()?,
                     None => installed.rule.query_count(false)?,
                 };
-                Ok(HwCounters {
-                    packets: c.hits,
-                    bytes: c.bytes,
-                })
+                Ok(counts(c))
             })
             .collect()
     }
@@ -276,5 +369,12 @@ impl RteFlowBackend {
                 22,
             ))
         }
+    }
+}
+
+fn counts(c: flow::Counts) -> HwCounters {
+    HwCounters {
+        packets: c.hits,
+        bytes: c.bytes,
     }
 }

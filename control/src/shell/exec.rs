@@ -282,7 +282,12 @@ impl Appliance<'_> {
     }
 
     fn totals(&self) -> Vec<PortTotals> {
-        crate::app::port_totals(&self.worker_stats(), self.nic, self.labels.len())
+        crate::app::port_totals(
+            &self.worker_stats(),
+            self.nic,
+            &self.keeper.hw_by_port(),
+            self.labels.len(),
+        )
     }
 
     /// Port index `i`'s ethdev counters (zero where the driver has none).
