@@ -96,19 +96,28 @@ fn plugin_dir() -> (tempfile::TempDir, PathBuf) {
 
 /// Writes `n` distinct 60-byte UDP/IPv4 frames (one flow each) as a pcap.
 fn write_capture(path: &Path, n: u16) {
+    let frames: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            udp_frame(
+                [10, 0, (i >> 8) as u8, i as u8],
+                [10, 1, 0, 1],
+                1000 + i,
+                5001,
+            )
+        })
+        .collect();
+    write_frames(path, &frames);
+}
+
+/// Writes `frames` as a pcap, frame `i` stamped `i` microseconds.
+fn write_frames(path: &Path, frames: &[Vec<u8>]) {
     let mut w =
         PcapWriter::new(std::fs::File::create(path).expect("create capture")).expect("pcap header");
-    for i in 0..n {
-        let frame = udp_frame(
-            [10, 0, (i >> 8) as u8, i as u8],
-            [10, 1, 0, 1],
-            1000 + i,
-            5001,
-        );
+    for (i, frame) in frames.iter().enumerate() {
         w.write_packet(&PcapPacket::new(
-            Duration::from_micros(u64::from(i)),
+            Duration::from_micros(i as u64),
             frame.len() as u32,
-            &frame,
+            frame,
         ))
         .expect("write frame");
     }
@@ -146,6 +155,63 @@ fn ip_checksum(header: &[u8]) -> u16 {
     !(sum as u16)
 }
 
+/// What every test starts from: testpmd's path and a private directory
+/// holding the PMD (see [`plugin_dir`]) and the test's captures.
+struct Bench {
+    testpmd: PathBuf,
+    dir: tempfile::TempDir,
+    so: PathBuf,
+}
+
+impl Bench {
+    /// `None` (after saying so, see [`testpmd`]) to skip.
+    fn new() -> Option<Bench> {
+        let testpmd = testpmd()?;
+        let (dir, so) = plugin_dir();
+        Some(Bench { testpmd, dir, so })
+    }
+
+    /// A file of the private directory.
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn start(&self, vdev: &str, app_args: &[&str]) -> Testpmd {
+        Testpmd::start_with(&self.testpmd, &[&self.so], vdev, app_args)
+    }
+
+    /// testpmd with its ports not started (`--disable-device-start`), at its
+    /// prompt: rules made now see the wire's first frame.
+    fn start_stopped(&self, vdev: &str, forward_mode: &str) -> Testpmd {
+        let mut pmd = self.start(
+            vdev,
+            &[forward_mode, "--no-flush-rx", "--disable-device-start"],
+        );
+        pmd.wait_for(
+            Duration::from_secs(20),
+            "Interactive-mode selected",
+            "testpmd did not start",
+        );
+        pmd
+    }
+}
+
+/// The lines testpmd wrote; shown under a header in failure messages.
+struct Transcript(Vec<String>);
+
+impl std::ops::Deref for Transcript {
+    type Target = [String];
+    fn deref(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Transcript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "--- testpmd transcript ---\n{}", self.0.join("\n"))
+    }
+}
+
 /// An interactive testpmd, its stdout line-buffered (`stdbuf`) so that each
 /// command's answer can be read before the next is sent.
 struct Testpmd {
@@ -153,15 +219,11 @@ struct Testpmd {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     /// Everything read so far, for failure messages.
-    transcript: Vec<String>,
+    transcript: Transcript,
 }
 
 impl Testpmd {
-    fn start(testpmd: &Path, plugin: &Path, vdev: &str, app_args: &[&str]) -> Testpmd {
-        Testpmd::start_with(testpmd, &[plugin], vdev, app_args)
-    }
-
-    /// As [`Testpmd::start`], loading each of `plugins` with a `-d` of its own.
+    /// Loads each of `plugins` with a `-d` of its own.
     fn start_with(testpmd: &Path, plugins: &[&Path], vdev: &str, app_args: &[&str]) -> Testpmd {
         let mut cmd = Command::new("stdbuf");
         cmd.args(["-oL", "-eL"])
@@ -204,7 +266,7 @@ impl Testpmd {
             child,
             stdin,
             lines,
-            transcript: Vec::new(),
+            transcript: Transcript(Vec::new()),
         }
     }
 
@@ -221,7 +283,7 @@ impl Testpmd {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    self.transcript.push(line.clone());
+                    self.transcript.0.push(line.clone());
                     if want(&line) {
                         return Some(line);
                     }
@@ -234,17 +296,49 @@ impl Testpmd {
     /// `show port stats N`, parsed.
     fn port_stats(&mut self, port: u16) -> PortStats {
         self.send(&format!("show port stats {port}"));
-        let header = format!("NIC statistics for port {port} ");
-        self.read_until(Duration::from_secs(5), |l| l.contains(&header))
-            .unwrap_or_else(|| self.fail(&format!("no stats for port {port}")));
+        self.wait_for(
+            Duration::from_secs(5),
+            &format!("NIC statistics for port {port} "),
+            &format!("no stats for port {port}"),
+        );
         let mut s = PortStats::default();
         for _ in 0..4 {
-            let line = self
-                .read_until(Duration::from_secs(5), |_| true)
-                .unwrap_or_else(|| self.fail("stats cut short"));
-            s.read(&line);
+            s.read(&self.next_line("stats cut short"));
         }
         s
+    }
+
+    /// Reads lines until one contains `needle` (returned); fails with `why`
+    /// after `timeout`.
+    fn wait_for(&mut self, timeout: Duration, needle: &str, why: &str) -> String {
+        self.read_until(timeout, |l| l.contains(needle))
+            .unwrap_or_else(|| self.fail(why))
+    }
+
+    /// The next line, which must come within 5 s (else fails with `why`).
+    fn next_line(&mut self, why: &str) -> String {
+        self.read_until(Duration::from_secs(5), |_| true)
+            .unwrap_or_else(|| self.fail(why))
+    }
+
+    /// Reads on to the line that starts (past its indent) with `key`, and
+    /// returns the number after it; `what` names whose value it is.
+    fn value(&mut self, key: &str, what: &str) -> u64 {
+        let line = self
+            .read_until(Duration::from_secs(5), |l| l.trim_start().starts_with(key))
+            .unwrap_or_else(|| self.fail(&format!("no {key} for {what}")));
+        line.trim_start()[key.len()..]
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| self.fail(&line))
+    }
+
+    /// A COUNT's `hits:` and `bytes:`, as `flow query` and `flow
+    /// indirect_action query` print them.
+    fn hits_and_bytes(&mut self, what: &str) -> (u64, u64) {
+        let hits = self.value("hits:", what);
+        let bytes = self.value("bytes:", what);
+        (hits, bytes)
     }
 
     /// Sends `command` and returns the first answer line containing one of
@@ -285,35 +379,19 @@ impl Testpmd {
     /// `flow query PORT RULE count`: hits and bytes.
     fn flow_query(&mut self, port: u16, rule: u32) -> (u64, u64) {
         self.send(&format!("flow query {port} {rule} count"));
-        let mut read = |key: &str| -> u64 {
-            let line = self
-                .read_until(Duration::from_secs(5), |l| l.trim_start().starts_with(key))
-                .unwrap_or_else(|| self.fail(&format!("no {key} for rule {rule}")));
-            line.trim_start()[key.len()..]
-                .trim()
-                .parse()
-                .unwrap_or_else(|_| self.fail(&line))
-        };
-        let hits = read("hits:");
-        let bytes = read("bytes:");
-        (hits, bytes)
+        self.hits_and_bytes(&format!("rule {rule}"))
     }
 
     /// One of `show port xstats PORT`'s values.
     fn xstat(&mut self, port: u16, name: &str) -> u64 {
         self.send(&format!("show port xstats {port}"));
         // Past what is left of an earlier answer, to this one's header.
-        let header = format!("NIC extended statistics for port {port} ");
-        self.read_until(Duration::from_secs(5), |l| l.contains(&header))
-            .unwrap_or_else(|| self.fail(&format!("no xstats for port {port}")));
-        let key = format!("{name}:");
-        let line = self
-            .read_until(Duration::from_secs(5), |l| l.starts_with(&key))
-            .unwrap_or_else(|| self.fail(&format!("no xstat {name} on port {port}")));
-        line[key.len()..]
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| self.fail(&line))
+        self.wait_for(
+            Duration::from_secs(5),
+            &format!("NIC extended statistics for port {port} "),
+            &format!("no xstats for port {port}"),
+        );
+        self.value(&format!("{name}:"), &format!("the xstats of port {port}"))
     }
 
     /// Polls port `port`'s stats until `done` holds (returned) or `timeout`.
@@ -335,7 +413,7 @@ impl Testpmd {
 
     /// Quits and waits (killing it after a grace period); returns the
     /// transcript.
-    fn quit(mut self) -> Vec<String> {
+    fn quit(mut self) -> Transcript {
         self.send("quit");
         drop(self.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -351,16 +429,13 @@ impl Testpmd {
             self.fail("testpmd did not quit within 15 s");
         }
         while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-            self.transcript.push(line);
+            self.transcript.0.push(line);
         }
-        std::mem::take(&mut self.transcript)
+        Transcript(std::mem::take(&mut self.transcript.0))
     }
 
     fn fail(&self, why: &str) -> ! {
-        panic!(
-            "{why}\n--- testpmd transcript ---\n{}",
-            self.transcript.join("\n")
-        );
+        panic!("{why}\n{}", self.transcript);
     }
 }
 
@@ -420,22 +495,21 @@ impl PortStats {
 /// and the first serves the device.
 #[test]
 fn a_second_copy_of_the_driver_stays_unregistered_and_says_so() {
-    let Some(testpmd) = testpmd() else { return };
-    let (dir, so) = plugin_dir();
-    let copy_dir = dir.path().join("copy");
+    let Some(bench) = Bench::new() else { return };
+    let copy_dir = bench.path("copy");
     std::fs::create_dir(&copy_dir).expect("mkdir");
     std::fs::set_permissions(&copy_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let copy = copy_dir.join("librte_net_flowlift.so");
-    std::fs::copy(&so, &copy).expect("copy the PMD");
-    let capture = dir.path().join("wire.pcap");
+    std::fs::copy(&bench.so, &copy).expect("copy the PMD");
+    let capture = bench.path("wire.pcap");
     write_capture(&capture, 100);
     let vdev = format!(
         "net_flowlift0,wire={},loops=1,representor=vf[0-1]",
         capture.display()
     );
     let mut pmd = Testpmd::start_with(
-        &testpmd,
-        &[&so, &copy],
+        &bench.testpmd,
+        &[&bench.so, &copy],
         &vdev,
         &["--forward-mode=rxonly", "--no-flush-rx"],
     );
@@ -447,21 +521,19 @@ fn a_second_copy_of_the_driver_stays_unregistered_and_says_so() {
         .iter()
         .filter(|l| l.contains("another copy of this driver is already registered"))
         .count();
-    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
-    assert_eq!(said, 1, "{}", context());
+    assert_eq!(said, 1, "{}", transcript);
     let probed = transcript
         .iter()
         .filter(|l| l.contains("net_flowlift0: 3 port(s)"))
         .count();
-    assert_eq!(probed, 1, "one driver probed the device\n{}", context());
-    assert_eq!(pf.rx_packets, 100, "{}", context());
+    assert_eq!(probed, 1, "one driver probed the device\n{}", transcript);
+    assert_eq!(pf.rx_packets, 100, "{}", transcript);
 }
 
 #[test]
 fn testpmd_sees_five_ports_and_receives_the_whole_wire() {
-    let Some(testpmd) = testpmd() else { return };
-    let (dir, so) = plugin_dir();
-    let capture = dir.path().join("wire.pcap");
+    let Some(bench) = Bench::new() else { return };
+    let capture = bench.path("wire.pcap");
     const FRAMES: u16 = 1000;
     const LOOPS: u64 = 2;
     write_capture(&capture, FRAMES);
@@ -470,12 +542,7 @@ fn testpmd_sees_five_ports_and_receives_the_whole_wire() {
         capture.display()
     );
     let started = Instant::now();
-    let mut pmd = Testpmd::start(
-        &testpmd,
-        &so,
-        &vdev,
-        &["--forward-mode=io", "--no-flush-rx"],
-    );
+    let mut pmd = bench.start(&vdev, &["--forward-mode=io", "--no-flush-rx"]);
 
     pmd.send("show port summary all");
     let count = pmd
@@ -486,10 +553,7 @@ fn testpmd_sees_five_ports_and_receives_the_whole_wire() {
     assert_eq!(count.trim(), "Number of available ports: 5", "{count}");
     let mut names = Vec::new();
     for _ in 0..6 {
-        let line = pmd
-            .read_until(Duration::from_secs(5), |_| true)
-            .unwrap_or_else(|| pmd.fail("port summary cut short"));
-        names.push(line);
+        names.push(pmd.next_line("port summary cut short"));
     }
     let summary = names.join("\n");
     for (port, name) in [
@@ -517,8 +581,7 @@ fn testpmd_sees_five_ports_and_receives_the_whole_wire() {
     pmd.send("stop");
     let transcript = pmd.quit();
 
-    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
-    assert_eq!(pf.rx_packets, want, "PF RX\n{}", context());
+    assert_eq!(pf.rx_packets, want, "PF RX\n{}", transcript);
     assert_eq!(
         pf_after.rx_packets, want,
         "the wire stops after {LOOPS} loops"
@@ -530,16 +593,15 @@ fn testpmd_sees_five_ports_and_receives_the_whole_wire() {
     assert_eq!(pf_after.rx_bytes, want * 60);
     assert_eq!(pf_after.rx_errors + pf_after.rx_nombuf, 0);
     assert_eq!(
-        vf0.tx_packets,
-        want,
+        vf0.tx_packets, want,
         "io forwarding sends port 0's RX out of port 1\n{}",
-        context()
+        transcript
     );
     assert_eq!(vf0.tx_bytes, want * 60);
     assert!(
         transcript.iter().any(|l| l.contains("Bye")),
         "testpmd did not quit cleanly\n{}",
-        context()
+        transcript
     );
     eprintln!("testpmd run took {:?}", started.elapsed());
 }
@@ -553,29 +615,15 @@ fn testpmd_sees_five_ports_and_receives_the_whole_wire() {
 /// a PMD's errors.
 #[test]
 fn testpmd_flow_rules_count_what_the_vf_sink_receives() {
-    let Some(testpmd) = testpmd() else { return };
-    let (dir, so) = plugin_dir();
-    let capture = dir.path().join("wire.pcap");
+    let Some(bench) = Bench::new() else { return };
+    let capture = bench.path("wire.pcap");
     // Frame i: 10.0.(i/256).(i%256):(1000 + i) -> 10.1.0.1:5001.
     write_capture(&capture, 1000);
     let vdev = format!(
         "net_flowlift0,wire={},loops=1,representor=vf[0-3]",
         capture.display()
     );
-    let mut pmd = Testpmd::start(
-        &testpmd,
-        &so,
-        &vdev,
-        &[
-            "--forward-mode=rxonly",
-            "--no-flush-rx",
-            "--disable-device-start",
-        ],
-    );
-    pmd.read_until(Duration::from_secs(20), |l| {
-        l.contains("Interactive-mode selected")
-    })
-    .unwrap_or_else(|| pmd.fail("testpmd did not start"));
+    let mut pmd = bench.start_stopped(&vdev, "--forward-mode=rxonly");
 
     // Ports 1000-1099: 100 frames to VF 0 (port 1).
     let to_vf0 = pmd.flow_create(
@@ -613,17 +661,16 @@ fn testpmd_flow_rules_count_what_the_vf_sink_receives() {
     let dropped = pmd.xstat(0, "switch_drop_packets");
     pmd.send("stop");
     let transcript = pmd.quit();
-    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
 
-    assert_eq!(wire, 1000, "{}", context());
-    assert_eq!((hits, bytes), (100, 6000), "{}", context());
+    assert_eq!(wire, 1000, "{}", transcript);
+    assert_eq!((hits, bytes), (100, 6000), "{}", transcript);
     assert_eq!(
         (vf0, vf0_bytes),
         (hits, bytes),
         "the rule's hits are what VF 0 got"
     );
-    assert_eq!((drops, dropped), (256, 256), "{}", context());
-    assert_eq!(pf.rx_packets, host, "{}", context());
+    assert_eq!((drops, dropped), (256, 256), "{}", transcript);
+    assert_eq!(pf.rx_packets, host, "{}", transcript);
     assert_eq!(pf.rx_missed, 0);
     assert_eq!(pf.rx_packets + pf.rx_missed + vf0 + dropped, wire);
 }
@@ -632,12 +679,13 @@ fn testpmd_flow_rules_count_what_the_vf_sink_receives() {
 /// the log, and testpmd sees no port.
 #[test]
 fn testpmd_refuses_an_unknown_devarg() {
-    let Some(testpmd) = testpmd() else { return };
-    let (_dir, so) = plugin_dir();
-    let mut pmd = Testpmd::start(&testpmd, &so, "net_flowlift0,wyre=x", &[]);
-    let why = pmd
-        .read_until(Duration::from_secs(20), |l| l.contains("unknown devarg"))
-        .unwrap_or_else(|| pmd.fail("no refusal logged"));
+    let Some(bench) = Bench::new() else { return };
+    let mut pmd = bench.start("net_flowlift0,wyre=x", &[]);
+    let why = pmd.wait_for(
+        Duration::from_secs(20),
+        "unknown devarg",
+        "no refusal logged",
+    );
     assert!(
         why.contains("net_flowlift0: unknown devarg 'wyre'"),
         "{why}"
@@ -679,17 +727,10 @@ fn flow_frame(f: u16) -> Vec<u8> {
 /// Writes `flows` flows, `rounds` frames each, round-robin (frame `i` is flow
 /// `i % flows`).
 fn write_flows(path: &Path, flows: u16, rounds: u16) {
-    let mut w =
-        PcapWriter::new(std::fs::File::create(path).expect("create capture")).expect("pcap header");
-    for i in 0..u32::from(flows) * u32::from(rounds) {
-        let frame = flow_frame((i % u32::from(flows)) as u16);
-        w.write_packet(&PcapPacket::new(
-            Duration::from_micros(u64::from(i)),
-            frame.len() as u32,
-            &frame,
-        ))
-        .expect("write frame");
-    }
+    let frames: Vec<Vec<u8>> = (0..u32::from(flows) * u32::from(rounds))
+        .map(|i| flow_frame((i % u32::from(flows)) as u16))
+        .collect();
+    write_frames(path, &frames);
 }
 
 /// The RSS hash the model must give flow `f` under `key` with UDP hashing
@@ -771,10 +812,7 @@ impl Testpmd {
         self.send(&format!("show port {port} rss-hash key"));
         self.read_until(Duration::from_secs(5), |l| l.starts_with("RSS key:"))
             .unwrap_or_else(|| self.fail("no RSS key"));
-        self.read_until(Duration::from_secs(5), |_| true)
-            .unwrap_or_else(|| self.fail("RSS key cut short"))
-            .trim()
-            .to_owned()
+        self.next_line("RSS key cut short").trim().to_owned()
     }
 
     /// `show port PORT rss reta 64 (mask)`: the first 64 RETA entries.
@@ -811,17 +849,14 @@ fn hex(bytes: &[u8]) -> String {
 /// one queue only, and the per-queue stats add up to the wire.
 #[test]
 fn testpmd_rss_spreads_flows_over_two_queues() {
-    let Some(testpmd) = testpmd() else { return };
-    let (dir, so) = plugin_dir();
-    let capture = dir.path().join("wire.pcap");
+    let Some(bench) = Bench::new() else { return };
+    let capture = bench.path("wire.pcap");
     const FLOWS: u16 = 64;
     const ROUNDS: u16 = 4;
     let total = usize::from(FLOWS) * usize::from(ROUNDS);
     write_flows(&capture, FLOWS, ROUNDS);
     let vdev = format!("net_flowlift0,wire={},loops=1", capture.display());
-    let mut pmd = Testpmd::start(
-        &testpmd,
-        &so,
+    let mut pmd = bench.start(
         &vdev,
         &[
             "--rxq=2",
@@ -841,7 +876,6 @@ fn testpmd_rss_spreads_flows_over_two_queues() {
     let q1 = pmd.xstat(0, "rx_q1_packets");
     let stats = pmd.port_stats(0);
     let transcript = pmd.quit();
-    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
 
     use flowlift_nic::rss::DEFAULT_KEY;
     assert_eq!(key, hex(&DEFAULT_KEY), "the default key");
@@ -851,7 +885,7 @@ fn testpmd_rss_spreads_flows_over_two_queues() {
             .all(|(i, &q)| usize::from(q) == i % 2),
         "default RETA {reta:?}"
     );
-    assert_eq!(seen.len(), total, "{}", context());
+    assert_eq!(seen.len(), total, "{}", transcript);
     let mut queue_of = std::collections::HashMap::new();
     for s in &seen {
         let want = flow_hash(&DEFAULT_KEY, s.flow);
@@ -863,7 +897,7 @@ fn testpmd_rss_spreads_flows_over_two_queues() {
     let want_q1: u64 = (0..FLOWS)
         .map(|f| u64::from(flow_hash(&DEFAULT_KEY, f) & 1) * u64::from(ROUNDS))
         .sum();
-    assert_eq!(q0 + q1, total as u64, "{}", context());
+    assert_eq!(q0 + q1, total as u64, "{}", transcript);
     assert_eq!(q1, want_q1, "queue 1 got its flows' packets");
     assert!(q0 > 0 && q1 > 0, "both queues used: {q0} {q1}");
     assert_eq!(stats.rx_packets, total as u64);
@@ -877,9 +911,8 @@ fn testpmd_rss_spreads_flows_over_two_queues() {
 /// at the stop is missed, so RX + missed is still the whole wire.
 #[test]
 fn testpmd_rss_key_and_reta_set_through_ethdev() {
-    let Some(testpmd) = testpmd() else { return };
-    let (dir, so) = plugin_dir();
-    let capture = dir.path().join("wire.pcap");
+    let Some(bench) = Bench::new() else { return };
+    let capture = bench.path("wire.pcap");
     const FLOWS: u16 = 64;
     const ROUNDS: u16 = 4;
     let total = u64::from(FLOWS) * u64::from(ROUNDS);
@@ -887,9 +920,7 @@ fn testpmd_rss_key_and_reta_set_through_ethdev() {
     let vdev = format!("net_flowlift0,wire={},loops=1", capture.display());
     // 32 descriptors a queue: at most 64 frames wait in the rings, so most
     // of the wire comes after the restart.
-    let mut pmd = Testpmd::start(
-        &testpmd,
-        &so,
+    let mut pmd = bench.start(
         &vdev,
         &[
             "--rxq=2",
@@ -929,14 +960,13 @@ fn testpmd_rss_key_and_reta_set_through_ethdev() {
     let stats = pmd.port_stats(0);
     let wire = pmd.xstat(0, "wire_rx_packets");
     let transcript = pmd.quit();
-    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
 
     assert!(
         missed <= 64,
         "at most the rings' frames are missed: {missed}"
     );
-    assert!(seen.len() >= 128, "{}", context());
-    assert_eq!(seen.len(), want, "{}", context());
+    assert!(seen.len() >= 128, "{}", transcript);
+    assert_eq!(seen.len(), want, "{}", transcript);
     for s in &seen {
         let hash = flow_hash(&key, s.flow);
         assert_eq!(s.hash, Some(hash), "flow {}: the new key", s.flow);
@@ -979,10 +1009,9 @@ fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
 /// files.
 #[test]
 fn testpmd_vf_captures_split_by_path() {
-    let Some(testpmd) = testpmd() else { return };
-    let (dir, so) = plugin_dir();
-    let capture = dir.path().join("wire.pcap");
-    let out = dir.path().join("out");
+    let Some(bench) = Bench::new() else { return };
+    let capture = bench.path("wire.pcap");
+    let out = bench.path("out");
     std::fs::create_dir(&out).unwrap();
     const FRAMES: u16 = 1000;
     write_flows(&capture, FRAMES, 1);
@@ -991,20 +1020,7 @@ fn testpmd_vf_captures_split_by_path() {
         capture.display(),
         out.display()
     );
-    let mut pmd = Testpmd::start(
-        &testpmd,
-        &so,
-        &vdev,
-        &[
-            "--forward-mode=io",
-            "--no-flush-rx",
-            "--disable-device-start",
-        ],
-    );
-    pmd.read_until(Duration::from_secs(20), |l| {
-        l.contains("Interactive-mode selected")
-    })
-    .unwrap_or_else(|| pmd.fail("testpmd did not start"));
+    let mut pmd = bench.start_stopped(&vdev, "--forward-mode=io");
     // Flows 0-99 (source ports 1000-1099) go to VF 0 through the switch.
     pmd.flow_create(
         "0 transfer pattern eth / ipv4 / udp src spec 1000 src last 1099 src mask 0xffff / end \
@@ -1015,8 +1031,7 @@ fn testpmd_vf_captures_split_by_path() {
     let sent = pmd.wait_stats(1, Duration::from_secs(15), |s| s.tx_packets >= 900);
     pmd.send("stop");
     let transcript = pmd.quit();
-    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
-    assert_eq!(sent.tx_packets, 900, "{}", context());
+    assert_eq!(sent.tx_packets, 900, "{}", transcript);
 
     let frames: Vec<Vec<u8>> = (0..FRAMES).map(flow_frame).collect();
     let offloaded = read_pcap(&out.join("vf0-offloaded.pcap"));
@@ -1035,20 +1050,6 @@ fn testpmd_vf_captures_split_by_path() {
     assert!(read_pcap(&out.join("vf1-offloaded.pcap")).is_empty());
 }
 
-/// Writes `frames` as a pcap.
-fn write_frames(path: &Path, frames: &[Vec<u8>]) {
-    let mut w =
-        PcapWriter::new(std::fs::File::create(path).expect("create capture")).expect("pcap header");
-    for (i, frame) in frames.iter().enumerate() {
-        w.write_packet(&PcapPacket::new(
-            Duration::from_micros(i as u64),
-            frame.len() as u32,
-            frame,
-        ))
-        .expect("write frame");
-    }
-}
-
 /// VF 0 sends (`vf0_wire`) while the uplink's wire runs: transfer rules made
 /// on VF 0's representor put its port-80 traffic on the wire (the uplink's
 /// TX side, `wire_tx_packets`) and its port-81 traffic to VF 1; what no rule
@@ -1057,11 +1058,10 @@ fn write_frames(path: &Path, frames: &[Vec<u8>]) {
 /// hits and with the captures.
 #[test]
 fn testpmd_vf_sources_go_through_the_rules_and_misses_reach_the_representor() {
-    let Some(testpmd) = testpmd() else { return };
-    let (dir, so) = plugin_dir();
-    let wire = dir.path().join("wire.pcap");
+    let Some(bench) = Bench::new() else { return };
+    let wire = bench.path("wire.pcap");
     write_flows(&wire, 200, 1);
-    let vf0 = dir.path().join("vf0.pcap");
+    let vf0 = bench.path("vf0.pcap");
     let frames: Vec<Vec<u8>> = (0..300u16)
         .map(|i| {
             let dport = [80, 81, 9][usize::from(i % 3)];
@@ -1074,20 +1074,7 @@ fn testpmd_vf_sources_go_through_the_rules_and_misses_reach_the_representor() {
         wire.display(),
         vf0.display()
     );
-    let mut pmd = Testpmd::start(
-        &testpmd,
-        &so,
-        &vdev,
-        &[
-            "--forward-mode=rxonly",
-            "--no-flush-rx",
-            "--disable-device-start",
-        ],
-    );
-    pmd.read_until(Duration::from_secs(20), |l| {
-        l.contains("Interactive-mode selected")
-    })
-    .unwrap_or_else(|| pmd.fail("testpmd did not start"));
+    let mut pmd = bench.start_stopped(&vdev, "--forward-mode=rxonly");
     let out = pmd.flow_create(
         "1 transfer pattern eth / ipv4 / udp dst is 80 / end \
          actions represented_port ethdev_port_id 0 / count / end",
@@ -1110,18 +1097,16 @@ fn testpmd_vf_sources_go_through_the_rules_and_misses_reach_the_representor() {
     let rep_after = pmd.port_stats(1);
     pmd.send("stop");
     let transcript = pmd.quit();
-    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
 
-    assert_eq!(sent, 300, "VF 0 sent its whole capture\n{}", context());
-    assert_eq!((out_hits, to_wire), (100, 100), "{}", context());
-    assert_eq!((across_hits, to_vf1), (100, 100), "{}", context());
+    assert_eq!(sent, 300, "VF 0 sent its whole capture\n{}", transcript);
+    assert_eq!((out_hits, to_wire), (100, 100), "{}", transcript);
+    assert_eq!((across_hits, to_vf1), (100, 100), "{}", transcript);
     assert_eq!(across_bytes, 100 * 60);
-    assert_eq!(to_host, 100, "{}", context());
+    assert_eq!(to_host, 100, "{}", transcript);
     assert_eq!(
-        rep.rx_packets,
-        100,
+        rep.rx_packets, 100,
         "the misses reach the representor's RX\n{}",
-        context()
+        transcript
     );
     assert_eq!(
         rep_after.rx_packets, 100,
@@ -1157,22 +1142,19 @@ fn thread_cpus(pid: u32, name: &str) -> Option<String> {
 /// not exist fails the PF's start, with the reason in the log.
 #[test]
 fn testpmd_switch_thread_pinned_and_its_cycles_reported() {
-    let Some(testpmd) = testpmd() else { return };
-    let (dir, so) = plugin_dir();
-    let capture = dir.path().join("wire.pcap");
+    let Some(bench) = Bench::new() else { return };
+    let capture = bench.path("wire.pcap");
     write_flows(&capture, 1000, 1);
     let vdev = format!(
         "net_flowlift0,wire={},loops=1,switch_cpu=1",
         capture.display()
     );
-    let mut pmd = Testpmd::start(
-        &testpmd,
-        &so,
-        &vdev,
-        &["--forward-mode=rxonly", "--no-flush-rx"],
+    let mut pmd = bench.start(&vdev, &["--forward-mode=rxonly", "--no-flush-rx"]);
+    pmd.wait_for(
+        Duration::from_secs(20),
+        "runs on CPU 1",
+        "no word of the switch's CPU",
     );
-    pmd.read_until(Duration::from_secs(20), |l| l.contains("runs on CPU 1"))
-        .unwrap_or_else(|| pmd.fail("no word of the switch's CPU"));
     let cpus = thread_cpus(pmd.child.id(), "flowlift-sw0");
     pmd.send("start");
     pmd.wait_stats(0, Duration::from_secs(15), |s| s.rx_packets >= 1000);
@@ -1181,8 +1163,7 @@ fn testpmd_switch_thread_pinned_and_its_cycles_reported() {
     let idle = pmd.xstat(0, "switch_idle_cycles");
     pmd.send("stop");
     let transcript = pmd.quit();
-    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
-    assert_eq!(cpus.as_deref(), Some("1"), "{}", context());
+    assert_eq!(cpus.as_deref(), Some("1"), "{}", transcript);
     assert!(busy > 0, "the switch moved 1000 frames: {busy}");
     assert!(idle > busy, "then idled: busy {busy}, idle {idle}");
 
@@ -1190,10 +1171,8 @@ fn testpmd_switch_thread_pinned_and_its_cycles_reported() {
         "net_flowlift0,wire={},loops=1,switch_cpu=1023",
         capture.display()
     );
-    let mut pmd = Testpmd::start(&testpmd, &so, &vdev, &["--forward-mode=rxonly"]);
-    let why = pmd
-        .read_until(Duration::from_secs(20), |l| l.contains("cannot pin"))
-        .unwrap_or_else(|| pmd.fail("no refusal logged"));
+    let mut pmd = bench.start(&vdev, &["--forward-mode=rxonly"]);
+    let why = pmd.wait_for(Duration::from_secs(20), "cannot pin", "no refusal logged");
     assert!(why.contains("switch_cpu=1023"), "{why}");
     pmd.quit();
 }
@@ -1205,9 +1184,8 @@ fn testpmd_switch_thread_pinned_and_its_cycles_reported() {
 /// NIC's.
 #[test]
 fn testpmd_uplink_rx_plus_imissed_is_the_wire() {
-    let Some(testpmd) = testpmd() else { return };
-    let (dir, so) = plugin_dir();
-    let capture = dir.path().join("wire.pcap");
+    let Some(bench) = Bench::new() else { return };
+    let capture = bench.path("wire.pcap");
     const FRAMES: u64 = 5000;
     write_flows(&capture, FRAMES as u16, 1);
     // 100 000 frames a second: the wire is done in 50 ms.
@@ -1215,16 +1193,15 @@ fn testpmd_uplink_rx_plus_imissed_is_the_wire() {
         "net_flowlift0,wire={},loops=1,rate_pps=100000",
         capture.display()
     );
-    let mut pmd = Testpmd::start(
-        &testpmd,
-        &so,
+    let mut pmd = bench.start(
         &vdev,
         &["--forward-mode=rxonly", "--no-flush-rx", "--rxd=64"],
     );
-    pmd.read_until(Duration::from_secs(20), |l| {
-        l.contains("Checking link statuses")
-    })
-    .unwrap_or_else(|| pmd.fail("testpmd did not start its ports"));
+    pmd.wait_for(
+        Duration::from_secs(20),
+        "Checking link statuses",
+        "testpmd did not start its ports",
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while pmd.xstat(0, "wire_rx_packets") < FRAMES && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -1240,10 +1217,9 @@ fn testpmd_uplink_rx_plus_imissed_is_the_wire() {
     let cleared = pmd.port_stats(0);
     let wire_cleared = pmd.xstat(0, "wire_rx_packets");
     let transcript = pmd.quit();
-    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
 
-    assert_eq!(wire, FRAMES, "{}", context());
-    assert_eq!(stats.rx_packets + stats.rx_missed, wire, "{}", context());
+    assert_eq!(wire, FRAMES, "{}", transcript);
+    assert_eq!(stats.rx_packets + stats.rx_missed, wire, "{}", transcript);
     assert!(stats.rx_missed > 0, "nothing polled while the wire ran");
     assert!(
         (1..=64).contains(&stats.rx_packets),
@@ -1256,7 +1232,7 @@ fn testpmd_uplink_rx_plus_imissed_is_the_wire() {
         (cleared.rx_packets, cleared.rx_missed),
         (0, 0),
         "{}",
-        context()
+        transcript
     );
     assert_eq!(wire_cleared, 0);
 }
@@ -1266,42 +1242,20 @@ impl Testpmd {
     /// bytes.
     fn indirect_query(&mut self, port: u16, id: u32) -> (u64, u64) {
         self.send(&format!("flow indirect_action {port} query {id}"));
-        self.read_until(Duration::from_secs(5), |l| {
-            l.contains("Indirect COUNT action:")
-        })
-        .unwrap_or_else(|| self.fail(&format!("no answer to the query of indirect action {id}")));
-        let mut read = |key: &str| -> u64 {
-            let line = self
-                .read_until(Duration::from_secs(5), |l| l.trim_start().starts_with(key))
-                .unwrap_or_else(|| self.fail(&format!("no {key} for indirect action {id}")));
-            line.trim_start()[key.len()..]
-                .trim()
-                .parse()
-                .unwrap_or_else(|_| self.fail(&line))
-        };
-        let hits = read("hits:");
-        let bytes = read("bytes:");
-        (hits, bytes)
+        self.wait_for(
+            Duration::from_secs(5),
+            "Indirect COUNT action:",
+            &format!("no answer to the query of indirect action {id}"),
+        );
+        self.hits_and_bytes(&format!("indirect action {id}"))
     }
 
     /// `show port meter stats PORT ID no`: packets green, yellow, red and
     /// dropped.
     fn meter_stats(&mut self, port: u16, id: u32) -> [u64; 4] {
         self.send(&format!("show port meter stats {port} {id} no"));
-        let mut out = [0; 4];
-        for (i, key) in ["Pkts G:", "Pkts Y:", "Pkts R:", "Pkts DROPPED:"]
-            .iter()
-            .enumerate()
-        {
-            let line = self
-                .read_until(Duration::from_secs(5), |l| l.trim_start().starts_with(key))
-                .unwrap_or_else(|| self.fail(&format!("no '{key}' for meter {id}")));
-            out[i] = line.trim_start()[key.len()..]
-                .trim()
-                .parse()
-                .unwrap_or_else(|_| self.fail(&line));
-        }
-        out
+        let meter = format!("meter {id}");
+        ["Pkts G:", "Pkts Y:", "Pkts R:", "Pkts DROPPED:"].map(|key| self.value(key, &meter))
     }
 
     /// Sends an rte_mtr command that must succeed (testpmd prints nothing
@@ -1346,9 +1300,8 @@ fn source_of(i: u16) -> String {
 /// the model cannot do, a meter with an unknown profile.
 #[test]
 fn testpmd_counts_meters_and_indirect_counts_as_the_issue_asks() {
-    let Some(testpmd) = testpmd() else { return };
-    let (dir, so) = plugin_dir();
-    let capture = dir.path().join("wire.pcap");
+    let Some(bench) = Bench::new() else { return };
+    let capture = bench.path("wire.pcap");
     // Frame i: 10.0.(i/256).(i%256):(1000 + i) -> 10.1.0.1:5001.
     const FRAMES: u64 = 1000;
     write_capture(&capture, FRAMES as u16);
@@ -1357,20 +1310,7 @@ fn testpmd_counts_meters_and_indirect_counts_as_the_issue_asks() {
          rules=4,counter_refresh_ms=100",
         capture.display()
     );
-    let mut pmd = Testpmd::start(
-        &testpmd,
-        &so,
-        &vdev,
-        &[
-            "--forward-mode=rxonly",
-            "--no-flush-rx",
-            "--disable-device-start",
-        ],
-    );
-    pmd.read_until(Duration::from_secs(20), |l| {
-        l.contains("Interactive-mode selected")
-    })
-    .unwrap_or_else(|| pmd.fail("testpmd did not start"));
+    let mut pmd = bench.start_stopped(&vdev, "--forward-mode=rxonly");
 
     // A meter of 1000 bytes a second, 600 bytes of committed burst and no
     // excess: the first ten 60-byte frames are green, nearly all the rest red.
@@ -1482,14 +1422,17 @@ fn testpmd_counts_meters_and_indirect_counts_as_the_issue_asks() {
     );
     pmd.send("stop");
     let transcript = pmd.quit();
-    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
 
     assert_eq!(wire, FRAMES);
-    assert_eq!((hits0, bytes0), (100, 6000), "{}", context());
+    assert_eq!((hits0, bytes0), (100, 6000), "{}", transcript);
     assert_eq!((vf0, vf0_bytes), (hits0, bytes0), "hits are what VF 0 got");
     assert_eq!(green + yellow + red, 100, "the meter saw the rule's flows");
     assert_eq!(yellow, 0, "no excess burst: nothing is yellow");
-    assert!(green >= 10 && red >= 50, "G {green} R {red}\n{}", context());
+    assert!(
+        green >= 10 && red >= 50,
+        "G {green} R {red}\n{}",
+        transcript
+    );
     assert_eq!(hits1, vf1, "COUNT after METER: what the policy passed");
     assert_eq!(red, 100 - vf1, "red is what VF 1 did not get");
     assert_eq!(meter_dropped, red + yellow);
@@ -1498,18 +1441,18 @@ fn testpmd_counts_meters_and_indirect_counts_as_the_issue_asks() {
         (1, 1),
         "the exact-match rule took its one frame"
     );
-    assert_eq!((drop_hits, drop_bytes), (256, 256 * 60), "{}", context());
+    assert_eq!((drop_hits, drop_bytes), (256, 256 * 60), "{}", transcript);
     assert_eq!(
         dropped,
         drop_hits + meter_dropped,
         "every drop is accounted for"
     );
     assert!(freed.contains("destroyed"), "{freed}");
-    assert_eq!(pf.rx_packets + pf.rx_missed, host, "{}", context());
+    assert_eq!(pf.rx_packets + pf.rx_missed, host, "{}", transcript);
     assert!(
         pf.rx_missed > 0,
         "the host's ring overflowed while it was not polled\n{}",
-        context()
+        transcript
     );
     assert_eq!(
         pf.rx_packets + pf.rx_missed + vf0 + vf1 + vf2 + dropped,
@@ -1530,9 +1473,8 @@ fn testpmd_counts_meters_and_indirect_counts_as_the_issue_asks() {
 /// switch stalls that make a paced wire's frames missed.
 #[test]
 fn testpmd_meets_the_insertion_rate_and_injected_faults() {
-    let Some(testpmd) = testpmd() else { return };
-    let (dir, so) = plugin_dir();
-    let capture = dir.path().join("wire.pcap");
+    let Some(bench) = Bench::new() else { return };
+    let capture = bench.path("wire.pcap");
     const FRAMES: u64 = 4000;
     write_capture(&capture, FRAMES as u16);
     let vdev = format!(
@@ -1541,20 +1483,7 @@ fn testpmd_meets_the_insertion_rate_and_injected_faults() {
          fault_stall_ms=60,fault_stall_every_ms=100,counter_refresh_ms=0",
         capture.display()
     );
-    let mut pmd = Testpmd::start(
-        &testpmd,
-        &so,
-        &vdev,
-        &[
-            "--forward-mode=rxonly",
-            "--no-flush-rx",
-            "--disable-device-start",
-        ],
-    );
-    pmd.read_until(Duration::from_secs(20), |l| {
-        l.contains("Interactive-mode selected")
-    })
-    .unwrap_or_else(|| pmd.fail("testpmd did not start"));
+    let mut pmd = bench.start_stopped(&vdev, "--forward-mode=rxonly");
 
     let rule = |port: u16| {
         format!("0 ingress pattern eth / ipv4 / udp dst is {port} / end actions drop / count / end")
@@ -1598,13 +1527,12 @@ fn testpmd_meets_the_insertion_rate_and_injected_faults() {
     let wire = pmd.xstat(0, "wire_rx_packets");
     pmd.send("stop");
     let transcript = pmd.quit();
-    let context = || format!("--- testpmd transcript ---\n{}", transcript.join("\n"));
-    assert_eq!(wire, FRAMES, "{}", context());
-    assert_eq!(pf.rx_packets + pf.rx_missed, FRAMES, "{}", context());
+    assert_eq!(wire, FRAMES, "{}", transcript);
+    assert_eq!(pf.rx_packets + pf.rx_missed, FRAMES, "{}", transcript);
     assert!(
         pf.rx_missed > 0,
         "stalls of the switch miss frames of a paced wire\n{}",
-        context()
+        transcript
     );
     eprintln!(
         "wire {wire}: PF RX {} + missed {} (stalls of 60 ms every 100 ms)",
