@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod model;
+
 /// The `flowlift` binary of this workspace, built on first use (same profile as
 /// the tests).
 pub fn flowlift_bin() -> &'static Path {

@@ -8,51 +8,9 @@
 //! capture addresses to its MAC times the loops, and the run ends by itself
 //! when the finite wire is through.
 
-use std::collections::HashMap;
-use std::path::Path;
-
-use flowlift_control::traffic::{generate, TrafficSpec};
-use flowlift_tests::{describe, final_counters, flowlift, one_at_a_time, read_pcap, write_pcap};
-
-/// The VFs' port names and MACs, as the generator addresses its flows.
-const VFS: [(&str, u8); 4] = [("vm1", 1), ("vm2", 2), ("vm3", 3), ("vm4", 4)];
-
-/// A config: the uplink on `uplink_device`, VF `i` on representor `i`.
-fn model_config(dir: &Path, uplink_device: &str) -> std::path::PathBuf {
-    let mut text = format!(
-        r#"
-[eal]
-args = ["--no-huge", "--no-pci", "--no-shconf", "--no-telemetry"]
-[dataplane]
-worker_lcores = [1]
-[[port]]
-name = "uplink"
-role = "uplink"
-device = "{uplink_device}"
-"#
-    );
-    for (i, (name, mac)) in VFS.iter().enumerate() {
-        text += &format!(
-            "[[port]]\nname = \"{name}\"\nrole = \"vf\"\nmac = \"02:00:00:00:00:{mac:02x}\"\ndevice = \"net_flowlift0_representor_vf{i}\"\n"
-        );
-    }
-    let path = dir.join("flowlift.toml");
-    std::fs::write(&path, text).expect("write the config");
-    path
-}
-
-/// Frames and bytes of `frames` by VF port name (by destination MAC).
-fn by_vf(frames: &[Vec<u8>]) -> HashMap<&'static str, (u64, u64)> {
-    let mut out = HashMap::new();
-    for f in frames {
-        if let Some((name, _)) = VFS.iter().find(|(_, m)| f[..6] == [2, 0, 0, 0, 0, *m]) {
-            let e = out.entry(*name).or_insert((0, 0));
-            e.0 += 1;
-            e.1 += f.len() as u64;
-        }
-    }
-    out
-}
+use flowlift_control::traffic::TrafficSpec;
+use flowlift_tests::model::{self, by_vf, VFS};
+use flowlift_tests::{describe, final_counters, flowlift, one_at_a_time, write_pcap};
 
 /// Checks a finished run's ports and final counters against `frames`
 /// replayed `loops` times.
@@ -110,24 +68,16 @@ fn the_built_in_pmd_s_ports_carry_the_wire_to_the_representors() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("wire.pcap");
-    generate(
+    let frames = model::capture(
+        &capture,
         &TrafficSpec {
             flows: 300,
             packets: 5000,
             seed: 11,
             ..Default::default()
         },
-        &capture,
-    )
-    .unwrap();
-    let frames = read_pcap(&capture);
-    let cfg = model_config(
-        dir.path(),
-        &format!(
-            "net_flowlift0,wire={},loops=2,representor=vf[0-3]",
-            capture.display()
-        ),
     );
+    let cfg = model::config(dir.path(), &model::uplink(&capture, 2), "");
     let out = flowlift(&[
         "run",
         "--config",
@@ -147,18 +97,17 @@ fn a_replayed_jumbo_wire_fits_the_mbufs() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let small = dir.path().join("small.pcap");
-    generate(
+    let small_frames = model::capture(
+        &small,
         &TrafficSpec {
             flows: 20,
             packets: 400,
             seed: 3,
             ..Default::default()
         },
-        &small,
-    )
-    .unwrap();
-    let jumbo = dir.path().join("jumbo.pcap");
-    generate(
+    );
+    let jumbo_frames = model::capture(
+        &dir.path().join("jumbo.pcap"),
         &TrafficSpec {
             flows: 20,
             packets: 400,
@@ -166,26 +115,18 @@ fn a_replayed_jumbo_wire_fits_the_mbufs() {
             seed: 4,
             ..Default::default()
         },
-        &jumbo,
-    )
-    .unwrap();
+    );
     // The small capture interleaved with the jumbo one: default and jumbo
     // frames on one wire.
     let mut frames = Vec::new();
-    for (a, b) in read_pcap(&small).into_iter().zip(read_pcap(&jumbo)) {
+    for (a, b) in small_frames.into_iter().zip(jumbo_frames) {
         frames.push(a);
         frames.push(b);
     }
     assert!(frames.iter().any(|f| f.len() == 9000));
     let input = dir.path().join("mixed.pcap");
     write_pcap(&input, &frames);
-    let cfg = model_config(
-        dir.path(),
-        &format!(
-            "net_flowlift0,wire={},loops=1,representor=vf[0-3]",
-            small.display()
-        ),
-    );
+    let cfg = model::config(dir.path(), &model::uplink(&small, 1), "");
     let out = flowlift(&[
         "run",
         "--config",
@@ -205,13 +146,7 @@ fn loading_the_pmd_s_shared_object_too_is_refused_before_eal() {
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("wire.pcap");
     write_pcap(&capture, &[]);
-    let cfg = model_config(
-        dir.path(),
-        &format!(
-            "net_flowlift0,wire={},loops=1,representor=vf[0-3]",
-            capture.display()
-        ),
-    );
+    let cfg = model::config(dir.path(), &model::uplink(&capture, 1), "");
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "args = [",
         "args = [\"-d\", \"/opt/x/librte_net_flowlift.so\", ",

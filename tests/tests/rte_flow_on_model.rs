@@ -17,28 +17,19 @@
 //! again with the PMD injecting faults (no space, busy, failed counter reads)
 //! and a 200 ms counter cache.
 
-use std::collections::HashMap;
-use std::path::Path;
-
-use flowlift_control::traffic::{generate, TrafficSpec};
+use flowlift_control::traffic::TrafficSpec;
+use flowlift_tests::model::{self, by_vf, VFS};
 use flowlift_tests::{
-    describe, final_counters, flow_log_lines, flowlift, one_at_a_time, oracle, read_pcap,
-    sum_by_tuple, tuple_of, Tuple,
+    describe, final_counters, flow_log_lines, flowlift, one_at_a_time, oracle, sum_by_tuple,
+    tuple_of, Tuple,
 };
+use std::collections::HashMap;
 
 const LOOPS: u64 = 4;
 
-/// The VFs' port names and MACs, as the generator addresses its flows.
-const VFS: [(&str, u8); 4] = [("vm1", 1), ("vm2", 2), ("vm3", 3), ("vm4", 4)];
-
-fn config(dir: &Path, uplink_device: &str) -> std::path::PathBuf {
-    let mut text = format!(
-        r#"
-[eal]
-args = ["--no-huge", "--no-pci", "--no-shconf", "--no-telemetry"]
-[dataplane]
-worker_lcores = [1]
-[offload]
+/// The offload engine's settings: a rule budget of 8 for 300 flows, so
+/// that rules change hands.
+const OFFLOAD: &str = "[offload]
 max_rules = 8
 tick_ms = 5
 promote_pps = 2000
@@ -46,21 +37,7 @@ demote_pps = 500
 hold = 2
 evict_margin = 1.5
 backoff_ms = 10
-[[port]]
-name = "uplink"
-role = "uplink"
-device = "{uplink_device}"
-"#
-    );
-    for (i, (name, mac)) in VFS.iter().enumerate() {
-        text += &format!(
-            "[[port]]\nname = \"{name}\"\nrole = \"vf\"\nmac = \"02:00:00:00:00:{mac:02x}\"\ndevice = \"net_flowlift0_representor_vf{i}\"\n"
-        );
-    }
-    let path = dir.join("flowlift.toml");
-    std::fs::write(&path, text).expect("write the config");
-    path
-}
+";
 
 fn number_after(text: &str, label: &str) -> u64 {
     let at = text
@@ -87,23 +64,19 @@ struct Run {
 fn run_exact(devargs: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("wire.pcap");
-    generate(
+    let frames = model::capture(
+        &capture,
         &TrafficSpec {
             flows: 300,
             packets: 20_000,
             seed: 5,
             ..Default::default()
         },
-        &capture,
-    )
-    .unwrap();
-    let frames = read_pcap(&capture);
-    let cfg = config(
+    );
+    let cfg = model::config(
         dir.path(),
-        &format!(
-            "net_flowlift0,wire={},loops={LOOPS},representor=vf[0-3]{devargs}",
-            capture.display()
-        ),
+        &(model::uplink(&capture, LOOPS) + devargs),
+        OFFLOAD,
     );
     let log = dir.path().join("flows.jsonl");
     let out = flowlift(&[
@@ -192,19 +165,13 @@ fn run_exact(devargs: &str) -> Run {
         "uplink RX: the capture times the loops\n{stdout}"
     );
     assert_eq!(up.rx_dropped, 0, "nothing missed: the wire is unpaced");
-    let mut vf_want: HashMap<&str, (u64, u64)> = HashMap::new();
-    for f in &frames {
-        if let Some((name, _)) = VFS.iter().find(|(_, m)| f[..6] == [2, 0, 0, 0, 0, *m]) {
-            let e = vf_want.entry(*name).or_default();
-            e.0 += LOOPS;
-            e.1 += LOOPS * f.len() as u64;
-        }
-    }
+    let vf_want = by_vf(&frames);
     for (name, _) in VFS {
         let c = &counters[name];
+        let (packets, bytes) = vf_want[name];
         assert_eq!(
             (c.tx_packets, c.tx_bytes),
-            vf_want[name],
+            (packets * LOOPS, bytes * LOOPS),
             "{name} TX: its frames times the loops\n{stdout}"
         );
     }

@@ -1,0 +1,67 @@
+//! Configs for runs on the NIC model (`net_flowlift`, built into flowlift):
+//! the uplink on the PF, each VF port on one of its representors.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use flowlift_control::traffic::{generate, TrafficSpec};
+
+use crate::read_pcap;
+
+/// The VF ports: names and MACs, as the traffic generator addresses its
+/// flows. VF `i` is on representor `i`.
+pub const VFS: [(&str, u8); 4] = [("vm1", 1), ("vm2", 2), ("vm3", 3), ("vm4", 4)];
+
+/// The PF's device: `capture` replayed `loops` times, with the four
+/// representors of [`VFS`].
+pub fn uplink(capture: &Path, loops: u64) -> String {
+    format!(
+        "net_flowlift0,wire={},loops={loops},representor=vf[0-3]",
+        capture.display()
+    )
+}
+
+/// Writes `<dir>/flowlift.toml`: the uplink on `uplink_device`, VF `i` of
+/// [`VFS`] on representor `i`, and `tables` (TOML tables such as
+/// `[offload]`, or nothing) before the ports; returns its path.
+pub fn config(dir: &Path, uplink_device: &str, tables: &str) -> PathBuf {
+    let mut text = format!(
+        r#"
+[eal]
+args = ["--no-huge", "--no-pci", "--no-shconf", "--no-telemetry"]
+[dataplane]
+worker_lcores = [1]
+{tables}[[port]]
+name = "uplink"
+role = "uplink"
+device = "{uplink_device}"
+"#
+    );
+    for (i, (name, mac)) in VFS.iter().enumerate() {
+        text += &format!(
+            "[[port]]\nname = \"{name}\"\nrole = \"vf\"\nmac = \"02:00:00:00:00:{mac:02x}\"\ndevice = \"net_flowlift0_representor_vf{i}\"\n"
+        );
+    }
+    let path = dir.join("flowlift.toml");
+    std::fs::write(&path, text).expect("write the config");
+    path
+}
+
+/// Generates `spec`'s capture at `path` and returns its frames.
+pub fn capture(path: &Path, spec: &TrafficSpec) -> Vec<Vec<u8>> {
+    generate(spec, path).expect("generate the capture");
+    read_pcap(path)
+}
+
+/// Frames and bytes of `frames` by VF port name (by destination MAC).
+pub fn by_vf(frames: &[Vec<u8>]) -> HashMap<&'static str, (u64, u64)> {
+    let mut out = HashMap::new();
+    for f in frames {
+        if let Some((name, _)) = VFS.iter().find(|(_, m)| f[..6] == [2, 0, 0, 0, 0, *m]) {
+            let e = out.entry(*name).or_insert((0, 0));
+            e.0 += 1;
+            e.1 += f.len() as u64;
+        }
+    }
+    out
+}
