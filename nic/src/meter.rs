@@ -221,9 +221,11 @@ impl TokenBuckets {
             Unit::Packets => 1,
         };
         match self.profile.algorithm {
-            // RFC 2697, 3.3 (colour-aware: a yellow packet may take only
-            // excess tokens, a red one none).
-            Algorithm::SrTcm { .. } => {
+            // RFC 2697, 3.3 and RFC 4115, 2.4 colour alike (they differ in
+            // how the buckets fill): green from the committed bucket only,
+            // yellow from the excess bucket only; colour-aware, a yellow
+            // packet may take only excess tokens, a red one none.
+            Algorithm::SrTcm { .. } | Algorithm::TrTcm4115 { .. } => {
                 if input == Color::Green && self.c.has(b) {
                     self.c.take(b);
                     Color::Green
@@ -248,19 +250,6 @@ impl TokenBuckets {
                     Color::Green
                 }
             }
-            // RFC 4115, 2.4: green from the committed bucket only, yellow
-            // from the excess bucket only.
-            Algorithm::TrTcm4115 { .. } => {
-                if input == Color::Green && self.c.has(b) {
-                    self.c.take(b);
-                    Color::Green
-                } else if input != Color::Red && self.e.has(b) {
-                    self.e.take(b);
-                    Color::Yellow
-                } else {
-                    Color::Red
-                }
-            }
         }
     }
 }
@@ -281,6 +270,14 @@ mod tests {
 
     fn srtcm(cir: u64, cbs: u64, ebs: u64) -> TokenBuckets {
         TokenBuckets::new(bytes(Algorithm::SrTcm { cir, cbs, ebs }), 0)
+    }
+
+    fn trtcm_2698(cir: u64, pir: u64, cbs: u64, pbs: u64) -> TokenBuckets {
+        TokenBuckets::new(bytes(Algorithm::TrTcm2698 { cir, pir, cbs, pbs }), 0)
+    }
+
+    fn trtcm_4115(cir: u64, eir: u64, cbs: u64, ebs: u64) -> TokenBuckets {
+        TokenBuckets::new(bytes(Algorithm::TrTcm4115 { cir, eir, cbs, ebs }), 0)
     }
 
     fn blind(m: &mut TokenBuckets, t: u64, len: u64) -> Color {
@@ -355,13 +352,7 @@ mod tests {
     /// green when both can (both taken).
     #[test]
     fn trtcm_2698_blind() {
-        let p = bytes(Algorithm::TrTcm2698 {
-            cir: 1000,
-            pir: 2000,
-            cbs: 100,
-            pbs: 300,
-        });
-        let mut m = TokenBuckets::new(p, 0);
+        let mut m = trtcm_2698(1000, 2000, 100, 300);
         assert_eq!(m.tokens(), (100, 300));
         assert_eq!(blind(&mut m, 0, 100), Color::Green);
         assert_eq!(m.tokens(), (0, 200));
@@ -380,13 +371,7 @@ mod tests {
     /// tokens.
     #[test]
     fn trtcm_2698_colour_aware() {
-        let p = bytes(Algorithm::TrTcm2698 {
-            cir: 1000,
-            pir: 2000,
-            cbs: 100,
-            pbs: 300,
-        });
-        let mut m = TokenBuckets::new(p, 0);
+        let mut m = trtcm_2698(1000, 2000, 100, 300);
         assert_eq!(m.mark(0, 10, Color::Red), Color::Red);
         assert_eq!(m.mark(0, 50, Color::Yellow), Color::Yellow);
         assert_eq!(m.tokens(), (100, 250));
@@ -398,13 +383,7 @@ mod tests {
     /// Unlike RFC 2698, a green packet does not draw on the excess bucket.
     #[test]
     fn trtcm_4115_blind_and_aware() {
-        let p = bytes(Algorithm::TrTcm4115 {
-            cir: 1000,
-            eir: 500,
-            cbs: 100,
-            ebs: 200,
-        });
-        let mut m = TokenBuckets::new(p, 0);
+        let mut m = trtcm_4115(1000, 500, 100, 200);
         assert_eq!(blind(&mut m, 0, 100), Color::Green);
         assert_eq!(m.tokens(), (0, 200), "E untouched by green");
         assert_eq!(blind(&mut m, 0, 150), Color::Yellow);
@@ -422,13 +401,7 @@ mod tests {
     /// policer: what C cannot cover is red.
     #[test]
     fn trtcm_4115_without_excess_is_two_colour() {
-        let p = bytes(Algorithm::TrTcm4115 {
-            cir: 1000,
-            eir: 0,
-            cbs: 100,
-            ebs: 0,
-        });
-        let mut m = TokenBuckets::new(p, 0);
+        let mut m = trtcm_4115(1000, 0, 100, 0);
         assert_eq!(blind(&mut m, 0, 100), Color::Green);
         assert_eq!(blind(&mut m, 0, 1), Color::Red);
         m.refill(10 * S);
