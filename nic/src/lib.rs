@@ -46,6 +46,8 @@ pub mod wire;
 
 #[cfg(test)]
 mod stall_tests;
+#[cfg(test)]
+mod switch_test_support;
 
 use std::sync::{Arc, Mutex};
 

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::counters::Tally;
+use crate::counters::{Counter, Tally};
 use crate::publish::Reader;
 use crate::ring::RingTx;
 use crate::rss::RssConf;
@@ -172,6 +172,55 @@ pub fn step<H: Host>(
     rules: &mut RuleSet,
     rss: &[RssConf],
 ) -> Step {
+    let c = &fabric.uplink;
+    let source = Source {
+        port: 0,
+        taken: &c.wire,
+        delivered: &c.delivered,
+        to_wire: &c.to_wire,
+        to_vf: None,
+        dropped: &c.dropped,
+        imissed: &c.imissed,
+        ierrors: &c.ierrors,
+        rx_nombuf: &c.rx_nombuf,
+    };
+    step_from(wire, up, fabric, rules, rss, &source)
+}
+
+/// Where a wire's frames enter the switch, and the counters of what became
+/// of them: the uplink's wire or a VF's ([`crate::vf_source`]).
+pub(crate) struct Source<'a> {
+    /// The switch port the rules see the frames on (0 the uplink, `i + 1`
+    /// the `i`-th VF of the representor list), and the host port a frame
+    /// no rule takes goes to (0 the PF, `i + 1` that VF's representor).
+    pub port: usize,
+    /// Every frame taken off the wire.
+    pub taken: &'a Counter,
+    /// Handed to the host's RX rings.
+    pub delivered: &'a Counter,
+    /// Put on the wire by a rule (the uplink's `wire_tx` counts it too).
+    pub to_wire: &'a Counter,
+    /// Delivered to a VF by a rule, where the source counts that (the VF's
+    /// sink always does).
+    pub to_vf: Option<&'a Counter>,
+    /// Dropped by a rule.
+    pub dropped: &'a Counter,
+    pub imissed: &'a Tally,
+    pub ierrors: &'a Tally,
+    pub rx_nombuf: &'a Tally,
+}
+
+/// Moves at most one frame from `source`'s wire to where `rules` send it;
+/// what they leave goes to `source.port`'s RX queue its RSS (`rss[port]`)
+/// picks.
+pub(crate) fn step_from<H: Host>(
+    wire: &mut Wire,
+    up: &mut Uplink<H>,
+    fabric: &Fabric,
+    rules: &mut RuleSet,
+    rss: &[RssConf],
+    source: &Source<'_>,
+) -> Step {
     let paced = wire.paced();
     if paced {
         let wait = wire.due_in(Instant::now());
@@ -183,52 +232,56 @@ pub fn step<H: Host>(
         return Step::Finished;
     };
     let len = frame.len() as u64;
-    let counters = &fabric.uplink;
-    let decision = rules.decide(frame, 0);
+    let in_port = u8::try_from(source.port).unwrap_or(u8::MAX);
+    let decision = rules.decide(frame, in_port);
     let outcome = match decision.verdict {
-        Verdict::Host(queue) => {
-            let to = Rx {
-                port: 0,
-                queue,
-                hash: None,
+        Verdict::Host(_) | Verdict::Miss => {
+            let to = match decision.verdict {
+                // A queue is the PF's ingress rules' fate, which only the
+                // uplink's frames meet (no transfer rule queues: QUEUE is
+                // refused there); anything else a miss.
+                Verdict::Host(queue) if source.port == 0 => Rx {
+                    port: 0,
+                    queue,
+                    hash: None,
+                },
+                _ => {
+                    let (queue, hash) = rss.get(source.port).map_or((0, None), |r| r.steer(frame));
+                    Rx {
+                        port: source.port,
+                        queue,
+                        hash,
+                    }
+                }
             };
-            match deliver(up, to, frame, paced, &counters.rx_nombuf) {
-                Some(step) => step,
-                None => return Step::Blocked,
-            }
-        }
-        Verdict::Miss => {
-            let (queue, hash) = rss.first().map_or((0, None), |r| r.steer(frame));
-            let to = Rx {
-                port: 0,
-                queue,
-                hash,
-            };
-            match deliver(up, to, frame, paced, &counters.rx_nombuf) {
+            match deliver(up, to, frame, paced, source.rx_nombuf) {
                 Some(step) => step,
                 None => return Step::Blocked,
             }
         }
         Verdict::Wire => {
-            counters.to_wire.add(1, len);
-            counters.wire_tx.add(1, len);
+            source.to_wire.add(1, len);
+            fabric.uplink.wire_tx.add(1, len);
             Step::Switched
         }
         Verdict::Vf(i) => {
             to_vf(fabric, i, frame);
+            if let Some(c) = source.to_vf {
+                c.add(1, len);
+            }
             Step::Switched
         }
         Verdict::Drop => {
-            counters.dropped.add(1, len);
+            source.dropped.add(1, len);
             Step::Dropped
         }
     };
-    counters.wire.add(1, len);
+    source.taken.add(1, len);
     rules.commit(&decision, len);
     match outcome {
-        Step::Delivered => counters.delivered.add(1, len),
-        Step::Missed => counters.imissed.add(1),
-        Step::Refused => counters.ierrors.add(1),
+        Step::Delivered => source.delivered.add(1, len),
+        Step::Missed => source.imissed.add(1),
+        Step::Refused => source.ierrors.add(1),
         _ => {}
     }
     wire.advance();
@@ -764,42 +817,15 @@ mod tests {
         assert!(wire.lock().unwrap().finished());
     }
 
-    /// A 60-byte UDP/IPv4 frame to port `dport`, its first byte `tag`.
+    /// A 60-byte UDP/IPv4 frame from 10.0.0.1 to port `dport`, its first
+    /// byte `tag`.
     fn udp(tag: u8, dport: u16) -> Vec<u8> {
-        let mut f = vec![tag, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
-        f.extend_from_slice(&[
-            0x45, 0, 0, 46, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 1, 0, 1,
-        ]);
-        f.extend_from_slice(&1000u16.to_be_bytes());
-        f.extend_from_slice(&dport.to_be_bytes());
-        f.extend_from_slice(&[0, 26, 0, 0]);
-        f.resize(60, 0x78);
-        f
+        crate::switch_test_support::udp(tag, 1, dport)
     }
 
+    /// A transfer rule on the uplink for UDP to `dport`, with `fate` and COUNT.
     fn rule_to(f: &Fabric, dport: u16, fate: crate::flow::Action) -> u64 {
-        use crate::flow::{Action, Attr, Context, Item, Parts, PortRef, Ports};
-        f.rules
-            .create(
-                Context {
-                    port: PortRef::Uplink,
-                    rx_queues: 1,
-                },
-                Attr {
-                    transfer: true,
-                    ..Attr::default()
-                },
-                &[Item::Udp(Parts {
-                    spec: Some(Ports { src: 0, dst: dport }),
-                    mask: Some(Ports {
-                        src: 0,
-                        dst: 0xffff,
-                    }),
-                    ..Parts::default()
-                })],
-                &[fate, Action::Count],
-            )
-            .unwrap()
+        crate::switch_test_support::transfer_rule(f, crate::flow::PortRef::Uplink, dport, fate)
     }
 
     #[test]

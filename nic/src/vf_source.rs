@@ -14,12 +14,10 @@
 //! take is missed (the representor's `imissed`). A VF's wire runs while the
 //! switch runs (the PF started) and its representor is started.
 
-use std::time::Instant;
-
 use crate::counters::{Counter, Tally};
 use crate::rss::RssConf;
-use crate::rules::{RuleSet, Verdict};
-use crate::uplink::{deliver, to_vf, Host, Rx, Step, Uplink};
+use crate::rules::RuleSet;
+use crate::uplink::{step_from, Host, Source, Step, Uplink};
 use crate::wire::Wire;
 use crate::Fabric;
 
@@ -58,60 +56,20 @@ pub fn step_vf<H: Host>(
     let Some(tx) = fabric.vf_tx.get(vf) else {
         return Step::Finished;
     };
-    let paced = wire.paced();
-    if paced {
-        let wait = wire.due_in(Instant::now());
-        if !wait.is_zero() {
-            return Step::NotDue(wait);
-        }
-    }
-    let Some(frame) = wire.peek() else {
-        return Step::Finished;
+    // Switch port `vf + 1` (the uplink is 0), as the rules number them, and
+    // its representor's RX when no rule takes a frame, as mlx5's.
+    let source = Source {
+        port: vf + 1,
+        taken: &tx.sent,
+        delivered: &tx.to_host,
+        to_wire: &tx.to_wire,
+        to_vf: Some(&tx.to_vf),
+        dropped: &tx.dropped,
+        imissed: &tx.imissed,
+        ierrors: &tx.ierrors,
+        rx_nombuf: &tx.rx_nombuf,
     };
-    let len = frame.len() as u64;
-    // Switch port `vf + 1` (the uplink is 0), as the rules number them.
-    let in_port = u8::try_from(vf + 1).unwrap_or(u8::MAX);
-    let decision = rules.decide(frame, in_port);
-    let outcome = match decision.verdict {
-        Verdict::Wire => {
-            tx.to_wire.add(1, len);
-            fabric.uplink.wire_tx.add(1, len);
-            Step::Switched
-        }
-        Verdict::Vf(i) => {
-            to_vf(fabric, i, frame);
-            tx.to_vf.add(1, len);
-            Step::Switched
-        }
-        Verdict::Drop => {
-            tx.dropped.add(1, len);
-            Step::Dropped
-        }
-        // No transfer rule queues (QUEUE is refused there), so a host verdict
-        // is a miss: the representor's RX.
-        Verdict::Miss | Verdict::Host(_) => {
-            let (queue, hash) = rss.get(vf + 1).map_or((0, None), |r| r.steer(frame));
-            let to = Rx {
-                port: vf + 1,
-                queue,
-                hash,
-            };
-            match deliver(up, to, frame, paced, &tx.rx_nombuf) {
-                Some(step) => step,
-                None => return Step::Blocked,
-            }
-        }
-    };
-    tx.sent.add(1, len);
-    rules.commit(&decision, len);
-    match outcome {
-        Step::Delivered => tx.to_host.add(1, len),
-        Step::Missed => tx.imissed.add(1),
-        Step::Refused => tx.ierrors.add(1),
-        _ => {}
-    }
-    wire.advance();
-    outcome
+    step_from(wire, up, fabric, rules, rss, &source)
 }
 
 #[cfg(test)]

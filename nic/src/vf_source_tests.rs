@@ -1,11 +1,12 @@
 use super::*;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::flow::{Action, Attr, Context, Item, Parts, PortRef, Ports};
+use crate::flow::{Action, Attr, Context, Item, Parts, PortRef};
 use crate::ring::Ring;
 use crate::rss::HashTypes;
-use crate::uplink::{FillError, ThreadSetup, UplinkThread};
+use crate::switch_test_support::{transfer_rule as rule, udp};
+use crate::uplink::{FillError, Rx, ThreadSetup, UplinkThread};
 use crate::wire::Capture;
 
 /// Buffers are `(frame tag, where it went)`.
@@ -26,45 +27,6 @@ impl Host for Recorder {
         Ok((frame[0], to))
     }
     fn discard(&mut self, _buf: (u8, Rx)) {}
-}
-
-/// A 60-byte UDP/IPv4 frame from 10.0.0.`src` to port `dport`, first byte
-/// `tag`.
-fn udp(tag: u8, src: u8, dport: u16) -> Vec<u8> {
-    let mut f = vec![tag, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
-    f.extend_from_slice(&[
-        0x45, 0, 0, 46, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, src, 10, 1, 0, 1,
-    ]);
-    f.extend_from_slice(&1000u16.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&[0, 26, 0, 0]);
-    f.resize(60, 0x78);
-    f
-}
-
-/// A transfer rule on port `on` for UDP to `dport`, with `fate` and COUNT.
-fn rule(f: &Fabric, on: PortRef, dport: u16, fate: Action) -> u64 {
-    f.rules
-        .create(
-            Context {
-                port: on,
-                rx_queues: 1,
-            },
-            Attr {
-                transfer: true,
-                ..Attr::default()
-            },
-            &[Item::Udp(Parts {
-                spec: Some(Ports { src: 0, dst: dport }),
-                mask: Some(Ports {
-                    src: 0,
-                    dst: 0xffff,
-                }),
-                ..Parts::default()
-            })],
-            &[fate, Action::Count],
-        )
-        .unwrap()
 }
 
 /// A switch with VFs 0 and 1; VF 0's representor (position 0) has `reps0`
