@@ -551,7 +551,29 @@ unsafe extern "C" fn query(
         // SAFETY: `error` is rte_flow's.
         return unsafe { report(error, e, None) };
     }
-    // SAFETY: for COUNT, `data` is the caller's `rte_flow_query_count`.
+    let rules = port.dev.nic.rules();
+    // SAFETY: for COUNT, `data` is the caller's `rte_flow_query_count`;
+    // `error` is rte_flow's.
+    unsafe {
+        answer_count(data, error, |reset| {
+            rules.query(me(port), flow as usize as u64, reset)
+        })
+    }
+}
+
+/// Answers a query of a COUNT, a rule's or an indirect one: `read` takes the
+/// caller's `reset` and gives hits and bytes, which go into `data`.
+///
+/// # Safety
+///
+/// `data` is null or the caller's `rte_flow_query_count`; `error` is
+/// rte_flow's (null or writable).
+pub(crate) unsafe fn answer_count(
+    data: *mut c_void,
+    error: *mut sys::rte_flow_error,
+    read: impl FnOnce(bool) -> Result<(u64, u64), FlowError>,
+) -> c_int {
+    // SAFETY: the caller's promise.
     let Some(out) = (unsafe { data.cast::<sys::rte_flow_query_count>().as_mut() }) else {
         let e = FlowError {
             errno: Errno::Invalid,
@@ -561,12 +583,7 @@ unsafe extern "C" fn query(
         // SAFETY: `error` is rte_flow's.
         return unsafe { report(error, e, None) };
     };
-    match port
-        .dev
-        .nic
-        .rules()
-        .query(me(port), flow as usize as u64, out.reset() != 0)
-    {
+    match read(out.reset() != 0) {
         Ok((hits, bytes)) => {
             out.hits = hits;
             out.bytes = bytes;

@@ -10,7 +10,7 @@ use std::ffi::{c_int, c_void};
 use dpdk_driver_sys as sys;
 use flowlift_nic::flow::{At, Errno, FlowError};
 
-use crate::flow::{me, read_action, report};
+use crate::flow::{answer_count, me, read_action, report};
 use crate::port::port;
 
 /// `rte_flow_ops.action_handle_create`: COUNT only; its attributes
@@ -77,31 +77,12 @@ pub(crate) unsafe extern "C" fn action_handle_query(
 ) -> c_int {
     // SAFETY: rte_flow passes an open port of this driver.
     let port = unsafe { port(dev) };
+    let rules = port.dev.nic.rules();
     // SAFETY: for an indirect COUNT, `data` is the caller's
-    // `rte_flow_query_count`.
-    let Some(out) = (unsafe { data.cast::<sys::rte_flow_query_count>().as_mut() }) else {
-        let e = FlowError {
-            errno: Errno::Invalid,
-            at: At::Unspecified,
-            message: "no query data",
-        };
-        // SAFETY: `error` is rte_flow's.
-        return unsafe { report(error, e, None) };
-    };
-    match port
-        .dev
-        .nic
-        .rules()
-        .handle_query(me(port), handle as usize as u64, out.reset() != 0)
-    {
-        Ok((hits, bytes)) => {
-            out.hits = hits;
-            out.bytes = bytes;
-            out.set_hits_set(1);
-            out.set_bytes_set(1);
-            0
-        }
-        // SAFETY: `error` is rte_flow's.
-        Err(e) => unsafe { report(error, e, None) },
+    // `rte_flow_query_count`; `error` is rte_flow's.
+    unsafe {
+        answer_count(data, error, |reset| {
+            rules.handle_query(me(port), handle as usize as u64, reset)
+        })
     }
 }
