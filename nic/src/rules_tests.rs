@@ -115,6 +115,16 @@ fn pass(r: &Rules, frame: &[u8], in_port: u8) -> Verdict {
     d.verdict
 }
 
+/// An ingress rule on the PF that drops and counts UDP to `port`.
+fn counted_drop(r: &Rules, port: u16) -> Result<u64, FlowError> {
+    r.create(
+        PF,
+        ingress(),
+        &udp_dst(port),
+        &[Action::Drop, Action::Count],
+    )
+}
+
 fn verdict(r: &Rules, frame: &[u8], in_port: u8) -> Verdict {
     r.lock_switch().decide(frame, in_port).verdict
 }
@@ -328,11 +338,8 @@ fn rules_and_counters_refuse_with_no_space_beyond_their_limits() {
             ..Limits::unlimited()
         },
     );
-    r.create(PF, ingress(), &udp_dst(1), &[Action::Drop, Action::Count])
-        .unwrap();
-    let e = r
-        .create(PF, ingress(), &udp_dst(2), &[Action::Drop, Action::Count])
-        .unwrap_err();
+    counted_drop(&r, 1).unwrap();
+    let e = counted_drop(&r, 2).unwrap_err();
     assert_eq!(
         (e.errno, e.at, e.message),
         (Errno::NoSpace, At::Action(1), "no counter left")
@@ -373,14 +380,10 @@ fn a_destroyed_rule_gives_its_counter_back_from_zero() {
             ..Limits::unlimited()
         },
     );
-    let a = r
-        .create(PF, ingress(), &udp_dst(1), &[Action::Drop, Action::Count])
-        .unwrap();
+    let a = counted_drop(&r, 1).unwrap();
     pass(&r, &frame(1), 0);
     r.destroy(PortRef::Uplink, a).unwrap();
-    let b = r
-        .create(PF, ingress(), &udp_dst(1), &[Action::Drop, Action::Count])
-        .unwrap();
+    let b = counted_drop(&r, 1).unwrap();
     assert_eq!(r.query(PortRef::Uplink, b, false), Ok((0, 0)));
 }
 
@@ -434,9 +437,7 @@ fn counters_read_as_the_device_caches_them() {
         },
         Faults::default(),
     );
-    let id = r
-        .create(PF, ingress(), &udp_dst(1), &[Action::Drop, Action::Count])
-        .unwrap();
+    let id = counted_drop(&r, 1).unwrap();
     pass(&r, &frame(1), 0);
     assert_eq!(r.query(PortRef::Uplink, id, false), Ok((1, 60)));
     pass(&r, &frame(1), 0);
@@ -659,16 +660,7 @@ fn injected_faults_refuse_every_nth_installation_and_query() {
     let (r, _clock) = timed(Limits::unlimited(), faults);
     let mut errnos = Vec::new();
     for port in 1..=6 {
-        errnos.push(
-            r.create(
-                PF,
-                ingress(),
-                &udp_dst(port),
-                &[Action::Drop, Action::Count],
-            )
-            .err()
-            .map(|e| e.errno),
-        );
+        errnos.push(counted_drop(&r, port).err().map(|e| e.errno));
     }
     use Errno::{Busy, NoSpace};
     assert_eq!(
@@ -802,9 +794,7 @@ fn a_full_wildcard_stage_refuses_with_no_space_and_keeps_the_counter() {
     let a = r
         .create(PF, ingress(), &udp_dst(1), &[Action::Drop])
         .unwrap();
-    let e = r
-        .create(PF, ingress(), &udp_dst(2), &[Action::Drop, Action::Count])
-        .unwrap_err();
+    let e = counted_drop(&r, 2).unwrap_err();
     assert_eq!(
         (e.errno, e.at, e.message),
         (
