@@ -55,7 +55,7 @@ impl Nic {
     /// A tick passes on the device: its counter cache refreshes when due.
     fn tick(&mut self) {
         self.ticks += 1;
-        if self.refresh_ticks > 0 && self.ticks % self.refresh_ticks == 0 {
+        if self.refresh_ticks > 0 && self.ticks.is_multiple_of(self.refresh_ticks) {
             self.shown = self.rules.iter().map(|(id, (_, c))| (*id, *c)).collect();
         }
     }
