@@ -216,9 +216,14 @@ impl FlowOffload {
 
     /// A removed rule's final count `c`, read late (the device's counters are
     /// cached), of which its removal folded in `folded`: fold in the rest.
+    /// These packets hit the rule before it went: they count in the flow's
+    /// totals, not in its rate now (a burst of old packets would make a flow
+    /// just demoted look hot).
     pub fn late_final(&mut self, c: HwCounters, folded: HwCounters) {
-        self.hw_folded.packets += c.packets.saturating_sub(folded.packets);
+        let late = c.packets.saturating_sub(folded.packets);
+        self.hw_folded.packets += late;
         self.hw_folded.bytes += c.bytes.saturating_sub(folded.bytes);
+        self.counted_at_tick += late;
     }
 
     /// The rule is gone and `last` is its final count: fold it in.

@@ -207,7 +207,12 @@ pub struct Offloader {
     /// Rule changes the rate limit allows now (a token bucket).
     change_tokens: f64,
     last_tick_tsc: u64,
+    /// TSC ticks between the last two ticks.
+    tick_tsc: u64,
     tsc_hz: u64,
+    /// The period of the NIC's counter cache, in TSC ticks (0: live reads).
+    /// A rule's reading may lag its packets by up to this much.
+    refresh_tsc: u64,
     /// Operators' static rules (`flow create`), kept on the same backend.
     statics: StaticRules,
     /// Removed rules whose final counters the NIC shows late (see
@@ -259,6 +264,7 @@ impl Offloader {
         if let Some(n) = caps.max_rules {
             params.max_rules = params.max_rules.min(n as usize);
         }
+        let refresh_tsc = (backend.counter_refresh().as_secs_f64() * tsc_hz as f64) as u64;
         Ok(Offloader {
             backend,
             caps,
@@ -269,7 +275,9 @@ impl Offloader {
             stats: OffloadStats::default(),
             tick_no: 0,
             last_tick_tsc: now_tsc,
+            tick_tsc: 0,
             tsc_hz: tsc_hz.max(1),
+            refresh_tsc,
             statics: StaticRules::new(),
             unsettled: HashMap::new(),
             finals_aside: Vec::new(),
@@ -516,7 +524,8 @@ impl Offloader {
     pub fn tick(&mut self, flows: &mut FlowTracker, sw: &[Arc<FlowCounters>], now: u64) {
         self.tick_no += 1;
         self.stats.ticks += 1;
-        let secs = now.saturating_sub(self.last_tick_tsc) as f64 / self.tsc_hz as f64;
+        self.tick_tsc = now.saturating_sub(self.last_tick_tsc);
+        let secs = self.tick_tsc as f64 / self.tsc_hz as f64;
         self.last_tick_tsc = now;
         // No saving up: at most one tick's worth of changes (at least one).
         let allowance = self.params.changes_per_sec * secs;
@@ -596,29 +605,73 @@ impl Offloader {
         census
     }
 
+    /// How long a rule's reading may stand still while its flow still
+    /// sends: the NIC's counter cache period, plus a tick for the query that
+    /// sees the refresh (0 with live counters).
+    fn hw_lag_tsc(&self) -> u64 {
+        if self.refresh_tsc == 0 {
+            0
+        } else {
+            self.refresh_tsc + self.tick_tsc
+        }
+    }
+
     /// One flow's rate, streaks, and the demotion they call for.
     fn update_flow(&self, f: &mut TrackedFlow, sw: Option<&FlowCounter>, hz: f64, now: u64) {
         let p = &self.params;
         let (sw_packets, sw_last) = sw.map_or((0, 0), |c| {
             (c.packets.load(Relaxed), c.last_seen.load(Relaxed))
         });
-        let total = sw_packets + f.off.hw_total().packets;
-        if f.off.rated_at_tsc == 0 {
-            // First sight: the flow started at its first packet.
-            f.off.rated_at_tsc = sw.map_or(now, |c| c.first_seen.load(Relaxed));
+        // A NIC that answers counter queries from a cache (mlx5: refreshed
+        // once a second) shows the same reading for a whole period however
+        // many packets hit the rule: a reading that has not moved since the
+        // last one that did (or since the install), less than a period ago,
+        // is no news, not a zero-rate sample. Such a flow keeps its rate and
+        // its streaks (no decay, no cold decision) until a fresh reading can
+        // have come; its packets meanwhile stay in the delta, so the next
+        // sample's rate is over the whole span between distinct readings.
+        // The software counters are live: flows without a rule are rated
+        // every tick. Only rates and decisions wait; the counts are exact.
+        let hw_lag = if f.off.state.rule().is_some() {
+            self.hw_lag_tsc()
+        } else {
+            0
+        };
+        let since_moved = now.saturating_sub(f.off.hw_active_tsc);
+        let no_news = hw_lag > 0 && since_moved > 0 && since_moved < hw_lag;
+        if !no_news {
+            let total = sw_packets + f.off.hw_total().packets;
+            if f.off.rated_at_tsc == 0 {
+                // First sight: the flow started at its first packet.
+                f.off.rated_at_tsc = sw.map_or(now, |c| c.first_seen.load(Relaxed));
+            }
+            let span = now.saturating_sub(f.off.rated_at_tsc);
+            f.off.rated_at_tsc = now;
+            // A sample over several ticks weighs as that many per-tick
+            // samples would, so the average forgets at the same pace in time
+            // whether the readings come every tick or once a refresh period.
+            let ticks = span as f64 / self.tick_tsc.max(1) as f64;
+            let alpha = if ticks > 1.0 {
+                1.0 - (1.0 - p.ewma_alpha).powf(ticks)
+            } else {
+                p.ewma_alpha
+            };
+            f.off
+                .update_rate(total, span as f64 / hz, alpha, p.promote_pps, p.demote_pps);
         }
-        let secs = now.saturating_sub(f.off.rated_at_tsc) as f64 / hz;
-        f.off.rated_at_tsc = now;
-        f.off
-            .update_rate(total, secs, p.ewma_alpha, p.promote_pps, p.demote_pps);
         if let OffloadState::Offloaded(rule) = f.off.state {
+            // The NIC may show a flow's packets up to `hw_lag` late: idle
+            // only once no reading has moved for the idle time plus that.
             let last = sw_last.max(f.off.hw_active_tsc);
             let reason = if f.off.choice == OffloadChoice::Never {
                 // An operator's `flow onload` the NIC refused: try again.
                 Some(DemoteReason::Requested)
-            } else if p.idle_tsc > 0 && now.saturating_sub(last) >= p.idle_tsc {
+            } else if p.idle_tsc > 0 && now.saturating_sub(last) >= p.idle_tsc + hw_lag {
                 Some(DemoteReason::Idle)
-            } else if f.off.ticks_cold >= p.hold && f.off.choice != OffloadChoice::Always {
+            } else if !no_news
+                && f.off.ticks_cold >= p.hold
+                && f.off.choice != OffloadChoice::Always
+            {
                 Some(DemoteReason::Cold)
             } else {
                 None

@@ -28,6 +28,14 @@ struct Nic {
     late: u64,
     retired: HashMap<HwRuleId, HwCounters>,
     finals_ready: bool,
+    /// Counters as mlx5 shows them between its pool fetches: with
+    /// `refresh_ticks` > 0, a query answers from `shown`, which takes every
+    /// rule's live count once every `refresh_ticks` ticks (a new rule shows
+    /// zero until then). Removals read the live count (the final one, as
+    /// read a period after the destroy).
+    refresh_ticks: u64,
+    ticks: u64,
+    shown: HashMap<HwRuleId, HwCounters>,
 }
 
 impl Nic {
@@ -42,6 +50,14 @@ impl Nic {
             }
         }
         false
+    }
+
+    /// A tick passes on the device: its counter cache refreshes when due.
+    fn tick(&mut self) {
+        self.ticks += 1;
+        if self.refresh_ticks > 0 && self.ticks.is_multiple_of(self.refresh_ticks) {
+            self.shown = self.rules.iter().map(|(id, (_, c))| (*id, *c)).collect();
+        }
     }
 }
 
@@ -114,6 +130,13 @@ impl OffloadBackend for FakeNic {
                     nic.failing_queries -= 1;
                     return Err(OffloadError::Busy("query".into()));
                 }
+                if nic.refresh_ticks > 0 {
+                    return if nic.rules.contains_key(id) {
+                        Ok(nic.shown.get(id).copied().unwrap_or_default())
+                    } else {
+                        Err(OffloadError::NoSuchRule(*id))
+                    };
+                }
                 let late = nic.late;
                 nic.rules
                     .get(id)
@@ -127,6 +150,10 @@ impl OffloadBackend for FakeNic {
     }
     fn installed(&self) -> usize {
         self.0.borrow().rules.len()
+    }
+    fn counter_refresh(&self) -> std::time::Duration {
+        let ticks = self.0.borrow().refresh_ticks;
+        std::time::Duration::from_millis(ticks * TICK * 1000 / HZ)
     }
     fn flush_stale(&mut self) -> Result<(), OffloadError> {
         Ok(())
@@ -172,7 +199,20 @@ fn params() -> OffloadParams {
 }
 
 fn rig(capacity: usize, params: OffloadParams, policies: Vec<OffloadPolicy>) -> Rig {
-    let nic = Rc::new(RefCell::new(Nic::default()));
+    cached_rig(capacity, params, policies, 0)
+}
+
+/// A rig whose NIC's counters refresh every `refresh_ticks` ticks.
+fn cached_rig(
+    capacity: usize,
+    params: OffloadParams,
+    policies: Vec<OffloadPolicy>,
+    refresh_ticks: u64,
+) -> Rig {
+    let nic = Rc::new(RefCell::new(Nic {
+        refresh_ticks,
+        ..Nic::default()
+    }));
     let ports = PortPlan {
         hw_port: vec![0, 1, 2],
         nic_in: vec![true, false, false],
@@ -227,6 +267,7 @@ impl Rig {
 
     fn tick(&mut self) {
         self.now += TICK;
+        self.nic.borrow_mut().tick();
         self.off.tick(&mut self.flows, &self.sw, self.now);
     }
 
@@ -691,4 +732,125 @@ fn at_exit_and_at_a_flow_s_end_the_final_counts_are_waited_for() {
     assert_eq!(r.total(1), sent[1]);
     assert_eq!(r.off.finals_pending(), 0);
     assert_eq!(r.off.stats().unconfirmed_at_exit, 0);
+}
+
+/// The demotions so far, by reason: cold, idle, evicted, requested.
+fn demotions(r: &Rig) -> [u64; 4] {
+    r.off.stats().demotions
+}
+
+#[test]
+fn with_cached_counters_hot_flows_stay_offloaded_and_colder_ones_do_not_evict_them() {
+    // mlx5's cache at 100 ms ticks: a reading moves once every 10 ticks.
+    let mut r = cached_rig(2, params(), vec![], 10);
+    for s in 1..=3 {
+        r.add(s, 1);
+    }
+    // 3000 and 2500 pps offloaded; 1500 pps, hot but colder, onloaded.
+    let rates = [(1u8, 300u64), (2, 250), (3, 150)];
+    let mut sent = [0u64; 4];
+    for t in 1..=60 {
+        for (s, n) in rates {
+            r.send(s, n);
+            sent[usize::from(s)] += n;
+        }
+        r.tick();
+        if t >= 2 {
+            assert_eq!(r.offloaded(), vec![1, 2], "tick {t}");
+        }
+    }
+    assert_eq!(r.nic.borrow().installs, 2, "each put on the NIC once");
+    assert_eq!(demotions(&r), [0; 4], "no cold demotion, no eviction");
+    // Their rates come from readings a refresh period apart: right, not zero.
+    for (s, n) in [(1u8, 300u64), (2, 250)] {
+        let rate = r
+            .flows
+            .get_mut((0, FlowId(u32::from(s))))
+            .unwrap()
+            .off
+            .rate_pps;
+        let want = (n * HZ / TICK) as f64;
+        assert!((rate - want).abs() < want * 0.05, "flow {s}: {rate} pps");
+    }
+    r.off.release_all(&mut r.flows);
+    for s in 1..=3u8 {
+        assert_eq!(r.total(s), sent[usize::from(s)], "flow {s}");
+    }
+}
+
+#[test]
+fn with_cached_counters_a_flow_that_stops_is_still_demoted_cold() {
+    let refresh = 10;
+    let mut r = cached_rig(10, params(), vec![], refresh);
+    r.add(1, 1);
+    let mut sent = 0;
+    for _ in 0..25 {
+        r.send(1, 300);
+        sent += 300;
+        r.tick();
+    }
+    assert!(matches!(r.state(1), OffloadState::Offloaded(_)));
+    assert_eq!(r.nic.borrow().installs, 1, "put on the NIC once");
+    // It stops. Its last packets show at the next refresh (tick 30); only a
+    // whole period after that reading (plus a tick) is its standing still
+    // news, and `hold` cold readings later it is demoted.
+    let mut demoted_after = None;
+    for t in 1..=3 * refresh {
+        r.tick();
+        if r.state(1) == OffloadState::Onloaded {
+            demoted_after = Some(t);
+            break;
+        }
+    }
+    let t = demoted_after.expect("demoted");
+    assert!(t > refresh, "not before a refresh period: after {t} ticks");
+    assert!(
+        t <= 2 * refresh + 1 + u64::from(params().hold),
+        "at most two periods and the hold: after {t} ticks"
+    );
+    assert_eq!(demotions(&r), [1, 0, 0, 0], "cold");
+    assert_eq!(r.total(1), sent);
+}
+
+#[test]
+fn with_cached_counters_idle_expiry_allows_for_the_refresh_period() {
+    let refresh = 10;
+    let mut p = params();
+    // Idle after 3 ticks without a packet: far less than the refresh period.
+    p.idle_tsc = 3 * TICK;
+    // A slow EWMA that never reaches the demotion rate: only idleness demotes.
+    p.promote_pps = 100.0;
+    p.demote_pps = 0.0;
+    p.ewma_alpha = 0.1;
+    p.hold = 1;
+    let mut r = cached_rig(10, p, vec![], refresh);
+    r.add(1, 1);
+    let mut sent = 0;
+    for t in 1..=45 {
+        r.send(1, 300);
+        sent += 300;
+        r.tick();
+        if t >= 2 {
+            assert!(
+                matches!(r.state(1), OffloadState::Offloaded(_)),
+                "sending, yet demoted at tick {t}: {:?}",
+                demotions(&r)
+            );
+        }
+    }
+    // It stops: idle once no reading has moved for the idle time plus a
+    // refresh period.
+    let mut demoted_after = None;
+    for t in 1..=4 * refresh {
+        r.tick();
+        if r.state(1) == OffloadState::Onloaded {
+            demoted_after = Some(t);
+            break;
+        }
+    }
+    let t = demoted_after.expect("demoted");
+    assert!(t > 3, "not before the idle time: after {t} ticks");
+    assert!(t <= 2 * refresh + 3 + 1, "after {t} ticks");
+    assert_eq!(demotions(&r), [0, 1, 0, 0], "idle");
+    assert_eq!(r.total(1), sent);
 }

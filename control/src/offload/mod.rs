@@ -208,6 +208,12 @@ pub trait OffloadBackend {
     fn final_pending(&self, _id: HwRuleId) -> bool {
         false
     }
+    /// How stale a counter reading may be: the period of the device's
+    /// counter cache (zero: reads are live). Until a period has passed, a
+    /// reading that has not moved says nothing about the flow's rate.
+    fn counter_refresh(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 
     // Operators' static rules (testpmd's `flow` commands), apart from the
     // per-flow rules above: they are refused in rte_flow's terms, so the shell

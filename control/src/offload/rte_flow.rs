@@ -111,11 +111,6 @@ impl RteFlowBackend {
         self
     }
 
-    /// How stale a counter read may be.
-    pub fn counter_refresh(&self) -> Duration {
-        self.counter_refresh
-    }
-
     fn sample_rule(&self) -> HwRule {
         HwRule {
             key: FlowKey::V4(KeyV4 {
@@ -290,6 +285,10 @@ impl OffloadBackend for RteFlowBackend {
 
     fn final_pending(&self, id: HwRuleId) -> bool {
         self.retired.contains_key(&id)
+    }
+
+    fn counter_refresh(&self) -> Duration {
+        self.counter_refresh
     }
 
     fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {
