@@ -2,9 +2,9 @@
 //! its errors are one line pointing at a word of the line; a command it
 //! parses displays as canonical text that parses back to the same command.
 //! A rule it reads is then lowered as `flow validate` would (the emulated
-//! NIC's wildcard match, rte_flow's items, and DPDK's C arrays built from
-//! those, the one step with unsafe code): none of it may panic, and the C
-//! item array is the pattern plus its END.
+//! NIC's wildcard match, rte_flow's items, and DPDK's C arrays that
+//! `ffi/rte` builds from those): none of it may panic, and the C item array
+//! is the pattern plus its END. This target itself is safe code.
 #![no_main]
 
 use flowlift_control::offload::static_lower::{to_rte_flow, to_wildcard, SwitchLayout};
