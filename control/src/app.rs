@@ -1,12 +1,13 @@
 //! `flowlift run`: the appliance process. Sets up EAL, the mbuf pool and the ports
-//! from the config, launches one poll-mode worker per worker lcore (and, with
-//! the emulated backend, the emulated NIC on an lcore of its own in front of
-//! them), runs the control loop on the main lcore (flow events, the offload
-//! tick, idle expiry, the status line), and on `--duration`, SIGINT, SIGTERM or
-//! the end of a finite replay stops in stages so that no packet goes uncounted:
+//! from the config, launches one poll-mode worker per worker lcore, puts the
+//! offload engine on the uplink's NIC through rte_flow (any NIC with flow
+//! rules; here the NIC model `net_flowlift`, a PMD driven exactly as mlx5 is),
+//! runs the control loop on the main lcore (flow events, the offload tick,
+//! idle expiry, the status line), and on `--duration`, SIGINT, SIGTERM or the
+//! end of a finite replay stops in stages so that no packet goes uncounted:
 //! traffic in, then the workers, then every rule (its final counters folded
-//! in), then the NIC; prints the final counters and closes the ports (which
-//! flushes `net_pcap` output files).
+//! in); prints the final counters and closes the ports (which flushes capture
+//! files).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,9 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use flowlift_dataplane::eswitch::{
-    CounterBank, Eswitch, EswitchConfig, EswitchStats, SwitchPath, SwitchPorts,
-};
 use flowlift_dataplane::flowstate::FlowCounters;
 use flowlift_dataplane::l2::L2Table;
 use flowlift_dataplane::meter::RateMeter;
@@ -29,14 +27,11 @@ use rte::{Eal, LcoreId, Mempool, Port, PortConfig, RxQueue, TxQueue};
 
 use crate::config::{BackendKind, Config};
 use crate::demo_capture::{self, cached_capture};
-use crate::emulated_nic::{miss_ports, EmulatedNic, MissPorts};
 use crate::fleet::{DpdkWorker, FlowKeeper, WorkerHandle};
 use crate::flowlog::{FlowLog, TscClock};
 use crate::metrics::{ControlSnapshot, MetricsServer, Sources};
-use crate::offload::emulated::EmulatedBackend;
 use crate::offload::manager::{OffloadParams, Offloader, PortPlan};
 use crate::offload::rte_flow::RteFlowBackend;
-use crate::offload::static_lower::SwitchLayout;
 use crate::offload::static_rules::StaticTaken;
 use crate::offload::OffloadBackend;
 use crate::report::{
@@ -151,12 +146,6 @@ const IDLE_SCAN: Duration = Duration::from_millis(100);
 
 /// How often the main lcore checks for the end of the run.
 const TICK: Duration = Duration::from_millis(20);
-
-/// Static (wildcard) rules the emulated NIC holds beside its exact-match table.
-const STATIC_RULES: usize = 64;
-
-/// Rule commands that may wait for the emulated NIC.
-const NIC_COMMANDS: usize = 1024;
 
 /// Packets in the built-in demo's capture, and its flows.
 const DEMO_PACKETS: u64 = 65_536;
@@ -276,8 +265,8 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
             cfg.dataplane.worker_lcores.len(),
             cfg.dataplane.worker_lcores,
             cfg.offload.backend.name(),
-            if cfg.offload.backend == BackendKind::Emulated {
-                format!(" (lcore {}, {} rules)", cfg.offload.lcore, cfg.offload.max_rules)
+            if cfg.offload.backend == BackendKind::RteFlow {
+                format!(" (up to {} rules)", cfg.offload.max_rules)
             } else {
                 String::new()
             },
@@ -444,15 +433,6 @@ struct Running {
     workers_stop: Arc<AtomicBool>,
     /// The shell's `stop`: workers take no packets while set.
     workers_paused: Arc<AtomicBool>,
-    nic: Option<EmulatedNic>,
-    /// Kept open until the end (the workers' and the NIC's queues use them).
-    miss: Option<MissPortsKeep>,
-}
-
-/// The ring ports and rings, which must outlive every queue on them.
-struct MissPortsKeep {
-    _rings: Vec<Arc<rte::Ring>>,
-    ports: Vec<Port>,
 }
 
 /// The control socket, serving before EAL starts, and its channel.
@@ -494,13 +474,6 @@ fn run_with_eal(
             bail!("worker lcore {lc} is not in EAL's lcore list");
         }
     }
-    let emulated = cfg.offload.backend == BackendKind::Emulated;
-    if emulated && !eal.lcore_enabled(LcoreId(cfg.offload.lcore)) {
-        bail!(
-            "the emulated NIC's lcore {} is not in EAL's lcore list",
-            cfg.offload.lcore
-        );
-    }
     let pool = Arc::new(Mempool::new(
         "flowlift_mbufs",
         pool.mbufs,
@@ -525,7 +498,7 @@ fn run_with_eal(
     }
     let hz = rte::cycles::tsc_hz();
     let meters = vf_meters(cfg, hz);
-    let mut running = launch(eal, cfg, &pool, queues, &meters, budget)?;
+    let mut running = launch(eal, cfg, queues, &meters)?;
 
     let log = opts.flow_log.as_deref().map(FlowLog::create).transpose()?;
     let port_names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
@@ -536,14 +509,14 @@ fn run_with_eal(
         dp.idle_timeout_s,
         port_names,
     );
-    match start_offload(cfg, &open, running.nic.as_mut(), hz) {
+    match start_offload(cfg, &open, hz) {
         Ok(Some((offloader, caps_line))) => {
             writeln!(out, "{caps_line}")?;
             keeper.offload = Some(offloader);
         }
         Ok(None) => {}
         Err(e) => {
-            stop_all(&mut running, &mut keeper, stop)?;
+            stop_all(&mut running, &mut keeper)?;
             return Err(e);
         }
     }
@@ -569,10 +542,6 @@ fn run_with_eal(
                 .iter()
                 .map(|h| (h.lcore, Arc::clone(&h.stats)))
                 .collect(),
-            nic: running
-                .nic
-                .as_ref()
-                .map(|n| (n.lcore, Arc::clone(&n.stats))),
             table_capacity: u64::from(dp.flow_table_size) + u64::from(dp.flow_table_size_v6),
             tsc_hz: hz,
             snapshot: Arc::clone(&snapshot),
@@ -584,7 +553,7 @@ fn run_with_eal(
             }
             Err(e) => {
                 drop(socket);
-                stop_all(&mut running, &mut keeper, stop)?;
+                stop_all(&mut running, &mut keeper)?;
                 return Err(e);
             }
         }
@@ -617,16 +586,11 @@ fn run_with_eal(
         out,
     );
     drop(socket);
-    let (failed, logged_at_exit) = stop_all(&mut running, &mut keeper, stop)?;
+    let (failed, logged_at_exit) = stop_all(&mut running, &mut keeper)?;
     let fleet = &running.fleet;
     let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let reason = reason?;
-    let totals = port_totals(
-        &stats,
-        running.nic.as_ref(),
-        &keeper.hw_by_port(),
-        open.ports.len(),
-    );
+    let totals = port_totals(&stats, &keeper.hw_by_port(), open.ports.len());
     let hw: Vec<rte::PortStats> = open
         .ports
         .iter()
@@ -672,9 +636,7 @@ fn run_with_eal(
     };
     write!(out, "{}", flow_report(&parse, &flow_figures))?;
     if let Some(off) = keeper.offload.as_ref() {
-        let hw_packets = running.nic.as_ref().map_or(keeper.hw_packets_logged, |n| {
-            n.stats.hits.load(Ordering::Relaxed) + n.stats.wildcard_hits.load(Ordering::Relaxed)
-        });
+        let hw_packets = keeper.hw_packets_logged;
         let sw_packets: u64 = stats
             .iter()
             .flat_map(|s| s.ports.iter())
@@ -690,13 +652,7 @@ fn run_with_eal(
                 rules_left: off.rules_installed(),
                 hw_packets,
                 sw_packets,
-                nic_cycles: running.nic.as_ref().map(|n| {
-                    (
-                        n.lcore,
-                        n.stats.busy_cycles.load(Ordering::Relaxed),
-                        n.stats.idle_cycles.load(Ordering::Relaxed),
-                    )
-                }),
+                nic_cycles: crate::model_nic::switch_cycles(&open.ports[0]),
                 worker_busy_cycles: sum(|s| &s.busy_cycles),
                 tsc_hz: hz,
             })
@@ -727,15 +683,10 @@ fn run_with_eal(
     }
     out.flush()?;
     drop(keeper);
-    // Stop and close every port now (queues went with the workers and the
-    // NIC): net_pcap writes out its capture files here.
+    // Stop and close every port now (queues went with the workers):
+    // net_pcap and the NIC model write out their capture files here.
     for p in &open.ports {
         let _ = p.stop();
-    }
-    if let Some(m) = running.miss.take() {
-        for p in &m.ports {
-            let _ = p.stop();
-        }
     }
     let stalled = match (end.wire_end, wire_progress(&open.ports[0])) {
         (Some(w), Some((wire, _, taken))) => format!(
@@ -779,46 +730,19 @@ fn vf_meters(cfg: &Config, hz: u64) -> Vec<Option<Arc<RateMeter>>> {
         .collect()
 }
 
-/// Launches the workers and, with the emulated backend, the NIC in front of
-/// them.
+/// Launches the workers.
 fn launch(
     eal: &Eal,
     cfg: &Config,
-    pool: &Arc<Mempool>,
     queues: PortQueues,
     meters: &[Option<Arc<RateMeter>>],
-    budget: Option<u64>,
 ) -> anyhow::Result<Running> {
     let dp = &cfg.dataplane;
     let workers = dp.worker_lcores.len();
     let PortQueues {
         mut rx_by_worker,
         mut tx_by_worker,
-        switch,
     } = queues;
-    let mut nic_parts = None;
-    let mut miss_keep = None;
-    if let Some((uplink, to_ports)) = switch {
-        let MissPorts {
-            rings,
-            ports,
-            worker_rx,
-            switch_tx,
-        } = miss_ports(workers, pool)?;
-        for (w, q) in worker_rx.into_iter().enumerate() {
-            // Misses arrive as if from the uplink: same port index, same keys.
-            rx_by_worker[w].push(RxAssignment {
-                port: PortIdx(0),
-                queue: q,
-                budget: None,
-            });
-        }
-        nic_parts = Some((uplink, to_ports, switch_tx, rings.clone()));
-        miss_keep = Some(MissPortsKeep {
-            _rings: rings,
-            ports,
-        });
-    }
 
     let vfs: Vec<_> = cfg
         .ports
@@ -878,67 +802,12 @@ fn launch(
         })?);
         fleet.push(handle);
     }
-    let mut running = Running {
+    Ok(Running {
         fleet,
         launched,
         workers_stop,
         workers_paused,
-        nic: None,
-        miss: miss_keep,
-    };
-    if let Some((uplink, to_ports, to_workers, rings)) = nic_parts {
-        let o = &cfg.offload;
-        let (commands_tx, commands_rx) = crossbeam_channel::bounded(NIC_COMMANDS);
-        let (replies_tx, replies_rx) = crossbeam_channel::bounded(NIC_COMMANDS);
-        // Counters for the per-flow rules, then for the static rules.
-        let bank = Arc::new(CounterBank::new(o.max_rules as usize + STATIC_RULES));
-        let engine = Eswitch::new(
-            EswitchConfig {
-                max_rules: o.max_rules as usize,
-                inserts_per_sec: u64::from(o.inserts_per_sec),
-                max_wildcards: STATIC_RULES,
-                clock_hz: rte::cycles::tsc_hz(),
-            },
-            Arc::clone(&bank),
-            commands_rx,
-            replies_tx,
-            rte::cycles::tsc,
-        );
-        let stats = Arc::new(EswitchStats::new(nports));
-        let path = SwitchPath::new(
-            engine,
-            SwitchPorts {
-                uplink,
-                budget,
-                to_ports,
-                to_workers,
-                meters: meters.to_vec(),
-            },
-            Arc::clone(&stats),
-            dp.burst,
-            rte::cycles::tsc,
-        );
-        // Started before the backend exists, the NIC has no rule: it passes
-        // everything to the workers until the first tick.
-        let nic = EmulatedNic::launch(eal, o.lcore, path, stats, rings);
-        match nic {
-            Ok(mut nic) => {
-                nic.backend = Some(
-                    EmulatedBackend::new(commands_tx, replies_rx, bank, o.max_rules as usize)
-                        .with_fault_plan(o.faults),
-                );
-                running.nic = Some(nic);
-            }
-            Err(e) => {
-                running.workers_stop.store(true, Ordering::SeqCst);
-                for h in running.launched.drain(..) {
-                    h.join();
-                }
-                return Err(e);
-            }
-        }
-    }
-    Ok(running)
+    })
 }
 
 /// Starts the offload engine on the configured backend; returns it with the
@@ -946,38 +815,18 @@ fn launch(
 fn start_offload(
     cfg: &Config,
     open: &OpenPorts,
-    nic: Option<&mut EmulatedNic>,
     hz: u64,
 ) -> anyhow::Result<Option<(Offloader, String)>> {
     let o = &cfg.offload;
     let nports = cfg.ports.len();
     let metered: Vec<bool> = cfg.ports.iter().map(|p| p.rate_limit.is_some()).collect();
-    let mut refresh = None;
+    let refresh;
     let (backend, plan): (Box<dyn OffloadBackend>, PortPlan) = match o.backend {
         BackendKind::None => return Ok(None),
-        BackendKind::Emulated => {
-            let first_static = o.max_rules;
-            let backend = nic
-                .and_then(|n| n.backend.take())
-                .context("the emulated NIC is not running")?
-                .with_static_rules(
-                    SwitchLayout {
-                        port_ids: open.ports.iter().map(|p| p.id().0).collect(),
-                        queues: cfg.dataplane.worker_lcores.len() as u16,
-                    },
-                    first_static..first_static + STATIC_RULES as u32,
-                );
-            let plan = PortPlan {
-                hw_port: (0..nports as u16).collect(),
-                nic_in: (0..nports).map(|i| i == 0).collect(),
-                metered,
-            };
-            (Box::new(backend), plan)
-        }
         BackendKind::RteFlow => {
             if metered.iter().any(|m| *m) {
                 bail!(
-                    "rate limits with the rte_flow backend need rte_mtr meters, which flowlift does not create yet: use --offload emulated or none, or remove rate_limit_pps/rate_limit_bps"
+                    "rate limits with the rte_flow backend need rte_mtr meters, which flowlift does not create yet: use --offload none, or remove rate_limit_pps/rate_limit_bps"
                 );
             }
             let sample_out = open.ports.get(1).map_or(0, |p| p.id().0);
@@ -1006,7 +855,7 @@ fn start_offload(
     )
     .map_err(|e| {
         anyhow::anyhow!(
-            "offload backend {name} on port {} ({}): {e}; use --offload emulated or none on this port",
+            "offload backend {name} on port {} ({}): {e}; use --offload none on this port",
             cfg.ports[0].name,
             open.labels[0].driver
         )
@@ -1055,40 +904,14 @@ fn counter_refresh(cfg: &Config) -> Duration {
     Duration::from_millis(ms)
 }
 
-/// How long the staged stop waits for the NIC's and the rings' last packets.
-const QUIESCE_LIMIT: Duration = Duration::from_secs(5);
-
-/// The same wait once a second signal asked the stop to hurry: healthy
-/// workers empty their rings in microseconds, so this only cuts short the
-/// wait for a stalled one.
-const QUIESCE_HURRIED: Duration = Duration::from_millis(200);
-
-/// Stops everything in order: traffic in, the workers (once their rings are
-/// empty), every rule (final counters folded in, flows logged), the NIC.
-/// Returns the lcores that ended abnormally and the flows logged at exit.
-fn stop_all(
-    running: &mut Running,
-    keeper: &mut FlowKeeper,
-    request: &StopRequest,
-) -> anyhow::Result<(Vec<LcoreId>, u64)> {
+/// Stops everything in order: the workers (what they took is counted; what
+/// waits in the RX rings was never the host's), then every rule (final
+/// counters folded in, flows logged). Returns the lcores that ended
+/// abnormally and the flows logged at exit.
+fn stop_all(running: &mut Running, keeper: &mut FlowKeeper) -> anyhow::Result<(Vec<LcoreId>, u64)> {
     let mut failed = Vec::new();
     // Paused workers would leave packets in their rings.
     running.workers_paused.store(false, Ordering::SeqCst);
-    if let Some(nic) = running.nic.as_ref() {
-        let limit = || {
-            if request.hurry() {
-                QUIESCE_HURRIED
-            } else {
-                QUIESCE_LIMIT
-            }
-        };
-        if !nic.quiesce(&limit) {
-            eprintln!(
-                "flowlift: warning: the workers did not take the emulated NIC's last packets within {:?}",
-                limit()
-            );
-        }
-    }
     running.workers_stop.store(true, Ordering::SeqCst);
     for h in running.launched.drain(..) {
         let lcore = h.lcore();
@@ -1096,34 +919,22 @@ fn stop_all(
             failed.push(lcore);
         }
     }
-    // Rules come off while the NIC still answers.
+    // Rules come off while the ports still run.
     let logged = keeper.finish(&running.fleet);
-    if let Some(nic) = running.nic.as_mut() {
-        if !nic.stop() {
-            failed.push(LcoreId(nic.lcore));
-        }
-    }
     Ok((failed, logged?))
 }
 
-/// Per-port totals of the workers, with the NIC's share. With the emulated
-/// NIC, from its own counters: the uplink's RX is what the NIC received (the
-/// workers got its misses), and each VF's TX adds what the NIC's rules
-/// delivered. On a NIC driven through rte_flow, from the rules' counters
-/// (`hw`, by port; see [`FlowKeeper::hw_by_port`]): what a flow's rules took
-/// counts as RX on the port it came in on and as TX on the VF they
-/// delivered it to, as the workers count what they carry.
+/// Per-port totals of the workers, with the NIC's share from the rules'
+/// counters (`hw`, by port; see [`FlowKeeper::hw_by_port`]): what a flow's
+/// rules took counts as RX on the port it came in on and as TX on the VF
+/// they delivered it to, as the workers count what they carry.
 pub(crate) fn port_totals(
     stats: &[Arc<WorkerStats>],
-    nic: Option<&EmulatedNic>,
     hw: &[crate::fleet::PortHw],
     nports: usize,
 ) -> Vec<PortTotals> {
     let mut totals = WorkerStats::port_totals(stats.iter().map(|s| s.as_ref()), nports);
-    match nic {
-        Some(nic) => crate::metrics::merge_nic(&mut totals, &nic.stats),
-        None => crate::metrics::merge_flows_hw(&mut totals, hw),
-    }
+    crate::metrics::merge_flows_hw(&mut totals, hw);
     totals
 }
 
@@ -1131,78 +942,54 @@ pub(crate) fn port_totals(
 struct PortQueues {
     rx_by_worker: PerWorker<RxAssignment<RxQueue>>,
     tx_by_worker: PerWorker<TxQueue>,
-    /// With the emulated NIC: the uplink's RX queue and a TX queue on every
-    /// port (none on the uplink), for the NIC.
-    switch: Option<(RxQueue, Vec<Option<TxQueue>>)>,
 }
 
 type PerWorker<T> = Vec<Vec<T>>;
 
 /// Opens, configures and starts every port. Each worker gets one TX queue on
 /// every port; RX queues (as many as the device offers, up to one per worker) are
-/// dealt out to workers in turn. With the emulated NIC, the NIC takes the
-/// uplink's RX queue and one more TX queue on each VF.
+/// dealt out to workers in turn.
 fn open_ports(
     cfg: &Config,
     pool: &Arc<Mempool>,
     workers: usize,
     budget: Option<u64>,
 ) -> anyhow::Result<(OpenPorts, PortQueues)> {
-    let emulated = cfg.offload.backend == BackendKind::Emulated;
     let mut ports = Vec::new();
     let mut labels = Vec::new();
     let mut rx_by_worker: PerWorker<RxAssignment<RxQueue>> =
         (0..workers).map(|_| Vec::new()).collect();
     let mut tx_by_worker: PerWorker<TxQueue> = (0..workers).map(|_| Vec::new()).collect();
-    let mut switch_rx = None;
-    let mut switch_tx = Vec::new();
     for (idx, spec) in cfg.ports.iter().enumerate() {
         let port =
             Port::by_name(spec.dpdk_name()).with_context(|| format!("port {}", spec.name))?;
         let info = port.info().with_context(|| format!("port {}", spec.name))?;
-        let nic_tx = usize::from(emulated && idx > 0);
-        if usize::from(info.max_tx_queues) < workers + nic_tx {
+        if usize::from(info.max_tx_queues) < workers {
             bail!(
-                "port {}: {} offers {} TX queues; {workers} workers{} need one each",
+                "port {}: {} offers {} TX queues; {workers} workers need one each",
                 spec.name,
                 info.driver,
                 info.max_tx_queues,
-                if nic_tx > 0 {
-                    " and the emulated NIC"
-                } else {
-                    ""
-                }
             );
         }
-        let rx_queues = if emulated && idx == 0 {
-            1
-        } else {
-            (workers as u16).min(info.max_rx_queues).max(1)
-        };
+        let rx_queues = (workers as u16).min(info.max_rx_queues).max(1);
         let pc = PortConfig {
             rx_queues,
-            tx_queues: (workers + nic_tx) as u16,
+            tx_queues: workers as u16,
             rx_desc: cfg.dataplane.rx_desc,
             tx_desc: cfg.dataplane.tx_desc,
             ..PortConfig::default()
         };
-        let (rxqs, mut txqs) = port
+        let (rxqs, txqs) = port
             .configure(&pc, pool)
             .with_context(|| format!("port {}", spec.name))?;
-        if emulated && idx == 0 {
-            switch_rx = rxqs.into_iter().next();
-        } else {
-            for (q, queue) in rxqs.into_iter().enumerate() {
-                rx_by_worker[q % workers].push(RxAssignment {
-                    port: PortIdx(idx as u16),
-                    queue,
-                    // Only the uplink replays a capture; it has one RX queue.
-                    budget: if idx == 0 { budget } else { None },
-                });
-            }
-        }
-        if emulated {
-            switch_tx.push(if nic_tx > 0 { txqs.pop() } else { None });
+        for (q, queue) in rxqs.into_iter().enumerate() {
+            rx_by_worker[q % workers].push(RxAssignment {
+                port: PortIdx(idx as u16),
+                queue,
+                // Only the uplink replays a capture; it has one RX queue.
+                budget: if idx == 0 { budget } else { None },
+            });
         }
         for (w, queue) in txqs.into_iter().enumerate() {
             tx_by_worker[w].push(queue);
@@ -1216,13 +1003,11 @@ fn open_ports(
         });
         ports.push(port);
     }
-    let switch = switch_rx.map(|rx| (rx, switch_tx));
     Ok((
         OpenPorts { ports, labels },
         PortQueues {
             rx_by_worker,
             tx_by_worker,
-            switch,
         },
     ))
 }
@@ -1255,18 +1040,17 @@ fn control_loop(
     let fleet = &running.fleet;
     let quit = AtomicBool::new(false);
     let mut shell = ShellState::default();
-    let nic = running.nic.as_ref();
     let nports = open.ports.len();
     let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let stats = stats.as_slice();
-    let totals = |keeper: &FlowKeeper| port_totals(stats, nic, &keeper.hw_by_port(), nports);
+    let totals = |keeper: &FlowKeeper| port_totals(stats, &keeper.hw_by_port(), nports);
     let mut offload_tick = Duration::from_millis(u64::from(cfg.offload.tick_ms));
     let start = Instant::now();
     let mut last_status = start;
     let mut prev: Vec<PortTotals> = totals(keeper);
     let mut prev_cycles = cycles(stats);
-    let mut prev_split = carried(stats, nic, keeper);
-    let mut prev_nic_cycles = nic_cycles(nic);
+    let mut prev_split = carried(stats, keeper);
+    let mut prev_nic_cycles = crate::model_nic::switch_cycles(&open.ports[0]);
     let mut last_progress = (start, 0u64);
     // The model's wire: when its end was first seen, and the counters then.
     let mut wire_done_since: Option<(Instant, (u64, u64, u64))> = None;
@@ -1285,7 +1069,6 @@ fn control_loop(
                 specs: &cfg.ports,
                 config: cfg,
                 workers: fleet,
-                nic,
                 keeper,
                 tick: &mut offload_tick,
                 paused: &running.workers_paused,
@@ -1327,17 +1110,6 @@ fn control_loop(
             return Ok(StopReason::Duration);
         }
         let current = totals(keeper);
-        // With the emulated NIC, the workers must also have had every miss.
-        let misses_taken = || {
-            nic.is_none_or(|n| {
-                let misses = n.stats.misses.load(Ordering::Relaxed);
-                let taken: u64 = stats
-                    .iter()
-                    .map(|s| s.ports[0].rx_packets.load(Ordering::Relaxed))
-                    .sum();
-                taken >= misses
-            })
-        };
         if let (Some(w), Some(p)) = (end.wire_end, wire_progress(&open.ports[0])) {
             let (wire, to_host, taken) = p;
             // Every frame off the wire, none left in a ring, and every one
@@ -1349,7 +1121,7 @@ fn control_loop(
                 .iter()
                 .map(|s| s.ports[0].rx_packets.load(Ordering::Relaxed))
                 .sum();
-            let done = wire >= w.frames && taken >= to_host && counted >= taken && misses_taken();
+            let done = wire >= w.frames && taken >= to_host && counted >= taken;
             match wire_done_since {
                 Some((since, seen)) if done && seen == p => {
                     if now - since >= WIRE_QUIET {
@@ -1367,7 +1139,7 @@ fn control_loop(
         }
         if let Some(expected) = budget {
             let got = current[0].rx_packets;
-            if got >= expected && misses_taken() {
+            if got >= expected {
                 return Ok(StopReason::ReplayDone);
             }
             // Held by the shell's `stop`, the replay waits for `start`: the
@@ -1384,7 +1156,7 @@ fn control_loop(
             let (busy, idle) = (c.0 - prev_cycles.0, c.1 - prev_cycles.1);
             let busy_pct = percent(busy, busy + idle);
             let mut line = status_line(now - start, &open.labels, &prev, &current, secs, busy_pct);
-            let split = carried(stats, nic, keeper);
+            let split = carried(stats, keeper);
             if let Some(off) = keeper.offload.as_ref() {
                 let (hw, sw) = (split.0 - prev_split.0, split.1 - prev_split.1);
                 let share = percent(hw, hw + sw);
@@ -1400,10 +1172,13 @@ fn control_loop(
                     keeper.tracked()
                 );
             }
-            let nc = nic_cycles(nic);
+            let nc = crate::model_nic::switch_cycles(&open.ports[0]);
             if let (Some(now_c), Some(prev_c)) = (nc, prev_nic_cycles) {
-                let (b, i) = (now_c.0 - prev_c.0, now_c.1 - prev_c.1);
-                line += &format!(" | nic lcore busy {:.0}%", percent(b, b + i));
+                let (b, i) = (
+                    now_c.0.saturating_sub(prev_c.0),
+                    now_c.1.saturating_sub(prev_c.1),
+                );
+                line += &format!(" | nic model busy {:.0}%", percent(b, b + i));
             }
             prev_nic_cycles = nc;
             writeln!(out, "{line}")?;
@@ -1450,6 +1225,7 @@ fn publish(snapshot: &Mutex<ControlSnapshot>, keeper: &FlowKeeper, open: &OpenPo
             .into_iter()
             .map(|(name, t)| (name, t.by.label(), t.counters.packets, t.counters.bytes))
             .collect(),
+        nic_model_cycles: crate::model_nic::switch_cycles(&ports[0]),
     };
     *snapshot.lock().unwrap_or_else(|e| e.into_inner()) = next;
 }
@@ -1470,34 +1246,15 @@ fn static_taken(keeper: &FlowKeeper, labels: &[PortLabel]) -> Vec<(String, Stati
     })
 }
 
-/// The emulated NIC lcore's busy and idle TSC cycles so far.
-fn nic_cycles(nic: Option<&EmulatedNic>) -> Option<(u64, u64)> {
-    nic.map(|n| {
-        (
-            n.stats.busy_cycles.load(Ordering::Relaxed),
-            n.stats.idle_cycles.load(Ordering::Relaxed),
-        )
-    })
-}
-
-/// Packets carried so far by the NIC's rules and by the workers: with the
-/// emulated NIC from its own counters, on a NIC driven through rte_flow from
-/// the rules' counters (the flows' hardware counts).
-fn carried(
-    stats: &[Arc<WorkerStats>],
-    nic: Option<&EmulatedNic>,
-    keeper: &FlowKeeper,
-) -> (u64, u64) {
+/// Packets carried so far by the NIC's rules (the flows' hardware counts)
+/// and by the workers.
+fn carried(stats: &[Arc<WorkerStats>], keeper: &FlowKeeper) -> (u64, u64) {
     let sw = stats
         .iter()
         .flat_map(|s| s.ports.iter())
         .map(|p| p.rx_packets.load(Ordering::Relaxed))
         .sum();
-    let hw = nic.map_or_else(
-        || keeper.hw_packets_total(),
-        |n| n.stats.hits.load(Ordering::Relaxed) + n.stats.wildcard_hits.load(Ordering::Relaxed),
-    );
-    (hw, sw)
+    (keeper.hw_packets_total(), sw)
 }
 
 /// Where `--capture-dir` puts a port's output.

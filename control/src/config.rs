@@ -27,7 +27,7 @@ use serde::Deserialize;
 pub const MAX_LCORE: u32 = 128;
 
 /// DPDK's `RTE_MAX_ETHPORTS` in that build. Every ethdev counts: the ports of
-/// the config and, with the emulated NIC, its miss ports (one per worker).
+/// the config.
 pub const MAX_ETHPORTS: usize = 32;
 
 /// The longest port name: it names files (`<name>-offloaded.pcap` under
@@ -256,7 +256,6 @@ pub const TX_DRAIN_US: Bound = or_zero(
     ),
     "send after every RX pass",
 );
-pub const OFFLOAD_LCORE: Bound = int("offload.lcore", 0.0, 127.0, LCORE_WHY);
 pub const MAX_RULES: Bound = int(
     "offload.max_rules",
     1.0,
@@ -348,7 +347,6 @@ pub const BOUNDS: &[Bound] = &[
     IDLE_TIMEOUT_S,
     EVENT_QUEUE,
     TX_DRAIN_US,
-    OFFLOAD_LCORE,
     MAX_RULES,
     INSERTS_PER_SEC,
     TICK_MS,
@@ -497,13 +495,11 @@ impl Default for ControlSection {
 }
 
 /// Which NIC carries offloaded flows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendKind {
-    /// The NIC model on an lcore of its own (DPDK virtual devices, CI).
+    /// A NIC with rte_flow rules: mlx5, ice, ..., and the NIC model
+    /// `net_flowlift`, which is driven exactly as mlx5 is.
     #[default]
-    Emulated,
-    /// A NIC with rte_flow rules (mlx5, ice, ...).
     RteFlow,
     /// No offload: workers carry everything.
     None,
@@ -513,7 +509,6 @@ impl BackendKind {
     /// The name used in the config and on the command line.
     pub fn name(self) -> &'static str {
         match self {
-            BackendKind::Emulated => "emulated",
             BackendKind::RteFlow => "rte_flow",
             BackendKind::None => "none",
         }
@@ -524,29 +519,39 @@ impl std::str::FromStr for BackendKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "emulated" => Ok(BackendKind::Emulated),
             "rte_flow" => Ok(BackendKind::RteFlow),
             "none" => Ok(BackendKind::None),
+            "emulated" => Err(EMULATED_GONE.to_string()),
             other => Err(format!(
-                "unknown offload backend {other:?}: use emulated, rte_flow or none"
+                "unknown offload backend {other:?}: use rte_flow or none"
             )),
         }
     }
 }
 
+impl<'de> Deserialize<'de> for BackendKind {
+    /// As the command line's `--offload` reads it (one message for both).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The answer to the backend that was: the NIC model is a DPDK device now.
+pub const EMULATED_GONE: &str = "the emulated backend is gone: the NIC model is the net_flowlift PMD, driven through rte_flow like any NIC (device = \"net_flowlift0,wire=FILE,representor=vf[0-3]\", see docs/model-nic.md); use rte_flow or none";
+
 /// `[offload]`: which flows go to the NIC, and when.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OffloadSection {
-    /// `emulated`, `rte_flow` or `none`.
+    /// `rte_flow` or `none`.
     pub backend: BackendKind,
-    /// The lcore the emulated NIC runs on (emulated backend only).
-    pub lcore: u32,
-    /// Rules the NIC may hold (the emulated NIC's table size; on rte_flow NICs
-    /// the budget flowlift keeps to).
+    /// Rules flowlift keeps on the NIC at most (its budget of the NIC's
+    /// table; the NIC's own refusals, ENOSPC, are handled too).
     pub max_rules: u32,
-    /// Rule insertions per second the emulated NIC accepts (a real NIC's limit);
-    /// flowlift also paces its own installs and removals to this rate.
+    /// Rule insertions per second flowlift makes at most (a NIC's insertion
+    /// rate is finite; EBUSY/EAGAIN past it are handled too).
     pub inserts_per_sec: u32,
     /// Milliseconds between control ticks (counters read, rates, decisions).
     pub tick_ms: u32,
@@ -566,32 +571,16 @@ pub struct OffloadSection {
     /// Milliseconds a flow waits after a failed install before it is tried
     /// again; doubled at each further failure, up to 64 times this.
     pub backoff_ms: u32,
-    /// `[offload.faults]`: refusals the emulated NIC makes on purpose, to
-    /// exercise every error path (testing only).
-    pub faults: FaultPlan,
     /// `[[offload.policy]]` as written; validation moves them to
     /// [`Config::offload_policies`].
     #[serde(rename = "policy")]
     policies: Vec<RawOffloadPolicy>,
 }
 
-/// Every `n`-th request of a kind fails (0: never).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct FaultPlan {
-    /// Installs refused as if the rule table were full.
-    pub no_space_every: u32,
-    /// Installs refused as if the insertion queue were busy.
-    pub busy_every: u32,
-    /// Counter queries that fail.
-    pub query_every: u32,
-}
-
 impl Default for OffloadSection {
     fn default() -> Self {
         OffloadSection {
-            backend: BackendKind::Emulated,
-            lcore: 2,
+            backend: BackendKind::RteFlow,
             max_rules: 1024,
             inserts_per_sec: 20_000,
             tick_ms: 100,
@@ -601,7 +590,6 @@ impl Default for OffloadSection {
             ewma_alpha: 0.5,
             evict_margin: 1.5,
             backoff_ms: 500,
-            faults: FaultPlan::default(),
             policies: Vec::new(),
         }
     }
@@ -818,15 +806,21 @@ impl Config {
         &self.ports[1..]
     }
 
-    /// The built-in demo: an uplink replaying `capture` from memory and four VFs
-    /// `vf1`..`vf4` (MACs 02:00:00:00:00:01..04) that discard what they get, or
-    /// write it to `<dir>/<name>.pcap` when `capture_dir` is given.
+    /// The built-in demo: the NIC model's PF `net_flowlift0` replaying
+    /// `capture` from memory on its wire, and four VFs `vf1`..`vf4` (MACs
+    /// 02:00:00:00:00:01..04) on its representors `vf0`..`vf3`, offloaded
+    /// through rte_flow; what each VF receives is written to
+    /// `<dir>/<name>.pcap` (and `-offloaded.pcap`) when `capture_dir` is given.
     pub fn demo(capture: &Path, capture_dir: Option<&Path>) -> Config {
+        let pf = "net_flowlift0";
         let mut ports = vec![PortSpec {
             name: "uplink".into(),
             role: Role::Uplink,
             mac: Some(MacAddr([2, 0, 0, 0, 0, 0xfe])),
-            device: format!("net_pcap0,rx_pcap={},infinite_rx=1", capture.display()),
+            device: format!(
+                "{pf},wire={},loops=0,representor=vf[0-3]",
+                capture.display()
+            ),
             rate_limit: None,
         }];
         for i in 1..=4u8 {
@@ -834,7 +828,7 @@ impl Config {
                 name: format!("vf{i}"),
                 role: Role::Vf,
                 mac: Some(MacAddr([2, 0, 0, 0, 0, i])),
-                device: format!("net_null{i},no-rx=1"),
+                device: format!("{pf}_representor_vf{}", i - 1),
                 rate_limit: None,
             });
         }
@@ -861,23 +855,32 @@ impl Config {
         cfg
     }
 
-    /// Replaces every VF's device with a `net_pcap` writing `<dir>/<name>.pcap`;
-    /// with the emulated NIC, what its rules deliver (its own TX queue) goes to
-    /// `<dir>/<name>-offloaded.pcap`.
+    /// `--capture-dir DIR`: what each VF receives goes to `DIR/<name>.pcap`.
+    /// On the NIC model's PF the PMD writes the files (`vf_capture_dir=`):
+    /// `<name>.pcap` what the host sent on the VF's representor,
+    /// `<name>-offloaded.pcap` what the NIC's rules delivered to it. Any
+    /// other VF device is replaced with a `net_pcap` writing `<name>.pcap`.
     pub fn capture_vfs_to(&mut self, dir: &Path) {
-        let emulated = self.offload.backend == BackendKind::Emulated;
+        if crate::model_nic::is_pf(self.ports[0].dpdk_name()) {
+            let mut device = crate::model_nic::with_devarg(
+                &self.ports[0].device,
+                "vf_capture_dir",
+                &dir.display().to_string(),
+            );
+            for p in &self.ports[1..] {
+                if let Some((_, vf)) = crate::model_nic::representor(p.dpdk_name()) {
+                    device =
+                        crate::model_nic::with_devarg(&device, &format!("vf{vf}_name"), &p.name);
+                }
+            }
+            self.ports[0].device = device;
+            return;
+        }
         for (i, p) in self.ports.iter_mut().enumerate().skip(1) {
-            let mut device = format!(
+            p.device = format!(
                 "net_pcap_cap{i},tx_pcap={}",
                 dir.join(format!("{}.pcap", p.name)).display()
             );
-            if emulated {
-                device += &format!(
-                    ",tx_pcap={}",
-                    dir.join(format!("{}-offloaded.pcap", p.name)).display()
-                );
-            }
-            p.device = device;
         }
     }
 
@@ -1130,7 +1133,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut offload = raw.offload;
-    check_offload(&offload, &raw.dataplane).map_err(invalid)?;
+    check_offload(&offload).map_err(invalid)?;
     let mut offload_policies = std::mem::take(&mut offload.policies)
         .iter()
         .enumerate()
@@ -1169,44 +1172,26 @@ impl Config {
         check_dataplane(&self.dataplane)?;
         check_control(&self.control)?;
         check_ports(&self.ports)?;
-        check_offload(&self.offload, &self.dataplane)?;
+        check_offload(&self.offload)?;
         self.check_together()
     }
 
-    /// What spans sections: DPDK's port count, meters, queues per device.
+    /// What spans sections: DPDK's port count, queues per device.
     fn check_together(&self) -> Result<(), String> {
         let workers = self.dataplane.worker_lcores.len();
-        let emulated = self.offload.backend == BackendKind::Emulated;
-        // The emulated NIC hands each worker its misses through a ring port.
-        let miss_ports = if emulated { workers } else { 0 };
-        if self.ports.len() + miss_ports > MAX_ETHPORTS {
+        if self.ports.len() > MAX_ETHPORTS {
             return Err(format!(
-                "{} ports{}: DPDK here supports at most {MAX_ETHPORTS}",
-                self.ports.len(),
-                if emulated {
-                    format!(" and the emulated NIC's {miss_ports} miss ports (one per worker)")
-                } else {
-                    String::new()
-                }
+                "{} ports: DPDK here supports at most {MAX_ETHPORTS}",
+                self.ports.len()
             ));
         }
-        if self.offload.backend == BackendKind::RteFlow {
-            if let Some(p) = self.ports.iter().find(|p| p.rate_limit.is_some()) {
-                return Err(format!(
-                    "port {}: rate limits with the rte_flow backend need rte_mtr meters, which flowlift does not create yet: use offload backend emulated or none, or remove rate_limit_pps/rate_limit_bps",
-                    p.name
-                ));
-            }
-        }
-        for (idx, p) in self.ports.iter().enumerate() {
-            // Each worker sends on every port; the emulated NIC on every VF.
-            let nic_tx = usize::from(emulated && idx > 0);
+        for p in &self.ports {
+            // Each worker sends on every port.
             if let Some(offered) = pcap_tx_queues(&p.device) {
-                if offered < workers + nic_tx {
+                if offered < workers {
                     return Err(format!(
-                        "port {}: net_pcap offers {offered} TX queues; {workers} workers{} need one each (one per tx_pcap= argument)",
-                        p.name,
-                        if nic_tx > 0 { " and the emulated NIC" } else { "" }
+                        "port {}: net_pcap offers {offered} TX queues; {workers} workers need one each (one per tx_pcap= argument)",
+                        p.name
                     ));
                 }
             }
@@ -1284,7 +1269,7 @@ impl Config {
 
     /// What the appliance allocates at start-up outside EAL, by the setting
     /// that asks for it (largest first): each worker's flow tables, counters
-    /// and event queue, and the emulated NIC's rule tables. What grows later
+    /// and event queue. What grows later
     /// with traffic (the control core's flow records) is not counted.
     pub fn memory_at_start(&self) -> Vec<MemoryUse> {
         use flowlift_dataplane::flow::{FlowId, KeyV4, KeyV6};
@@ -1334,26 +1319,6 @@ impl Config {
                 bytes: workers * u64::from(dp.event_queue) * event_slot,
             },
         ];
-        if self.offload.backend == BackendKind::Emulated {
-            let rules = self.offload.max_rules as usize;
-            // Two exact-match tables, an entry per slot (12 bytes today; 16
-            // allowed), a map from rule id (about 40 bytes a rule) and a
-            // counter (16 bytes) per rule.
-            let tables = table(
-                CuckooTable::<KeyV4>::memory_for(rules),
-                CuckooTable::<KeyV4>::capacity_for(rules),
-            )
-            .saturating_add(table(
-                CuckooTable::<KeyV6>::memory_for(rules),
-                CuckooTable::<KeyV6>::capacity_for(rules),
-            ));
-            out.push(MemoryUse {
-                key: MAX_RULES.key,
-                value: self.offload.max_rules.into(),
-                what: "the emulated NIC's rule tables".into(),
-                bytes: tables.saturating_add(rules as u64 * (16 + 40 + 16)),
-            });
-        }
         out.sort_by_key(|m| std::cmp::Reverse(m.bytes));
         out
     }
@@ -1889,16 +1854,7 @@ fn check_burst(l: RateLimit) -> Result<(), String> {
 }
 
 /// Checks `[offload]` against `[dataplane]`; the message names the key.
-pub fn check_offload(o: &OffloadSection, dp: &DataplaneSection) -> Result<(), String> {
-    OFFLOAD_LCORE.check_u64(o.lcore.into())?;
-    if o.backend == BackendKind::Emulated
-        && (o.lcore == dp.main_lcore || dp.worker_lcores.contains(&o.lcore))
-    {
-        return Err(format!(
-            "offload.lcore = {}: the emulated NIC needs an lcore of its own (not the main or a worker lcore)",
-            o.lcore
-        ));
-    }
+pub fn check_offload(o: &OffloadSection) -> Result<(), String> {
     MAX_RULES.check_u64(o.max_rules.into())?;
     INSERTS_PER_SEC.check_u64(o.inserts_per_sec.into())?;
     TICK_MS.check_u64(o.tick_ms.into())?;
@@ -1914,9 +1870,6 @@ pub fn check_offload(o: &OffloadSection, dp: &DataplaneSection) -> Result<(), St
     EWMA_ALPHA.check_f64(o.ewma_alpha)?;
     EVICT_MARGIN.check_f64(o.evict_margin)?;
     BACKOFF_MS.check_u64(o.backoff_ms.into())?;
-    if o.faults != FaultPlan::default() && o.backend != BackendKind::Emulated {
-        return Err("offload.faults: only the emulated NIC can be told to fail".into());
-    }
     Ok(())
 }
 

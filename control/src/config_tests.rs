@@ -165,14 +165,22 @@ fn the_demo_has_an_uplink_and_four_vfs() {
     let names: Vec<&str> = c.ports.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["uplink", "vf1", "vf2", "vf3", "vf4"]);
     assert_eq!(c.ports[4].mac.unwrap().to_string(), "02:00:00:00:00:04");
-    assert!(c.uplink().device.contains("infinite_rx=1"));
+    assert_eq!(
+        c.uplink().device,
+        "net_flowlift0,wire=/tmp/x.pcap,loops=0,representor=vf[0-3]"
+    );
+    assert_eq!(c.ports[2].device, "net_flowlift0_representor_vf1");
+    assert_eq!(c.offload.backend, BackendKind::RteFlow);
     let c = Config::demo(Path::new("/tmp/x.pcap"), Some(Path::new("/out")));
     assert_eq!(
-        c.ports[2].device, "net_pcap_cap2,tx_pcap=/out/vf2.pcap,tx_pcap=/out/vf2-offloaded.pcap",
-        "the emulated NIC's TX queue writes a file of its own"
+        c.uplink().device,
+        "net_flowlift0,wire=/tmp/x.pcap,loops=0,representor=vf[0-3],vf_capture_dir=/out,\
+         vf0_name=vf1,vf1_name=vf2,vf2_name=vf3,vf3_name=vf4",
+        "the PMD writes the captures, named as the VF ports"
     );
+    assert_eq!(c.ports[2].device, "net_flowlift0_representor_vf1");
     let mut c = Config::demo(Path::new("/tmp/x.pcap"), None);
-    c.offload.backend = BackendKind::None;
+    c.ports[0].device = "net_pcap0,rx_pcap=/tmp/x.pcap".into();
     c.capture_vfs_to(Path::new("/out"));
     assert_eq!(c.ports[2].device, "net_pcap_cap2,tx_pcap=/out/vf2.pcap");
 }
@@ -181,23 +189,18 @@ fn the_demo_has_an_uplink_and_four_vfs() {
 fn offload_section_defaults_and_checks() {
     let c = Config::parse(GOOD, "t").unwrap();
     assert_eq!(c.offload, OffloadSection::default());
-    assert_eq!(c.offload.backend, BackendKind::Emulated);
+    assert_eq!(c.offload.backend, BackendKind::RteFlow);
     for (bad, want) in [
-        ("backend = \"dpdk\"", "unknown variant `dpdk`"),
-        (
-            "lcore = 1",
-            "offload.lcore = 1: the emulated NIC needs an lcore of its own",
-        ),
+        ("backend = \"dpdk\"", "unknown offload backend \"dpdk\""),
+        ("backend = \"emulated\"", "the emulated backend is gone"),
+        ("lcore = 2", "unknown field `lcore`"),
         ("tick_ms = 0", "offload.tick_ms = 0"),
         ("promote_pps = 10.0\ndemote_pps = 20.0", "flows would flap"),
         ("hold = 0", "offload.hold = 0: must be 1..=10000"),
         ("ewma_alpha = 1.5", "offload.ewma_alpha = 1.5"),
         ("evict_margin = 0.5", "offload.evict_margin = 0.5"),
         ("bogus = 1", "unknown field `bogus`"),
-        (
-            "backend = \"none\"\n[offload.faults]\nbusy_every = 3",
-            "only the emulated NIC",
-        ),
+        ("[offload.faults]\nbusy_every = 3", "unknown field `faults`"),
     ] {
         let e = err(&format!("{GOOD}\n[offload]\n{bad}\n"));
         assert!(e.contains(want), "expected {want:?} in {e}");
@@ -416,11 +419,6 @@ fn offload_values_taken_silently_are_refused() {
             "promote_pps = 1e30",
             "offload.promote_pps = 1e30: must be 0..=1500000000",
         ),
-        // Out of DPDK's lcores, unchecked while the backend did not use it.
-        (
-            "backend = \"none\"\nlcore = 4294967295",
-            "offload.lcore = 4294967295: must be 0..=127",
-        ),
     ] {
         refused_with(&with_section("offload", extra), &[want]);
     }
@@ -455,14 +453,6 @@ fn port_values_taken_silently_are_refused() {
         &vf("rate_limit_pps = 1000\nrate_burst = 1000000000000"),
         &["port vf1: rate_burst = 1000000000000: must be 1..=60000 packets"],
     );
-    // Was refused only after EAL, by the offload's start.
-    refused_with(
-        &format!(
-            "{}\n[offload]\nbackend = \"rte_flow\"\n",
-            vf("rate_limit_pps = 1000")
-        ),
-        &["port vf1: rate limits with the rte_flow backend need rte_mtr meters"],
-    );
 }
 
 #[test]
@@ -472,18 +462,16 @@ fn device_queues_and_port_counts_are_checked_before_eal() {
         &GOOD.replace("worker_lcores = [1]", "worker_lcores = [1, 3]"),
         &["port uplink: net_pcap offers 1 TX queues; 2 workers need one each"],
     );
-    // 32 ports, and the emulated NIC's miss port for the worker: 33 ethdevs.
+    // 33 ports: 33 ethdevs.
     let mut text = GOOD.to_owned();
-    for i in 2..=31 {
+    for i in 2..=32 {
         text += &format!(
             "\n[[port]]\nname = \"vf{i}\"\nrole = \"vf\"\nmac = \"02:00:00:00:01:{i:02x}\"\ndevice = \"net_null{i}\"\n"
         );
     }
-    refused_with(
-        &text,
-        &["32 ports and the emulated NIC's 1 miss ports (one per worker): DPDK here supports at most 32"],
-    );
-    assert!(Config::parse(&format!("{text}\n[offload]\nbackend = \"none\"\n"), "t").is_ok());
+    refused_with(&text, &["33 ports: DPDK here supports at most 32"]);
+    let at_most = text[..text.rfind("[[port]]").unwrap()].to_string();
+    assert!(Config::parse(&at_most, "t").is_ok());
 }
 
 #[test]
@@ -726,11 +714,6 @@ fn the_users_lcore_list_must_hold_the_configs_lcores() {
     };
     for (args, workers, want) in [
         (
-            "\"-l\", \"0-1\"",
-            "",
-            "the emulated NIC's lcore 2 is not in EAL's lcore list",
-        ),
-        (
             "\"-l\", \"0-2\"",
             "worker_lcores = [1, 3]",
             "worker lcore 3 is not in EAL's lcore list",
@@ -741,9 +724,9 @@ fn the_users_lcore_list_must_hold_the_configs_lcores() {
             "EAL's main lcore would be 1, dataplane.main_lcore is 0",
         ),
         (
-            "\"-c\", \"0x3\"",
+            "\"-c\", \"0x1\"",
             "",
-            "the emulated NIC's lcore 2 is not in EAL's lcore list",
+            "worker lcore 1 is not in EAL's lcore list",
         ),
         (
             "\"--main-lcore=5\"",
@@ -811,12 +794,12 @@ fn memory_hugepages_and_pci_devices_are_checked_on_the_machine() {
         "{e}"
     );
     let e = start_check(
-        &format!("{GOOD}\n[eal]\n{NO_HUGE}\nmemory_mb = 64\n"),
+        &format!("{GOOD}\n[eal]\n{NO_HUGE}\nmemory_mb = 16\n"),
         &host(),
     )
     .unwrap_err();
     assert!(
-        e.contains("eal.memory_mb = 64: 64 MB of EAL memory cannot hold the pool"),
+        e.contains("eal.memory_mb = 16: 16 MB of EAL memory cannot hold the pool"),
         "{e}"
     );
     // A PCI device: not with --no-pci, and only one this machine has.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 
 use crate::capture::CaptureScan;
-use crate::config::{BackendKind, Config, MAX_LCORE};
+use crate::config::{Config, MAX_LCORE};
 
 /// Mbufs every lcore may hold in its mempool cache.
 pub const MEMPOOL_CACHE: u32 = 256;
@@ -201,16 +201,7 @@ pub fn mbufs_floor(cfg: &Config, rx_queues_per_port: u32, capture_packets: u64) 
         * (u64::from(rx_queues_per_port) * u64::from(dp.rx_desc) + workers * u64::from(dp.tx_desc));
     let batches = workers * (ports + 1) * rte::MAX_BURST as u64;
     let caches = (workers + 1) * u64::from(MEMPOOL_CACHE);
-    // The emulated NIC: a TX queue on every port, its batches and cache, and
-    // the workers' miss rings.
-    let nic = if cfg.offload.backend == BackendKind::Emulated {
-        ports * (u64::from(dp.tx_desc) + rte::MAX_BURST as u64)
-            + workers * (u64::from(crate::emulated_nic::MISS_RING) + rte::MAX_BURST as u64)
-            + u64::from(MEMPOOL_CACHE)
-    } else {
-        0
-    };
-    descriptors + batches + caches + nic + capture_packets
+    descriptors + batches + caches + capture_packets
 }
 
 /// Whether the user's EAL arguments already contain one of `flags` (as `-x v`,
@@ -250,8 +241,9 @@ pub fn eal_args(cfg: &Config, pool: PoolShape, cpus: usize) -> Vec<String> {
         // lcore N runs on CPU N when the machine has it; lcores beyond the
         // CPUs share the main lcore's CPU, which sleeps between control ticks.
         // Two poll-mode lcores on one CPU would time-slice in milliseconds and
-        // forward at a few percent of their rate (measured: 0.29 Mpps for the
-        // emulated NIC on the worker's CPU, 8 Mpps beside the main lcore); the
+        // forward at a few percent of their rate (measured: 0.29 Mpps for a
+        // second poll-mode lcore on the worker's CPU, 8 Mpps beside the main
+        // lcore); the
         // cost here is a control tick late by up to a time slice (fine for
         // functional runs, never for benchmark figures).
         let cpus = cpus.max(1) as u32;
@@ -262,10 +254,8 @@ pub fn eal_args(cfg: &Config, pool: PoolShape, cpus: usize) -> Vec<String> {
                 dp.main_lcore.min(cpus - 1)
             }
         };
-        let nic = (cfg.offload.backend == BackendKind::Emulated).then_some(cfg.offload.lcore);
         let map: Vec<String> = std::iter::once(dp.main_lcore)
             .chain(dp.worker_lcores.iter().copied())
-            .chain(nic)
             .map(|lc| format!("{lc}@{}", cpu_of(lc)))
             .collect();
         args.push(format!("--lcores={}", map.join(",")));
@@ -587,7 +577,6 @@ pub fn check(
     let mbufs = pool.mbufs;
     let dp = &cfg.dataplane;
     let user = UserEal::read(&cfg.eal.args)?;
-    let emulated = cfg.offload.backend == BackendKind::Emulated;
     if let Some(cpu) = user.cpus.iter().flatten().find(|c| !host.cpus.contains(c)) {
         return Err(format!(
             "eal.args: an lcore would run on CPU {cpu}, which this process cannot use (CPUs {:?})",
@@ -615,12 +604,6 @@ pub fn check(
             if !lcores.contains(&lc) {
                 return Err(format!("worker lcore {lc} is not in EAL's lcore list"));
             }
-        }
-        if emulated && !lcores.contains(&cfg.offload.lcore) {
-            return Err(format!(
-                "the emulated NIC's lcore {} is not in EAL's lcore list",
-                cfg.offload.lcore
-            ));
         }
     } else if let Some(main) = user.main_lcore.filter(|m| *m != dp.main_lcore) {
         return Err(format!(
@@ -768,8 +751,8 @@ mod tests {
         let cfg = Config::demo(Path::new("/c.pcap"), None);
         let args = eal_args(&cfg, shape(65535), 2);
         assert!(
-            args.contains(&"--lcores=0@0,1@1,2@0".to_string()),
-            "main, worker and emulated NIC lcores: {args:?}"
+            args.contains(&"--lcores=0@0,1@1".to_string()),
+            "main and worker lcores: {args:?}"
         );
         let m = args.iter().position(|a| a == "-m").unwrap();
         let mb: u64 = args[m + 1].parse().unwrap();
@@ -777,11 +760,17 @@ mod tests {
         assert!(args
             .iter()
             .any(|a| a.starts_with("--file-prefix=flowlift-")));
-        assert!(args.contains(&"--vdev=net_null4,no-rx=1".to_string()));
+        assert!(args.contains(
+            &"--vdev=net_flowlift0,wire=/c.pcap,loops=0,representor=vf[0-3]".to_string()
+        ));
+        assert!(
+            !args.iter().any(|a| a.contains("_representor_")),
+            "the representors come with their PF: {args:?}"
+        );
         assert_eq!(
             eal_args(&cfg, shape(1023), 1)
                 .iter()
-                .filter(|a| a.starts_with("--lcores=0@0,1@0,2@0"))
+                .filter(|a| a.starts_with("--lcores=0@0,1@0"))
                 .count(),
             1
         );

@@ -8,7 +8,6 @@ pub mod capture;
 pub mod config;
 pub mod demo_capture;
 pub mod eal_args;
-pub mod emulated_nic;
 pub mod fleet;
 pub mod flowlog;
 pub mod lifecycle;

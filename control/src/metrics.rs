@@ -15,7 +15,6 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
-use flowlift_dataplane::eswitch::EswitchStats;
 use flowlift_dataplane::stats::{PortTotals, WorkerStats};
 use flowlift_dataplane::wire::ParseError;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
@@ -46,6 +45,9 @@ pub struct ControlSnapshot {
     /// What operators' static rules took past the workers: (port name,
     /// `drop` or `switch`, packets, bytes).
     pub static_taken: Vec<(String, &'static str, u64, u64)>,
+    /// The NIC model's switch: its busy and idle time so far, in TSC
+    /// cycles (the PF's xstats; `None` on any other NIC).
+    pub nic_model_cycles: Option<(u64, u64)>,
 }
 
 /// Everything a scrape reads.
@@ -54,8 +56,6 @@ pub struct Sources {
     pub port_names: Vec<String>,
     /// (lcore, counters) of each worker.
     pub workers: Vec<(u32, Arc<WorkerStats>)>,
-    /// The NIC model's counters and lcore, with the emulated backend.
-    pub nic: Option<(u32, Arc<EswitchStats>)>,
     /// Flows each worker's tables hold.
     pub table_capacity: u64,
     pub tsc_hz: u64,
@@ -127,11 +127,7 @@ impl prometheus_client::collector::Collector for Collector {
         let stats: Vec<Arc<WorkerStats>> = s.workers.iter().map(|(_, w)| Arc::clone(w)).collect();
         let mut totals =
             WorkerStats::port_totals(stats.iter().map(|w| w.as_ref()), s.port_names.len());
-        if let Some((_, nic)) = &s.nic {
-            merge_nic(&mut totals, nic);
-        } else {
-            merge_flows_hw(&mut totals, &snap.hw_by_port);
-        }
+        merge_flows_hw(&mut totals, &snap.hw_by_port);
         let port = |i: usize| vec![("port", s.port_names[i].clone())];
         let per_port = |f: fn(&PortTotals) -> u64| -> Vec<(Vec<(&str, String)>, u64)> {
             totals
@@ -266,21 +262,20 @@ impl prometheus_client::collector::Collector for Collector {
             None,
             &per_worker(&|w| w.bursts.load(Relaxed)),
         )?;
-        if let Some((lc, nic)) = &s.nic {
-            let l = vec![("lcore", lc.to_string())];
+        if let Some((busy, idle)) = snap.nic_model_cycles {
             counter_f(
                 &mut enc,
                 "nic_model_busy",
-                "Time the emulated NIC (a model of hardware, not host work) spent moving packets.",
+                "Time the NIC model's switch (a model of hardware, not host work) spent moving packets and rules.",
                 Some(&Unit::Seconds),
-                &[(l.clone(), nic.busy_cycles.load(Relaxed) as f64 / hz)],
+                &[(Vec::new(), busy as f64 / hz)],
             )?;
             counter_f(
                 &mut enc,
                 "nic_model_idle",
-                "Time the emulated NIC spent polling an empty uplink.",
+                "Time the NIC model's switch spent polling with nothing to move.",
                 Some(&Unit::Seconds),
-                &[(l, nic.idle_cycles.load(Relaxed) as f64 / hz)],
+                &[(Vec::new(), idle as f64 / hz)],
             )?;
         }
 
@@ -337,14 +332,7 @@ impl prometheus_client::collector::Collector for Collector {
             .flat_map(|w| w.ports.iter())
             .map(|p| p.rx_bytes.load(Relaxed))
             .sum();
-        let (hw_packets, hw_bytes) = match &s.nic {
-            // Per-flow rules and the operator's static rules alike.
-            Some((_, nic)) => (
-                nic.hits.load(Relaxed) + nic.wildcard_hits.load(Relaxed),
-                nic.hit_bytes.load(Relaxed) + nic.wildcard_hit_bytes.load(Relaxed),
-            ),
-            None => (snap.hw_packets, snap.hw_bytes),
-        };
+        let (hw_packets, hw_bytes) = (snap.hw_packets, snap.hw_bytes);
         let path = |p: &str| vec![("path", p.to_string())];
         counter(
             &mut enc,
@@ -525,25 +513,6 @@ pub fn merge_flows_hw(totals: &mut [PortTotals], hw: &[crate::fleet::PortHw]) {
     }
 }
 
-/// Adds the emulated NIC's share to the workers' totals.
-pub fn merge_nic(totals: &mut [PortTotals], nic: &EswitchStats) {
-    for (t, c) in totals.iter_mut().zip(nic.ports.iter()) {
-        let mut n = PortTotals::default();
-        n.add(c);
-        t.tx_packets += n.tx_packets;
-        t.tx_bytes += n.tx_bytes;
-        t.tx_dropped += n.tx_dropped;
-        t.drop_meter += n.drop_meter;
-    }
-    if let (Some(up), Some(c)) = (totals.first_mut(), nic.ports.first()) {
-        up.rx_packets = c.rx_packets.load(Relaxed);
-        up.rx_bytes = c.rx_bytes.load(Relaxed);
-        // An operator's static drop rule is a rule drop on the port the
-        // packets came in on, as the workers count the config's drop rules.
-        up.drop_rule += nic.wildcard_drops.load(Relaxed);
-    }
-}
-
 /// The metrics text for `sources`, as a scrape gets it.
 pub fn render(sources: &Arc<Sources>) -> String {
     let mut registry = Registry::with_prefix("flowlift");
@@ -573,7 +542,6 @@ mod tests {
         Arc::new(Sources {
             port_names: vec!["uplink".into(), "vf1".into()],
             workers: vec![(1, w)],
-            nic: None,
             table_capacity: 1024,
             tsc_hz: 1_000_000,
             snapshot: Arc::new(Mutex::new(ControlSnapshot {

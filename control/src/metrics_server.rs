@@ -179,7 +179,6 @@ mod tests {
         Arc::new(Sources {
             port_names: vec!["uplink".into(), "vf1".into()],
             workers: vec![(1, w)],
-            nic: None,
             table_capacity: 1024,
             tsc_hz: 1_000_000,
             snapshot: Arc::new(Mutex::new(ControlSnapshot::default())),

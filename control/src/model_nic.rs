@@ -66,16 +66,40 @@ pub fn wires(d: &Devargs) -> Vec<PathBuf> {
 /// `device` with its uplink wire set to `pcap`, replayed `loops` times (0:
 /// forever), its other devargs kept: `--replay` on a model uplink.
 pub fn with_wire(device: &str, pcap: &Path, loops: u64) -> String {
+    let device = with_devarg(device, "wire", &pcap.display().to_string());
+    with_devarg(&device, "loops", &loops.to_string())
+}
+
+/// `device` with devarg `key` set to `value`: in the place of an earlier
+/// value (any further one dropped), else at the end; the other devargs kept
+/// in order.
+pub fn with_devarg(device: &str, key: &str, value: &str) -> String {
     let (name, args) = device.split_once(',').unwrap_or((device, ""));
-    let mut out = format!("{name},wire={},loops={loops}", pcap.display());
+    let mut out = name.to_string();
+    let mut set = false;
     for pair in split_pairs(args) {
-        let key = pair.split_once('=').map_or(pair, |(k, _)| k).trim();
-        if key != "wire" && key != "loops" {
+        let k = pair.split_once('=').map_or(pair, |(k, _)| k).trim();
+        if k != key {
             out.push(',');
             out.push_str(pair);
+        } else if !set {
+            out.push_str(&format!(",{key}={value}"));
+            set = true;
         }
     }
+    if !set {
+        out.push_str(&format!(",{key}={value}"));
+    }
     out
+}
+
+/// The NIC model's switch: its busy and idle TSC cycles so far, from its
+/// PF's xstats (`None` on any other NIC). It stands for hardware, so its
+/// CPU is shown apart from the host's.
+pub fn switch_cycles(pf: &rte::Port) -> Option<(u64, u64)> {
+    let x = pf.xstats().ok()?;
+    let get = |name: &str| x.iter().find(|s| s.name == name).map(|s| s.value);
+    Some((get("switch_busy_cycles")?, get("switch_idle_cycles")?))
 }
 
 /// kvargs pairs: commas inside brackets (`representor=vf[0,2]`) do not split.
@@ -183,7 +207,15 @@ mod tests {
                 Path::new("/new.pcap"),
                 3
             ),
-            "net_flowlift0,wire=/new.pcap,loops=3,representor=vf[0,2],rules=5"
+            "net_flowlift0,wire=/new.pcap,representor=vf[0,2],loops=3,rules=5"
+        );
+        assert_eq!(
+            with_devarg(
+                "net_flowlift0,vf1_name=a,rules=5,vf1_name=c",
+                "vf1_name",
+                "b"
+            ),
+            "net_flowlift0,vf1_name=b,rules=5"
         );
         assert_eq!(
             with_wire("net_flowlift0", Path::new("/n.pcap"), 0),

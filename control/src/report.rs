@@ -305,8 +305,9 @@ pub struct OffloadFigures<'a> {
     /// Packets the NIC's rules carried, and packets the workers carried.
     pub hw_packets: u64,
     pub sw_packets: u64,
-    /// The emulated NIC's lcore and its busy and idle TSC cycles.
-    pub nic_cycles: Option<(u32, u64, u64)>,
+    /// The NIC model's switch: its busy and idle TSC cycles (`None` on a
+    /// real NIC).
+    pub nic_cycles: Option<(u64, u64)>,
     /// The workers' busy TSC cycles, and the TSC rate.
     pub worker_busy_cycles: u64,
     pub tsc_hz: u64,
@@ -322,7 +323,7 @@ fn by_reason(m: &std::collections::BTreeMap<&'static str, u64>) -> String {
         .join(", ")
 }
 
-/// `Offload (emulated, 1024 rules): installs 812, failed none; removals ...`
+/// `Offload (rte_flow, 1024 rules): installs 812, failed none; removals ...`
 pub fn offload_report(f: &OffloadFigures<'_>) -> String {
     use crate::lifecycle::DemoteReason;
     let s = f.stats;
@@ -364,11 +365,11 @@ pub fn offload_report(f: &OffloadFigures<'_>) -> String {
             f.tsc_hz / 1_000_000
         );
     }
-    if let Some((lcore, busy, idle)) = f.nic_cycles {
+    if let Some((busy, idle)) = f.nic_cycles {
         let pct = percent(busy, busy + idle);
         let _ = writeln!(
             out,
-            "  Emulated NIC on lcore {lcore}: busy {pct:.1}% (a model of hardware: its CPU is not the workers')"
+            "  NIC model's switch: busy {pct:.1}% (a model of hardware: its CPU is not the host's)"
         );
     }
     if s.unconfirmed_at_exit > 0 {

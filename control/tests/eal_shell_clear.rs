@@ -74,7 +74,6 @@ fn clear_port_stats_leaves_the_ethdev_counters_whole() {
         specs: &config.ports[..1],
         config: &config,
         workers: &[],
-        nic: None,
         keeper: &mut keeper,
         tick: &mut tick,
         paused: &paused,

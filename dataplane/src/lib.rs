@@ -6,7 +6,6 @@
 //! this is unit-tested without EAL.
 #![deny(unsafe_code)]
 
-pub mod eswitch;
 pub mod flow;
 pub mod flowstate;
 pub mod io;

@@ -24,7 +24,7 @@
 //! key at its largest refuses it, as a NIC's hash table can be full before
 //! its nominal size.
 
-use flowlift_dataplane::eswitch::IpFamily;
+use crate::wildcard::IpFamily;
 use flowlift_dataplane::flow::{FlowKey, KeyV4, KeyV6, NO_VLAN};
 use flowlift_dataplane::table::{CuckooTable, TableFull, TableKey};
 use std::net::IpAddr;
@@ -269,7 +269,7 @@ pub fn exact_key(rule: &Compiled, in_port: Option<u8>) -> Option<FlowKey> {
     if !matches!(proto, 6 | 17 | 132) {
         return None;
     }
-    let port = |p: Option<flowlift_dataplane::eswitch::PortMatch>| {
+    let port = |p: Option<crate::wildcard::PortMatch>| {
         p.filter(|p| p.mask() == 0xffff && p.last().is_none())
             .map(|p| p.spec())
     };
@@ -280,7 +280,7 @@ pub fn exact_key(rule: &Compiled, in_port: Option<u8>) -> Option<FlowKey> {
         Some(_) => return None,
     };
     let (src, dst) = (m.src?, m.dst?);
-    let full = |ip: &flowlift_dataplane::eswitch::IpMatch| match ip.mask() {
+    let full = |ip: &crate::wildcard::IpMatch| match ip.mask() {
         IpAddr::V4(a) => u32::from(a) == u32::MAX,
         IpAddr::V6(a) => u128::from(a) == u128::MAX,
     };

@@ -1,6 +1,6 @@
 //! Flow rules as rte_flow describes them (attributes, pattern items with
 //! spec/last/mask, actions), checked and compiled into the embedded switch's
-//! rule form (`dataplane::eswitch::WildRule`), with refusals as mlx5 gives
+//! rule form ([`crate::wildcard::WildRule`]), with refusals as mlx5 gives
 //! them: the same error kind (which attribute, item or action) and errno.
 //!
 //! The PMD reads the C structures into these types (it resolves ethdev port
@@ -16,7 +16,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use flowlift_dataplane::eswitch::{IpFamily, IpMatch, Masked, PortMatch, WildMatch};
+use crate::wildcard::{IpFamily, IpMatch, Masked, PortMatch, WildMatch};
 
 /// Highest rule priority accepted (lower values first, as in rte_flow).
 pub const MAX_PRIORITY: u32 = 15;

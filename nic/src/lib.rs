@@ -19,10 +19,9 @@
 //! [`capture`]) and back to the wire, port counters ([`counters`]) and the
 //! device's topology ([`Nic`]).
 //!
-//! It reuses `dataplane::eswitch` (the wildcard table), `dataplane::table`
-//! (the exact-match table's cuckoo hash) and `dataplane::wire` (the parser
-//! that makes a frame's flow key) rather than copying them; moving the
-//! eswitch here is left for later.
+//! Its wildcard table is [`wildcard`]; it reuses `dataplane::table` (the
+//! exact-match table's cuckoo hash) and `dataplane::wire` (the parser that
+//! makes a frame's flow key) rather than copying them.
 #![deny(unsafe_code)]
 
 pub mod capture;
@@ -42,6 +41,7 @@ pub mod rss;
 pub mod rules;
 pub mod uplink;
 pub mod vf_source;
+pub mod wildcard;
 pub mod wire;
 
 #[cfg(test)]

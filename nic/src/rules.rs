@@ -5,7 +5,7 @@
 //!
 //! Tables: per-flow rules (a fully specified 5-tuple on one source port) go
 //! to the exact-match table ([`crate::exact`]), every other rule to the
-//! priority-ordered wildcard table (`dataplane::eswitch`) of its domain:
+//! priority-ordered wildcard table ([`crate::wildcard`]) of its domain:
 //! transfer (the e-switch, met first by every packet that enters the switch)
 //! or ingress (the PF's receive rules, met by what the transfer rules leave
 //! to the PF's host). Across both tables a packet meets rules by priority,
@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use flowlift_dataplane::eswitch::{WildAction, WildRule, WildcardTable};
+use crate::wildcard::{WildAction, WildRule, WildcardTable};
 use flowlift_dataplane::flow::FlowKey;
 use flowlift_dataplane::PortIdx;
 

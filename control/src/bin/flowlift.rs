@@ -59,7 +59,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         flow_log: Option<PathBuf>,
         /// Offload backend, overriding [offload] backend.
-        #[arg(long, value_name = "BACKEND", value_parser = ["emulated", "rte_flow", "none"])]
+        #[arg(long, value_name = "BACKEND", value_parser = ["rte_flow", "none"])]
         offload: Option<String>,
         /// Rules the NIC may hold, overriding [offload] max_rules.
         #[arg(long, value_name = "N", allow_negative_numbers = true)]

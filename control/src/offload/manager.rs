@@ -63,8 +63,7 @@ impl OffloadParams {
 /// How the appliance's ports look to the NIC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortPlan {
-    /// The port number a rule names for each [`PortIdx`] (the DPDK port id on
-    /// rte_flow, the switch's port index on the emulated NIC).
+    /// The DPDK port id a rule names for each [`PortIdx`].
     pub hw_port: Vec<u16>,
     /// Ports whose arriving flows pass the NIC's rule table.
     pub nic_in: Vec<bool>,

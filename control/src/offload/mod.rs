@@ -1,20 +1,19 @@
 //! Offload backends: how the control core puts a flow on the NIC and takes it
-//! back. One trait, [`OffloadBackend`], and its implementations: [`rte_flow`]
-//! for NICs with flow rules (mlx5, ice, i40e, ...), and [`emulated`], the
-//! control side of the NIC model (`dataplane::eswitch`) used everywhere else.
-//! [`suite`] is the one test suite every backend must pass.
+//! back. One trait, [`OffloadBackend`], and one implementation that talks to
+//! a NIC: [`rte_flow`], for NICs with flow rules (mlx5, ice, i40e, ...; here
+//! the NIC model `net_flowlift`, a PMD driven exactly as mlx5 is). The unit
+//! tests drive the engine with scripted doubles of the trait; the backend
+//! itself is tested end to end on the model (`tests/tests/rte_flow_on_model.rs`).
 //!
 //! A backend owns its rules: it hands out [`HwRuleId`]s, and `remove` returns the
 //! rule's final counters, read *after* the rule is gone where the NIC has
 //! indirect counters, so that no packet that hit the rule is lost to accounting.
 
-pub mod emulated;
 pub mod manager;
 pub mod rte_flow;
 pub mod rule;
 pub mod static_lower;
 pub mod static_rules;
-pub mod suite;
 
 use std::fmt;
 
@@ -160,7 +159,7 @@ impl From<rte::flow::FlowError> for OffloadError {
 
 /// A NIC (or a model of one) that carries flows.
 pub trait OffloadBackend {
-    /// The backend's name (`rte_flow`, `emulated`).
+    /// The backend's name (`rte_flow`, or a test double's).
     fn name(&self) -> &'static str;
     /// What the NIC can do; also chooses the fate and counter kind used by
     /// `install`.

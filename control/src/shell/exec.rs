@@ -19,7 +19,6 @@ use serde_json::json;
 use super::command::{self, Command, FlowFilter, OffloadSet, PortSel};
 use super::socket::Reply;
 use crate::config::{Config, PortSpec};
-use crate::emulated_nic::EmulatedNic;
 use crate::fleet::{FlowKeeper, WorkerHandle};
 use crate::flowlog::{key_json, with_fields};
 use crate::lifecycle::{DemoteReason, OffloadState};
@@ -55,11 +54,10 @@ pub struct Appliance<'a> {
     /// The config the appliance runs, whose bounds `set offload` keeps to.
     pub config: &'a Config,
     pub workers: &'a [WorkerHandle],
-    pub nic: Option<&'a EmulatedNic>,
     pub keeper: &'a mut FlowKeeper,
     /// The offload tick, which `set offload tick-ms` changes.
     pub tick: &'a mut Duration,
-    /// Set to stop forwarding (workers and NIC skip their RX queues).
+    /// Set to stop forwarding (the workers skip their RX queues).
     pub paused: &'a AtomicBool,
     /// Set by `quit`.
     pub stop: &'a AtomicBool,
@@ -72,7 +70,6 @@ impl std::fmt::Debug for Appliance<'_> {
         f.debug_struct("Appliance")
             .field("ports", &self.labels.len())
             .field("workers", &self.workers.len())
-            .field("nic", &self.nic.is_some())
             .finish()
     }
 }
@@ -245,14 +242,12 @@ impl Appliance<'_> {
         }
     }
 
-    /// Stops or resumes taking traffic in. With the emulated NIC in front,
-    /// the NIC stops reading the uplink and the workers go on emptying their
-    /// rings, so nothing stays in flight; without it, the workers stop.
+    /// Stops or resumes the workers, as testpmd's `stop` and `start` do: the
+    /// NIC's rules go on switching what they carry, and what arrives for
+    /// the host waits in the RX rings (or is missed, counted, once they are
+    /// full).
     fn pause(&mut self, paused: bool) {
-        match self.nic {
-            Some(nic) => nic.set_paused(paused),
-            None => self.paused.store(paused, Ordering::SeqCst),
-        }
+        self.paused.store(paused, Ordering::SeqCst);
     }
 
     /// Port indexes a selector names (`N` is a DPDK port id).
@@ -284,7 +279,6 @@ impl Appliance<'_> {
     fn totals(&self) -> Vec<PortTotals> {
         crate::app::port_totals(
             &self.worker_stats(),
-            self.nic,
             &self.keeper.hw_by_port(),
             self.labels.len(),
         )
@@ -412,15 +406,10 @@ impl Appliance<'_> {
                 percent(db, db + di)
             );
         }
-        if let Some(nic) = self.nic {
-            let b = nic.stats.busy_cycles.load(Relaxed);
-            let i = nic.stats.idle_cycles.load(Relaxed);
+        if let Some((b, i)) = self.ports.first().and_then(crate::model_nic::switch_cycles) {
             let _ = writeln!(
                 out,
-                "  emulated NIC lcore {}: hits {}, misses {}, busy {:.1}% (a model of hardware)",
-                nic.lcore,
-                nic.stats.hits.load(Relaxed) + nic.stats.wildcard_hits.load(Relaxed),
-                nic.stats.misses.load(Relaxed),
+                "  NIC model's switch: busy {:.1}% since start (a model of hardware, not host work)",
                 percent(b, b + i)
             );
         }
@@ -679,7 +668,7 @@ impl Appliance<'_> {
             OffloadSet::MaxRules(n) => o.max_rules = n,
             OffloadSet::TickMs(n) => o.tick_ms = n,
         }
-        if let Err(why) = crate::config::check_offload(&o, &self.config.dataplane) {
+        if let Err(why) = crate::config::check_offload(&o) {
             return Reply::err(format!("set offload {name} {value}: refused: {why}"));
         }
         let mut note = String::new();

@@ -161,7 +161,6 @@ impl Rig {
             specs: &self.config.ports,
             config: &self.config,
             workers: &self.workers,
-            nic: None,
             keeper: &mut self.keeper,
             tick: &mut self.tick,
             paused: &self.paused,

@@ -1,7 +1,6 @@
 //! testpmd's `flow` commands (DPDK 22.11's `dpdk-testpmd`, "Flow rules
-//! management" in its user guide), parsed into a typed rule that a caller
-//! lowers either to the emulated NIC's wildcard match (spec, mask and last per
-//! field) or to rte_flow items and actions. Parsing only: nothing here checks
+//! management" in its user guide), parsed into a typed rule that the offload
+//! code lowers to rte_flow items and actions. Parsing only: nothing here checks
 //! that a port exists or that a NIC can offload the rule, as `flow validate`
 //! asks the PMD and not the parser.
 //!

@@ -1,7 +1,7 @@
-//! The emulated NIC's wildcard rule table: a few static, priority-ordered
-//! rules that operators create with testpmd's `flow create` syntax, kept
-//! beside the exact-match table as real NICs keep a small TCAM-like table for
-//! them.
+//! The switch's wildcard rule table: a few priority-ordered rules on masked
+//! fields (operators' `flow create` rules, and any rule the exact table
+//! cannot hold), kept beside the exact-match table as real NICs keep a small
+//! TCAM-like table for them.
 //!
 //! A rule matches fields of the flow key under a mask, the way an rte_flow
 //! pattern item's `spec`, `mask` and `last` do: a field matches when the
@@ -17,11 +17,23 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Not;
 
-use crate::flow::FlowKey;
-use crate::policy::Prefix;
-use crate::PortIdx;
+use flowlift_dataplane::flow::FlowKey;
+use flowlift_dataplane::policy::Prefix;
+use flowlift_dataplane::PortIdx;
 
-use super::EswitchError;
+/// Why the table refused a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WildcardError {
+    /// The table is full.
+    #[error("wildcard table full")]
+    NoSpace,
+    /// A rule with this id exists already.
+    #[error("a rule with this id exists")]
+    Exists,
+    /// No rule has this id.
+    #[error("no such rule")]
+    NoSuchRule,
+}
 
 /// The VID bits of a TCI. Keys carry the VID alone (no PCP, no DEI), so a
 /// VLAN match is judged on these bits only.
@@ -344,14 +356,14 @@ impl WildcardTable {
     }
 
     /// Adds `rule` as `id`, after every rule of the same or a lower priority
-    /// value. Refuses with [`EswitchError::Exists`] if `id` is taken and
-    /// [`EswitchError::NoSpace`] if the table is full.
-    pub fn add(&mut self, id: u64, rule: WildRule) -> Result<(), EswitchError> {
+    /// value. Refuses with [`WildcardError::Exists`] if `id` is taken and
+    /// [`WildcardError::NoSpace`] if the table is full.
+    pub fn add(&mut self, id: u64, rule: WildRule) -> Result<(), WildcardError> {
         if self.get(id).is_some() {
-            return Err(EswitchError::Exists);
+            return Err(WildcardError::Exists);
         }
         if self.rules.len() >= self.capacity {
-            return Err(EswitchError::NoSpace);
+            return Err(WildcardError::NoSpace);
         }
         let at = self
             .rules
@@ -360,13 +372,13 @@ impl WildcardTable {
         Ok(())
     }
 
-    /// Removes rule `id` and returns it ([`EswitchError::NoSuchRule`] if none).
-    pub fn remove(&mut self, id: u64) -> Result<WildRule, EswitchError> {
+    /// Removes rule `id` and returns it ([`WildcardError::NoSuchRule`] if none).
+    pub fn remove(&mut self, id: u64) -> Result<WildRule, WildcardError> {
         let at = self
             .rules
             .iter()
             .position(|(i, _)| *i == id)
-            .ok_or(EswitchError::NoSuchRule)?;
+            .ok_or(WildcardError::NoSuchRule)?;
         Ok(self.rules.remove(at).1)
     }
 

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 
 use super::*;
-use crate::flow::{KeyV4, KeyV6, NO_VLAN};
+use flowlift_dataplane::flow::{KeyV4, KeyV6, NO_VLAN};
 
 fn v4(src: [u8; 4], sport: u16, dport: u16, proto: u8) -> FlowKey {
     FlowKey::V4(KeyV4 {
@@ -383,11 +383,11 @@ fn a_full_table_says_no_space_ids_are_unique_and_removal_is_by_id() {
     assert_eq!(t.capacity(), 2);
     let r = rule(1, WildMatch::default(), WildAction::Drop);
     t.add(10, r).unwrap();
-    assert_eq!(t.add(10, r), Err(EswitchError::Exists));
+    assert_eq!(t.add(10, r), Err(WildcardError::Exists));
     t.add(11, r).unwrap();
-    assert_eq!(t.add(12, r), Err(EswitchError::NoSpace));
+    assert_eq!(t.add(12, r), Err(WildcardError::NoSpace));
     assert_eq!(t.len(), 2);
-    assert_eq!(t.remove(12), Err(EswitchError::NoSuchRule));
+    assert_eq!(t.remove(12), Err(WildcardError::NoSuchRule));
     assert_eq!(t.remove(10), Ok(r));
     assert_eq!(t.get(10), None);
     assert_eq!(t.get(11), Some(&r));
@@ -396,7 +396,7 @@ fn a_full_table_says_no_space_ids_are_unique_and_removal_is_by_id() {
     assert_eq!(t.remove(12), Ok(r));
     assert_eq!(t.lookup(&udp_from([10, 0, 0, 1])), None);
     let mut none = WildcardTable::new(0);
-    assert_eq!(none.add(1, r), Err(EswitchError::NoSpace));
+    assert_eq!(none.add(1, r), Err(WildcardError::NoSpace));
 }
 
 proptest! {
@@ -428,7 +428,7 @@ proptest! {
             dport: Some(PortMatch::range(lo, hi).unwrap()),
             ..WildMatch::default()
         };
-        let range = crate::policy::PortRange { lo, hi };
+        let range = flowlift_dataplane::policy::PortRange { lo, hi };
         prop_assert_eq!(m.matches(&key), prefix.contains(key.src()) && range.contains(dport));
     }
 }
