@@ -1,7 +1,14 @@
-//! pcap captures of what the VFs received (`vf_capture_dir=DIR`): for each
-//! VF with a representor, `DIR/vfN.pcap` (what the host sent on the
-//! representor) and `DIR/vfN-offloaded.pcap` (what the switch's rules
-//! delivered), as flowlift's `--capture-dir` names its files.
+//! pcap captures of what left the NIC by each port (`capture_dir=DIR`, or
+//! by its first name `vf_capture_dir=DIR`), split by path as flowlift's
+//! `--capture-dir` names its files:
+//!
+//! - each VF with a representor: `DIR/NAME.pcap`, what the host sent to the
+//!   VF on its representor, and `DIR/NAME-offloaded.pcap`, what the switch's
+//!   rules delivered to it; NAME is the VF's `vfN_name` (flowlift's port
+//!   name, `vm1`), by default `vfN`;
+//! - the uplink: `DIR/uplink.pcap`, what the host sent on the PF (out on the
+//!   wire), and `DIR/uplink-offloaded.pcap`, what the switch's rules sent out
+//!   on the wire (a VF's traffic, or the wire's own sent back).
 //!
 //! Writing never stalls the switch or the host's lcores on the disk: a
 //! frame is appended to its file's buffer in memory; a full buffer (256 KiB)
@@ -11,9 +18,9 @@
 //! (the device closes), which also waits for the writer.
 //!
 //! Thread-safety: each file's buffer is behind its own mutex. The switch
-//! thread writes the `-offloaded` files, the lcores that transmit on a
-//! representor its host file; several TX queues of one representor share the
-//! mutex (held only for one copy).
+//! thread writes the `-offloaded` files, the lcores that transmit on a port
+//! (a representor or the PF) its host file; several TX queues of one port
+//! share the mutex (held only for one copy).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -24,6 +31,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{unbounded, Sender};
 
+use crate::flow::PortRef;
+
 /// Bytes a buffer holds before it is handed to the writer.
 const CHUNK: usize = 256 * 1024;
 /// The snapshot length the files declare (frames are written whole).
@@ -31,23 +40,24 @@ const SNAPLEN: u32 = 65535;
 /// LINKTYPE_ETHERNET.
 const ETHERNET: u32 = 1;
 
-/// By which path a VF received a frame (which of its two files).
+/// By which path a frame left by a port (which of its two files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
-    /// Sent by the host on the representor: `vfN.pcap`.
+    /// Sent by the host on the port (a representor: to its VF; the PF: out
+    /// on the wire): `NAME.pcap`.
     Host,
-    /// Delivered by the switch's rules: `vfN-offloaded.pcap`.
+    /// Sent there by the switch's rules: `NAME-offloaded.pcap`.
     Switch,
 }
 
 /// Why a capture cannot be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("vf_capture_dir={0}: not a directory")]
+    #[error("capture_dir={0}: not a directory")]
     NotADirectory(PathBuf),
-    #[error("vf_capture_dir: cannot create {path}: {source}")]
+    #[error("capture_dir: cannot create {path}: {source}")]
     Create { path: PathBuf, source: io::Error },
-    #[error("vf_capture_dir: cannot start the capture writer: {0}")]
+    #[error("capture_dir: cannot start the capture writer: {0}")]
     Thread(io::Error),
 }
 
@@ -59,9 +69,9 @@ enum Msg {
 /// The capture files of a device and their writer.
 #[derive(Debug)]
 pub struct Captures {
-    /// VF numbers in file order: VF `vfs[i]` has files `2i` (host) and
-    /// `2i + 1` (switch).
-    vfs: Vec<u16>,
+    /// The ports in file order, the uplink first: `ports[i]` has files
+    /// `2i` (host) and `2i + 1` (switch).
+    ports: Vec<PortRef>,
     buffers: Vec<Mutex<Vec<u8>>>,
     tx: Option<Sender<Msg>>,
     writer: Option<JoinHandle<()>>,
@@ -79,20 +89,31 @@ impl std::fmt::Debug for Msg {
 }
 
 impl Captures {
-    /// The file names of VF `vf`.
-    pub fn names(vf: u16) -> [String; 2] {
-        [format!("vf{vf}.pcap"), format!("vf{vf}-offloaded.pcap")]
+    /// The stem of the uplink's files, which no VF's name may make again.
+    pub const UPLINK: &'static str = "uplink";
+
+    /// The file names of a port whose files are called `stem`: what its
+    /// host sent, what the switch sent.
+    pub fn names(stem: &str) -> [String; 2] {
+        [format!("{stem}.pcap"), format!("{stem}-offloaded.pcap")]
     }
 
-    /// Creates (truncating) both files of each VF in `dir`, with their pcap
-    /// headers, and starts the writer.
-    pub fn create(dir: &Path, vfs: &[u16]) -> Result<Captures, CaptureError> {
+    /// Creates (truncating) both files of the uplink and of each VF (`vfs`:
+    /// VF number and file stem, see [`Captures::names`]) in `dir`, with
+    /// their pcap headers, and starts the writer.
+    pub fn create(dir: &Path, vfs: &[(u16, String)]) -> Result<Captures, CaptureError> {
         if !dir.is_dir() {
             return Err(CaptureError::NotADirectory(dir.to_owned()));
         }
+        let ports = std::iter::once((PortRef::Uplink, Captures::UPLINK)).chain(
+            vfs.iter()
+                .map(|(vf, stem)| (PortRef::Vf(*vf), stem.as_str())),
+        );
         let mut files = Vec::new();
-        for &vf in vfs {
-            for name in Captures::names(vf) {
+        let mut order = Vec::new();
+        for (port, stem) in ports {
+            order.push(port);
+            for name in Captures::names(stem) {
                 let path = dir.join(name);
                 let f = File::create(&path)
                     .map(BufWriter::new)
@@ -144,18 +165,21 @@ impl Captures {
             })
             .map_err(CaptureError::Thread)?;
         Ok(Captures {
-            vfs: vfs.to_vec(),
-            buffers: (0..vfs.len() * 2).map(|_| Mutex::new(Vec::new())).collect(),
+            buffers: (0..order.len() * 2)
+                .map(|_| Mutex::new(Vec::new()))
+                .collect(),
+            ports: order,
             tx: Some(tx),
             writer: Some(writer),
             error,
         })
     }
 
-    /// Appends a frame VF number `vf` received `via` a path, given in
-    /// segments (an mbuf chain).
-    pub fn record(&self, vf: u16, via: Via, segments: &[&[u8]]) {
-        let Some(i) = self.vfs.iter().position(|v| *v == vf) else {
+    /// Appends a frame that left by `port` (the uplink, or a VF's
+    /// representor by VF number) `via` a path, given in segments (an mbuf
+    /// chain). A port without files (another switch's) is ignored.
+    pub fn record(&self, port: PortRef, via: Via, segments: &[&[u8]]) {
+        let Some(i) = self.ports.iter().position(|p| *p == port) else {
             return;
         };
         let file = 2 * i + usize::from(via == Via::Switch);
@@ -250,41 +274,80 @@ mod tests {
         out
     }
 
+    /// VFs 0 and 3 named as flowlift names them, as the PMD makes them.
+    fn vm_names() -> Vec<(u16, String)> {
+        vec![(0, "vm1".to_owned()), (3, "vm4".to_owned())]
+    }
+
     #[test]
-    fn each_vf_gets_its_two_files_split_by_path() {
+    fn each_port_gets_its_two_files_by_name_split_by_path() {
         let dir = tempfile::tempdir().unwrap();
-        let c = Captures::create(dir.path(), &[0, 3]).unwrap();
-        c.record(3, Via::Switch, &[&[1, 2, 3], &[4]]);
-        c.record(3, Via::Host, &[&[9; 60]]);
-        c.record(0, Via::Switch, &[&[7; 64]]);
-        c.record(5, Via::Host, &[&[1]]); // no such VF: ignored
+        let c = Captures::create(dir.path(), &vm_names()).unwrap();
+        c.record(PortRef::Vf(3), Via::Switch, &[&[1, 2, 3], &[4]]);
+        c.record(PortRef::Vf(3), Via::Host, &[&[9; 60]]);
+        c.record(PortRef::Vf(0), Via::Switch, &[&[7; 64]]);
+        c.record(PortRef::Uplink, Via::Host, &[&[6; 61]]);
+        c.record(PortRef::Uplink, Via::Switch, &[&[5; 62], &[8]]);
+        // No such VF, another switch's port: ignored.
+        c.record(PortRef::Vf(5), Via::Host, &[&[1]]);
+        c.record(PortRef::Foreign(9), Via::Host, &[&[1]]);
         c.flush();
         // Readable mid-run after a flush.
         assert_eq!(
-            read(&dir.path().join("vf3-offloaded.pcap")),
+            read(&dir.path().join("vm4-offloaded.pcap")),
             vec![vec![1, 2, 3, 4]]
         );
-        c.record(3, Via::Switch, &[&[5; 70]]);
+        c.record(PortRef::Vf(3), Via::Switch, &[&[5; 70]]);
         drop(c);
         let p = |n: &str| dir.path().join(n);
         assert_eq!(
-            read(&p("vf3-offloaded.pcap")),
+            read(&p("vm4-offloaded.pcap")),
             vec![vec![1, 2, 3, 4], vec![5; 70]]
         );
-        assert_eq!(read(&p("vf3.pcap")), vec![vec![9; 60]]);
-        assert_eq!(read(&p("vf0-offloaded.pcap")), vec![vec![7; 64]]);
-        assert!(read(&p("vf0.pcap")).is_empty(), "headers only");
-        assert!(!p("vf5.pcap").exists());
+        assert_eq!(read(&p("vm4.pcap")), vec![vec![9; 60]]);
+        assert_eq!(read(&p("vm1-offloaded.pcap")), vec![vec![7; 64]]);
+        assert!(read(&p("vm1.pcap")).is_empty(), "headers only");
+        assert_eq!(read(&p("uplink.pcap")), vec![vec![6; 61]]);
+        let mut both = vec![5; 62];
+        both.push(8);
+        assert_eq!(read(&p("uplink-offloaded.pcap")), vec![both]);
+        let mut files: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "uplink-offloaded.pcap",
+                "uplink.pcap",
+                "vm1-offloaded.pcap",
+                "vm1.pcap",
+                "vm4-offloaded.pcap",
+                "vm4.pcap"
+            ],
+            "by name only: no vfN files, nothing for VF 5"
+        );
+    }
+
+    #[test]
+    fn the_uplink_has_its_files_without_any_vf() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Captures::create(dir.path(), &[]).unwrap();
+        c.record(PortRef::Uplink, Via::Host, &[&[1; 60]]);
+        drop(c);
+        assert_eq!(read(&dir.path().join("uplink.pcap")), vec![vec![1; 60]]);
+        assert!(read(&dir.path().join("uplink-offloaded.pcap")).is_empty());
     }
 
     #[test]
     fn large_captures_go_out_in_chunks_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let c = Captures::create(dir.path(), &[1]).unwrap();
+        let c = Captures::create(dir.path(), &[(1, "vf1".to_owned())]).unwrap();
         // ~1.5 MB: several chunks handed over while recording.
         for i in 0..1000u32 {
             let frame = vec![(i % 251) as u8; 1500];
-            c.record(1, Via::Host, &[&i.to_be_bytes(), &frame]);
+            c.record(PortRef::Vf(1), Via::Host, &[&i.to_be_bytes(), &frame]);
         }
         drop(c);
         let got = read(&dir.path().join("vf1.pcap"));
@@ -300,7 +363,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
         assert!(matches!(
-            Captures::create(&missing, &[0]),
+            Captures::create(&missing, &vm_names()),
             Err(CaptureError::NotADirectory(_))
         ));
     }

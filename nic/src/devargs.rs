@@ -29,10 +29,19 @@ pub struct Devargs {
     pub rate_pps: u64,
     /// The VFs that get a representor port, ascending (`representor=vf[0-3]`).
     pub representors: Vec<u16>,
-    /// Where each VF's received frames are captured (`vf_capture_dir=DIR`:
-    /// `DIR/vfN.pcap` from the host, `DIR/vfN-offloaded.pcap` from the
-    /// switch).
+    /// Where the ports' captures go (`capture_dir=DIR`, or by its first
+    /// name `vf_capture_dir=DIR`; see [`crate::capture`]): each represented
+    /// VF's `DIR/NAME.pcap` (sent by the host on its representor) and
+    /// `DIR/NAME-offloaded.pcap` (delivered by the switch's rules), NAME its
+    /// [`Devargs::vf_name`], and the uplink's `DIR/uplink.pcap` (sent by the
+    /// host on the PF) and `DIR/uplink-offloaded.pcap` (put on the wire by
+    /// the switch's rules). The field keeps the devarg's first name, which
+    /// flowlift's config check reads.
     pub vf_capture_dir: Option<PathBuf>,
+    /// The VFs' names for their capture files (`vfN_name=NAME`), ascending
+    /// by VF; a VF not listed is `vfN`. Each VF named has a representor, and
+    /// no two ports' capture files share a name.
+    pub vf_names: Vec<(u16, String)>,
     /// VFs that send (a VM's egress): `vfN_wire=PCAP`, with `vfN_loops` and
     /// `vfN_rate_pps` (by default the device's `loops` and `rate_pps`).
     /// Ascending by VF; each VF has a representor.
@@ -68,12 +77,40 @@ impl Devargs {
     pub fn vf_rate_pps(&self, w: &VfWire) -> u64 {
         w.rate_pps.unwrap_or(self.rate_pps)
     }
+
+    /// The stem of VF `vf`'s capture files: its `vfN_name`, else `vfN`.
+    pub fn vf_name(&self, vf: u16) -> String {
+        match self.vf_names.iter().find(|(v, _)| *v == vf) {
+            Some((_, name)) => name.clone(),
+            None => format!("vf{vf}"),
+        }
+    }
 }
 
-/// `vfN_wire`, `vfN_loops`, `vfN_rate_pps`: the VF and which.
+/// The longest `vfN_name`: a file-name stem, as long as flowlift's port
+/// names may be (DPDK's `RTE_ETH_NAME_MAX_LEN`), so any of them fits.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `name` may name a VF's capture files: 1..=[`MAX_NAME_LEN`]
+/// letters, digits, '-' or '_' (flowlift's rule for port names), so it is
+/// a plain file name everywhere (no '/', no '.', no space to quote).
+fn check_name(name: &str) -> Result<(), &'static str> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err("a file-name stem: 1 to 64 letters, digits, '-' or '_'")
+    }
+}
+
+/// `vfN_wire`, `vfN_loops`, `vfN_rate_pps`, `vfN_name`: the VF and which.
 fn vf_key(key: &str) -> Option<(u16, &'static str)> {
     let rest = key.strip_prefix("vf")?;
-    for field in ["wire", "loops", "rate_pps"] {
+    for field in ["wire", "loops", "rate_pps", "name"] {
         if let Some(n) = rest.strip_suffix(field).and_then(|r| r.strip_suffix('_')) {
             if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
                 return n.parse().ok().map(|vf| (vf, field));
@@ -91,8 +128,9 @@ pub enum DevargsError {
     NotAPair(String),
     /// A key the device does not know.
     #[error(
-        "unknown devarg '{0}' (known: wire, loops, rate_pps, representor, vf_capture_dir, \
-         vfN_wire, vfN_loops, vfN_rate_pps, switch_cpu, {limits}, {faults})",
+        "unknown devarg '{0}' (known: wire, loops, rate_pps, representor, capture_dir \
+         (or vf_capture_dir), vfN_name, vfN_wire, vfN_loops, vfN_rate_pps, switch_cpu, \
+         {limits}, {faults})",
         limits = crate::limits::KEYS.join(", "),
         faults = crate::faults::KEYS.join(", ")
     )]
@@ -114,6 +152,21 @@ pub enum DevargsError {
     /// without its wire.
     #[error("devarg '{0}': {1}")]
     VfSource(String, &'static str),
+    /// A VF named (`vfN_name`) that has no representor.
+    #[error("devarg 'vf{0}_name': a VF named needs a representor (representor=vf[...])")]
+    NameWithoutRepresentor(u16),
+    /// A VF's name whose capture files would be another port's.
+    #[error(
+        "devarg vf{vf}_name={name}: {file} would also be {other}'s capture file \
+         (each port's capture files need names of their own)"
+    )]
+    NameClash {
+        vf: u16,
+        name: String,
+        /// The port whose file it would be: `VF N` or `the uplink`.
+        other: String,
+        file: String,
+    },
 }
 
 impl Devargs {
@@ -128,10 +181,18 @@ impl Devargs {
                 .ok_or_else(|| DevargsError::NotAPair(pair.to_owned()))?;
             let key = key.trim();
             let value = value.trim();
-            if seen.contains(&key) {
-                return Err(DevargsError::Duplicate(key.to_owned()));
+            // One setting under two names: either, once.
+            let setting = match key {
+                "vf_capture_dir" => "capture_dir",
+                k => k,
+            };
+            if seen.contains(&setting) {
+                return Err(DevargsError::Duplicate(match setting {
+                    "capture_dir" => "capture_dir (or vf_capture_dir)".to_owned(),
+                    _ => key.to_owned(),
+                }));
             }
-            seen.push(key);
+            seen.push(setting);
             let bad = |why| DevargsError::BadValue {
                 key: key.to_owned(),
                 value: value.to_owned(),
@@ -140,6 +201,15 @@ impl Devargs {
             if let Some((vf, field)) = vf_key(key) {
                 if vf > MAX_VFS {
                     return Err(bad("VFs are 0..=31"));
+                }
+                if field == "name" {
+                    // `vf1_name` and `vf01_name` are one VF's.
+                    if out.vf_names.iter().any(|(v, _)| *v == vf) {
+                        return Err(DevargsError::Duplicate(key.to_owned()));
+                    }
+                    check_name(value).map_err(bad)?;
+                    out.vf_names.push((vf, value.to_owned()));
+                    continue;
                 }
                 let i = match out.vf_wires.iter().position(|w| w.vf == vf) {
                     Some(i) => i,
@@ -179,7 +249,7 @@ impl Devargs {
                     }
                     out.switch_cpu = Some(cpu);
                 }
-                "vf_capture_dir" => {
+                "capture_dir" | "vf_capture_dir" => {
                     if value.is_empty() {
                         return Err(bad("a directory"));
                     }
@@ -205,12 +275,52 @@ impl Devargs {
                 ));
             }
         }
+        out.vf_names.sort_unstable();
+        out.check_names()?;
         out.faults.check().map_err(|why| DevargsError::BadValue {
             key: "fault_stall_every_ms".to_owned(),
             value: out.faults.stall_every_ms.to_string(),
             why,
         })?;
         Ok(out)
+    }
+}
+
+impl Devargs {
+    /// Each VF named has a representor, and no two ports' capture files
+    /// share a name: a named VF's `NAME.pcap` and `NAME-offloaded.pcap`
+    /// against the uplink's and every other represented VF's (named or
+    /// `vfN`). Only clashes are refused, so any of flowlift's port names
+    /// that makes distinct files passes (`vm-offloaded` with no VF `vm`).
+    fn check_names(&self) -> Result<(), DevargsError> {
+        use crate::capture::Captures;
+        for (vf, name) in &self.vf_names {
+            if !self.representors.contains(vf) {
+                return Err(DevargsError::NameWithoutRepresentor(*vf));
+            }
+            let others = std::iter::once(("the uplink".to_owned(), Captures::UPLINK.to_owned()))
+                .chain(
+                    self.representors
+                        .iter()
+                        .filter(|v| *v != vf)
+                        .map(|&v| (format!("VF {v}"), self.vf_name(v))),
+                );
+            for (other, stem) in others {
+                let theirs = Captures::names(&stem);
+                if let Some(file) = Captures::names(name)
+                    .into_iter()
+                    .find(|f| theirs.contains(f))
+                {
+                    return Err(DevargsError::NameClash {
+                        vf: *vf,
+                        name: name.clone(),
+                        other,
+                        file,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -316,9 +426,151 @@ mod tests {
     }
 
     #[test]
-    fn capture_dir() {
-        let d = Devargs::parse("representor=vf0,vf_capture_dir=/x/out").unwrap();
-        assert_eq!(d.vf_capture_dir, Some(PathBuf::from("/x/out")));
+    fn capture_dir_and_its_first_name() {
+        for key in ["capture_dir", "vf_capture_dir"] {
+            let d = Devargs::parse(&format!("representor=vf0,{key}=/x/out")).unwrap();
+            assert_eq!(d.vf_capture_dir, Some(PathBuf::from("/x/out")), "{key}");
+        }
+        // One setting: both names at once is given twice.
+        let e = Devargs::parse("capture_dir=/a,vf_capture_dir=/b").unwrap_err();
+        assert_eq!(
+            e,
+            DevargsError::Duplicate("capture_dir (or vf_capture_dir)".into())
+        );
+        assert_eq!(
+            e.to_string(),
+            "devarg 'capture_dir (or vf_capture_dir)' given twice"
+        );
+        assert!(matches!(
+            Devargs::parse("capture_dir="),
+            Err(DevargsError::BadValue { .. })
+        ));
+    }
+
+    #[test]
+    fn vf_names_name_the_capture_files() {
+        let d = Devargs::parse(
+            "representor=vf[0-3],vf2_name=vm-3_b,vf0_name=vm1,vf3_name=vf1x,capture_dir=/o",
+        )
+        .unwrap();
+        assert_eq!(
+            d.vf_names,
+            vec![
+                (0, "vm1".to_owned()),
+                (2, "vm-3_b".to_owned()),
+                (3, "vf1x".to_owned())
+            ],
+            "ascending by VF"
+        );
+        let names: Vec<String> = (0..4).map(|vf| d.vf_name(vf)).collect();
+        assert_eq!(names, ["vm1", "vf1", "vm-3_b", "vf1x"], "VF 1 by default");
+        // Without a capture directory a name is harmless; the longest one.
+        let long = "a".repeat(MAX_NAME_LEN);
+        let d = Devargs::parse(&format!("representor=vf5,vf5_name={long}")).unwrap();
+        assert_eq!(d.vf_name(5), long);
+        // `x-offloaded` is a name of its own while no VF is called `x`.
+        Devargs::parse("representor=vf[0-1],vf0_name=x-offloaded,vf1_name=y").unwrap();
+    }
+
+    #[test]
+    fn bad_vf_names_are_refused_with_the_reason() {
+        use DevargsError::*;
+        let err = |args: &str| Devargs::parse(args).unwrap_err();
+        let too_long = format!("representor=vf0,vf0_name={}", "a".repeat(MAX_NAME_LEN + 1));
+        for args in [
+            "representor=vf0,vf0_name=",
+            "representor=vf0,vf0_name=vm.1",
+            "representor=vf0,vf0_name=a/b",
+            "representor=vf0,vf0_name=vm 1",
+            "representor=vf0,vf0_name=../x",
+            "representor=vf0,vf0_name=vmé",
+            too_long.as_str(),
+        ] {
+            let e = err(args);
+            assert!(matches!(e, BadValue { .. }), "{args}: {e:?}");
+            assert!(
+                e.to_string()
+                    .ends_with(": a file-name stem: 1 to 64 letters, digits, '-' or '_'"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            err("representor=vf0,vf0_name=vm.1").to_string(),
+            "devarg vf0_name=vm.1: a file-name stem: 1 to 64 letters, digits, '-' or '_'"
+        );
+        assert!(matches!(
+            err("representor=vf0,vf32_name=a"),
+            BadValue {
+                why: "VFs are 0..=31",
+                ..
+            }
+        ));
+        let e = err("representor=vf0,vf1_name=vm2");
+        assert_eq!(e, NameWithoutRepresentor(1));
+        assert_eq!(
+            e.to_string(),
+            "devarg 'vf1_name': a VF named needs a representor (representor=vf[...])"
+        );
+        assert_eq!(
+            err("representor=vf0,vf0_name=a,vf0_name=b"),
+            Duplicate("vf0_name".into())
+        );
+        assert_eq!(
+            err("representor=vf1,vf1_name=a,vf01_name=b"),
+            Duplicate("vf01_name".into()),
+            "one VF under two spellings"
+        );
+        assert_eq!(err("vf0_nam=a"), UnknownKey("vf0_nam".into()));
+        assert!(err("x=1").to_string().contains("vfN_name"));
+        assert!(err("x=1")
+            .to_string()
+            .contains("capture_dir (or vf_capture_dir)"));
+    }
+
+    #[test]
+    fn vf_names_whose_files_clash_are_refused() {
+        use DevargsError::*;
+        let err = |args: &str| Devargs::parse(args).unwrap_err();
+        let clash = |vf, name: &str, other: &str, file: &str| NameClash {
+            vf,
+            name: name.into(),
+            other: other.into(),
+            file: file.into(),
+        };
+        // Two VFs, one name.
+        let e = err("representor=vf[0-2],vf0_name=vm,vf2_name=vm");
+        assert_eq!(e, clash(0, "vm", "VF 2", "vm.pcap"));
+        assert_eq!(
+            e.to_string(),
+            "devarg vf0_name=vm: vm.pcap would also be VF 2's capture file \
+             (each port's capture files need names of their own)"
+        );
+        // Another VF's default name.
+        assert_eq!(
+            err("representor=vf[0-1],vf0_name=vf1"),
+            clash(0, "vf1", "VF 1", "vf1.pcap")
+        );
+        // ... unless that VF has no representor, or a name of its own.
+        Devargs::parse("representor=vf0,vf0_name=vf1").unwrap();
+        Devargs::parse("representor=vf[0-1],vf0_name=vf1,vf1_name=vf0").unwrap();
+        // The uplink's files.
+        assert_eq!(
+            err("representor=vf3,vf3_name=uplink"),
+            clash(3, "uplink", "the uplink", "uplink.pcap")
+        );
+        assert_eq!(
+            err("representor=vf3,vf3_name=uplink-offloaded"),
+            clash(3, "uplink-offloaded", "the uplink", "uplink-offloaded.pcap")
+        );
+        // One VF's host file, another's offloaded file.
+        assert_eq!(
+            err("representor=vf[0-1],vf0_name=vm-offloaded,vf1_name=vm"),
+            clash(0, "vm-offloaded", "VF 1", "vm-offloaded.pcap")
+        );
+        assert_eq!(
+            err("representor=vf[0-1],vf0_name=vf1-offloaded"),
+            clash(0, "vf1-offloaded", "VF 1", "vf1-offloaded.pcap")
+        );
     }
 
     #[test]

@@ -15,9 +15,10 @@
 //! device's clock ([`clock`]); the switch thread's replay of the uplink's
 //! wire ([`uplink`]) and of the VFs' wires ([`vf_source`]) through the rules
 //! into the host's RX rings (what no rule takes spread by RSS, [`rss`],
-//! published to the switch by [`publish`]), the VF sinks (captured by
-//! [`capture`]) and back to the wire, port counters ([`counters`]) and the
-//! device's topology ([`Nic`]).
+//! published to the switch by [`publish`]), the VF sinks and back to the
+//! wire (what leaves by each port, the host's and the rules' apart,
+//! captured by [`capture`]), port counters ([`counters`]) and the device's
+//! topology ([`Nic`]).
 //!
 //! Its wildcard table is [`wildcard`]; it reuses `dataplane::table` (the
 //! exact-match table's cuckoo hash) and `dataplane::wire` (the parser that
@@ -84,7 +85,8 @@ pub struct Fabric {
     /// The RSS of each port's RX: the PF first, then each representor in VF
     /// order.
     pub rss: Published<Vec<RssConf>>,
-    /// What the VFs received, by path, when `vf_capture_dir` is given.
+    /// What left by each port (the VFs and the uplink), by path, when
+    /// `capture_dir` is given.
     pub captures: Option<Captures>,
     /// What each VF sent (`vfN_wire`), in representor order.
     pub vf_tx: Vec<VfTx>,
@@ -162,7 +164,12 @@ impl Nic {
         );
         let mut fabric = Fabric::with_rules(vfs, rules);
         if let Some(dir) = &devargs.vf_capture_dir {
-            fabric.captures = Some(Captures::create(dir, &devargs.representors)?);
+            let names: Vec<(u16, String)> = devargs
+                .representors
+                .iter()
+                .map(|&vf| (vf, devargs.vf_name(vf)))
+                .collect();
+            fabric.captures = Some(Captures::create(dir, &names)?);
         }
         Ok(Nic {
             devargs,
@@ -191,7 +198,7 @@ impl Nic {
             .map(|(_, s)| s)
     }
 
-    /// The captures of what the VFs received (`vf_capture_dir`).
+    /// The captures of what left by each port (`capture_dir`).
     pub fn captures(&self) -> Option<&Captures> {
         self.fabric.captures.as_ref()
     }
@@ -278,6 +285,44 @@ mod tests {
         assert!(nic.vf_sink(3).is_some());
         assert!(nic.vf_sink(0).is_none());
         assert_eq!(nic.wire_total(), Some(0), "no wire= carries nothing");
+    }
+
+    /// At probe, `capture_dir` makes the uplink's files and each
+    /// represented VF's under its `vfN_name` (else `vfN`), and nothing else.
+    #[test]
+    fn capture_files_are_made_at_probe_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let nic = Nic::from_devargs(&format!(
+            "representor=vf[0-2],vf0_name=vm1,vf2_name=vm3,capture_dir={}",
+            dir.path().display()
+        ))
+        .unwrap();
+        assert!(nic.captures().is_some());
+        let mut files: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "uplink-offloaded.pcap",
+                "uplink.pcap",
+                "vf1-offloaded.pcap",
+                "vf1.pcap",
+                "vm1-offloaded.pcap",
+                "vm1.pcap",
+                "vm3-offloaded.pcap",
+                "vm3.pcap"
+            ]
+        );
+        let missing = dir.path().join("nope");
+        let err = Nic::from_devargs(&format!("capture_dir={}", missing.display())).unwrap_err();
+        assert!(
+            matches!(err, NicError::Capture(CaptureError::NotADirectory(_))),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("capture_dir="), "{err}");
     }
 
     #[test]

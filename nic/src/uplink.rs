@@ -27,6 +27,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::counters::{Counter, Tally};
+use crate::flow::PortRef;
 use crate::publish::Reader;
 use crate::ring::RingTx;
 use crate::rss::RssConf;
@@ -157,7 +158,7 @@ pub(crate) fn to_vf(fabric: &Fabric, i: usize, frame: &[u8]) {
     if let Some((vf, sink)) = fabric.vfs.get(i) {
         sink.from_switch.add(1, frame.len() as u64);
         if let Some(c) = &fabric.captures {
-            c.record(*vf, Via::Switch, &[frame]);
+            c.record(PortRef::Vf(*vf), Via::Switch, &[frame]);
         }
     }
 }
@@ -262,6 +263,9 @@ pub(crate) fn step_from<H: Host>(
         Verdict::Wire => {
             source.to_wire.add(1, len);
             fabric.uplink.wire_tx.add(1, len);
+            if let Some(c) = &fabric.captures {
+                c.record(PortRef::Uplink, Via::Switch, &[frame]);
+            }
             Step::Switched
         }
         Verdict::Vf(i) => {
@@ -1002,17 +1006,27 @@ mod tests {
         assert!(up.host.0.iter().all(|(_, to)| to.hash.is_none()));
     }
 
+    /// The switch's deliveries are captured as `-offloaded`: to a VF under
+    /// the VF's name, back out on the wire as the uplink's.
     #[test]
-    fn what_rules_deliver_to_a_vf_is_captured_as_offloaded() {
+    fn what_rules_deliver_to_a_vf_or_the_wire_is_captured_as_offloaded() {
         use crate::capture::Captures;
         use crate::flow::{Action, PortRef};
         let dir = tempfile::tempdir().unwrap();
         let ring = Ring::new(8);
         let mut up = uplink(&ring, 100);
         let mut f = Fabric::new(vec![0, 4]);
-        f.captures = Some(Captures::create(dir.path(), &[0, 4]).unwrap());
+        let names = [(0, "vf0".to_owned()), (4, "vm5".to_owned())];
+        f.captures = Some(Captures::create(dir.path(), &names).unwrap());
         rule_to(&f, 5001, Action::Port(PortRef::Vf(4)));
-        let capture = Capture::from_frames([udp(1, 5001), udp(2, 9), udp(3, 5001)]);
+        rule_to(&f, 7000, Action::Port(PortRef::Uplink));
+        let capture = Capture::from_frames([
+            udp(1, 5001),
+            udp(2, 9),
+            udp(3, 5001),
+            udp(4, 7000),
+            udp(5, 7000),
+        ]);
         let mut wire = Wire::new(capture, 1, 0);
         while step(&mut wire, &mut up, &f, &mut f.rules.lock_switch(), &[]) != Step::Finished {}
         drop(f);
@@ -1025,9 +1039,12 @@ mod tests {
             }
             tags
         };
-        assert_eq!(read("vf4-offloaded.pcap"), vec![1, 3]);
-        assert_eq!(read("vf4.pcap"), Vec::<u8>::new());
+        assert_eq!(read("vm5-offloaded.pcap"), vec![1, 3]);
+        assert_eq!(read("vm5.pcap"), Vec::<u8>::new());
         assert_eq!(read("vf0-offloaded.pcap"), Vec::<u8>::new());
+        assert_eq!(read("uplink-offloaded.pcap"), vec![4, 5], "hairpinned");
+        assert_eq!(read("uplink.pcap"), Vec::<u8>::new(), "the host sent none");
+        assert_eq!(ring.pop(), Some(2), "the miss reached the PF's host");
     }
 
     #[test]

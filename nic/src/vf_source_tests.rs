@@ -87,7 +87,8 @@ fn what_no_rule_takes_reaches_the_representor_s_rx_spread_by_rss() {
 fn rules_take_a_vf_s_frames_to_the_wire_to_another_vf_or_drop_them() {
     let dir = tempfile::tempdir().unwrap();
     let (mut f, rings, mut up) = setup(1, 64);
-    f.captures = Some(crate::capture::Captures::create(dir.path(), &[0, 1]).unwrap());
+    let names = [(0, "vm1".to_owned()), (1, "vm2".to_owned())];
+    f.captures = Some(crate::capture::Captures::create(dir.path(), &names).unwrap());
     // Created on VF 0's representor: its source is VF 0.
     let out = rule(&f, PortRef::Vf(0), 80, Action::Port(PortRef::Uplink));
     let across = rule(&f, PortRef::Vf(0), 81, Action::Port(PortRef::Vf(1)));
@@ -119,10 +120,103 @@ fn rules_take_a_vf_s_frames_to_the_wire_to_another_vf_or_drop_them() {
     assert_eq!(f.rules.query(PortRef::Vf(0), out, false), Ok((2, 120)));
     assert_eq!(f.rules.query(PortRef::Vf(0), across, false), Ok((1, 60)));
     drop(f);
-    let file = std::fs::File::open(dir.path().join("vf1-offloaded.pcap")).unwrap();
+    assert_eq!(tags(&dir.path().join("vm2-offloaded.pcap")), vec![2]);
+    assert_eq!(
+        tags(&dir.path().join("uplink-offloaded.pcap")),
+        vec![1, 5],
+        "what the rules put on the wire, in order"
+    );
+    for empty in ["vm1-offloaded.pcap", "vm1.pcap", "vm2.pcap", "uplink.pcap"] {
+        assert!(tags(&dir.path().join(empty)).is_empty(), "{empty}");
+    }
+}
+
+/// The first byte of each frame of a pcap, in order.
+fn tags(path: &std::path::Path) -> Vec<u8> {
+    let file = std::fs::File::open(path).unwrap();
     let mut r = pcap_file::pcap::PcapReader::new(file).unwrap();
-    assert_eq!(r.next_packet().unwrap().unwrap().data[0], 2);
-    assert!(r.next_packet().is_none());
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        out.push(p.unwrap().data[0]);
+    }
+    out
+}
+
+/// The rule the brief's users write on the PF: a `represented_port` item
+/// naming VF 0 and a port action to the PF, i.e. VF 0's traffic out on the
+/// wire. It takes VF 0's matching frames only (not VF 1's, not the wire's,
+/// not VF 0's other flows), counts them on the rule, on VF 0's `to_wire` and
+/// on the uplink's TX side, and captures them as the uplink's offloaded
+/// traffic; the rest of VF 0's traffic reaches its representor's RX.
+#[test]
+fn a_rule_on_the_pf_naming_a_vf_sends_its_flow_out_on_the_wire() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut f, rings, mut up) = setup(1, 64);
+    let names = [(0, "vm1".to_owned()), (1, "vm2".to_owned())];
+    f.captures = Some(crate::capture::Captures::create(dir.path(), &names).unwrap());
+    let id = f
+        .rules
+        .create(
+            Context {
+                port: PortRef::Uplink,
+                rx_queues: 1,
+            },
+            Attr {
+                transfer: true,
+                ..Attr::default()
+            },
+            &[
+                Item::Port(Some(PortRef::Vf(0))),
+                Item::Eth(Parts::default()),
+                Item::Udp(Parts {
+                    spec: Some(crate::flow::Ports { src: 0, dst: 80 }),
+                    mask: Some(crate::flow::Ports {
+                        src: 0,
+                        dst: 0xffff,
+                    }),
+                    ..Parts::default()
+                }),
+            ],
+            &[Action::Port(PortRef::Uplink), Action::Count],
+        )
+        .unwrap();
+    let frames = [udp(1, 1, 80), udp(2, 1, 9), udp(3, 1, 80), udp(4, 1, 80)];
+    let mut wire = Wire::new(Capture::from_frames(frames), 1, 0);
+    use Step::*;
+    assert_eq!(
+        drain(&mut wire, &mut up, &f, 0),
+        vec![Switched, Delivered, Switched, Switched]
+    );
+    // VF 1's port-80 traffic is not VF 0's: the rule leaves it (VF 1's
+    // representor is stopped here, so it is missed there).
+    let mut wire1 = Wire::new(Capture::from_frames([udp(9, 1, 80)]), 1, 0);
+    assert_eq!(drain(&mut wire1, &mut up, &f, 1), vec![Missed]);
+    assert_eq!(f.rules.query(PortRef::Uplink, id, false), Ok((3, 180)));
+    let tx = &f.vf_tx[0];
+    assert_eq!((tx.sent.packets(), tx.to_wire.packets()), (4, 3));
+    assert_eq!((tx.to_host.packets(), tx.to_vf.packets()), (1, 0));
+    assert_eq!(
+        (f.uplink.wire_tx.packets(), f.uplink.wire_tx.bytes()),
+        (3, 180)
+    );
+    assert_eq!(
+        f.uplink.wire.packets(),
+        0,
+        "nothing came off the uplink's wire"
+    );
+    assert_eq!(
+        f.uplink.to_wire.packets(),
+        0,
+        "the uplink's own hairpin count"
+    );
+    assert_eq!(f.vf_tx[1].to_wire.packets(), 0);
+    assert_eq!(rings[0].pop().map(|(t, to)| (t, to.port)), Some((2, 1)));
+    drop(f);
+    assert_eq!(
+        tags(&dir.path().join("uplink-offloaded.pcap")),
+        vec![1, 3, 4]
+    );
+    assert!(tags(&dir.path().join("uplink.pcap")).is_empty());
 }
 
 #[test]

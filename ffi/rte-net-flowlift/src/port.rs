@@ -220,11 +220,11 @@ unsafe extern "C" fn dev_stop(dev: *mut sys::rte_eth_dev) -> c_int {
     // SAFETY: ethdev's own port.
     let data = unsafe { data(dev) };
     crate::switch::port_stopping(port, data);
-    // What the VFs received so far is on disk once a port has stopped.
+    // What left by the ports so far is on disk once a port has stopped.
     if let Some(c) = port.dev.nic.captures() {
         c.flush();
         if let Some(e) = c.error() {
-            log::err(&format!("vf_capture_dir: {e}"));
+            log::err(&format!("capture_dir: {e}"));
         }
     }
     set_queue_states(data, sys::RTE_ETH_QUEUE_STATE_STOPPED as u8);

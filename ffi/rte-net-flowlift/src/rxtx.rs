@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use dpdk_driver_sys as sys;
+use flowlift_nic::flow::PortRef;
 use flowlift_nic::{Counter, FillError, Host, Ring, Rx, Via};
 
 use crate::port::{Device, Role};
@@ -156,7 +157,8 @@ pub(crate) unsafe extern "C" fn rx_burst(
 }
 
 /// ethdev's TX burst: the host's packets leave the NIC. The PF's go out on
-/// the wire, a representor's to its VF's sink; both are counted and freed.
+/// the wire, a representor's to its VF's sink; both are counted, captured
+/// (`capture_dir`: the port's host file) and freed.
 ///
 /// # Safety
 /// `txq` is a pointer `tx_queue_setup` stored in `tx_queues`, and `pkts`
@@ -169,17 +171,20 @@ pub(crate) unsafe extern "C" fn tx_burst(
 ) -> u16 {
     // SAFETY: as for `rx_burst`, the queue lives while the port is started.
     let q = unsafe { &*txq.cast::<TxQueue>() };
-    let capture = match q.role {
-        Role::Vf(vf) => q.dev.nic.captures().map(|c| (c, vf)),
-        Role::Pf => None,
-    };
+    let capture = q.dev.nic.captures().map(|c| {
+        let port = match q.role {
+            Role::Vf(vf) => PortRef::Vf(vf),
+            Role::Pf => PortRef::Uplink,
+        };
+        (c, port)
+    });
     let mut bytes = 0u64;
     for i in 0..usize::from(n) {
         // SAFETY: `i < n`; the application gave `n` valid mbufs, now ours.
         let m = Mbuf(unsafe { NonNull::new_unchecked(pkts.add(i).read()) });
         bytes += u64::from(m.pkt_len());
-        if let Some((c, vf)) = capture {
-            m.with_segments(|segments| c.record(vf, Via::Host, segments));
+        if let Some((c, port)) = capture {
+            m.with_segments(|segments| c.record(port, Via::Host, segments));
         }
     }
     q.counters.add(u64::from(n), bytes);

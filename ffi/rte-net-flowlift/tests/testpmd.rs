@@ -1002,11 +1002,11 @@ fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     out
 }
 
-/// `vf_capture_dir`: what VF 0 received is in `vf0-offloaded.pcap` when a
-/// transfer rule delivered it and in `vf0.pcap` when the host sent it on
-/// the representor (testpmd's io forwarding sends port 0's RX out of port
-/// 1), byte for byte and in wire order; VF 1 got nothing, and has empty
-/// files.
+/// `vf_capture_dir` (`capture_dir`'s first name, still taken): what VF 0
+/// received is in `vf0-offloaded.pcap` when a transfer rule delivered it
+/// and in `vf0.pcap` when the host sent it on the representor (testpmd's io
+/// forwarding sends port 0's RX out of port 1), byte for byte and in wire
+/// order; VF 1 got nothing, and has empty files.
 #[test]
 fn testpmd_vf_captures_split_by_path() {
     let Some(bench) = Bench::new() else { return };
@@ -1115,6 +1115,145 @@ fn testpmd_vf_sources_go_through_the_rules_and_misses_reach_the_representor() {
     assert_eq!(rep.rx_packets + rep.rx_missed, to_host);
     assert_eq!(rep.rx_bytes, 100 * 60);
     assert_eq!(pf.rx_packets, 200, "the uplink's wire ran beside it");
+}
+
+/// VM traffic both ways, captured as flowlift's `--capture-dir` names the
+/// files (`capture_dir`, VFs named by `vfN_name`). VF 0 (`vm1`) sends
+/// (`vf0_wire`); transfer rules made on the PF with a `represented_port`
+/// item naming VF 0's representor put its port-80 flow on the wire and its
+/// port-81 flow to VF 1 (`vm2`); the rest reaches port 1's RX, which
+/// testpmd's io forwarding sends out of port 0, the PF, to the wire. The
+/// uplink's wire comes in on port 0 and goes out of port 1 to VF 0. Each
+/// file holds, byte for byte and in order, what left by its path:
+/// `uplink.pcap` the host's TX on the PF, `uplink-offloaded.pcap` the rule's
+/// frames, `vm1.pcap` the host's TX to VF 0, `vm2-offloaded.pcap` the other
+/// rule's; and the counters agree (the PF's TX-packets, `wire_tx_packets`,
+/// the rules' hits, the VF's `vf_tx_*`).
+#[test]
+fn testpmd_vm_traffic_both_ways_captured_by_port_name() {
+    let Some(bench) = Bench::new() else { return };
+    let wire = bench.path("wire.pcap");
+    const WIRE: u16 = 200;
+    write_flows(&wire, WIRE, 1);
+    let vf0 = bench.path("vf0-egress.pcap");
+    let vm1_sent: Vec<Vec<u8>> = (0..300u16)
+        .map(|i| {
+            let dport = [80, 81, 9][usize::from(i % 3)];
+            udp_frame([10, 2, 0, (i % 50) as u8], [10, 3, 0, 1], 2000 + i, dport)
+        })
+        .collect();
+    write_frames(&vf0, &vm1_sent);
+    let out = bench.path("out");
+    std::fs::create_dir(&out).unwrap();
+    let vdev = format!(
+        "net_flowlift0,wire={},loops=1,representor=vf[0-1],vf0_wire={},\
+         vf0_name=vm1,vf1_name=vm2,capture_dir={}",
+        wire.display(),
+        vf0.display(),
+        out.display()
+    );
+    let mut pmd = bench.start_stopped(&vdev, "--forward-mode=io");
+    let to_wire = pmd.flow_create(
+        "0 transfer pattern represented_port ethdev_port_id is 1 / eth / \
+         ipv4 dst is 10.3.0.1 / udp dst is 80 / end \
+         actions represented_port ethdev_port_id 0 / count / end",
+    );
+    let to_vm2 = pmd.flow_create(
+        "0 transfer pattern represented_port ethdev_port_id is 1 / eth / \
+         ipv4 dst is 10.3.0.1 / udp dst is 81 / end \
+         actions represented_port ethdev_port_id 2 / count / end",
+    );
+    pmd.ask("port start all", &["Done"]);
+    pmd.send("start");
+    let pf = pmd.wait_stats(0, Duration::from_secs(15), |s| {
+        s.rx_packets >= u64::from(WIRE) && s.tx_packets >= 100
+    });
+    let rep = pmd.wait_stats(1, Duration::from_secs(15), |s| {
+        s.rx_packets >= 100 && s.tx_packets >= u64::from(WIRE)
+    });
+    let wire_tx = pmd.xstat(0, "wire_tx_packets");
+    let sent = pmd.xstat(1, "vf_tx_packets");
+    let vf_to_wire = pmd.xstat(1, "vf_tx_to_wire_packets");
+    let vf_to_vf = pmd.xstat(1, "vf_tx_to_vf_packets");
+    let vf_to_host = pmd.xstat(1, "vf_tx_to_host_packets");
+    let vm2_got = pmd.xstat(2, "vf_rx_from_switch_packets");
+    let (out_hits, out_bytes) = pmd.flow_query(0, to_wire);
+    let (across_hits, _) = pmd.flow_query(0, to_vm2);
+    pmd.send("stop");
+    let transcript = pmd.quit();
+
+    assert_eq!(sent, 300, "VF 0 sent its whole capture\n{transcript}");
+    assert_eq!(
+        (out_hits, out_bytes, vf_to_wire),
+        (100, 100 * 60, 100),
+        "{transcript}"
+    );
+    assert_eq!(
+        (across_hits, vf_to_vf, vm2_got),
+        (100, 100, 100),
+        "{transcript}"
+    );
+    assert_eq!(vf_to_host, 100, "{transcript}");
+    assert_eq!(
+        (rep.rx_packets, rep.rx_missed, rep.tx_packets),
+        (100, 0, u64::from(WIRE)),
+        "port 1: VF 0's misses in, the wire out to VF 0\n{transcript}"
+    );
+    assert_eq!(
+        (pf.rx_packets, pf.tx_packets, pf.tx_bytes),
+        (u64::from(WIRE), 100, 100 * 60),
+        "port 0: the wire in, VF 0's misses out to the wire\n{transcript}"
+    );
+    assert_eq!(
+        wire_tx, 200,
+        "the wire's TX: the host's 100 and the rule's 100\n{transcript}"
+    );
+
+    let of_port = |dport: u16| -> Vec<Vec<u8>> {
+        vm1_sent
+            .iter()
+            .filter(|f| u16::from_be_bytes([f[36], f[37]]) == dport)
+            .cloned()
+            .collect()
+    };
+    let holds = |name: &str, want: &[Vec<u8>], what: &str| {
+        let got = read_pcap(&out.join(name));
+        let first_off = got.iter().zip(want).position(|(g, w)| g != w);
+        assert!(
+            got.len() == want.len() && first_off.is_none(),
+            "{name} ({what}): {} frames, {} expected, first difference at {first_off:?}",
+            got.len(),
+            want.len()
+        );
+    };
+    holds("uplink.pcap", &of_port(9), "the host's TX on the PF");
+    holds(
+        "uplink-offloaded.pcap",
+        &of_port(80),
+        "the rule's to the wire",
+    );
+    let wire_frames: Vec<Vec<u8>> = (0..WIRE).map(flow_frame).collect();
+    holds("vm1.pcap", &wire_frames, "the host's TX to VF 0");
+    holds("vm1-offloaded.pcap", &[], "no rule to VF 0");
+    holds("vm2-offloaded.pcap", &of_port(81), "the rule's to VF 1");
+    holds("vm2.pcap", &[], "the host sent VF 1 nothing");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "uplink-offloaded.pcap",
+            "uplink.pcap",
+            "vm1-offloaded.pcap",
+            "vm1.pcap",
+            "vm2-offloaded.pcap",
+            "vm2.pcap"
+        ],
+        "files by port name only"
+    );
 }
 
 /// The CPUs a thread of process `pid` named `name` may run on
