@@ -228,7 +228,12 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
         }
         cfg.replay_on_uplink(&pcap, opts.loops);
     }
-    if opts.capture_dir.is_some() && cfg.dataplane.worker_lcores.len() > 1 {
+    // net_pcap writes one file per TX queue; the NIC model's captures take
+    // every queue's frames.
+    if opts.capture_dir.is_some()
+        && !crate::model_nic::is_pf(cfg.uplink().dpdk_name())
+        && cfg.dataplane.worker_lcores.len() > 1
+    {
         bail!(
             "--capture-dir writes one file per VF, which one TX queue feeds: use one worker lcore"
         );

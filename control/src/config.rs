@@ -856,15 +856,17 @@ impl Config {
     }
 
     /// `--capture-dir DIR`: what each VF receives goes to `DIR/<name>.pcap`.
-    /// On the NIC model's PF the PMD writes the files (`vf_capture_dir=`):
+    /// On the NIC model's PF the PMD writes the files (`capture_dir=`):
     /// `<name>.pcap` what the host sent on the VF's representor,
-    /// `<name>-offloaded.pcap` what the NIC's rules delivered to it. Any
-    /// other VF device is replaced with a `net_pcap` writing `<name>.pcap`.
+    /// `<name>-offloaded.pcap` what the NIC's rules delivered to it, and
+    /// `uplink.pcap` / `uplink-offloaded.pcap` what left by the uplink (sent
+    /// by the host, switched by the rules). Any other VF device is replaced
+    /// with a `net_pcap` writing `<name>.pcap`.
     pub fn capture_vfs_to(&mut self, dir: &Path) {
         if crate::model_nic::is_pf(self.ports[0].dpdk_name()) {
             let mut device = crate::model_nic::with_devarg(
                 &self.ports[0].device,
-                "vf_capture_dir",
+                "capture_dir",
                 &dir.display().to_string(),
             );
             for p in &self.ports[1..] {
@@ -1350,7 +1352,7 @@ pub struct MemoryUse {
 }
 
 /// The files a NIC model's PF names: its wires (read at probe) must be
-/// readable files, its `vf_capture_dir` an existing directory (the PMD
+/// readable files, its `capture_dir` an existing directory (the PMD
 /// creates its files in it at probe). The PMD would refuse the same at probe,
 /// with the reason only in EAL's log.
 fn check_model_files(p: &PortSpec) -> Result<(), String> {
@@ -1373,7 +1375,7 @@ fn check_model_files(p: &PortSpec) -> Result<(), String> {
     if let Some(dir) = &d.vf_capture_dir {
         if !dir.is_dir() {
             return Err(format!(
-                "port {}: vf_capture_dir {}: no such directory",
+                "port {}: capture_dir {}: no such directory",
                 p.name,
                 quoted(&dir.display().to_string())
             ));

@@ -174,7 +174,7 @@ fn the_demo_has_an_uplink_and_four_vfs() {
     let c = Config::demo(Path::new("/tmp/x.pcap"), Some(Path::new("/out")));
     assert_eq!(
         c.uplink().device,
-        "net_flowlift0,wire=/tmp/x.pcap,loops=0,representor=vf[0-3],vf_capture_dir=/out,\
+        "net_flowlift0,wire=/tmp/x.pcap,loops=0,representor=vf[0-3],capture_dir=/out,\
          vf0_name=vf1,vf1_name=vf2,vf2_name=vf3,vf3_name=vf4",
         "the PMD writes the captures, named as the VF ports"
     );
@@ -964,7 +964,7 @@ fn the_model_s_files_are_checked_before_eal() {
     with(&format!(",vf1_wire={d}/vf.pcap")).unwrap();
     let e = with(&format!(",vf_capture_dir={d}/out")).unwrap_err();
     assert!(
-        e.contains("vf_capture_dir") && e.contains("no such directory"),
+        e.contains("capture_dir") && e.contains("no such directory"),
         "{e}"
     );
     with(&format!(",vf_capture_dir={d}")).unwrap();
