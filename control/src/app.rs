@@ -1221,6 +1221,15 @@ fn publish(snapshot: &Mutex<ControlSnapshot>, keeper: &FlowKeeper, open: &OpenPo
             .offload
             .as_ref()
             .map_or(0, |o| o.params().max_rules as u64),
+        rule_budget: keeper
+            .offload
+            .as_ref()
+            .map_or(0, |o| o.rule_budget() as u64),
+        change_rate: keeper.offload.as_ref().map_or(0.0, |o| o.change_rate()),
+        counter_staleness_s: keeper
+            .offload
+            .as_ref()
+            .map_or(0.0, |o| o.counter_refresh().as_secs_f64()),
         flows_by_state: by_state,
         hw_packets,
         hw_bytes,

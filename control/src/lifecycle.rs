@@ -205,6 +205,16 @@ impl FlowOffload {
 
     /// The install failed: back to the workers, no retry before
     /// `tick + backoff_ticks * 2^(failures in a row - 1)` (at most 64 times).
+    /// The NIC had no room for the flow's rule (ENOSPC): it stays onloaded,
+    /// the reason recorded, and stays a candidate with no back-off of its
+    /// own: room is the NIC's state, not the flow's, and the engine keeps to
+    /// the room the NIC said it has (`offload::nic_limits`), taking a rule
+    /// from a colder flow when this one is hot enough.
+    pub fn refused_for_space(&mut self, reason: &'static str) {
+        self.state = OffloadState::Onloaded;
+        self.last_failure = Some(reason);
+    }
+
     pub fn install_failed(&mut self, reason: &'static str, tick: u64, backoff_ticks: u64) {
         self.state = OffloadState::Onloaded;
         self.last_failure = Some(reason);

@@ -32,6 +32,13 @@ pub struct ControlSnapshot {
     pub offload: Option<OffloadStats>,
     pub rules_used: u64,
     pub rules_max: u64,
+    /// Rules the engine holds at most now (`rules_max`, or fewer after the
+    /// NIC refused one for space).
+    pub rule_budget: u64,
+    /// Rule changes a second the engine makes at most now.
+    pub change_rate: f64,
+    /// How old a hardware counter reading may be, in seconds.
+    pub counter_staleness_s: f64,
     /// Tracked flows by state: onloaded, offloading, offloaded, onloading.
     pub flows_by_state: [u64; 4],
     /// Packets and bytes the NIC's rules carried (all flows, ended or not).
@@ -109,6 +116,19 @@ fn gauge(
         f.encode_gauge(v)?;
     }
     Ok(())
+}
+
+fn gauge_f(
+    enc: &mut Enc<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    value: f64,
+) -> std::fmt::Result {
+    let no_labels: Vec<(&str, String)> = Vec::new();
+    let mut m = enc.encode_descriptor(name, help, unit, MetricType::Gauge)?;
+    let mut f = m.encode_family(&no_labels)?;
+    f.encode_gauge(&value)
 }
 
 fn histogram(enc: &mut Enc<'_>, name: &str, help: &str, h: &Latency) -> std::fmt::Result {
@@ -427,6 +447,26 @@ impl prometheus_client::collector::Collector for Collector {
                 "offload_rules_max",
                 "Rules flowlift may use.",
                 &one(snap.rules_max),
+            )?;
+            gauge(
+                &mut enc,
+                "offload_rule_budget",
+                "Rules flowlift holds at most now: offload_rules_max, or fewer after the NIC refused one for space (ENOSPC).",
+                &one(snap.rule_budget),
+            )?;
+            gauge_f(
+                &mut enc,
+                "offload_change_rate",
+                "Rule installs and removals per second flowlift makes at most now: inserts_per_sec, or fewer after the NIC answered busy (EBUSY/EAGAIN).",
+                None,
+                snap.change_rate,
+            )?;
+            gauge_f(
+                &mut enc,
+                "offload_counter_staleness",
+                "How old a hardware counter reading may be: the NIC's counter cache period (0: live).",
+                Some(&Unit::Seconds),
+                snap.counter_staleness_s,
             )?;
             let mut installs = vec![(vec![("result", "ok".to_string())], o.installs)];
             installs.extend(

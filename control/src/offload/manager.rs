@@ -17,6 +17,7 @@ use flowlift_dataplane::flowstate::{FlowCounter, FlowCounters};
 use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::PortIdx;
 
+use super::nic_limits::NicLimits;
 use super::static_rules::{EndedStatic, StaticRules, StaticTaken};
 use super::{Capabilities, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 use crate::config::{OffloadChoice, OffloadPolicy, OffloadSection};
@@ -221,6 +222,8 @@ pub struct Offloader {
     /// Final counters read while waiting for another rule's, kept for the
     /// next tick.
     finals_aside: Vec<(HwRuleId, Result<HwCounters, OffloadError>)>,
+    /// The NIC's capacity and insertion rate, as its refusals said them.
+    limits: NicLimits,
 }
 
 impl std::fmt::Debug for Offloader {
@@ -280,7 +283,31 @@ impl Offloader {
             statics: StaticRules::new(),
             unsettled: HashMap::new(),
             finals_aside: Vec::new(),
+            limits: NicLimits::default(),
         })
+    }
+
+    /// The NIC's limits as its refusals said them.
+    pub fn limits(&self) -> &NicLimits {
+        &self.limits
+    }
+
+    /// The rules the engine holds at most now: `max_rules`, or fewer after
+    /// the NIC refused one for space.
+    pub fn rule_budget(&self) -> usize {
+        self.limits.rule_budget(self.params.max_rules)
+    }
+
+    /// Rule changes a second the engine makes at most now: `inserts_per_sec`,
+    /// or less after the NIC answered busy.
+    pub fn change_rate(&self) -> f64 {
+        self.params.changes_per_sec * self.limits.rate_scale()
+    }
+
+    /// How stale a hardware counter reading may be (the NIC's counter
+    /// cache period; zero: live).
+    pub fn counter_refresh(&self) -> std::time::Duration {
+        self.backend.counter_refresh()
     }
 
     /// The backend's name.
@@ -402,7 +429,7 @@ impl Offloader {
             );
         }
         let mut evicted = None;
-        if self.backend.installed() >= self.params.max_rules {
+        if self.backend.installed() >= self.rule_budget() {
             // The operator's choice outranks the rates: the coldest flow the
             // rates put on the NIC gives its rule up.
             let coldest = flows
@@ -416,7 +443,7 @@ impl Offloader {
             let Some(victim) = coldest.and_then(|v| flows.get_mut(v)) else {
                 return OffloadedNow::refused(format!(
                     "all {} rules are held by flows put there by policy or by hand (flow onload one, or set offload max-rules)",
-                    self.params.max_rules
+                    self.rule_budget()
                 ));
             };
             victim.off.demote_reason = Some(DemoteReason::Evicted);
@@ -527,7 +554,7 @@ impl Offloader {
         let secs = self.tick_tsc as f64 / self.tsc_hz as f64;
         self.last_tick_tsc = now;
         // No saving up: at most one tick's worth of changes (at least one).
-        let allowance = self.params.changes_per_sec * secs;
+        let allowance = self.change_rate() * secs;
         self.change_tokens = (self.change_tokens + allowance).min(allowance.max(1.0));
 
         // Two passes over every flow (counters read, then rates and the
@@ -548,6 +575,8 @@ impl Offloader {
         still_leaving.extend(evicted);
         self.carry_out_removals(flows, still_leaving);
         self.carry_out_installs(flows, joining, now);
+        self.limits
+            .end_tick(self.params.max_rules, self.params.backoff_ticks);
     }
 
     /// Reads every rule's counter in one batch. A flow whose reading failed
@@ -740,7 +769,7 @@ impl Offloader {
         // Policy-chosen flows first, then the hottest.
         candidates.sort_by(|a, b| b.always.cmp(&a.always).then(b.rate.total_cmp(&a.rate)));
         offloaded.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-        let mut free = self.params.max_rules.saturating_sub(holding);
+        let mut free = self.rule_budget().saturating_sub(holding);
         let mut victims = offloaded.into_iter();
         for c in candidates {
             if free > 0 {
@@ -857,10 +886,7 @@ impl Offloader {
         now: u64,
     ) {
         joining.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let room = self
-            .params
-            .max_rules
-            .saturating_sub(self.backend.installed());
+        let room = self.rule_budget().saturating_sub(self.backend.installed());
         let budget = (self.change_tokens.max(0.0) as usize).min(room);
         let mut batch = Vec::with_capacity(budget.min(joining.len()));
         let mut rules = Vec::with_capacity(batch.capacity());
@@ -896,8 +922,24 @@ impl Offloader {
                     self.stats.installs += 1;
                 }
                 Err(e) => {
-                    f.off
-                        .install_failed(e.label(), self.tick_no, self.params.backoff_ticks);
+                    match e {
+                        OffloadError::NoSpace(_) => {
+                            self.limits.no_space(self.backend.installed());
+                            f.off.refused_for_space(e.label());
+                        }
+                        OffloadError::Busy(_) => {
+                            self.limits.busy();
+                            f.off.install_failed(
+                                e.label(),
+                                self.tick_no,
+                                self.params.backoff_ticks,
+                            );
+                        }
+                        _ => {
+                            f.off
+                                .install_failed(e.label(), self.tick_no, self.params.backoff_ticks)
+                        }
+                    }
                     *self.stats.install_failures.entry(e.label()).or_default() += 1;
                 }
             }

@@ -36,6 +36,11 @@ struct Nic {
     refresh_ticks: u64,
     ticks: u64,
     shown: HashMap<HwRuleId, HwCounters>,
+    /// Rules the NIC takes before ENOSPC without saying so at probe (as
+    /// mlx5 does not), and installs it takes a tick before EBUSY.
+    hidden_capacity: Option<usize>,
+    per_tick: Option<u64>,
+    this_tick: u64,
 }
 
 impl Nic {
@@ -55,6 +60,7 @@ impl Nic {
     /// A tick passes on the device: its counter cache refreshes when due.
     fn tick(&mut self) {
         self.ticks += 1;
+        self.this_tick = 0;
         if self.refresh_ticks > 0 && self.ticks.is_multiple_of(self.refresh_ticks) {
             self.shown = self.rules.iter().map(|(id, (_, c))| (*id, *c)).collect();
         }
@@ -81,9 +87,13 @@ impl OffloadBackend for FakeNic {
         if let Some(e) = nic.refuse.pop_front() {
             return Err(e);
         }
-        if nic.rules.len() >= self.1 {
+        if nic.rules.len() >= self.1 || nic.hidden_capacity.is_some_and(|c| nic.rules.len() >= c) {
             return Err(OffloadError::NoSpace("full".into()));
         }
+        if nic.per_tick.is_some_and(|n| nic.this_tick >= n) {
+            return Err(OffloadError::Busy("insertion rate".into()));
+        }
+        nic.this_tick += 1;
         nic.next += 1;
         nic.installs += 1;
         let id = HwRuleId(nic.next);
@@ -441,13 +451,15 @@ fn refusals_keep_the_flow_onloaded_with_the_reason_and_back_off() {
             break;
         }
     }
-    // Tick 1 (hot twice) fails busy, back-off 4 ticks; fails no space, back-off 8.
-    assert_eq!(tries, vec![1, 5, 13]);
+    // Tick 1 (hot twice) fails busy: back-off 4 ticks. Tick 5 fails for
+    // space with no rule on the NIC: the engine's budget is 0 until a quiet
+    // back-off (ticks 6-9) grows it to one; the flow itself waits no more.
+    assert_eq!(tries, vec![1, 5, 10]);
     let f = r.flows.get_mut((0, FlowId(1))).unwrap().off;
     assert_eq!(f.last_failure, Some("no_space"));
     assert_eq!(r.off.stats().install_failures.get("busy"), Some(&1));
     assert_eq!(r.off.stats().install_failures.get("no_space"), Some(&1));
-    assert_eq!(r.total(1), 14 * 200);
+    assert_eq!(r.total(1), 11 * 200);
 }
 
 #[test]
@@ -853,4 +865,90 @@ fn with_cached_counters_idle_expiry_allows_for_the_refresh_period() {
     assert!(t <= 2 * refresh + 3 + 1, "after {t} ticks");
     assert_eq!(demotions(&r), [0, 1, 0, 0], "idle");
     assert_eq!(r.total(1), sent);
+}
+
+/// Installs attempted (made or refused) in the last tick.
+fn attempts(r: &Rig) -> u64 {
+    r.off.stats().installs + OffloadStats::total(&r.off.stats().install_failures)
+}
+
+#[test]
+fn after_enospc_the_engine_keeps_to_what_the_nic_held_and_evicts_for_hotter_flows() {
+    // max_rules 1000, but the NIC holds 5 and does not say so at probe.
+    let mut r = rig(1000, params(), vec![]);
+    r.nic.borrow_mut().hidden_capacity = Some(5);
+    for s in 1..=20 {
+        r.add(s, 1);
+    }
+    let mut refused = Vec::new();
+    for t in 0..12u64 {
+        for s in 1..=20u8 {
+            // Flows 1..5 are the hottest at first; 16..20 turn much hotter
+            // from tick 6 on.
+            let n = if s > 15 && t >= 6 {
+                2000
+            } else {
+                300 - u64::from(s)
+            };
+            r.send(s, n);
+        }
+        let before = r
+            .off
+            .stats()
+            .install_failures
+            .get("no_space")
+            .copied()
+            .unwrap_or(0);
+        r.tick();
+        let after = r
+            .off
+            .stats()
+            .install_failures
+            .get("no_space")
+            .copied()
+            .unwrap_or(0);
+        refused.push(after - before);
+    }
+    assert_eq!(r.off.limits().capacity(), Some(5), "{refused:?}");
+    assert_eq!(r.off.rule_budget(), 5);
+    // One tick of refusals (the batch past the fifth rule), then a single
+    // try past the budget once a back-off (4 ticks): the engine does not
+    // hammer a full NIC every tick, and finds out when it has room again.
+    assert_eq!(refused[1], 15, "{refused:?}");
+    assert!(refused[2..].iter().all(|&n| n <= 1), "{refused:?}");
+    assert!(refused[2..].iter().sum::<u64>() <= 3, "{refused:?}");
+    // The hotter flows took the rules, by eviction.
+    assert_eq!(r.offloaded(), vec![16, 17, 18, 19, 20]);
+    assert_eq!(demotions(&r)[DemoteReason::Evicted as usize], 5);
+}
+
+#[test]
+fn ebusy_slows_the_engine_s_insertions_and_the_rate_comes_back() {
+    let mut p = params();
+    p.changes_per_sec = 100.0; // ten per 0.1 s tick
+    let mut r = rig(1000, p, vec![]);
+    r.nic.borrow_mut().per_tick = Some(2);
+    for s in 1..=60 {
+        r.add(s, 1);
+    }
+    let mut per_tick = Vec::new();
+    for _ in 0..8 {
+        for s in 1..=60 {
+            r.send(s, 200);
+        }
+        let before = attempts(&r);
+        r.tick();
+        per_tick.push(attempts(&r) - before);
+    }
+    // Hot from the second tick: 10 tries, 2 taken; then 5, 2 (1.25 rounds
+    // to one and a bit), ... the engine backs off towards what the NIC takes.
+    assert_eq!(per_tick[1], 10, "{per_tick:?}");
+    assert!(per_tick[2] <= 5 && per_tick[3] <= 3, "{per_tick:?}");
+    assert!(r.off.change_rate() < 100.0);
+    // Without refusals the rate comes back.
+    r.nic.borrow_mut().per_tick = None;
+    for _ in 0..20 {
+        r.tick();
+    }
+    assert_eq!(r.off.change_rate(), 100.0);
 }

@@ -10,6 +10,7 @@
 //! indirect counters, so that no packet that hit the rule is lost to accounting.
 
 pub mod manager;
+pub mod nic_limits;
 pub mod rte_flow;
 pub mod rule;
 pub mod static_lower;

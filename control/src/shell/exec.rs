@@ -598,15 +598,40 @@ impl Appliance<'_> {
             p.max_rules,
             off.static_rules()
         );
+        if let Some(c) = off.limits().capacity() {
+            let _ = writeln!(
+                out,
+                "  NIC capacity: it refused a rule for space (ENOSPC) holding {c} of ours: flowlift holds at most {} until a quiet back-off lets it try one more",
+                off.rule_budget()
+            );
+        }
+        let refresh = off.counter_refresh().as_millis();
         let _ = writeln!(
             out,
-            "  thresholds: promote-pps {}, demote-pps {}, hold {}, tick-ms {}, evict margin {}x, insertion rate limit {}/s",
+            "  counters: {}",
+            if refresh == 0 {
+                "read live".to_string()
+            } else {
+                format!("read up to {refresh} ms stale (the NIC's counter refresh); a removed rule's final count read {refresh} ms after its destroy")
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  thresholds: promote-pps {}, demote-pps {}, hold {}, tick-ms {}, evict margin {}x, insertion rate limit {}/s{}",
             command::rate_text(p.promote_pps),
             command::rate_text(p.demote_pps),
             p.hold,
             self.tick.as_millis(),
             p.evict_margin,
-            p.changes_per_sec
+            p.changes_per_sec,
+            if off.change_rate() < p.changes_per_sec {
+                format!(
+                    " (slowed to {:.0}/s: the NIC answered busy)",
+                    off.change_rate()
+                )
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(
             out,
