@@ -278,6 +278,9 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
             mbufs,
             args.join(" ")
         )?;
+        for line in replay_lines(&cfg, &model_wires) {
+            writeln!(out, "{line}")?;
+        }
         return Ok(StopReason::ConfigChecked);
     }
     // The control socket first: a path it refuses (a file, a live socket)
@@ -303,34 +306,52 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     result
 }
 
-/// How a finite replay on the uplink ends.
-#[derive(Debug, Clone, Copy, Default)]
+/// How a finite replay ends.
+#[derive(Debug, Clone, Default)]
 struct ReplayEnd {
     /// A `net_pcap` uplink (`--replay`): its RX queue delivers this many
     /// packets, which the workers take and no more.
     budget: Option<u64>,
-    /// The NIC model's PF with a finite wire.
+    /// The NIC model's PF whose wires (the uplink's, the VFs') are all finite.
     wire_end: Option<WireEnd>,
 }
 
-/// The end of a finite wire on the NIC model's PF (`loops=N`, N > 0): it
-/// carries `frames` (the capture's packets × N) and stops by itself. The
-/// run is over once every frame is off the wire and every frame the switch
-/// left to the host (its xstat `switch_to_host_packets`) has been taken from
-/// the RX rings (the PF's `ipackets`) and counted by the workers. That holds
-/// whatever took frames on the way: rules, a paced wire's misses, frames too
-/// large for the mbufs. Unpaced (no `rate_pps`) the wire waits for the host,
-/// so the uplink's RX is then exactly `frames` (with `--offload none`).
-#[derive(Debug, Clone, Copy)]
+/// The end of the NIC model's finite wires (`loops=N`, N > 0): the
+/// uplink's, if it has one, and each VF's (`vfN_wire`, a VF port's
+/// `replay`), each carrying its capture's packets × its loops and stopping by
+/// itself. The run is over once every frame is off every wire and every
+/// frame the switch left to a host (the PF's xstat `switch_to_host_packets`,
+/// a representor's `vf_tx_to_host_packets`) has been taken from that port's
+/// RX rings (its `ipackets`) and counted by the workers. That holds whatever
+/// took frames on the way: rules, a paced wire's misses, frames too large
+/// for the mbufs. Unpaced (no `rate_pps`) a wire waits for its host, so the
+/// uplink's RX is then exactly its `frames` (with `--offload none`).
+#[derive(Debug, Clone)]
 struct WireEnd {
-    frames: u64,
-    /// How long the wire may stand still before the run gives up on it: the
-    /// replay's limit plus any stall the device injects (`fault_stall_ms`).
+    /// The uplink's wire first (when it has one), then the VFs' in port order.
+    wires: Vec<FiniteWire>,
+    /// How long the wires may stand still before the run gives up on them:
+    /// the replay's limit plus any stall the device injects (`fault_stall_ms`).
     stall: Duration,
 }
 
+/// One finite wire of the NIC model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FiniteWire {
+    /// The port its frames reach the host on when no rule takes them (as a
+    /// [`PortIdx`] index): 0 the uplink, else the VF's representor.
+    port: usize,
+    /// Its capture's packets times its loops.
+    frames: u64,
+}
+
+/// How far one wire is: frames off the wire, frames the switch left to the
+/// host, frames the host took.
+type WireProgress = (u64, u64, u64);
+
 /// The captures the NIC model's PFs replay (wires of the uplink and of VFs),
-/// scanned for their packets and largest frame.
+/// scanned for their packets and largest frame. A VF port's `replay` that
+/// cannot be read, or holds no packet, is refused naming the port.
 fn model_wires(cfg: &Config) -> anyhow::Result<Vec<(PathBuf, crate::capture::CaptureScan)>> {
     let mut out = Vec::new();
     for p in cfg
@@ -342,15 +363,35 @@ fn model_wires(cfg: &Config) -> anyhow::Result<Vec<(PathBuf, crate::capture::Cap
         let Ok(d) = crate::model_nic::devargs(&p.device) else {
             continue;
         };
-        for wire in crate::model_nic::wires(&d) {
-            let scan = crate::capture::scan(&wire).with_context(|| format!("port {}", p.name))?;
-            out.push((wire, scan));
+        if let Some(wire) = &d.wire {
+            let scan = crate::capture::scan(wire).with_context(|| format!("port {}", p.name))?;
+            out.push((wire.clone(), scan));
+        }
+        for w in &d.vf_wires {
+            let rep = format!("{}_representor_vf{}", p.dpdk_name(), w.vf);
+            let by = cfg
+                .ports
+                .iter()
+                .find(|q| q.dpdk_name() == rep && q.replay.is_some());
+            let scan = crate::capture::scan(&w.path).with_context(|| match by {
+                Some(q) => format!("port {}: replay", q.name),
+                None => format!("port {}: vf{}_wire", p.name, w.vf),
+            })?;
+            if let (Some(q), 0) = (by, scan.packets) {
+                bail!(
+                    "port {}: replay {}: holds no packet: the VM would send nothing",
+                    q.name,
+                    w.path.display()
+                );
+            }
+            out.push((w.path.clone(), scan));
         }
     }
     Ok(out)
 }
 
-/// Where the uplink is the NIC model's PF with a finite wire, its end.
+/// Where the uplink is the NIC model's PF whose wires are all finite (and
+/// it has at least one), their end.
 fn wire_end(
     cfg: &Config,
     scans: &[(PathBuf, crate::capture::CaptureScan)],
@@ -362,32 +403,131 @@ fn wire_end(
     let Ok(d) = crate::model_nic::devargs(&up.device) else {
         return Ok(None);
     };
-    let (Some(wire), true) = (d.wire.as_ref(), d.loops > 0) else {
-        return Ok(None);
+    let frames = |path: &Path, loops: u64, what: &str| -> anyhow::Result<Option<u64>> {
+        let Some((_, scan)) = scans.iter().find(|(p, _)| p == path) else {
+            return Ok(None);
+        };
+        scan.packets.checked_mul(loops).map(Some).with_context(|| {
+            format!(
+                "{what}: loops={loops}: the {} packets of the wire times the loops are counted in 64 bits",
+                scan.packets
+            )
+        })
     };
-    let Some((_, scan)) = scans.iter().find(|(p, _)| p == wire) else {
+    let mut wires = Vec::new();
+    if let Some(wire) = &d.wire {
+        if d.loops == 0 {
+            return Ok(None);
+        }
+        let Some(n) = frames(wire, d.loops, &format!("port {}", up.name))? else {
+            return Ok(None);
+        };
+        wires.push(FiniteWire { port: 0, frames: n });
+    }
+    for w in &d.vf_wires {
+        let loops = d.vf_loops(w);
+        let rep = format!("{}_representor_vf{}", up.dpdk_name(), w.vf);
+        // Every VF wire is a port's representor (the config check).
+        let Some((port, vf_port)) = cfg
+            .ports
+            .iter()
+            .enumerate()
+            .find(|(_, q)| q.dpdk_name() == rep)
+        else {
+            return Ok(None);
+        };
+        if loops == 0 {
+            return Ok(None);
+        }
+        let what = match vf_port.replay {
+            Some(_) => format!("port {}: replay", vf_port.name),
+            None => format!("port {}: vf{}_wire", up.name, w.vf),
+        };
+        let Some(n) = frames(&w.path, loops, &what)? else {
+            return Ok(None);
+        };
+        wires.push(FiniteWire { port, frames: n });
+    }
+    if wires.is_empty() {
         return Ok(None);
-    };
-    let frames = scan.packets.checked_mul(d.loops).with_context(|| {
-        format!(
-            "port {}: loops={}: the {} packets of the wire times the loops are counted in 64 bits",
-            up.name, d.loops, scan.packets
-        )
-    })?;
+    }
     Ok(Some(WireEnd {
-        frames,
+        wires,
         stall: REPLAY_STALL + Duration::from_millis(d.faults.stall_ms),
     }))
 }
 
-/// How far the NIC model's wire is, from its PF's counters: frames off the
-/// wire, frames the switch left to the host, frames the host took.
-fn wire_progress(pf: &Port) -> Option<(u64, u64, u64)> {
-    let x = pf.xstats().ok()?;
-    let get = |name: &str| x.iter().find(|s| s.name == name).map(|s| s.value);
-    let wire = get("wire_rx_packets")?;
-    let to_host = get("switch_to_host_packets")?;
-    Some((wire, to_host, pf.stats().ok()?.rx_packets))
+/// What `--check-config` says of each VF port's `replay`: the capture, its
+/// packets, its passes, and the VF of the NIC model that sends it.
+fn replay_lines(cfg: &Config, scans: &[(PathBuf, crate::capture::CaptureScan)]) -> Vec<String> {
+    let loops = crate::model_nic::devargs(&cfg.uplink().device).map_or(0, |d| d.loops);
+    cfg.vfs()
+        .iter()
+        .filter_map(|p| {
+            let path = p.replay.as_ref()?;
+            let (pf, vf) = crate::model_nic::representor(p.dpdk_name())?;
+            let packets = scans
+                .iter()
+                .find(|(w, _)| w == path)
+                .map_or_else(|| "?".to_string(), |(_, s)| s.packets.to_string());
+            let passes = if loops == 0 {
+                "forever".to_string()
+            } else {
+                format!("{loops} time(s)")
+            };
+            Some(format!(
+                "port {} replays {} ({packets} packets, {passes}, as the uplink's wire): VF {vf} of {pf} sends it into the switch (vf{vf}_wire)",
+                p.name,
+                path.display()
+            ))
+        })
+        .collect()
+}
+
+/// How far each of the NIC model's finite wires is, from its port's
+/// counters: the uplink's from the PF's (`wire_rx_packets`,
+/// `switch_to_host_packets`, `ipackets`), a VF's from its representor's
+/// (`vf_tx_packets`, `vf_tx_to_host_packets`, `ipackets`).
+fn wire_progress(ports: &[Port], end: &WireEnd) -> Option<Vec<WireProgress>> {
+    end.wires
+        .iter()
+        .map(|w| {
+            let port = ports.get(w.port)?;
+            let x = port.xstats().ok()?;
+            let get = |name: &str| x.iter().find(|s| s.name == name).map(|s| s.value);
+            let (wire, to_host) = if w.port == 0 {
+                ("wire_rx_packets", "switch_to_host_packets")
+            } else {
+                ("vf_tx_packets", "vf_tx_to_host_packets")
+            };
+            Some((get(wire)?, get(to_host)?, port.stats().ok()?.rx_packets))
+        })
+        .collect()
+}
+
+/// Where the wires stood when the run gave up on them.
+fn wires_stalled(cfg: &Config, end: &WireEnd, progress: Option<&[WireProgress]>) -> String {
+    let parts: Vec<String> = end
+        .wires
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let name = cfg.ports.get(w.port).map_or("?", |p| p.name.as_str());
+            match progress.and_then(|p| p.get(i)) {
+                Some((wire, _, taken)) => format!(
+                    "{name}'s carried {wire} of {} frames and the host took {taken}",
+                    w.frames
+                ),
+                None => format!("{name}'s carried ? of {} frames", w.frames),
+            }
+        })
+        .collect();
+    format!(
+        "replay stalled: the wires of {}: {}, then nothing for {}s",
+        cfg.uplink().dpdk_name(),
+        parts.join("; "),
+        end.stall.as_secs()
+    )
 }
 
 /// Everything the start would refuse that can be known before EAL: the
@@ -583,7 +723,7 @@ fn run_with_eal(
         &running,
         &mut keeper,
         cfg,
-        end,
+        &end,
         opts,
         stop,
         &requests,
@@ -693,14 +833,9 @@ fn run_with_eal(
     for p in &open.ports {
         let _ = p.stop();
     }
-    let stalled = match (end.wire_end, wire_progress(&open.ports[0])) {
-        (Some(w), Some((wire, _, taken))) => format!(
-            "replay stalled: the wire of {} carried {wire} of {} frames and the host took {taken}, then nothing for {}s",
-            cfg.uplink().dpdk_name(),
-            w.frames,
-            w.stall.as_secs()
-        ),
-        _ => format!(
+    let stalled = match &end.wire_end {
+        Some(w) => wires_stalled(cfg, w, wire_progress(&open.ports, w).as_deref()),
+        None => format!(
             "replay stalled: the uplink delivered {} of {} packets, then nothing for {}s",
             totals[0].rx_packets,
             budget.unwrap_or(0),
@@ -823,7 +958,6 @@ fn start_offload(
     hz: u64,
 ) -> anyhow::Result<Option<(Offloader, String)>> {
     let o = &cfg.offload;
-    let nports = cfg.ports.len();
     let metered: Vec<bool> = cfg.ports.iter().map(|p| p.rate_limit.is_some()).collect();
     let refresh;
     let (backend, plan): (Box<dyn OffloadBackend>, PortPlan) = match o.backend {
@@ -842,7 +976,9 @@ fn start_offload(
             refresh = Some(backend.counter_refresh());
             let plan = PortPlan {
                 hw_port: open.ports.iter().map(|p| p.id().0).collect(),
-                nic_in: (0..nports).map(|i| i == 0).collect(),
+                // The uplink and the VFs on its representors: their flows
+                // pass the switch.
+                nic_in: cfg.nic_in_ports(),
                 metered,
             };
             (Box::new(backend), plan)
@@ -1034,7 +1170,7 @@ fn control_loop(
     running: &Running,
     keeper: &mut FlowKeeper,
     cfg: &Config,
-    end: ReplayEnd,
+    end: &ReplayEnd,
     opts: &RunOptions,
     stop: &StopRequest,
     requests: &Receiver<Request>,
@@ -1057,8 +1193,8 @@ fn control_loop(
     let mut prev_split = carried(stats, keeper);
     let mut prev_nic_cycles = crate::model_nic::switch_cycles(&open.ports[0]);
     let mut last_progress = (start, 0u64);
-    // The model's wire: when its end was first seen, and the counters then.
-    let mut wire_done_since: Option<(Instant, (u64, u64, u64))> = None;
+    // The model's wires: when their end was first seen, and the counters then.
+    let mut wire_done_since: Option<(Instant, Vec<WireProgress>)> = None;
     let mut last_expire = start;
     // Ticks keep a fixed cadence: the next is due a tick after the last was
     // due, not after it ran (a late tick does not push the rest back).
@@ -1115,31 +1251,36 @@ fn control_loop(
             return Ok(StopReason::Duration);
         }
         let current = totals(keeper);
-        if let (Some(w), Some(p)) = (end.wire_end, wire_progress(&open.ports[0])) {
-            let (wire, to_host, taken) = p;
-            // Every frame off the wire, none left in a ring, and every one
-            // taken counted by whoever polls the uplink. The switch counts a
-            // frame a moment after it pushed it to a ring, so the end must
-            // hold, unchanged, for WIRE_QUIET before it is believed.
-            // The workers' own count: `current` adds what the rules took.
-            let counted: u64 = stats
-                .iter()
-                .map(|s| s.ports[0].rx_packets.load(Ordering::Relaxed))
-                .sum();
-            let done = wire >= w.frames && taken >= to_host && counted >= taken;
-            match wire_done_since {
-                Some((since, seen)) if done && seen == p => {
-                    if now - since >= WIRE_QUIET {
-                        return Ok(StopReason::ReplayDone);
+        if let Some(w) = &end.wire_end {
+            if let Some(p) = wire_progress(&open.ports, w) {
+                // Every frame off every wire, none left in a ring, and every
+                // one taken counted by whoever polls its port. The switch
+                // counts a frame a moment after it pushed it to a ring, so
+                // the end must hold, unchanged, for WIRE_QUIET before it is
+                // believed. The workers' own count: `current` adds what the
+                // rules took.
+                let done = w.wires.iter().zip(&p).all(|(f, &(wire, to_host, taken))| {
+                    let counted: u64 = stats
+                        .iter()
+                        .filter_map(|s| s.ports.get(f.port))
+                        .map(|c| c.rx_packets.load(Ordering::Relaxed))
+                        .sum();
+                    wire >= f.frames && taken >= to_host && counted >= taken
+                });
+                let progress: u64 = p.iter().map(|(wire, _, taken)| wire + taken).sum();
+                match &wire_done_since {
+                    Some((since, seen)) if done && *seen == p => {
+                        if now - *since >= WIRE_QUIET {
+                            return Ok(StopReason::ReplayDone);
+                        }
                     }
+                    _ => wire_done_since = done.then_some((now, p)),
                 }
-                _ => wire_done_since = done.then_some((now, p)),
-            }
-            let progress = wire + taken;
-            if progress != last_progress.1 || shell.paused {
-                last_progress = (now, progress);
-            } else if now - last_progress.0 >= w.stall {
-                return Ok(StopReason::ReplayStalled);
+                if progress != last_progress.1 || shell.paused {
+                    last_progress = (now, progress);
+                } else if now - last_progress.0 >= w.stall {
+                    return Ok(StopReason::ReplayStalled);
+                }
             }
         }
         if let Some(expected) = budget {
@@ -1274,4 +1415,100 @@ fn carried(stats: &[Arc<WorkerStats>], keeper: &FlowKeeper) -> (u64, u64) {
 /// Where `--capture-dir` puts a port's output.
 pub fn capture_path(dir: &Path, port_name: &str) -> PathBuf {
     dir.join(format!("{port_name}.pcap"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::CaptureScan;
+
+    /// The NIC model's PF with `devargs` as the uplink, and VF 0 and VF 1
+    /// on its representors, VF 0 (`vm1`) replaying `/a.pcap`.
+    fn model(devargs: &str) -> Config {
+        let text = format!(
+            r#"
+[[port]]
+name = "uplink"
+role = "uplink"
+device = "net_flowlift0,representor=vf[0-1]{devargs}"
+[[port]]
+name = "vm1"
+role = "vf"
+mac = "02:00:00:00:00:01"
+device = "net_flowlift0_representor_vf0"
+replay = "/a.pcap"
+[[port]]
+name = "vm2"
+role = "vf"
+mac = "02:00:00:00:00:02"
+device = "net_flowlift0_representor_vf1"
+"#
+        );
+        Config::parse(&text, "t.toml").unwrap()
+    }
+
+    fn scans(wire: u64, a: u64) -> Vec<(PathBuf, CaptureScan)> {
+        let scan = |packets| CaptureScan {
+            packets,
+            largest_frame: 60,
+        };
+        vec![
+            (PathBuf::from("/w.pcap"), scan(wire)),
+            (PathBuf::from("/a.pcap"), scan(a)),
+        ]
+    }
+
+    #[test]
+    fn a_finite_run_ends_with_every_wire_the_vfs_too() {
+        let end = wire_end(&model(",wire=/w.pcap,loops=3"), &scans(10, 4))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            end.wires,
+            [
+                FiniteWire {
+                    port: 0,
+                    frames: 30
+                },
+                FiniteWire {
+                    port: 1,
+                    frames: 12
+                }
+            ]
+        );
+        assert_eq!(end.stall, REPLAY_STALL);
+        // Only VMs send: the run ends with their wires.
+        let end = wire_end(&model(",loops=2"), &scans(10, 4))
+            .unwrap()
+            .unwrap();
+        assert_eq!(end.wires, [FiniteWire { port: 1, frames: 8 }]);
+        // A wire played forever: no end of its own.
+        assert!(wire_end(&model(",wire=/w.pcap,loops=0"), &scans(10, 4))
+            .unwrap()
+            .is_none());
+        assert!(wire_end(&model(""), &scans(10, 4)).unwrap().is_none());
+        // 64 bits of frames, named by the port whose replay it is.
+        let e = wire_end(&model(",loops=4611686018427387904"), &scans(10, 4))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("port vm1: replay: loops="), "{e}");
+        // What a stalled run says of each wire.
+        let end = wire_end(&model(",wire=/w.pcap,loops=3"), &scans(10, 4))
+            .unwrap()
+            .unwrap();
+        let cfg = model(",wire=/w.pcap,loops=3");
+        assert_eq!(
+            wires_stalled(&cfg, &end, Some(&[(30, 30, 30), (5, 5, 4)])),
+            "replay stalled: the wires of net_flowlift0: uplink's carried 30 of 30 frames and the host took 30; vm1's carried 5 of 12 frames and the host took 4, then nothing for 5s"
+        );
+    }
+
+    #[test]
+    fn check_config_says_what_each_vm_replays() {
+        let lines = replay_lines(&model(",wire=/w.pcap,loops=3"), &scans(10, 4));
+        assert_eq!(
+            lines,
+            ["port vm1 replays /a.pcap (4 packets, 3 time(s), as the uplink's wire): VF 0 of net_flowlift0 sends it into the switch (vf0_wire)"]
+        );
+    }
 }

@@ -42,6 +42,10 @@ pub const MAX_DEVICE_NAME: usize = 63;
 /// The longest control socket path: `sun_path` holds 108 bytes with the NUL.
 pub const MAX_SOCKET_PATH: usize = 107;
 
+/// The longest path of a VF's `replay` capture: Linux's `PATH_MAX` (4096)
+/// with the NUL.
+pub const MAX_REPLAY_PATH: usize = 4095;
+
 /// The smallest byte burst of a VF rate limit: one full-size Ethernet frame,
 /// else such frames could never conform and the VF would drop them all.
 pub const MIN_BYTE_BURST: u64 = 1518;
@@ -691,6 +695,8 @@ struct RawPort {
     rate_limit_bps: Option<u64>,
     #[serde(default)]
     rate_burst: Option<u64>,
+    #[serde(default)]
+    replay: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -733,6 +739,10 @@ pub struct PortSpec {
     pub device: String,
     /// The VF's rate limit, if any.
     pub rate_limit: Option<RateLimit>,
+    /// A VF's own traffic (`replay = FILE`): the capture its VM sends,
+    /// played by the NIC model into its switch at the VF's port as the
+    /// uplink's wire is played (as many times); see [`Config::lower_vf_replays`].
+    pub replay: Option<std::path::PathBuf>,
 }
 
 impl PortSpec {
@@ -822,6 +832,7 @@ impl Config {
                 capture.display()
             ),
             rate_limit: None,
+            replay: None,
         }];
         for i in 1..=4u8 {
             ports.push(PortSpec {
@@ -830,6 +841,7 @@ impl Config {
                 mac: Some(MacAddr([2, 0, 0, 0, 0, i])),
                 device: format!("{pf}_representor_vf{}", i - 1),
                 rate_limit: None,
+                replay: None,
             });
         }
         let mut cfg = Config {
@@ -893,10 +905,68 @@ impl Config {
     pub fn replay_on_uplink(&mut self, pcap: &Path, loops: u64) {
         if crate::model_nic::is_pf(self.ports[0].dpdk_name()) {
             self.ports[0].device = crate::model_nic::with_wire(&self.ports[0].device, pcap, loops);
+            // The VFs' replays play as many times as the uplink's.
+            self.lower_vf_replays();
             return;
         }
         let infinite = if loops == 1 { "" } else { ",infinite_rx=1" };
         self.ports[0].device = format!("net_pcap_replay,rx_pcap={}{infinite}", pcap.display());
+    }
+
+    /// Puts each VF's `replay` on the uplink's device, the NIC model's PF:
+    /// `vfN_wire=FILE` (VF N of its representor) and `vfN_loops=` the
+    /// uplink's `loops`, so that the VM's traffic plays as many times as the
+    /// wire's. Idempotent; run again after `--replay`/`--loops` change the
+    /// uplink's. Ports [`check_replay`] refuses are left alone.
+    pub fn lower_vf_replays(&mut self) {
+        let Some(up) = self.ports.first() else {
+            return;
+        };
+        let Ok(d) = crate::model_nic::devargs(&up.device) else {
+            return;
+        };
+        let mut device = up.device.clone();
+        for p in &self.ports[1..] {
+            let (Some(path), Some((pf, vf))) =
+                (&p.replay, crate::model_nic::representor(p.dpdk_name()))
+            else {
+                continue;
+            };
+            if pf != up.dpdk_name() {
+                continue;
+            }
+            device = crate::model_nic::with_devarg(
+                &device,
+                &format!("vf{vf}_wire"),
+                &path.to_string_lossy(),
+            );
+            device = crate::model_nic::with_devarg(
+                &device,
+                &format!("vf{vf}_loops"),
+                &d.loops.to_string(),
+            );
+        }
+        self.ports[0].device = device;
+    }
+
+    /// The ports whose arriving traffic passes the uplink's NIC's rules, by
+    /// [`PortIdx`]: the uplink, and each VF on one of its PF's representors
+    /// (a switchdev NIC hands a VF's traffic to its switch, where a
+    /// `transfer` rule on the PF matches it by the representor's port). A
+    /// VF on any other device reaches the host by a path no rule sees.
+    pub fn nic_in_ports(&self) -> Vec<bool> {
+        let up = self.uplink();
+        let pf = up.dpdk_name();
+        self.ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                i == 0
+                    || p.dpdk_name()
+                        .split_once("_representor_")
+                        .is_some_and(|(of, what)| of == pf && !what.is_empty())
+            })
+            .collect()
     }
 }
 
@@ -1051,6 +1121,7 @@ fn expected(generic: &str) -> Option<String> {
             "a MAC address such as \"02:00:00:00:00:01\"".into()
         }
         (true, "device") => "a DPDK device string such as \"net_null1,no-rx=1\"".into(),
+        (true, "replay") => format!("a path to a pcap file, 1..={MAX_REPLAY_PATH} bytes"),
         (true, "rate_burst") => "an integer: packets or bytes a quiet VF may take at once".into(),
         (true, "priority") => "an integer in -2147483648..=2147483647".into(),
         (true, "in_port") => "a port name".into(),
@@ -1160,6 +1231,8 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         control: raw.control,
     };
     cfg.check_together().map_err(invalid)?;
+    let mut cfg = cfg;
+    cfg.lower_vf_replays();
     Ok(cfg)
 }
 
@@ -1205,6 +1278,11 @@ impl Config {
     /// every `tx_pcap=` in a directory that exists (the PMD creates it).
     pub fn check_files(&self) -> Result<(), String> {
         self.check_plugin_dirs()?;
+        for p in &self.ports {
+            if let Some(path) = &p.replay {
+                check_replay_file(p, path)?;
+            }
+        }
         for p in &self.ports {
             if crate::model_nic::is_pf(p.dpdk_name()) {
                 check_model_files(p)?;
@@ -1349,6 +1427,20 @@ pub struct MemoryUse {
     /// What the bytes are for.
     pub what: String,
     pub bytes: u64,
+}
+
+/// A VF's `replay` capture: a readable pcap file (its header read; the
+/// frames are counted when the run sizes its mbufs).
+fn check_replay_file(p: &PortSpec, path: &Path) -> Result<(), String> {
+    let shown = quoted(&path.to_string_lossy());
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("port {}: replay {shown}: {e}", p.name))?;
+    if path.is_dir() {
+        return Err(format!("port {}: replay {shown} is a directory", p.name));
+    }
+    pcap_file::pcap::PcapReader::new(std::io::BufReader::new(file))
+        .map(drop)
+        .map_err(|e| format!("port {}: replay {shown} is not a pcap capture: {e}", p.name))
 }
 
 /// The files a NIC model's PF names: its wires (read at probe) must be
@@ -1596,6 +1688,7 @@ fn lower_port(p: &RawPort) -> Result<PortSpec, String> {
         mac,
         device: p.device.clone(),
         rate_limit: rate_limit(p)?,
+        replay: p.replay.as_ref().map(std::path::PathBuf::from),
     })
 }
 
@@ -1636,6 +1729,99 @@ fn check_ports(ports: &[PortSpec]) -> Result<(), String> {
     }
     for p in ports {
         check_model_representor(p, ports).map_err(|m| format!("port {}: {m}", p.name))?;
+        check_replay(p, ports).map_err(|m| format!("port {}: {m}", p.name))?;
+    }
+    check_model_vf_wires(ports)
+}
+
+/// A VF's `replay`: a path the PMD can take as a devarg, on a representor of
+/// the NIC model whose PF is the uplink, which must not give the VF a source
+/// of its own (`vfN_wire=`) or other passes (`vfN_loops=`). The PF's
+/// devargs may already hold what [`Config::lower_vf_replays`] put there.
+fn check_replay(p: &PortSpec, ports: &[PortSpec]) -> Result<(), String> {
+    let Some(path) = &p.replay else {
+        return Ok(());
+    };
+    let text = path.to_string_lossy();
+    let shown = quoted(&text);
+    if p.role != Role::Vf {
+        return Err(format!(
+            "replay = {shown}: only a vf replays a capture (what its VM sends); the uplink's traffic is its device's (wire=, rx_pcap=) or --replay's"
+        ));
+    }
+    if text.is_empty() {
+        return Err("replay = \"\": must be a path to a pcap file".into());
+    }
+    if text.len() > MAX_REPLAY_PATH {
+        return Err(format!(
+            "replay = {shown}: {} bytes; a path has at most {MAX_REPLAY_PATH}",
+            text.len()
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() || matches!(c, ',' | '[' | ']'))
+        || text.trim() != text
+    {
+        return Err(format!(
+            "replay = {shown}: a path without commas, brackets, control characters or surrounding blanks (it becomes a devarg of the NIC model's PF, where those separate or are trimmed)"
+        ));
+    }
+    let Some((pf_name, vf)) = crate::model_nic::representor(p.dpdk_name()) else {
+        return Err(format!(
+            "replay = {shown}: only a VF on a representor of the NIC model (net_flowlift0_representor_vfN) sends its VM's traffic into the switch; device {} is not one (with net_pcap the frames would only reach the host, and it replays once or forever, not `loops` times)",
+            quoted(p.dpdk_name())
+        ));
+    };
+    let uplink = &ports[0];
+    if uplink.dpdk_name() != pf_name {
+        return Err(format!(
+            "replay = {shown}: its representor's PF {pf_name} is not the uplink's device ({}): the uplink's switch plays the VFs' traffic",
+            quoted(uplink.dpdk_name())
+        ));
+    }
+    // The uplink's devargs were checked with it.
+    let Ok(d) = crate::model_nic::devargs(&uplink.device) else {
+        return Ok(());
+    };
+    if let Some(w) = d.vf_wires.iter().find(|w| w.vf == vf) {
+        if w.path != *path {
+            return Err(format!(
+                "replay = {shown}: the uplink's device gives VF {vf} a source too (vf{vf}_wire={}): keep one",
+                quoted(&w.path.to_string_lossy())
+            ));
+        }
+        if w.loops.is_some_and(|l| l != d.loops) {
+            return Err(format!(
+                "replay = {shown}: the uplink's device sets vf{vf}_loops={}, but a replay plays as many times as the uplink's wire (loops={}): drop vf{vf}_loops",
+                w.loops.unwrap_or_default(),
+                d.loops
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every VF source a model PF plays (`vfN_wire=`, given or lowered from a
+/// port's `replay`) must be a port's representor: the PMD plays a VF's wire
+/// only while its representor runs, so a finite run would wait for it forever.
+fn check_model_vf_wires(ports: &[PortSpec]) -> Result<(), String> {
+    for pf in ports
+        .iter()
+        .filter(|p| crate::model_nic::is_pf(p.dpdk_name()))
+    {
+        let Ok(d) = crate::model_nic::devargs(&pf.device) else {
+            continue;
+        };
+        for w in &d.vf_wires {
+            let rep = format!("{}_representor_vf{}", pf.dpdk_name(), w.vf);
+            if !ports.iter().any(|p| p.dpdk_name() == rep) {
+                return Err(format!(
+                    "port {}: vf{}_wire= sends from VF {}, but no port's device is its representor {rep}, and the NIC model plays a VF's traffic only while its representor runs: add that port (with replay = FILE) or drop vf{}_wire",
+                    pf.name, w.vf, w.vf, w.vf
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -984,3 +984,182 @@ fn the_model_s_files_are_checked_before_eal() {
         "{e}"
     );
 }
+
+/// [`MODEL`] with `replay = FILE` on port `vm` (`vm1` or `vm2`).
+fn replaying(text: &str, vm: &str, file: &str) -> String {
+    let at = text.find(&format!("name = \"{vm}\"")).expect("the port");
+    let line_end = at + text[at..].find("device = ").unwrap();
+    let line_end = line_end + text[line_end..].find('\n').unwrap() + 1;
+    format!(
+        "{}replay = \"{file}\"\n{}",
+        &text[..line_end],
+        &text[line_end..]
+    )
+}
+
+#[test]
+fn a_vf_s_replay_becomes_its_source_on_the_model_s_pf_with_the_uplink_s_loops() {
+    let text = replaying(&replaying(MODEL, "vm2", "/b.pcap"), "vm1", "/a.pcap");
+    let c = Config::parse(&text, "t.toml").unwrap();
+    assert_eq!(c.vfs()[0].replay.as_deref(), Some(Path::new("/a.pcap")));
+    assert_eq!(
+        c.uplink().device,
+        "net_flowlift0,wire=/c.pcap,loops=2,representor=vf[0-1],vf0_wire=/a.pcap,vf0_loops=2,vf1_wire=/b.pcap,vf1_loops=2"
+    );
+    // Checked again after the command line: the lowered devargs are the
+    // replays' own, not a second source.
+    c.check().unwrap();
+    // --replay --loops on the uplink: the VFs' replays follow its loops.
+    let mut r = c.clone();
+    r.replay_on_uplink(Path::new("/w.pcap"), 5);
+    assert_eq!(
+        r.uplink().device,
+        "net_flowlift0,wire=/w.pcap,loops=5,representor=vf[0-1],vf0_wire=/a.pcap,vf0_loops=5,vf1_wire=/b.pcap,vf1_loops=5"
+    );
+    r.check().unwrap();
+    let d = crate::model_nic::devargs(&r.uplink().device).unwrap();
+    assert!(d.vf_wires.iter().all(|w| d.vf_loops(w) == 5));
+    // One EAL argument still: the PF's.
+    let pool = crate::eal_args::PoolShape {
+        mbufs: 8191,
+        data_room: rte::MBUF_DEFAULT_DATAROOM,
+    };
+    let vdevs: Vec<String> = crate::eal_args::eal_args(&r, pool, 4)
+        .into_iter()
+        .filter(|a| a.starts_with("--vdev"))
+        .collect();
+    assert_eq!(vdevs, [format!("--vdev={}", r.uplink().device)]);
+    // --capture-dir keeps them.
+    r.capture_vfs_to(Path::new("/out"));
+    assert!(r.uplink().device.contains("vf0_wire=/a.pcap,vf0_loops=5"));
+    r.check().unwrap();
+    // The same capture given as the PF's own devarg is one source, not two.
+    let same = text.replace("loops=2,", "loops=2,vf0_wire=/a.pcap,");
+    Config::parse(&same, "t.toml").unwrap();
+}
+
+#[test]
+fn a_vf_s_replay_in_the_wrong_place_is_refused_in_one_line() {
+    // Not on the model: net_pcap would only hand the frames to the host.
+    refused_with(
+        &replaying(GOOD, "vf1", "/a.pcap"),
+        &[
+            "port vf1: replay = \"/a.pcap\": only a VF on a representor of the NIC model",
+            "device \"net_null1\" is not one",
+        ],
+    );
+    refused_with(
+        &MODEL.replace(
+            "role = \"uplink\"\n",
+            "role = \"uplink\"\nreplay = \"/u.pcap\"\n",
+        ),
+        &["port uplink: replay = \"/u.pcap\": only a vf replays a capture"],
+    );
+    for bad in ["/a,b.pcap", "/a[1].pcap", " /a.pcap", "/a.pcap\\t"] {
+        refused_with(
+            &replaying(MODEL, "vm1", bad),
+            &["port vm1: replay = ", "a path without commas, brackets"],
+        );
+    }
+    refused_with(
+        &replaying(MODEL, "vm1", ""),
+        &["port vm1: replay = \"\": must be a path to a pcap file"],
+    );
+    let long = format!("/{}", "a".repeat(MAX_REPLAY_PATH));
+    refused_with(
+        &replaying(MODEL, "vm1", &long),
+        &["port vm1: replay = ", "4096 bytes; a path has at most 4095"],
+    );
+    // The PF's devargs give the VF another source, or other passes.
+    refused_with(
+        &replaying(MODEL, "vm1", "/a.pcap").replace("loops=2,", "loops=2,vf0_wire=/o.pcap,"),
+        &["port vm1: replay = \"/a.pcap\": the uplink's device gives VF 0 a source too (vf0_wire=\"/o.pcap\"): keep one"],
+    );
+    refused_with(
+        &replaying(MODEL, "vm1", "/a.pcap")
+            .replace("loops=2,", "loops=2,vf0_wire=/a.pcap,vf0_loops=7,"),
+        &[
+            "vf0_loops=7",
+            "as many times as the uplink's wire (loops=2)",
+        ],
+    );
+    // A wrong type names the key and what it takes.
+    refused_with(
+        &MODEL.replace(
+            "device = \"net_flowlift0_representor_vf0\"",
+            "device = \"net_flowlift0_representor_vf0\"\nreplay = 5",
+        ),
+        &["replay = 5: must be a path to a pcap file"],
+    );
+    // A VF source whose representor is no port's would never play.
+    refused_with(
+        &MODEL
+            .replace("vf[0-1]", "vf[0-2]")
+            .replace("loops=2,", "loops=2,vf2_wire=/x.pcap,"),
+        &["port uplink: vf2_wire= sends from VF 2, but no port's device is its representor net_flowlift0_representor_vf2"],
+    );
+}
+
+#[test]
+fn a_vf_s_replay_file_is_checked_before_eal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vm1.pcap");
+    let text = |path: &Path| {
+        replaying(MODEL, "vm1", &path.display().to_string()).replace("wire=/c.pcap,", "")
+    };
+    let check = |path: &Path| Config::parse(&text(path), "t.toml").unwrap().check_files();
+    let e = check(&file).unwrap_err();
+    assert!(
+        e.starts_with("port vm1: replay \"") && e.contains("vm1.pcap"),
+        "{e}"
+    );
+    let e = check(dir.path()).unwrap_err();
+    assert!(
+        e.contains("port vm1: replay") && e.contains("is a directory"),
+        "{e}"
+    );
+    std::fs::write(&file, b"not a capture").unwrap();
+    let e = check(&file).unwrap_err();
+    assert!(
+        e.contains("port vm1: replay") && e.contains("is not a pcap capture"),
+        "{e}"
+    );
+    crate::traffic::generate(
+        &crate::traffic::TrafficSpec {
+            flows: 2,
+            packets: 3,
+            ..Default::default()
+        },
+        &file,
+    )
+    .unwrap();
+    check(&file).unwrap();
+}
+
+#[test]
+fn the_nic_s_rules_see_the_uplink_and_the_vfs_on_its_representors() {
+    let c = Config::parse(MODEL, "t.toml").unwrap();
+    assert_eq!(c.nic_in_ports(), [true, true, true]);
+    // A VF on a device of its own reaches the host past the switch.
+    let c = Config::parse(GOOD, "t.toml").unwrap();
+    assert_eq!(c.nic_in_ports(), [true, false]);
+    let c = Config::parse(
+        &GOOD
+            .replace(
+                "net_pcap0,rx_pcap=/tmp/in.pcap",
+                "0000:03:00.0,representor=vf[0]",
+            )
+            .replace("net_null1,no-rx=1", "0000:03:00.0_representor_vf0"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.nic_in_ports(), [true, true]);
+    let c = Config::parse(
+        &GOOD
+            .replace("net_pcap0,rx_pcap=/tmp/in.pcap", "0000:03:00.0")
+            .replace("net_null1,no-rx=1", "0000:04:00.0_representor_vf0"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.nic_in_ports(), [true, false], "another PF's representor");
+}

@@ -1,7 +1,10 @@
 //! Forwarding by destination MAC, as an SR-IOV NIC's embedded switch does it:
 //! frames from the uplink go to the VF that owns their destination MAC; frames
-//! from a VF go to the uplink. Unknown unicast and group (broadcast/multicast)
-//! destinations on the uplink are dropped or flooded to every VF, per config.
+//! from a VF go to another VF when that VF owns their destination MAC (VM to
+//! VM), else to the uplink (the outside: unknown unicast, group addresses, and
+//! the VF's own MAC, since a switch never sends a frame back where it came
+//! from). Unknown unicast and group (broadcast/multicast) destinations on the
+//! uplink are dropped or flooded to every VF, per config.
 
 use crate::mac::MacAddr;
 use crate::PortIdx;
@@ -81,12 +84,12 @@ impl L2Table {
         if frame.len() < ETH_HDR_LEN {
             return Verdict::Drop(DropReason::Runt);
         }
-        if in_port != self.uplink {
-            return Verdict::Forward(self.uplink);
-        }
         let Some(dst) = MacAddr::from_slice(frame) else {
             return Verdict::Drop(DropReason::Runt);
         };
+        if in_port != self.uplink {
+            return Verdict::Forward(self.vf_from_vf(in_port, dst));
+        }
         if dst.is_group() {
             return match self.group {
                 MissAction::Drop => Verdict::Drop(DropReason::Group),
@@ -103,6 +106,22 @@ impl L2Table {
             MissAction::Drop => Verdict::Drop(DropReason::UnknownUnicast),
             MissAction::Flood => Verdict::Flood,
         }
+    }
+
+    /// Where a frame a VF sent (`in_port`) to `dst` goes: the other VF that
+    /// owns `dst`, else the uplink. Group addresses go to the uplink only
+    /// (the VMs behind the other VFs do not get a VM's broadcasts).
+    #[inline]
+    fn vf_from_vf(&self, in_port: PortIdx, dst: MacAddr) -> PortIdx {
+        if !dst.is_group() {
+            let key = dst.to_u64();
+            for &(mac, port) in &self.vfs {
+                if mac == key && port != in_port {
+                    return port;
+                }
+            }
+        }
+        self.uplink
     }
 }
 
@@ -136,16 +155,34 @@ mod tests {
     }
 
     #[test]
-    fn vf_frames_go_to_the_uplink_whatever_their_destination() {
-        let t = table(MissAction::Drop);
-        assert_eq!(
-            t.decide(PortIdx(1), &frame([2, 0, 0, 0, 0, 2])),
-            Verdict::Forward(PortIdx(0))
-        );
-        assert_eq!(
-            t.decide(PortIdx(2), &frame([0xff; 6])),
-            Verdict::Forward(PortIdx(0))
-        );
+    fn vf_frames_go_to_the_vf_owning_the_mac_else_to_the_uplink() {
+        // Whatever the uplink's miss actions: they are for the wire's frames.
+        for miss in [MissAction::Drop, MissAction::Flood] {
+            let t = table(miss);
+            // VM to VM, both ways.
+            assert_eq!(
+                t.decide(PortIdx(1), &frame([2, 0, 0, 0, 0, 2])),
+                Verdict::Forward(PortIdx(2))
+            );
+            assert_eq!(
+                t.decide(PortIdx(2), &frame([2, 0, 0, 0, 0, 1])),
+                Verdict::Forward(PortIdx(1))
+            );
+            // To the outside: a MAC no VF owns, a group address, and the
+            // VF's own MAC (never sent back where it came from).
+            for dst in [
+                [2, 0, 0, 0, 0, 9],
+                [0xff; 6],
+                [1, 0, 0x5e, 0, 0, 1],
+                [2, 0, 0, 0, 0, 1],
+            ] {
+                assert_eq!(
+                    t.decide(PortIdx(1), &frame(dst)),
+                    Verdict::Forward(PortIdx(0)),
+                    "{dst:x?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -363,7 +363,7 @@ fn flooding_sends_one_copy_to_every_vf() {
 }
 
 #[test]
-fn vf_traffic_goes_up_and_every_packet_is_accounted_for() {
+fn vf_traffic_goes_up_or_to_another_vf_and_every_packet_is_accounted_for() {
     let rx = vec![
         RxAssignment {
             port: PortIdx(0),
@@ -377,7 +377,9 @@ fn vf_traffic_goes_up_and_every_packet_is_accounted_for() {
         },
         RxAssignment {
             port: PortIdx(2),
-            queue: VecRx::with_frames(vec![udp(1, 3, 3, 70), arp(80)]),
+            // To VF 1's MAC (VM to VM), to a MAC no VF owns and a broadcast
+            // (out of the uplink, whatever the uplink's miss actions).
+            queue: VecRx::with_frames(vec![udp(1, 3, 3, 70), udp(9, 4, 4, 72), arp(80)]),
             budget: None,
         },
     ];
@@ -389,7 +391,22 @@ fn vf_traffic_goes_up_and_every_packet_is_accounted_for() {
         (t[0].drop_unknown_unicast, t[0].drop_group, t[0].drop_runt),
         (1, 1, 1)
     );
-    assert_eq!(r.worker.tx[0].queue.sent, vec![udp(1, 3, 3, 70), arp(80)]);
+    assert_eq!((t[2].rx_packets, t[2].policy_drops()), (3, 0));
+    assert_eq!(
+        r.worker.tx[0].queue.sent,
+        vec![udp(9, 4, 4, 72), arp(80)],
+        "the VF's frames for the outside go up"
+    );
+    assert_eq!(
+        r.worker.tx[1].queue.sent,
+        vec![udp(1, 3, 3, 70)],
+        "VF 2's frame for VF 1's MAC goes to VF 1"
+    );
+    assert_eq!(r.worker.tx[2].queue.sent, vec![udp(2, 2, 2, 64)]);
+    assert_eq!(
+        (t[0].tx_packets, t[1].tx_packets, t[2].tx_packets),
+        (2, 1, 1)
+    );
     let received: u64 = t.iter().map(|p| p.rx_packets).sum();
     let sent: u64 = t.iter().map(|p| p.tx_packets).sum();
     let dropped: u64 = t.iter().map(|p| p.policy_drops() + p.tx_dropped).sum();

@@ -25,6 +25,17 @@ pub fn uplink(capture: &Path, loops: u64) -> String {
 /// [`VFS`] on representor `i`, and `tables` (TOML tables such as
 /// `[offload]`, or nothing) before the ports; returns its path.
 pub fn config(dir: &Path, uplink_device: &str, tables: &str) -> PathBuf {
+    config_replaying(dir, uplink_device, tables, &[])
+}
+
+/// [`config`] with VMs that send: each `(name, capture)` of `replays` gives
+/// the VF port `name` of [`VFS`] `replay = "capture"`.
+pub fn config_replaying(
+    dir: &Path,
+    uplink_device: &str,
+    tables: &str,
+    replays: &[(&str, &Path)],
+) -> PathBuf {
     let mut text = format!(
         r#"
 [eal]
@@ -41,6 +52,9 @@ device = "{uplink_device}"
         text += &format!(
             "[[port]]\nname = \"{name}\"\nrole = \"vf\"\nmac = \"02:00:00:00:00:{mac:02x}\"\ndevice = \"net_flowlift0_representor_vf{i}\"\n"
         );
+        if let Some((_, capture)) = replays.iter().find(|(vm, _)| vm == name) {
+            text += &format!("replay = \"{}\"\n", capture.display());
+        }
     }
     let path = dir.join("flowlift.toml");
     std::fs::write(&path, text).expect("write the config");

@@ -271,12 +271,18 @@ fn the_pmd_s_injected_faults_leave_the_accounting_exact() {
         line.contains("queries failed device_gone"),
         "failed counter reads counted: {line}"
     );
+    // Each flow logs its last failed install's reason: a flow refused
+    // no_space and then busy logs busy, so with a handful of refusals
+    // either reason may be nobody's last; the report line above has both.
     let reasons: Vec<&str> = run
         .log
         .iter()
         .filter_map(|v| v["offload_failure"].as_str())
         .collect();
-    assert!(reasons.contains(&"busy") && reasons.contains(&"no_space"));
+    assert!(
+        !reasons.is_empty() && reasons.iter().all(|r| ["busy", "no_space"].contains(r)),
+        "{reasons:?}"
+    );
 }
 
 /// With the device's default counter cache (1000 ms, mlx5's) and 20 ms
