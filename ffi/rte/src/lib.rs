@@ -4,7 +4,7 @@
 //! table's `simd.rs` aside), each with a `// SAFETY:` line. Every DPDK object is an
 //! owning Rust type whose `Drop` releases it: [`Eal`], [`Mempool`], [`Mbuf`],
 //! [`Port`] and its queues, [`Ring`], [`flow::Rule`], [`flow::IndirectCounter`],
-//! [`hash::RteHash`].
+//! [`mtr::Profile`], [`mtr::Policy`], [`mtr::Meter`], [`hash::RteHash`].
 //!
 //! Threading: [`Eal`] is initialised once per process. A [`RxQueue`] or [`TxQueue`]
 //! is `Send` but not `Sync`: one lcore polls it, as DPDK requires. [`Port`] handles
@@ -21,6 +21,7 @@ pub mod hash;
 mod ids;
 mod mbuf;
 mod mempool;
+pub mod mtr;
 mod port;
 mod ring;
 
