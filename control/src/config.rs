@@ -1190,14 +1190,6 @@ impl Config {
                 }
             ));
         }
-        if self.offload.backend == BackendKind::RteFlow {
-            if let Some(p) = self.ports.iter().find(|p| p.rate_limit.is_some()) {
-                return Err(format!(
-                    "port {}: rate limits with the rte_flow backend need rte_mtr meters, which flowlift does not create yet: use offload backend emulated or none, or remove rate_limit_pps/rate_limit_bps",
-                    p.name
-                ));
-            }
-        }
         for (idx, p) in self.ports.iter().enumerate() {
             // Each worker sends on every port; the emulated NIC on every VF.
             let nic_tx = usize::from(emulated && idx > 0);

@@ -10,6 +10,7 @@
 
 pub mod emulated;
 pub mod manager;
+pub mod meters;
 pub mod rte_flow;
 pub mod rule;
 pub mod static_lower;
@@ -213,6 +214,35 @@ pub trait OffloadBackend {
     /// reading that has not moved says nothing about the flow's rate.
     fn counter_refresh(&self) -> std::time::Duration {
         std::time::Duration::ZERO
+    }
+
+    // Per-VF rate limits on the NIC (a rule's `HwRule::meter`). Whatever
+    // `meter_ready` says, `install` of a rule naming a meter the backend
+    // cannot apply fails: a flow to a rate-limited VF is never carried
+    // unmetered.
+
+    /// Whether rules may name `meter`: false when the NIC cannot police
+    /// that VF, whose flows then stay on the workers (and their meter). A
+    /// backend that says nothing meters every rule that names a meter, or
+    /// refuses it at `install`.
+    fn meter_ready(&self, _meter: u32) -> bool {
+        true
+    }
+    /// What the NIC's meters dropped (policed red), per meter, since they
+    /// were made: whole counts (not deltas), or the read's failure.
+    fn meter_drops(&mut self) -> Vec<(u32, Result<HwCounters, OffloadError>)> {
+        Vec::new()
+    }
+    /// How long until a read of the meters' drops is final: a counter
+    /// cache's period after the last rule naming a meter went (`None`:
+    /// now, or no meters).
+    fn meter_drops_due_in(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// What the backend made of the rate limits at start, to say once
+    /// (`None`: nothing to say).
+    fn meters_line(&self) -> Option<String> {
+        None
     }
 
     // Operators' static rules (testpmd's `flow` commands), apart from the
