@@ -25,6 +25,17 @@ pub fn uplink(capture: &Path, loops: u64) -> String {
 /// [`VFS`] on representor `i`, and `tables` (TOML tables such as
 /// `[offload]`, or nothing) before the ports; returns its path.
 pub fn config(dir: &Path, uplink_device: &str, tables: &str) -> PathBuf {
+    config_with(dir, uplink_device, tables, &[])
+}
+
+/// [`config`], with `vf_keys` (a VF's name, and lines of keys such as
+/// `rate_limit_pps = 1000`) added to those VFs' tables.
+pub fn config_with(
+    dir: &Path,
+    uplink_device: &str,
+    tables: &str,
+    vf_keys: &[(&str, &str)],
+) -> PathBuf {
     let mut text = format!(
         r#"
 [eal]
@@ -41,6 +52,10 @@ device = "{uplink_device}"
         text += &format!(
             "[[port]]\nname = \"{name}\"\nrole = \"vf\"\nmac = \"02:00:00:00:00:{mac:02x}\"\ndevice = \"net_flowlift0_representor_vf{i}\"\n"
         );
+        for (_, keys) in vf_keys.iter().filter(|(n, _)| n == name) {
+            text += keys;
+            text += "\n";
+        }
     }
     let path = dir.join("flowlift.toml");
     std::fs::write(&path, text).expect("write the config");
