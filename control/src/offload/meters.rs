@@ -42,9 +42,10 @@ pub struct VfLimit {
     pub limit: RateLimit,
 }
 
-/// Ids of the probe's throw-away profile, policy and meter: far above the
-/// VFs' ids (their port indexes), below rte_mtr's invalid `u32::MAX`.
-const PROBE_ID: u32 = u32::MAX - 1;
+/// Ids of the probe's throw-away profile, policy and meter: above every
+/// VF's id (its port index; DPDK here has at most 32 ports), and small, as
+/// PMDs keep ids in tables of bounded size (mlx5 refuses large policy ids).
+const PROBE_ID: u32 = 1000;
 
 /// The one policy every VF meter applies.
 const POLICY_ID: u32 = 1;

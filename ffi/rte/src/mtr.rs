@@ -137,7 +137,10 @@ pub struct ProfileSpec {
 /// Whether a PMD meters an algorithm in bytes and in packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Modes {
-    /// Meter objects of this algorithm at most (0: none).
+    /// Meter objects of this algorithm at most, as the PMD says. Not taken
+    /// for a refusal when 0: mlx5 says 0 for every algorithm on its ASO
+    /// meters (ConnectX-6 Dx and later), which do them all; the byte and
+    /// packet mode flags are what it means.
     pub n_max: u32,
     pub bytes: bool,
     pub packets: bool,
@@ -146,11 +149,10 @@ pub struct Modes {
 impl Modes {
     /// Whether profiles of this algorithm in `unit` are supported.
     pub fn supports(&self, unit: Unit) -> bool {
-        self.n_max > 0
-            && match unit {
-                Unit::Bytes => self.bytes,
-                Unit::Packets => self.packets,
-            }
+        match unit {
+            Unit::Bytes => self.bytes,
+            Unit::Packets => self.packets,
+        }
     }
 }
 

@@ -85,9 +85,11 @@ fn capabilities_say_which_algorithm_meters_in_which_unit() {
         meter_srtcm_rfc2697_n_max: 16,
         srtcm_rfc2697_byte_mode_supported: 1,
         srtcm_rfc2697_packet_mode_supported: 0,
+        // As mlx5 says on its ASO meters: no count by algorithm, the modes
+        // flagged.
         meter_trtcm_rfc2698_n_max: 0,
         trtcm_rfc2698_byte_mode_supported: 1,
-        trtcm_rfc2698_packet_mode_supported: 1,
+        trtcm_rfc2698_packet_mode_supported: 0,
         stats_mask: stats::PKTS_DROPPED | stats::BYTES_DROPPED,
         ..Default::default()
     };
@@ -106,9 +108,10 @@ fn capabilities_say_which_algorithm_meters_in_which_unit() {
     assert!(c.supports(&sr, Unit::Bytes));
     assert!(!c.supports(&sr, Unit::Packets), "no packet mode said");
     assert!(
-        !c.supports(&tr, Unit::Bytes),
-        "modes without meters of the algorithm are no support"
+        c.supports(&tr, Unit::Bytes),
+        "the mode flag says it, whatever the count by algorithm"
     );
+    assert!(!c.supports(&tr, Unit::Packets));
     assert_eq!(c.stats_mask, 0x88);
 }
 
