@@ -242,9 +242,24 @@ fn to_port(log: &[serde_json::Value], port: &str, key: &str) -> u64 {
         .sum()
 }
 
-#[test]
-fn on_the_nic_model_each_path_polices_with_the_whole_limit_and_every_drop_is_counted() {
-    let _serial = one_at_a_time();
+/// A run on the NIC model, with what every test of it checks done.
+struct ModelRun {
+    stdout: String,
+    log: Vec<serde_json::Value>,
+    frames: Vec<Vec<u8>>,
+    /// vm1's capture stamps: the workers' TX on its representor, the rules'.
+    host: Vec<f64>,
+    nic: Vec<f64>,
+    counters: HashMap<String, flowlift_tests::FinalCounters>,
+}
+
+/// Runs the model's wire through `--offload rte_flow` with vm1 rate-limited
+/// and `devargs` added to the PF's; checks that it ran to the wire's end,
+/// that every flow is exact against the capture, that nothing was missed,
+/// and that vm1's meter drops are exactly what it was offered and did not
+/// get (`Meter-dropped` = offered - delivered, the NIC's share = its rules'
+/// packets - what they delivered). Returns the run for the rest.
+fn run_model(devargs: &str) -> ModelRun {
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("wire.pcap");
     let frames = model::capture(
@@ -259,7 +274,7 @@ fn on_the_nic_model_each_path_polices_with_the_whole_limit_and_every_drop_is_cou
     let caps = dir.path().join("vfs");
     std::fs::create_dir(&caps).unwrap();
     let uplink = format!(
-        "{},rate_pps={WIRE_PPS},vf_capture_dir={}",
+        "{},rate_pps={WIRE_PPS},vf_capture_dir={}{devargs}",
         model::uplink(&capture, LOOPS),
         caps.display()
     );
@@ -293,16 +308,6 @@ backoff_ms = 10
         stdout.contains("Stopping (replay complete)"),
         "{}",
         describe(&out)
-    );
-    assert!(
-        stdout.contains("meter yes"),
-        "the probe found the model's meters\n{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!(
-            "rate limits on the NIC: vm1 {MODEL_LIMIT} pps burst {MODEL_BURST} packets (srTCM meter 1 on the PF)"
-        )),
-        "flowlift says what it made of the limit\n{stdout}"
     );
     let log = flow_log_lines(&log_path);
 
@@ -339,8 +344,7 @@ backoff_ms = 10
         "the whole wire in, nothing missed\n{stdout}"
     );
 
-    // What vm1 was offered (its flows' packets, by path) and what it got
-    // (its captures: the workers' TX on the representor, the rules').
+    // What vm1 was offered (its flows' packets, by path) and what it got.
     let host = stamps_or_none(&caps.join("vf0.pcap"));
     let nic = stamps_or_none(&caps.join("vf0-offloaded.pcap"));
     let (sw_offered, hw_offered) = (
@@ -351,10 +355,6 @@ backoff_ms = 10
         "vm1 offered {sw_offered} to the workers, {hw_offered} to the NIC; got {} and {}",
         host.len(),
         nic.len()
-    );
-    assert!(
-        hw_offered > 0 && !nic.is_empty(),
-        "vm1's hot flows were on the NIC\n{stdout}"
     );
     let vm1 = &counters["vm1"];
     assert_eq!(
@@ -371,36 +371,7 @@ backoff_ms = 10
         (workers_dropped + nic_dropped, nic_dropped),
         "Meter-dropped = offered - delivered, the NIC's share apart\n{stdout}"
     );
-    assert!(
-        workers_dropped > 0 && nic_dropped > 0,
-        "the limit bit on both paths\n{stdout}"
-    );
-
-    // What docs/rte_flow.md promises: each path at most the limit (over any
-    // window, plus the burst), so together at most twice the limit.
-    let rate = MODEL_LIMIT as f64;
-    let allowed = MODEL_BURST as f64 + rate * STAMP_SLACK_S;
-    for (path, t) in [("workers", &host), ("NIC", &nic)] {
-        let over = beyond_rate(t, rate);
-        let span = t.last().unwrap() - t.first().unwrap();
-        eprintln!(
-            "vm1 via the {path}: {} frames over {span:.3}s ({:.0} pps), at most {over:.0} beyond {rate} pps in a window",
-            t.len(),
-            (t.len() - 1) as f64 / span
-        );
-        assert!(
-            over <= allowed,
-            "vm1 got {over:.0} frames beyond its limit from the {path} in one window (burst {MODEL_BURST})"
-        );
-        assert!(
-            t.len() as f64 >= 0.5 * rate * span,
-            "the {path}' meter passes about the limit, not far less: {} frames in {span:.3}s",
-            t.len()
-        );
-    }
-    let mut both: Vec<f64> = host.iter().chain(&nic).copied().collect();
-    both.sort_by(f64::total_cmp);
-    assert!(beyond_rate(&both, 2.0 * rate) <= 2.0 * allowed);
+    assert!(workers_dropped > 0, "the limit bit\n{stdout}");
 
     // The other VFs have no limit: every frame of theirs, no meter drop.
     let vf_want = by_vf(&frames);
@@ -417,4 +388,122 @@ backoff_ms = 10
         .find(|l| l.contains("Offload (rte_flow"))
         .expect("the offload report line");
     assert!(line.ends_with("rules left 0"), "{line}");
+    ModelRun {
+        stdout,
+        log,
+        frames,
+        host,
+        nic,
+        counters,
+    }
+}
+
+/// Checks that `times` (a path's capture stamps) hold to `rate` a second
+/// plus `burst` over every window (allowing for the stamps' slack), and
+/// that the meter passed about the rate, not far less.
+fn within_limit(path: &str, times: &[f64], rate: f64, burst: f64) {
+    let over = beyond_rate(times, rate);
+    let span = times.last().unwrap() - times.first().unwrap();
+    eprintln!(
+        "vm1 via the {path}: {} frames over {span:.3}s ({:.0} pps), at most {over:.0} beyond {rate} pps in a window",
+        times.len(),
+        (times.len() - 1) as f64 / span
+    );
+    assert!(
+        over <= burst + rate * STAMP_SLACK_S,
+        "vm1 got {over:.0} frames beyond {rate} pps from the {path} in one window (burst {burst})"
+    );
+    assert!(
+        times.len() as f64 >= 0.5 * rate * span,
+        "the {path}' meter passes about the limit, not far less: {} frames in {span:.3}s",
+        times.len()
+    );
+}
+
+#[test]
+fn on_the_nic_model_each_path_polices_with_the_whole_limit_and_every_drop_is_counted() {
+    let _serial = one_at_a_time();
+    let run = run_model("");
+    let stdout = &run.stdout;
+    assert!(
+        stdout.contains("meter yes"),
+        "the probe found the model's meters\n{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "rate limits on the NIC: vm1 {MODEL_LIMIT} pps burst {MODEL_BURST} packets (srTCM meter 1 on the PF)"
+        )),
+        "flowlift says what it made of the limit\n{stdout}"
+    );
+    let vm1 = &run.counters["vm1"];
+    assert!(
+        to_port(&run.log, "vm1", "hw_packets") > 0 && !run.nic.is_empty(),
+        "vm1's hot flows were on the NIC\n{stdout}"
+    );
+    assert!(
+        vm1.meter_dropped_nic > 0,
+        "the NIC's meter bit too\n{stdout}"
+    );
+    // What docs/rte_flow.md promises: each path at most the limit (over any
+    // window, plus the burst), so together at most twice the limit.
+    let (rate, burst) = (MODEL_LIMIT as f64, MODEL_BURST as f64);
+    within_limit("workers", &run.host, rate, burst);
+    within_limit("NIC", &run.nic, rate, burst);
+    let mut both: Vec<f64> = run.host.iter().chain(&run.nic).copied().collect();
+    both.sort_by(f64::total_cmp);
+    assert!(beyond_rate(&both, 2.0 * rate) <= 2.0 * (burst + rate * STAMP_SLACK_S));
+    assert!(
+        !stdout.contains("Rate limits:"),
+        "nothing kept back\n{stdout}"
+    );
+}
+
+/// A NIC without room for a meter (the model's `meters=0`): the probe says
+/// `meter no`, flowlift says why once, and vm1's flows stay on the workers
+/// (never on the NIC unmetered), held to the limit by the workers' meter;
+/// the other VFs' hot flows still go to the NIC.
+#[test]
+fn on_a_nic_that_cannot_meter_the_vf_s_flows_stay_on_the_workers() {
+    let _serial = one_at_a_time();
+    let run = run_model(",meters=0");
+    let stdout = &run.stdout;
+    assert!(stdout.contains("meter no"), "{stdout}");
+    let said = stdout
+        .lines()
+        .find(|l| l.starts_with("rate limits on the NIC:"))
+        .unwrap_or_else(|| panic!("the limits' line\n{stdout}"));
+    assert!(
+        said.contains("vm1: no NIC meter (the NIC refused a meter: ")
+            && said.ends_with("its flows stay on the workers"),
+        "{said}"
+    );
+    assert_eq!(to_port(&run.log, "vm1", "hw_packets"), 0, "{stdout}");
+    assert!(run.nic.is_empty(), "nothing reached vm1 through a rule");
+    let kept: Vec<_> = run
+        .log
+        .iter()
+        .filter(|v| v["offload_failure"] == "no_meter")
+        .collect();
+    assert!(
+        !kept.is_empty() && kept.iter().all(|v| v["action"] == "output:vm1"),
+        "vm1's hot flows say why they stayed: {kept:?}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("Rate limits:"))
+        .unwrap_or_else(|| panic!("the report's rate limits line\n{stdout}"));
+    assert!(
+        line.contains(&format!(
+            "Rate limits: {} flows kept on the workers (no NIC meter for their VF)",
+            kept.len()
+        )),
+        "{line}"
+    );
+    within_limit("workers", &run.host, MODEL_LIMIT as f64, MODEL_BURST as f64);
+    let others_on_nic: u64 = VFS[1..]
+        .iter()
+        .map(|(name, _)| to_port(&run.log, name, "hw_packets"))
+        .sum();
+    assert!(others_on_nic > 0, "the other VFs' hot flows on the NIC");
+    assert_eq!(run.frames.len(), 20_000);
 }
