@@ -271,12 +271,18 @@ fn the_pmd_s_injected_faults_leave_the_accounting_exact() {
         line.contains("queries failed device_gone"),
         "failed counter reads counted: {line}"
     );
+    // A flow's record keeps its last refusal: one refused no-space and then
+    // busy at its retry says busy (which flow meets which injected fault
+    // depends on the ticks' timing), so both kinds need not each show.
     let reasons: Vec<&str> = run
         .log
         .iter()
         .filter_map(|v| v["offload_failure"].as_str())
         .collect();
-    assert!(reasons.contains(&"busy") && reasons.contains(&"no_space"));
+    assert!(
+        !reasons.is_empty() && reasons.iter().all(|r| *r == "busy" || *r == "no_space"),
+        "the refused flows' records say why: {reasons:?}"
+    );
 }
 
 /// With the device's default counter cache (1000 ms, mlx5's) and 20 ms
