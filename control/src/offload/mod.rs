@@ -2,6 +2,7 @@
 //! back. One trait, [`OffloadBackend`], and its implementations: [`rte_flow`]
 //! for NICs with flow rules (mlx5, ice, i40e, ...), and [`emulated`], the
 //! control side of the NIC model (`dataplane::eswitch`) used everywhere else.
+//! [`meters`] makes the rte_flow backend's per-VF rate-limit meters (rte_mtr).
 //! [`suite`] is the one test suite every backend must pass.
 //!
 //! A backend owns its rules: it hands out [`HwRuleId`]s, and `remove` returns the
