@@ -31,6 +31,7 @@ use crate::fleet::{DpdkWorker, FlowKeeper, WorkerHandle};
 use crate::flowlog::{FlowLog, TscClock};
 use crate::metrics::{ControlSnapshot, MetricsServer, Sources};
 use crate::offload::manager::{OffloadParams, Offloader, PortPlan};
+use crate::offload::meters::VfLimit;
 use crate::offload::rte_flow::RteFlowBackend;
 use crate::offload::static_rules::StaticTaken;
 use crate::offload::OffloadBackend;
@@ -750,7 +751,16 @@ fn run_with_eal(
         StopReason::ConfigChecked => "config checked",
     };
     writeln!(out, "\nStopping ({why}). Final counters:")?;
-    write!(out, "{}", final_report(&open.labels, &totals, &hw))?;
+    let nic_meter: Vec<u64> = keeper
+        .hw_by_port()
+        .iter()
+        .map(|h| h.meter_dropped.packets)
+        .collect();
+    write!(
+        out,
+        "{}",
+        final_report(&open.labels, &totals, &hw, &nic_meter)
+    )?;
     let figures: Vec<WorkerFigures> = dp
         .worker_lcores
         .iter()
@@ -963,16 +973,27 @@ fn start_offload(
     let (backend, plan): (Box<dyn OffloadBackend>, PortPlan) = match o.backend {
         BackendKind::None => return Ok(None),
         BackendKind::RteFlow => {
-            if metered.iter().any(|m| *m) {
-                bail!(
-                    "rate limits with the rte_flow backend need rte_mtr meters, which flowlift does not create yet: use --offload none, or remove rate_limit_pps/rate_limit_bps"
-                );
-            }
             let sample_out = open.ports.get(1).map_or(0, |p| p.id().0);
+            // Each rate-limited VF's meter, numbered by its port index (as
+            // the rules name it; see `PortPlan::metered`).
+            let limits = cfg
+                .ports
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    p.rate_limit.map(|limit| VfLimit {
+                        meter: i as u32,
+                        name: p.name.clone(),
+                        limit,
+                    })
+                })
+                .collect();
             // The rules go on the uplink, the PF: on a switchdev NIC it is
-            // the transfer proxy of every port of its switch.
+            // the transfer proxy of every port of its switch, and its meters
+            // are made there too.
             let backend = RteFlowBackend::new(open.ports[0].clone(), sample_out)
-                .with_counter_refresh(counter_refresh(cfg));
+                .with_counter_refresh(counter_refresh(cfg))
+                .with_rate_limits(limits);
             refresh = Some(backend.counter_refresh());
             let plan = PortPlan {
                 hw_port: open.ports.iter().map(|p| p.id().0).collect(),
@@ -1026,6 +1047,9 @@ fn start_offload(
                 r.as_millis()
             )
         };
+    }
+    if let Some(meters) = offloader.meters_line() {
+        line += &format!("\n{meters}");
     }
     Ok(Some((offloader, line)))
 }

@@ -716,7 +716,9 @@ struct RawConfig {
     control: ControlSection,
 }
 
-/// A VF's rate limit, enforced on both paths (see `dataplane::meter`).
+/// A VF's rate limit, enforced on both paths: by the workers' meter (see
+/// `dataplane::meter`) and, on a NIC driven through rte_flow, by an rte_mtr
+/// meter of the NIC's (see `offload::meters`), each with the whole limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     pub unit: flowlift_dataplane::meter::MeterUnit,

@@ -453,6 +453,17 @@ fn port_values_taken_silently_are_refused() {
         &vf("rate_limit_pps = 1000\nrate_burst = 1000000000000"),
         &["port vf1: rate_burst = 1000000000000: must be 1..=60000 packets"],
     );
+    // The rte_flow backend polices rate limits with rte_mtr meters (it
+    // refused them before it made any).
+    let c = Config::parse(
+        &format!(
+            "{}\n[offload]\nbackend = \"rte_flow\"\n",
+            vf("rate_limit_pps = 1000")
+        ),
+        "t",
+    )
+    .expect("rate limits with the rte_flow backend");
+    assert_eq!(c.vfs()[0].rate_limit.map(|l| l.rate), Some(1000));
 }
 
 #[test]

@@ -61,11 +61,14 @@ pub struct FlowKeeper {
 }
 
 /// What the NIC's per-flow rules carried for one port, from the rules'
-/// counters: taken as the port's arrivals (`rx`), delivered to it (`tx`).
+/// counters: taken as the port's arrivals (`rx`), delivered to it (`tx`),
+/// and what the port's NIC meter dropped of what they took for it
+/// (`meter_dropped`, from the meter's statistics; not in `tx`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PortHw {
     pub rx: HwCounters,
     pub tx: HwCounters,
+    pub meter_dropped: HwCounters,
 }
 
 fn add_hw(by_port: &mut [PortHw], key: &FlowKey, action: FlowAction, c: HwCounters) {
@@ -110,11 +113,23 @@ impl FlowKeeper {
     }
 
     /// What the NIC's per-flow rules carried by port, from their counters:
-    /// the ended flows' final counts and the live flows' latest.
+    /// the ended flows' final counts and the live flows' latest. A metered
+    /// VF's rules count (COUNT before METER) what its meter then dropped:
+    /// that is the meter's drops, not the VF's TX.
     pub fn hw_by_port(&self) -> Vec<PortHw> {
         let mut out = self.hw_logged_by_port.clone();
         for (_, f) in self.tracker.iter() {
             add_hw(&mut out, &f.key, f.action, f.off.hw_total());
+        }
+        if let Some(off) = self.offload.as_ref() {
+            for (&meter, d) in off.meter_drops() {
+                // A VF's meter is numbered by its port index.
+                if let Some(p) = out.get_mut(meter as usize) {
+                    p.tx.packets = p.tx.packets.saturating_sub(d.packets);
+                    p.tx.bytes = p.tx.bytes.saturating_sub(d.bytes);
+                    p.meter_dropped = *d;
+                }
+            }
         }
         out
     }

@@ -542,14 +542,17 @@ impl prometheus_client::collector::Collector for Collector {
     }
 }
 
-/// Adds the NIC model's share to per-port totals: the uplink's RX is what it
-/// received; each VF's TX and drops add what its rules delivered or dropped.
+/// Adds the NIC's share, from its rules' counters and meters, to per-port
+/// totals: what the rules took counts as RX on the port it came in on; what
+/// they delivered as the VF's TX, and what the VF's NIC meter dropped as its
+/// meter drops (beside the workers' meter's).
 pub fn merge_flows_hw(totals: &mut [PortTotals], hw: &[crate::fleet::PortHw]) {
     for (t, h) in totals.iter_mut().zip(hw) {
         t.rx_packets += h.rx.packets;
         t.rx_bytes += h.rx.bytes;
         t.tx_packets += h.tx.packets;
         t.tx_bytes += h.tx.bytes;
+        t.drop_meter += h.meter_dropped.packets;
     }
 }
 

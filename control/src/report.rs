@@ -144,12 +144,19 @@ pub fn flow_report(
     out
 }
 
-/// The final counters: one block per port, then the totals.
-pub fn final_report(labels: &[PortLabel], sw: &[PortTotals], hw: &[PortStats]) -> String {
+/// The final counters: one block per port, then the totals. `nic_meter`:
+/// of each port's meter drops (in `sw`), those of the NIC's meter (shown
+/// apart when there are any; missing entries are 0).
+pub fn final_report(
+    labels: &[PortLabel],
+    sw: &[PortTotals],
+    hw: &[PortStats],
+    nic_meter: &[u64],
+) -> String {
     let mut out = String::new();
     let mut total = PortTotals::default();
     let mut total_rx_dropped = 0;
-    for ((label, t), h) in labels.iter().zip(sw).zip(hw) {
+    for (i, ((label, t), h)) in labels.iter().zip(sw).zip(hw).enumerate() {
         let rx_dropped = h.rx_missed + h.rx_nombuf;
         total_rx_dropped += rx_dropped;
         let title = format!(
@@ -176,7 +183,16 @@ pub fn final_report(labels: &[PortLabel], sw: &[PortTotals], hw: &[PortStats]) -
             t.drop_runt,
             t.flooded
         );
-        if t.drop_meter > 0 {
+        let nic = nic_meter.get(i).copied().unwrap_or(0);
+        if nic > 0 {
+            let _ = writeln!(
+                out,
+                "  Meter-dropped: {} (over the port's rate limit: workers' meter {}, NIC's meter {})",
+                t.drop_meter,
+                t.drop_meter.saturating_sub(nic),
+                nic
+            );
+        } else if t.drop_meter > 0 {
             let _ = writeln!(
                 out,
                 "  Meter-dropped: {} (over the port's rate limit)",
@@ -273,7 +289,7 @@ mod tests {
         sw[1].tx_packets = 8;
         sw[1].tx_bytes = 480;
         let hw = vec![PortStats::default(); 2];
-        let r = final_report(&labels(), &sw, &hw);
+        let r = final_report(&labels(), &sw, &hw, &[]);
         assert!(
             r.contains("Forward statistics for port uplink (port 0, net_null)"),
             "{r}"
@@ -289,6 +305,26 @@ mod tests {
         assert!(r.contains("Accumulated forward statistics for all ports"));
         assert!(
             r.contains("  TX-packets: 8              TX-dropped: 0              TX-bytes: 480\n"),
+            "{r}"
+        );
+        assert!(!r.contains("Meter-dropped"), "no meter, no line: {r}");
+    }
+
+    #[test]
+    fn meter_drops_show_the_nic_s_share_apart() {
+        let mut sw = vec![PortTotals::default(); 2];
+        sw[1].drop_meter = 30;
+        let hw = vec![PortStats::default(); 2];
+        let r = final_report(&labels(), &sw, &hw, &[0, 12]);
+        assert!(
+            r.contains(
+                "  Meter-dropped: 30 (over the port's rate limit: workers' meter 18, NIC's meter 12)\n"
+            ),
+            "{r}"
+        );
+        let r = final_report(&labels(), &sw, &hw, &[]);
+        assert!(
+            r.contains("  Meter-dropped: 30 (over the port's rate limit)\n"),
             "{r}"
         );
     }
@@ -370,6 +406,14 @@ pub fn offload_report(f: &OffloadFigures<'_>) -> String {
         let _ = writeln!(
             out,
             "  NIC model's switch: busy {pct:.1}% (a model of hardware: its CPU is not the host's)"
+        );
+    }
+    if s.kept_unmetered > 0 || !s.meter_read_failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "  Rate limits: {} flows kept on the workers (no NIC meter for their VF); meter reads failed {}",
+            s.kept_unmetered,
+            by_reason(&s.meter_read_failures)
         );
     }
     if s.unconfirmed_at_exit > 0 {

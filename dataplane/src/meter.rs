@@ -1,6 +1,7 @@
-//! Rate meters for VF ports: a single-rate policer shared by every lcore that
-//! sends to the VF (the workers on the software path, the emulated NIC on the
-//! hardware path), so that a VF's limit holds whichever path carries its flows.
+//! Rate meters for VF ports: a single-rate policer shared by every worker
+//! lcore that sends to the VF (the software path). A NIC driven through
+//! rte_flow polices what its rules carry with a meter of its own (rte_mtr),
+//! with the whole limit too (docs/rte_flow.md, section 4b).
 //!
 //! The meter is GCRA (the virtual-scheduling form of a token bucket): one word,
 //! the theoretical arrival time of the next conforming unit, advanced with a

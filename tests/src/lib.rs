@@ -168,6 +168,10 @@ pub struct FinalCounters {
     pub tx_bytes: u64,
     pub policy_dropped: u64,
     pub flooded: u64,
+    /// Packets over the port's rate limit, and of them those the NIC's
+    /// meter dropped (when the report shows them apart).
+    pub meter_dropped: u64,
+    pub meter_dropped_nic: u64,
 }
 
 fn field(line: &str, name: &str) -> Option<u64> {
@@ -206,6 +210,18 @@ pub fn final_counters(stdout: &str) -> HashMap<String, FinalCounters> {
             } else if line.contains("Policy-dropped:") {
                 c.policy_dropped = field(line, "Policy-dropped:").unwrap_or(0);
                 c.flooded = field(line, "Flooded:").unwrap_or(0);
+            } else if line.contains("Meter-dropped:") {
+                c.meter_dropped = field(line, "Meter-dropped:").unwrap_or(0);
+                // `... NIC's meter 12)`
+                c.meter_dropped_nic = line
+                    .find("NIC's meter ")
+                    .and_then(|i| {
+                        line[i + "NIC's meter ".len()..]
+                            .trim_end_matches(')')
+                            .parse()
+                            .ok()
+                    })
+                    .unwrap_or(0);
             }
         }
     }

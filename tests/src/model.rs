@@ -25,7 +25,7 @@ pub fn uplink(capture: &Path, loops: u64) -> String {
 /// [`VFS`] on representor `i`, and `tables` (TOML tables such as
 /// `[offload]`, or nothing) before the ports; returns its path.
 pub fn config(dir: &Path, uplink_device: &str, tables: &str) -> PathBuf {
-    config_replaying(dir, uplink_device, tables, &[])
+    config_with(dir, uplink_device, tables, &[])
 }
 
 /// [`config`] with VMs that send: each `(name, capture)` of `replays` gives
@@ -35,6 +35,22 @@ pub fn config_replaying(
     uplink_device: &str,
     tables: &str,
     replays: &[(&str, &Path)],
+) -> PathBuf {
+    let keys: Vec<(&str, String)> = replays
+        .iter()
+        .map(|(vm, capture)| (*vm, format!("replay = \"{}\"", capture.display())))
+        .collect();
+    let keys: Vec<(&str, &str)> = keys.iter().map(|(vm, k)| (*vm, k.as_str())).collect();
+    config_with(dir, uplink_device, tables, &keys)
+}
+
+/// [`config`], with `vf_keys` (a VF's name, and lines of keys such as
+/// `rate_limit_pps = 1000`) added to those VFs' tables.
+pub fn config_with(
+    dir: &Path,
+    uplink_device: &str,
+    tables: &str,
+    vf_keys: &[(&str, &str)],
 ) -> PathBuf {
     let mut text = format!(
         r#"
@@ -52,8 +68,9 @@ device = "{uplink_device}"
         text += &format!(
             "[[port]]\nname = \"{name}\"\nrole = \"vf\"\nmac = \"02:00:00:00:00:{mac:02x}\"\ndevice = \"net_flowlift0_representor_vf{i}\"\n"
         );
-        if let Some((_, capture)) = replays.iter().find(|(vm, _)| vm == name) {
-            text += &format!("replay = \"{}\"\n", capture.display());
+        for (_, keys) in vf_keys.iter().filter(|(n, _)| n == name) {
+            text += keys;
+            text += "\n";
         }
     }
     let path = dir.join("flowlift.toml");

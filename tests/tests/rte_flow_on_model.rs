@@ -112,7 +112,7 @@ fn run_exact_ticking(devargs: &str, tick_ms: u32, rx_desc: u16) -> Run {
     // The probe found what issue 12 asks for, through rte_flow_validate and
     // an indirect action.
     assert!(
-        stdout.contains("offload rte_flow: max rules unknown, count yes, indirect count yes, meter no, fates [RepresentedPort, PortId, Queue(0)]"),
+        stdout.contains("offload rte_flow: max rules unknown, count yes, indirect count yes, meter yes, fates [RepresentedPort, PortId, Queue(0)]"),
         "{}",
         describe(&out)
     );

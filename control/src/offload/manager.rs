@@ -86,6 +86,11 @@ pub struct OffloadStats {
     /// Rule removals that failed at exit, whose last counter reading stands in
     /// for the final one (0 unless the NIC misbehaves).
     pub unconfirmed_at_exit: u64,
+    /// Flows that wanted the NIC and stayed on the workers because the NIC
+    /// has no meter for their VF's rate limit (each flow counted once).
+    pub kept_unmetered: u64,
+    /// Failed reads of the NIC meters' drops, by reason.
+    pub meter_read_failures: BTreeMap<&'static str, u64>,
     pub ticks: u64,
     /// Seconds per rule install (a batch's time shared by its rules), and per
     /// counter query batch.
@@ -171,6 +176,8 @@ struct Census {
     holding: usize,
     /// Offloaded flows (holding a rule and keeping it), whatever their choice.
     staying: usize,
+    /// Flows first found wanting the NIC with no meter for their VF.
+    kept_unmetered: u64,
 }
 
 /// What `flow offload` did: the flow's rule or why not, and the flow that
@@ -194,6 +201,10 @@ impl OffloadedNow {
 
 /// Removal attempts for one rule at exit (a busy NIC is given a moment).
 const EXIT_REMOVE_TRIES: u32 = 50;
+
+/// A flow's `last_failure` when it stays on the workers for want of a NIC
+/// meter for its VF's rate limit.
+pub const NO_METER: &str = "no_meter";
 
 /// The control core's offload engine.
 pub struct Offloader {
@@ -224,6 +235,9 @@ pub struct Offloader {
     finals_aside: Vec<(HwRuleId, Result<HwCounters, OffloadError>)>,
     /// The NIC's capacity and insertion rate, as its refusals said them.
     limits: NicLimits,
+    /// What each NIC meter dropped, as last read (whole counts), by meter
+    /// id (the VF's port index).
+    meter_drops: BTreeMap<u32, HwCounters>,
 }
 
 impl std::fmt::Debug for Offloader {
@@ -284,6 +298,7 @@ impl Offloader {
             unsettled: HashMap::new(),
             finals_aside: Vec::new(),
             limits: NicLimits::default(),
+            meter_drops: BTreeMap::new(),
         })
     }
 
@@ -333,6 +348,53 @@ impl Offloader {
     /// Rules installed now.
     pub fn rules_installed(&self) -> usize {
         self.backend.installed()
+    }
+
+    /// What the NIC's meters dropped, by meter id (the VF's port index), as
+    /// last read: whole counts since the meters were made.
+    pub fn meter_drops(&self) -> &BTreeMap<u32, HwCounters> {
+        &self.meter_drops
+    }
+
+    /// What the backend made of the VFs' rate limits, to say once.
+    pub fn meters_line(&self) -> Option<String> {
+        self.backend.meters_line()
+    }
+
+    /// Reads the NIC meters' drops. A failed read keeps the last good one
+    /// (the counts only grow; the next read catches up).
+    fn read_meters(&mut self) {
+        for (id, reading) in self.backend.meter_drops() {
+            match reading {
+                Ok(c) => {
+                    let e = self.meter_drops.entry(id).or_default();
+                    if c.packets >= e.packets {
+                        *e = c;
+                    }
+                }
+                Err(e) => {
+                    *self.stats.meter_read_failures.entry(e.label()).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    /// The last read of the meters' drops, once every rule is gone: waits
+    /// for the device's counter cache to show the last rule's packets,
+    /// then reads until a read of every meter succeeds (or gives up,
+    /// leaving the last good reading).
+    fn read_meters_final(&mut self) {
+        if let Some(d) = self.backend.meter_drops_due_in() {
+            std::thread::sleep(d);
+        }
+        for attempt in 0..EXIT_REMOVE_TRIES {
+            let before = OffloadStats::total(&self.stats.meter_read_failures);
+            self.read_meters();
+            if OffloadStats::total(&self.stats.meter_read_failures) == before {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2 * u64::from(attempt + 1)));
+        }
     }
 
     /// The thresholds, to change at run time (`set offload`). The rule
@@ -426,6 +488,11 @@ impl Offloader {
         if !self.carriable(f) {
             return OffloadedNow::refused(
                 "the NIC cannot carry it (it is flooded or dropped, or does not enter on the uplink)",
+            );
+        }
+        if self.meter_missing(f) {
+            return OffloadedNow::refused(
+                "the NIC has no meter for its port's rate limit: it stays on the workers, whose meter polices it",
             );
         }
         let mut evicted = None;
@@ -546,6 +613,20 @@ impl Offloader {
             && out.index() != in_port
     }
 
+    /// Whether the flow goes to a rate-limited VF the NIC has no meter for
+    /// (its flows stay on the workers: never on the NIC unmetered).
+    fn meter_missing(&self, flow: &TrackedFlow) -> bool {
+        let FlowAction::Forward(out) = flow.action else {
+            return false;
+        };
+        self.ports
+            .metered
+            .get(out.index())
+            .copied()
+            .unwrap_or(false)
+            && !self.backend.meter_ready(u32::from(out.0))
+    }
+
     /// One control tick at TSC `now`.
     pub fn tick(&mut self, flows: &mut FlowTracker, sw: &[Arc<FlowCounters>], now: u64) {
         self.tick_no += 1;
@@ -562,7 +643,9 @@ impl Offloader {
         // each pass costs milliseconds.
         self.fold_finals(flows);
         self.read_rules(flows, now);
+        self.read_meters();
         let mut census = self.update_flows(flows, sw, now);
+        self.stats.kept_unmetered += census.kept_unmetered;
         let leaving = std::mem::take(&mut census.leaving);
         let (removed, mut still_leaving) = self.carry_out_removals(flows, leaving);
         census.holding -= removed;
@@ -724,7 +807,13 @@ impl Offloader {
                     && (always || f.off.ticks_hot >= p.hold)
                     && f.off.retry_tick <= self.tick_no
                     && self.carriable(f);
-                if wanted {
+                if wanted && self.meter_missing(f) {
+                    // Said once a flow: in its record and in the count.
+                    if f.off.last_failure != Some(NO_METER) {
+                        f.off.last_failure = Some(NO_METER);
+                        census.kept_unmetered += 1;
+                    }
+                } else if wanted {
                     census.candidates.push(Candidate {
                         at,
                         rate: f.off.rate_pps,
@@ -1043,6 +1132,7 @@ impl Offloader {
             }
         }
         self.settle_all(flows);
+        self.read_meters_final();
     }
 
     /// Folds the final counters the NIC now shows for removed rules into

@@ -41,6 +41,11 @@ struct Nic {
     hidden_capacity: Option<usize>,
     per_tick: Option<u64>,
     this_tick: u64,
+    /// The NIC could not make VF 2's meter.
+    no_meter: bool,
+    /// What VF 2's meter dropped, as a read shows it, and whether reads fail.
+    meter_dropped: HwCounters,
+    failing_meter_reads: u32,
 }
 
 impl Nic {
@@ -167,6 +172,20 @@ impl OffloadBackend for FakeNic {
     }
     fn flush_stale(&mut self) -> Result<(), OffloadError> {
         Ok(())
+    }
+    fn meter_ready(&self, meter: u32) -> bool {
+        meter == 2 && !self.0.borrow().no_meter
+    }
+    fn meter_drops(&mut self) -> Vec<(u32, Result<HwCounters, OffloadError>)> {
+        let mut nic = self.0.borrow_mut();
+        if nic.no_meter {
+            return Vec::new();
+        }
+        if nic.failing_meter_reads > 0 {
+            nic.failing_meter_reads -= 1;
+            return vec![(2, Err(OffloadError::DeviceGone("stats".into())))];
+        }
+        vec![(2, Ok(nic.meter_dropped))]
     }
 }
 
@@ -951,4 +970,85 @@ fn ebusy_slows_the_engine_s_insertions_and_the_rate_comes_back() {
         r.tick();
     }
     assert_eq!(r.off.change_rate(), 100.0);
+}
+
+#[test]
+fn flows_to_a_vf_the_nic_cannot_meter_stay_on_the_workers_said_once() {
+    let mut r = rig(10, params(), vec![]);
+    r.nic.borrow_mut().no_meter = true;
+    r.add(1, 2); // to the metered VF
+    r.add(2, 1);
+    for _ in 0..6 {
+        r.send(1, 500);
+        r.send(2, 500);
+        r.tick();
+    }
+    assert_eq!(
+        r.state(1),
+        OffloadState::Onloaded,
+        "never on the NIC unmetered"
+    );
+    assert!(matches!(r.state(2), OffloadState::Offloaded(_)));
+    assert!(
+        r.nic
+            .borrow()
+            .rules
+            .values()
+            .all(|(rule, _)| rule.meter.is_none()),
+        "no rule to the metered VF was even tried"
+    );
+    assert_eq!(
+        r.off.stats().kept_unmetered,
+        1,
+        "counted once, not per tick"
+    );
+    assert_eq!(r.off.stats().installs, 1);
+    let f = r.flows.get_mut((0, FlowId(1))).unwrap();
+    assert_eq!(
+        f.off.last_failure,
+        Some(NO_METER),
+        "the flow's record says why"
+    );
+    let refused = r.off.offload_now(&mut r.flows, (0, FlowId(1)), r.now);
+    assert!(
+        refused
+            .result
+            .as_ref()
+            .is_err_and(|e| e.contains("no meter")),
+        "{refused:?}"
+    );
+    assert_eq!(r.total(1), 3000, "its packets all counted by the worker");
+}
+
+#[test]
+fn the_nic_meters_drops_are_read_each_tick_and_once_more_at_release() {
+    let mut r = rig(10, params(), vec![]);
+    r.add(1, 2);
+    r.send(1, 500);
+    r.tick();
+    assert!(r.off.meter_drops().get(&2).is_some_and(|d| d.packets == 0));
+    r.nic.borrow_mut().meter_dropped = HwCounters {
+        packets: 5,
+        bytes: 500,
+    };
+    r.tick();
+    assert_eq!(r.off.meter_drops()[&2].packets, 5);
+    // A failed read keeps the last good one, and is counted.
+    r.nic.borrow_mut().meter_dropped.packets = 7;
+    r.nic.borrow_mut().failing_meter_reads = 1;
+    r.tick();
+    assert_eq!(r.off.meter_drops()[&2].packets, 5);
+    assert_eq!(
+        r.off.stats().meter_read_failures.get("device_gone"),
+        Some(&1)
+    );
+    // The last read comes after every rule is gone, failures retried.
+    r.nic.borrow_mut().meter_dropped.packets = 9;
+    r.nic.borrow_mut().failing_meter_reads = 2;
+    r.off.release_all(&mut r.flows);
+    assert_eq!(r.off.meter_drops()[&2].packets, 9);
+    assert_eq!(
+        r.off.stats().meter_read_failures.get("device_gone"),
+        Some(&3)
+    );
 }

@@ -1,15 +1,17 @@
 //! Offload backends: how the control core puts a flow on the NIC and takes it
 //! back. One trait, [`OffloadBackend`], and one implementation that talks to
 //! a NIC: [`rte_flow`], for NICs with flow rules (mlx5, ice, i40e, ...; here
-//! the NIC model `net_flowlift`, a PMD driven exactly as mlx5 is). The unit
-//! tests drive the engine with scripted doubles of the trait; the backend
-//! itself is tested end to end on the model (`tests/tests/rte_flow_on_model.rs`).
+//! the NIC model `net_flowlift`, a PMD driven exactly as mlx5 is), whose
+//! per-VF rate-limit meters (rte_mtr) [`meters`] makes. The unit tests drive
+//! the engine with scripted doubles of the trait; the backend itself is tested
+//! end to end on the model (`tests/tests/rte_flow_on_model.rs`).
 //!
 //! A backend owns its rules: it hands out [`HwRuleId`]s, and `remove` returns the
 //! rule's final counters, read *after* the rule is gone where the NIC has
 //! indirect counters, so that no packet that hit the rule is lost to accounting.
 
 pub mod manager;
+pub mod meters;
 pub mod nic_limits;
 pub mod rte_flow;
 pub mod rule;
@@ -213,6 +215,35 @@ pub trait OffloadBackend {
     /// reading that has not moved says nothing about the flow's rate.
     fn counter_refresh(&self) -> std::time::Duration {
         std::time::Duration::ZERO
+    }
+
+    // Per-VF rate limits on the NIC (a rule's `HwRule::meter`). Whatever
+    // `meter_ready` says, `install` of a rule naming a meter the backend
+    // cannot apply fails: a flow to a rate-limited VF is never carried
+    // unmetered.
+
+    /// Whether rules may name `meter`: false when the NIC cannot police
+    /// that VF, whose flows then stay on the workers (and their meter). A
+    /// backend that says nothing meters every rule that names a meter, or
+    /// refuses it at `install`.
+    fn meter_ready(&self, _meter: u32) -> bool {
+        true
+    }
+    /// What the NIC's meters dropped (policed red), per meter, since they
+    /// were made: whole counts (not deltas), or the read's failure.
+    fn meter_drops(&mut self) -> Vec<(u32, Result<HwCounters, OffloadError>)> {
+        Vec::new()
+    }
+    /// How long until a read of the meters' drops is final: a counter
+    /// cache's period after the last rule naming a meter went (`None`:
+    /// now, or no meters).
+    fn meter_drops_due_in(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// What the backend made of the rate limits at start, to say once
+    /// (`None`: nothing to say).
+    fn meters_line(&self) -> Option<String> {
+        None
     }
 
     // Operators' static rules (testpmd's `flow` commands), apart from the

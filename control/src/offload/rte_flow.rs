@@ -15,6 +15,13 @@
 //! them the counter is read just before the rule is destroyed, and what hits it
 //! in between is the bounded residual window the design accepts.
 //!
+//! A VF with a rate limit gets a meter of its own on the same port (see
+//! [`super::meters`]), probed as the `METER` action of a sample rule; its
+//! flows' rules carry `METER` after their COUNT, so the COUNT sees every
+//! packet the rule takes, the meter's drops included, as a worker counts a
+//! flow's packets before its VF's meter. A rule naming a meter the NIC does
+//! not have is refused, never installed unmetered.
+//!
 //! Devices answer counter queries from a cache (mlx5 fetches its counter
 //! pools once a second): a destroyed rule's last hits show only from the next
 //! refresh on. So the indirect counter of a removed rule is kept a refresh
@@ -32,6 +39,7 @@ use rte::flow::{error_type as et, FlowError};
 
 use crate::shell::testpmd_flow::FlowRule;
 
+use super::meters::{VfLimit, VfMeters};
 use super::rule::{build, Counter};
 use super::static_lower::to_rte_flow;
 use super::{
@@ -42,6 +50,8 @@ use super::{
 struct Installed {
     rule: Rule,
     counter: Option<IndirectCounter>,
+    /// Whether the rule names a VF's meter.
+    metered: bool,
 }
 
 /// The indirect counter of a destroyed rule, kept until the device's
@@ -74,6 +84,9 @@ pub struct RteFlowBackend {
     counter_refresh: Duration,
     /// Counters of removed rules whose final count is still to be read.
     retired: HashMap<HwRuleId, Retired>,
+    /// The rate-limited VFs' meters. Declared after the rules, so that on
+    /// drop the rules naming a meter go before it.
+    meters: VfMeters,
 }
 
 impl std::fmt::Debug for RteFlowBackend {
@@ -92,7 +105,6 @@ impl RteFlowBackend {
     /// representor) as the sample rule's destination.
     pub fn new(port: Port, sample_out_port: u16) -> Self {
         RteFlowBackend {
-            port,
             sample_out_port,
             fate: None,
             indirect: false,
@@ -101,7 +113,16 @@ impl RteFlowBackend {
             next_id: 1,
             counter_refresh: Duration::from_millis(MLX5_COUNTER_REFRESH_MS),
             retired: HashMap::new(),
+            meters: VfMeters::new(port.clone(), Vec::new()),
+            port,
         }
+    }
+
+    /// Polices `limits` (the rate-limited VFs) with meters of the NIC, made
+    /// at `probe`.
+    pub fn with_rate_limits(mut self, limits: Vec<VfLimit>) -> Self {
+        self.meters = VfMeters::new(self.port.clone(), limits);
+        self
     }
 
     /// Sets how stale the device's counter reads may be (its cache's refresh
@@ -161,6 +182,15 @@ impl OffloadBackend for RteFlowBackend {
         }
         self.fate = caps.fates.first().copied();
         self.indirect = caps.indirect_count;
+        if let Some(&fate) = caps.fates.first() {
+            let port = &self.port;
+            caps.meter = self.meters.probe(|meter| {
+                let mut rule = sample;
+                rule.meter = Some(meter);
+                let (attr, pattern, actions) = build(&rule, fate, Counter::Plain);
+                flow::validate(port, &attr, &pattern, &actions).map_err(|e| e.to_string())
+            });
+        }
         caps
     }
 
@@ -168,6 +198,13 @@ impl OffloadBackend for RteFlowBackend {
         let fate = self.fate.ok_or_else(|| {
             OffloadError::Unsupported("no fate action validated on this port at probe".into())
         })?;
+        if let Some(m) = rule.meter {
+            if !self.meters.ready(m) {
+                return Err(OffloadError::Unsupported(format!(
+                    "no meter {m} on the NIC for the flow's rate-limited port"
+                )));
+            }
+        }
         let (attr, _, _) = build(rule, fate, Counter::Plain);
         let counter = if self.indirect {
             Some(IndirectCounter::create(&self.port, &attr)?)
@@ -187,6 +224,7 @@ impl OffloadBackend for RteFlowBackend {
             Installed {
                 rule: created,
                 counter,
+                metered: rule.meter.is_some(),
             },
         );
         Ok(id)
@@ -194,57 +232,12 @@ impl OffloadBackend for RteFlowBackend {
 
     fn remove(&mut self, id: HwRuleId) -> Result<HwCounters, OffloadError> {
         let installed = self.rules.remove(&id).ok_or(OffloadError::NoSuchRule(id))?;
-        match installed.counter {
-            Some(counter) => {
-                // Rule first, counter after: nothing that hit the rule is missed.
-                if let Err((rule, e)) = installed.rule.destroy() {
-                    self.rules.insert(
-                        id,
-                        Installed {
-                            rule,
-                            counter: Some(counter),
-                        },
-                    );
-                    return Err(e.into());
-                }
-                // The rule is gone, so the removal stands whatever the read
-                // says. A live counter read now is final; a cached one (or a
-                // failed read) is final only a refresh period from now: the
-                // counter is kept until then (`take_final`).
-                let now = counter.query();
-                if self.counter_refresh.is_zero() {
-                    if let Ok(c) = now {
-                        let _ = counter.destroy();
-                        return Ok(counts(c));
-                    }
-                }
-                self.retired.insert(
-                    id,
-                    Retired {
-                        counter,
-                        due: Instant::now() + self.counter_refresh + Duration::from_millis(1),
-                    },
-                );
-                Ok(now.map(counts).unwrap_or_default())
-            }
-            None => {
-                // Without an indirect counter the rule's own is read last
-                // thing before the destroy: what hits it in between, and
-                // what the device's cache has not shown yet, is lost.
-                let c = installed.rule.query_count(false)?;
-                if let Err((rule, e)) = installed.rule.destroy() {
-                    self.rules.insert(
-                        id,
-                        Installed {
-                            rule,
-                            counter: None,
-                        },
-                    );
-                    return Err(e.into());
-                }
-                Ok(counts(c))
-            }
+        let metered = installed.metered;
+        let result = self.remove_installed(id, installed);
+        if metered && result.is_ok() {
+            self.meters.rule_gone(self.counter_refresh);
         }
+        result
     }
 
     fn final_due_in(&self, id: Option<HwRuleId>) -> Option<Duration> {
@@ -289,6 +282,22 @@ impl OffloadBackend for RteFlowBackend {
 
     fn counter_refresh(&self) -> Duration {
         self.counter_refresh
+    }
+
+    fn meter_ready(&self, meter: u32) -> bool {
+        self.meters.ready(meter)
+    }
+
+    fn meter_drops(&mut self) -> Vec<(u32, Result<HwCounters, OffloadError>)> {
+        self.meters.drops()
+    }
+
+    fn meter_drops_due_in(&self) -> Option<Duration> {
+        self.meters.due_in()
+    }
+
+    fn meters_line(&self) -> Option<String> {
+        self.meters.line()
     }
 
     fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {
@@ -353,6 +362,69 @@ impl OffloadBackend for RteFlowBackend {
 }
 
 impl RteFlowBackend {
+    /// Destroys a rule taken out of `rules` and reads its counter; on
+    /// failure the rule goes back.
+    fn remove_installed(
+        &mut self,
+        id: HwRuleId,
+        installed: Installed,
+    ) -> Result<HwCounters, OffloadError> {
+        let metered = installed.metered;
+        match installed.counter {
+            Some(counter) => {
+                // Rule first, counter after: nothing that hit the rule is missed.
+                if let Err((rule, e)) = installed.rule.destroy() {
+                    self.rules.insert(
+                        id,
+                        Installed {
+                            rule,
+                            counter: Some(counter),
+                            metered,
+                        },
+                    );
+                    return Err(e.into());
+                }
+                // The rule is gone, so the removal stands whatever the read
+                // says. A live counter read now is final; a cached one (or a
+                // failed read) is final only a refresh period from now: the
+                // counter is kept until then (`take_final`).
+                let now = counter.query();
+                if self.counter_refresh.is_zero() {
+                    if let Ok(c) = now {
+                        let _ = counter.destroy();
+                        return Ok(counts(c));
+                    }
+                }
+                self.retired.insert(
+                    id,
+                    Retired {
+                        counter,
+                        due: Instant::now() + self.counter_refresh + Duration::from_millis(1),
+                    },
+                );
+                Ok(now.map(counts).unwrap_or_default())
+            }
+            None => {
+                // Without an indirect counter the rule's own is read last
+                // thing before the destroy: what hits it in between, and
+                // what the device's cache has not shown yet, is lost.
+                let c = installed.rule.query_count(false)?;
+                if let Err((rule, e)) = installed.rule.destroy() {
+                    self.rules.insert(
+                        id,
+                        Installed {
+                            rule,
+                            counter: None,
+                            metered,
+                        },
+                    );
+                    return Err(e.into());
+                }
+                Ok(counts(c))
+            }
+        }
+    }
+
     /// Static rules go on the backend's port (the uplink, the transfer proxy
     /// on switch NICs), where its per-flow rules are.
     fn static_port(&self, rule: &FlowRule) -> Result<(), FlowError> {

@@ -4,7 +4,7 @@
 //! table's `simd.rs` aside), each with a `// SAFETY:` line. Every DPDK object is an
 //! owning Rust type whose `Drop` releases it: [`Eal`], [`Mempool`], [`Mbuf`],
 //! [`Port`] and its queues, [`Ring`], [`flow::Rule`], [`flow::IndirectCounter`],
-//! [`hash::RteHash`].
+//! [`mtr::Profile`], [`mtr::Policy`], [`mtr::Meter`], [`hash::RteHash`].
 //!
 //! Threading: [`Eal`] is initialised once per process. A [`RxQueue`] or [`TxQueue`]
 //! is `Send` but not `Sync`: one lcore polls it, as DPDK requires. [`Port`] handles
@@ -21,8 +21,8 @@ pub mod hash;
 mod ids;
 mod mbuf;
 mod mempool;
+pub mod mtr;
 mod port;
-mod ring;
 
 pub use eal::{Eal, LaunchHandle};
 pub use error::{errno, errno_name, Errno, Error};
@@ -30,7 +30,6 @@ pub use ids::{LcoreId, PortId, QueueId};
 pub use mbuf::{Mbuf, MbufBurst, MAX_BURST, MBUF_HEADROOM};
 pub use mempool::{Mempool, MBUF_DEFAULT_DATAROOM};
 pub use port::{DeviceInfo, Link, Port, PortConfig, PortStats, RxQueue, TxQueue, Xstat};
-pub use ring::{eth_from_rings, Ring};
 
 /// DPDK's version string, e.g. `DPDK 22.11.11`.
 pub fn version() -> String {

@@ -260,15 +260,6 @@ impl MbufBurst {
         }
         self.len = rest;
     }
-
-    /// Takes ownership of the mbuf pointers `raw` (e.g. dequeued from a ring).
-    pub(crate) fn push_raw(&mut self, raw: *mut dpdk_sys::rte_mbuf) {
-        if let Some(nn) = NonNull::new(raw) {
-            if let Err(m) = self.push(Mbuf(nn)) {
-                drop(m);
-            }
-        }
-    }
 }
 
 impl Drop for MbufBurst {
