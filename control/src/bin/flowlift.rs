@@ -58,8 +58,9 @@ enum Command {
         /// or exit).
         #[arg(long, value_name = "FILE")]
         flow_log: Option<PathBuf>,
-        /// Offload backend, overriding [offload] backend.
-        #[arg(long, value_name = "BACKEND", value_parser = ["rte_flow", "none"])]
+        /// Offload backend, overriding [offload] backend: rte_flow (any NIC
+        /// with flow rules, the NIC model net_flowlift included) or none.
+        #[arg(long, value_name = "BACKEND")]
         offload: Option<String>,
         /// Rules the NIC may hold, overriding [offload] max_rules.
         #[arg(long, value_name = "N", allow_negative_numbers = true)]
@@ -187,7 +188,7 @@ fn main() -> ExitCode {
                         .as_deref()
                         .map(str::parse)
                         .transpose()
-                        .map_err(|e: String| anyhow::anyhow!(e))?,
+                        .map_err(|e: String| anyhow::anyhow!("--offload: {e}"))?,
                     max_rules,
                     promote_pps,
                     demote_pps,
