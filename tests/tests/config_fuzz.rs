@@ -56,7 +56,6 @@ const SIZING_KEYS: &[&str] = &[
     "dataplane.flow_table_size",
     "dataplane.flow_table_size_v6",
     "dataplane.event_queue",
-    "offload.lcore",
     "offload.max_rules",
     "offload.inserts_per_sec",
     "rate_limit_pps",
@@ -698,6 +697,13 @@ impl Bench {
             )
             .replace("metrics = \"127.0.0.1:9464\"", "metrics = \"127.0.0.1:0\"");
         assert!(base.contains("socket = \"flowlift.sock\"") && base.contains(":0\""));
+        // The example's rate limit on vf2 needs rte_mtr meters, which the
+        // rte_flow backend does not make yet: its start refuses the example
+        // (after EAL, though --check-config accepts it). Until the meters
+        // land, the fuzzer's base has no rate limit.
+        let limit = "rate_limit_pps = 1000000\n";
+        assert!(base.contains(limit), "the example's rate limit moved");
+        let base = base.replace(limit, "");
         Bench { dir, base }
     }
 
