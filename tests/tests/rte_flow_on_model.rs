@@ -271,12 +271,18 @@ fn the_pmd_s_injected_faults_leave_the_accounting_exact() {
         line.contains("queries failed device_gone"),
         "failed counter reads counted: {line}"
     );
+    // A flow's record keeps its last refused install: with a few refusals
+    // in the run, one flow refused for no space and later as busy says
+    // busy, so the log's reasons are some of the report's.
     let reasons: Vec<&str> = run
         .log
         .iter()
         .filter_map(|v| v["offload_failure"].as_str())
         .collect();
-    assert!(reasons.contains(&"busy") && reasons.contains(&"no_space"));
+    assert!(
+        !reasons.is_empty() && reasons.iter().all(|r| failed.contains(r)),
+        "{reasons:?} in the flow log, {line}"
+    );
 }
 
 /// With the device's default counter cache (1000 ms, mlx5's) and 20 ms
