@@ -21,8 +21,8 @@
 use flowlift_control::traffic::TrafficSpec;
 use flowlift_tests::model::{self, by_vf, VFS};
 use flowlift_tests::{
-    describe, final_counters, flow_log_lines, flowlift, one_at_a_time, oracle, sum_by_tuple,
-    tuple_of, Tuple,
+    describe, final_counters, flow_log_lines, flowlift, number_after, one_at_a_time, oracle,
+    sum_by_tuple, tuple_of, Tuple,
 };
 use std::collections::HashMap;
 
@@ -44,18 +44,6 @@ evict_margin = 1.5
 backoff_ms = 10
 "
     )
-}
-
-fn number_after(text: &str, label: &str) -> u64 {
-    let at = text
-        .find(label)
-        .unwrap_or_else(|| panic!("{label:?} in {text}"));
-    text[at + label.len()..]
-        .trim_start()
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("a number after {label:?} in {text}"))
 }
 
 struct Run {
