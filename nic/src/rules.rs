@@ -773,6 +773,11 @@ impl Rules {
         self.control().exact.len()
     }
 
+    /// Indirect actions (COUNT handles) held.
+    pub fn indirect_len(&self) -> usize {
+        self.control().handles.len()
+    }
+
     /// Whether no rule is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -462,6 +462,7 @@ fn an_indirect_count_outlives_its_rule() {
     );
     let h = r.handle_create(PortRef::Uplink, &Action::Count).unwrap();
     assert_ne!(h, 0);
+    assert_eq!(r.indirect_len(), 1);
     let id = r
         .create(
             PF,
@@ -499,7 +500,9 @@ fn an_indirect_count_outlives_its_rule() {
         Errno::NotFound,
         "another port's handle"
     );
+    assert_eq!(r.indirect_len(), 1, "a refused destroy keeps it");
     r.handle_destroy(PortRef::Uplink, h).unwrap();
+    assert_eq!(r.indirect_len(), 0);
     let e = r.handle_query(PortRef::Uplink, h, false).unwrap_err();
     assert_eq!((e.errno, e.at), (Errno::NotFound, At::Handle));
     let e = r

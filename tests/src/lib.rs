@@ -275,6 +275,43 @@ pub fn oracle(frame: &[u8]) -> Option<Tuple> {
     })
 }
 
+/// Packets and bytes by flow of `times` replays of `frames`, as etherparse
+/// reads them: the oracle a run's flow log is checked against. Every frame
+/// must have a 5-tuple.
+pub fn oracle_flows(frames: &[Vec<u8>], times: u64) -> HashMap<Tuple, (u64, u64)> {
+    let mut want: HashMap<Tuple, (u64, u64)> = HashMap::new();
+    for f in frames {
+        let t = oracle(f).expect("etherparse decodes a 5-tuple from every frame");
+        let e = want.entry(t).or_default();
+        e.0 += times;
+        e.1 += times * f.len() as u64;
+    }
+    want
+}
+
+/// The number after `label` in `text` (`installs 12` -> 12).
+pub fn number_after(text: &str, label: &str) -> u64 {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("{label:?} in {text}"));
+    text[at + label.len()..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a number after {label:?} in {text}"))
+}
+
+/// The final report's offload line: `Offload (rte_flow, 8 rules, 70 ticks):
+/// installs ...; rules left N`.
+pub fn offload_line(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find(|l| l.contains("Offload (rte_flow"))
+        .unwrap_or_else(|| panic!("the offload report line in\n{stdout}"))
+        .to_string()
+}
+
 /// Every line of a `--flow-log` file, parsed.
 pub fn flow_log_lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)

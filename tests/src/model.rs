@@ -96,3 +96,50 @@ pub fn by_vf(frames: &[Vec<u8>]) -> HashMap<&'static str, (u64, u64)> {
     }
     out
 }
+
+/// What one VF received, from the files the PMD writes with `capture_dir`
+/// (flowlift's `--capture-dir` on the model): by the host's path
+/// (`<name>.pcap`, what the workers sent on its representor) and by the
+/// NIC's rules (`<name>-offloaded.pcap`).
+#[derive(Debug, Default)]
+pub struct VfCapture {
+    pub host: Vec<Vec<u8>>,
+    pub offloaded: Vec<Vec<u8>>,
+}
+
+impl VfCapture {
+    /// Both files' frames, the host's first.
+    pub fn all(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.host.iter().chain(&self.offloaded)
+    }
+}
+
+/// Each VF port's captures of [`VFS`] in `dir`.
+pub fn vf_captures(dir: &Path) -> HashMap<&'static str, VfCapture> {
+    VFS.iter()
+        .map(|(name, _)| {
+            let file = |suffix: &str| read_pcap(&dir.join(format!("{name}{suffix}.pcap")));
+            (
+                *name,
+                VfCapture {
+                    host: file(""),
+                    offloaded: file("-offloaded"),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The flow rules and indirect actions the device still held when its PF
+/// was closed, as the PMD logs them (EAL's log, on stderr): the device's own
+/// count, not flowlift's.
+pub fn held_at_close(stderr: &str) -> (u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("net_flowlift0: closed holding "))
+        .unwrap_or_else(|| panic!("the PMD's close line in\n{stderr}"));
+    (
+        crate::number_after(line, "closed holding"),
+        crate::number_after(line, "flow rule(s) and"),
+    )
+}

@@ -56,7 +56,6 @@ const SIZING_KEYS: &[&str] = &[
     "dataplane.flow_table_size",
     "dataplane.flow_table_size_v6",
     "dataplane.event_queue",
-    "offload.lcore",
     "offload.max_rules",
     "offload.inserts_per_sec",
     "rate_limit_pps",

@@ -1,19 +1,22 @@
 //! Jumbo frames (issue 17, finding 4): a capture of 9000-byte IPv4 and IPv6
-//! frames beside normal ones, replayed once (frames read from the file, a
-//! jumbo frame chained over default mbufs) and three times (the capture held
-//! in memory by net_pcap's infinite_rx, in mbufs sized for its largest frame).
-//! Every frame becomes part of its flow, the flow log's packets and bytes per
-//! flow equal the capture's (bytes by each frame's full length, times the
-//! loops; flows read by etherparse from the pcap file), and each VF's capture
-//! holds the whole frames, byte for byte, in order.
+//! frames beside normal ones, replayed once and three times on a `net_pcap`
+//! uplink with the workers alone (the file read once, a jumbo frame chained
+//! over default mbufs; or held in memory by net_pcap's infinite_rx, in mbufs
+//! sized for its largest frame), and on the NIC model's wire through
+//! rte_flow (mbufs sized for the wire's largest frame; the model's switch
+//! parses, matches and delivers the jumbo frames by its rules). Every frame
+//! becomes part of its flow, the flow log's packets and bytes per flow equal
+//! the capture's (bytes by each frame's full length, times the loops; flows
+//! read by etherparse from the pcap file), and each VF's captures hold the
+//! whole frames, byte for byte (in order where one path feeds them).
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use etherparse::{PacketBuilder, VlanId};
+use flowlift_tests::model;
 use flowlift_tests::{
-    describe, final_counters, flow_log_lines, flowlift, one_at_a_time, oracle, read_pcap,
-    sum_by_tuple, write_pcap, Tuple,
+    describe, final_counters, flow_log_lines, flowlift, one_at_a_time, oracle_flows, read_pcap,
+    replaced_uplink, replay_config, run_replay, sum_by_tuple, write_pcap,
 };
 
 const PEER: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
@@ -90,62 +93,79 @@ fn capture(path: &Path) -> Vec<Vec<u8>> {
     read
 }
 
-/// Per flow, the packets and bytes `loops` replays of `frames` carry, as
-/// etherparse reads the frames.
-fn oracle_flows(frames: &[Vec<u8>], loops: u64) -> HashMap<Tuple, (u64, u64)> {
-    let mut want: HashMap<Tuple, (u64, u64)> = HashMap::new();
-    for f in frames {
-        let t = oracle(f).expect("etherparse decodes every frame of the capture");
-        let e = want.entry(t).or_default();
-        e.0 += loops;
-        e.1 += loops * f.len() as u64;
-    }
-    want
-}
-
-/// Which path carries the flows.
+/// Which uplink carries the capture, and which path the flows take.
 #[derive(Clone, Copy, PartialEq)]
-enum Offload {
-    /// The workers alone: one TX queue per VF, so each VF's capture is in
-    /// order.
-    None,
-    /// The NIC model in front of the workers (the default): it parses every
-    /// frame too, and a VF's frames may leave by two queues.
-    Emulated,
+enum Carrier {
+    /// A `net_pcap` uplink, the workers alone (`--offload none`): the file
+    /// read once (a jumbo frame chained over default mbufs) or, looped, held
+    /// in memory by net_pcap's infinite_rx in mbufs sized for its largest
+    /// frame. One TX queue per VF, so each VF's capture is in order.
+    NetPcap,
+    /// The NIC model's wire (its mbufs sized for the wire's largest frame)
+    /// through rte_flow, every flow offloaded at the tick after its first
+    /// packet: the switch parses and matches every frame, and its rules
+    /// deliver the flows' later frames. A VF's frames come by two paths,
+    /// two files.
+    Model,
 }
 
-fn replay_and_check(loops: u64, offload: Offload) {
+/// The VF port names of each case, VF `i` owning MAC `02:00:00:00:00:0i`.
+fn vf_names(path: Carrier) -> [&'static str; 4] {
+    match path {
+        Carrier::NetPcap => ["vf1", "vf2", "vf3", "vf4"],
+        Carrier::Model => model::VFS.map(|(name, _)| name),
+    }
+}
+
+/// The config of `path`'s case in `dir`, replaying `input` `loops` times.
+fn config(dir: &Path, path: Carrier, input: &Path, loops: u64) -> std::path::PathBuf {
+    match path {
+        Carrier::NetPcap => {
+            let vfs: String = (1..=4)
+                .map(|i| {
+                    format!(
+                        "[[port]]\nname = \"vf{i}\"\nrole = \"vf\"\nmac = \"02:00:00:00:00:0{i}\"\ndevice = \"net_null{i},no-rx=1\"\n"
+                    )
+                })
+                .collect();
+            replay_config(
+                dir,
+                &format!(
+                    "[eal]\nargs = [\"--no-huge\", \"--no-pci\", \"--no-shconf\", \"--no-telemetry\"]\n[offload]\nbackend = \"none\"\n{}{vfs}",
+                    replaced_uplink(dir)
+                ),
+            )
+        }
+        // Paced (50 frames a second) so that the ticks see each flow's
+        // first frame before the rest of it comes.
+        Carrier::Model => model::config(
+            dir,
+            &(model::uplink(input, loops) + ",rate_pps=50"),
+            "[offload]\ntick_ms = 5\n[[offload.policy]]\nin_port = \"uplink\"\noffload = \"always\"\n",
+        ),
+    }
+}
+
+fn replay_and_check(loops: u64, path: Carrier) {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("jumbo.pcap");
     let frames = capture(&input);
     assert!(frames.iter().any(|f| f.len() == 9000));
+    let cfg = config(dir.path(), path, &input, loops);
     let out_dir = dir.path().join("out");
     let log = dir.path().join("flows.jsonl");
-    let sock = dir.path().join("control.sock");
-    let loops_arg = loops.to_string();
-    let out = flowlift(&[
-        "run",
-        "--replay",
-        input.to_str().unwrap(),
-        "--loops",
-        &loops_arg,
-        // A socket of its own and no /metrics listener: other appliances may
-        // run on this machine (the defaults are one per machine).
-        "--socket",
-        sock.to_str().unwrap(),
-        "--metrics",
-        "",
-        "--capture-dir",
-        out_dir.to_str().unwrap(),
-        "--flow-log",
-        log.to_str().unwrap(),
-        "--offload",
-        match offload {
-            Offload::None => "none",
-            Offload::Emulated => "emulated",
-        },
-    ]);
+    let out = run_replay(
+        &cfg,
+        &input,
+        loops,
+        &[
+            "--capture-dir",
+            out_dir.to_str().unwrap(),
+            "--flow-log",
+            log.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -171,6 +191,10 @@ fn replay_and_check(loops: u64, offload: Offload) {
     assert_eq!(want.len(), 7);
     let lines = flow_log_lines(&log);
     assert_eq!(sum_by_tuple(&lines), want, "{}", describe(&out));
+    let hw: u64 = lines
+        .iter()
+        .map(|v| v["hw_packets"].as_u64().unwrap())
+        .sum();
 
     let total: u64 = frames.iter().map(|f| f.len() as u64).sum();
     let counters = final_counters(&stdout);
@@ -179,51 +203,72 @@ fn replay_and_check(loops: u64, offload: Offload) {
 
     // Each VF's capture holds its frames whole, every loop; in order where
     // one queue feeds it.
-    for vf in 1..=4u8 {
+    let (mut offloaded, mut jumbo_offloaded) = (0, 0);
+    for (vf, name) in (1..=4u8).zip(vf_names(path)) {
         let one: Vec<&Vec<u8>> = frames.iter().filter(|f| f[..6] == vf_mac(vf)).collect();
-        let mut got = read_pcap(&out_dir.join(format!("vf{vf}.pcap")));
+        let mut got = read_pcap(&out_dir.join(format!("{name}.pcap")));
         let mut want: Vec<&Vec<u8>> = (0..loops).flat_map(|_| one.iter().copied()).collect();
-        if offload == Offload::Emulated {
-            got.extend(read_pcap(&out_dir.join(format!("vf{vf}-offloaded.pcap"))));
+        if path == Carrier::Model {
+            let nic = read_pcap(&out_dir.join(format!("{name}-offloaded.pcap")));
+            offloaded += nic.len() as u64;
+            jumbo_offloaded += nic.iter().filter(|f| f.len() == 9000).count();
+            got.extend(nic);
             got.sort();
             want.sort();
         }
-        assert_eq!(got.len(), want.len(), "vf{vf}\n{}", describe(&out));
+        assert_eq!(got.len(), want.len(), "{name}\n{}", describe(&out));
         for (i, (f, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(f.len(), w.len(), "vf{vf} frame {i}: length");
-            assert!(f == *w, "vf{vf} frame {i}: bytes differ");
+            assert_eq!(f.len(), w.len(), "{name} frame {i}: length");
+            assert!(f == *w, "{name} frame {i}: bytes differ");
         }
         assert_eq!(
-            counters[&format!("vf{vf}")].tx_bytes,
+            counters[name].tx_bytes,
             loops * one.iter().map(|f| f.len() as u64).sum::<u64>()
+        );
+    }
+    assert_eq!(offloaded, hw, "the rules delivered what they counted");
+    if path == Carrier::Model {
+        // Jumbo frames among what the NIC's rules delivered (a flow's first
+        // frame is the workers', and the paced wire starts before the first
+        // tick: the rules' share varies).
+        assert!(
+            jumbo_offloaded > 0,
+            "the NIC carried {hw} of {}, no jumbo frame\n{}",
+            loops * frames.len() as u64,
+            describe(&out)
         );
     }
 }
 
 #[test]
 fn jumbo_frames_replayed_once_become_flows_counted_by_their_full_length() {
-    replay_and_check(1, Offload::None);
+    replay_and_check(1, Carrier::NetPcap);
 }
 
 #[test]
 fn jumbo_frames_replayed_from_memory_three_times_become_flows_counted_by_their_full_length() {
-    replay_and_check(3, Offload::None);
+    replay_and_check(3, Carrier::NetPcap);
 }
 
 #[test]
 fn jumbo_frames_through_the_nic_model_become_flows_counted_by_their_full_length() {
-    replay_and_check(1, Offload::Emulated);
-    replay_and_check(3, Offload::Emulated);
+    // Three loops: 63 frames over 1.3 s, so that the ticks have begun long
+    // before the wire ends even on a busy machine (the paced wire starts
+    // with the port, before flowlift's first tick: in one run of a single
+    // loop, 21 frames in 0.4 s, the rules carried none of them).
+    replay_and_check(3, Carrier::Model);
 }
 
 #[test]
-fn a_frame_no_mbuf_can_hold_is_refused_naming_infinite_rx_and_the_way_out() {
+fn a_frame_no_mbuf_can_hold_is_refused_naming_the_device_and_the_way_out() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("huge.pcap");
     // One byte more than a 65535-byte data room holds after its headroom.
     write_pcap(&input, &[v4_udp(1, 1, None, 65408), v4_udp(1, 2, None, 64)]);
-    let out = flowlift(&["run", "--replay", input.to_str().unwrap(), "--loops", "3"]);
+    // net_pcap's infinite_rx holds each frame in one mbuf.
+    let cfg = config(dir.path(), Carrier::NetPcap, &input, 3);
+    let out = run_replay(&cfg, &input, 3, &[]);
     assert!(!out.status.success(), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -232,4 +277,14 @@ fn a_frame_no_mbuf_can_hold_is_refused_naming_infinite_rx_and_the_way_out() {
         describe(&out)
     );
     assert!(!stderr.contains("Invalid argument (EINVAL)\n"), "{stderr}");
+    // So does the NIC model's wire (the demo's uplink), at any loops.
+    let out = flowlift(&["run", "--replay", input.to_str().unwrap(), "--loops", "1"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("net_flowlift copies each frame into a single mbuf")
+            && stderr.contains("editcap -s 65407"),
+        "{}",
+        describe(&out)
+    );
 }

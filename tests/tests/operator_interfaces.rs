@@ -1,5 +1,6 @@
 //! The operator's interfaces end to end: the appliance runs a known capture
-//! through the emulated NIC; the test drives it through its control socket
+//! on the NIC model's wire (`net_flowlift`, offload through rte_flow); the
+//! test drives it through its control socket
 //! with every command (`flowlift shell -c`), checks the answers (and the JSON
 //! shapes) against the capture, scrapes `/metrics` (promtool-clean) and checks
 //! that its counters agree with `show port stats`, the final report and the
@@ -12,8 +13,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use flowlift_control::traffic::{generate, TrafficSpec};
+use flowlift_tests::model::{self, VFS};
 use flowlift_tests::{
-    final_counters, flow_log_lines, one_at_a_time, oracle, read_pcap, shell, Background, Tuple,
+    final_counters, flow_log_lines, number_after, one_at_a_time, oracle, read_pcap, shell,
+    Background, Tuple,
 };
 
 const FLOWS: u32 = 200;
@@ -156,9 +159,12 @@ fn every_command_answers_from_the_running_appliance_and_metrics_agree() {
         .trim_start_matches("metrics on http://")
         .trim_end_matches("/metrics")
         .to_string();
-    std::thread::sleep(Duration::from_millis(1500));
     let ok = |cmd: &str| answered(&sock, cmd);
     let refused = |cmd: &str, want: &str| refused_in_one_line(&sock, cmd, want);
+    wait_until("flows on the NIC and every flow seen", || {
+        ok("show offload").contains("flows: 200 tracked")
+            && ok("show flows offloaded top 1").contains("1 of ")
+    });
 
     assert!(ok("help").contains("show port stats all|N"));
     let stats = shown_packets(&ok("show port stats all"));
@@ -170,7 +176,7 @@ fn every_command_answers_from_the_running_appliance_and_metrics_agree() {
     assert!(ok("show port xstats 0").contains("NIC extended statistics for port 0"));
     assert!(ok("show fwd stats").contains("lcore 1: packets"));
     let offload = ok("show offload");
-    assert!(offload.contains("Offload backend: emulated"), "{offload}");
+    assert!(offload.contains("Offload backend: rte_flow"), "{offload}");
     assert!(offload.contains("flows: 200 tracked"), "{offload}");
 
     // show flows --json: the capture's flows, each with the documented fields.
@@ -228,7 +234,14 @@ fn every_command_answers_from_the_running_appliance_and_metrics_agree() {
     assert!(ok("set offload promote-pps 60").contains("promote-pps set to 60"));
     assert!(ok("show offload").contains("promote-pps 60,"));
     refused("set offload demote-pps 100", "flows would flap");
-    refused("set offload max-rules 5000", "the NIC holds 20 rules");
+    // The model, as mlx5, says no capacity (its ENOSPC is handled): any
+    // budget in the config's range goes.
+    assert!(ok("set offload max-rules 5000").contains("max-rules set to 5000"));
+    refused(
+        "set offload max-rules 0",
+        "set offload max-rules 0: refused",
+    );
+    assert!(ok("set offload max-rules 20").contains("max-rules set to 20"));
     assert!(ok("set offload tick-ms 25").contains("tick-ms set to 25"));
     assert!(ok("policy add priority 3 proto udp dport 53 offload never").contains("policy added"));
     assert!(ok("policy list").contains("0: priority 3 proto 17 dport 53-53 -> offload never"));
@@ -258,10 +271,24 @@ fn every_command_answers_from_the_running_appliance_and_metrics_agree() {
     drop(std::os::unix::net::UnixStream::connect(&sock).unwrap());
     assert!(ok("show offload").contains("Offload backend"));
 
-    // Stop forwarding: counters freeze; show port stats and /metrics agree.
+    // Stop forwarding: counters settle; show port stats and /metrics agree.
+    // Held, the workers carry nothing more and the wire soon stands (its
+    // next frame for the host meets a full RX ring), but the NIC's share
+    // moves on until its cached counters (the demo's device refreshes them
+    // every 1000 ms) have shown the rules' last packets: settled is no
+    // change over longer than a refresh period.
     assert!(ok("stop").contains("Forwarding stopped"));
-    std::thread::sleep(Duration::from_millis(300));
-    let shown = shown_packets(&ok("show port stats all"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut shown = shown_packets(&ok("show port stats all"));
+    loop {
+        std::thread::sleep(Duration::from_millis(1300));
+        let later = shown_packets(&ok("show port stats all"));
+        if later == shown {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never settled");
+        shown = later;
+    }
     let m = scrape(&addr);
     promtool_ok(&m, dir.path());
     for (name, rx, tx) in &shown {
@@ -288,6 +315,11 @@ fn every_command_answers_from_the_running_appliance_and_metrics_agree() {
         shown[0].1,
         "every packet by one path"
     );
+    // The NIC model's switch: its own CPU, not the host's, one series.
+    assert!(
+        sample(&m, "flowlift_nic_model_busy_seconds_total") > 0.0,
+        "the model's switch time in /metrics"
+    );
     assert!(ok("clear port stats all").contains("cleared"));
     assert!(shown_packets(&ok("show port stats 0"))[0].1 == 0);
 
@@ -295,23 +327,35 @@ fn every_command_answers_from_the_running_appliance_and_metrics_agree() {
     let (status, stdout, stderr) = app.finish(Duration::from_secs(60));
     assert!(status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("Stopping (quit)"), "{stdout}");
-    // The final report (never cleared) and the flow log agree with /metrics.
+    // The final report (never cleared) and the flow log agree with /metrics,
+    // but for what moved after it was scraped. The workers, held, carry
+    // nothing more until the exit lets them go to empty their TX batches:
+    // then one burst at most (the default `burst`, 32). The NIC's rules may
+    // take more: the wire runs on while its frames go to rules (until one
+    // for the host meets the full RX ring), and the device's cached
+    // counters show them late. Whatever moved is in the ports' counters and
+    // in the flow log alike.
     let fin = final_counters(&stdout);
-    assert_eq!(fin["uplink"].rx_packets, shown[0].1);
-    for (name, _, tx) in &shown[1..] {
-        assert_eq!(fin[name.as_str()].tx_packets, *tx, "{name}");
-    }
-    let logged: HashMap<Tuple, (u64, u64)> = flowlift_tests::sum_by_tuple(&flow_log_lines(&log));
-    let total: u64 = logged.values().map(|v| v.0).sum();
-    assert_eq!(total, shown[0].1, "the flow log holds every packet");
-    let hw: u64 = flow_log_lines(&log)
-        .iter()
-        .map(|v| v["hw_packets"].as_u64().unwrap())
-        .sum();
-    assert_eq!(
-        hw, carried_nic,
-        "the NIC's share, in the flow log and in /metrics"
+    let lines = flow_log_lines(&log);
+    let sum = |k: &str| -> u64 { lines.iter().map(|v| v[k].as_u64().unwrap()).sum() };
+    let (sw, hw) = (sum("sw_packets"), sum("hw_packets"));
+    assert!(
+        (carried_sw..=carried_sw + 32).contains(&sw),
+        "the workers' share: {sw} at exit, {carried_sw} in /metrics"
     );
+    assert!(hw >= carried_nic, "the NIC's share: {hw} < {carried_nic}");
+    assert_eq!(
+        sw + hw,
+        fin["uplink"].rx_packets,
+        "the flow log holds every packet"
+    );
+    let moved = fin["uplink"].rx_packets - shown[0].1;
+    assert_eq!(moved, (sw - carried_sw) + (hw - carried_nic));
+    let vfs_moved: u64 = shown[1..]
+        .iter()
+        .map(|(name, _, tx)| fin[name.as_str()].tx_packets - tx)
+        .sum();
+    assert_eq!(vfs_moved, moved, "what moved went out of the VFs");
     assert!(!sock.exists(), "the control socket goes with the appliance");
 }
 
@@ -398,21 +442,31 @@ fn static_rules_answer_as_testpmd_and_every_packet_they_take_is_counted() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let input = capture(dir.path());
-    let sock = dir.path().join("ctl.sock");
-    let mut app = serve(
-        &input,
-        &sock,
-        &[
-            // No per-flow offload: every flow is on the workers until a static
-            // rule takes it.
-            "--promote-pps",
-            "1000000000",
-            "--demote-pps",
-            "1",
-        ],
+    // The NIC model with live counters (`flow query` answers what the rules
+    // took up to now) and a small RX ring: frames wait there after the
+    // switch decided them, so a rule made while they wait does not take them.
+    let cfg = model::config(
+        dir.path(),
+        &(model::uplink(&input, 0) + ",counter_refresh_ms=0"),
+        &format!("rx_desc = {RX_DESC}\n"),
     );
+    let sock = dir.path().join("ctl.sock");
+    let mut app = Background::start(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--duration",
+        "120",
+        "--socket",
+        sock.to_str().unwrap(),
+        // No per-flow offload: every flow is on the workers until a static
+        // rule takes it.
+        "--promote-pps",
+        "1000000000",
+        "--demote-pps",
+        "1",
+    ]);
     app.wait_for("control socket", Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(1000));
     let ok = |cmd: &str| answered(&sock, cmd);
     let refused = |cmd: &str, want: &str| refused_in_one_line(&sock, cmd, want);
     let flows = || -> HashMap<u64, serde_json::Value> {
@@ -421,8 +475,11 @@ fn static_rules_answer_as_testpmd_and_every_packet_they_take_is_counted() {
             .map(|f| (f["id"].as_u64().unwrap(), f))
             .collect()
     };
+    wait_until("every flow of the capture seen", || {
+        flows().len() == FLOWS as usize
+    });
 
-    // The three busiest IPv4 flows: one to drop, one to send to vf2 past the
+    // The three busiest IPv4 flows: one to drop, one to send to vm2 past the
     // workers, one to hand to the workers' queue 0.
     let top: Vec<serde_json::Value> =
         serde_json::from_str(&ok("show flows top 40 --json")).unwrap();
@@ -444,10 +501,8 @@ fn static_rules_answer_as_testpmd_and_every_packet_they_take_is_counted() {
         )
     };
 
-    // Traffic held while the rules go in, so each rule sees its flow from
-    // the start of a known interval.
+    // The rules go in while the workers are held.
     assert!(ok("stop").contains("Forwarding stopped"));
-    std::thread::sleep(Duration::from_millis(300));
     let drop_rule = format!(
         "flow create 0 ingress pattern {} actions count / drop / end",
         pattern(picked[0])
@@ -481,22 +536,34 @@ fn static_rules_answer_as_testpmd_and_every_packet_they_take_is_counted() {
     assert!(lines[2].starts_with("1\t0\t1\t--t\tETH IPV4 "), "{list}");
     assert!(lines[2].ends_with(" => COUNT REPRESENTED_PORT"), "{list}");
     assert_eq!(lines.len(), 4, "{list}");
-    for n in 0..3 {
-        assert_eq!(queried(&ok(&format!("flow query 0 {n} count"))), (0, 0));
-    }
+    let hits = || -> Vec<(u64, u64)> {
+        (0..3)
+            .map(|n| queried(&ok(&format!("flow query 0 {n} count"))))
+            .collect()
+    };
 
-    let before = flows();
-    let drops_before = shown_policy_drops(&ok("show port stats 0"));
-    let vf2_before = shown_packets(&ok("show port stats 2"))[0].2;
+    // Two intervals of traffic. The RX ring still holds frames the switch
+    // decided before the rules existed: the first interval takes them. In
+    // the second, every frame was decided with the rules in place.
     assert!(ok("start").contains("Forwarding started"));
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_until("every rule hit", || hits().iter().all(|h| h.0 > 0));
     assert!(ok("stop").contains("Forwarding stopped"));
-    std::thread::sleep(Duration::from_millis(300));
+    let before = flows();
+    let hits_before = hits();
+    let drops_before = shown_policy_drops(&ok("show port stats 0"));
+    let switched = || number_after(&ok("show port xstats 2"), "vf_rx_from_switch_packets:");
+    let switched_before = switched();
+    assert!(ok("start").contains("Forwarding started"));
+    wait_until("every rule hit again", || {
+        hits().iter().zip(&hits_before).all(|(h, b)| h.0 > b.0)
+    });
+    assert!(ok("stop").contains("Forwarding stopped"));
     let after = flows();
-    let hits: Vec<(u64, u64)> = (0..3)
-        .map(|n| queried(&ok(&format!("flow query 0 {n} count"))))
+    let hits: Vec<(u64, u64)> = hits()
+        .iter()
+        .zip(&hits_before)
+        .map(|(h, b)| (h.0 - b.0, h.1 - b.1))
         .collect();
-    assert!(hits.iter().all(|h| h.0 > 0), "every rule hit: {hits:?}");
     let id = |f: &serde_json::Value| f["id"].as_u64().unwrap();
     let packets = |m: &HashMap<u64, serde_json::Value>, f: &serde_json::Value| {
         m[&id(f)]["packets"].as_u64().unwrap()
@@ -504,16 +571,19 @@ fn static_rules_answer_as_testpmd_and_every_packet_they_take_is_counted() {
     // Dropped and forwarded by the NIC: the workers never see those packets.
     assert_eq!(packets(&after, picked[0]), packets(&before, picked[0]));
     assert_eq!(packets(&after, picked[1]), packets(&before, picked[1]));
-    // Handed to the workers' queue: they carry (and count) exactly the hits.
-    assert_eq!(
-        packets(&after, picked[2]) - packets(&before, picked[2]),
+    // Handed to the workers' queue: they carry (and count) the hits, but
+    // for those in the RX ring at either stop (a ring's worth at most).
+    let queued = packets(&after, picked[2]) - packets(&before, picked[2]);
+    assert!(
+        queued.abs_diff(hits[2].0) <= u64::from(RX_DESC),
+        "the queue rule's {} hits, the workers' {queued}",
         hits[2].0
     );
-    // The drops are the uplink's rule drops; the forwards went out of vf2.
-    let drops_after = shown_policy_drops(&ok("show port stats 0"));
-    assert_eq!(drops_after - drops_before, hits[0].0);
-    let vf2_after = shown_packets(&ok("show port stats 2"))[0].2;
-    assert!(vf2_after - vf2_before >= hits[1].0);
+    // The NIC's drops are no policy drop of the workers; its forwards
+    // reached vm2 past the workers, as the device counts what its switch
+    // delivered to the VF.
+    assert_eq!(shown_policy_drops(&ok("show port stats 0")), drops_before);
+    assert_eq!(switched() - switched_before, hits[1].0);
 
     // Mistakes: one line each, nothing changes.
     refused(
@@ -522,7 +592,7 @@ fn static_rules_answer_as_testpmd_and_every_packet_they_take_is_counted() {
     );
     refused(
         "flow create 0 ingress pattern eth / end actions queue index 7 / end",
-        "Caught error type 15 (action configuration): queue index 7 out of range",
+        "Caught error type 15 (action configuration): queue index out of range",
     );
     refused(
         "flow create 9 ingress pattern eth / end actions drop / end",
@@ -550,22 +620,45 @@ fn static_rules_answer_as_testpmd_and_every_packet_they_take_is_counted() {
         "Flow rule #0 created"
     );
     assert!(ok("start").contains("Forwarding started"));
-    std::thread::sleep(Duration::from_millis(300));
 
-    // At exit every packet the uplink took is out of a VF or a counted drop.
+    // At exit every packet the uplink took is out of a VF or a counted
+    // drop; what the NIC's rules took past the workers is reported apart,
+    // at least what was queried above.
     assert!(ok("quit").contains("Stopping"));
     let (status, stdout, stderr) = app.finish(Duration::from_secs(60));
     assert!(status.success(), "{stdout}\n{stderr}");
     assert!(!stderr.contains("static rule left"), "{stderr}");
+    assert_eq!(model::held_at_close(&stderr), (0, 0), "{stderr}");
     let fin = final_counters(&stdout);
-    let out: u64 = ["vf1", "vf2", "vf3", "vf4"]
+    let out: u64 = VFS
         .iter()
-        .map(|v| fin[*v].tx_packets + fin[*v].tx_dropped)
+        .map(|(v, _)| fin[*v].tx_packets + fin[*v].tx_dropped)
         .sum();
     assert_eq!(
         fin["uplink"].rx_packets,
         out + fin["uplink"].policy_dropped,
         "{stdout}"
     );
-    assert!(fin["uplink"].policy_dropped >= hits[0].0);
+    let taken = stdout
+        .lines()
+        .find(|l| l.contains("Static rules took past the workers:"))
+        .unwrap_or_else(|| panic!("the static rules' line in {stdout}"));
+    assert!(number_after(taken, "uplink drop") >= hits[0].0, "{taken}");
+    assert!(number_after(taken, "uplink switch") >= hits[1].0, "{taken}");
+}
+
+/// The RX descriptors of [`static_rules_answer_as_testpmd_and_every_packet_they_take_is_counted`]'s
+/// uplink.
+const RX_DESC: u16 = 64;
+
+/// Waits (up to a minute) until `done`; fails naming `what`.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within a minute: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -153,19 +153,26 @@ fn bad_configs_exit_non_zero_with_one_line_naming_the_problem() {
         &format!("{two_lcores}[dataplane]\nworker_lcores = [1, 3]\n{PORTS}"),
         "worker lcore 3 is not in EAL's lcore list",
     );
+    // The emulated NIC's lcore went with it.
     refused(
-        &format!("{two_lcores}{PORTS}"),
-        "the emulated NIC's lcore 2 is not in EAL's lcore list",
+        &format!("{eal}[offload]\nlcore = 2\n{PORTS}"),
+        "unknown field `lcore`",
     );
+    // rte_flow, the default, on a device without flow rules.
     refused(
-        &format!("{eal}[offload]\nbackend = \"rte_flow\"\n{PORTS}"),
+        &format!("{eal}{PORTS}"),
         "offload backend rte_flow on port uplink (net_null)",
     );
     let dir = tempfile::tempdir().unwrap();
     let one_queue = format!("net_pcap1,tx_pcap={}/vf1.pcap", dir.path().display());
+    let three_lcores =
+        "[eal]\nargs = [\"--no-huge\", \"--no-pci\", \"--no-shconf\", \"--lcores=0@0,1@1,2@1\"]\n";
     refused(
-        &format!("{eal}{}", PORTS.replace("net_null1,no-rx=1", &one_queue)),
-        "port vf1: net_pcap offers 1 TX queues; 1 workers and the emulated NIC need one each",
+        &format!(
+            "{three_lcores}[dataplane]\nworker_lcores = [1, 2]\n[offload]\nbackend = \"none\"\n{}",
+            PORTS.replace("net_null1,no-rx=1", &one_queue)
+        ),
+        "port vf1: net_pcap offers 1 TX queues; 2 workers need one each",
     );
     let out = flowlift(&["run", "--config", "/nonexistent/flowlift.toml"]);
     assert!(!out.status.success());

@@ -1,7 +1,9 @@
 //! The foundation's acceptance test: a generated capture replayed on the uplink
-//! (`net_pcap rx_pcap=...`), each VF writing its own capture; afterwards every
-//! input frame is in the right VF's capture, byte for byte and in order, nowhere
-//! else, and the final counters the binary prints equal the capture's counts.
+//! (the NIC model's wire, the demo's, with the workers alone; then a
+//! `net_pcap` uplink with `net_pcap` VF writers), each VF's capture written
+//! (by the PMD, or by net_pcap); afterwards every input frame is in the right
+//! VF's capture, byte for byte and in order, nowhere else, and the final
+//! counters the binary prints equal the capture's counts.
 
 use std::collections::HashMap;
 
@@ -69,7 +71,8 @@ fn every_packet_reaches_its_vf_byte_for_byte_and_the_counters_agree() {
         input.to_str().unwrap(),
         "--capture-dir",
         out_dir.to_str().unwrap(),
-        // The software path alone: one TX queue per VF, so one file in order.
+        // The software path alone: one worker's TX queue per VF, so the
+        // VF's file holds its frames in order.
         "--offload",
         "none",
     ]);

@@ -256,6 +256,16 @@ unsafe extern "C" fn dev_close(dev: *mut sys::rte_eth_dev) -> c_int {
             let port = unsafe { Box::from_raw(port) };
             if port.role == Role::Pf {
                 drop(lock(&port.dev.uplink).take());
+                // What the application left on the device, in the device's
+                // own count (a test of a clean exit reads it here: the
+                // process is gone before anyone could ask `flow list`).
+                let rules = port.dev.nic.rules();
+                log::notice(&format!(
+                    "{}: closed holding {} flow rule(s) and {} indirect action(s)",
+                    port.dev.pf_name.to_string_lossy(),
+                    rules.len(),
+                    rules.indirect_len()
+                ));
             }
         }
     }
