@@ -3,11 +3,20 @@
 //! events, the offload tick, idle expiry (the control core decides, the worker
 //! evicts), and the flow log, including every flow still alive when the
 //! appliance stops, each with what the NIC counted for it.
+//!
+//! A flow that ends soon after its rule came off may still wait for that
+//! rule's final count (a NIC with cached counters shows it a refresh period
+//! late): its record is kept aside, counted in the totals with what the NIC
+//! had shown, and logged once whole, at the tick that brings the rest (or at
+//! exit). The control loop never waits for it.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
-use flowlift_dataplane::flowstate::{EndReason, FlowCounters, FlowEvent, WorkerCommand};
+use flowlift_dataplane::flowstate::{
+    EndReason, FlowCounters, FlowEvent, FlowSnapshot, WorkerCommand,
+};
 use flowlift_dataplane::stats::WorkerStats;
 use flowlift_dataplane::worker::Worker;
 use rte::{RxQueue, TxQueue};
@@ -15,7 +24,7 @@ use rte::{RxQueue, TxQueue};
 use crate::config::OffloadChoice;
 use crate::flowlog::{EndedFlow, FlowLog, TscClock};
 use crate::lifecycle::FlowOffload;
-use crate::offload::manager::Offloader;
+use crate::offload::manager::{EndTicket, EndedOffload, Offloader};
 use crate::offload::HwCounters;
 use crate::tracker::FlowTracker;
 use flowlift_dataplane::flow::FlowKey;
@@ -52,12 +61,32 @@ pub struct FlowKeeper {
     pub ended: u64,
     /// The offload engine, unless offload is off.
     pub offload: Option<Offloader>,
-    /// Packets and bytes the NIC counted for the flows that ended so far.
+    /// Packets and bytes the NIC counted for the flows that ended so far
+    /// (for those whose records wait aside, what it had shown; the rest is
+    /// added when it shows).
     pub hw_packets_logged: u64,
     pub hw_bytes_logged: u64,
     /// The same by port: what the NIC's rules took from each port and
     /// delivered to each.
     hw_logged_by_port: Vec<PortHw>,
+    /// Ended flows whose offload records wait for final counts (see
+    /// [`Offloader::release_ended`]).
+    aside: HashMap<EndTicket, Ended>,
+    /// Ended flows made whole and counted, to write at the next
+    /// [`FlowKeeper::drain_events`].
+    to_log: Vec<(Ended, FlowOffload)>,
+}
+
+/// What the flow log needs of an ended flow, besides its offload record.
+#[derive(Debug, Clone, Copy)]
+struct Ended {
+    key: FlowKey,
+    counters: FlowSnapshot,
+    action: FlowAction,
+    reason: EndReason,
+    worker_lcore: u32,
+    /// What the NIC had counted for it when it ended (in the totals already).
+    counted: HwCounters,
 }
 
 /// What the NIC's per-flow rules carried for one port, from the rules'
@@ -109,6 +138,8 @@ impl FlowKeeper {
             hw_packets_logged: 0,
             hw_bytes_logged: 0,
             hw_logged_by_port: vec![PortHw::default(); port_names.len()],
+            aside: HashMap::new(),
+            to_log: Vec::new(),
         }
     }
 
@@ -158,6 +189,52 @@ impl FlowKeeper {
             workers.iter().map(|w| Arc::clone(&w.counters)).collect();
         off.tick(&mut self.tracker, &counters, now_tsc);
         off.refresh_static();
+        self.collect_settled();
+    }
+
+    /// Ended flows waiting for final counters (their records are logged
+    /// once those show).
+    pub fn ended_waiting(&self) -> usize {
+        self.aside.len()
+    }
+
+    /// Takes the ended flows' records the offload engine made whole: their
+    /// late counts go into the totals now, and they are logged at the next
+    /// [`FlowKeeper::drain_events`] (a tick writes nothing).
+    fn collect_settled(&mut self) {
+        let Some(off) = self.offload.as_mut() else {
+            return;
+        };
+        for (ticket, record) in off.take_settled() {
+            let Some(e) = self.aside.remove(&ticket) else {
+                continue;
+            };
+            let whole = record.hw_total();
+            let late = HwCounters {
+                packets: whole.packets.saturating_sub(e.counted.packets),
+                bytes: whole.bytes.saturating_sub(e.counted.bytes),
+            };
+            self.count_hw(&e.key, e.action, late);
+            self.to_log.push((e, record));
+        }
+    }
+
+    /// Writes the records made whole to the flow log.
+    fn log_settled(&mut self) -> anyhow::Result<()> {
+        for (e, record) in std::mem::take(&mut self.to_log) {
+            if let Some(log) = self.log.as_mut() {
+                let flow = EndedFlow {
+                    key: &e.key,
+                    counters: e.counters,
+                    action: e.action,
+                    reason: e.reason,
+                    worker_lcore: e.worker_lcore,
+                    offload: Some(&record),
+                };
+                log.write(&flow, &self.port_names, &self.clock)?;
+            }
+        }
+        Ok(())
     }
 
     /// `flow offload`: the operator puts a flow on the NIC now.
@@ -228,6 +305,8 @@ impl FlowKeeper {
     /// Takes every queued flow event: new flows are tracked, ended ones logged.
     pub fn drain_events(&mut self, workers: &[WorkerHandle]) -> anyhow::Result<()> {
         self.log_ended_static()?;
+        self.collect_settled();
+        self.log_settled()?;
         for (w, handle) in workers.iter().enumerate() {
             while let Ok(event) = handle.events.try_recv() {
                 match event {
@@ -247,13 +326,29 @@ impl FlowKeeper {
                         reason,
                     } => {
                         let mut record = self.tracker.on_ended(w, id).map(|t| t.off);
-                        if let (Some(off), Some(o)) = (record.as_mut(), self.offload.as_mut()) {
+                        if let (Some(off), Some(o)) = (record, self.offload.as_mut()) {
                             // Not asked for while the NIC carries a flow; should
                             // it happen, the rule goes and its count is kept.
                             // A flow demoted a moment ago may still wait for
-                            // its rule's final count (cached counters): it
-                            // is read before the flow is logged.
-                            o.release_ended((w, id), off);
+                            // its rule's final count (cached counters): its
+                            // record waits aside, and is logged once whole.
+                            match o.release_ended((w, id), off) {
+                                EndedOffload::Whole(off) => record = Some(off),
+                                EndedOffload::Awaiting { ticket, so_far } => {
+                                    self.ended += 1;
+                                    self.count_hw(&key, action, so_far);
+                                    let e = Ended {
+                                        key,
+                                        counters,
+                                        action,
+                                        reason,
+                                        worker_lcore: handle.lcore,
+                                        counted: so_far,
+                                    };
+                                    self.aside.insert(ticket, e);
+                                    continue;
+                                }
+                            }
                         }
                         self.record_end(&EndedFlow {
                             key: &key,
@@ -273,20 +368,20 @@ impl FlowKeeper {
     /// Counts an ended flow and writes it to the flow log, if there is one.
     fn record_end(&mut self, flow: &EndedFlow<'_>) -> anyhow::Result<()> {
         self.ended += 1;
-        self.hw_packets_logged += flow.offload.map_or(0, |o| o.hw_total().packets);
-        self.hw_bytes_logged += flow.offload.map_or(0, |o| o.hw_total().bytes);
         if let Some(o) = flow.offload {
-            add_hw(
-                &mut self.hw_logged_by_port,
-                flow.key,
-                flow.action,
-                o.hw_total(),
-            );
+            self.count_hw(flow.key, flow.action, o.hw_total());
         }
         match self.log.as_mut() {
             Some(log) => log.write(flow, &self.port_names, &self.clock),
             None => Ok(()),
         }
+    }
+
+    /// Adds what the NIC counted for an ended flow to the totals.
+    fn count_hw(&mut self, key: &FlowKey, action: FlowAction, c: HwCounters) {
+        self.hw_packets_logged += c.packets;
+        self.hw_bytes_logged += c.bytes;
+        add_hw(&mut self.hw_logged_by_port, key, action, c);
     }
 
     /// Asks workers to evict flows idle for longer than the timeout.
@@ -312,7 +407,11 @@ impl FlowKeeper {
     /// exit.
     pub fn finish(&mut self, workers: &[WorkerHandle]) -> anyhow::Result<u64> {
         self.drain_events(workers)?;
+        // Every rule off and every final count in (or given up on): the
+        // ended flows waiting aside are whole, and logged now.
         self.release_offloaded();
+        self.collect_settled();
+        self.log_settled()?;
         self.log_ended_static()?;
         let mut at_exit = 0;
         for (w, handle) in workers.iter().enumerate() {
@@ -339,3 +438,7 @@ impl FlowKeeper {
         Ok(at_exit)
     }
 }
+
+#[cfg(test)]
+#[path = "fleet_tests.rs"]
+mod tests;

@@ -518,6 +518,18 @@ impl prometheus_client::collector::Collector for Collector {
                 None,
                 &queries,
             )?;
+            gauge(
+                &mut enc,
+                "offload_finals_pending",
+                "Removed rules whose final counts the NIC has yet to show (cached counters).",
+                &one(o.finals_pending),
+            )?;
+            gauge(
+                &mut enc,
+                "offload_ended_waiting",
+                "Ended flows whose records wait for their rules' final counts before they are logged.",
+                &one(o.ended_waiting),
+            )?;
             counter(
                 &mut enc,
                 "offload_ticks",
@@ -578,6 +590,8 @@ mod tests {
         w.busy_cycles.store(2_000_000, Relaxed);
         let mut offload = OffloadStats {
             installs: 3,
+            finals_pending: 2,
+            ended_waiting: 1,
             ..OffloadStats::default()
         };
         offload.install_failures.insert("busy", 2);
@@ -611,6 +625,9 @@ mod tests {
             "flowlift_offload_install_latency_seconds_count 3",
             "flowlift_offload_install_latency_seconds_bucket{le=\"5e-05\"} 3",
             "flowlift_offload_install_latency_seconds_bucket{le=\"+Inf\"} 3",
+            "# TYPE flowlift_offload_finals_pending gauge",
+            "flowlift_offload_finals_pending 2",
+            "flowlift_offload_ended_waiting 1",
             "flowlift_carried_packets_total{path=\"workers\"} 10",
         ] {
             assert!(

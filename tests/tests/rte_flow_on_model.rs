@@ -316,3 +316,101 @@ fn with_the_default_counter_cache_the_heaviest_flows_are_offloaded_once_and_kept
 /// The flows [`with_the_default_counter_cache_the_heaviest_flows_are_offloaded_once_and_kept`]
 /// checks: those above the promotion rate by far.
 const HEAVIEST: usize = 4;
+
+/// A UDP frame from 10.9.`net`.`host` to the VF `vf` (1..=4 of [`VFS`]).
+fn udp_to(vf: u8, net: u8, host: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xfe], [2, 0, 0, 0, 0, vf])
+        .ipv4([10, 9, net, host], [192, 168, 9, 1], 64)
+        .udp(4000, 5001)
+        .write(&mut out, &[0xab; 64])
+        .unwrap();
+    out
+}
+
+/// Flows that go quiet while the wire runs on end mid-run: each is demoted
+/// (its rule destroyed), then evicted as idle a moment later, before the
+/// device's counter cache (1000 ms, mlx5's) shows the rule's final count.
+/// The control loop does not wait for it: the flow's record waits aside and
+/// is logged when the count is read. Each such flow is logged once, ended
+/// `idle`, with every packet it sent; the report's NIC share is the log's.
+#[test]
+fn flows_ending_before_their_rules_final_counts_show_are_logged_once_and_exact() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("wire.pcap");
+    // Four flows for 2 s (4000 frames a second), then one more for 4 s
+    // while the four go idle, are demoted and end.
+    let mut frames = Vec::new();
+    for _ in 0..2000 {
+        for host in 1..=4u8 {
+            frames.push(udp_to(host, 0, host));
+        }
+    }
+    frames.extend((0..16_000).map(|_| udp_to(1, 1, 1)));
+    flowlift_tests::write_pcap(&capture, &frames);
+    let cfg = model::config(
+        dir.path(),
+        &(model::uplink(&capture, 1) + ",rate_pps=4000"),
+        "idle_timeout_s = 0.3
+rx_desc = 4096
+[offload]
+max_rules = 8
+tick_ms = 20
+promote_pps = 200
+demote_pps = 20
+hold = 2
+backoff_ms = 10
+",
+    );
+    let log = dir.path().join("flows.jsonl");
+    let out = flowlift(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--offload",
+        "rte_flow",
+        "--flow-log",
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.contains("Stopping (replay complete)"), "{stdout}");
+    assert!(
+        stdout.contains("Flows: created 5, evicted idle 4, alive at exit 1"),
+        "{stdout}"
+    );
+    let log = flow_log_lines(&log);
+    assert_eq!(log.len(), 5, "each flow once: {log:#?}");
+    let mut hw_total = 0;
+    for v in &log {
+        let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
+        assert_eq!(n("sw_packets") + n("hw_packets"), n("packets"), "{v}");
+        assert_eq!(n("sw_bytes") + n("hw_bytes"), n("bytes"), "{v}");
+        assert_eq!(n("bytes"), n("packets") * frames[0].len() as u64, "{v}");
+        hw_total += n("hw_packets");
+        let last = v["src"].as_str().unwrap().strip_prefix("10.9.").unwrap();
+        if last == "1.1" {
+            assert_eq!((n("packets"), v["end"].as_str()), (16_000, Some("exit")));
+        } else {
+            assert_eq!(
+                (n("packets"), v["end"].as_str()),
+                (2000, Some("idle")),
+                "{v}"
+            );
+            assert!(n("hw_packets") > 0, "carried by the NIC: {v}");
+            assert_eq!(n("offloads"), 1, "{v}");
+        }
+    }
+    assert_eq!(number_after(&stdout, "Carried by the NIC:"), hw_total);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("Offload (rte_flow"))
+        .expect("the offload report line");
+    eprintln!("{line}");
+    // Gone quiet: demoted cold or idle, whichever the rates see first.
+    assert!(
+        number_after(line, "cold") + number_after(line, "idle") >= 4,
+        "{line}"
+    );
+}

@@ -7,10 +7,19 @@
 //! Header policies (`[[offload.policy]]`) decide at a flow's announcement:
 //! `always` flows go to the NIC at the next tick whatever their rate and are
 //! never demoted for being cold or evicted; `never` flows stay on the workers.
+//!
+//! The control loop never sleeps on the NIC. A flow that ends while the
+//! final count of its rule (a NIC with cached counters shows it a refresh
+//! period late) is still to come, or whose rule the NIC will not let go yet,
+//! has its record kept aside and handed back whole at the tick that
+//! completes it ([`Offloader::release_ended`], [`Offloader::take_settled`]);
+//! refused removals are asked again at later ticks, with back-off. Only the
+//! exit waits, by a deadline, once the traffic has stopped.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use flowlift_dataplane::flow::{FlowId, FlowKey};
 use flowlift_dataplane::flowstate::{FlowCounter, FlowCounters};
@@ -83,14 +92,21 @@ pub struct OffloadStats {
     pub query_failures: BTreeMap<&'static str, u64>,
     /// Demotions by [`DemoteReason`] (indexed as `DemoteReason::ALL`).
     pub demotions: [u64; 4],
-    /// Rule removals that failed at exit, whose last counter reading stands in
-    /// for the final one (0 unless the NIC misbehaves).
+    /// Rule removals that failed at exit, and removed rules whose final
+    /// counts never showed by then, whose last counter readings stand in for
+    /// the final ones (0 unless the NIC misbehaves).
     pub unconfirmed_at_exit: u64,
     /// Flows that wanted the NIC and stayed on the workers because the NIC
     /// has no meter for their VF's rate limit (each flow counted once).
     pub kept_unmetered: u64,
     /// Failed reads of the NIC meters' drops, by reason.
     pub meter_read_failures: BTreeMap<&'static str, u64>,
+    /// Gauges, as of the last tick (or flow end): removed rules whose final
+    /// counts the NIC shows late and are still to be read, and the ended
+    /// flows whose records wait for them (or for their rule to come off)
+    /// before they are logged.
+    pub finals_pending: u64,
+    pub ended_waiting: u64,
     pub ticks: u64,
     /// Seconds per rule install (a batch's time shared by its rules), and per
     /// counter query batch.
@@ -199,8 +215,63 @@ impl OffloadedNow {
     }
 }
 
-/// Removal attempts for one rule at exit (a busy NIC is given a moment).
-const EXIT_REMOVE_TRIES: u32 = 50;
+/// How long the exit keeps asking a NIC that refuses to remove rules (busy).
+const EXIT_REMOVE_WAIT: Duration = Duration::from_secs(2);
+
+/// How long the exit waits for the last final counts beyond the NIC's
+/// counter refresh period: the device's refresh (and our read) may run late
+/// on a loaded host.
+const EXIT_FINALS_MARGIN: Duration = Duration::from_millis(500);
+
+/// The pause between two looks at the NIC while the exit waits.
+const EXIT_POLL: Duration = Duration::from_millis(5);
+
+/// An ended flow whose offload record is kept aside until it is whole: see
+/// [`Offloader::release_ended`] and [`Offloader::take_settled`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EndTicket(pub u64);
+
+/// What became of an ended flow's offload record.
+#[derive(Debug, Clone, Copy)]
+pub enum EndedOffload {
+    /// Whole: its rule is off and every final count is in; log it now.
+    Whole(FlowOffload),
+    /// Final counts of its rules are still to come (or the NIC has not let
+    /// its rule go yet): the record comes back whole from
+    /// [`Offloader::take_settled`] under `ticket`. `so_far` is what the NIC
+    /// counted for it until now (the rest is added when it comes).
+    Awaiting {
+        ticket: EndTicket,
+        so_far: HwCounters,
+    },
+}
+
+/// Whose flow a removed rule's late final count belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// A flow in the tracker.
+    Live(At),
+    /// A flow that ended, its record kept aside.
+    Ended(EndTicket),
+}
+
+/// An ended flow's record kept aside until it is whole.
+#[derive(Debug, Clone, Copy)]
+struct Aside {
+    off: FlowOffload,
+    /// Its removed rules whose final counts are still to come.
+    finals_due: u32,
+    /// While its rule is still on the NIC (`off.state`): the NIC's refusals
+    /// in a row, and the tick of the next try.
+    refusals: u32,
+    retry_tick: u64,
+}
+
+impl Aside {
+    fn is_whole(&self) -> bool {
+        self.finals_due == 0 && self.off.state.rule().is_none()
+    }
+}
 
 /// A flow's `last_failure` when it stays on the workers for want of a NIC
 /// meter for its VF's rate limit.
@@ -227,12 +298,15 @@ pub struct Offloader {
     /// Operators' static rules (`flow create`), kept on the same backend.
     statics: StaticRules,
     /// Removed rules whose final counters the NIC shows late (see
-    /// [`OffloadBackend::take_final`]): the flow's place (`None`: it ended
-    /// and waits for them) and what its removal folded in.
-    unsettled: HashMap<HwRuleId, (Option<At>, HwCounters)>,
-    /// Final counters read while waiting for another rule's, kept for the
-    /// next tick.
-    finals_aside: Vec<(HwRuleId, Result<HwCounters, OffloadError>)>,
+    /// [`OffloadBackend::take_final`]): whose they are and what their
+    /// removal folded in.
+    unsettled: HashMap<HwRuleId, (Owner, HwCounters)>,
+    /// Ended flows whose records wait for final counts (or for their rule
+    /// to come off), so that no tick waits for them.
+    aside: HashMap<EndTicket, Aside>,
+    /// Ended flows' records made whole, for [`Offloader::take_settled`].
+    settled: Vec<(EndTicket, FlowOffload)>,
+    next_ticket: u64,
     /// The NIC's capacity and insertion rate, as its refusals said them.
     limits: NicLimits,
     /// What each NIC meter dropped, as last read (whole counts), by meter
@@ -296,7 +370,9 @@ impl Offloader {
             refresh_tsc,
             statics: StaticRules::new(),
             unsettled: HashMap::new(),
-            finals_aside: Vec::new(),
+            aside: HashMap::new(),
+            settled: Vec::new(),
+            next_ticket: 0,
             limits: NicLimits::default(),
             meter_drops: BTreeMap::new(),
         })
@@ -381,19 +457,21 @@ impl Offloader {
 
     /// The last read of the meters' drops, once every rule is gone: waits
     /// for the device's counter cache to show the last rule's packets,
-    /// then reads until a read of every meter succeeds (or gives up,
-    /// leaving the last good reading).
+    /// then reads until a read of every meter succeeds, or the exit's
+    /// deadline passes (leaving the last good reading).
     fn read_meters_final(&mut self) {
         if let Some(d) = self.backend.meter_drops_due_in() {
             std::thread::sleep(d);
         }
-        for attempt in 0..EXIT_REMOVE_TRIES {
+        let deadline = Instant::now() + EXIT_REMOVE_WAIT;
+        loop {
             let before = OffloadStats::total(&self.stats.meter_read_failures);
             self.read_meters();
-            if OffloadStats::total(&self.stats.meter_read_failures) == before {
+            let now = Instant::now();
+            if OffloadStats::total(&self.stats.meter_read_failures) == before || now >= deadline {
                 return;
             }
-            std::thread::sleep(std::time::Duration::from_millis(2 * u64::from(attempt + 1)));
+            std::thread::sleep(EXIT_POLL.min(deadline - now));
         }
     }
 
@@ -501,23 +579,27 @@ impl Offloader {
             // rates put on the NIC gives its rule up.
             let coldest = flows
                 .iter()
-                .filter(|(_, g)| {
-                    matches!(g.off.state, OffloadState::Offloaded(_))
-                        && g.off.choice == OffloadChoice::Auto
+                .filter(|(_, g)| g.off.choice == OffloadChoice::Auto)
+                .filter_map(|(at, g)| match g.off.state {
+                    OffloadState::Offloaded(rule) => Some((*at, rule, g.off.rate_pps)),
+                    _ => None,
                 })
-                .min_by(|a, b| a.1.off.rate_pps.total_cmp(&b.1.off.rate_pps))
-                .map(|(at, _)| *at);
-            let Some(victim) = coldest.and_then(|v| flows.get_mut(v)) else {
+                .min_by(|a, b| a.2.total_cmp(&b.2));
+            let Some((victim_at, rule, _)) = coldest else {
                 return OffloadedNow::refused(format!(
                     "all {} rules are held by flows put there by policy or by hand (flow onload one, or set offload max-rules)",
                     self.rule_budget()
                 ));
             };
+            let Some(victim) = flows.get_mut(victim_at) else {
+                return OffloadedNow::refused("no such flow");
+            };
             victim.off.demote_reason = Some(DemoteReason::Evicted);
-            if !self.remove_rule(coldest, &mut victim.off) {
+            let result = self.backend.remove(rule);
+            if !self.settle_removal(Owner::Live(victim_at), rule, &mut victim.off, result) {
                 return OffloadedNow::refused("the NIC refused to free a rule for it");
             }
-            evicted = coldest;
+            evicted = Some(victim_at);
         }
         OffloadedNow {
             result: self.install_now(flows, at, now),
@@ -579,7 +661,7 @@ impl Offloader {
         let before = f.off.hw_folded;
         let result = self.backend.remove(rule);
         let refusal = result.as_ref().err().map(|e| e.to_string());
-        if self.settle_removal(Some(at), rule, &mut f.off, result) {
+        if self.settle_removal(Owner::Live(at), rule, &mut f.off, result) {
             Ok(Some(HwCounters {
                 packets: f.off.hw_folded.packets - before.packets,
                 bytes: f.off.hw_folded.bytes - before.bytes,
@@ -642,6 +724,7 @@ impl Offloader {
         // census); the rest works on the census's lists: at a million flows
         // each pass costs milliseconds.
         self.fold_finals(flows);
+        self.retry_ended_removals(false);
         self.read_rules(flows, now);
         self.read_meters();
         let mut census = self.update_flows(flows, sw, now);
@@ -660,6 +743,7 @@ impl Offloader {
         self.carry_out_installs(flows, joining, now);
         self.limits
             .end_tick(self.params.max_rules, self.params.backoff_ticks);
+        self.note_waiting();
     }
 
     /// Reads every rule's counter in one batch. A flow whose reading failed
@@ -907,7 +991,7 @@ impl Offloader {
         let mut kept = later;
         for ((at, rule), result) in leaving.into_iter().zip(results) {
             if let Some(f) = flows.get_mut(at) {
-                if self.settle_removal(Some(at), rule, &mut f.off, result) {
+                if self.settle_removal(Owner::Live(at), rule, &mut f.off, result) {
                     removed += 1;
                 } else {
                     kept.push((at, rule));
@@ -917,20 +1001,11 @@ impl Offloader {
         (removed, kept)
     }
 
-    /// Removes a flow's rule and folds its final counters in; returns whether
-    /// the rule is gone.
-    fn remove_rule(&mut self, at: Option<At>, off: &mut FlowOffload) -> bool {
-        let Some(rule) = off.state.rule() else {
-            return true;
-        };
-        let result = self.backend.remove(rule);
-        self.settle_removal(at, rule, off, result)
-    }
-
-    /// Folds a removal's result into the flow; returns whether the rule is gone.
+    /// Folds a removal's result into the flow; returns whether the rule is
+    /// gone. A final count the NIC shows late is noted as `owner`'s.
     fn settle_removal(
         &mut self,
-        at: Option<At>,
+        owner: Owner,
         rule: HwRuleId,
         off: &mut FlowOffload,
         result: Result<HwCounters, OffloadError>,
@@ -945,7 +1020,7 @@ impl Offloader {
                         packets: off.hw_folded.packets - before.packets,
                         bytes: off.hw_folded.bytes - before.bytes,
                     };
-                    self.unsettled.insert(rule, (at, folded));
+                    self.unsettled.insert(rule, (owner, folded));
                 }
                 self.stats.removals += 1;
                 if let Some(i) = DemoteReason::ALL.iter().position(|r| *r == reason) {
@@ -1054,27 +1129,6 @@ impl Offloader {
         })
     }
 
-    /// Takes a flow off the NIC at once (it ended, or the appliance stops),
-    /// folding its final counters in. A NIC that keeps refusing leaves the last
-    /// reading as the flow's count, and is counted as unconfirmed.
-    pub fn release(&mut self, off: &mut FlowOffload) {
-        if off.state == OffloadState::Offloading {
-            off.state = OffloadState::Onloaded;
-        }
-        if off.state.rule().is_none() {
-            return;
-        }
-        off.demote_reason.get_or_insert(DemoteReason::Requested);
-        for attempt in 0..EXIT_REMOVE_TRIES {
-            if self.remove_rule(None, off) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2 * u64::from(attempt + 1)));
-        }
-        self.stats.unconfirmed_at_exit += 1;
-        off.removed(HwCounters::default());
-    }
-
     /// Runs an operator's `flow` command (static rules) on the backend;
     /// `ports` are the DPDK port ids that exist.
     pub fn static_flow(&mut self, cmd: FlowCommand, ports: &[u16]) -> Result<String, String> {
@@ -1108,8 +1162,14 @@ impl Offloader {
         self.statics.take_ended()
     }
 
-    /// Takes every flow off the NIC (the traffic has stopped): one batch, then
-    /// one by one (with retries) for the rules the batch could not remove.
+    /// Takes every flow off the NIC (the traffic has stopped): one batch;
+    /// the rules the NIC refuses to let go (busy), of live flows and of
+    /// ended ones set aside, are asked again until a deadline; then it waits
+    /// for the last final counts (see [`Offloader::settle_all`]). Whatever
+    /// the NIC never confirms leaves the last reading as the flow's count,
+    /// counted as unconfirmed. The ended flows' records are then all whole,
+    /// for [`Offloader::take_settled`]. The only waiting the engine does:
+    /// the traffic has stopped, and nothing else is left to do.
     pub fn release_all(&mut self, flows: &mut FlowTracker) {
         let mut holders = Vec::new();
         for (at, f) in flows.iter_mut() {
@@ -1121,124 +1181,260 @@ impl Offloader {
                 holders.push((*at, rule));
             }
         }
-        let ids: Vec<HwRuleId> = holders.iter().map(|(_, r)| *r).collect();
-        let results = self.backend.remove_batch(&ids);
-        for ((at, rule), result) in holders.into_iter().zip(results) {
-            if let Some(f) = flows.get_mut(at) {
-                if !self.settle_removal(Some(at), rule, &mut f.off, result) {
-                    self.release(&mut f.off);
-                    self.settle_ended(&mut f.off);
-                }
+        let mut refused = self.remove_live(flows, holders);
+        let deadline = Instant::now() + EXIT_REMOVE_WAIT;
+        loop {
+            self.retry_ended_removals(true);
+            let ended_holding = self.aside.values().any(|a| a.off.state.rule().is_some());
+            if refused.is_empty() && !ended_holding {
+                break;
             }
+            let now = Instant::now();
+            if now >= deadline {
+                self.give_up_removals(flows, refused);
+                break;
+            }
+            std::thread::sleep(EXIT_POLL.min(deadline - now));
+            refused = self.remove_live(flows, refused);
         }
         self.settle_all(flows);
         self.read_meters_final();
+        self.note_waiting();
+    }
+
+    /// Removes the rules of live flows in one batch; returns those the NIC
+    /// refused.
+    fn remove_live(&mut self, flows: &mut FlowTracker, holders: Vec<Leaving>) -> Vec<Leaving> {
+        if holders.is_empty() {
+            return holders;
+        }
+        let ids: Vec<HwRuleId> = holders.iter().map(|(_, r)| *r).collect();
+        let results = self.backend.remove_batch(&ids);
+        let mut refused = Vec::new();
+        for ((at, rule), result) in holders.into_iter().zip(results) {
+            if let Some(f) = flows.get_mut(at) {
+                if !self.settle_removal(Owner::Live(at), rule, &mut f.off, result) {
+                    refused.push((at, rule));
+                }
+            }
+        }
+        refused
+    }
+
+    /// At exit, past the deadline: the rules the NIC still refuses to remove
+    /// count with their last readings, as unconfirmed.
+    fn give_up_removals(&mut self, flows: &mut FlowTracker, refused: Vec<Leaving>) {
+        for (at, _) in refused {
+            if let Some(f) = flows.get_mut(at) {
+                f.off.removed(HwCounters::default());
+                self.stats.unconfirmed_at_exit += 1;
+            }
+        }
+        let holding: Vec<EndTicket> = self
+            .aside
+            .iter()
+            .filter(|(_, a)| a.off.state.rule().is_some())
+            .map(|(t, _)| *t)
+            .collect();
+        for t in holding {
+            if let Some(mut a) = self.aside.remove(&t) {
+                a.off.removed(HwCounters::default());
+                self.stats.unconfirmed_at_exit += 1;
+                self.keep_or_settle(t, a);
+            }
+        }
+    }
+
+    /// Asks the NIC again to remove the rules of ended flows it refused
+    /// before: those whose back-off is over, or (`all`, at exit) every one.
+    /// The back-off doubles with each refusal in a row, from one tick to 64:
+    /// a busy NIC is not asked every tick, and no tick waits for it. Like
+    /// the removal at the flow's end, these take no share of the change
+    /// rate limit: the rule carries no flow the engine keeps, and holds a
+    /// slot a live flow could use.
+    fn retry_ended_removals(&mut self, all: bool) {
+        let tick = self.tick_no;
+        let due: Vec<(EndTicket, HwRuleId)> = self
+            .aside
+            .iter()
+            .filter(|(_, a)| all || a.retry_tick <= tick)
+            .filter_map(|(t, a)| a.off.state.rule().map(|r| (*t, r)))
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let ids: Vec<HwRuleId> = due.iter().map(|(_, r)| *r).collect();
+        let results = self.backend.remove_batch(&ids);
+        for ((t, rule), result) in due.into_iter().zip(results) {
+            let Some(mut a) = self.aside.remove(&t) else {
+                continue;
+            };
+            if self.settle_removal(Owner::Ended(t), rule, &mut a.off, result) {
+                if self.unsettled.contains_key(&rule) {
+                    a.finals_due += 1;
+                }
+            } else {
+                a.refusals = a.refusals.saturating_add(1);
+                a.retry_tick = tick + (1u64 << (a.refusals - 1).min(6));
+            }
+            self.keep_or_settle(t, a);
+        }
+    }
+
+    /// Keeps an ended flow's record aside, or hands it over once whole.
+    fn keep_or_settle(&mut self, t: EndTicket, a: Aside) {
+        if a.is_whole() {
+            self.settled.push((t, a.off));
+        } else {
+            self.aside.insert(t, a);
+        }
+    }
+
+    /// A final count for ended flow `t`'s rule came (`Some`: the count, and
+    /// what the removal folded in), or never will (`None`: the removal's
+    /// reading stands).
+    fn final_for_ended(&mut self, t: EndTicket, got: Option<(HwCounters, HwCounters)>) {
+        let Some(mut a) = self.aside.remove(&t) else {
+            return;
+        };
+        if let Some((c, folded)) = got {
+            a.off.late_final(c, folded);
+        }
+        a.finals_due = a.finals_due.saturating_sub(1);
+        self.keep_or_settle(t, a);
     }
 
     /// Folds the final counters the NIC now shows for removed rules into
-    /// their flows (once a tick, and when waiting for them).
+    /// their flows, live or ended (once a tick, and at exit). Never waits.
     fn fold_finals(&mut self, flows: &mut FlowTracker) {
-        let mut finals = std::mem::take(&mut self.finals_aside);
-        finals.extend(self.backend.take_final());
-        for (rule, result) in finals {
+        for (rule, result) in self.backend.take_final() {
             match result {
-                Ok(c) => {
-                    let Some((Some(at), folded)) = self.unsettled.remove(&rule) else {
-                        continue;
-                    };
-                    if let Some(f) = flows.get_mut(at) {
-                        f.off.late_final(c, folded);
+                Ok(c) => match self.unsettled.remove(&rule) {
+                    Some((Owner::Live(at), folded)) => {
+                        if let Some(f) = flows.get_mut(at) {
+                            f.off.late_final(c, folded);
+                        }
                     }
-                }
+                    Some((Owner::Ended(t), folded)) => self.final_for_ended(t, Some((c, folded))),
+                    None => {}
+                },
                 Err(e) => *self.stats.query_failures.entry(e.label()).or_default() += 1,
+            }
+        }
+        // A rule the NIC no longer keeps a final count for (it lost it)
+        // would keep an ended flow waiting for ever: its removal's reading
+        // stands.
+        let lost: Vec<HwRuleId> = self
+            .unsettled
+            .keys()
+            .filter(|r| !self.backend.final_pending(**r))
+            .copied()
+            .collect();
+        for rule in lost {
+            if let Some((Owner::Ended(t), _)) = self.unsettled.remove(&rule) {
+                self.final_for_ended(t, None);
             }
         }
     }
 
     /// Waits for the final counters of every removed rule and folds them in
-    /// (the traffic has stopped, every rule is off). A NIC that keeps
-    /// failing the reads leaves the removal's reading as the flow's count,
-    /// counted as unconfirmed.
+    /// (the traffic has stopped, every rule is off): until a deadline a
+    /// refresh period (or the latest due time the NIC names) and a margin
+    /// away. What has not shown by then leaves the removal's reading as the
+    /// flow's count, counted as unconfirmed.
     fn settle_all(&mut self, flows: &mut FlowTracker) {
-        for attempt in 0..EXIT_REMOVE_TRIES {
-            if self.unsettled.is_empty() {
-                return;
-            }
-            if let Some(d) = self.backend.final_due_in(None) {
-                std::thread::sleep(d);
-            }
+        let due = self.backend.final_due_in(None).unwrap_or_default();
+        let deadline =
+            Instant::now() + self.backend.counter_refresh().max(due) + EXIT_FINALS_MARGIN;
+        loop {
             self.fold_finals(flows);
-            if !self.unsettled.is_empty() {
-                std::thread::sleep(std::time::Duration::from_millis(2 * u64::from(attempt + 1)));
+            if self.unsettled.is_empty() {
+                break;
             }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let next = self.backend.final_due_in(None).unwrap_or_default();
+            std::thread::sleep(next.max(EXIT_POLL).min(deadline - now));
         }
         self.stats.unconfirmed_at_exit += self.unsettled.len() as u64;
-        self.unsettled.clear();
-    }
-
-    /// Waits for the final counters of the rules of flow `off`, which left
-    /// the tracker (it ended), and folds them in; the other rules' finals
-    /// read meanwhile wait for the next tick.
-    fn settle_ended(&mut self, off: &mut FlowOffload) {
-        let mine: Vec<HwRuleId> = self
-            .unsettled
-            .iter()
-            .filter(|(_, (at, _))| at.is_none())
-            .map(|(r, _)| *r)
-            .collect();
-        for rule in mine {
-            for attempt in 0..EXIT_REMOVE_TRIES {
-                if let Some(d) = self.backend.final_due_in(Some(rule)) {
-                    std::thread::sleep(d);
-                }
-                let mut got = None;
-                for (r, result) in self.backend.take_final() {
-                    if r == rule {
-                        got = Some(result);
-                    } else {
-                        self.finals_aside.push((r, result));
-                    }
-                }
-                match got {
-                    Some(Ok(c)) => {
-                        if let Some((_, folded)) = self.unsettled.remove(&rule) {
-                            off.late_final(c, folded);
-                        }
-                        break;
-                    }
-                    Some(Err(e)) => {
-                        *self.stats.query_failures.entry(e.label()).or_default() += 1;
-                    }
-                    None if !self.backend.final_pending(rule) => {
-                        self.unsettled.remove(&rule);
-                        break;
-                    }
-                    None => {}
-                }
-                std::thread::sleep(std::time::Duration::from_millis(2 * u64::from(attempt + 1)));
-            }
-            if self.unsettled.remove(&rule).is_some() {
-                self.stats.unconfirmed_at_exit += 1;
+        for (_, (owner, _)) in std::mem::take(&mut self.unsettled) {
+            if let Owner::Ended(t) = owner {
+                self.final_for_ended(t, None);
             }
         }
     }
 
-    /// A flow ended (it left the tracker at `at`): its rule comes off, and
-    /// the final counters of its rules, this one and those removed before
-    /// and not yet read, are waited for, so that its record is whole.
-    pub fn release_ended(&mut self, at: At, off: &mut FlowOffload) {
-        for (place, _) in self.unsettled.values_mut() {
-            if *place == Some(at) {
-                *place = None;
+    /// A flow ended (it left the tracker at `at`): its rule comes off now.
+    /// Its record is whole if nothing is left to wait for; otherwise (the
+    /// final counts of its rules, this one and those removed before, show
+    /// a refresh period late, or the NIC refused to let the rule go) it is
+    /// kept aside and comes back whole from [`Offloader::take_settled`] at
+    /// the tick that completes it (or at exit). Never waits: a control loop
+    /// that ticks every 100 ms must not stall for a NIC's 1 s refresh.
+    pub fn release_ended(&mut self, at: At, off: FlowOffload) -> EndedOffload {
+        let mut a = Aside {
+            off,
+            finals_due: 0,
+            refusals: 0,
+            retry_tick: 0,
+        };
+        if a.off.state == OffloadState::Offloading {
+            a.off.state = OffloadState::Onloaded;
+        }
+        if let Some(rule) = a.off.state.rule() {
+            a.off.demote_reason.get_or_insert(DemoteReason::Requested);
+            let result = self.backend.remove(rule);
+            if !self.settle_removal(Owner::Live(at), rule, &mut a.off, result) {
+                a.refusals = 1;
+                a.retry_tick = self.tick_no + 1;
             }
         }
-        self.release(off);
-        self.settle_ended(off);
+        let ticket = EndTicket(self.next_ticket);
+        // Only a flow that was ever on the NIC can have rules to settle (and
+        // the scan is then over the few removed in the last refresh period).
+        if a.off.offloads > 0 {
+            for (owner, _) in self.unsettled.values_mut() {
+                if *owner == Owner::Live(at) {
+                    *owner = Owner::Ended(ticket);
+                    a.finals_due += 1;
+                }
+            }
+        }
+        if a.is_whole() {
+            return EndedOffload::Whole(a.off);
+        }
+        self.next_ticket += 1;
+        self.aside.insert(ticket, a);
+        self.note_waiting();
+        EndedOffload::Awaiting {
+            ticket,
+            so_far: a.off.hw_total(),
+        }
+    }
+
+    /// The ended flows' records made whole since the last call (at ticks,
+    /// and at exit by [`Offloader::release_all`]), each once.
+    pub fn take_settled(&mut self) -> Vec<(EndTicket, FlowOffload)> {
+        std::mem::take(&mut self.settled)
     }
 
     /// Removed rules whose final counters are still to be read.
     pub fn finals_pending(&self) -> usize {
         self.unsettled.len()
+    }
+
+    /// Ended flows whose records wait (for final counts, or for their rule
+    /// to come off).
+    pub fn ended_waiting(&self) -> usize {
+        self.aside.len()
+    }
+
+    /// Brings the waiting gauges of [`OffloadStats`] up to date.
+    fn note_waiting(&mut self) {
+        self.stats.finals_pending = self.unsettled.len() as u64;
+        self.stats.ended_waiting = self.aside.len() as u64;
     }
 }
 

@@ -26,8 +26,17 @@ struct Nic {
     /// all but the last `late` packets (100 bytes each); the rest shows once
     /// `finals_ready` (a refresh period later), through `take_final`.
     late: u64,
-    retired: HashMap<HwRuleId, HwCounters>,
+    /// Removed rules' whole counts, and when (on [`Nic::now_ms`]) each shows.
+    retired: HashMap<HwRuleId, (HwCounters, u64)>,
+    /// Every retired rule's final count shows now.
     finals_ready: bool,
+    /// With `late_ms` > 0, a retired rule's final count shows `late_ms`
+    /// after its removal (as a device's counter cache refresh period).
+    late_ms: u64,
+    /// Real time from here adds to the ticks' time (see [`Nic::now_ms`]).
+    started: Option<std::time::Instant>,
+    /// Removals to refuse as busy, one each.
+    busy_removals: u32,
     /// Counters as mlx5 shows them between its pool fetches: with
     /// `refresh_ticks` > 0, a query answers from `shown`, which takes every
     /// rule's live count once every `refresh_ticks` ticks (a new rule shows
@@ -60,6 +69,17 @@ impl Nic {
             }
         }
         false
+    }
+
+    /// The device's clock, ms: the ticks' time, plus the real time since
+    /// `started` (so that waiting for it at exit ends).
+    fn now_ms(&self) -> u64 {
+        self.ticks * TICK * 1000 / HZ + self.started.map_or(0, |s| s.elapsed().as_millis() as u64)
+    }
+
+    /// Whether retired rule `id`'s final count shows now.
+    fn final_shows(&self, due_ms: u64) -> bool {
+        self.finals_ready || (self.late_ms > 0 && due_ms <= self.now_ms())
     }
 
     /// A tick passes on the device: its counter cache refreshes when due.
@@ -107,6 +127,10 @@ impl OffloadBackend for FakeNic {
     }
     fn remove(&mut self, id: HwRuleId) -> Result<HwCounters, OffloadError> {
         let mut nic = self.0.borrow_mut();
+        if nic.busy_removals > 0 && nic.rules.contains_key(&id) {
+            nic.busy_removals -= 1;
+            return Err(OffloadError::Busy("remove".into()));
+        }
         let c = nic
             .rules
             .remove(&id)
@@ -115,7 +139,8 @@ impl OffloadBackend for FakeNic {
         if nic.late == 0 {
             return Ok(c);
         }
-        nic.retired.insert(id, c);
+        let due = nic.now_ms() + nic.late_ms;
+        nic.retired.insert(id, (c, due));
         let late = nic.late.min(c.packets);
         Ok(HwCounters {
             packets: c.packets - late,
@@ -124,15 +149,30 @@ impl OffloadBackend for FakeNic {
     }
     fn final_due_in(&self, id: Option<HwRuleId>) -> Option<std::time::Duration> {
         let nic = self.0.borrow();
-        let pending = id.map_or(!nic.retired.is_empty(), |id| nic.retired.contains_key(&id));
-        pending.then_some(std::time::Duration::ZERO)
+        let left = |due: u64| {
+            if nic.final_shows(due) || nic.late_ms == 0 {
+                // Unknown (`late_ms` 0): as good as now.
+                std::time::Duration::ZERO
+            } else {
+                std::time::Duration::from_millis(due - nic.now_ms())
+            }
+        };
+        match id {
+            Some(id) => nic.retired.get(&id).map(|(_, due)| left(*due)),
+            None => nic.retired.values().map(|(_, due)| left(*due)).max(),
+        }
     }
     fn take_final(&mut self) -> Vec<(HwRuleId, Result<HwCounters, OffloadError>)> {
         let mut nic = self.0.borrow_mut();
-        if !nic.finals_ready {
-            return Vec::new();
-        }
-        nic.retired.drain().map(|(id, c)| (id, Ok(c))).collect()
+        let due: Vec<HwRuleId> = nic
+            .retired
+            .iter()
+            .filter(|(_, (_, due))| nic.final_shows(*due))
+            .map(|(id, _)| *id)
+            .collect();
+        due.into_iter()
+            .filter_map(|id| nic.retired.remove(&id).map(|(c, _)| (id, Ok(c))))
+            .collect()
     }
     fn final_pending(&self, id: HwRuleId) -> bool {
         self.0.borrow().retired.contains_key(&id)
@@ -318,6 +358,21 @@ impl Rig {
             .collect();
         v.sort();
         v
+    }
+
+    /// Flow `src` ends (it leaves the tracker): what becomes of its record.
+    fn end(&mut self, src: u8) -> EndedOffload {
+        let off = self.flows.on_ended(0, FlowId(u32::from(src))).unwrap().off;
+        self.off.release_ended((0, FlowId(u32::from(src))), off)
+    }
+
+    /// The packets flow `src`'s worker counted.
+    fn sw(&self, src: u8) -> u64 {
+        self.sw[0]
+            .get(FlowId(u32::from(src)))
+            .unwrap()
+            .snapshot()
+            .packets
     }
 
     /// A flow's packets on all paths: sw + folded + current.
@@ -733,38 +788,6 @@ fn final_counts_a_cached_nic_shows_late_are_folded_in_when_they_show() {
     assert_eq!(f.hw_folded.bytes, 100 * f.hw_folded.packets);
 }
 
-#[test]
-fn at_exit_and_at_a_flow_s_end_the_final_counts_are_waited_for() {
-    let mut r = rig(10, params(), vec![]);
-    {
-        let mut nic = r.nic.borrow_mut();
-        nic.late = 5;
-        nic.finals_ready = true;
-    }
-    r.add(1, 1);
-    r.add(2, 2);
-    let mut sent = [0u64; 3];
-    for _ in 0..4 {
-        for src in [1, 2] {
-            r.send(src, 200);
-            sent[usize::from(src)] += 200;
-        }
-        r.tick();
-    }
-    assert!(matches!(r.state(1), OffloadState::Offloaded(_)));
-    assert!(matches!(r.state(2), OffloadState::Offloaded(_)));
-    // Flow 2 ends while offloaded: its record is whole when it leaves.
-    let mut ended = r.flows.on_ended(0, FlowId(2)).unwrap().off;
-    r.off.release_ended((0, FlowId(2)), &mut ended);
-    let sw2 = r.sw[0].get(FlowId(2)).unwrap().snapshot().packets;
-    assert_eq!(sw2 + ended.hw_total().packets, sent[2]);
-    // Exit: every rule off, every final count in.
-    r.off.release_all(&mut r.flows);
-    assert_eq!(r.total(1), sent[1]);
-    assert_eq!(r.off.finals_pending(), 0);
-    assert_eq!(r.off.stats().unconfirmed_at_exit, 0);
-}
-
 /// The demotions so far, by reason: cold, idle, evicted, requested.
 fn demotions(r: &Rig) -> [u64; 4] {
     r.off.stats().demotions
@@ -1051,4 +1074,221 @@ fn the_nic_meters_drops_are_read_each_tick_and_once_more_at_release() {
         r.off.stats().meter_read_failures.get("device_gone"),
         Some(&3)
     );
+}
+
+/// A rig whose NIC shows a removed rule's last `late` packets only
+/// `late_ms` after its removal (a counter cache's refresh period), on a
+/// clock that ticks advance by 100 ms and real time by itself.
+fn late_rig(capacity: usize, late: u64, late_ms: u64) -> Rig {
+    let r = rig(capacity, params(), vec![]);
+    {
+        let mut nic = r.nic.borrow_mut();
+        nic.late = late;
+        nic.late_ms = late_ms;
+        nic.started = Some(std::time::Instant::now());
+    }
+    r
+}
+
+/// Flows `srcs` send 200 packets a tick until the NIC carries them all;
+/// `sent` keeps what each sent.
+fn offload_all(r: &mut Rig, srcs: &[u8], sent: &mut [u64]) {
+    for &s in srcs {
+        r.add(s, 1);
+    }
+    for _ in 0..3 {
+        for &s in srcs {
+            r.send(s, 200);
+            sent[usize::from(s)] += 200;
+        }
+        r.tick();
+    }
+    for &s in srcs {
+        assert!(matches!(r.state(s), OffloadState::Offloaded(_)), "flow {s}");
+    }
+}
+
+/// The ticket of a record set aside, and what the NIC had counted then.
+fn awaiting(e: EndedOffload) -> (EndTicket, HwCounters) {
+    match e {
+        EndedOffload::Awaiting { ticket, so_far } => (ticket, so_far),
+        EndedOffload::Whole(off) => panic!("whole at once: {off:?}"),
+    }
+}
+
+#[test]
+fn a_flow_ending_with_its_final_count_due_later_does_not_hold_up_the_control_loop() {
+    // The final count shows 2 s after the removal (20 ticks): the old engine
+    // slept that long inside the flow's end.
+    let mut r = late_rig(10, 3, 2000);
+    let mut sent = [0u64; 3];
+    offload_all(&mut r, &[1, 2], &mut sent);
+    let started = std::time::Instant::now();
+    let (ticket, so_far) = awaiting(r.end(1));
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(500),
+        "the flow's end took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(r.off.rules_installed(), 1, "its rule is off at once");
+    assert_eq!(
+        r.sw(1) + so_far.packets,
+        sent[1] - 3,
+        "what the NIC showed at the removal"
+    );
+    // Ten ticks (1 s): not due; nothing handed over, and no tick waits.
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        r.send(2, 200);
+        sent[2] += 200;
+        r.tick();
+        assert!(r.off.take_settled().is_empty(), "not whole yet");
+        assert_eq!(r.off.ended_waiting(), 1);
+        assert_eq!(r.off.stats().ended_waiting, 1);
+        assert_eq!(r.off.stats().finals_pending, 1);
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(500),
+        "ten ticks took {:?}",
+        started.elapsed()
+    );
+    // The tick that finds the final count hands the record over, once.
+    let mut got = Vec::new();
+    for _ in 0..15 {
+        r.send(2, 200);
+        sent[2] += 200;
+        r.tick();
+        got.extend(r.off.take_settled());
+    }
+    assert_eq!(got.len(), 1, "handed over once: {got:?}");
+    let (t, record) = got[0];
+    assert_eq!(t, ticket);
+    assert_eq!(r.sw(1) + record.hw_total().packets, sent[1], "exact");
+    assert_eq!(
+        record.hw_total().bytes,
+        100 * record.hw_total().packets,
+        "bytes too"
+    );
+    assert_eq!(record.state, OffloadState::Onloaded);
+    assert_eq!((r.off.ended_waiting(), r.off.finals_pending()), (0, 0));
+    assert_eq!(r.off.stats().ended_waiting, 0);
+    // Its last 3 packets show only in its rule's final count.
+    assert_eq!(r.total(2), sent[2] - 3, "the live flow's count is its own");
+}
+
+#[test]
+fn an_ended_flow_waits_for_the_final_counts_of_rules_removed_before_it_ended() {
+    let mut r = late_rig(10, 3, 500);
+    let mut sent = [0u64; 3];
+    offload_all(&mut r, &[1, 2], &mut sent);
+    // Flow 1 turns cold and is demoted: its rule goes, its final count to
+    // show 5 ticks later; it sends a little on the workers, and ends.
+    for _ in 0..3 {
+        r.send(1, 1);
+        sent[1] += 1;
+        r.send(2, 200);
+        sent[2] += 200;
+        r.tick();
+    }
+    assert_eq!(r.state(1), OffloadState::Onloaded);
+    assert_eq!(r.off.finals_pending(), 1);
+    r.send(1, 4);
+    sent[1] += 4;
+    let (ticket, _) = awaiting(r.end(1));
+    // Flow 2 is demoted meanwhile: its final count goes to it, not to the
+    // ended flow's record.
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        r.send(2, 1);
+        sent[2] += 1;
+        r.tick();
+        got.extend(r.off.take_settled());
+    }
+    assert_eq!(r.state(2), OffloadState::Onloaded);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, ticket);
+    assert_eq!(r.sw(1) + got[0].1.hw_total().packets, sent[1]);
+    r.nic.borrow_mut().late_ms = 1;
+    for _ in 0..2 {
+        r.tick();
+    }
+    assert_eq!(r.total(2), sent[2]);
+    assert!(r.off.take_settled().is_empty(), "once");
+}
+
+#[test]
+fn a_rule_the_nic_refuses_to_remove_at_a_flow_s_end_is_asked_again_at_later_ticks() {
+    // Live counters (no late final): only the refusals keep the record.
+    let mut r = late_rig(10, 0, 0);
+    let mut sent = [0u64; 2];
+    offload_all(&mut r, &[1], &mut sent);
+    r.nic.borrow_mut().busy_removals = 3;
+    let started = std::time::Instant::now();
+    awaiting(r.end(1));
+    assert!(started.elapsed() < std::time::Duration::from_millis(100));
+    // The rule still carries the flow's packets: they are its to count.
+    r.nic.borrow_mut().hit(1, 7);
+    sent[1] += 7;
+    let busy = |r: &Rig| r.off.stats().removal_failures.get("busy").copied();
+    let mut asked_at = Vec::new();
+    let mut got = Vec::new();
+    for t in 1..=10 {
+        let before = busy(&r);
+        let rules = r.off.rules_installed();
+        r.tick();
+        if busy(&r) != before || r.off.rules_installed() != rules {
+            asked_at.push(t);
+        }
+        got.extend(r.off.take_settled());
+    }
+    // Refused at the end and at ticks 1 and 3; removed at tick 7: the
+    // wait doubles.
+    assert_eq!(asked_at, vec![1, 3, 7]);
+    assert_eq!(busy(&r), Some(3));
+    assert_eq!(r.off.rules_installed(), 0);
+    assert_eq!(got.len(), 1);
+    assert_eq!(r.sw(1) + got[0].1.hw_total().packets, sent[1]);
+}
+
+#[test]
+fn at_exit_the_last_final_counts_are_waited_for_by_a_deadline() {
+    // Finals 300 ms after each removal, a NIC that refuses one removal.
+    let mut r = late_rig(10, 5, 300);
+    let mut sent = [0u64; 3];
+    offload_all(&mut r, &[1, 2], &mut sent);
+    let (ticket, _) = awaiting(r.end(2));
+    r.nic.borrow_mut().busy_removals = 1;
+    let started = std::time::Instant::now();
+    r.off.release_all(&mut r.flows);
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(300 + 500 + 500),
+        "{took:?}"
+    );
+    assert_eq!(r.off.rules_installed(), 0);
+    assert_eq!(r.total(1), sent[1]);
+    let got = r.off.take_settled();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, ticket);
+    assert_eq!(r.sw(2) + got[0].1.hw_total().packets, sent[2]);
+    assert_eq!((r.off.finals_pending(), r.off.ended_waiting()), (0, 0));
+    assert_eq!(r.off.stats().unconfirmed_at_exit, 0);
+}
+
+#[test]
+fn at_exit_final_counts_that_never_show_are_unconfirmed_and_the_records_still_handed_over() {
+    // The NIC never shows the last 5 packets of a removed rule.
+    let mut r = late_rig(10, 5, 0);
+    let mut sent = [0u64; 3];
+    offload_all(&mut r, &[1, 2], &mut sent);
+    awaiting(r.end(2));
+    let started = std::time::Instant::now();
+    r.off.release_all(&mut r.flows);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(r.off.stats().unconfirmed_at_exit, 2);
+    assert_eq!(r.total(1), sent[1] - 5, "the removal's reading stands");
+    let got = r.off.take_settled();
+    assert_eq!(got.len(), 1);
+    assert_eq!(r.sw(2) + got[0].1.hw_total().packets, sent[2] - 5);
+    assert_eq!((r.off.finals_pending(), r.off.ended_waiting()), (0, 0));
 }

@@ -651,6 +651,14 @@ impl Appliance<'_> {
             "  counter queries failed: {}",
             reasons(&s.query_failures)
         );
+        // A NIC with cached counters shows a removed rule's final count a
+        // refresh period late; an ended flow's record waits for it.
+        let _ = writeln!(
+            out,
+            "  final counts to come: {} removed rules; ended flows waiting for them: {}",
+            off.finals_pending(),
+            off.ended_waiting()
+        );
         let _ = writeln!(
             out,
             "  flows: {} tracked: onloaded {}, offloading {}, offloaded {}, onloading {}",

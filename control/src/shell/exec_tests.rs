@@ -330,6 +330,10 @@ fn set_offload_echoes_the_value_as_stored() {
         "{shown}"
     );
     assert!(shown.contains("hold 10000, tick-ms 25"), "{shown}");
+    assert!(
+        shown.contains("final counts to come: 0 removed rules; ended flows waiting for them: 0"),
+        "{shown}"
+    );
 }
 
 #[test]
