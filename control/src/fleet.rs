@@ -277,10 +277,12 @@ impl FlowKeeper {
     /// the traffic has stopped, while the NIC still answers.
     pub fn release_offloaded(&mut self) {
         if let Some(off) = self.offload.as_mut() {
-            off.release_all(&mut self.tracker);
+            // Static rules first: their final counts come a refresh period
+            // after their destroys, and the flows' settle waits for them too.
             for refused in off.destroy_static_rules() {
                 eprintln!("flowlift: warning: static rule left on the NIC: {refused}");
             }
+            off.release_all(&mut self.tracker);
         }
     }
 

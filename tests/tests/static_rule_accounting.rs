@@ -113,15 +113,13 @@ fn static_rule_packets_are_accounted_for_and_a_held_replay_waits_for_start() {
 
     let sock = dir.path().join("ctl.sock");
     let log = dir.path().join("flows.jsonl");
-    // The NIC model with live counters. flowlift reads a static rule's own
-    // COUNT just before destroying it, and a device whose counters are
-    // cached (the model's default, mlx5's 1 s) answers that read with a
-    // figure up to a refresh period old: what the rule took in its last
-    // period would be lost to the bucket (per-flow rules read an indirect
-    // COUNT a period after the destroy; static rules do not yet).
+    // The NIC model with its counters cached (200 ms): a static rule's
+    // COUNT is an indirect counter, read a refresh period after the rule's
+    // destroy, so the rule's last hits are in its record as a per-flow
+    // rule's are in its flow's.
     let cfg = model::config(
         dir.path(),
-        &(model::uplink(&input, LOOPS) + ",counter_refresh_ms=0"),
+        &(model::uplink(&input, LOOPS) + ",counter_refresh_ms=200"),
         "",
     );
     let mut app = Background::start(&[

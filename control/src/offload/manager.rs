@@ -1316,7 +1316,8 @@ impl Offloader {
                         }
                     }
                     Some((Owner::Ended(t), folded)) => self.final_for_ended(t, Some((c, folded))),
-                    None => {}
+                    // An operator's static rule, destroyed a refresh ago.
+                    None => self.statics.late_final(rule, c),
                 },
                 Err(e) => *self.stats.query_failures.entry(e.label()).or_default() += 1,
             }
@@ -1335,6 +1336,8 @@ impl Offloader {
                 self.final_for_ended(t, None);
             }
         }
+        let backend = &self.backend;
+        self.statics.settle_lost(|id| backend.final_pending(id));
     }
 
     /// Waits for the final counters of every removed rule and folds them in
@@ -1348,7 +1351,7 @@ impl Offloader {
             Instant::now() + self.backend.counter_refresh().max(due) + EXIT_FINALS_MARGIN;
         loop {
             self.fold_finals(flows);
-            if self.unsettled.is_empty() {
+            if self.unsettled.is_empty() && self.statics.awaiting() == 0 {
                 break;
             }
             let now = Instant::now();
@@ -1358,7 +1361,8 @@ impl Offloader {
             let next = self.backend.final_due_in(None).unwrap_or_default();
             std::thread::sleep(next.max(EXIT_POLL).min(deadline - now));
         }
-        self.stats.unconfirmed_at_exit += self.unsettled.len() as u64;
+        self.stats.unconfirmed_at_exit +=
+            self.unsettled.len() as u64 + self.statics.give_up_awaiting() as u64;
         for (_, (owner, _)) in std::mem::take(&mut self.unsettled) {
             if let Owner::Ended(t) = owner {
                 self.final_for_ended(t, None);

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use flowlift_dataplane::flow::{FlowKey, KeyV4, NO_VLAN};
-use rte::flow::{self, IndirectCounter, Rule};
+use rte::flow::{self, Action, IndirectCounter, Rule};
 use rte::Port;
 
 use rte::flow::{error_type as et, FlowError};
@@ -52,6 +52,14 @@ struct Installed {
     counter: Option<IndirectCounter>,
     /// Whether the rule names a VF's meter.
     metered: bool,
+}
+
+/// An operator's static rule, with the indirect counter that stands for its
+/// COUNT action where the NIC has them (so that its last hits are read
+/// after its destroy, as a per-flow rule's are).
+struct StaticRule {
+    rule: Rule,
+    counter: Option<IndirectCounter>,
 }
 
 /// The indirect counter of a destroyed rule, kept until the device's
@@ -76,7 +84,7 @@ pub struct RteFlowBackend {
     indirect: bool,
     rules: HashMap<HwRuleId, Installed>,
     /// Operators' static rules (`flow create`), apart from the per-flow ones.
-    statics: HashMap<HwRuleId, Rule>,
+    statics: HashMap<HwRuleId, StaticRule>,
     next_id: u64,
     /// How old a counter read may be: the device's counter cache period
     /// (mlx5 fetches its counter pools once a second; the model takes
@@ -325,39 +333,92 @@ impl OffloadBackend for RteFlowBackend {
 
     fn create_static(&mut self, rule: &FlowRule) -> Result<HwRuleId, FlowError> {
         self.static_port(rule)?;
-        let (attr, pattern, actions) = to_rte_flow(rule)?;
+        let (attr, pattern, mut actions) = to_rte_flow(rule)?;
+        // Its COUNT becomes an indirect counter where the NIC has them: read
+        // a refresh period after the destroy, it holds the rule's last hits.
+        let counting = actions.actions.iter().position(|a| *a == Action::Count);
+        let counter = match counting {
+            Some(_) if self.indirect => IndirectCounter::create(&self.port, &attr).ok(),
+            _ => None,
+        };
+        if let (Some(at), Some(c)) = (counting, counter.as_ref()) {
+            actions.actions[at] = Action::IndirectCount(c.reference());
+        }
+        // On failure the counter (if any) is dropped, which destroys it.
         let created = Rule::create(&self.port, &attr, &pattern, &actions)?;
         let id = HwRuleId(self.next_id);
         self.next_id += 1;
-        self.statics.insert(id, created);
+        self.statics.insert(
+            id,
+            StaticRule {
+                rule: created,
+                counter,
+            },
+        );
         Ok(id)
     }
 
     fn destroy_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
-        let rule = self.statics.remove(&id).ok_or_else(no_such_static_rule)?;
-        // A rule's own COUNT goes with it: read it last thing before the
-        // destroy. Hits between the two are lost to the bucket (a window of
-        // one call; indirect counters, which outlive the rule, would close it).
-        let last = rule
-            .query_count(false)
-            .map(|c| HwCounters {
-                packets: c.hits,
-                bytes: c.bytes,
-            })
-            .unwrap_or_default();
-        rule.destroy().map(|()| last).map_err(|(rule, e)| {
-            self.statics.insert(id, rule);
-            e
-        })
+        let s = self.statics.remove(&id).ok_or_else(no_such_static_rule)?;
+        let Some(counter) = s.counter else {
+            // A rule's own COUNT goes with it: read it last thing before the
+            // destroy. Hits between the two, and those the device's counter
+            // cache has not shown yet, are lost to the bucket.
+            let last = s
+                .rule
+                .query_count(false)
+                .map(|c| HwCounters {
+                    packets: c.hits,
+                    bytes: c.bytes,
+                })
+                .unwrap_or_default();
+            return s.rule.destroy().map(|()| last).map_err(|(rule, e)| {
+                self.statics.insert(
+                    id,
+                    StaticRule {
+                        rule,
+                        counter: None,
+                    },
+                );
+                e
+            });
+        };
+        // Rule first, counter after, as for a flow's rule: the counter's
+        // final count shows a refresh period later (`take_final`).
+        if let Err((rule, e)) = s.rule.destroy() {
+            self.statics.insert(
+                id,
+                StaticRule {
+                    rule,
+                    counter: Some(counter),
+                },
+            );
+            return Err(e);
+        }
+        let now = counter.query();
+        if self.counter_refresh.is_zero() {
+            if let Ok(c) = now {
+                let _ = counter.destroy();
+                return Ok(counts(c));
+            }
+        }
+        self.retired.insert(
+            id,
+            Retired {
+                counter,
+                due: Instant::now() + self.counter_refresh + Duration::from_millis(1),
+            },
+        );
+        Ok(now.map(counts).unwrap_or_default())
     }
 
     fn query_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
-        let rule = self.statics.get(&id).ok_or_else(no_such_static_rule)?;
-        let c = rule.query_count(false)?;
-        Ok(HwCounters {
-            packets: c.hits,
-            bytes: c.bytes,
-        })
+        let s = self.statics.get(&id).ok_or_else(no_such_static_rule)?;
+        let c = match &s.counter {
+            Some(counter) => counter.query()?,
+            None => s.rule.query_count(false)?,
+        };
+        Ok(counts(c))
     }
 }
 

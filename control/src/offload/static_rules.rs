@@ -127,6 +127,10 @@ pub struct StaticRules {
     folded: BTreeMap<(u16, TakenBy), HwCounters>,
     /// Records of rules that ended, until the flow log takes them.
     ended: Vec<EndedStatic>,
+    /// Records of destroyed rules whose final count the NIC shows a
+    /// refresh period late (an indirect counter read after the destroy),
+    /// with the reading at the destroy, until it shows.
+    awaiting: BTreeMap<HwRuleId, EndedStatic>,
 }
 
 fn unix_now() -> f64 {
@@ -340,7 +344,8 @@ impl StaticRules {
             match backend.destroy_static(e.id) {
                 Ok(last) => {
                     if let Some(e) = rules.remove(&n) {
-                        gone.push(ended(port, n, e, last, StaticEnd::Destroyed));
+                        let late = backend.final_pending(e.id);
+                        gone.push((e.id, late, ended(port, n, e, last, StaticEnd::Destroyed)));
                     }
                     done.push(format!("Flow rule #{n} destroyed"));
                 }
@@ -351,8 +356,8 @@ impl StaticRules {
                 }
             }
         }
-        for r in gone {
-            self.record(r);
+        for (id, late, r) in gone {
+            self.end(id, late, r);
         }
         match refused {
             None => Ok(done.join("\n")),
@@ -367,14 +372,16 @@ impl StaticRules {
         let mut refused = Vec::new();
         for (port, rules) in std::mem::take(&mut self.ports) {
             for (n, e) in rules {
-                let last = match backend.destroy_static(e.id) {
+                let id = e.id;
+                let last = match backend.destroy_static(id) {
                     Ok(last) => last,
                     Err(err) => {
                         refused.push(format!("port {port} rule #{n}: {err}"));
                         e.last
                     }
                 };
-                self.record(ended(port, n, e, last, StaticEnd::Exit));
+                let late = backend.final_pending(id);
+                self.end(id, late, ended(port, n, e, last, StaticEnd::Exit));
             }
         }
         refused
@@ -396,10 +403,76 @@ impl StaticRules {
         }
     }
 
+    /// Whether destroyed rule `id`'s record waits for its final count.
+    pub fn awaits(&self, id: HwRuleId) -> bool {
+        self.awaiting.contains_key(&id)
+    }
+
+    /// Destroyed rules whose records wait for their final counts.
+    pub fn awaiting(&self) -> usize {
+        self.awaiting.len()
+    }
+
+    /// The final count `c` of destroyed rule `id` (its whole count, read
+    /// a refresh period after the destroy): its record is whole.
+    pub fn late_final(&mut self, id: HwRuleId, c: HwCounters) {
+        if let Some(mut r) = self.awaiting.remove(&id) {
+            // A NIC that answers less than the destroy's reading is not
+            // believed (counts never go back).
+            if c.packets >= r.counters.packets {
+                r.counters = c;
+            }
+            self.record(r);
+        }
+    }
+
+    /// Records waiting for a final count the NIC no longer has to give
+    /// (`pending` says it has): the readings at their destroys stand.
+    pub fn settle_lost(&mut self, pending: impl Fn(HwRuleId) -> bool) {
+        let lost: Vec<HwRuleId> = self
+            .awaiting
+            .keys()
+            .filter(|id| !pending(**id))
+            .copied()
+            .collect();
+        for id in lost {
+            if let Some(r) = self.awaiting.remove(&id) {
+                self.record(r);
+            }
+        }
+    }
+
+    /// The final counts that never came (the exit's deadline passed): the
+    /// readings at the destroys stand. Returns how many.
+    pub fn give_up_awaiting(&mut self) -> usize {
+        let n = self.awaiting.len();
+        for (_, r) in std::mem::take(&mut self.awaiting) {
+            self.record(r);
+        }
+        n
+    }
+
+    /// A rule ended: its record is whole, or (`late`) waits for the final
+    /// count the NIC shows a refresh period after the destroy.
+    fn end(&mut self, id: HwRuleId, late: bool, r: EndedStatic) {
+        if late {
+            self.awaiting.insert(id, r);
+        } else {
+            self.record(r);
+        }
+    }
+
     /// The bucket: what static rules took past the workers, by port and
-    /// fate, the ended rules' final counts plus the live ones' last reading.
+    /// fate, the ended rules' final counts (or, while those are to come,
+    /// the readings at their destroys) plus the live ones' last reading.
     pub fn taken(&self) -> Vec<StaticTaken> {
         let mut sums = self.folded.clone();
+        for r in self.awaiting.values() {
+            if let Some(by) = r.taken {
+                let sum = sums.entry((r.port, by)).or_default();
+                *sum = add(*sum, r.counters);
+            }
+        }
         for (&port, rules) in &self.ports {
             for e in rules.values() {
                 if let Some(by) = e.taken {

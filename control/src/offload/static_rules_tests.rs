@@ -23,6 +23,9 @@ struct Nic {
     refuse_destroy: HashSet<HwRuleId>,
     creates: usize,
     destroys: usize,
+    /// Counts a destroyed rule's indirect counter shows only a refresh
+    /// later (a cached device): the destroy reads what it reads now.
+    late: Option<HashMap<HwRuleId, HwCounters>>,
 }
 
 fn nic_error(message: &str) -> FlowError {
@@ -100,7 +103,14 @@ impl OffloadBackend for Nic {
         self.rules
             .remove(&id)
             .ok_or_else(|| FlowError::new(et::HANDLE, "no such rule", 22))?;
-        Ok(self.counters.remove(&id).unwrap_or_default())
+        let now = self.counters.remove(&id).unwrap_or_default();
+        if let Some(late) = self.late.as_mut() {
+            late.insert(id, now);
+        }
+        Ok(now)
+    }
+    fn final_pending(&self, id: HwRuleId) -> bool {
+        self.late.as_ref().is_some_and(|l| l.contains_key(&id))
     }
     fn query_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
         self.counters
@@ -611,4 +621,44 @@ fn the_bucket_never_goes_back() {
     assert_eq!(sh.rules.taken()[0].counters.packets, 50);
     sh.ok("flow destroy 0 rule 0");
     assert_eq!(sh.rules.taken()[0].counters.packets, 50);
+}
+
+#[test]
+fn a_cached_nic_s_final_count_completes_the_record_a_refresh_later() {
+    let mut sh = Shell::new();
+    sh.nic.late = Some(HashMap::new());
+    sh.create_drop(0, 53);
+    let id = sh.nic.id_of(|_| true);
+    sh.nic.counters.insert(
+        id,
+        HwCounters {
+            packets: 40,
+            bytes: 4000,
+        },
+    );
+    sh.ok("flow destroy 0 rule 0");
+    // The destroy read 40; the record waits for the count to come.
+    assert!(sh.rules.take_ended().is_empty());
+    assert_eq!(sh.rules.awaiting(), 1);
+    assert_eq!(
+        sh.rules.taken()[0].counters.packets,
+        40,
+        "the bucket holds the reading"
+    );
+    // A refresh later the device shows the rule's last hits.
+    let last = HwCounters {
+        packets: 43,
+        bytes: 4300,
+    };
+    sh.rules.late_final(id, last);
+    let ended = sh.rules.take_ended();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].counters, last);
+    assert_eq!(sh.rules.taken()[0].counters, last, "counted once");
+    assert_eq!(sh.rules.awaiting(), 0);
+    // One whose count never comes keeps the destroy's reading.
+    sh.create_drop(0, 54);
+    sh.ok("flow destroy 0 rule 0");
+    assert_eq!(sh.rules.give_up_awaiting(), 1);
+    assert_eq!(sh.rules.take_ended()[0].counters, HwCounters::default());
 }
