@@ -1,9 +1,10 @@
 //! SIGINT and SIGTERM for the appliance: the first asks for the staged stop;
-//! the second asks it to hurry (shorter waits for the last packets), but the
-//! stop still folds every rule's final counters in and writes the flow log and
-//! the final report, because what was counted must not be lost to an impatient
-//! Ctrl-C; a third ends the process at once, for the operator whose stop is
-//! truly stuck (it is the only way to lose the counters, and it says so).
+//! the second is told the stop is under way and how long it may still take
+//! (the stop's waits are bounded: a NIC's last counts one counter refresh
+//! after the rules go, refused removals a few seconds), because what was
+//! counted must not be lost to an impatient Ctrl-C; a third ends the process
+//! at once, for the operator whose stop is truly stuck (it is the only way to
+//! lose the counters, and it says so).
 //!
 //! Signals are taken by a thread of their own (signal-hook's iterator), not
 //! in a handler, so counting them needs no async-signal-safe tricks.
@@ -15,11 +16,10 @@ use anyhow::Context;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-/// What the signals asked for so far; read by the control loop and the stop.
+/// What the signals asked for so far; read by the control loop.
 #[derive(Debug, Default)]
 pub struct StopRequest {
     stop: AtomicBool,
-    hurry: AtomicBool,
 }
 
 impl StopRequest {
@@ -28,21 +28,11 @@ impl StopRequest {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Whether the stop should cut its waits short.
-    pub fn hurry(&self) -> bool {
-        self.hurry.load(Ordering::SeqCst)
-    }
-
     /// The first signal's effect (also used by tests).
     pub fn ask_stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
     }
 
-    /// The second signal's effect.
-    pub fn ask_hurry(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.hurry.store(true, Ordering::SeqCst);
-    }
 }
 
 /// Starts the thread that turns SIGINT/SIGTERM into `request`.
@@ -57,9 +47,9 @@ pub fn watch(request: Arc<StopRequest>) -> anyhow::Result<()> {
                 match seen {
                     1 => request.ask_stop(),
                     2 => {
-                        request.ask_hurry();
+                        request.ask_stop();
                         eprintln!(
-                            "flowlift: stopping faster (second signal); the final counters and the flow log are still written; a third signal ends the process without them"
+                            "flowlift: stopping (second signal): the rules come off and their last counts are read (a few seconds at most), then the final counters and the flow log are written; a third signal ends the process without them"
                         );
                     }
                     _ => {
