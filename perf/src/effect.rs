@@ -1,8 +1,10 @@
 //! Offload effectiveness: the share of packets the NIC's rules carry against
 //! the NIC's rule capacity (64..16K) on Zipf 0.9, 1.1 and 1.3 captures of 100K
 //! flows, beside the most K rules can carry on that capture (its K largest
-//! flows' share). Each run also scrapes `/metrics` for the emulated NIC's
-//! install latency, which the timing figure (`timing.rs`) adds to the
+//! flows' share). The NIC is the model (`net_flowlift`) driven through
+//! rte_flow, its switch pinned as in `offload.rs`. Each run also scrapes
+//! `/metrics` for the install latency per rule (flowlift's `rte_flow_create`
+//! calls on the model), which the timing figure (`timing.rs`) adds to the
 //! control core's decision delay.
 //!
 //! The promote threshold follows the capacity: half the expected rate of the
@@ -19,8 +21,10 @@ use plotters::chart::SeriesLabelPosition;
 use plotters::style::RGBColor;
 
 use crate::capture::{five_tuples, top_flows_share};
-use crate::flowlift_run::{self, metric, steady_samples, tail, Appliance, OffloadKnobs};
-use crate::forward::{flowlift_binary, machine, memory_mb, MBUF_ROOM};
+use crate::flowlift_run::{
+    self, metric, steady_samples, tail, Appliance, OffloadKnobs, SWITCH_CPU,
+};
+use crate::forward::{flowlift_binary, machine};
 use crate::offload::Mode;
 use crate::plot::{self, Panel, Point, Series, PALETTE};
 use crate::samples::{summarize, Summary};
@@ -185,7 +189,7 @@ fn chart(cells: &[Cell], sweep: &Sweep, path: &Path) -> anyhow::Result<()> {
     plot::draw(
         path,
         &format!(
-            "Offload effectiveness: {}K flows, emulated NIC (median of {} runs, min-max bars)",
+            "Offload effectiveness: {}K flows, NIC model through rte_flow (median of {} runs, min-max bars)",
             sweep.flows / 1000,
             sweep.runs
         ),
@@ -224,7 +228,8 @@ fn csv(cells: &[Cell]) -> String {
 fn markdown(cells: &[Cell], sweep: &Sweep) -> String {
     let mut md = format!(
         "Machine: {}.\n\nCaptures of {} flows, {} packets (60-byte frames, 4 VF MACs, seed 1); one \
-         worker; emulated NIC on lcore 2 (CPU 0), tick 100 ms, hold 3, promote at half the expected \
+         worker (lcore 1, CPU 1); rte_flow rules on the NIC model (`net_flowlift`, its switch thread on \
+         CPU {SWITCH_CPU}), tick 100 ms, hold 3, promote at half the expected \
          rate of the K-th largest flow, demote at a quarter of that. {} run(s) x {} s, NIC share = \
          median of the status lines after {} s; install latency = the run's \
          `flowlift_offload_install_latency_seconds` sum / count from /metrics.\n\n\
@@ -298,7 +303,6 @@ pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Outcome> {
     for _ in 0..sweep.runs {
         for (z, capture, packets, _) in &captures {
             let counts = zipf_counts(sweep.flows, *packets, *z);
-            let mbufs = u32::try_from(packets + MBUF_ROOM).context("mbuf count")?;
             for &rules in &sweep.rules {
                 i += 1;
                 let promote = promote_pps(&counts, *packets, rules);
@@ -309,10 +313,8 @@ pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Outcome> {
                 let app = Appliance {
                     flowlift: flowlift.clone(),
                     capture: capture.clone(),
-                    mbufs,
-                    memory_mb: memory_mb(mbufs),
                     vfs: 4,
-                    lcores: Mode::On.lcores().into(),
+                    switch_cpu: Mode::On.switch_cpu(),
                     offload: Some(OffloadKnobs {
                         max_rules: rules,
                         promote_pps: promote,

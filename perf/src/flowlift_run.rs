@@ -4,6 +4,15 @@
 //! per-second status lines and the final report read back, and optionally one
 //! scrape of its `/metrics` near the end.
 //!
+//! The appliance's ports are the NIC model's (`net_flowlift`, built into
+//! flowlift): the uplink is the PF, whose wire replays the capture from the
+//! model's memory, and each VF port is one of its representors; with offload
+//! on, flowlift drives the model through rte_flow as it would a ConnectX. The
+//! model's switch is a thread of the PMD's own, pinned to a CPU of the run's
+//! choosing (`switch_cpu=`); its CPU is read back apart (the status line's
+//! `nic model busy`, the report's `NIC model's switch` line): it stands for
+//! the NIC's hardware, not the host.
+//!
 //! Each run gets its own control socket and metrics port, so it never meets
 //! another flowlift on the machine (a developer's demo, another test).
 
@@ -22,11 +31,12 @@ use anyhow::{bail, Context};
 pub const UPLINK: &str = "uplink";
 
 /// One status line (`[    5s] rx/tx/drop Mpps: uplink ... | busy 25% | nic 72%
-/// rules 857/1024 flows 79873 (857 offloaded) | nic lcore busy 70%`).
+/// rules 857/1024 flows 79873 (857 offloaded) | nic model busy 70%`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StatusSample {
     pub elapsed_s: u64,
-    /// RX of the uplink: what the capture offered in the interval.
+    /// RX of the uplink (the workers' and the rules'): what left the wire in
+    /// the interval.
     pub offered_mpps: f64,
     /// TX of every port but the uplink: what reached the VFs, by either path.
     pub delivered_mpps: f64,
@@ -36,8 +46,9 @@ pub struct StatusSample {
     pub nic_share_pct: Option<f64>,
     /// Rules installed at the end of the interval (offload on).
     pub rules: Option<u32>,
-    /// The emulated NIC's lcore busy share over the interval (offload on).
-    pub nic_lcore_busy_pct: Option<f64>,
+    /// The NIC model's switch thread: its busy share over the interval
+    /// (present whenever the uplink is the model, offload on or off).
+    pub nic_model_busy_pct: Option<f64>,
 }
 
 /// Reads a status line; anything else is `None`.
@@ -73,11 +84,11 @@ pub fn parse_status(line: &str) -> Option<StatusSample> {
         busy_pct,
         nic_share_pct: None,
         rules: None,
-        nic_lcore_busy_pct: None,
+        nic_model_busy_pct: None,
     };
     for part in parts {
-        if let Some(busy) = part.strip_prefix("nic lcore busy ") {
-            s.nic_lcore_busy_pct = Some(number_after(busy, "")?);
+        if let Some(busy) = part.strip_prefix("nic model busy ") {
+            s.nic_model_busy_pct = Some(number_after(busy, "")?);
         } else if part.starts_with("nic ") {
             s.nic_share_pct = Some(number_after(part, "nic ")?);
             s.rules = Some(number_after(part, "rules ")?);
@@ -109,9 +120,10 @@ pub struct FinalReport {
     /// `Carried by the NIC: H packets (S%), ...`
     pub nic_packets: Option<u64>,
     pub nic_share_pct: Option<f64>,
-    /// `Emulated NIC on lcore 2: busy Z% ...`
+    /// `NIC model's switch: busy Z% (a model of hardware: ...)`, over the
+    /// whole run (printed with offload on).
     pub nic_busy_pct: Option<f64>,
-    /// `Offload (emulated, 1024 rules, T ticks): installs N, ...`
+    /// `Offload (rte_flow, 1024 rules, T ticks): installs N, ...`
     pub offload_ticks: Option<u64>,
     pub installs: Option<u64>,
     in_accumulated: bool,
@@ -132,7 +144,7 @@ impl FinalReport {
         } else if l.starts_with("Carried by the NIC:") {
             self.nic_packets = number_after(l, "Carried by the NIC: ");
             self.nic_share_pct = number_after(l, " packets (");
-        } else if l.starts_with("Emulated NIC on lcore") {
+        } else if l.starts_with("NIC model's switch:") {
             self.nic_busy_pct = number_after(l, ": busy ");
         } else if l.starts_with("Offload (") {
             self.offload_ticks = number_after(l, " rules, ");
@@ -150,12 +162,10 @@ impl FinalReport {
     }
 }
 
-/// The offload knobs a run sets (`[offload]`); `None` in [`Appliance`] is
-/// `backend = "none"`.
+/// The offload knobs a run sets (`[offload]`, backend `rte_flow`); `None` in
+/// [`Appliance`] is `backend = "none"`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OffloadKnobs {
-    /// The emulated NIC's lcore.
-    pub lcore: u32,
     pub max_rules: u32,
     pub tick_ms: u32,
     pub promote_pps: f64,
@@ -166,55 +176,75 @@ pub struct OffloadKnobs {
 impl OffloadKnobs {
     fn section(&self) -> String {
         format!(
-            "backend = \"emulated\"\nlcore = {}\nmax_rules = {}\ntick_ms = {}\n\
+            "backend = \"rte_flow\"\nmax_rules = {}\ntick_ms = {}\n\
              promote_pps = {:.1}\ndemote_pps = {:.1}\nhold = {}\n",
-            self.lcore, self.max_rules, self.tick_ms, self.promote_pps, self.demote_pps, self.hold
+            self.max_rules, self.tick_ms, self.promote_pps, self.demote_pps, self.hold
         )
     }
 }
 
-/// How one appliance is set up: the capture on the uplink, `vfs` VFs with the
-/// MACs 02:00:00:00:00:01.., one worker on lcore 1.
+/// EAL's lcore-to-CPU map of every run: the main lcore on CPU 0, the one
+/// worker (lcore 1) alone on CPU 1.
+pub const LCORES: &str = "0@0,1@1";
+
+/// Where the NIC model's switch thread runs (`switch_cpu=`): beside the main
+/// lcore, which sleeps between ticks, so the worker keeps CPU 1 to itself.
+pub const SWITCH_CPU: u32 = 0;
+
+/// How one appliance is set up: the capture on the NIC model's wire (replayed
+/// forever, unpaced: as fast as the host and the switch take it), `vfs` VF
+/// representors with the MACs 02:00:00:00:00:01.., one worker on lcore 1.
 #[derive(Debug, Clone)]
 pub struct Appliance {
     pub flowlift: PathBuf,
     pub capture: PathBuf,
-    pub mbufs: u32,
-    pub memory_mb: u32,
+    /// VF ports, 1..=32: VF `i` (port `vf{i+1}`) on representor `i`.
     pub vfs: u8,
-    /// EAL's lcore-to-CPU map (`--lcores`).
-    pub lcores: String,
+    /// The CPU the NIC model's switch thread is pinned to.
+    pub switch_cpu: u32,
     pub offload: Option<OffloadKnobs>,
     /// Where the config and the control socket go.
     pub scratch: PathBuf,
 }
 
 impl Appliance {
-    /// The TOML config of this appliance.
+    /// The PF's device: the model's wire, its representors, its switch's CPU.
+    /// Counters are the model's default cache (1 s, as mlx5's), so the
+    /// status line's NIC share reads the rules' counters as flowlift does.
+    pub fn uplink_device(&self) -> String {
+        let representors = match self.vfs {
+            0 | 1 => "vf0".to_owned(),
+            n => format!("vf[0-{}]", n - 1),
+        };
+        format!(
+            "net_flowlift0,wire={},loops=0,representor={representors},switch_cpu={}",
+            self.capture.display(),
+            self.switch_cpu
+        )
+    }
+
+    /// The TOML config of this appliance. Mbufs and EAL memory are left to
+    /// flowlift (the wire is the model's memory, not mbufs).
     pub fn config(&self) -> String {
         let mut text = format!(
             r#"[eal]
-args = ["--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "--lcores={lcores}", "--file-prefix=perf-run-{pid}"]
-memory_mb = {mem}
+args = ["--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "--lcores={LCORES}", "--file-prefix=perf-run-{pid}"]
 [dataplane]
 worker_lcores = [1]
-mbufs = {mbufs}
 [[port]]
 name = "{UPLINK}"
 role = "uplink"
-device = "net_pcap0,rx_pcap={cap},infinite_rx=1"
+device = "{device}"
 "#,
-            lcores = self.lcores,
             pid = std::process::id(),
-            mem = self.memory_mb,
-            mbufs = self.mbufs,
-            cap = self.capture.display(),
+            device = self.uplink_device(),
         );
         for vf in 1..=self.vfs {
             let _ = write!(
                 text,
                 "[[port]]\nname = \"vf{vf}\"\nrole = \"vf\"\nmac = \"02:00:00:00:00:{vf:02x}\"\n\
-                 device = \"net_null{vf},no-rx=1\"\n"
+                 device = \"net_flowlift0_representor_vf{}\"\n",
+                vf - 1
             );
         }
         text += "[offload]\n";
@@ -389,14 +419,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_nic_lcore_and_the_offered_rate() {
-        let line = "[    5s] rx/tx/drop Mpps: uplink 6.11/0.00/0.00 vf1 0.00/2.00/0.00 vf2 0.00/4.10/0.00 | busy 26% | nic 72% rules 857/1024 flows 79873 (857 offloaded) | nic lcore busy 70%";
+    fn reads_the_nic_model_and_the_offered_rate() {
+        let line = "[    5s] rx/tx/drop Mpps: uplink 6.11/0.00/0.00 vf1 0.00/2.00/0.00 vf2 0.00/4.10/0.00 | busy 26% | nic 72% rules 857/1024 flows 79873 (857 offloaded) | nic model busy 70%";
         let s = parse_status(line).unwrap();
         assert_eq!(s.offered_mpps, 6.11);
         assert!((s.delivered_mpps - 6.10).abs() < 1e-9);
         assert_eq!(s.nic_share_pct, Some(72.0));
         assert_eq!(s.rules, Some(857));
-        assert_eq!(s.nic_lcore_busy_pct, Some(70.0));
+        assert_eq!(s.nic_model_busy_pct, Some(70.0));
+        // Offload off: the model still runs the wire and reports its CPU.
+        let off = "[    2s] rx/tx/drop Mpps: uplink 9.00/0.00/0.00 vf1 0.00/9.00/0.00 | busy 100% | nic model busy 41%";
+        let s = parse_status(off).unwrap();
+        assert_eq!((s.nic_share_pct, s.nic_model_busy_pct), (None, Some(41.0)));
     }
 
     #[test]
@@ -416,16 +450,13 @@ mod tests {
     }
 
     #[test]
-    fn configs_have_one_port_per_vf_and_the_offload_knobs() {
+    fn configs_have_one_representor_per_vf_and_the_offload_knobs() {
         let app = Appliance {
             flowlift: "flowlift".into(),
             capture: "/tmp/c.pcap".into(),
-            mbufs: 1000,
-            memory_mb: 2048,
             vfs: 12,
-            lcores: "0@0,1@1,2@0".into(),
+            switch_cpu: 0,
             offload: Some(OffloadKnobs {
-                lcore: 2,
                 max_rules: 256,
                 tick_ms: 10,
                 promote_pps: 50.0,
@@ -435,13 +466,23 @@ mod tests {
             scratch: "/tmp".into(),
         };
         let c = app.config();
-        assert!(c.contains("02:00:00:00:00:0c") && c.contains("net_null12,no-rx=1"));
+        assert!(c.contains(
+            "device = \"net_flowlift0,wire=/tmp/c.pcap,loops=0,representor=vf[0-11],switch_cpu=0\""
+        ));
+        assert!(c.contains("02:00:00:00:00:0c") && c.contains("net_flowlift0_representor_vf11\""));
+        assert!(!c.contains("representor_vf12"));
+        assert!(c.contains("backend = \"rte_flow\"") && !c.contains("lcore ="));
         assert!(c.contains("max_rules = 256") && c.contains("tick_ms = 10"));
-        assert!(c.contains("--lcores=0@0,1@1,2@0"));
-        let off = Appliance {
+        assert!(c.contains("--lcores=0@0,1@1\""));
+        let one = Appliance {
+            vfs: 1,
+            switch_cpu: 1,
             offload: None,
             ..app
         };
-        assert!(off.config().contains("backend = \"none\""));
+        assert!(one
+            .uplink_device()
+            .ends_with(",representor=vf0,switch_cpu=1"));
+        assert!(one.config().contains("backend = \"none\""));
     }
 }

@@ -72,8 +72,9 @@ enum Command {
         out: PathBuf,
     },
     /// The paper's figure: offload on vs off on a Zipf(1.1) capture of 100K flows
-    /// with the emulated NIC and 1024 rules (NIC share, the worker's busy cycles
-    /// per delivered packet, the NIC model's CPU apart).
+    /// on the NIC model (net_flowlift, its switch pinned to CPU 0) with 1024
+    /// rte_flow rules (NIC share, the worker's busy cycles per delivered packet,
+    /// the model's CPU apart).
     Offload {
         /// Runs per mode, off and on alternating (medians of these are reported).
         #[arg(long, default_value_t = 3)]
@@ -86,9 +87,10 @@ enum Command {
         #[arg(long, default_value = "perf/results")]
         out: PathBuf,
     },
-    /// The paper's Fig. 2/6: 1..12 VF ports, each with an equal share of
-    /// Zipf traffic; worker busy share and delivered vs offered Mpps with
-    /// offload off and on, the NIC model's CPU apart.
+    /// The paper's Fig. 2/6: 1..12 VF ports (the NIC model's representors),
+    /// each with an equal share of Zipf traffic; worker busy share and
+    /// delivered vs offered Mpps with offload (rte_flow) off and on, the
+    /// model's CPU apart.
     Vfs {
         /// Two VF counts, small captures, one short run each.
         #[arg(long)]

@@ -1,15 +1,17 @@
 //! The seed paper's figure in one run: flowlift on a Zipf(1.1) capture of 100K
-//! flows, one worker, the emulated NIC with 1024 rules, offload on vs off. Per
+//! flows, one worker, the NIC model (`net_flowlift`, its PF's wire replaying
+//! the capture) with 1024 rules made through rte_flow, offload on vs off. Per
 //! run: the packets delivered to the VFs, the share the NIC's rules carried,
 //! and the worker's busy cycles per delivered packet (what the host pays for
-//! each packet, whichever path carried it). The NIC model's own CPU is reported
-//! apart: on real hardware those cycles would be the NIC's.
+//! each packet, whichever path carried it). The NIC model's own CPU (its
+//! switch thread) is reported apart: on real hardware those cycles would be
+//! the NIC's.
 //!
-//! Three polling threads (main lcore, worker, NIC model) do not fit on this
-//! project's 2-CPU machines. The on runs put the NIC model beside the main
-//! lcore, which sleeps between ticks, so the worker keeps CPU 1 to itself as in
-//! the off runs; one more run with the NIC model on the worker's CPU shows what
-//! sharing it costs.
+//! Three busy threads (main lcore, worker, the model's switch) do not fit on
+//! this project's 2-CPU machines. Every run pins the switch beside the main
+//! lcore, which sleeps between ticks (`switch_cpu=0`), so the worker keeps
+//! CPU 1 to itself, offload on or off; one more run with the switch on the
+//! worker's CPU shows what sharing it costs.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -19,16 +21,17 @@ use flowlift_control::traffic::{generate, TrafficSpec};
 
 use crate::capture::{five_tuples, top_flows_share};
 use crate::flowlift_run::{
-    self, parse_status, tail, Appliance, FinalReport, OffloadKnobs, StatusSample,
+    self, parse_status, tail, Appliance, FinalReport, OffloadKnobs, StatusSample, SWITCH_CPU,
 };
-use crate::forward::{flowlift_binary, machine, memory_mb, MBUF_ROOM};
+use crate::forward::{flowlift_binary, machine};
 use crate::plot::{self, Panel, Point, Series, PALETTE};
 use crate::samples::{summarize, summary_of, summary_of_some, Summary};
 use crate::summary::Ratio;
 use plotters::chart::SeriesLabelPosition;
 use plotters::style::RGBColor;
 
-/// Rules the emulated NIC holds: the paper's scarce hardware table.
+/// Rules flowlift keeps on the NIC (`max_rules`): the paper's scarce hardware
+/// table (the model itself holds far more; flowlift's budget binds).
 const MAX_RULES: u32 = 1024;
 /// Control ticks (counters read, rates updated, decisions), flowlift's default.
 const TICK_MS: u32 = 100;
@@ -42,8 +45,6 @@ const PROMOTE_PPS: f64 = 300.0;
 const DEMOTE_PPS: f64 = 75.0;
 /// Ticks a rate must hold before a promotion or demotion (flowlift's default).
 const HOLD: u32 = 3;
-/// The emulated NIC's lcore (flowlift's default).
-const NIC_LCORE: u32 = 2;
 /// Zipf exponent of the capture: the paper's heavy-tailed traffic.
 pub(crate) const ZIPF: f64 = 1.1;
 /// VFs, one per destination MAC of the generated capture (02:00:00:00:00:01..04).
@@ -61,8 +62,8 @@ struct Workload {
     warmup_s: u64,
 }
 
-/// The figure run: 400K packets hold every one of the 100K flows and still fit
-/// memory (with `--no-huge` each mbuf takes a 4 KiB page: 4 GiB of EAL memory).
+/// The figure run: 400K packets hold every one of the 100K flows (the model
+/// keeps the wire in its own memory, not in mbufs).
 const FULL: Workload = Workload {
     flows: 100_000,
     packets: 400_000,
@@ -70,7 +71,7 @@ const FULL: Workload = Workload {
     warmup_s: 3,
 };
 
-/// Checks the harness in well under a minute: a smaller capture loads faster.
+/// Checks the harness in well under a minute.
 const QUICK: Workload = Workload {
     flows: 20_000,
     packets: 100_000,
@@ -83,9 +84,9 @@ const QUICK: Workload = Workload {
 pub(crate) enum Mode {
     /// No offload: the worker carries every packet.
     Off,
-    /// The emulated NIC in front of the worker, on the main lcore's CPU.
+    /// The NIC's rules in front of the worker, its switch on the main lcore's CPU.
     On,
-    /// The same with the NIC model on the worker's CPU.
+    /// The same with the model's switch on the worker's CPU.
     OnSharedCpu,
 }
 
@@ -104,23 +105,22 @@ impl Mode {
         self != Mode::Off
     }
 
-    /// EAL's lcore-to-CPU map: main lcore 0, worker 1, the NIC model 2.
-    pub(crate) fn lcores(self) -> &'static str {
+    /// The CPU of the model's switch thread (`switch_cpu=`); main lcore on
+    /// CPU 0 and the worker on CPU 1 in every mode. The main lcore takes about
+    /// 10% of its CPU (it sleeps between ticks), so the switch gets most of
+    /// CPU 0 and the worker all of CPU 1. Offload off still runs the switch:
+    /// it carries the wire to the host's RX ring.
+    pub(crate) fn switch_cpu(self) -> u32 {
         match self {
-            Mode::Off => "0@0,1@1",
-            // The main lcore takes about 10% of its CPU (it sleeps between ticks),
-            // so the NIC model gets most of CPU 0 and the worker all of CPU 1.
-            Mode::On => "0@0,1@1,2@0",
-            // What flowlift itself picks on 2 CPUs (extra lcores share the
-            // last CPU): two polling threads time-sliced on one CPU.
-            Mode::OnSharedCpu => "0@0,1@1,2@1",
+            Mode::Off | Mode::On => SWITCH_CPU,
+            // Two busy threads time-sliced on one CPU: a placement to avoid.
+            Mode::OnSharedCpu => 1,
         }
     }
 
     /// The `[offload]` knobs (`None`: `backend = "none"`).
     pub(crate) fn knobs(self) -> Option<OffloadKnobs> {
         self.offloads().then_some(OffloadKnobs {
-            lcore: NIC_LCORE,
             max_rules: MAX_RULES,
             tick_ms: TICK_MS,
             promote_pps: PROMOTE_PPS,
@@ -139,6 +139,8 @@ struct RunFigures {
     busy_pct: f64,
     /// Worker busy cycles per packet delivered by either path: the host's cost.
     cycles_per_delivered: f64,
+    /// The model's switch thread, busy share (status lines), offload on or off.
+    nic_busy_pct: f64,
     nic_busy_pct_whole_run: Option<f64>,
     nic_share_pct_whole_run: Option<f64>,
     cycles_per_delivered_whole_run: f64,
@@ -168,6 +170,9 @@ fn figures(
     if report.workers == 0 {
         return Err("no `lcore N: CPU cycles/packet=` line".into());
     }
+    if steady.iter().any(|s| s.nic_model_busy_pct.is_none()) {
+        return Err("no `| nic model busy N%` in the status lines".into());
+    }
     let mhz = report.tsc_mhz.ok_or("no TSC clock in the worker line")?;
     let delivered = report
         .delivered_packets
@@ -184,6 +189,7 @@ fn figures(
         nic_share_pct: None,
         busy_pct: median(&|s| s.busy_pct),
         cycles_per_delivered,
+        nic_busy_pct: median(&|s| s.nic_model_busy_pct.unwrap_or(0.0)),
         nic_busy_pct_whole_run: None,
         nic_share_pct_whole_run: None,
         cycles_per_delivered_whole_run: report.worker_busy_cycles as f64 / delivered as f64,
@@ -202,11 +208,11 @@ fn figures(
         fig.nic_busy_pct_whole_run = Some(
             report
                 .nic_busy_pct
-                .ok_or("no `Emulated NIC on lcore` line")?,
+                .ok_or("no `NIC model's switch: busy` line")?,
         );
         report
             .offload_ticks
-            .ok_or("no `Offload (emulated, ...)` line")?;
+            .ok_or("no `Offload (rte_flow, ...)` line")?;
         fig.installs = report.installs;
     }
     Ok(fig)
@@ -222,7 +228,7 @@ struct Setup {
 /// A run's figures and its status lines (for the timeline chart).
 fn run_once(mode: Mode, setup: &Setup) -> anyhow::Result<(RunFigures, Vec<StatusSample>)> {
     let app = Appliance {
-        lcores: mode.lcores().into(),
+        switch_cpu: mode.switch_cpu(),
         offload: mode.knobs(),
         ..setup.app.clone()
     };
@@ -235,7 +241,7 @@ fn run_once(mode: Mode, setup: &Setup) -> anyhow::Result<(RunFigures, Vec<Status
 }
 
 /// Second by second, the first off run and the first on run: the worker's
-/// busy share (and the NIC model's, apart), the NIC's share of the packets,
+/// busy share (and the model's switch, apart), the NIC's share of the packets,
 /// and the delivered rate, with the warm-up the figures leave out marked.
 fn timeline(
     lines: &[(Mode, Vec<StatusSample>)],
@@ -283,9 +289,15 @@ fn timeline(
                 series(Mode::On, &|s| Some(s.busy_pct)),
             ),
             Series::new(
-                "NIC model lcore (hardware stand-in)",
+                "NIC model's switch, offload off (hardware stand-in)",
+                PALETTE[3],
+                series(Mode::Off, &|s| s.nic_model_busy_pct),
+            )
+            .dashed(),
+            Series::new(
+                "NIC model's switch, offload on (hardware stand-in)",
                 PALETTE[4],
-                series(Mode::On, &|s| s.nic_lcore_busy_pct),
+                series(Mode::On, &|s| s.nic_model_busy_pct),
             )
             .dashed(),
             warm(100.0),
@@ -334,7 +346,7 @@ fn timeline(
     plot::draw(
         path,
         &format!(
-            "Offload on vs off, one run each: Zipf {ZIPF}, {} flows, 4 VFs, emulated NIC",
+            "Offload on vs off, one run each: Zipf {ZIPF}, {} flows, 4 VFs, NIC model through rte_flow",
             work.flows
         ),
         &[busy, nic, rate],
@@ -351,7 +363,7 @@ struct ModeSummary {
     nic_share_pct: Option<Summary>,
     busy_pct: Summary,
     cycles_per_delivered: Summary,
-    nic_busy_pct_whole_run: Option<Summary>,
+    nic_busy_pct: Summary,
 }
 
 fn summarize_mode(mode: Mode, runs: &[RunFigures]) -> Option<ModeSummary> {
@@ -367,7 +379,7 @@ fn summarize_mode(mode: Mode, runs: &[RunFigures]) -> Option<ModeSummary> {
         nic_share_pct: of_some(|r| r.nic_share_pct),
         busy_pct: of(|r| r.busy_pct),
         cycles_per_delivered: of(|r| r.cycles_per_delivered),
-        nic_busy_pct_whole_run: of_some(|r| r.nic_busy_pct_whole_run),
+        nic_busy_pct: of(|r| r.nic_busy_pct),
     })
 }
 
@@ -387,18 +399,19 @@ fn csv(rows: &[(Mode, usize, RunFigures)]) -> String {
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.1}"));
     let mut out = String::from(
         "mode,run,mpps_delivered,nic_share_pct,worker_busy_pct,worker_busy_cycles_per_delivered_packet,\
-         nic_model_busy_pct_whole_run,nic_share_pct_whole_run,worker_busy_cycles_per_delivered_packet_whole_run,\
+         nic_model_busy_pct,nic_model_busy_pct_whole_run,nic_share_pct_whole_run,worker_busy_cycles_per_delivered_packet_whole_run,\
          worker_busy_cycles_per_worker_packet_whole_run,rules_at_end,installs\n",
     );
     for (mode, run, f) in rows {
         let _ = writeln!(
             out,
-            "\"{}\",{run},{:.3},{},{:.1},{:.1},{},{},{:.1},{:.1},{},{}",
+            "\"{}\",{run},{:.3},{},{:.1},{:.1},{:.1},{},{},{:.1},{:.1},{},{}",
             mode.name(),
             f.mpps,
             opt(f.nic_share_pct),
             f.busy_pct,
             f.cycles_per_delivered,
+            f.nic_busy_pct,
             opt(f.nic_busy_pct_whole_run),
             opt(f.nic_share_pct_whole_run),
             f.cycles_per_delivered_whole_run,
@@ -412,7 +425,7 @@ fn csv(rows: &[(Mode, usize, RunFigures)]) -> String {
 
 /// Runs the comparison and writes `offload.csv` and `offload.md` under `out`.
 /// Off and on runs alternate (noise on the shared machine hits both); one
-/// run with the NIC model on the worker's CPU follows. With `quick`, any run
+/// run with the model's switch on the worker's CPU follows. With `quick`, any run
 /// that fails makes the command fail (after the table is written).
 pub fn run(
     runs: usize,
@@ -446,15 +459,12 @@ pub fn run(
         &capture,
     )?;
     let best_share = top_flows_share(&five_tuples(&capture)?, MAX_RULES as usize);
-    let mbufs = u32::try_from(work.packets + MBUF_ROOM).context("mbuf count")?;
     let setup = Setup {
         app: Appliance {
             flowlift,
             capture,
-            mbufs,
-            memory_mb: memory_mb(mbufs),
             vfs: VFS,
-            lcores: String::new(),
+            switch_cpu: SWITCH_CPU,
             offload: None,
             scratch: scratch.clone(),
         },
@@ -482,11 +492,12 @@ pub fn run(
                     timelines.push((mode, samples));
                 }
                 eprintln!(
-                    "flowlift-perf:   {:.2} Mpps, NIC {}, worker busy {:.0}%, {:.0} busy cycles/delivered packet",
+                    "flowlift-perf:   {:.2} Mpps, NIC {}, worker busy {:.0}%, {:.0} busy cycles/delivered packet, NIC model busy {:.0}%",
                     f.mpps,
                     f.nic_share_pct.map_or("-".into(), |s| format!("{s:.0}%")),
                     f.busy_pct,
-                    f.cycles_per_delivered
+                    f.cycles_per_delivered,
+                    f.nic_busy_pct
                 );
                 done.push((mode, run, f));
             }
@@ -564,6 +575,16 @@ pub fn run(
             on.nic_share_pct
                 .map_or("-".into(), |s| format!("{:.1}%", s.median)),
         ));
+        ratios.push(Ratio::new(
+            "offload",
+            "NIC model's switch busy (hardware stand-in), on / off",
+            format!(
+                "{:.2} ({:.0}% / {:.0}%)",
+                on.nic_busy_pct.median / off.nic_busy_pct.median.max(1e-9),
+                on.nic_busy_pct.median,
+                off.nic_busy_pct.median
+            ),
+        ));
     }
     Ok(ratios)
 }
@@ -577,19 +598,21 @@ fn markdown(
     shared_cpu_run: bool,
 ) -> String {
     let then = if shared_cpu_run {
-        ", then one run with the NIC model on the worker's CPU"
+        ", then one run with the model's switch on the worker's CPU"
     } else {
         ""
     };
     let mut md = format!(
         "Machine: {}.\n\n\
          Capture: {} flows, {} packets (Zipf {ZIPF}, 60-byte frames, 4 VF MACs, seed 1); its \
-         {MAX_RULES} largest flows carry {best_share:.1}% of its packets. One worker (lcore 1, CPU 1). \
-         Offload on: emulated NIC on lcore 2, {MAX_RULES} rules, tick {TICK_MS} ms, promote at \
-         {PROMOTE_PPS} pps, demote at {DEMOTE_PPS} pps, hold {HOLD} ticks. {runs} x {} s per mode, \
-         off and on alternating{then}. Each figure \
+         {MAX_RULES} largest flows carry {best_share:.1}% of its packets, replayed unpaced by the NIC \
+         model's PF (`net_flowlift`, its switch thread on CPU {SWITCH_CPU}). One worker (lcore 1, CPU 1), \
+         main lcore on CPU 0. Offload on: rte_flow rules on the model, at most {MAX_RULES}, tick \
+         {TICK_MS} ms, promote at {PROMOTE_PPS} pps, demote at {DEMOTE_PPS} pps, hold {HOLD} ticks. \
+         {runs} x {} s per mode, off and on alternating{then}. Each figure \
          is the median of a run's per-second status lines after {} s of warm-up; the table gives \
-         the median over runs [min..max]. NIC model busy covers the whole run.\n\n\
+         the median over runs [min..max]. NIC model busy: its switch thread's busy share (a model \
+         of hardware, not host CPU).\n\n\
          | offload | runs | Mpps delivered | NIC share | worker busy | worker busy cycles / delivered packet | NIC model busy |\n\
          |---|---|---|---|---|---|---|\n",
         machine(),
@@ -610,7 +633,7 @@ fn markdown(
             dash(&s.nic_share_pct, "%"),
             cell(&s.busy_pct, 0, "%"),
             cell(&s.cycles_per_delivered, 0, ""),
-            dash(&s.nic_busy_pct_whole_run, "%"),
+            cell(&s.nic_busy_pct, 0, "%"),
         );
     }
     for (mode, reason) in failures {
@@ -639,8 +662,8 @@ fn markdown(
 mod tests {
     use super::*;
 
-    const OFF_STATUS: &str = "[    4s] rx/tx/drop Mpps: uplink 10.41/0.00/0.00 vf1 0.00/3.41/0.00 vf2 0.00/2.58/0.00 vf3 0.00/2.29/0.00 vf4 0.00/2.12/0.00 | busy 100%";
-    const ON_STATUS: &str = "[    5s] rx/tx/drop Mpps: uplink 6.11/0.00/0.00 vf1 0.00/2.00/0.00 vf2 0.00/1.52/0.00 vf3 0.00/1.34/0.00 vf4 0.00/1.24/0.00 | busy 26% | nic 72% rules 857/1024 flows 79873";
+    const OFF_STATUS: &str = "[    4s] rx/tx/drop Mpps: uplink 10.41/0.00/0.00 vf1 0.00/3.41/0.00 vf2 0.00/2.58/0.00 vf3 0.00/2.29/0.00 vf4 0.00/2.12/0.00 | busy 100% | nic model busy 45%";
+    const ON_STATUS: &str = "[    5s] rx/tx/drop Mpps: uplink 6.11/0.00/0.00 vf1 0.00/2.00/0.00 vf2 0.00/1.52/0.00 vf3 0.00/1.34/0.00 vf4 0.00/1.24/0.00 | busy 26% | nic 72% rules 857/1024 flows 79873 (857 offloaded) | nic model busy 88%";
 
     const ON_REPORT: &str = "\
   +++++++++++++++ Accumulated forward statistics for all ports +++++++++++++++
@@ -651,9 +674,10 @@ mod tests {
   lcore 1: CPU cycles/packet=365.94 (busy cycles=7078191162 / packets=19342270) at 2600 MHz Clock, busy 30.3%
   Flows: created 100000, evicted idle 0, alive at exit 100000; table-full packets 0; new-flow events dropped 20127
   No-flow-key packets: 0
-  Offload (emulated, 1024 rules, 49 ticks): installs 857, failed none; removals 857 (cold 0, idle 0, evicted 0, requested 857); removals failed none; queries failed none; rules left 0
+  Offload (rte_flow, 1024 rules, 49 ticks): installs 857, failed none; removals 857 (cold 0, idle 0, evicted 0, requested 857); removals failed none; queries failed none; rules left 0
   Carried by the NIC: 37043010 packets (65.7%), by the workers: 19342270
-  Emulated NIC on lcore 2: busy 71.7% (a model of hardware: its CPU is not the workers')";
+  Host CPU per packet, both paths: 125.53 worker busy cycles (7078191162 / 56385280) at 2600 MHz
+  NIC model's switch: busy 71.7% (a model of hardware: its CPU is not the host's)";
 
     #[test]
     fn reads_the_status_line_with_offload_off() {
@@ -662,6 +686,7 @@ mod tests {
         assert!((s.delivered_mpps - 10.40).abs() < 1e-9, "{s:?}");
         assert_eq!(s.busy_pct, 100.0);
         assert_eq!((s.nic_share_pct, s.rules), (None, None));
+        assert_eq!(s.nic_model_busy_pct, Some(45.0));
     }
 
     #[test]
@@ -672,12 +697,13 @@ mod tests {
         assert_eq!(s.busy_pct, 26.0);
         assert_eq!(s.nic_share_pct, Some(72.0));
         assert_eq!(s.rules, Some(857));
+        assert_eq!(s.nic_model_busy_pct, Some(88.0));
     }
 
     #[test]
     fn other_lines_are_not_status_lines() {
         assert_eq!(
-            parse_status("port 1 vf1: net_null1 (net_null), link up"),
+            parse_status("port 1 vf1: net_flowlift0_representor_vf0 (net_flowlift), link up"),
             None
         );
         assert_eq!(
@@ -729,7 +755,7 @@ mod tests {
             busy_pct: 40.0,
             nic_share_pct: Some(50.0),
             rules: Some(500),
-            nic_lcore_busy_pct: None,
+            nic_model_busy_pct: Some(10.0),
         };
         let steady = parse_status(ON_STATUS).unwrap();
         let f = figures(Mode::On, &[early, steady], &report(ON_REPORT), 3).unwrap();
@@ -740,6 +766,7 @@ mod tests {
         assert!((f.cycles_per_delivered - 0.26 * 2600.0 / 6.10).abs() < 1e-6);
         assert!((f.cycles_per_delivered_whole_run - 7_078_191_162.0 / 56_385_280.0).abs() < 1e-6);
         assert!((f.cycles_per_worker_packet_whole_run - 365.94).abs() < 0.01);
+        assert_eq!(f.nic_busy_pct, 88.0);
         assert_eq!(f.nic_busy_pct_whole_run, Some(71.7));
         assert_eq!(f.nic_share_pct_whole_run, Some(65.7));
     }
@@ -761,16 +788,27 @@ mod tests {
         assert!(err.contains("after 4 s"), "{err}");
         let off_status_for_on = figures(Mode::On, &[off], &report(ON_REPORT), 3).unwrap_err();
         assert!(off_status_for_on.contains("| nic"), "{off_status_for_on}");
+        // The model's CPU is a figure of every run, offload on or off.
+        let no_model = parse_status(OFF_STATUS.trim_end_matches(" | nic model busy 45%")).unwrap();
+        let err = figures(Mode::Off, &[no_model], &report(ON_REPORT), 3).unwrap_err();
+        assert!(err.contains("nic model busy"), "{err}");
+        let without_switch: String = ON_REPORT
+            .lines()
+            .filter(|l| !l.contains("NIC model's switch"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let err = figures(Mode::On, &[steady], &report(&without_switch), 3).unwrap_err();
+        assert!(err.contains("NIC model's switch"), "{err}");
     }
 
     #[test]
     fn configs_place_the_nic_model_and_set_the_thresholds() {
         let on = Mode::On.knobs().unwrap();
-        assert_eq!((on.max_rules, on.lcore), (1024, 2));
+        assert_eq!(on.max_rules, 1024);
         assert_eq!((on.promote_pps, on.demote_pps), (300.0, 75.0));
         assert_eq!(Mode::Off.knobs(), None);
-        assert_eq!(Mode::On.lcores(), "0@0,1@1,2@0");
-        assert!(!Mode::Off.lcores().contains("2@"));
+        assert_eq!((Mode::Off.switch_cpu(), Mode::On.switch_cpu()), (0, 0));
+        assert_eq!(Mode::OnSharedCpu.switch_cpu(), 1);
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //!   flow statistics every 0.2-2 s (the range the issue quotes; its
 //!   revalidators wait up to `max-revalidator`, 500 ms by default);
 //! - hot to rule: ticks from a flow turning hot to its rule being in place,
-//!   counted on the library's `Offloader` (`control_rig`), plus the emulated
-//!   NIC's measured install latency per rule (from the effectiveness runs);
+//!   counted on the library's `Offloader` (`control_rig`), plus the measured
+//!   install latency per rule (from the effectiveness runs: flowlift's
+//!   rte_flow calls on the NIC model);
 //! - what a tick costs the control core: the measured tick time (`scale`)
 //!   over the tick interval.
 
@@ -37,8 +38,8 @@ struct Row {
     cpu_pct: [Option<f64>; 2],
 }
 
-/// Computes the table and figure. `install_us`: the emulated NIC's install
-/// latency per rule (None: not measured, the decision delay alone is shown);
+/// Computes the table and figure. `install_us`: the install latency per rule
+/// through rte_flow on the NIC model (None: not measured, the decision delay alone is shown);
 /// `tick_cost`: (tracked flows, ms per tick) from the scale run.
 pub fn run(
     tick_values: &[u32],
@@ -87,7 +88,7 @@ pub fn run(
          |---|---|---|---|---|---|---|\n",
         machine(),
         install_us.map_or("not measured (effectiveness runs missing)".into(), |u| format!(
-            "{u:.1} us (emulated NIC, median of the effectiveness runs)"
+            "{u:.1} us (rte_flow on the NIC model, median of the effectiveness runs)"
         )),
         tick_cost
             .iter()

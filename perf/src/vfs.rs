@@ -1,8 +1,9 @@
 //! The seed paper's Fig. 2 and Fig. 6: x = number of VMs (VF ports), each the
 //! destination of an equal share of heavy-tailed traffic; y1 = the worker's
-//! busy share, y2 = delivered vs offered throughput; offload off and on (the
-//! emulated NIC, as in `offload.rs`: 1024 rules, same thresholds and lcores).
-//! The NIC model's own lcore is plotted apart: it stands in for hardware.
+//! busy share, y2 = delivered vs offered throughput; offload off and on (rte_flow
+//! on the NIC model, as in `offload.rs`: 1024 rules, same thresholds, lcores
+//! and switch CPU; the PF makes one representor per VF, up to `vf[0-11]`).
+//! The model's switch thread is plotted apart: it stands in for hardware.
 //!
 //! One capture per VF count, all of the same size, so only the spreading over
 //! VFs changes along x. Runs are interleaved (every x, off then on, then the
@@ -16,8 +17,8 @@ use plotters::chart::SeriesLabelPosition;
 use plotters::style::RGBColor;
 
 use crate::capture::{five_tuples, per_vf_zipf, top_flows_share};
-use crate::flowlift_run::{self, steady_samples, tail, Appliance, StatusSample};
-use crate::forward::{flowlift_binary, machine, memory_mb, MBUF_ROOM};
+use crate::flowlift_run::{self, steady_samples, tail, Appliance, StatusSample, SWITCH_CPU};
+use crate::forward::{flowlift_binary, machine};
 use crate::offload::{Mode, ZIPF};
 use crate::plot::{self, Panel, Point, Series, PALETTE};
 use crate::samples::{summarize, summary_of, summary_of_some, Summary};
@@ -61,7 +62,7 @@ impl Sweep {
 }
 
 const MODES: [Mode; 2] = [Mode::Off, Mode::On];
-/// The emulated NIC's rules with offload on (as in `offload.rs`).
+/// flowlift's rule budget on the NIC with offload on (as in `offload.rs`).
 const RULES: usize = 1024;
 
 /// One run's medians over its steady status lines.
@@ -71,7 +72,8 @@ struct RunFigures {
     delivered_mpps: f64,
     offered_mpps: f64,
     nic_share_pct: Option<f64>,
-    nic_lcore_busy_pct: Option<f64>,
+    /// The model's switch thread, offload on or off.
+    nic_model_busy_pct: f64,
 }
 
 /// The figures of a run's status lines, or the first one missing.
@@ -94,11 +96,10 @@ fn figures(mode: Mode, steady: &[StatusSample]) -> Result<RunFigures, String> {
         delivered_mpps: med(&|s| s.delivered_mpps),
         offered_mpps: med(&|s| s.offered_mpps),
         nic_share_pct: None,
-        nic_lcore_busy_pct: None,
+        nic_model_busy_pct: opt(&|s| s.nic_model_busy_pct, "| nic model busy N%")?,
     };
     if mode == Mode::On {
         fig.nic_share_pct = Some(opt(&|s| s.nic_share_pct, "| nic N%")?);
-        fig.nic_lcore_busy_pct = Some(opt(&|s| s.nic_lcore_busy_pct, "| nic lcore busy N%")?);
     }
     Ok(fig)
 }
@@ -113,7 +114,7 @@ struct Cell {
     delivered: Summary,
     offered: Summary,
     nic_share: Option<Summary>,
-    nic_busy: Option<Summary>,
+    nic_busy: Summary,
     /// Share of the capture's packets its 1024 largest flows carry: the most
     /// the NIC's rules can carry.
     bound_pct: f64,
@@ -133,7 +134,7 @@ fn cell(vfs: u8, mode: Mode, runs: &[RunFigures], bound_pct: f64) -> Option<Cell
         delivered: of(|r| r.delivered_mpps),
         offered: of(|r| r.offered_mpps),
         nic_share: of_some(|r| r.nic_share_pct),
-        nic_busy: of_some(|r| r.nic_lcore_busy_pct),
+        nic_busy: of(|r| r.nic_model_busy_pct),
         bound_pct,
     })
 }
@@ -212,14 +213,20 @@ fn chart(cells: &[Cell], sweep: &Sweep, path: &Path) -> anyhow::Result<()> {
     tput.y_max = Some(top * 1.6);
     tput.legend = SeriesLabelPosition::UpperRight;
     let mut nic = Panel::new(
-        "Emulated NIC = hardware model (not host CPU)",
+        "NIC model = hardware stand-in (not host CPU)",
         "VF ports (VMs)",
-        "% (lcore busy; packets carried)",
+        "% (switch thread busy; packets carried)",
         vec![
             Series::new(
-                "NIC model lcore busy (stands in for the ASIC)",
+                "model's switch busy, offload off",
+                PALETTE[3],
+                line(Mode::Off, &|c| Some(c.nic_busy)),
+            )
+            .dashed(),
+            Series::new(
+                "model's switch busy, offload on",
                 PALETTE[4],
-                line(Mode::On, &|c| c.nic_busy),
+                line(Mode::On, &|c| Some(c.nic_busy)),
             ),
             Series::new(
                 "share of packets carried by NIC rules",
@@ -258,15 +265,10 @@ fn csv(cells: &[Cell]) -> String {
         "vfs,mode,runs,worker_busy_pct,worker_busy_min,worker_busy_max,delivered_mpps,delivered_min,delivered_max,\
          offered_mpps,offered_min,offered_max,nic_share_pct,nic_model_busy_pct,nic_model_busy_min,nic_model_busy_max,top_1024_bound_pct\n",
     );
-    let opt = |s: &Option<Summary>| {
-        s.map_or(",,".into(), |s| {
-            format!("{:.1},{:.1},{:.1}", s.median, s.min, s.max)
-        })
-    };
     for c in cells {
         let _ = writeln!(
             out,
-            "{},{},{},{:.1},{:.1},{:.1},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{:.1}",
+            "{},{},{},{:.1},{:.1},{:.1},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{},{:.1},{:.1},{:.1},{:.1}",
             c.vfs,
             mode_label(c.mode),
             c.runs,
@@ -281,7 +283,9 @@ fn csv(cells: &[Cell]) -> String {
             c.offered.max,
             c.nic_share
                 .map_or(String::new(), |s| format!("{:.1}", s.median)),
-            opt(&c.nic_busy),
+            c.nic_busy.median,
+            c.nic_busy.min,
+            c.nic_busy.max,
             c.bound_pct,
         );
     }
@@ -292,9 +296,10 @@ fn markdown(cells: &[Cell], sweep: &Sweep) -> String {
     let mut md = format!(
         "Machine: {}.\n\nWith N VFs, each VF is the destination of 1/N of the flows and exactly 1/N of \
          the packets, Zipf({ZIPF}) within each VF (captures of {} flows, {} packets in all, 60-byte \
-         frames, the same size for every N); one worker; offload on: emulated \
-         NIC on lcore 2 (CPU 0), 1024 rules. {} run(s) x {} s per point, medians of the status lines \
-         after {} s, then median [min..max] over runs.\n\n\
+         frames, the same size for every N), replayed unpaced by the NIC model's PF (`net_flowlift`, \
+         one representor per VF, its switch thread on CPU {SWITCH_CPU}); one worker (lcore 1, CPU 1); \
+         offload on: rte_flow rules on the model, at most 1024. {} run(s) x {} s per point, medians \
+         of the status lines after {} s, then median [min..max] over runs.\n\n\
          | VFs | offload | worker busy | delivered Mpps | offered Mpps | NIC share | top-1024 bound | NIC model busy (hardware stand-in) |\n\
          |---|---|---|---|---|---|---|---|\n",
         machine(),
@@ -322,7 +327,7 @@ fn markdown(cells: &[Cell], sweep: &Sweep) -> String {
             c(&x.offered, 2, ""),
             x.nic_share.map_or("-".into(), |s| c(&s, 0, "%")),
             x.bound_pct,
-            x.nic_busy.map_or("-".into(), |s| c(&s, 0, "%")),
+            c(&x.nic_busy, 0, "%"),
         );
     }
     md
@@ -377,8 +382,7 @@ pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Vec<Ratio>> {
     let total = sweep.runs * captures.len() * MODES.len();
     let mut i = 0;
     for _ in 0..sweep.runs {
-        for (v, capture, packets, _) in &captures {
-            let mbufs = u32::try_from(packets + MBUF_ROOM).context("mbuf count")?;
+        for (v, capture, _, _) in &captures {
             for &mode in &MODES {
                 i += 1;
                 eprintln!(
@@ -388,10 +392,8 @@ pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Vec<Ratio>> {
                 let app = Appliance {
                     flowlift: flowlift.clone(),
                     capture: capture.clone(),
-                    mbufs,
-                    memory_mb: memory_mb(mbufs),
                     vfs: *v,
-                    lcores: mode.lcores().into(),
+                    switch_cpu: mode.switch_cpu(),
                     offload: mode.knobs(),
                     scratch: scratch.clone(),
                 };
@@ -453,15 +455,23 @@ mod tests {
 
     #[test]
     fn offload_on_needs_the_nic_figures() {
-        let on = "[    5s] rx/tx/drop Mpps: uplink 6.11/0.00/0.00 vf1 0.00/6.10/0.00 | busy 26% | nic 72% rules 857/1024 flows 79873 (857 offloaded) | nic lcore busy 70%";
-        let off = "[    5s] rx/tx/drop Mpps: uplink 9.00/0.00/0.00 vf1 0.00/9.00/0.00 | busy 100%";
+        let on = "[    5s] rx/tx/drop Mpps: uplink 6.11/0.00/0.00 vf1 0.00/6.10/0.00 | busy 26% | nic 72% rules 857/1024 flows 79873 (857 offloaded) | nic model busy 70%";
+        let off = "[    5s] rx/tx/drop Mpps: uplink 9.00/0.00/0.00 vf1 0.00/9.00/0.00 | busy 100% | nic model busy 40%";
         let s_on = parse_status(on).unwrap();
         let s_off = parse_status(off).unwrap();
         let f = figures(Mode::On, &[s_on]).unwrap();
-        assert_eq!(f.nic_lcore_busy_pct, Some(70.0));
+        assert_eq!(f.nic_model_busy_pct, 70.0);
         assert_eq!(f.offered_mpps, 6.11);
-        assert!(figures(Mode::On, &[s_off]).unwrap_err().contains("| nic"));
-        assert_eq!(figures(Mode::Off, &[s_off]).unwrap().busy_pct, 100.0);
+        assert!(figures(Mode::On, &[s_off])
+            .unwrap_err()
+            .contains("| nic N%"));
+        let f = figures(Mode::Off, &[s_off]).unwrap();
+        assert_eq!((f.busy_pct, f.nic_model_busy_pct), (100.0, 40.0));
         assert!(figures(Mode::Off, &[]).is_err());
+        // The model's CPU is a figure of every run.
+        let no_model = parse_status(off.trim_end_matches(" | nic model busy 40%")).unwrap();
+        assert!(figures(Mode::Off, &[no_model])
+            .unwrap_err()
+            .contains("nic model busy"));
     }
 }
