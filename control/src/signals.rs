@@ -32,7 +32,6 @@ impl StopRequest {
     pub fn ask_stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
     }
-
 }
 
 /// Starts the thread that turns SIGINT/SIGTERM into `request`.

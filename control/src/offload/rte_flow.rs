@@ -395,21 +395,7 @@ impl OffloadBackend for RteFlowBackend {
             );
             return Err(e);
         }
-        let now = counter.query();
-        if self.counter_refresh.is_zero() {
-            if let Ok(c) = now {
-                let _ = counter.destroy();
-                return Ok(counts(c));
-            }
-        }
-        self.retired.insert(
-            id,
-            Retired {
-                counter,
-                due: Instant::now() + self.counter_refresh + Duration::from_millis(1),
-            },
-        );
-        Ok(now.map(counts).unwrap_or_default())
+        Ok(self.read_after_destroy(id, counter))
     }
 
     fn query_static(&mut self, id: HwRuleId) -> Result<HwCounters, FlowError> {
@@ -423,6 +409,28 @@ impl OffloadBackend for RteFlowBackend {
 }
 
 impl RteFlowBackend {
+    /// Reads the indirect counter of rule `id`, which is gone: a live
+    /// counter's reading is final (and the counter goes); a cached one's
+    /// (or a failed read) is final only a refresh period from now, so the
+    /// counter is kept until then (`take_final`). Returns the reading now.
+    fn read_after_destroy(&mut self, id: HwRuleId, counter: IndirectCounter) -> HwCounters {
+        let now = counter.query();
+        if self.counter_refresh.is_zero() {
+            if let Ok(c) = now {
+                let _ = counter.destroy();
+                return counts(c);
+            }
+        }
+        self.retired.insert(
+            id,
+            Retired {
+                counter,
+                due: Instant::now() + self.counter_refresh + Duration::from_millis(1),
+            },
+        );
+        now.map(counts).unwrap_or_default()
+    }
+
     /// Destroys a rule taken out of `rules` and reads its counter; on
     /// failure the rule goes back.
     fn remove_installed(
@@ -446,24 +454,8 @@ impl RteFlowBackend {
                     return Err(e.into());
                 }
                 // The rule is gone, so the removal stands whatever the read
-                // says. A live counter read now is final; a cached one (or a
-                // failed read) is final only a refresh period from now: the
-                // counter is kept until then (`take_final`).
-                let now = counter.query();
-                if self.counter_refresh.is_zero() {
-                    if let Ok(c) = now {
-                        let _ = counter.destroy();
-                        return Ok(counts(c));
-                    }
-                }
-                self.retired.insert(
-                    id,
-                    Retired {
-                        counter,
-                        due: Instant::now() + self.counter_refresh + Duration::from_millis(1),
-                    },
-                );
-                Ok(now.map(counts).unwrap_or_default())
+                // says.
+                Ok(self.read_after_destroy(id, counter))
             }
             None => {
                 // Without an indirect counter the rule's own is read last
