@@ -463,7 +463,7 @@ impl prometheus_client::collector::Collector for Collector {
             )?;
             gauge_f(
                 &mut enc,
-                "offload_counter_staleness",
+                "offload_hw_staleness",
                 "How old a hardware counter reading may be: the NIC's counter cache period (0: live).",
                 Some(&Unit::Seconds),
                 snap.counter_staleness_s,
