@@ -174,6 +174,29 @@ impl Flows {
         n.get(k.saturating_sub(1)).copied().unwrap_or(0)
     }
 
+    /// How many of `these` are among the `k` largest flows.
+    fn in_top(&self, these: &[FiveTuple], k: usize) -> u64 {
+        let mut by_size: Vec<(&FiveTuple, &u64)> = self.counts.iter().collect();
+        by_size.sort_unstable_by(|a, b| b.1.cmp(a.1));
+        let floor = by_size.get(k.saturating_sub(1)).map_or(0, |(_, n)| **n);
+        // Flows tied with the k-th count as in the top.
+        these
+            .iter()
+            .filter(|t| self.counts.get(t).is_some_and(|n| *n >= floor && floor > 0))
+            .count() as u64
+    }
+
+    /// Share of the capture's packets `these` flows carry, in %.
+    fn share_of(&self, these: &[FiveTuple]) -> f64 {
+        let mut seen = std::collections::HashSet::new();
+        let n: u64 = these
+            .iter()
+            .filter(|t| seen.insert(**t))
+            .filter_map(|t| self.counts.get(t))
+            .sum();
+        100.0 * n as f64 / self.packets.max(1) as f64
+    }
+
     /// Share of the packets the `k` largest flows carry, in %.
     fn top_share(&self, k: usize) -> f64 {
         let mut n: Vec<u64> = self.counts.values().copied().collect();
@@ -379,7 +402,7 @@ const TICKS_PER_SECOND: f64 = 100.0;
 // ------------------------------------------------------------ one window
 
 /// What a contender's measured window gives.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Window {
     seconds: f64,
     nic: (Nic, Nic),
@@ -389,15 +412,22 @@ struct Window {
     other_cpu_s: f64,
     /// Rules on the NIC at the end.
     rules: Option<u64>,
-    /// Rules installed during the whole run (flowlift's installs; OVS's
-    /// inserted offloads it counts).
+    /// Rules installed during the whole run (flowlift's final report; OVS
+    /// does not say).
     installs: Option<u64>,
+    /// The flows whose rules were on the NIC at the end (flowlift's `show
+    /// flows offloaded`, OVS's `dpctl/dump-flows type=offloaded`).
+    nic_flows: Vec<FiveTuple>,
 }
 
 /// One steady run's figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Figures {
     nic_share_pct: f64,
+    /// Of the flows on the NIC at the end, how many are among the capture's
+    /// 1024 largest, and the share of the capture's packets they carry.
+    nic_flows_in_top: Option<u64>,
+    nic_flows_share_pct: Option<f64>,
     delivered_mpps: f64,
     offered_mpps: f64,
     fwd_cycles_per_packet: f64,
@@ -408,7 +438,7 @@ struct Figures {
 }
 
 impl Window {
-    fn figures(&self) -> anyhow::Result<Figures> {
+    fn figures(&self, flows: &Flows) -> anyhow::Result<Figures> {
         let (a, b) = self.nic;
         let delivered = b.delivered().saturating_sub(a.delivered());
         anyhow::ensure!(delivered > 0, "nothing delivered in the window");
@@ -423,6 +453,10 @@ impl Window {
                 / switch.max(1) as f64,
             rules: self.rules,
             installs: self.installs,
+            nic_flows_in_top: (!self.nic_flows.is_empty())
+                .then(|| flows.in_top(&self.nic_flows, MAX_RULES as usize)),
+            nic_flows_share_pct: (!self.nic_flows.is_empty())
+                .then(|| flows.share_of(&self.nic_flows)),
         })
     }
 }
@@ -475,11 +509,17 @@ fn pf_devargs(capture: &Path, loops: u32) -> String {
 
 /// flowlift's promote and demote thresholds for `delivered_pps`: half the
 /// rate of the capture's 1024th largest flow (`kth` packets in `packets`),
-/// demote at a quarter of that, as the effect figure sets them; never above
-/// the starting threshold's reach.
+/// demote at a quarter of that, as the effect figure sets them (at least 1
+/// pps).
 fn thresholds(kth: u64, packets: u64, delivered_pps: f64) -> (f64, f64) {
     let promote = (0.5 * kth as f64 * delivered_pps / packets.max(1) as f64).max(1.0);
     (promote, promote / 4.0)
+}
+
+/// Whether a new promote threshold is above the one a run starts with (then
+/// it is set before the demote threshold, which must stay below it).
+fn thresholds_rise(promote: &str) -> bool {
+    promote.parse::<f64>().is_ok_and(|p| p > FIRST_PROMOTE_PPS)
 }
 
 /// A running flowlift: the child, its stdout lines as they come.
@@ -552,6 +592,18 @@ impl FlowliftProc {
 
     fn drain(&mut self) {
         self.seen.extend(self.lines.try_iter());
+    }
+
+    /// Where the process stands, for an error: running or its exit status,
+    /// and its last lines.
+    fn state(&mut self) -> String {
+        self.drain();
+        let status = match self.child.try_wait() {
+            Ok(Some(s)) => format!("flowlift exited ({s})"),
+            Ok(None) => "flowlift still running".into(),
+            Err(e) => format!("flowlift: {e}"),
+        };
+        format!("{status}; last output:\n{}", tail(&self.seen, 12))
     }
 
     /// Waits for the first status line (ports up, the wire flowing).
@@ -672,7 +724,9 @@ fn flowlift_steady(
     flows: &Flows,
     work: &Workload,
 ) -> anyhow::Result<(Window, f64)> {
-    let duration = work.warmup_s + work.window_s + 2;
+    // The harness ends the run (`quit`) once it has read what it needs; the
+    // duration is a guard only.
+    let duration = work.warmup_s + work.window_s + 120;
     let mut p = FlowliftProc::start(
         flowlift,
         scratch,
@@ -680,6 +734,27 @@ fn flowlift_steady(
         0,
         &["--duration".into(), duration.to_string()],
     )?;
+    let measured = measure_flowlift(&mut p, flows, work);
+    match measured {
+        Ok(m) => finish_flowlift(p, m),
+        Err(e) => Err(e.context(p.state())),
+    }
+}
+
+/// What [`flowlift_steady`] measures while flowlift runs.
+struct FlowliftWindow {
+    a: (Instant, Nic, f64, u64),
+    b: (Instant, Nic, f64, u64),
+    rules: Option<u64>,
+    nic_flows: Vec<FiveTuple>,
+    promote: f64,
+}
+
+fn measure_flowlift(
+    p: &mut FlowliftProc,
+    flows: &Flows,
+    work: &Workload,
+) -> anyhow::Result<FlowliftWindow> {
     p.wait_for_status()?;
     let t0 = Instant::now();
     // The rate decides the thresholds (see `thresholds`): two seconds of it.
@@ -689,8 +764,18 @@ fn flowlift_steady(
     let pps =
         second.delivered().saturating_sub(first.delivered()) as f64 / t0.elapsed().as_secs_f64();
     let (promote, demote) = thresholds(flows.kth_largest(MAX_RULES as usize), flows.packets, pps);
-    p.command(&format!("set offload demote-pps {demote:.2}"))?;
-    p.command(&format!("set offload promote-pps {promote:.2}"))?;
+    // Demote stays below promote at every step.
+    let (demote, promote) = (format!("{demote:.2}"), format!("{promote:.2}"));
+    let settings = [("demote-pps", &demote), ("promote-pps", &promote)];
+    let order: Vec<_> = if thresholds_rise(&promote) {
+        settings.iter().rev().collect()
+    } else {
+        settings.iter().collect()
+    };
+    for (knob, value) in order {
+        p.command(&format!("set offload {knob} {value}"))?;
+    }
+    let promote: f64 = promote.parse()?;
     sleep_until(t0 + Duration::from_secs(work.warmup_s));
     let pid = p.child.id();
     let a = (
@@ -708,21 +793,37 @@ fn flowlift_steady(
     );
     p.drain();
     let rules = p.rules();
+    let answer = p.command("show flows offloaded --json")?;
+    let nic_flows = json_tuples(answer.split_once('\n').map_or("", |(_, j)| j));
+    p.command("quit")?;
+    Ok(FlowliftWindow {
+        a,
+        b,
+        rules,
+        nic_flows,
+        promote,
+    })
+}
+
+/// Waits for flowlift's end (its `--duration`) and reads its report.
+fn finish_flowlift(p: FlowliftProc, m: FlowliftWindow) -> anyhow::Result<(Window, f64)> {
     let lines = p.finish(START_TIMEOUT)?;
     let report = FinalReport::of(&lines);
     let mhz = report
         .tsc_mhz
         .context("no TSC clock in flowlift's worker line")?;
+    let (a, b) = (m.a, m.b);
     Ok((
         Window {
             seconds: b.0.duration_since(a.0).as_secs_f64(),
             nic: (a.1, b.1),
             fwd_busy_cycles: (b.2 - a.2) * mhz * 1e6,
             other_cpu_s: b.3.saturating_sub(a.3) as f64 / TICKS_PER_SECOND,
-            rules,
+            rules: m.rules,
             installs: report.installs,
+            nic_flows: m.nic_flows,
         },
-        promote,
+        m.promote,
     ))
 }
 
@@ -764,12 +865,17 @@ fn ovs_start(
     loops: u32,
     flows: &Flows,
     tag: &str,
+    capture_dir: Option<&Path>,
 ) -> anyhow::Result<Ovs> {
+    let mut pf = pf_devargs(capture, loops);
+    if let Some(dir) = capture_dir {
+        let _ = write!(pf, ",capture_dir={}", dir.display());
+    }
     let ovs = Ovs::start_with(
         scratch,
         tag,
         &Extra {
-            eal: format!("-d {} --vdev={}", so.display(), pf_devargs(capture, loops)),
+            eal: format!("-d {} --vdev={pf}", so.display()),
             other_config: vec!["other_config:hw-offload=true".into()],
         },
     )?;
@@ -883,14 +989,6 @@ fn current_flows(text: &str) -> Option<u64> {
     number_after(text, "(current ")
 }
 
-/// `Total  Inserted offloads:  1024` of `dpctl/offload-stats-show`.
-fn inserted_offloads(text: &str) -> Option<u64> {
-    let line = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("Total") && l.contains("Inserted offloads"))?;
-    line.rsplit(':').next()?.trim().parse().ok()
-}
-
 /// What OVS asked of the model and how it answered, from its log: how many
 /// creations failed, and each distinct reason (`rte_flow creation failed:
 /// TYPE (MESSAGE)`) with its first `Failed flow:` line.
@@ -920,7 +1018,7 @@ fn ovs_steady(
     work: &Workload,
     tag: &str,
 ) -> anyhow::Result<(Window, (usize, Vec<String>))> {
-    let mut ovs = ovs_start(scratch, so, capture, 0, flows, tag)?;
+    let mut ovs = ovs_start(scratch, so, capture, 0, flows, tag, None)?;
     let measured = (|| -> anyhow::Result<Window> {
         wait_for_wire(&mut ovs)?;
         let t0 = Instant::now();
@@ -941,7 +1039,7 @@ fn ovs_steady(
         let stats = ovs.appctl(&["dpif-netdev/pmd-stats-show"])?;
         ovs.check_alive()?;
         let upcall = ovs.appctl(&["upcall/show"])?;
-        let inserted = ovs.appctl(&["dpctl/offload-stats-show"])?;
+        let offloaded = ovs.appctl(&["dpctl/dump-flows", "type=offloaded"])?;
         eprintln!(
             "flowlift-perf:   OVS: {} offloaded, {} megaflows",
             offloaded_flows(&upcall).map_or("?".into(), |n| n.to_string()),
@@ -953,7 +1051,9 @@ fn ovs_steady(
             fwd_busy_cycles: processing_cycles(&stats).context("no processing cycles")? as f64,
             other_cpu_s: b.2.saturating_sub(a.2) as f64 / TICKS_PER_SECOND,
             rules: offloaded_flows(&upcall),
-            installs: inserted_offloads(&inserted),
+            // OVS reports the rules it has, not how many it made.
+            installs: None,
+            nic_flows: megaflow_tuples(&offloaded),
         })
     })();
     let result = measured.with_context(|| format!("log tail:\n{}", ovs.log_tail()));
@@ -986,6 +1086,49 @@ struct Accounting {
     /// OVS: its datapath flows when the wire ended (`upcall/show`: current,
     /// average, most, and the flow limit its revalidators keep).
     dp_flows: Option<String>,
+    /// OVS: the frames the NIC's rules delivered as the model captured them
+    /// (`vfN-offloaded.pcap`), and as its counters say (`vf_rx_from_switch`).
+    nic_frames: Option<(u64, u64)>,
+    /// OVS: the shortfall beyond what the NIC carried of each flow (summed
+    /// over flows): 0 when every packet OVS did not count is one its
+    /// offloaded rules carried.
+    short_beyond_nic: Option<u64>,
+}
+
+/// The NIC's deliveries per flow, from the model's `*-offloaded.pcap` files.
+fn offloaded_counts(dir: &Path) -> anyhow::Result<HashMap<FiveTuple, u64>> {
+    let mut out = HashMap::new();
+    for vf in 0..VFS {
+        let path = dir.join(format!("vf{vf}-offloaded.pcap"));
+        let file = File::open(&path).with_context(|| format!("open {}", path.display()))?;
+        let mut reader = PcapReader::new(BufReader::with_capacity(1 << 20, file))
+            .with_context(|| format!("read {}", path.display()))?;
+        while let Some(pkt) = reader.next_packet() {
+            let pkt = pkt.with_context(|| format!("read {}", path.display()))?;
+            if let Some((t, _)) = tuple_and_vf(&pkt.data) {
+                *out.entry(t).or_insert(0) += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The shortfall of `counted` (per flow, against the capture times `loops`)
+/// beyond each flow's `carried` packets, summed.
+fn shortfall_beyond(
+    flows: &Flows,
+    loops: u32,
+    counted: &HashMap<FiveTuple, u64>,
+    carried: &HashMap<FiveTuple, u64>,
+) -> u64 {
+    flows
+        .counts
+        .iter()
+        .map(|(t, n)| {
+            let short = (n * u64::from(loops)).saturating_sub(counted.get(t).copied().unwrap_or(0));
+            short.saturating_sub(carried.get(t).copied().unwrap_or(0))
+        })
+        .sum()
 }
 
 /// Compares `counted` (per flow) with the capture's counts times `loops`.
@@ -1020,6 +1163,29 @@ fn account(flows: &Flows, loops: u32, counted: &HashMap<FiveTuple, u64>) -> Acco
     acc
 }
 
+/// The 5-tuple of a flow as flowlift's JSON names its fields (`src`, `dst`,
+/// `proto`, `sport`, `dport`: the flow log, `show flows --json`).
+fn json_tuple(v: &serde_json::Value) -> Option<FiveTuple> {
+    Some(FiveTuple {
+        src: v["src"].as_str()?.parse().ok()?,
+        dst: v["dst"].as_str()?.parse().ok()?,
+        tcp: v["proto"].as_u64()? == 6,
+        sport: u16::try_from(v["sport"].as_u64()?).ok()?,
+        dport: u16::try_from(v["dport"].as_u64()?).ok()?,
+    })
+}
+
+/// The flows of a JSON array (`show flows offloaded --json`).
+fn json_tuples(text: &str) -> Vec<FiveTuple> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.as_array()
+                .map(|a| a.iter().filter_map(json_tuple).collect())
+        })
+        .unwrap_or_default()
+}
+
 /// Per-flow packets of flowlift's flow log (`--flow-log`).
 fn flow_log_counts(text: &str) -> HashMap<FiveTuple, u64> {
     let mut out = HashMap::new();
@@ -1027,26 +1193,38 @@ fn flow_log_counts(text: &str) -> HashMap<FiveTuple, u64> {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        let (Some(src), Some(dst), Some(proto), Some(sport), Some(dport), Some(packets)) = (
-            v["src"].as_str().and_then(|s| s.parse::<IpAddr>().ok()),
-            v["dst"].as_str().and_then(|s| s.parse::<IpAddr>().ok()),
-            v["proto"].as_u64(),
-            v["sport"].as_u64().and_then(|p| u16::try_from(p).ok()),
-            v["dport"].as_u64().and_then(|p| u16::try_from(p).ok()),
-            v["packets"].as_u64(),
-        ) else {
-            continue;
-        };
-        let t = FiveTuple {
-            src,
-            dst,
-            tcp: proto == 6,
-            sport,
-            dport,
-        };
-        *out.entry(t).or_insert(0) += packets;
+        if let (Some(t), Some(packets)) = (json_tuple(&v), v["packets"].as_u64()) {
+            *out.entry(t).or_insert(0) += packets;
+        }
     }
     out
+}
+
+/// The 5-tuples of `dpctl/dump-flows` megaflows (`ipv4(src=A,dst=B,...),
+/// udp(src=S,dst=D)`; the same with `ipv6(` and `tcp(`).
+fn megaflow_tuples(text: &str) -> Vec<FiveTuple> {
+    let field = |s: &str, key: &str| -> Option<String> {
+        let rest = &s[s.find(key)? + key.len()..];
+        let end = rest.find([',', ')']).unwrap_or(rest.len());
+        Some(rest[..end].split('/').next()?.to_owned())
+    };
+    text.lines()
+        .filter_map(|l| {
+            let l3 = &l[l.find("ipv4(").or_else(|| l.find("ipv6("))?..];
+            let (tcp, l4) = match (l.find("tcp(src="), l.find("udp(src=")) {
+                (Some(i), _) => (true, &l[i..]),
+                (None, Some(i)) => (false, &l[i..]),
+                _ => return None,
+            };
+            Some(FiveTuple {
+                src: field(l3, "src=")?.parse().ok()?,
+                dst: field(l3, "dst=")?.parse().ok()?,
+                tcp,
+                sport: field(l4, "src=")?.parse().ok()?,
+                dport: field(l4, "dst=")?.parse().ok()?,
+            })
+        })
+        .collect()
 }
 
 /// Per-flow `n_packets` of `ovs-ofctl dump-flows` (the rules of
@@ -1123,8 +1301,14 @@ fn ovs_accounting(
     flows: &Flows,
     loops: u32,
 ) -> anyhow::Result<Accounting> {
-    let mut ovs = ovs_start(scratch, so, capture, loops, flows, "acct")?;
-    let counted = (|| -> anyhow::Result<Accounting> {
+    // What the NIC's rules delivered, frame by frame (`vfN-offloaded.pcap`):
+    // where OVS's missing counts lie.
+    let captures = scratch.join("ovs-captures");
+    let _ = std::fs::remove_dir_all(&captures);
+    std::fs::create_dir_all(&captures)?;
+    let mut ovs = ovs_start(scratch, so, capture, loops, flows, "acct", Some(&captures))?;
+    type Counted = (Accounting, HashMap<FiveTuple, u64>, u64);
+    let counted = (|| -> anyhow::Result<Counted> {
         let want = flows.packets * u64::from(loops);
         let deadline = Instant::now() + START_TIMEOUT + Duration::from_secs(600);
         let nic = loop {
@@ -1156,16 +1340,30 @@ fn ovs_accounting(
         }
         std::thread::sleep(Duration::from_secs(2));
         let dump = ovs.tool("ovs-ofctl", &["dump-flows", "br0"])?;
-        let mut acc = account(flows, loops, &openflow_counts(&dump));
+        let per_flow = openflow_counts(&dump);
+        let mut acc = account(flows, loops, &per_flow);
         acc.delivered = nic.0.delivered();
         acc.dp_flows = nic.1;
-        Ok(acc)
+        Ok((acc, per_flow, nic.0.from_switch))
     })();
     let result = counted.with_context(|| format!("log tail:\n{}", ovs.log_tail()));
     let prefix = ovs.file_prefix().to_owned();
+    // Removing the bridge stops its ports, which writes the captures out.
+    if let Err(e) = ovs.vsctl(&["del-br", "br0"]) {
+        eprintln!("flowlift-perf: OVS's bridge not removed: {e:#}");
+    }
     drop(ovs);
     remove_runtime_dir(&prefix);
-    result
+    let (mut acc, per_flow, from_switch) = result?;
+    match offloaded_counts(&captures) {
+        Ok(carried) => {
+            acc.nic_frames = Some((carried.values().sum(), from_switch));
+            acc.short_beyond_nic = Some(shortfall_beyond(flows, loops, &per_flow, &carried));
+        }
+        Err(e) => eprintln!("flowlift-perf: OVS's captures unread: {e:#}"),
+    }
+    let _ = std::fs::remove_dir_all(&captures);
+    Ok(acc)
 }
 
 // ------------------------------------------------------------ the section
@@ -1219,13 +1417,14 @@ pub fn run(quick: bool, out: &Path) -> anyhow::Result<()> {
     let scratch =
         std::env::temp_dir().join(format!("flowlift-perf-ovs-offload-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
-    let result = run_in(&work, &flowlift, &so, &scratch, out);
+    let result = run_in(&work, quick, &flowlift, &so, &scratch, out);
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
 fn run_in(
     work: &Workload,
+    quick: bool,
     flowlift: &Path,
     so: &Path,
     scratch: &Path,
@@ -1260,11 +1459,11 @@ fn run_in(
             );
             let r = match peer {
                 Peer::Flowlift => flowlift_steady(flowlift, scratch, &capture, &flows, work)
-                    .and_then(|(w, promote)| Ok((w.figures()?, Some(promote)))),
+                    .and_then(|(w, promote)| Ok((w.figures(&flows)?, Some(promote)))),
                 Peer::Ovs => ovs_steady(scratch, so, &capture, &flows, work, "steady").and_then(
                     |(w, refused)| {
                         ovs_refusals = refused;
-                        Ok((w.figures()?, None))
+                        Ok((w.figures(&flows)?, None))
                     },
                 ),
             };
@@ -1305,7 +1504,7 @@ fn run_in(
     ];
 
     std::fs::write(out.join("ovs-offload.csv"), csv(&steady, &acct))?;
-    let md = markdown(work, bound, &steady, &failures, &acct, &ovs_refusals);
+    let md = markdown(work, quick, bound, &steady, &failures, &acct, &ovs_refusals);
     std::fs::write(out.join("ovs-offload.md"), &md)?;
     println!("{md}");
     let mut errors: Vec<String> = failures
@@ -1330,13 +1529,13 @@ fn csv(
     let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
     let mut s = String::from(
         "part,contender,run,nic_share_pct,delivered_mpps,offered_mpps,fwd_busy_cycles_per_delivered_packet,\
-         other_threads_cpu_pct,nic_model_busy_pct,rules_on_nic,installs,promote_pps,\
+         other_threads_cpu_pct,nic_model_busy_pct,rules_on_nic,nic_flows_in_top_1024,nic_flows_capture_share_pct,installs,promote_pps,\
          truth_packets,delivered_packets,counted_packets,abs_error_packets,flows,exact_flows,under_flows,over_flows,shortfall_in_top_1024\n",
     );
     for (p, run, f, promote) in steady {
         let _ = writeln!(
             s,
-            "steady,\"{}\",{run},{:.2},{:.3},{:.3},{:.1},{:.1},{:.1},{},{},{},,,,,,,,,",
+            "steady,\"{}\",{run},{:.2},{:.3},{:.3},{:.1},{:.1},{:.1},{},{},{},{},{},,,,,,,,,",
             p.name(),
             f.nic_share_pct,
             f.delivered_mpps,
@@ -1345,6 +1544,9 @@ fn csv(
             f.other_cpu_pct,
             f.nic_model_busy_pct,
             opt(f.rules),
+            opt(f.nic_flows_in_top),
+            f.nic_flows_share_pct
+                .map_or(String::new(), |v| format!("{v:.2}")),
             opt(f.installs),
             promote.map_or(String::new(), |p| format!("{p:.2}")),
         );
@@ -1353,7 +1555,7 @@ fn csv(
         if let Ok(a) = a {
             let _ = writeln!(
                 s,
-                "accounting,\"{}\",1,,,,,,,,,,{},{},{},{},{},{},{},{},{}",
+                "accounting,\"{}\",1,,,,,,,,,,,,{},{},{},{},{},{},{},{},{}",
                 p.name(),
                 a.truth,
                 a.delivered,
@@ -1384,6 +1586,7 @@ fn cell(s: &Summary, decimals: usize) -> String {
 
 fn markdown(
     work: &Workload,
+    quick: bool,
     bound: f64,
     steady: &[(Peer, usize, Figures, Option<f64>)],
     failures: &[(Peer, String)],
@@ -1391,7 +1594,8 @@ fn markdown(
     refused: &(usize, Vec<String>),
 ) -> String {
     let mut md = format!(
-        "Machine: {}.\n\n\
+        "`cargo run -p flowlift-perf --release -- ovs-offload{}`\n\n\
+         Machine: {}.\n\n\
          Capture: {} flows, {} packets (Zipf {ZIPF}, 60-byte frames, 4 VF MACs, seed 1); its \
          {MAX_RULES} largest flows carry {bound:.1}% of its packets. The NIC model's PF \
          (`{}`) replays it unpaced, its switch thread on CPU {SWITCH_CPU}; four VFs on its \
@@ -1402,8 +1606,9 @@ fn markdown(
          OpenFlow rule per flow to its VF, defaults otherwise. {} steady run(s) each, \
          alternating; each figure over {} s after {} s of warm-up, from the model's xstats \
          (DPDK telemetry) for both; median [min..max].\n\n\
-         | contender | runs | NIC share of delivered | delivered Mpps | offered Mpps | forwarding thread busy cycles / delivered packet | other host threads (% of a CPU) | NIC model's switch busy | rules on the NIC at the end | installs |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+         | contender | runs | NIC share of delivered | delivered Mpps | offered Mpps | forwarding thread busy cycles / delivered packet | other host threads (% of a CPU) | NIC model's switch busy | rules on the NIC at the end | of them among the {MAX_RULES} largest flows | the capture's packets they carry | rules installed over the run |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        if quick { " --quick" } else { "" },
         machine(),
         work.flows,
         work.packets,
@@ -1432,7 +1637,7 @@ fn markdown(
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {}% | {} | {} | {} | {}% | {}% | {} | {} |",
+            "| {} | {} | {}% | {} | {} | {} | {}% | {}% | {} | {} | {} | {} |",
             peer.name(),
             runs.len(),
             cell(&of(|f| f.nic_share_pct), 1),
@@ -1442,11 +1647,20 @@ fn markdown(
             cell(&of(|f| f.other_cpu_pct), 0),
             cell(&of(|f| f.nic_model_busy_pct), 0),
             opt(|f| f.rules),
+            opt(|f| f.nic_flows_in_top),
+            {
+                let v: Vec<f64> = runs.iter().filter_map(|r| r.nic_flows_share_pct).collect();
+                if v.is_empty() {
+                    "-".into()
+                } else {
+                    format!("{}%", cell(&summarize(&v), 1))
+                }
+            },
             opt(|f| f.installs),
         );
     }
     for (p, e) in failures {
-        let _ = writeln!(md, "| {} | failed: {e} | | | | | | | | |", p.name());
+        let _ = writeln!(md, "| {} | failed: {e} | | | | | | | | | | |", p.name());
     }
     let median = |peer: Peer, f: fn(&Figures) -> f64| {
         let v: Vec<f64> = steady
@@ -1542,6 +1756,20 @@ fn markdown(
                 p.name()
             );
         }
+        if let Ok(Accounting {
+            nic_frames: Some((captured, counter)),
+            short_beyond_nic: Some(beyond),
+            ..
+        }) = a
+        {
+            let _ = writeln!(
+                md,
+                "The NIC's rules delivered {captured} frames in that run (its captures \
+                 `vfN-offloaded.pcap`; its counters say {counter}); the packets {} did not \
+                 count beyond what the NIC carried of each flow: {beyond}.",
+                p.name()
+            );
+        }
     }
     md
 }
@@ -1594,8 +1822,9 @@ mod tests {
             other_cpu_s: 0.5,
             rules: Some(3),
             installs: None,
+            nic_flows: Vec::new(),
         };
-        let f = w.figures().unwrap();
+        let f = w.figures(&Flows::default()).unwrap();
         assert!((f.nic_share_pct - 100.0 * 70.0 / 99.0).abs() < 1e-9);
         assert!((f.fwd_cycles_per_packet - 100.0).abs() < 1e-9);
         assert!((f.other_cpu_pct - 25.0).abs() < 1e-9);
@@ -1609,8 +1838,6 @@ mod tests {
         let upcall = "netdev@ovs-netdev:\n  flows         : (current 77359) (avg 67252) (max 77352) (limit 84000)\n  offloaded flows : 1024\n  dump duration : 87ms\n";
         assert_eq!(offloaded_flows(upcall), Some(1024));
         assert_eq!(current_flows(upcall), Some(77_359));
-        let ins = "HW Offload stats:\n     Total                 Enqueued offloads:      0\n     Total                 Inserted offloads:   1024\n     [  0]                 Inserted offloads:   1024\n";
-        assert_eq!(inserted_offloads(ins), Some(1024));
         let log = "x|WARN|pf: rte_flow creation failed: 1 (the rule table is full).\n\
                    y|WARN|pf: rte_flow creation failed: 1 (the rule table is full).\n\
                    z|WARN|pf: rte_flow creation failed: 12 (ETH: only dst, src and type).\n";
@@ -1647,6 +1874,34 @@ mod tests {
         };
         assert_eq!(c.get(&v6), Some(&7));
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn flows_on_the_nic_as_each_lists_them() {
+        let dpctl = "ufid:d8, skb_priority(0/0),recirc_id(0),in_port(pf),packet_type(ns=0,id=0),eth(src=02:00:00:00:00:fe/00:00:00:00:00:00,dst=02:00:00:00:00:03/00:00:00:00:00:00),eth_type(0x0800),ipv4(src=10.0.0.1,dst=192.168.0.1,proto=17,tos=0/0,ttl=64/0,frag=no),udp(src=1000,dst=53), packets:3368, bytes:202080, used:0.099s, offloaded:yes, dp:dpdk, actions:vf2\n\
+                     ufid:ff, recirc_id(0),in_port(pf),eth_type(0x86dd),ipv6(src=fd00::1,dst=fd00::2,label=0/0,proto=6,tclass=0/0,hlimit=64/0,frag=no),tcp(src=1,dst=2), packets:1, offloaded:yes, dp:dpdk, actions:vf0\n";
+        let v6 = FiveTuple {
+            src: "fd00::1".parse().unwrap(),
+            dst: "fd00::2".parse().unwrap(),
+            tcp: true,
+            sport: 1,
+            dport: 2,
+        };
+        assert_eq!(
+            megaflow_tuples(dpctl),
+            vec![t([10, 0, 0, 1], false, 1000), v6]
+        );
+        let json = r#"[{"id": 4, "in_port": "uplink", "vlan": null, "src": "10.0.0.1", "dst": "192.168.0.1", "proto": 17, "sport": 1000, "dport": 53, "packets": 9}]"#;
+        assert_eq!(json_tuples(json), vec![t([10, 0, 0, 1], false, 1000)]);
+        assert!(json_tuples("not json").is_empty());
+        let flows = Flows {
+            order: Vec::new(),
+            counts: HashMap::from([(t([10, 0, 0, 1], false, 1000), 6), (v6, 2)]),
+            packets: 8,
+        };
+        assert_eq!(flows.in_top(&[v6], 1), 0);
+        assert_eq!(flows.in_top(&[v6], 2), 1);
+        assert!((flows.share_of(&[v6, v6]) - 25.0).abs() < 1e-9, "once each");
     }
 
     #[test]
@@ -1697,6 +1952,7 @@ mod tests {
         let (p, d) = thresholds(18, 400_000, 8e6);
         assert!((p - 180.0).abs() < 1e-9 && (d - 45.0).abs() < 1e-9);
         assert_eq!(thresholds(18, 400_000, 1000.0).0, 1.0);
+        assert!(thresholds_rise("12.10") && !thresholds_rise("3.00"));
     }
 
     #[test]
