@@ -418,6 +418,8 @@ struct Window {
     /// The flows whose rules were on the NIC at the end (flowlift's `show
     /// flows offloaded`, OVS's `dpctl/dump-flows type=offloaded`).
     nic_flows: Vec<FiveTuple>,
+    /// OVS: where its PMD's packets went in the window.
+    pmd: Option<PmdPaths>,
 }
 
 /// One steady run's figures.
@@ -428,6 +430,7 @@ struct Figures {
     /// 1024 largest, and the share of the capture's packets they carry.
     nic_flows_in_top: Option<u64>,
     nic_flows_share_pct: Option<f64>,
+    pmd: Option<PmdPaths>,
     delivered_mpps: f64,
     offered_mpps: f64,
     fwd_cycles_per_packet: f64,
@@ -457,6 +460,7 @@ impl Window {
                 .then(|| flows.in_top(&self.nic_flows, MAX_RULES as usize)),
             nic_flows_share_pct: (!self.nic_flows.is_empty())
                 .then(|| flows.share_of(&self.nic_flows)),
+            pmd: self.pmd,
         })
     }
 }
@@ -822,6 +826,7 @@ fn finish_flowlift(p: FlowliftProc, m: FlowliftWindow) -> anyhow::Result<(Window
             rules: m.rules,
             installs: report.installs,
             nic_flows: m.nic_flows,
+            pmd: None,
         },
         m.promote,
     ))
@@ -978,6 +983,37 @@ fn processing_cycles(text: &str) -> Option<u64> {
     (!v.is_empty()).then(|| v.iter().sum())
 }
 
+/// Where the packets OVS's PMDs received went (`pmd-stats-show`, summed
+/// over the PMD threads): its caches (EMC, SMC, megaflow classifier) or an
+/// upcall, handled in the PMD thread itself (failed: over the flow limit,
+/// the packet forwarded without a new megaflow).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct PmdPaths {
+    received: u64,
+    emc: u64,
+    smc: u64,
+    megaflow: u64,
+    upcalls: u64,
+    failed_upcalls: u64,
+}
+
+fn pmd_paths(text: &str) -> PmdPaths {
+    let sum = |key: &str| -> u64 {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix(key))
+            .filter_map(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    };
+    PmdPaths {
+        received: sum("packets received:"),
+        emc: sum("emc hits:"),
+        smc: sum("smc hits:"),
+        megaflow: sum("megaflow hits:"),
+        upcalls: sum("miss with success upcall:"),
+        failed_upcalls: sum("miss with failed upcall:"),
+    }
+}
+
 /// `offloaded flows : 1024` of `upcall/show`.
 fn offloaded_flows(text: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.contains("offloaded flows"))?;
@@ -1054,6 +1090,7 @@ fn ovs_steady(
             // OVS reports the rules it has, not how many it made.
             installs: None,
             nic_flows: megaflow_tuples(&offloaded),
+            pmd: Some(pmd_paths(&stats)),
         })
     })();
     let result = measured.with_context(|| format!("log tail:\n{}", ovs.log_tail()));
@@ -1689,6 +1726,30 @@ fn markdown(
             fc / oc
         );
     }
+    let ovs_paths: Vec<PmdPaths> = steady
+        .iter()
+        .filter_map(|(p, _, f, _)| (*p == Peer::Ovs).then_some(f.pmd).flatten())
+        .collect();
+    if !ovs_paths.is_empty() {
+        let pct = |f: fn(&PmdPaths) -> u64| {
+            let v: Vec<f64> = ovs_paths
+                .iter()
+                .map(|p| 100.0 * f(p) as f64 / p.received.max(1) as f64)
+                .collect();
+            cell(&summarize(&v), 1)
+        };
+        let _ = writeln!(
+            md,
+            "OVS's PMD, of the packets it received in the windows: EMC {}%, SMC {}%, \
+             megaflow {}%, upcalls {}% (of the received, upcalls over the flow limit, \
+             forwarded without a megaflow: {}%).",
+            pct(|p| p.emc),
+            pct(|p| p.smc),
+            pct(|p| p.megaflow),
+            pct(|p| p.upcalls + p.failed_upcalls),
+            pct(|p| p.failed_upcalls),
+        );
+    }
     if refused.0 > 0 {
         let _ = writeln!(
             md,
@@ -1823,6 +1884,7 @@ mod tests {
             rules: Some(3),
             installs: None,
             nic_flows: Vec::new(),
+            pmd: None,
         };
         let f = w.figures(&Flows::default()).unwrap();
         assert!((f.nic_share_pct - 100.0 * 70.0 / 99.0).abs() < 1e-9);
@@ -1835,6 +1897,18 @@ mod tests {
     fn reads_ovs_s_tools() {
         let pmd = "pmd thread numa_id 0 core_id 1:\n  packets received: 5\n  idle cycles: 16 (1.61%)\n  processing cycles: 100235949350 (98.39%)\n";
         assert_eq!(processing_cycles(pmd), Some(100_235_949_350));
+        let paths = "pmd thread numa_id 0 core_id 1:\n  packets received: 100\n  emc hits: 60\n  smc hits: 0\n  megaflow hits: 10\n  avg. subtable lookups per megaflow hit: 1.19\n  miss with success upcall: 20\n  miss with failed upcall: 10\nmain thread:\n  packets received: 0\n  emc hits: 0\n";
+        assert_eq!(
+            pmd_paths(paths),
+            PmdPaths {
+                received: 100,
+                emc: 60,
+                smc: 0,
+                megaflow: 10,
+                upcalls: 20,
+                failed_upcalls: 10
+            }
+        );
         let upcall = "netdev@ovs-netdev:\n  flows         : (current 77359) (avg 67252) (max 77352) (limit 84000)\n  offloaded flows : 1024\n  dump duration : 87ms\n";
         assert_eq!(offloaded_flows(upcall), Some(1024));
         assert_eq!(current_flows(upcall), Some(77_359));
