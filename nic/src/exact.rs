@@ -17,7 +17,10 @@
 //! is keyed with [`NO_VLAN`], and a tagged frame is looked up twice (with its
 //! VID, then as [`NO_VLAN`]). Two rules may have the same key (at different
 //! priorities, or one after another): the key's entry keeps them in lookup
-//! order.
+//! order. What a rule asks beyond the key (ETH's `has_vlan`, fragment or
+//! not: [`crate::wildcard::FrameMatch`]) is checked on the key's rules in
+//! that order, so a rule for whole datagrams (Open vSwitch's `frag=no`) stays
+//! one hash lookup.
 //!
 //! The hash table grows by doubling (a rehash, under the switch's lock) up
 //! to room for the device's rule limit; a hash table that cannot place a
@@ -69,9 +72,12 @@ impl<K: TableKey, V: Copy> Family<K, V> {
         }
     }
 
-    fn lookup(&self, key: &K) -> Option<&Entry<V>> {
+    fn lookup(&self, key: &K, accept: impl Fn(&V) -> bool) -> Option<&Entry<V>> {
         let id = self.keys.lookup(key)?;
-        self.rules.get(id.index())?.first()
+        self.rules
+            .get(id.index())?
+            .iter()
+            .find(|e| accept(&e.value))
     }
 
     fn insert(&mut self, key: K, entry: Entry<V>) -> Result<(), TableFull> {
@@ -196,29 +202,44 @@ impl<V: Copy> ExactTable<V> {
         gone
     }
 
-    /// The first rule (in lookup order) that a packet with `key` meets: one
-    /// for its VID, if tagged, or one without a VLAN item.
+    /// The first rule (in lookup order) that a packet with `key` meets among
+    /// those `accept` takes (the rules' conditions beyond the key): one for
+    /// its VID, if tagged, or one without a VLAN item.
     #[inline]
-    pub fn lookup(&self, key: &FlowKey) -> Option<&Entry<V>> {
+    pub fn lookup(&self, key: &FlowKey, accept: impl Fn(&V) -> bool + Copy) -> Option<&Entry<V>> {
         if self.len == 0 {
             return None;
         }
         let tagged = key.vlan().is_some();
         match key {
             FlowKey::V4(k) => {
-                let with = if tagged { self.v4.lookup(k) } else { None };
-                let any = self.v4.lookup(&KeyV4 {
-                    vlan: NO_VLAN,
-                    ..*k
-                });
+                let with = if tagged {
+                    self.v4.lookup(k, accept)
+                } else {
+                    None
+                };
+                let any = self.v4.lookup(
+                    &KeyV4 {
+                        vlan: NO_VLAN,
+                        ..*k
+                    },
+                    accept,
+                );
                 first(with, any)
             }
             FlowKey::V6(k) => {
-                let with = if tagged { self.v6.lookup(k) } else { None };
-                let any = self.v6.lookup(&KeyV6 {
-                    vlan: NO_VLAN,
-                    ..*k
-                });
+                let with = if tagged {
+                    self.v6.lookup(k, accept)
+                } else {
+                    None
+                };
+                let any = self.v6.lookup(
+                    &KeyV6 {
+                        vlan: NO_VLAN,
+                        ..*k
+                    },
+                    accept,
+                );
                 first(with, any)
             }
         }
@@ -332,13 +353,13 @@ mod tests {
         t.insert(key(1, NO_VLAN), 3, 10, 'a').unwrap();
         t.insert(key(1, NO_VLAN), 1, 11, 'b').unwrap();
         t.insert(key(1, NO_VLAN), 1, 12, 'c').unwrap();
-        assert_eq!(t.lookup(&key(1, NO_VLAN)).unwrap().value, 'b');
+        assert_eq!(t.lookup(&key(1, NO_VLAN), |_| true).unwrap().value, 'b');
         assert!(t.remove(&key(1, NO_VLAN), 11));
-        assert_eq!(t.lookup(&key(1, NO_VLAN)).unwrap().value, 'c');
+        assert_eq!(t.lookup(&key(1, NO_VLAN), |_| true).unwrap().value, 'c');
         assert!(!t.remove(&key(1, NO_VLAN), 11), "already gone");
         assert!(t.remove(&key(1, NO_VLAN), 12));
         assert!(t.remove(&key(1, NO_VLAN), 10));
-        assert!(t.lookup(&key(1, NO_VLAN)).is_none());
+        assert!(t.lookup(&key(1, NO_VLAN), |_| true).is_none());
         assert!(t.is_empty());
     }
 
@@ -346,18 +367,40 @@ mod tests {
     fn a_rule_without_vlan_matches_tagged_frames_too() {
         let mut t = ExactTable::new(16);
         t.insert(key(1, NO_VLAN), 5, 1, "any").unwrap();
-        assert_eq!(t.lookup(&key(1, 100)).unwrap().value, "any");
+        assert_eq!(t.lookup(&key(1, 100), |_| true).unwrap().value, "any");
         t.insert(key(1, 100), 5, 2, "vid 100").unwrap();
         assert_eq!(
-            t.lookup(&key(1, 100)).unwrap().value,
+            t.lookup(&key(1, 100), |_| true).unwrap().value,
             "any",
             "equal priority: the older rule"
         );
         t.insert(key(1, 100), 4, 3, "vid 100 first").unwrap();
-        assert_eq!(t.lookup(&key(1, 100)).unwrap().value, "vid 100 first");
-        assert_eq!(t.lookup(&key(1, 200)).unwrap().value, "any");
-        assert_eq!(t.lookup(&key(1, NO_VLAN)).unwrap().value, "any");
-        assert!(t.lookup(&key(2, 100)).is_none());
+        assert_eq!(
+            t.lookup(&key(1, 100), |_| true).unwrap().value,
+            "vid 100 first"
+        );
+        assert_eq!(t.lookup(&key(1, 200), |_| true).unwrap().value, "any");
+        assert_eq!(t.lookup(&key(1, NO_VLAN), |_| true).unwrap().value, "any");
+        assert!(t.lookup(&key(2, 100), |_| true).is_none());
+    }
+
+    #[test]
+    fn conditions_beyond_the_key_pick_among_its_rules_in_order() {
+        // 'w' for whole datagrams only (frag=no), 'f' for fragments only;
+        // the condition is the caller's, here on the value itself.
+        let mut t = ExactTable::new(16);
+        t.insert(key(1, NO_VLAN), 1, 1, 'w').unwrap();
+        t.insert(key(1, NO_VLAN), 2, 2, 'f').unwrap();
+        let whole = |v: &char| *v == 'w';
+        let fragment = |v: &char| *v == 'f';
+        assert_eq!(t.lookup(&key(1, NO_VLAN), whole).unwrap().value, 'w');
+        assert_eq!(
+            t.lookup(&key(1, NO_VLAN), fragment).unwrap().value,
+            'f',
+            "the later rule, which the earlier one's condition leaves it"
+        );
+        assert!(t.lookup(&key(1, NO_VLAN), |_| false).is_none());
+        assert!(t.lookup(&key(2, NO_VLAN), whole).is_none());
     }
 
     #[test]
@@ -387,7 +430,7 @@ mod tests {
                 proto: 17,
                 in_port: 0,
             });
-            assert_eq!(t.lookup(&k).unwrap().value, i);
+            assert_eq!(t.lookup(&k, |_| true).unwrap().value, i);
         }
         // A tiny table at its largest refuses keys it cannot place.
         let mut small = ExactTable::new(1);

@@ -8,11 +8,15 @@
 //! match); everything else, what is matched and what is refused, is here.
 //!
 //! Modelled: group 0; attributes ingress (on the PF) and transfer (on any
-//! port of the switch); items ETH (no MAC matching yet), VLAN (VID), IPV4 and
-//! IPV6 (addresses under masks, protocol), TCP, UDP and SCTP (ports under
-//! masks and ranges), ICMP (no type/code), REPRESENTED_PORT and PORT_ID (the
+//! port of the switch); items ETH (type and `has_vlan`; no MAC matching
+//! yet), VLAN (VID), IPV4 and IPV6 (addresses under masks, protocol, and
+//! whether the frame is a fragment: IPv4's `fragment_offset` and IPv6's
+//! `has_frag_ext` as mlx5 takes them), TCP, UDP and SCTP (ports under masks
+//! and ranges), ICMP (no type/code), REPRESENTED_PORT and PORT_ID (the
 //! source, transfer only); actions COUNT, INDIRECT (an indirect COUNT),
 //! METER, DROP, QUEUE (ingress), REPRESENTED_PORT and PORT_ID (transfer).
+//! Open vSwitch's offloads (`netdev-offload-dpdk.c`: `eth type is T has_vlan
+//! is 0 / ipv4 ... fragment_offset is 0 / udp ...`) are such rules.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -20,6 +24,9 @@ use crate::wildcard::{IpFamily, IpMatch, Masked, PortMatch, WildMatch};
 
 /// Highest rule priority accepted (lower values first, as in rte_flow).
 pub const MAX_PRIORITY: u32 = 15;
+
+/// IPv4 `fragment_offset`: MF and the offset, what makes a fragment.
+const IPV4_FRAGMENT: u16 = 0x3fff;
 
 /// IP protocol numbers the L4 items imply.
 const TCP: u8 = 6;
@@ -66,6 +73,9 @@ pub struct Eth {
     pub dst: [u8; 6],
     pub src: [u8; 6],
     pub ether_type: u16,
+    /// rte_flow's `has_vlan` bit: under a mask of 1, a tag is (1) or is not
+    /// (0) there.
+    pub has_vlan: bool,
 }
 
 /// VLAN fields.
@@ -81,6 +91,9 @@ pub struct Ipv4 {
     pub src: [u8; 4],
     pub dst: [u8; 4],
     pub proto: u8,
+    /// `fragment_offset`: the flags (DF 0x4000, MF 0x2000) and the offset
+    /// (0x1fff), host byte order.
+    pub frag: u16,
 }
 
 /// IPv6 fields matched.
@@ -89,6 +102,9 @@ pub struct Ipv6 {
     pub src: [u8; 16],
     pub dst: [u8; 16],
     pub proto: u8,
+    /// rte_flow's `has_frag_ext` bit: under a mask of 1, the frame is (1) or
+    /// is not (0) a fragment.
+    pub has_frag_ext: bool,
 }
 
 /// L4 ports.
@@ -371,7 +387,7 @@ fn compile_pattern(domain: Domain, items: &[Item]) -> Result<(WildMatch, Source)
                     return refuse(
                         Errno::NotSupported,
                         At::ItemMask(i),
-                        "ETH: only dst, src and type",
+                        "ETH: only dst, src, type and has_vlan",
                     );
                 }
                 let Some(spec) = p.spec else { continue };
@@ -380,9 +396,14 @@ fn compile_pattern(domain: Domain, items: &[Item]) -> Result<(WildMatch, Source)
                     Eth {
                         dst: [0xff; 6],
                         src: [0xff; 6],
-                        ether_type: 0,
+                        ..Eth::default()
                     },
                 );
+                if mask.has_vlan {
+                    // mlx5 matches it as its cvlan_tag bit: tagged or not,
+                    // whatever the VLAN item says besides.
+                    m.frame.tagged = Some(spec.has_vlan);
+                }
                 if mask.dst != [0; 6] || mask.src != [0; 6] {
                     return refuse(
                         Errno::NotSupported,
@@ -475,11 +496,13 @@ fn compile_pattern(domain: Domain, items: &[Item]) -> Result<(WildMatch, Source)
                     Ipv4 {
                         src: [0xff; 4],
                         dst: [0xff; 4],
-                        proto: 0,
+                        ..Ipv4::default()
                     },
                 );
+                m.frame.fragment = ipv4_fragment(spec.frag, mask.frag, p.last.map(|l| l.frag), i)?;
                 check_no_range(
-                    p.last,
+                    // `fragment_offset`'s range is checked above.
+                    p.last.map(|l| Ipv4 { frag: 0, ..l }),
                     spec,
                     |v| {
                         (
@@ -516,9 +539,13 @@ fn compile_pattern(domain: Domain, items: &[Item]) -> Result<(WildMatch, Source)
                     Ipv6 {
                         src: [0xff; 16],
                         dst: [0xff; 16],
-                        proto: 0,
+                        ..Ipv6::default()
                     },
                 );
+                if mask.has_frag_ext {
+                    // mlx5 matches it as its frag bit, as IPv4's below.
+                    m.frame.fragment = Some(spec.has_frag_ext);
+                }
                 check_no_range(
                     p.last,
                     spec,
@@ -765,6 +792,66 @@ fn set_proto(m: &mut WildMatch, proto: u8, mask: u8, i: usize) -> Result<(), Flo
             m.proto = Some(want);
             Ok(())
         }
+    }
+}
+
+/// What IPv4's `fragment_offset` under `mask` (with `last`, if given) asks,
+/// as mlx5 takes it (`flow_dv_validate_item_ipv4` and its translation to the
+/// one `frag` bit of its match parameters, DPDK 22.11): any mask with a spec
+/// of 0 under it, whole datagrams only (what Open vSwitch's `frag=no` gives:
+/// spec 0, mask 0x3fff); spec 1 to last 0x3fff under the full mask, fragments
+/// only; every other value refused with mlx5's errno.
+fn ipv4_fragment(
+    spec: u16,
+    mask: u16,
+    last: Option<u16>,
+    i: usize,
+) -> Result<Option<bool>, FlowError> {
+    if mask == 0 {
+        return Ok(None);
+    }
+    let spec = spec & mask;
+    if spec == 0 {
+        return Ok(Some(false));
+    }
+    if mask & IPV4_FRAGMENT != IPV4_FRAGMENT {
+        return refuse(
+            Errno::Invalid,
+            At::ItemMask(i),
+            "must use full mask for fragment_offset",
+        );
+    }
+    if spec == 0x2000 {
+        return refuse(
+            Errno::NotSupported,
+            At::Item(i),
+            "match on first fragment not supported",
+        );
+    }
+    let Some(last) = last else {
+        return refuse(
+            Errno::NotSupported,
+            At::Item(i),
+            "specified value not supported",
+        );
+    };
+    match (spec, last & mask) {
+        (1, IPV4_FRAGMENT) => Ok(Some(true)),
+        (0x2001, IPV4_FRAGMENT) => refuse(
+            Errno::NotSupported,
+            At::ItemLast(i),
+            "match on following fragments not supported",
+        ),
+        (1, 0x1fff) => refuse(
+            Errno::NotSupported,
+            At::ItemLast(i),
+            "match on last fragment not supported",
+        ),
+        _ => refuse(
+            Errno::NotSupported,
+            At::ItemLast(i),
+            "specified range not supported",
+        ),
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::wildcard::FrameMatch;
 
 const PF: Context = Context {
     port: PortRef::Uplink,
@@ -121,7 +122,7 @@ fn default_masks_apply_when_none_is_given() {
             Item::Ipv4(spec(Ipv4 {
                 src: [1, 2, 3, 4],
                 dst: [5, 6, 7, 8],
-                proto: 0,
+                ..Ipv4::default()
             })),
             Item::Tcp(spec(Ports { src: 1, dst: 2 })),
         ],
@@ -434,4 +435,164 @@ fn item_refusals() {
         (Errno::NotSupported, At::ItemMask(0))
     );
     assert!(compile(PF, ingress(), &[Item::Icmp(Parts::default())], &drop).is_ok());
+}
+
+/// What Open vSwitch 3.1 asks for a megaflow (`netdev-offload-dpdk.c`,
+/// `parse_flow_match`): `eth type is 0x0800 has_vlan is 0 / ipv4 src is A dst
+/// is B proto is 17 fragment_offset is 0x0 / udp src is S dst is D`, each
+/// field under its megaflow mask (`has_vlan` and the fragment bits always).
+fn ovs_v4_udp() -> [Item; 3] {
+    [
+        Item::Eth(Parts {
+            spec: Some(Eth {
+                ether_type: 0x0800,
+                ..Eth::default()
+            }),
+            mask: Some(Eth {
+                ether_type: 0xffff,
+                has_vlan: true,
+                ..Eth::default()
+            }),
+            ..Parts::default()
+        }),
+        Item::Ipv4(Parts {
+            spec: Some(Ipv4 {
+                src: [10, 0, 0, 1],
+                dst: [10, 1, 0, 1],
+                proto: 17,
+                frag: 0,
+            }),
+            mask: Some(Ipv4 {
+                src: [0xff; 4],
+                dst: [0xff; 4],
+                proto: 0xff,
+                frag: 0x3fff,
+            }),
+            ..Parts::default()
+        }),
+        Item::Udp(Parts {
+            spec: Some(Ports { src: 1000, dst: 53 }),
+            mask: Some(Ports {
+                src: 0xffff,
+                dst: 0xffff,
+            }),
+            ..Parts::default()
+        }),
+    ]
+}
+
+#[test]
+fn open_vswitch_megaflows_compile_untagged_and_unfragmented() {
+    let c = compile(
+        PF,
+        transfer(),
+        &ovs_v4_udp(),
+        &[Action::Count, Action::Port(PortRef::Vf(3))],
+    )
+    .unwrap();
+    assert_eq!(
+        c.matches.frame,
+        FrameMatch {
+            tagged: Some(false),
+            fragment: Some(false),
+        }
+    );
+    assert_eq!(c.matches.dport, Some(PortMatch::is(53)));
+    assert_eq!(c.fate, Fate::Port(PortRef::Vf(3)));
+    // IPv6: `has_frag_ext is 0` under a mask of 1.
+    let v6 = Item::Ipv6(Parts {
+        spec: Some(Ipv6 {
+            proto: 6,
+            ..Ipv6::default()
+        }),
+        mask: Some(Ipv6 {
+            src: [0xff; 16],
+            dst: [0xff; 16],
+            proto: 0xff,
+            has_frag_ext: true,
+        }),
+        ..Parts::default()
+    });
+    let c = compile(PF, transfer(), &[v6], &[Action::Drop]).unwrap();
+    assert_eq!(c.matches.frame.fragment, Some(false));
+    assert_eq!(c.matches.frame.tagged, None, "no ETH item: either");
+    // has_vlan is 1: tagged frames only; a spec without has_vlan in the mask
+    // (rte_flow's default ETH mask) asks nothing.
+    let tagged = Item::Eth(Parts {
+        spec: Some(Eth {
+            has_vlan: true,
+            ..Eth::default()
+        }),
+        mask: Some(Eth {
+            has_vlan: true,
+            ..Eth::default()
+        }),
+        ..Parts::default()
+    });
+    let c = compile(PF, transfer(), &[tagged], &[Action::Drop]).unwrap();
+    assert_eq!(c.matches.frame.tagged, Some(true));
+    let c = compile(
+        PF,
+        transfer(),
+        &[Item::Eth(spec(Eth::default()))],
+        &[Action::Drop],
+    );
+    assert_eq!(c.unwrap_err().at, At::ItemMask(0), "default mask: the MACs");
+}
+
+/// IPv4's `fragment_offset` as mlx5 takes it (DPDK 22.11's
+/// `flow_dv_validate_item_ipv4`): whole datagrams under any mask, fragments
+/// as spec 1 to last 0x3fff under the full mask, the rest refused alike.
+#[test]
+fn ipv4_fragment_offset_as_mlx5_takes_it() {
+    let frag = |spec: u16, mask: u16, last: Option<u16>| {
+        let item = Item::Ipv4(Parts {
+            spec: Some(Ipv4 {
+                frag: spec,
+                ..Ipv4::default()
+            }),
+            mask: Some(Ipv4 {
+                frag: mask,
+                ..Ipv4::default()
+            }),
+            last: last.map(|l| Ipv4 {
+                frag: l,
+                ..Ipv4::default()
+            }),
+            ..Parts::default()
+        });
+        compile(PF, transfer(), &[eth(), item], &[Action::Drop])
+            .map(|c| c.matches.frame.fragment)
+            .map_err(|e| (e.errno, e.at))
+    };
+    assert_eq!(frag(0, 0x3fff, None), Ok(Some(false)), "frag=no");
+    assert_eq!(frag(0x4000, 0x3fff, None), Ok(Some(false)), "DF not masked");
+    assert_eq!(frag(0, 0, None), Ok(None));
+    assert_eq!(
+        frag(1, 0x3fff, Some(0x3fff)),
+        Ok(Some(true)),
+        "any fragment"
+    );
+    assert_eq!(
+        frag(1, 0x1fff, Some(0x1fff)),
+        Err((Errno::Invalid, At::ItemMask(1))),
+        "not the full mask"
+    );
+    assert_eq!(
+        frag(0x2000, 0x3fff, None),
+        Err((Errno::NotSupported, At::Item(1))),
+        "first fragments"
+    );
+    assert_eq!(
+        frag(1, 0x3fff, None),
+        Err((Errno::NotSupported, At::Item(1))),
+        "a value without a range"
+    );
+    for (spec, last) in [(0x2001, 0x3fff), (1, 0x1fff), (2, 0x3fff)] {
+        assert_eq!(
+            frag(spec, 0x3fff, Some(last)),
+            Err((Errno::NotSupported, At::ItemLast(1))),
+            "{spec:#x}..{last:#x}"
+        );
+    }
 }

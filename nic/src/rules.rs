@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::wildcard::{WildAction, WildRule, WildcardTable};
+use crate::wildcard::{FrameMatch, WildAction, WildRule, WildcardTable};
 use flowlift_dataplane::flow::FlowKey;
 use flowlift_dataplane::PortIdx;
 
@@ -67,6 +67,9 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Hit {
     verdict: Verdict,
+    /// What the rule asks of the frame beyond its key (checked in the exact
+    /// table; a wildcard rule has it in its match).
+    frame: FrameMatch,
     counter: Option<u32>,
     meter: Option<u32>,
     count_after_meter: bool,
@@ -175,7 +178,9 @@ impl RuleSet {
     /// first ingress rule, else a miss ([`Verdict::Miss`]: RSS over the PF's
     /// RX queues from the wire, the representor's RX from a VF). The PF's
     /// ingress rules see only what came from the wire. Frames without a flow
-    /// key (non-IP, later fragments) match no rule. Changes nothing:
+    /// key (non-IP, later fragments) match no rule; first fragments meet the
+    /// rules as fragments (a rule for whole datagrams does not take them).
+    /// Changes nothing:
     /// [`RuleSet::commit`] counts and meters once the packet is taken.
     #[inline]
     pub fn decide(&self, frame: &[u8], in_port: u8) -> Decision {
@@ -187,9 +192,10 @@ impl RuleSet {
         };
         let mut key = parsed.key;
         key.set_in_port(in_port);
-        let hit = match self.lookup(&key, Domain::Transfer) {
+        let fragment = parsed.first_fragment;
+        let hit = match self.lookup(&key, fragment, Domain::Transfer) {
             Some(h) => h,
-            None if in_port == 0 => match self.lookup(&key, Domain::Ingress) {
+            None if in_port == 0 => match self.lookup(&key, fragment, Domain::Ingress) {
                 Some(h) => h,
                 None => return Decision::MISS,
             },
@@ -234,18 +240,22 @@ impl RuleSet {
         plan.due(self.clock.now_ns())
     }
 
-    /// The first rule of `domain` that `key` (with its in-port) meets.
+    /// The first rule of `domain` that a frame with `key` (with its in-port)
+    /// meets; `fragment`: whether it is a first fragment.
     #[inline]
-    fn lookup(&self, key: &FlowKey, domain: Domain) -> Option<Hit> {
+    fn lookup(&self, key: &FlowKey, fragment: bool, domain: Domain) -> Option<Hit> {
         let exact = if self.exact.is_empty() {
             None
         } else {
+            // The frame's own key says whether it is tagged, whichever key
+            // the table is probed with.
+            let accept = |h: &Hit| h.frame.accepts(key, fragment);
             let found = match domain {
-                Domain::Transfer => self.exact.lookup(key),
+                Domain::Transfer => self.exact.lookup(key, accept),
                 Domain::Ingress => {
                     let mut k = *key;
                     k.set_in_port(INGRESS_PORT);
-                    self.exact.lookup(&k)
+                    self.exact.lookup(&k, accept)
                 }
             };
             found.map(|e| (e.order(), e.value))
@@ -257,7 +267,7 @@ impl RuleSet {
         let wild = if table.is_empty() {
             None
         } else {
-            table.lookup(key).and_then(|(id, r)| {
+            table.lookup(key, fragment).and_then(|(id, r)| {
                 let rec = self.records.get(&id)?;
                 Some(((r.priority, id), rec.hit))
             })
@@ -390,6 +400,7 @@ impl RuleSet {
         let id = self.next_id;
         let hit = Hit {
             verdict: self.verdict(rule.fate),
+            frame: rule.matches.frame,
             counter,
             meter: rule.meter,
             count_after_meter: rule.count_after_meter,

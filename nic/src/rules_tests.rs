@@ -50,11 +50,13 @@ fn five_tuple(src: [u8; 4], sport: u16, dport: u16) -> [Item; 2] {
                 src,
                 dst: [10, 1, 0, 1],
                 proto: 17,
+                ..Ipv4::default()
             }),
             mask: Some(Ipv4 {
                 src: [0xff; 4],
                 dst: [0xff; 4],
                 proto: 0xff,
+                ..Ipv4::default()
             }),
             ..Parts::default()
         }),
@@ -817,4 +819,99 @@ fn a_full_wildcard_stage_refuses_with_no_space_and_keeps_the_counter() {
     r.destroy(PortRef::Uplink, a).unwrap();
     r.create(PF, ingress(), &udp_dst(2), &[Action::Drop])
         .unwrap();
+}
+
+/// An Open vSwitch megaflow's offload (`eth type is 0x0800 has_vlan is 0 /
+/// ipv4 ... fragment_offset is 0x0 / udp ...`, see flow_tests.rs): a per-flow
+/// rule still, in the exact table, that takes the flow's untagged whole
+/// datagrams and leaves its tagged frames and its first fragments alone.
+#[test]
+fn untagged_unfragmented_rules_stay_exact_and_leave_tags_and_fragments() {
+    use crate::flow::Eth;
+    let r = rules();
+    let src = [10, 0, 0, 1];
+    let [Item::Ipv4(mut ip), udp] = five_tuple(src, 1000, 5001) else {
+        unreachable!()
+    };
+    if let (Some(s), Some(m)) = (ip.spec.as_mut(), ip.mask.as_mut()) {
+        (s.frag, m.frag) = (0, 0x3fff);
+    }
+    let eth = Item::Eth(Parts {
+        spec: Some(Eth {
+            ether_type: 0x0800,
+            ..Eth::default()
+        }),
+        mask: Some(Eth {
+            ether_type: 0xffff,
+            has_vlan: true,
+            ..Eth::default()
+        }),
+        ..Parts::default()
+    });
+    let id = r
+        .create(
+            PF,
+            transfer(),
+            &[eth, Item::Ipv4(ip), udp],
+            &[Action::Count, Action::Port(PortRef::Vf(1))],
+        )
+        .unwrap();
+    assert_eq!(r.exact_len(), 1, "one hash lookup still");
+    let whole = frame(5001);
+    let mut tagged = whole[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+    tagged.extend_from_slice(&whole[12..]);
+    let mut first_fragment = whole.clone();
+    first_fragment[20] = 0x20; // MF, offset 0: the UDP header is there
+    assert_eq!(pass(&r, &whole, 0), Verdict::Vf(1));
+    assert_eq!(pass(&r, &tagged, 0), Verdict::Miss, "has_vlan is 0");
+    assert_eq!(pass(&r, &first_fragment, 0), Verdict::Miss, "frag=no");
+    assert_eq!(r.query(PortRef::Uplink, id, false), Ok((1, 60)));
+    // A rule for the flow's fragments, later and of a higher priority value,
+    // takes what the first leaves: the key's rules are met in order, each
+    // with its conditions.
+    let [Item::Ipv4(mut ip), udp] = five_tuple(src, 1000, 5001) else {
+        unreachable!()
+    };
+    if let (Some(s), Some(m)) = (ip.spec.as_mut(), ip.mask.as_mut()) {
+        (s.frag, m.frag) = (1, 0x3fff);
+    }
+    ip.last = Some(Ipv4 {
+        frag: 0x3fff,
+        ..Ipv4::default()
+    });
+    r.create(
+        PF,
+        Attr {
+            priority: 1,
+            ..transfer()
+        },
+        &[Item::Ipv4(ip), udp],
+        &[Action::Drop],
+    )
+    .unwrap();
+    assert_eq!(r.exact_len(), 2);
+    assert_eq!(pass(&r, &first_fragment, 0), Verdict::Drop);
+    assert_eq!(pass(&r, &whole, 0), Verdict::Vf(1));
+    assert_eq!(pass(&r, &tagged, 0), Verdict::Miss, "not a fragment either");
+    // In the wildcard stage the same conditions hold (a port range is not
+    // exact).
+    let [ip, _] = udp_dst(6000);
+    let ranged = Item::Udp(Parts {
+        spec: Some(Ports { src: 0, dst: 6000 }),
+        last: Some(Ports { src: 0, dst: 6001 }),
+        mask: Some(Ports {
+            src: 0,
+            dst: 0xffff,
+        }),
+        ..Parts::default()
+    });
+    r.create(PF, transfer(), &[eth, ip, ranged], &[Action::Drop])
+        .unwrap();
+    assert_eq!(r.exact_len(), 2);
+    assert_eq!(pass(&r, &frame(6001), 0), Verdict::Drop);
+    let mut tagged = frame(6001)[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+    tagged.extend_from_slice(&frame(6001)[12..]);
+    assert_eq!(pass(&r, &tagged, 0), Verdict::Miss);
 }

@@ -250,6 +250,32 @@ impl PortMatch {
     }
 }
 
+/// What a rule asks of a frame beyond its flow key, as mlx5 matches them
+/// (single bits of its match parameters: `cvlan_tag`, `frag`). `None`: either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameMatch {
+    /// ETH's `has_vlan` under its mask: `Some(false)` untagged frames only,
+    /// `Some(true)` tagged frames only.
+    pub tagged: Option<bool>,
+    /// IPv4's `fragment_offset` (MF or an offset set) or IPv6's
+    /// `has_frag_ext` under their masks: `Some(false)` whole datagrams only
+    /// (Open vSwitch's `frag=no`), `Some(true)` fragments only. Only first
+    /// fragments have a flow key (later ones match no rule), so for the
+    /// switch a fragment is a first fragment; an IPv6 atomic fragment (a
+    /// fragment header with M = 0 and offset 0) counts as whole.
+    pub fragment: Option<bool>,
+}
+
+impl FrameMatch {
+    /// Whether a frame with `key` (tagged if it has a VID) that is a first
+    /// fragment or not (`fragment`) meets these conditions.
+    #[inline(always)]
+    pub fn accepts(&self, key: &FlowKey, fragment: bool) -> bool {
+        self.tagged.is_none_or(|t| t == key.vlan().is_some())
+            && self.fragment.is_none_or(|f| f == fragment)
+    }
+}
+
 /// What a wildcard rule matches: every field given must match; a field left
 /// out (`None`) matches anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -271,11 +297,16 @@ pub struct WildMatch {
     /// L4 ports (0 for protocols without ports, as in the key).
     pub sport: Option<PortMatch>,
     pub dport: Option<PortMatch>,
+    /// Conditions on the frame beyond its key (VLAN tag present or not,
+    /// fragment or not): [`WildMatch::matches`] leaves them out, the tables'
+    /// lookups check them (the key does not say whether a frame is a fragment).
+    pub frame: FrameMatch,
 }
 
 impl WildMatch {
-    /// Whether `key` matches. Allocation-free and branch-light: run on every
-    /// packet of the switch while any wildcard rule exists.
+    /// Whether `key` matches, on the key's fields (not [`WildMatch::frame`]).
+    /// Allocation-free and branch-light: run on every packet of the switch
+    /// while any wildcard rule exists.
     #[inline]
     pub fn matches(&self, key: &FlowKey) -> bool {
         self.in_port.is_none_or(|p| p == key.in_port())
@@ -387,12 +418,13 @@ impl WildcardTable {
         self.rules.iter().find(|(i, _)| *i == id).map(|(_, r)| r)
     }
 
-    /// The first rule, in lookup order, that `key` matches, and its id.
+    /// The first rule, in lookup order, that a frame with `key` matches
+    /// (`fragment`: whether it is a first fragment), and its id.
     #[inline]
-    pub fn lookup(&self, key: &FlowKey) -> Option<(u64, &WildRule)> {
+    pub fn lookup(&self, key: &FlowKey, fragment: bool) -> Option<(u64, &WildRule)> {
         self.rules
             .iter()
-            .find(|(_, r)| r.matches.matches(key))
+            .find(|(_, r)| r.matches.matches(key) && r.matches.frame.accepts(key, fragment))
             .map(|(i, r)| (*i, r))
     }
 

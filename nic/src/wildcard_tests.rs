@@ -289,6 +289,7 @@ fn every_field_given_must_match() {
         proto: Some(Masked::is(17)),
         sport: PortMatch::range(1000, 1000),
         dport: PortMatch::range(5000, 5010),
+        frame: FrameMatch::default(),
     };
     assert!(full.matches(&key));
     let spoilt = [
@@ -347,31 +348,31 @@ fn the_lowest_priority_value_wins_then_the_oldest() {
     let order: Vec<_> = t.iter().map(|(id, _)| id).collect();
     assert_eq!(order, vec![4, 2, 3, 5, 1]);
     assert_eq!(
-        t.lookup(&udp_from([10, 0, 0, 1])).map(|(id, _)| id),
+        t.lookup(&udp_from([10, 0, 0, 1]), false).map(|(id, _)| id),
         Some(4)
     );
     t.remove(4).unwrap();
     // Priority 3: rule 2 was added before 3 and 5.
     assert_eq!(
-        t.lookup(&udp_from([10, 0, 0, 1])).map(|(id, _)| id),
+        t.lookup(&udp_from([10, 0, 0, 1]), false).map(|(id, _)| id),
         Some(2)
     );
     assert_eq!(
-        t.lookup(&udp_from([11, 0, 0, 1])).map(|(id, _)| id),
+        t.lookup(&udp_from([11, 0, 0, 1]), false).map(|(id, _)| id),
         Some(3)
     );
     t.remove(2).unwrap();
     t.remove(3).unwrap();
     assert_eq!(
-        t.lookup(&udp_from([10, 0, 0, 1])).map(|(id, _)| id),
+        t.lookup(&udp_from([10, 0, 0, 1]), false).map(|(id, _)| id),
         Some(5)
     );
-    let (_, last) = t.lookup(&udp_from([11, 0, 0, 1])).unwrap();
+    let (_, last) = t.lookup(&udp_from([11, 0, 0, 1]), false).unwrap();
     assert_eq!(last.action, WildAction::Drop);
     // A rule added later at an equal priority goes after those there.
     t.add(6, rule(5, WildMatch::default(), to_port(6))).unwrap();
     assert_eq!(
-        t.lookup(&udp_from([11, 0, 0, 1])).map(|(id, _)| id),
+        t.lookup(&udp_from([11, 0, 0, 1]), false).map(|(id, _)| id),
         Some(1)
     );
 }
@@ -394,7 +395,7 @@ fn a_full_table_says_no_space_ids_are_unique_and_removal_is_by_id() {
     t.add(12, r).unwrap();
     assert_eq!(t.remove(11), Ok(r));
     assert_eq!(t.remove(12), Ok(r));
-    assert_eq!(t.lookup(&udp_from([10, 0, 0, 1])), None);
+    assert_eq!(t.lookup(&udp_from([10, 0, 0, 1]), false), None);
     let mut none = WildcardTable::new(0);
     assert_eq!(none.add(1, r), Err(WildcardError::NoSpace));
 }

@@ -15,6 +15,7 @@ mod flowlift_run;
 mod forward;
 mod offload;
 mod ovs;
+mod ovs_offload;
 mod plot;
 mod samples;
 mod scale;
@@ -87,6 +88,17 @@ enum Command {
         #[arg(long, default_value = "perf/results")]
         out: PathBuf,
     },
+    /// OVS-DPDK 3.1 with hw-offload on the same NIC model, the same capture
+    /// and rule capacity: NIC share, host CPU per packet, per-flow counts
+    /// against the capture (skipped, with a line, without OVS-DPDK).
+    OvsOffload {
+        /// A 20K-flow capture, one steady run each: checks the harness.
+        #[arg(long)]
+        quick: bool,
+        /// Where CSV and Markdown results go.
+        #[arg(long, default_value = "perf/results")]
+        out: PathBuf,
+    },
     /// The paper's Fig. 2/6: 1..12 VF ports (the NIC model's representors),
     /// each with an equal share of Zipf traffic; worker busy share and
     /// delivered vs offered Mpps with offload (rte_flow) off and on, the
@@ -119,6 +131,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Offload { runs, quick, out } => offload::run(runs, quick, true, &out).map(|_| ()),
         Command::All { quick, only, out } => all::run(quick, &only, &out),
+        Command::OvsOffload { quick, out } => ovs_offload::run(quick, &out),
         Command::Vfs { quick, out } => {
             let sweep = if quick {
                 vfs::Sweep::quick()

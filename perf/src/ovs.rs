@@ -76,6 +76,15 @@ fn rule(src: IpAddr, dst: IpAddr, tcp: bool, sport: u16, dport: u16) -> String {
     )
 }
 
+/// What a run adds to the common setup: EAL arguments after the common
+/// ones (a driver's `-d`, `--vdev`s) and `other_config` settings
+/// (`hw-offload=true`), both read when ovs-vswitchd starts.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    pub eal: String,
+    pub other_config: Vec<String>,
+}
+
 /// A private OVS: its directory and the processes started in it. Dropping it
 /// stops them (SIGTERM, then SIGKILL) and removes the directory.
 #[derive(Debug)]
@@ -83,11 +92,18 @@ pub struct Ovs {
     dir: PathBuf,
     db: Option<Child>,
     vswitchd: Option<Child>,
+    /// EAL's `--file-prefix` (its runtime directory, its telemetry socket).
+    file_prefix: String,
 }
 
 impl Ovs {
     /// Starts ovsdb-server and ovs-vswitchd-dpdk (DPDK initialised, no bridge yet).
     pub fn start(scratch: &Path, tag: &str) -> anyhow::Result<Ovs> {
+        Ovs::start_with(scratch, tag, &Extra::default())
+    }
+
+    /// [`Ovs::start`] with `extra` EAL arguments and `other_config` settings.
+    pub fn start_with(scratch: &Path, tag: &str, extra: &Extra) -> anyhow::Result<Ovs> {
         let dir = scratch.join(format!("ovs-{tag}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
@@ -96,6 +112,7 @@ impl Ovs {
             dir,
             db: None,
             vswitchd: None,
+            file_prefix: format!("perf-ovs-{}-{tag}", std::process::id()),
         };
         let db = ovs.dir.join("conf.db");
         ovs.tool("ovsdb-tool", &["create", &path(&db), SCHEMA])?;
@@ -121,12 +138,15 @@ impl Ovs {
         ovs.vsctl(&["--no-wait", "init"])?;
         // OVS 3.1 adds --in-memory, which EAL refuses with --no-huge, unless
         // --legacy-mem is given; the file prefix keeps its EAL apart from others'.
-        let extra = format!(
-            "--no-huge -m {} --no-pci --legacy-mem --no-shconf --file-prefix=perf-ovs-{}-{tag}",
-            OVS_MEMORY_MB,
-            std::process::id()
+        let mut eal = format!(
+            "--no-huge -m {} --no-pci --legacy-mem --no-shconf --file-prefix={}",
+            OVS_MEMORY_MB, ovs.file_prefix
         );
-        ovs.vsctl(&[
+        if !extra.eal.is_empty() {
+            eal = format!("{eal} {}", extra.eal);
+        }
+        let dpdk_extra = format!("other_config:dpdk-extra=\"{eal}\"");
+        let mut settings = vec![
             "--no-wait",
             "set",
             "Open_vSwitch",
@@ -134,8 +154,10 @@ impl Ovs {
             "other_config:dpdk-init=true",
             "other_config:dpdk-lcore-mask=0x1",
             "other_config:pmd-cpu-mask=0x2",
-            &format!("other_config:dpdk-extra=\"{extra}\""),
-        ])?;
+            &dpdk_extra,
+        ];
+        settings.extend(extra.other_config.iter().map(String::as_str));
+        ovs.vsctl(&settings)?;
         let mut c = ovs.command(VSWITCHD);
         c.arg(format!("unix:{}", sock.display()))
             .arg(format!(
@@ -242,6 +264,26 @@ impl Ovs {
         Ok(())
     }
 
+    /// The private directory (database, sockets, logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// EAL's `--file-prefix` of this ovs-vswitchd.
+    pub fn file_prefix(&self) -> &str {
+        &self.file_prefix
+    }
+
+    /// The process id of ovs-vswitchd, while it runs.
+    pub fn vswitchd_pid(&self) -> Option<u32> {
+        self.vswitchd.as_ref().map(Child::id)
+    }
+
+    /// ovs-vswitchd's whole log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("ovs-vswitchd.log")).unwrap_or_default()
+    }
+
     /// The end of ovs-vswitchd's log, for error messages.
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.dir.join("ovs-vswitchd.log")).unwrap_or_default();
@@ -256,7 +298,7 @@ impl Ovs {
         self.tool("ovs-appctl", &all)
     }
 
-    fn vsctl(&self, args: &[&str]) -> anyhow::Result<String> {
+    pub fn vsctl(&self, args: &[&str]) -> anyhow::Result<String> {
         let db = format!("--db=unix:{}", self.dir.join("db.sock").display());
         let timeout = format!("--timeout={}", STEP_TIMEOUT.as_secs());
         let mut all = vec![db.as_str(), timeout.as_str()];
@@ -280,7 +322,7 @@ impl Ovs {
     }
 
     /// Runs a short-lived OVS tool and returns its stdout.
-    fn tool(&self, program: &str, args: &[&str]) -> anyhow::Result<String> {
+    pub fn tool(&self, program: &str, args: &[&str]) -> anyhow::Result<String> {
         let out = self
             .command(program)
             .args(args)

@@ -210,9 +210,10 @@ unsafe fn read_item(dev: &Device, item: &sys::rte_flow_item) -> Item {
                         dst: h.dst_addr.addr_bytes,
                         src: h.src_addr.addr_bytes,
                         ether_type: be(h.ether_type),
+                        has_vlan: e.has_vlan() != 0,
                     }
                 },
-                |e| e.has_vlan() != 0,
+                |e| e.reserved() != 0,
             )),
             sys::RTE_FLOW_ITEM_TYPE_VLAN => Item::Vlan(parts(
                 item,
@@ -231,6 +232,7 @@ unsafe fn read_item(dev: &Device, item: &sys::rte_flow_item) -> Item {
                     src: u32::from_be(i.hdr.src_addr).to_be_bytes(),
                     dst: u32::from_be(i.hdr.dst_addr).to_be_bytes(),
                     proto: i.hdr.next_proto_id,
+                    frag: be(i.hdr.fragment_offset),
                 },
                 |i| {
                     let h = &i.hdr;
@@ -238,7 +240,6 @@ unsafe fn read_item(dev: &Device, item: &sys::rte_flow_item) -> Item {
                         || h.type_of_service != 0
                         || h.total_length != 0
                         || h.packet_id != 0
-                        || h.fragment_offset != 0
                         || h.time_to_live != 0
                         || h.hdr_checksum != 0
                 },
@@ -249,6 +250,7 @@ unsafe fn read_item(dev: &Device, item: &sys::rte_flow_item) -> Item {
                     src: i.hdr.src_addr,
                     dst: i.hdr.dst_addr,
                     proto: i.hdr.proto,
+                    has_frag_ext: i.has_frag_ext() != 0,
                 },
                 |i| {
                     i.hdr.vtc_flow != 0
@@ -256,7 +258,6 @@ unsafe fn read_item(dev: &Device, item: &sys::rte_flow_item) -> Item {
                         || i.hdr.hop_limits != 0
                         || i.has_hop_ext() != 0
                         || i.has_route_ext() != 0
-                        || i.has_frag_ext() != 0
                         || i.has_auth_ext() != 0
                         || i.has_esp_ext() != 0
                         || i.has_dest_ext() != 0

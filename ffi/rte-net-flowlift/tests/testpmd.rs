@@ -675,6 +675,74 @@ fn testpmd_flow_rules_count_what_the_vf_sink_receives() {
     assert_eq!(pf.rx_packets + pf.rx_missed + vf0 + dropped, wire);
 }
 
+/// The rule Open vSwitch 3.1 makes for a megaflow (`netdev-offload-dpdk.c`,
+/// as its log prints it, in testpmd's syntax): `eth type is 0x0800 has_vlan
+/// is 0 / ipv4 ... fragment_offset is 0x0 / udp ...`, COUNT and PORT_ID to a
+/// representor. The PMD takes it (mlx5 does), and it carries the flow's
+/// untagged whole datagrams only: the same flow's first fragments and its
+/// VLAN-tagged frames reach the PF's host.
+#[test]
+fn testpmd_takes_open_vswitch_s_megaflow_rules() {
+    let Some(bench) = Bench::new() else { return };
+    let capture = bench.path("wire.pcap");
+    let whole = udp_frame([10, 0, 0, 1], [10, 1, 0, 1], 1000, 5001);
+    let mut fragment = whole.clone();
+    // MF set, offset 0: a first fragment, its UDP header there; checksum again.
+    fragment[20] = 0x20;
+    fragment[24..26].copy_from_slice(&[0, 0]);
+    let sum = ip_checksum(&fragment[14..34]);
+    fragment[24..26].copy_from_slice(&sum.to_be_bytes());
+    let mut tagged = whole[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+    tagged.extend_from_slice(&whole[12..]);
+    let frames = [
+        whole.clone(),
+        fragment.clone(),
+        whole.clone(),
+        tagged,
+        fragment,
+        whole,
+    ];
+    write_frames(&capture, &frames);
+    let vdev = format!(
+        "net_flowlift0,wire={},loops=1,representor=vf[0-3]",
+        capture.display()
+    );
+    let mut pmd = bench.start_stopped(&vdev, "--forward-mode=rxonly");
+    let rule = pmd.flow_create(
+        "0 priority 0 group 0 transfer pattern eth type is 0x0800 has_vlan is 0 / \
+         ipv4 src is 10.0.0.1 dst is 10.1.0.1 proto is 0x11 fragment_offset is 0x0 / \
+         udp src is 1000 dst is 5001 / end actions count / port_id original 0 id 1 / end",
+    );
+    // OVS's other shapes: frag=first, frag=later (mlx5 refuses both alike).
+    let first = pmd.flow_refused(
+        "0 transfer pattern eth type is 0x0800 / ipv4 src is 10.0.0.1 \
+         fragment_offset spec 0x2000 fragment_offset mask 0x3fff / end \
+         actions count / port_id original 0 id 1 / end",
+    );
+    assert!(first.contains("Operation not supported"), "{first}");
+    let later = pmd.flow_refused(
+        "0 transfer pattern eth type is 0x0800 / ipv4 src is 10.0.0.1 \
+         fragment_offset spec 0x1 fragment_offset last 0x1fff fragment_offset mask 0x1fff / end \
+         actions count / port_id original 0 id 1 / end",
+    );
+    assert!(later.contains("Invalid argument"), "{later}");
+    pmd.ask("port start all", &["Done"]);
+    pmd.send("start");
+    let pf = pmd.wait_stats(0, Duration::from_secs(15), |s| s.rx_packets >= 3);
+    let (hits, _) = pmd.flow_query(0, rule);
+    let vf0 = pmd.xstat(1, "vf_rx_from_switch_packets");
+    pmd.send("stop");
+    let transcript = pmd.quit();
+    assert_eq!(hits, 3, "the whole untagged datagrams: {}", transcript);
+    assert_eq!(vf0, 3, "{}", transcript);
+    assert_eq!(
+        pf.rx_packets, 3,
+        "two first fragments and the tagged frame: {}",
+        transcript
+    );
+}
+
 /// A devarg the device does not know fails the probe, with the PMD's reason in
 /// the log, and testpmd sees no port.
 #[test]
