@@ -14,8 +14,8 @@ use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_dataplane::mac::MacAddr;
 use flowlift_tests::model::{self, by_vf, VFS};
 use flowlift_tests::{
-    describe, final_counters, flow_log_lines, flowlift, one_at_a_time, oracle, replaced_uplink,
-    replay_config, run_replay, sum_by_tuple, Tuple,
+    describe, final_counters, flow_log_lines, flowlift, one_at_a_time, oracle_flows,
+    replaced_uplink, replay_config, run_replay, sum_by_tuple,
 };
 use std::collections::HashMap;
 
@@ -313,13 +313,7 @@ backoff_ms = 10
 
     // Every flow exactly, from the capture alone: a flow's packets include
     // those a meter dropped, on either path.
-    let mut want: HashMap<Tuple, (u64, u64)> = HashMap::new();
-    for f in &frames {
-        let t = oracle(f).expect("every generated frame has a 5-tuple");
-        let e = want.entry(t).or_default();
-        e.0 += LOOPS;
-        e.1 += LOOPS * f.len() as u64;
-    }
+    let want = oracle_flows(&frames, LOOPS);
     let got = sum_by_tuple(&log);
     let wrong: Vec<_> = want
         .iter()

@@ -21,7 +21,7 @@
 use flowlift_control::traffic::TrafficSpec;
 use flowlift_tests::model::{self, by_vf, VFS};
 use flowlift_tests::{
-    describe, final_counters, flow_log_lines, flowlift, number_after, one_at_a_time, oracle,
+    describe, final_counters, flow_log_lines, flowlift, number_after, one_at_a_time, oracle_flows,
     sum_by_tuple, tuple_of, Tuple,
 };
 use std::collections::HashMap;
@@ -107,13 +107,7 @@ fn run_exact_ticking(devargs: &str, tick_ms: u32, rx_desc: u16) -> Run {
     let log = flow_log_lines(&log);
 
     // Every flow exactly, from the capture alone.
-    let mut want: HashMap<Tuple, (u64, u64)> = HashMap::new();
-    for f in &frames {
-        let t = oracle(f).expect("every generated frame has a 5-tuple");
-        let e = want.entry(t).or_default();
-        e.0 += LOOPS;
-        e.1 += LOOPS * f.len() as u64;
-    }
+    let want = oracle_flows(&frames, LOOPS);
     let got = sum_by_tuple(&log);
     let wrong: Vec<_> = want
         .iter()
