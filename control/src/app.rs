@@ -20,9 +20,11 @@ use flowlift_dataplane::flowstate::FlowCounters;
 use flowlift_dataplane::l2::L2Table;
 use flowlift_dataplane::meter::RateMeter;
 use flowlift_dataplane::policy::Policy;
+use flowlift_dataplane::stages::Stage;
 use flowlift_dataplane::stats::{PortTotals, WorkerStats};
 use flowlift_dataplane::worker::{RxAssignment, WorkerSetup};
 use flowlift_dataplane::PortIdx;
+use flowlift_dataplane::Tsc;
 use rte::{Eal, LcoreId, Mempool, Port, PortConfig, RxQueue, TxQueue};
 
 use crate::config::{BackendKind, Config};
@@ -36,8 +38,8 @@ use crate::offload::rte_flow::RteFlowBackend;
 use crate::offload::static_rules::StaticTaken;
 use crate::offload::OffloadBackend;
 use crate::report::{
-    final_report, flow_report, offload_report, percent, status_line, worker_lines, FlowFigures,
-    OffloadFigures, PortLabel, WorkerFigures,
+    final_report, flow_report, offload_report, percent, stage_lines, status_line, worker_lines,
+    FlowFigures, OffloadFigures, PortLabel, WorkerFigures,
 };
 use crate::shell::exec::{Appliance, ShellState};
 use crate::shell::socket::{request_channel, ControlSocket, Request};
@@ -774,9 +776,13 @@ fn run_with_eal(
                 .sum(),
             busy_cycles: s.busy_cycles.load(Ordering::Relaxed),
             idle_cycles: s.idle_cycles.load(Ordering::Relaxed),
+            stages: Stage::ALL.map(|st| s.stages.get(st)),
         })
         .collect();
     write!(out, "{}", worker_lines(&figures, hz))?;
+    if flowlift_dataplane::stages::ENABLED {
+        write!(out, "{}", stage_lines(&figures))?;
+    }
     let parse = WorkerStats::parse_error_totals(stats.iter().map(|s| s.as_ref()));
     let sum = |f: fn(&WorkerStats) -> &std::sync::atomic::AtomicU64| -> u64 {
         stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
@@ -938,7 +944,7 @@ fn launch(
                 counters: Arc::clone(&handle.counters),
                 events: events_tx,
                 commands: commands_rx,
-                clock: rte::cycles::tsc,
+                clock: Tsc,
                 tx_drain_ticks: (dp.tx_drain_us * rte::cycles::tsc_hz() as f64 / 1e6) as u64,
                 meters: meters.to_vec(),
             },

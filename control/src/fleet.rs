@@ -19,6 +19,7 @@ use flowlift_dataplane::flowstate::{
 };
 use flowlift_dataplane::stats::WorkerStats;
 use flowlift_dataplane::worker::Worker;
+use flowlift_dataplane::Tsc;
 use rte::{RxQueue, TxQueue};
 
 use crate::config::OffloadChoice;
@@ -31,7 +32,7 @@ use flowlift_dataplane::flow::FlowKey;
 use flowlift_dataplane::policy::FlowAction;
 
 /// A worker on DPDK queues.
-pub type DpdkWorker = Worker<RxQueue, TxQueue>;
+pub type DpdkWorker = Worker<RxQueue, TxQueue, Tsc>;
 
 /// What the control core holds of one worker.
 #[derive(Debug)]

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use flowlift_dataplane::stages::Stage;
 use flowlift_dataplane::stats::PortTotals;
 use rte::PortStats;
 
@@ -76,6 +77,26 @@ pub struct WorkerFigures {
     /// TSC cycles of iterations that moved packets, and of those that did not.
     pub busy_cycles: u64,
     pub idle_cycles: u64,
+    /// Cycles by stage of the loop, in [`Stage::ALL`]'s order (zero unless
+    /// built with `stage-cycles`).
+    pub stages: [u64; Stage::ALL.len()],
+}
+
+/// Each worker's cycles per received packet by stage of its loop (the cycle
+/// budget of perf/README.md; builds with `stage-cycles` only):
+/// `lcore 1: cycles/packet by stage: rx 20.1, parse 18.0, ... (sum 150.2)`.
+pub fn stage_lines(workers: &[WorkerFigures]) -> String {
+    let mut out = String::new();
+    for w in workers {
+        let per = |c: u64| c as f64 / w.packets.max(1) as f64;
+        let _ = write!(out, "  lcore {}: cycles/packet by stage:", w.lcore);
+        for (i, (stage, &c)) in Stage::ALL.iter().zip(&w.stages).enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            let _ = write!(out, "{sep}{} {:.1}", stage.label(), per(c));
+        }
+        let _ = writeln!(out, " (sum {:.1})", per(w.stages.iter().sum()));
+    }
+    out
 }
 
 /// testpmd's `--record-core-cycles` line, per worker:
@@ -273,7 +294,12 @@ mod tests {
             packets: 1000,
             busy_cycles: 98_040,
             idle_cycles: 0,
+            stages: [20_000, 18_000, 30_000, 0, 25_000, 5_040, 0],
         };
+        assert_eq!(
+            stage_lines(&[w]),
+            "  lcore 1: cycles/packet by stage: rx 20.0, parse 18.0, hash+lookup 30.0, miss 0.0, count+act 25.0, tx 5.0, loop 0.0 (sum 98.0)\n"
+        );
         assert_eq!(
             worker_lines(&[w], 2_600_000_000),
             "  lcore 1: CPU cycles/packet=98.04 (busy cycles=98040 / packets=1000) at 2600 MHz Clock, busy 100.0%\n"

@@ -1,6 +1,18 @@
 //! The I/O traits for DPDK's mbufs and queues: thin delegation to `rte`.
 
+use crate::clock::Clock;
 use crate::io::{PacketBuf, PacketBurst, RxQueueIo, TxQueueIo};
+
+/// The TSC, read inline: the workers' clock on DPDK.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tsc;
+
+impl Clock for Tsc {
+    #[inline(always)]
+    fn now(&self) -> u64 {
+        rte::cycles::tsc()
+    }
+}
 
 impl PacketBuf for rte::Mbuf {
     #[inline(always)]

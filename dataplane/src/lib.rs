@@ -6,6 +6,7 @@
 //! this is unit-tested without EAL.
 #![deny(unsafe_code)]
 
+pub mod clock;
 pub mod flow;
 pub mod flowstate;
 pub mod io;
@@ -13,6 +14,7 @@ pub mod l2;
 pub mod mac;
 pub mod meter;
 pub mod policy;
+pub mod stages;
 pub mod stats;
 pub mod table;
 pub mod testio;
@@ -21,6 +23,8 @@ pub mod worker;
 
 #[cfg(feature = "dpdk")]
 mod dpdk;
+#[cfg(feature = "dpdk")]
+pub use dpdk::Tsc;
 
 /// Index of a port in the appliance's configuration (not a DPDK port id): the
 /// uplink and the VFs in the order the config lists them.

@@ -8,6 +8,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::stages::StageCycles;
+
 /// Adds `n` to a counter that only the calling thread writes.
 #[inline(always)]
 pub fn bump(counter: &AtomicU64, n: u64) {
@@ -109,6 +111,8 @@ pub struct WorkerStats {
     pub events_dropped: AtomicU64,
     /// Evictions put off because the event queue had no room for the flow's end.
     pub evictions_deferred: AtomicU64,
+    /// Cycles per stage of the loop (zero unless built with `stage-cycles`).
+    pub stages: StageCycles,
 }
 
 impl WorkerStats {
@@ -131,6 +135,7 @@ impl WorkerStats {
             events_deferred: AtomicU64::new(0),
             events_dropped: AtomicU64::new(0),
             evictions_deferred: AtomicU64::new(0),
+            stages: StageCycles::default(),
         }
     }
 

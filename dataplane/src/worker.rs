@@ -12,12 +12,14 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::clock::Clock;
 use crate::flow::{FlowId, FlowKey, KeyV4, KeyV6};
 use crate::flowstate::{EndReason, FlowCounters, FlowEvent, FlowSnapshot, WorkerCommand};
 use crate::io::{PacketBuf, PacketBurst, RxQueueIo, TxQueueIo};
 use crate::l2::DropReason;
 use crate::meter::RateMeter;
 use crate::policy::{DropCause, FlowAction, Policy};
+use crate::stages::{Stage, StageTimer};
 use crate::stats::{bump, PortCounters, WorkerStats};
 use crate::table::simd::prefetch;
 use crate::table::{CuckooTable, TableFull};
@@ -64,7 +66,7 @@ enum Plan {
 
 /// What a worker is built with, besides its queues.
 #[derive(Debug)]
-pub struct WorkerSetup {
+pub struct WorkerSetup<C: Clock = fn() -> u64> {
     pub policy: Policy,
     /// Packets per rx_burst (clamped to 1..=64).
     pub burst: usize,
@@ -77,8 +79,8 @@ pub struct WorkerSetup {
     pub counters: Arc<FlowCounters>,
     pub events: Sender<FlowEvent>,
     pub commands: Receiver<WorkerCommand>,
-    /// The worker's clock (the TSC on DPDK).
-    pub clock: fn() -> u64,
+    /// The worker's clock (the TSC on DPDK), read once per loop iteration.
+    pub clock: C,
     /// Clock ticks a partly filled TX batch may wait for more packets while
     /// traffic flows (0: send every batch after each pass over the RX queues).
     /// A pass that receives nothing always sends what waits.
@@ -148,7 +150,7 @@ impl Scratch {
 
 /// One worker's state. Generic over the I/O so the same loop runs on DPDK queues
 /// and on test vectors.
-pub struct Worker<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> {
+pub struct Worker<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock = fn() -> u64> {
     rx: Vec<RxAssignment<R>>,
     tx: Vec<TxSlot<T>>,
     policy: Policy,
@@ -158,9 +160,12 @@ pub struct Worker<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> {
     stats: Arc<WorkerStats>,
     events: Events,
     commands: Receiver<WorkerCommand>,
-    clock: fn() -> u64,
+    clock: C,
     tx_drain_ticks: u64,
     last_flush: u64,
+    /// Laps between the loop's stages (nothing unless built with
+    /// `stage-cycles`).
+    timer: StageTimer,
 }
 
 /// The flow events going to the control core.
@@ -212,7 +217,7 @@ impl Events {
     }
 }
 
-impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> std::fmt::Debug for Worker<R, T> {
+impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> std::fmt::Debug for Worker<R, T, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker")
             .field("rx_queues", &self.rx.len())
@@ -223,7 +228,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> std::fmt::Debug for Worker<R,
     }
 }
 
-impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
+impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
     /// Flow slots (counter array length) a worker with these table sizes needs.
     pub fn flow_slots_needed(flows_v4: usize, flows_v6: usize) -> usize {
         CuckooTable::<KeyV4>::with_capacity(flows_v4).capacity()
@@ -232,7 +237,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
 
     /// A worker polling `rx`, sending through `tx` (one queue per port, indexed by
     /// [`PortIdx`]).
-    pub fn new(rx: Vec<RxAssignment<R>>, tx: Vec<T>, setup: WorkerSetup) -> Self {
+    pub fn new(rx: Vec<RxAssignment<R>>, tx: Vec<T>, setup: WorkerSetup<C>) -> Self {
         assert_eq!(
             setup.stats.ports.len(),
             tx.len(),
@@ -272,6 +277,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
                 unannounced: Vec::with_capacity(slots),
             },
             commands: setup.commands,
+            timer: StageTimer::start(&setup.clock),
             clock: setup.clock,
             tx_drain_ticks: setup.tx_drain_ticks,
             last_flush: 0,
@@ -283,18 +289,23 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
     /// control core's commands.
     pub fn run(&mut self, stop: &AtomicBool, paused: &AtomicBool) {
         let mut rx_burst = R::Burst::empty();
-        let mut last = (self.clock)();
+        // One clock read per iteration: the end of one is the start of the
+        // next, and it stamps the packets the next one receives (at most one
+        // iteration early: what a flow's first and last seen can be off by).
+        let mut now = self.clock.now();
         while !stop.load(Ordering::Relaxed) {
             self.take_commands();
+            // The loop's own work since the last TX: its counters, commands.
+            self.timer.lap(&self.stats.stages, Stage::Loop, &self.clock);
             let moved = if paused.load(Ordering::Relaxed) {
                 self.flush_all();
                 0
             } else {
-                self.poll_once(&mut rx_burst)
+                self.poll_at(now, &mut rx_burst)
             };
-            let now = (self.clock)();
-            let spent = now.wrapping_sub(last);
-            last = now;
+            let end = self.clock.now();
+            let spent = end.wrapping_sub(now);
+            now = end;
             if moved > 0 {
                 bump(&self.stats.busy_cycles, spent);
             } else {
@@ -384,6 +395,12 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
     /// One pass over the RX queues, then (see `tx_drain_ticks`) a flush of every
     /// batch. Returns how many packets were received.
     pub fn poll_once(&mut self, rx_burst: &mut R::Burst) -> usize {
+        let now = self.clock.now();
+        self.poll_at(now, rx_burst)
+    }
+
+    /// [`Self::poll_once`] with the clock read at `now`.
+    fn poll_at(&mut self, now: u64, rx_burst: &mut R::Burst) -> usize {
         let mut moved = 0;
         for a in 0..self.rx.len() {
             let assignment = &mut self.rx[a];
@@ -393,6 +410,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
                 None => self.burst,
             };
             let n = assignment.queue.rx_burst(rx_burst, max);
+            self.timer.lap(&self.stats.stages, Stage::Rx, &self.clock);
             if n == 0 {
                 bump(&self.stats.empty_polls, 1);
                 continue;
@@ -403,26 +421,23 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
             let in_port = assignment.port;
             moved += n;
             bump(&self.stats.bursts, 1);
-            self.process_burst(in_port, rx_burst);
+            self.process_burst(in_port, rx_burst, now);
         }
         // Like l3fwd: full batches went out as they filled; partial ones wait a
         // little for company while traffic flows, so that tx_burst calls carry
         // more packets, and go at once when the queues fall quiet.
         if self.tx_drain_ticks == 0 || moved == 0 {
             flush_all(&mut self.tx, &self.stats.ports);
-        } else {
-            let now = (self.clock)();
-            if now.wrapping_sub(self.last_flush) >= self.tx_drain_ticks {
-                flush_all(&mut self.tx, &self.stats.ports);
-                self.last_flush = now;
-            }
+        } else if now.wrapping_sub(self.last_flush) >= self.tx_drain_ticks {
+            flush_all(&mut self.tx, &self.stats.ports);
+            self.last_flush = now;
         }
+        self.timer.lap(&self.stats.stages, Stage::Tx, &self.clock);
         moved
     }
 
     /// Parses, looks up, counts and forwards one received burst.
-    fn process_burst(&mut self, in_port: PortIdx, burst: &mut R::Burst) {
-        let now = (self.clock)();
+    fn process_burst(&mut self, in_port: PortIdx, burst: &mut R::Burst, now: u64) {
         let n = burst.len().min(MAX_BURST);
         let s = &mut *self.scratch;
         let (mut n4, mut n6) = (0usize, 0usize);
@@ -451,6 +466,8 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
                 Err(e) => bump(&self.stats.parse_errors[e.index()], 1),
             }
         }
+        self.timer
+            .lap(&self.stats.stages, Stage::Parse, &self.clock);
         // 2. One bulk lookup per family.
         self.flows
             .v4
@@ -458,6 +475,8 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
         self.flows
             .v6
             .lookup_bulk(&s.keys6[..n6], &mut s.found6[..n6]);
+        self.timer
+            .lap(&self.stats.stages, Stage::Lookup, &self.clock);
         // 3. Hits become plans; misses are classified and inserted.
         let base = self.flows.v6_base();
         for j in 0..n4 {
@@ -503,6 +522,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
                 }
             };
         }
+        self.timer.lap(&self.stats.stages, Stage::Miss, &self.clock);
         // 4. Count and act, in arrival order.
         let mut i = 0;
         let (flows, policy, tx, ports) =
@@ -524,6 +544,8 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>> Worker<R, T> {
         let counters = &self.stats.ports[in_port.index()];
         bump(&counters.rx_packets, n as u64);
         bump(&counters.rx_bytes, rx_bytes);
+        self.timer
+            .lap(&self.stats.stages, Stage::CountAct, &self.clock);
     }
 
     /// Sends every waiting batch.
@@ -544,21 +566,31 @@ fn prefetch_counter(flows: &Flows, id: FlowId) {
     }
 }
 
-/// Settles a new flow: classify it, insert it, announce it. With the table full
-/// the packet is still forwarded by policy, uncached, and counted.
-fn settle_new(
-    inserted: Result<FlowId, TableFull>,
+/// Settles a key the bulk lookup missed: found (an earlier packet of this
+/// burst made its flow) or inserted in one probe of the table. A new flow is
+/// classified, and announced. With the table full the packet is still
+/// forwarded by policy, uncached, and counted.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn settle_miss(
+    placed: Result<(FlowId, bool), TableFull>,
     flows: &mut Flows,
+    policy: &Policy,
     events: &mut Events,
     stats: &WorkerStats,
     key: FlowKey,
-    action: FlowAction,
+    frame: &[u8],
     now: u64,
 ) -> Plan {
-    let Ok(id) = inserted else {
-        bump(&stats.table_full, 1);
-        return Plan::Uncached(action);
+    let id = match placed {
+        Ok((id, false)) => return Plan::Flow(id),
+        Ok((id, true)) => id,
+        Err(TableFull) => {
+            bump(&stats.table_full, 1);
+            return Plan::Uncached(policy.classify(&key, frame));
+        }
     };
+    let action = policy.classify(&key, frame);
     flows.actions[id.index()] = action;
     if let Some(c) = flows.counters.get(id) {
         c.reset(now);
@@ -577,14 +609,17 @@ fn miss_v4(
     frame: &[u8],
     now: u64,
 ) -> Plan {
-    // An earlier packet of this burst may have created the flow already.
-    if let Some(id) = flows.v4.lookup(&key) {
-        return Plan::Flow(id);
-    }
-    let fk = FlowKey::V4(key);
-    let action = policy.classify(&fk, frame);
-    let inserted = flows.v4.insert(key);
-    settle_new(inserted, flows, events, stats, fk, action, now)
+    let placed = flows.v4.find_or_insert(key);
+    settle_miss(
+        placed,
+        flows,
+        policy,
+        events,
+        stats,
+        FlowKey::V4(key),
+        frame,
+        now,
+    )
 }
 
 fn miss_v6(
@@ -597,13 +632,20 @@ fn miss_v6(
     now: u64,
 ) -> Plan {
     let base = flows.v6_base();
-    if let Some(id) = flows.v6.lookup(&key) {
-        return Plan::Flow(FlowId(id.0 + base));
-    }
-    let fk = FlowKey::V6(key);
-    let action = policy.classify(&fk, frame);
-    let inserted = flows.v6.insert(key).map(|id| FlowId(id.0 + base));
-    settle_new(inserted, flows, events, stats, fk, action, now)
+    let placed = flows
+        .v6
+        .find_or_insert(key)
+        .map(|(id, new)| (FlowId(id.0 + base), new));
+    settle_miss(
+        placed,
+        flows,
+        policy,
+        events,
+        stats,
+        FlowKey::V6(key),
+        frame,
+        now,
+    )
 }
 
 /// Carries out one packet's action.

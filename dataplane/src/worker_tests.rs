@@ -83,7 +83,7 @@ fn rig_draining(
         counters: Arc::clone(&counters),
         events: ev_tx,
         commands: cmd_rx,
-        clock: || 1000,
+        clock: (|| 1000) as fn() -> u64,
         tx_drain_ticks: drain,
         meters,
     };

@@ -415,10 +415,22 @@ impl<K: TableKey> CuckooTable<K> {
 
     /// Inserts `key` and returns its new id, or the id it already had.
     pub fn insert(&mut self, key: K) -> Result<FlowId, TableFull> {
+        self.find_or_insert(key).map(|(id, _)| id)
+    }
+
+    /// The id `key` already has (`false`), or the id it gets now (`true`):
+    /// one hash and one probe, where a lookup followed by an insert would
+    /// hash and probe twice. A full table refuses only a key it does not hold.
+    pub fn find_or_insert(&mut self, key: K) -> Result<(FlowId, bool), TableFull> {
         let h = self.hashed(&key);
         if let Some((_, _, index)) = self.find(&h, &key) {
-            return Ok(FlowId(index));
+            return Ok((FlowId(index), false));
         }
+        self.insert_absent(&h, key).map(|id| (id, true))
+    }
+
+    /// Inserts `key`, which the table does not hold, hashed as `h`.
+    fn insert_absent(&mut self, h: &Hashed, key: K) -> Result<FlowId, TableFull> {
         if self.len >= self.capacity() {
             return Err(TableFull);
         }
@@ -427,7 +439,7 @@ impl<K: TableKey> CuckooTable<K> {
         } else if let Some(s) = self.bucket(h.alternate()).free_slot() {
             (h.alternate(), s)
         } else {
-            self.make_room(&h).ok_or(TableFull)?
+            self.make_room(h).ok_or(TableFull)?
         };
         let index = match self.free.pop() {
             Some(i) => {

@@ -103,6 +103,22 @@ fn one_bucket_table_fills_exactly() {
 }
 
 #[test]
+fn find_or_insert_says_whether_it_inserted() {
+    let mut t = CuckooTable::with_capacity(1);
+    let (id, new) = t.find_or_insert(key(0)).unwrap();
+    assert!(new);
+    assert_eq!(t.find_or_insert(key(0)), Ok((id, false)));
+    assert_eq!(t.lookup(&key(0)), Some(id));
+    for i in 1..8 {
+        assert!(t.find_or_insert(key(i)).unwrap().1);
+    }
+    // Full: a new key is refused, a held one is still found.
+    assert_eq!(t.find_or_insert(key(8)), Err(TableFull));
+    assert_eq!(t.find_or_insert(key(0)), Ok((id, false)));
+    assert_eq!(t.len(), 8);
+}
+
+#[test]
 fn bulk_lookup_matches_single_lookups() {
     let mut t = CuckooTable::with_capacity(1000);
     for i in 0..900 {
