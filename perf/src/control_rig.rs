@@ -176,9 +176,7 @@ impl Rig {
                 FlowAction::Forward(PortIdx(1)),
                 FlowOffload::new(OffloadChoice::Auto),
             );
-            if let Some(c) = counters[0].get(FlowId(i)) {
-                c.reset(0);
-            }
+            counters[0].start(FlowId(i), FlowAction::Forward(PortIdx(1)), 0);
         }
         let weights: Vec<f64> = (1..=flows).map(|r| f64::from(r).powf(-zipf)).collect();
         let sum: f64 = weights.iter().sum();

@@ -317,10 +317,11 @@ impl Rig {
             FlowAction::Forward(PortIdx(out)),
             FlowOffload::new(choice),
         );
-        self.sw[0]
-            .get(FlowId(u32::from(src)))
-            .unwrap()
-            .reset(self.now);
+        self.sw[0].start(
+            FlowId(u32::from(src)),
+            FlowAction::Forward(PortIdx(1)),
+            self.now,
+        );
     }
 
     /// Flow `src` sends `n` packets of 100 bytes during the next tick, through
@@ -368,20 +369,12 @@ impl Rig {
 
     /// The packets flow `src`'s worker counted.
     fn sw(&self, src: u8) -> u64 {
-        self.sw[0]
-            .get(FlowId(u32::from(src)))
-            .unwrap()
-            .snapshot()
-            .packets
+        self.sw[0].snapshot(FlowId(u32::from(src))).unwrap().packets
     }
 
     /// A flow's packets on all paths: sw + folded + current.
     fn total(&mut self, src: u8) -> u64 {
-        let sw = self.sw[0]
-            .get(FlowId(u32::from(src)))
-            .unwrap()
-            .snapshot()
-            .packets;
+        let sw = self.sw[0].snapshot(FlowId(u32::from(src))).unwrap().packets;
         sw + self
             .flows
             .get_mut((0, FlowId(u32::from(src))))

@@ -111,8 +111,7 @@ pub fn flow_views(keeper: &FlowKeeper, workers: &[WorkerHandle]) -> Vec<FlowView
         .map(|(&(w, id), f)| {
             let sw = workers
                 .get(w)
-                .and_then(|h| h.counters.get(id))
-                .map(|c| c.snapshot())
+                .and_then(|h| h.counters.snapshot(id))
                 .unwrap_or_default();
             let hw = f.off.hw_total();
             FlowView {
