@@ -520,3 +520,36 @@ fn every_split_of_every_truncation_parses_as_whole_or_names_the_split() {
         }
     }
 }
+
+/// The fast path may only decline: every frame it keys, whole, cut short,
+/// split into segments or with any bit flipped, the general parser keys the
+/// same way.
+#[test]
+fn the_fast_path_agrees_with_the_general_parser() {
+    let agree = |span: Span<'_>, what: &dyn Fn() -> String| {
+        if let Some(fast) = plain_ipv4(span) {
+            assert_eq!(Ok(fast), parse_any(span), "{}", what());
+        }
+    };
+    let mut fired = 0;
+    for frame in ALL_FRAMES {
+        fired += usize::from(plain_ipv4(Span::whole(frame)).is_some());
+        for len in 0..=frame.len() {
+            for head in 0..=len {
+                agree(Span::new(&frame[..head], len), &|| {
+                    format!("{head} of {len} bytes of {frame:02x?}")
+                });
+            }
+        }
+        let mut f = frame.to_vec();
+        for bit in 0..f.len() * 8 {
+            f[bit / 8] ^= 1 << (bit % 8);
+            agree(Span::whole(&f), &|| {
+                format!("bit {bit} flipped in {frame:02x?}")
+            });
+            f[bit / 8] ^= 1 << (bit % 8);
+        }
+    }
+    // The plain UDP and the padded TCP samples take it; the others do not.
+    assert_eq!(fired, 2, "frames the fast path keyed");
+}
