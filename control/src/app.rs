@@ -633,9 +633,14 @@ fn run_with_eal(
             .link()
             .map(|l| if l.up { "up" } else { "down" })
             .unwrap_or("unknown");
+        // With several workers, whether RSS feeds every queue (as the device
+        // took the configuration) decides whether every worker gets traffic.
+        let spread = port
+            .rx_spread()
+            .map_or_else(|e| format!("RX spread unknown: {e}"), |s| s.to_string());
         writeln!(
             out,
-            "port {} {}: {} ({}), link {link}",
+            "port {} {}: {} ({}), link {link}, {spread}",
             label.port_id,
             label.name,
             port.device_name(),
