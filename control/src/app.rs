@@ -635,9 +635,14 @@ fn run_with_eal(
             .link()
             .map(|l| if l.up { "up" } else { "down" })
             .unwrap_or("unknown");
+        // With several workers, whether RSS feeds every queue (as the device
+        // took the configuration) decides whether every worker gets traffic.
+        let spread = port
+            .rx_spread()
+            .map_or_else(|e| format!("RX spread unknown: {e}"), |s| s.to_string());
         writeln!(
             out,
-            "port {} {}: {} ({}), link {link}",
+            "port {} {}: {} ({}), link {link}, {spread}",
             label.port_id,
             label.name,
             port.device_name(),
@@ -1118,8 +1123,8 @@ struct PortQueues {
 type PerWorker<T> = Vec<Vec<T>>;
 
 /// Opens, configures and starts every port. Each worker gets one TX queue on
-/// every port; RX queues (as many as the device offers, up to one per worker) are
-/// dealt out to workers in turn.
+/// every port; RX queues (as many as the device offers, up to one per worker;
+/// one on an uplink with a replay budget) are dealt out to workers in turn.
 fn open_ports(
     cfg: &Config,
     pool: &Arc<Mempool>,
@@ -1143,7 +1148,18 @@ fn open_ports(
                 info.max_tx_queues,
             );
         }
-        let rx_queues = (workers as u16).min(info.max_rx_queues).max(1);
+        // A replay budget counts what one queue delivers (the worker polling
+        // it stops at the budget): split over queues by RSS it would need a
+        // share per queue that nobody knows in advance, so a budgeted port
+        // (net_pcap replaying `--replay`, which has one RX queue anyway) gets
+        // one. The NIC model's finite wire has no budget: its end is read
+        // from the device (`WireEnd`), whatever the queues.
+        let budget = if idx == 0 { budget } else { None };
+        let rx_queues = if budget.is_some() {
+            1
+        } else {
+            (workers as u16).min(info.max_rx_queues).max(1)
+        };
         let pc = PortConfig {
             rx_queues,
             tx_queues: workers as u16,
@@ -1158,8 +1174,7 @@ fn open_ports(
             rx_by_worker[q % workers].push(RxAssignment {
                 port: PortIdx(idx as u16),
                 queue,
-                // Only the uplink replays a capture; it has one RX queue.
-                budget: if idx == 0 { budget } else { None },
+                budget,
             });
         }
         for (w, queue) in txqs.into_iter().enumerate() {

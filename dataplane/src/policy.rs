@@ -4,7 +4,7 @@
 //! flow entry, so only a flow's first packet pays for this.
 //!
 //! Rules apply to packets that have a flow key; frames without one (non-IP,
-//! malformed, non-first fragments) follow the L2 table alone.
+//! malformed, fragments) follow the L2 table alone.
 
 use std::net::IpAddr;
 

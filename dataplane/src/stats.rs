@@ -95,7 +95,8 @@ pub struct WorkerStats {
     pub busy_cycles: AtomicU64,
     pub idle_cycles: AtomicU64,
     /// Packets without a flow key, by [`crate::wire::ParseError`] (indexed by
-    /// `ParseError::index`): non-IP, non-first fragments, malformed by reason.
+    /// `ParseError::index`): non-IP, fragments (first ones too), malformed by
+    /// reason.
     pub parse_errors: Box<[AtomicU64]>,
     /// Flows inserted into the table.
     pub flows_created: AtomicU64,

@@ -3,8 +3,8 @@
 //!
 //! Per iteration the worker touches only its own queues, batches, flow table and
 //! counters: no lock, no allocation (every array is built at start-up), no
-//! syscall. Frames without a flow key (non-IP, malformed, non-first fragments) are
-//! counted by reason and forwarded by the L2 table. The control core talks to the
+//! syscall. Frames without a flow key (non-IP, malformed, fragments, the first
+//! one too) are counted by reason and forwarded by the L2 table. The control core talks to the
 //! worker only through two bounded channels: flow events out, commands in.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,7 @@ use crate::stages::{Stage, StageTimer};
 use crate::stats::{bump, PortCounters, WorkerStats};
 use crate::table::simd::prefetch;
 use crate::table::{CuckooTable, TableFull};
-use crate::wire;
+use crate::wire::{self, ParseError};
 use crate::PortIdx;
 
 /// Most packets handled per burst (the burst arrays' size). A power of two,
@@ -449,6 +449,15 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
             // Judged by the whole packet's length, read from its first
             // segment: a jumbo frame in chained buffers is one datagram.
             match wire::parse_segmented(pkt.first_segment(), pkt.pkt_len() as usize) {
+                // RSS hashes every fragment over its addresses alone (the later
+                // ones have no ports), the first too, so that a datagram's
+                // fragments stay together; the flow's whole datagrams are
+                // hashed by ports too, so a first fragment may reach another
+                // worker than its flow. Keyed, it would make the flow live on
+                // two workers: it goes with the datagram's other fragments.
+                Ok(parsed) if parsed.first_fragment => {
+                    bump(&self.stats.parse_errors[ParseError::Fragment.index()], 1)
+                }
                 Ok(parsed) => match parsed.key {
                     FlowKey::V4(mut k) => {
                         k.in_port = in_port.0 as u8;

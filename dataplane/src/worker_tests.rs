@@ -203,6 +203,39 @@ fn frames_without_a_key_follow_l2_and_are_counted_by_reason() {
 }
 
 #[test]
+fn fragments_the_first_too_are_no_flow_and_go_by_the_mac_table() {
+    // RSS hashes a first fragment over its addresses, its flow's whole
+    // datagrams over their ports too: keyed, it could open its flow on a
+    // second worker.
+    let whole = udp(2, 1, 7, 64);
+    let mut first = whole.clone();
+    first[20..22].copy_from_slice(&0x2000u16.to_be_bytes());
+    let mut later = whole.clone();
+    later[20..22].copy_from_slice(&6u16.to_be_bytes());
+    let mut r = rig(
+        uplink(vec![first, whole, later]),
+        MissAction::Flood,
+        vec![],
+        64,
+        64,
+    );
+    run_until_empty(&mut r.worker);
+    let reasons = WorkerStats::parse_error_totals([r.stats.as_ref()]);
+    let fragments = reasons
+        .iter()
+        .find(|(e, _)| e.label() == "fragment")
+        .map_or(0, |(_, n)| *n);
+    assert_eq!(fragments, 2, "{reasons:?}");
+    assert_eq!(r.worker.flow_count(), 1);
+    let created = new_flows(&r.events);
+    assert_eq!(created.len(), 1);
+    let c = r.counters.get(created[0].0).unwrap().snapshot();
+    assert_eq!(c.packets, 1, "the flow holds its whole datagram only");
+    let t = totals(&r.stats);
+    assert_eq!(t[2].tx_packets, 3, "every frame to vf2 by its MAC");
+}
+
+#[test]
 fn rules_decide_before_the_mac_table_and_drops_are_counted() {
     let rules = vec![
         Rule {

@@ -52,12 +52,35 @@ pub fn config_with(
     tables: &str,
     vf_keys: &[(&str, &str)],
 ) -> PathBuf {
+    config_full(dir, uplink_device, tables, vf_keys, &[1])
+}
+
+/// [`config`] with a worker on each of `worker_lcores` (each port then has
+/// as many RX queues, up to what its device offers, dealt out in turn).
+pub fn config_on_lcores(
+    dir: &Path,
+    uplink_device: &str,
+    tables: &str,
+    worker_lcores: &[u32],
+) -> PathBuf {
+    config_full(dir, uplink_device, tables, &[], worker_lcores)
+}
+
+fn config_full(
+    dir: &Path,
+    uplink_device: &str,
+    tables: &str,
+    vf_keys: &[(&str, &str)],
+    worker_lcores: &[u32],
+) -> PathBuf {
+    let lcores: Vec<String> = worker_lcores.iter().map(|l| l.to_string()).collect();
+    let lcores = lcores.join(", ");
     let mut text = format!(
         r#"
 [eal]
 args = ["--no-huge", "--no-pci", "--no-shconf", "--no-telemetry"]
 [dataplane]
-worker_lcores = [1]
+worker_lcores = [{lcores}]
 {tables}[[port]]
 name = "uplink"
 role = "uplink"

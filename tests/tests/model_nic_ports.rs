@@ -19,10 +19,12 @@ fn check_run(out: &std::process::Output, frames: &[Vec<u8>], loops: u64) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     // The five ports, all the built-in driver's, named as the PMD names them.
     let ports: Vec<&str> = stdout.lines().filter(|l| l.starts_with("port ")).collect();
-    let mut want = vec!["port 0 uplink: net_flowlift0 (net_flowlift), link up".to_string()];
+    // One worker: one RX queue a port, unspread.
+    let mut want =
+        vec!["port 0 uplink: net_flowlift0 (net_flowlift), link up, 1 RX queue".to_string()];
     for (i, (name, _)) in VFS.iter().enumerate() {
         want.push(format!(
-            "port {} {name}: net_flowlift0_representor_vf{i} (net_flowlift), link up",
+            "port {} {name}: net_flowlift0_representor_vf{i} (net_flowlift), link up, 1 RX queue",
             i + 1
         ));
     }

@@ -1,5 +1,6 @@
 //! The rte_flow rule that carries one flow: an exact match on what the flow key
-//! holds (in-port, outer VLAN, addresses, protocol, ports) and the actions COUNT
+//! holds (in-port, outer VLAN, addresses, protocol, ports) of whole datagrams
+//! (no fragment, as the workers key none) and the actions COUNT
 //! (plain or indirect), optional METER, and the fate. Pure data: unit-tested
 //! without a NIC.
 
@@ -24,6 +25,10 @@ pub enum Counter {
 
 /// VID bits of an 802.1Q TCI.
 const VID_MASK: u16 = 0x0fff;
+
+/// IPv4's "more fragments" flag and fragment offset: both 0 is a whole
+/// datagram.
+const IPV4_FRAGMENT: u16 = 0x3fff;
 
 /// The attribute, pattern and actions of the rule for `rule`.
 ///
@@ -55,17 +60,25 @@ pub fn build(rule: &HwRule, fate: Fate, counter: Counter) -> (Attr, Pattern, Act
         });
     }
     let proto = Some(Masked::exact(key.proto()));
+    // Whole datagrams only, as Open vSwitch's offloads: the workers count no
+    // fragment in a flow (RSS may hand a first fragment to another worker
+    // than its flow), so the NIC must not count one in it either.
     pattern = match key {
         FlowKey::V4(k) => pattern.ipv4(Ipv4Item {
             src: Some(Masked::exact(Ipv4Addr::from(k.src))),
             dst: Some(Masked::exact(Ipv4Addr::from(k.dst))),
             proto,
             tos: None,
+            fragment_offset: Some(Masked {
+                value: 0,
+                mask: IPV4_FRAGMENT,
+            }),
         }),
         FlowKey::V6(k) => pattern.ipv6(Ipv6Item {
             src: Some(Masked::exact(Ipv6Addr::from(k.src))),
             dst: Some(Masked::exact(Ipv6Addr::from(k.dst))),
             proto,
+            has_frag_ext: Some(false),
         }),
     };
     let ports = L4Item {
@@ -128,6 +141,14 @@ mod tests {
         assert_eq!(ip.dst, Some(Masked::exact(Ipv4Addr::new(192, 168, 1, 2))));
         assert_eq!(ip.proto, Some(Masked::exact(17)));
         assert_eq!(
+            ip.fragment_offset,
+            Some(Masked {
+                value: 0,
+                mask: 0x3fff
+            }),
+            "whole datagrams: the workers key no fragment"
+        );
+        assert_eq!(
             p.items[3],
             Item::Udp(L4Item {
                 src_port: Some(Masked::exact(1234)),
@@ -182,6 +203,7 @@ mod tests {
         assert_eq!(p.items.len(), 3, "ICMPv6: no L4 item");
         let Item::Ipv6(ip) = p.items[2] else { panic!() };
         assert_eq!(ip.proto, Some(Masked::exact(58)));
+        assert_eq!(ip.has_frag_ext, Some(false), "whole datagrams");
         assert_eq!(
             ip.dst.unwrap().value,
             "2001:db8::2".parse::<Ipv6Addr>().unwrap()

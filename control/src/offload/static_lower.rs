@@ -187,12 +187,14 @@ pub fn to_rte_flow(rule: &FlowRule) -> Result<RteRule, FlowError> {
                     dst: exact(ip.dst, "ipv4", "dst")?,
                     proto: exact(ip.proto, "ipv4", "proto")?,
                     tos: exact(ip.tos, "ipv4", "tos")?,
+                    fragment_offset: None,
                 })
             }
             Item::Ipv6(ip) => rf::Item::Ipv6(rf::Ipv6Item {
                 src: exact(ip.src, "ipv6", "src")?,
                 dst: exact(ip.dst, "ipv6", "dst")?,
                 proto: exact(ip.proto, "ipv6", "proto")?,
+                has_frag_ext: None,
             }),
             Item::Tcp(t) => {
                 rte_refuse(&t.flags, "tcp", "flags")?;

@@ -153,6 +153,7 @@ fn rte_flow_gets_every_field_with_its_mask() {
                 src: Some(rf::Masked::prefix("2001:db8::".parse().unwrap(), 32)),
                 dst: None,
                 proto: Some(rf::Masked::exact(6)),
+                has_frag_ext: None,
             }),
             rf::Item::Tcp(rf::L4Item {
                 src_port: Some(rf::Masked::exact(1234)),
@@ -192,6 +193,7 @@ fn rte_flow_items_and_fates() {
                 }),
                 proto: Some(rf::Masked::exact(17)),
                 tos: Some(rf::Masked::exact(4)),
+                fragment_offset: None,
             }),
             rf::Item::Udp(rf::L4Item::default()),
         ]

@@ -13,7 +13,8 @@ pub enum ParseError {
     NonIp,
     /// An IPv4 or IPv6 fragment with a non-zero offset: it carries no L4
     /// header, so it has no 5-tuple. Counted and forwarded by L2 policy; not
-    /// keyed and not in the flow log.
+    /// keyed and not in the flow log. The worker counts first fragments here
+    /// too (see the parser's module doc).
     Fragment,
     /// Shorter than the 14-byte Ethernet header.
     TruncatedEthernet,

@@ -38,8 +38,12 @@
 //! [`ParseError::Fragment`], which the worker counts and forwards by L2
 //! policy, without a flow key and without a flow-log entry. A first fragment
 //! (offset 0, "more fragments" set) is keyed with its ports, and says so in
-//! [`Parsed::first_fragment`]; if it is too short to hold the L4 header it is
-//! treated like the other fragments.
+//! [`Parsed::first_fragment`] (the NIC model's rules match it as a
+//! fragment); if it is too short to hold the L4 header it is treated like the
+//! other fragments. The worker counts a first fragment as a fragment too:
+//! RSS hashes every fragment over its addresses only (so that a datagram's
+//! fragments stay together), the flow's whole datagrams over their ports as
+//! well, so a first fragment may reach another worker than its flow.
 
 mod bytes;
 pub mod error;

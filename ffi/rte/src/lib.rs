@@ -23,6 +23,7 @@ mod mbuf;
 mod mempool;
 pub mod mtr;
 mod port;
+mod rss;
 
 pub use eal::{Eal, LaunchHandle};
 pub use error::{errno, errno_name, Errno, Error};
@@ -30,6 +31,7 @@ pub use ids::{LcoreId, PortId, QueueId};
 pub use mbuf::{Mbuf, MbufBurst, MAX_BURST, MBUF_HEADROOM};
 pub use mempool::{Mempool, MBUF_DEFAULT_DATAROOM};
 pub use port::{DeviceInfo, Link, Port, PortConfig, PortStats, RxQueue, TxQueue, Xstat};
+pub use rss::{hash_function_names, RxSpread};
 
 /// DPDK's version string, e.g. `DPDK 22.11.11`.
 pub fn version() -> String {

@@ -180,7 +180,7 @@ impl Port {
         })
     }
 
-    fn raw_info(&self) -> Result<dpdk_sys::rte_eth_dev_info, Error> {
+    pub(crate) fn raw_info(&self) -> Result<dpdk_sys::rte_eth_dev_info, Error> {
         let mut info = dpdk_sys::rte_eth_dev_info::default();
         // SAFETY: info is a valid out-pointer for the call.
         let ret = unsafe { dpdk_sys::rte_eth_dev_info_get(self.id().0, &mut info) };
@@ -217,7 +217,7 @@ impl Port {
         }
         let mut conf = dpdk_sys::rte_eth_conf::default();
         if cfg.rss && cfg.rx_queues > 1 {
-            let wanted = RSS_IP_TCP_UDP & info.flow_type_rss_offloads;
+            let wanted = crate::rss::IP_TCP_UDP & info.flow_type_rss_offloads;
             if wanted != 0 {
                 conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
                 conf.rx_adv_conf.rss_conf.rss_hf = wanted;
@@ -365,10 +365,6 @@ impl Port {
             .collect())
     }
 }
-
-/// RSS on IPv4/IPv6 addresses and TCP/UDP/SCTP ports (DPDK's `RTE_ETH_RSS_IP |
-/// RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP`, bits 2..=13), masked by what the device does.
-const RSS_IP_TCP_UDP: u64 = 0x3ffc;
 
 /// One RX queue of one port, polled by exactly one lcore.
 #[derive(Debug)]

@@ -97,6 +97,9 @@ pub struct Ipv4Item {
     pub dst: Option<Masked<Ipv4Addr>>,
     pub proto: Option<Masked<u8>>,
     pub tos: Option<Masked<u8>>,
+    /// Flags and fragment offset (host order): `0` under `0x3fff` is a whole
+    /// datagram, no fragment (Open vSwitch's `fragment_offset is 0`).
+    pub fragment_offset: Option<Masked<u16>>,
 }
 
 /// IPv6 header fields.
@@ -105,6 +108,9 @@ pub struct Ipv6Item {
     pub src: Option<Masked<Ipv6Addr>>,
     pub dst: Option<Masked<Ipv6Addr>>,
     pub proto: Option<Masked<u8>>,
+    /// Whether the packet has a fragment extension header (`has_frag_ext`
+    /// under a mask of 1): `Some(false)` is a whole datagram.
+    pub has_frag_ext: Option<bool>,
 }
 
 /// TCP or UDP ports.

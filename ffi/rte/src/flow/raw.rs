@@ -110,6 +110,10 @@ fn lower_ipv4(i: &Ipv4Item) -> Box<[sys::rte_flow_item_ipv4; 2]> {
         p[0].hdr.type_of_service = m.value;
         p[1].hdr.type_of_service = m.mask;
     }
+    if let Some(m) = i.fragment_offset {
+        p[0].hdr.fragment_offset = be16(m.value);
+        p[1].hdr.fragment_offset = be16(m.mask);
+    }
     p
 }
 
@@ -126,6 +130,10 @@ fn lower_ipv6(i: &Ipv6Item) -> Box<[sys::rte_flow_item_ipv6; 2]> {
     if let Some(m) = i.proto {
         p[0].hdr.proto = m.value;
         p[1].hdr.proto = m.mask;
+    }
+    if let Some(frag) = i.has_frag_ext {
+        p[0].set_has_frag_ext(u32::from(frag));
+        p[1].set_has_frag_ext(1);
     }
     p
 }

@@ -28,6 +28,10 @@ fn five_tuple_v4() -> Pattern {
             dst: Some(Masked::prefix(Ipv4Addr::new(192, 168, 1, 0), 24)),
             proto: Some(Masked::exact(17)),
             tos: None,
+            fragment_offset: Some(Masked {
+                value: 0,
+                mask: 0x3fff,
+            }),
         })
         .udp(L4Item {
             src_port: Some(Masked::exact(1234)),
@@ -55,6 +59,14 @@ fn ipv4_udp_five_tuple_lowers_in_network_order() {
     assert_eq!(
         ipm.hdr.type_of_service, 0,
         "unmatched fields are masked out"
+    );
+    assert_eq!(
+        (
+            ip.hdr.fragment_offset,
+            ipm.hdr.fragment_offset.to_ne_bytes()
+        ),
+        (0, [0x3f, 0xff]),
+        "whole datagrams only"
     );
     assert!(items[1].last.is_null());
 
@@ -88,6 +100,7 @@ fn ipv6_tcp_and_vlan_and_ports_lower() {
             src: Some(Masked::exact(src)),
             dst: Some(Masked::prefix("2001:db8:1::".parse().unwrap(), 48)),
             proto: Some(Masked::exact(6)),
+            has_frag_ext: Some(false),
         })
         .tcp(L4Item {
             src_port: None,
@@ -125,6 +138,11 @@ fn ipv6_tcp_and_vlan_and_ports_lower() {
     assert_eq!(&ip6m.hdr.dst_addr[..6], &[0xff; 6]);
     assert_eq!(&ip6m.hdr.dst_addr[6..], &[0; 10]);
     assert_eq!((ip6.hdr.proto, ip6m.hdr.proto), (6, 0xff));
+    assert_eq!(
+        (ip6.has_frag_ext(), ip6m.has_frag_ext()),
+        (0, 1),
+        "no fragment header"
+    );
 
     let tcp: &sys::rte_flow_item_tcp = spec(&it[4]);
     let tcpm: &sys::rte_flow_item_tcp = mask(&it[4]);
