@@ -80,8 +80,11 @@ impl PortTotals {
     }
 }
 
-/// One worker's counters: per port, plus its poll-loop figures.
+/// One worker's counters: per port, plus its poll-loop figures. Aligned to a
+/// cache line: each worker writes its own every loop, and two workers'
+/// (separate allocations, maybe adjacent) must not share a line.
 #[derive(Debug)]
+#[repr(align(64))]
 pub struct WorkerStats {
     /// Indexed by [`crate::PortIdx`].
     pub ports: Box<[PortCounters]>,
