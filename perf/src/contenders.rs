@@ -65,6 +65,9 @@ pub struct RunResult {
     pub mpps: Vec<f64>,
     /// Cycles per packet the contender reported for its forwarding core.
     pub cycles_per_packet: Option<f64>,
+    /// flowlift built with `stage-cycles`: its cycles per packet by stage of
+    /// the poll loop, as the report names them.
+    pub stages: Vec<(String, f64)>,
 }
 
 /// How long a contender may take to start forwarding and finish.
@@ -104,6 +107,20 @@ pub fn flowlift_sample(line: &str) -> Option<f64> {
     let after = &line[line.find(" vf1 ")? + " vf1 ".len()..];
     let rates = after.split_whitespace().next()?;
     rates.split('/').nth(1)?.parse().ok()
+}
+
+/// flowlift's `lcore 1: cycles/packet by stage: rx 20.1, parse 18.0, ... (sum
+/// 150.2)` (a build with `stage-cycles`): each stage and its cycles.
+pub fn stage_cycles(line: &str) -> Option<Vec<(String, f64)>> {
+    let rest = &line[line.find("cycles/packet by stage: ")? + "cycles/packet by stage: ".len()..];
+    let stages = rest.split(" (sum").next()?;
+    stages
+        .split(", ")
+        .map(|s| {
+            let (name, cycles) = s.rsplit_once(' ')?;
+            Some((name.to_string(), cycles.parse().ok()?))
+        })
+        .collect()
 }
 
 /// `CPU cycles/packet=98.04 ...` (testpmd and flowlift print the same form).
@@ -256,6 +273,9 @@ pub fn run(
         if let Some(c) = cycles_per_packet(&line) {
             result.cycles_per_packet = Some(c);
         }
+        if let Some(stages) = stage_cycles(&line) {
+            result.stages = stages;
+        }
         log_tail.push(line);
         if log_tail.len() > 40 {
             log_tail.remove(0);
@@ -312,5 +332,16 @@ mod tests {
             cycles_per_packet("  lcore 1: CPU cycles/packet=119.93 (busy cycles=7803323410 / packets=65064608) at 2600 MHz Clock"),
             Some(119.93)
         );
+        assert_eq!(
+            stage_cycles(
+                "  lcore 1: cycles/packet by stage: rx 20.5, hash+lookup 30.0, loop 1.0 (sum 51.5)"
+            ),
+            Some(vec![
+                ("rx".to_string(), 20.5),
+                ("hash+lookup".to_string(), 30.0),
+                ("loop".to_string(), 1.0)
+            ])
+        );
+        assert_eq!(stage_cycles("  lcore 1: CPU cycles/packet=119.93"), None);
     }
 }

@@ -259,6 +259,41 @@ fn ratios(rows: &[Row]) -> Vec<Ratio> {
     out
 }
 
+/// Writes the comparison's capture of `flows` flows under `scratch` and the
+/// setup every contender runs it with (also the cycle budget's, `budget`).
+pub fn capture_setup(flows: u32, scratch: &Path) -> anyhow::Result<Setup> {
+    let spec = CAPTURES
+        .iter()
+        .find(|c| c.flows == flows)
+        .with_context(|| format!("no capture of {flows} flows"))?;
+    let capture = scratch.join(format!("flows{flows}.pcap"));
+    eprintln!(
+        "flowlift-perf: writing a capture of {flows} flows, {} packets",
+        spec.packets
+    );
+    generate(
+        &TrafficSpec {
+            flows,
+            packets: spec.packets,
+            dst_macs: vec![VF_MAC],
+            frame_len: 60,
+            seed: 42,
+            ..TrafficSpec::default()
+        },
+        &capture,
+    )?;
+    let mbufs = u32::try_from(spec.packets + MBUF_ROOM).context("mbuf count")?;
+    Ok(Setup {
+        capture,
+        packets: spec.packets,
+        mbufs,
+        memory_mb: memory_mb(mbufs),
+        descriptors: 1024,
+        burst: 32,
+        vf_mac: VF_MAC.to_string(),
+    })
+}
+
 /// Runs the comparison and writes `forward.csv` and `forward.md` under `out`.
 /// With `quick`, the 1M capture is skipped and any contender that fails where it
 /// is expected to run makes the whole run fail (after the table is written).
@@ -295,32 +330,8 @@ pub fn run(
     let mut failures = Vec::new();
     for spec in &captures {
         let flows = spec.flows;
-        let capture = scratch.join(format!("flows{flows}.pcap"));
-        eprintln!(
-            "flowlift-perf: writing a capture of {flows} flows, {} packets",
-            spec.packets
-        );
-        generate(
-            &TrafficSpec {
-                flows,
-                packets: spec.packets,
-                dst_macs: vec![VF_MAC],
-                frame_len: 60,
-                seed: 42,
-                ..TrafficSpec::default()
-            },
-            &capture,
-        )?;
-        let mbufs = u32::try_from(spec.packets + MBUF_ROOM).context("mbuf count")?;
-        let setup = Setup {
-            capture: capture.clone(),
-            packets: spec.packets,
-            mbufs,
-            memory_mb: memory_mb(mbufs),
-            descriptors: 1024,
-            burst: 32,
-            vf_mac: VF_MAC.to_string(),
-        };
+        let setup = capture_setup(flows, &scratch)?;
+        let capture = setup.capture.clone();
         let mut per: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); CONTENDERS.len()];
         let mut not_run: Vec<Option<String>> =
             CONTENDERS.iter().map(|c| c.cannot_run(&setup)).collect();

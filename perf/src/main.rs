@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 mod all;
+mod budget;
 mod capture;
 mod contenders;
 mod control_rig;
@@ -99,6 +100,27 @@ enum Command {
         #[arg(long, default_value = "perf/results")]
         out: PathBuf,
     },
+    /// The software path's cycle budget, stage by stage: flowlift built with
+    /// its `stage-cycles` probes (into target/stage-cycles) on the forward
+    /// comparison's 10K and 1M captures.
+    Budget {
+        /// Runs per build and capture (medians and min-max of these).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// One-second samples per run (first and last are dropped).
+        #[arg(long, default_value_t = 6)]
+        seconds: usize,
+        /// One run of 3 s on the 10K capture only.
+        #[arg(long)]
+        quick: bool,
+        /// Another flowlift built with stage-cycles (an older commit's), run
+        /// interleaved with this tree's: before and after, side by side.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Where CSV and Markdown results go.
+        #[arg(long, default_value = "perf/results")]
+        out: PathBuf,
+    },
     /// The paper's Fig. 2/6: 1..12 VF ports (the NIC model's representors),
     /// each with an equal share of Zipf traffic; worker busy share and
     /// delivered vs offered Mpps with offload (rte_flow) off and on, the
@@ -130,6 +152,20 @@ fn main() -> anyhow::Result<()> {
             forward::run(runs, seconds, quick, &flows, &out).map(|_| ())
         }
         Command::Offload { runs, quick, out } => offload::run(runs, quick, true, &out).map(|_| ()),
+        Command::Budget {
+            runs,
+            seconds,
+            quick,
+            baseline,
+            out,
+        } => {
+            let (runs, seconds) = if quick {
+                (1, 3)
+            } else {
+                (runs.max(1), seconds.max(3))
+            };
+            budget::run(runs, seconds, quick, baseline.as_deref(), &out).map(|_| ())
+        }
         Command::All { quick, only, out } => all::run(quick, &only, &out),
         Command::OvsOffload { quick, out } => ovs_offload::run(quick, &out),
         Command::Vfs { quick, out } => {
