@@ -19,12 +19,13 @@ use clap::ValueEnum;
 use crate::forward::machine;
 use crate::samples::{summarize, Summary};
 use crate::summary::{self, Ratio};
-use crate::{control_rig, effect, forward, offload, scale, timing, vfs};
+use crate::{budget, control_rig, effect, forward, offload, scale, timing, vfs};
 
 /// The benchmarks, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Section {
     Forward,
+    Budget,
     Offload,
     Vfs,
     Effect,
@@ -32,8 +33,9 @@ pub enum Section {
     Timing,
 }
 
-const ALL: [Section; 6] = [
+const ALL: [Section; 7] = [
     Section::Forward,
+    Section::Budget,
     Section::Offload,
     Section::Vfs,
     Section::Effect,
@@ -45,6 +47,7 @@ impl Section {
     fn name(self) -> &'static str {
         match self {
             Section::Forward => "forward",
+            Section::Budget => "budget",
             Section::Offload => "offload",
             Section::Vfs => "vfs",
             Section::Effect => "effect",
@@ -87,7 +90,9 @@ pub fn run(quick: bool, only: &[Section], out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let sections: Vec<Section> = ALL
         .into_iter()
-        .filter(|s| only.is_empty() || only.contains(s))
+        // The budget builds a second flowlift (with stage-cycles, a whole
+        // release build on a clean machine): quick runs it only when named.
+        .filter(|s| only.contains(s) || (only.is_empty() && !(quick && *s == Section::Budget)))
         .collect();
     let mut ratios: Vec<Ratio> = Vec::new();
     let mut done: Vec<Done> = Vec::new();
@@ -106,6 +111,7 @@ pub fn run(quick: bool, only: &[Section], out: &Path) -> anyhow::Result<()> {
                     forward::run(3, 5, false, &[], out)
                 }
             }
+            Section::Budget => budget::run(if quick { 1 } else { 3 }, 5, quick, None, out),
             // The shared-CPU run only shows a placement to avoid; quick skips it.
             Section::Offload => offload::run(3, quick, !quick, out),
             Section::Vfs => vfs::run(
