@@ -69,12 +69,14 @@ pub fn memory_mb(mbufs: u32) -> u32 {
     ((pool + 1536).div_ceil(1024) * 1024) as u32
 }
 
-const CONTENDERS: [Contender; 6] = [
+const CONTENDERS: [Contender; 7] = [
     Contender::Flowlift,
     Contender::Testpmd("io"),
     Contender::Testpmd("macswap"),
     // Swaps MACs, IPs and L4 ports: the testpmd mode that reads a 5-tuple.
     Contender::Testpmd("5tswap"),
+    // Exact 5-tuple match in rte_hash: DPDK's own take on flowlift's lookup.
+    Contender::L3fwd,
     Contender::Ovs(Rules::InPort),
     Contender::Ovs(Rules::FiveTuple),
 ];
@@ -229,7 +231,7 @@ fn chart(rows: &[Row], runs: usize, path: &Path) -> anyhow::Result<()> {
     right.legend = SeriesLabelPosition::UpperLeft;
     plot::draw(
         path,
-        &format!("Forwarding on one lcore: flowlift vs testpmd and OVS-DPDK (median of {runs} runs, min-max bars)"),
+        &format!("Forwarding on one lcore: flowlift vs testpmd, l3fwd -E and OVS-DPDK (median of {runs} runs, min-max bars)"),
         &[left, right],
         1500,
     )
