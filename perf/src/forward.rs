@@ -237,6 +237,17 @@ fn chart(rows: &[Row], runs: usize, path: &Path) -> anyhow::Result<()> {
     )
 }
 
+/// The least flowlift / peer rate the fast-path issue sets as a goal, so that
+/// the summary says whether a run met it: l3fwd -E, DPDK's own exact-match
+/// forwarder, is the nearest peer of flowlift's software path.
+fn goal(peer: Contender, flows: u32) -> Option<f64> {
+    match (peer, flows) {
+        (Contender::L3fwd, 10_000) => Some(1.3),
+        (Contender::L3fwd, 1_000_000) => Some(1.5),
+        _ => None,
+    }
+}
+
 /// flowlift's rate over each peer's, per capture, for the summary.
 fn ratios(rows: &[Row]) -> Vec<Ratio> {
     let mut out = Vec::new();
@@ -246,7 +257,14 @@ fn ratios(rows: &[Row]) -> Vec<Ratio> {
             .find(|o| o.flows == r.flows && o.contender == Contender::Flowlift)
             .and_then(Row::mpps);
         let value = match (ours, r.mpps(), &r.outcome) {
-            (Some(o), Some(m), _) => format!("{:.2}", o / m),
+            (Some(o), Some(m), _) => match goal(r.contender, r.flows) {
+                Some(g) => format!(
+                    "{:.2} (goal >= {g:.1}: {})",
+                    o / m,
+                    if o / m >= g { "met" } else { "not met" }
+                ),
+                None => format!("{:.2}", o / m),
+            },
             (_, _, Outcome::NotRun(why)) => {
                 format!("not run: {}", why.chars().take(60).collect::<String>())
             }
@@ -475,4 +493,44 @@ pub fn run(
         );
     }
     Ok(ratios)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ran(flows: u32, contender: Contender, mpps: f64) -> Row {
+        let s = summarize(&[mpps]);
+        Row {
+            flows,
+            contender,
+            outcome: Outcome::Ran {
+                mpps: s,
+                cycles: None,
+                runs: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn the_l3fwd_ratio_says_whether_the_goal_was_met() {
+        let rows = [
+            ran(10_000, Contender::Flowlift, 9.0),
+            ran(10_000, Contender::L3fwd, 6.0),
+            ran(10_000, Contender::Testpmd("io"), 18.0),
+            ran(1_000_000, Contender::Flowlift, 7.0),
+            ran(1_000_000, Contender::L3fwd, 5.0),
+        ];
+        let r = ratios(&rows);
+        let value = |what: &str| r.iter().find(|x| x.what == what).unwrap().value.clone();
+        assert_eq!(
+            value("flowlift / l3fwd -E Mpps, 10000 flows"),
+            "1.50 (goal >= 1.3: met)"
+        );
+        assert_eq!(value("flowlift / testpmd io Mpps, 10000 flows"), "0.50");
+        assert_eq!(
+            value("flowlift / l3fwd -E Mpps, 1000000 flows"),
+            "1.40 (goal >= 1.5: not met)"
+        );
+    }
 }
