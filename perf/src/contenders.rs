@@ -1,6 +1,6 @@
 //! Running one contender on one capture: flowlift, dpdk-testpmd in a forwarding
-//! mode, or OVS-DPDK (see `ovs.rs`), each on lcores 0 (main) and 1 (the one
-//! forwarding core), the capture
+//! mode, DPDK's l3fwd -E (see `l3fwd.rs`) or OVS-DPDK (see `ovs.rs`), each on
+//! lcores 0 (main) and 1 (the one forwarding core; l3fwd on lcore 1 alone), the capture
 //! replayed from memory by `net_pcap` (`infinite_rx=1`) into a `net_null` sink,
 //! with the same mbuf count, descriptors and burst. Their per-second output is
 //! read as it streams; after enough samples the process gets SIGINT.
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::l3fwd;
 use crate::ovs::{self, Rules};
 
 /// What every contender shares.
@@ -34,6 +35,8 @@ pub struct Setup {
 pub enum Contender {
     Flowlift,
     Testpmd(&'static str),
+    /// DPDK's l3fwd in exact-match mode, one rule per flow.
+    L3fwd,
     Ovs(Rules),
 }
 
@@ -43,6 +46,7 @@ impl Contender {
         match self {
             Contender::Flowlift => "flowlift (offload off)".into(),
             Contender::Testpmd(mode) => format!("testpmd {mode}"),
+            Contender::L3fwd => "l3fwd -E".into(),
             Contender::Ovs(Rules::InPort) => "OVS-DPDK in_port".into(),
             Contender::Ovs(Rules::FiveTuple) => "OVS-DPDK 5-tuple".into(),
         }
@@ -53,7 +57,7 @@ impl Contender {
     pub fn cannot_run(self, setup: &Setup) -> Option<String> {
         match self {
             Contender::Ovs(_) => ovs::cannot_run(setup),
-            Contender::Flowlift | Contender::Testpmd(_) => None,
+            Contender::Flowlift | Contender::Testpmd(_) | Contender::L3fwd => None,
         }
     }
 }
@@ -212,6 +216,7 @@ pub fn run(
             };
             return ovs::run(rules, setup, samples, scratch, tag, RUN_TIMEOUT);
         }
+        Contender::L3fwd => return l3fwd::run(setup, samples, scratch, RUN_TIMEOUT),
         Contender::Flowlift => {
             let cfg = flowlift_config(setup, scratch)?;
             let mut c = Command::new(flowlift);
@@ -262,7 +267,9 @@ pub fn run(
         let sample = match contender {
             Contender::Flowlift => flowlift_sample(&line),
             Contender::Testpmd(_) => parser.line(&line),
-            Contender::Ovs(_) => unreachable!("OVS is run by ovs::run"),
+            Contender::Ovs(_) | Contender::L3fwd => {
+                unreachable!("OVS and l3fwd are run by their own modules")
+            }
         };
         if let Some(mpps) = sample {
             // Rates before forwarding starts (testpmd's first periods) are not samples.

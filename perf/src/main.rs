@@ -14,6 +14,8 @@ mod control_rig;
 mod effect;
 mod flowlift_run;
 mod forward;
+mod l3fwd;
+mod l3fwd_build;
 mod offload;
 mod ovs;
 mod ovs_offload;
@@ -21,6 +23,7 @@ mod plot;
 mod samples;
 mod scale;
 mod summary;
+mod telemetry;
 mod timing;
 mod vfs;
 
@@ -51,8 +54,9 @@ enum Command {
         #[arg(long, default_value = "perf/results")]
         out: PathBuf,
     },
-    /// Forwarding Mpps on one worker lcore: flowlift vs dpdk-testpmd (io, macswap)
-    /// and OVS-DPDK (in_port rule, exact 5-tuple rules) on the same captures and
+    /// Forwarding Mpps on one worker lcore: flowlift vs dpdk-testpmd (io,
+    /// macswap, 5tswap), DPDK's l3fwd -E (exact 5-tuple rules in rte_hash) and
+    /// OVS-DPDK (in_port rule, exact 5-tuple rules) on the same captures and
     /// virtual devices.
     Forward {
         /// Runs per contender and capture (medians of these are reported).
