@@ -157,6 +157,11 @@ device = "net_null1,no-rx=1"
 [offload]
 # The software path alone, as the peers have it.
 backend = "none"
+[control]
+# Its own socket and no /metrics: a run never meets another flowlift on the
+# machine (a demo, a test), nor the default port 9464.
+socket = "{sock}"
+metrics = ""
 "#,
         pid = std::process::id(),
         mem = setup.memory_mb,
@@ -165,6 +170,7 @@ backend = "none"
         mbufs = setup.mbufs,
         cap = setup.capture.display(),
         mac = setup.vf_mac,
+        sock = dir.join("flowlift.sock").display(),
     );
     std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
     Ok(path)
