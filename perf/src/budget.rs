@@ -13,12 +13,11 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::Context;
 
 use crate::contenders::{self, Contender};
-use crate::forward::{capture_setup, machine};
+use crate::forward::{build_flowlift, capture_setup, machine};
 use crate::samples::{steady, summarize, Summary};
 use crate::summary::Ratio;
 
@@ -86,35 +85,14 @@ impl Measured {
 /// Builds flowlift with `stage-cycles` into `target/stage-cycles` and returns
 /// the binary's path.
 fn build_probed_flowlift() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("flowlift-perf: building flowlift with stage-cycles (target/stage-cycles)");
-    let out = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "flowlift-control",
-            "--bin",
-            "flowlift",
-            "--features",
-            "stage-cycles",
-            "--target-dir",
-            "target/stage-cycles",
-            "--message-format=json-render-diagnostics",
-        ])
-        .output()
-        .context("run cargo build")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "building flowlift with stage-cycles failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "flowlift")
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .context("cargo did not report the flowlift executable")
+    build_flowlift(&[
+        "--features",
+        "stage-cycles",
+        "--target-dir",
+        "target/stage-cycles",
+    ])
+    .context("flowlift with stage-cycles")
 }
 
 /// Runs the budget and writes `budget.csv` and `budget.md` under `out`.

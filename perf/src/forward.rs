@@ -89,11 +89,13 @@ pub fn flowlift_binary() -> anyhow::Result<PathBuf> {
     if let Some(p) = BUILT.get() {
         return Ok(p.clone());
     }
-    let p = build_flowlift()?;
+    let p = build_flowlift(&[])?;
     Ok(BUILT.get_or_init(|| p).clone())
 }
 
-fn build_flowlift() -> anyhow::Result<PathBuf> {
+/// Builds the release `flowlift` binary with `extra` cargo arguments (the
+/// budget's features and target directory) and returns its path.
+pub fn build_flowlift(extra: &[&str]) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args([
@@ -105,6 +107,7 @@ fn build_flowlift() -> anyhow::Result<PathBuf> {
             "flowlift",
             "--message-format=json-render-diagnostics",
         ])
+        .args(extra)
         .output()
         .context("run cargo build")?;
     anyhow::ensure!(
