@@ -1356,14 +1356,15 @@ impl Config {
     pub fn memory_at_start(&self) -> Vec<MemoryUse> {
         use flowlift_dataplane::flow::{FlowId, KeyV4, KeyV6};
         use flowlift_dataplane::flowstate::{FlowCounter, FlowEvent};
+        use flowlift_dataplane::policy::FlowAction;
         use flowlift_dataplane::table::CuckooTable;
         use std::mem::size_of;
         let dp = &self.dataplane;
         let workers = dp.worker_lcores.len() as u64;
-        // Per flow slot, beside the table: its counters and cached action,
-        // its first-seen stamp, and its place in the list of flows whose
-        // event waits for room.
-        let per_slot = (size_of::<FlowCounter>() + size_of::<u64>() + size_of::<FlowId>()) as u64;
+        // Per flow slot, beside the table: its counters, its cached action,
+        // and its place in the list of flows whose event waits for room.
+        let per_slot =
+            (size_of::<FlowCounter>() + size_of::<FlowAction>() + size_of::<FlowId>()) as u64;
         // Sizes past the table's limit are refused anyway; count them as too
         // large for any machine.
         let table = |bytes: Option<usize>, capacity: Option<usize>| match (bytes, capacity) {

@@ -190,10 +190,8 @@ impl Rig {
     /// NIC by hand, and sends `hw` packets through its rule.
     fn offloaded_flow(&mut self, src: u8, sw: u64, hw: u64) {
         let id = FlowId(u32::from(src));
-        self.workers[0]
-            .counters
-            .start(id, FlowAction::Forward(PortIdx(1)), self.now);
         let c = self.workers[0].counters.get(id).unwrap();
+        c.reset(self.now);
         for _ in 0..sw {
             c.count(100, self.now + 1);
         }
@@ -212,7 +210,7 @@ impl Rig {
     /// The worker reports flow `src`'s end (idle).
     fn end(&mut self, src: u8) {
         let id = FlowId(u32::from(src));
-        let counters = self.workers[0].counters.snapshot(id).unwrap();
+        let counters = self.workers[0].counters.get(id).unwrap().snapshot();
         self.announce
             .send(FlowEvent::Ended {
                 id,

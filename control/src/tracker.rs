@@ -133,8 +133,8 @@ mod tests {
         let off = FlowOffload::new(crate::config::OffloadChoice::Auto);
         t.on_new(0, FlowId(1), key, FlowAction::Forward(PortIdx(1)), off);
         t.on_new(0, FlowId(2), key, FlowAction::Forward(PortIdx(1)), off);
-        counters[0].start(FlowId(1), FlowAction::Forward(PortIdx(1)), 100);
-        counters[0].start(FlowId(2), FlowAction::Forward(PortIdx(1)), 900);
+        counters[0].get(FlowId(1)).unwrap().reset(100);
+        counters[0].get(FlowId(2)).unwrap().reset(900);
         assert_eq!(
             t.idle_flows(1000, 500, 300, &counters),
             vec![(0, FlowId(1), 500)]

@@ -8,28 +8,22 @@
 //! packet apart, never wrong. Slots are indexed by [`FlowId`] and reset by the
 //! worker when it (re)uses an id, after announcing the old flow's end.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::flow::{FlowId, FlowKey};
 use crate::policy::FlowAction;
 use crate::stats::bump;
 
-/// What every packet of a flow touches: its counters and its cached action,
-/// in one half of a cache line (two flows per line). The first-seen stamp,
-/// written once per flow, lives apart ([`FlowCounters`]).
+/// One flow's counters. 32 bytes: two flows per cache line.
 #[derive(Debug, Default)]
 #[repr(C, align(32))]
 pub struct FlowCounter {
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
-    /// TSC of the flow's latest packet.
+    /// TSC of the flow's first and latest packet.
+    pub first_seen: AtomicU64,
     pub last_seen: AtomicU64,
-    /// The flow's action ([`FlowAction::to_bits`]): the worker reads it with
-    /// the counters it bumps, not from a line of its own.
-    action: AtomicU32,
 }
-
-const _: () = assert!(std::mem::size_of::<FlowCounter>() == 32);
 
 /// A copy of a flow's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,19 +43,29 @@ impl FlowCounter {
         self.last_seen.store(now, Relaxed);
     }
 
-    /// The flow's cached action.
-    #[inline(always)]
-    pub fn action(&self) -> FlowAction {
-        FlowAction::from_bits(self.action.load(Relaxed))
+    /// Starts a new flow in this slot (worker only).
+    pub fn reset(&self, now: u64) {
+        self.packets.store(0, Relaxed);
+        self.bytes.store(0, Relaxed);
+        self.first_seen.store(now, Relaxed);
+        self.last_seen.store(now, Relaxed);
+    }
+
+    /// Reads the counters.
+    pub fn snapshot(&self) -> FlowSnapshot {
+        FlowSnapshot {
+            packets: self.packets.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            first_seen: self.first_seen.load(Relaxed),
+            last_seen: self.last_seen.load(Relaxed),
+        }
     }
 }
 
-/// Every flow slot of one worker, preallocated: the hot counters and, apart,
-/// each flow's first-seen stamp.
+/// Every flow slot of one worker, preallocated.
 #[derive(Debug)]
 pub struct FlowCounters {
     slots: Box<[FlowCounter]>,
-    first_seen: Box<[AtomicU64]>,
 }
 
 impl FlowCounters {
@@ -69,37 +73,13 @@ impl FlowCounters {
     pub fn new(n: usize) -> Self {
         FlowCounters {
             slots: (0..n).map(|_| FlowCounter::default()).collect(),
-            first_seen: (0..n).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
-    /// The hot slot of `id`: counters and action.
+    /// The slot of `id`.
     #[inline(always)]
     pub fn get(&self, id: FlowId) -> Option<&FlowCounter> {
         self.slots.get(id.index())
-    }
-
-    /// Starts a new flow with `action` in slot `id`, first seen at `now`
-    /// (worker only).
-    pub fn start(&self, id: FlowId, action: FlowAction, now: u64) {
-        if let (Some(c), Some(first)) = (self.get(id), self.first_seen.get(id.index())) {
-            c.packets.store(0, Relaxed);
-            c.bytes.store(0, Relaxed);
-            c.last_seen.store(now, Relaxed);
-            c.action.store(action.to_bits(), Relaxed);
-            first.store(now, Relaxed);
-        }
-    }
-
-    /// Reads slot `id`'s counters.
-    pub fn snapshot(&self, id: FlowId) -> Option<FlowSnapshot> {
-        let c = self.get(id)?;
-        Some(FlowSnapshot {
-            packets: c.packets.load(Relaxed),
-            bytes: c.bytes.load(Relaxed),
-            first_seen: self.first_seen.get(id.index())?.load(Relaxed),
-            last_seen: c.last_seen.load(Relaxed),
-        })
     }
 
     /// Number of slots.
@@ -167,29 +147,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counters_count_and_restart() {
-        use crate::policy::DropCause;
-        use crate::PortIdx;
+    fn counters_count_and_reset() {
         let c = FlowCounters::new(4);
-        c.start(FlowId(3), FlowAction::Forward(PortIdx(2)), 100);
         let slot = c.get(FlowId(3)).unwrap();
+        slot.reset(100);
         slot.count(60, 150);
         slot.count(40, 170);
         assert_eq!(
-            c.snapshot(FlowId(3)),
-            Some(FlowSnapshot {
+            slot.snapshot(),
+            FlowSnapshot {
                 packets: 2,
                 bytes: 100,
                 first_seen: 100,
                 last_seen: 170
-            })
+            }
         );
-        assert_eq!(slot.action(), FlowAction::Forward(PortIdx(2)));
         assert!(c.get(FlowId(4)).is_none());
-        assert_eq!(c.snapshot(FlowId(4)), None);
-        c.start(FlowId(3), FlowAction::Drop(DropCause::Rule), 200);
-        assert_eq!(c.snapshot(FlowId(3)).unwrap().packets, 0);
-        assert_eq!(c.snapshot(FlowId(3)).unwrap().first_seen, 200);
-        assert_eq!(slot.action(), FlowAction::Drop(DropCause::Rule));
+        slot.reset(200);
+        assert_eq!(slot.snapshot().packets, 0);
     }
 }

@@ -33,48 +33,6 @@ pub enum DropCause {
     L2(DropReason),
 }
 
-/// [`FlowAction::to_bits`]' kinds, in its upper half.
-const FORWARD_BITS: u32 = 0;
-const FLOOD_BITS: u32 = 1 << 16;
-const DROP_RULE_BITS: u32 = 2 << 16;
-const DROP_RUNT_BITS: u32 = 3 << 16;
-const DROP_UNKNOWN_UNICAST_BITS: u32 = 4 << 16;
-const DROP_GROUP_BITS: u32 = 5 << 16;
-
-impl FlowAction {
-    /// As one word (the kind in the upper half, the port in the lower), so
-    /// that it can sit in a flow's shared counter slot as an atomic.
-    #[inline(always)]
-    pub fn to_bits(self) -> u32 {
-        match self {
-            FlowAction::Forward(p) => FORWARD_BITS | u32::from(p.0),
-            FlowAction::Flood => FLOOD_BITS,
-            FlowAction::Drop(DropCause::Rule) => DROP_RULE_BITS,
-            FlowAction::Drop(DropCause::L2(DropReason::Runt)) => DROP_RUNT_BITS,
-            FlowAction::Drop(DropCause::L2(DropReason::UnknownUnicast)) => {
-                DROP_UNKNOWN_UNICAST_BITS
-            }
-            FlowAction::Drop(DropCause::L2(DropReason::Group)) => DROP_GROUP_BITS,
-        }
-    }
-
-    /// The action [`FlowAction::to_bits`] gave `bits`. Every word decodes:
-    /// one no encoding gives is a rule drop (the safe reading).
-    #[inline(always)]
-    pub fn from_bits(bits: u32) -> FlowAction {
-        match bits & 0xffff_0000 {
-            FORWARD_BITS => FlowAction::Forward(PortIdx(bits as u16)),
-            FLOOD_BITS => FlowAction::Flood,
-            DROP_RUNT_BITS => FlowAction::Drop(DropCause::L2(DropReason::Runt)),
-            DROP_UNKNOWN_UNICAST_BITS => {
-                FlowAction::Drop(DropCause::L2(DropReason::UnknownUnicast))
-            }
-            DROP_GROUP_BITS => FlowAction::Drop(DropCause::L2(DropReason::Group)),
-            _ => FlowAction::Drop(DropCause::Rule),
-        }
-    }
-}
-
 impl From<Verdict> for FlowAction {
     fn from(v: Verdict) -> Self {
         match v {
@@ -270,26 +228,6 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn actions_round_trip_through_their_bits() {
-        let all = [
-            FlowAction::Forward(PortIdx(0)),
-            FlowAction::Forward(PortIdx(u16::MAX)),
-            FlowAction::Flood,
-            FlowAction::Drop(DropCause::Rule),
-            FlowAction::Drop(DropCause::L2(DropReason::Runt)),
-            FlowAction::Drop(DropCause::L2(DropReason::UnknownUnicast)),
-            FlowAction::Drop(DropCause::L2(DropReason::Group)),
-        ];
-        for a in all {
-            assert_eq!(FlowAction::from_bits(a.to_bits()), a);
-        }
-        assert_eq!(
-            FlowAction::from_bits(u32::MAX),
-            FlowAction::Drop(DropCause::Rule)
-        );
-    }
     use crate::flow::{KeyV4, KeyV6, NO_VLAN};
     use crate::l2::MissAction;
 

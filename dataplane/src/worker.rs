@@ -26,10 +26,8 @@ use crate::table::{CuckooTable, TableFull};
 use crate::wire::{self, ParseError};
 use crate::PortIdx;
 
-/// Most packets handled per burst (the burst arrays' size). A power of two,
-/// so that an index masked by `MAX_BURST - 1` needs no bounds check.
+/// Most packets handled per burst (the burst arrays' size).
 const MAX_BURST: usize = 64;
-const _: () = assert!(MAX_BURST.is_power_of_two());
 
 /// How many packets ahead of the parse their headers are prefetched.
 const PREFETCH_AHEAD: usize = 4;
@@ -99,19 +97,14 @@ pub struct WorkerSetup<C: Clock = fn() -> u64> {
 struct Flows {
     v4: CuckooTable<KeyV4>,
     v6: CuckooTable<KeyV6>,
+    /// Each live flow's cached action, by global id.
+    actions: Box<[FlowAction]>,
     counters: Arc<FlowCounters>,
 }
 
 impl Flows {
     fn v6_base(&self) -> u32 {
         self.v4.capacity() as u32
-    }
-
-    /// A live flow's cached action (it sits in the flow's counter slot).
-    fn action(&self, id: FlowId) -> FlowAction {
-        self.counters
-            .get(id)
-            .map_or(FlowAction::Drop(DropCause::Rule), |c| c.action())
     }
 
     fn key(&self, id: FlowId) -> Option<FlowKey> {
@@ -212,7 +205,7 @@ impl Events {
                 return;
             };
             if let Some(key) = flows.key(id) {
-                let action = flows.action(id);
+                let action = flows.actions[id.index()];
                 if self
                     .queue
                     .try_send(FlowEvent::New { id, key, action })
@@ -276,6 +269,7 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
             flows: Flows {
                 v4,
                 v6,
+                actions: vec![FlowAction::Drop(DropCause::Rule); slots].into_boxed_slice(),
                 counters: setup.counters,
             },
             scratch: Scratch::new(),
@@ -348,8 +342,13 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
             .iter()
             .map(move |(id, k)| (FlowId(id.0 + base), FlowKey::V6(*k)));
         v4.chain(v6).map(|(id, key)| {
-            let counters = self.flows.counters.snapshot(id).unwrap_or_default();
-            (id, key, self.flows.action(id), counters)
+            let counters = self
+                .flows
+                .counters
+                .get(id)
+                .map(|c| c.snapshot())
+                .unwrap_or_default();
+            (id, key, self.flows.actions[id.index()], counters)
         })
     }
 
@@ -372,16 +371,17 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
         let Some(key) = self.flows.key(id) else {
             return; // already gone (a repeated command)
         };
-        let Some(counters) = self.flows.counters.snapshot(id) else {
+        let Some(counter) = self.flows.counters.get(id) else {
             return;
         };
+        let counters = counter.snapshot();
         if counters.last_seen > idle_since {
             return; // the flow came back to life since the control core looked
         }
         let ended = FlowEvent::Ended {
             id,
             key,
-            action: self.flows.action(id),
+            action: self.flows.actions[id.index()],
             counters,
             reason: EndReason::Idle,
         };
@@ -550,16 +550,13 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
         let (flows, policy, tx, ports) =
             (&self.flows, &self.policy, &mut self.tx, &self.stats.ports);
         burst.drain_each(|pkt| {
-            // `n <= MAX_BURST`, a power of two: the mask keeps the index in
-            // bounds without a check.
-            let action = match s.plans[i & (MAX_BURST - 1)] {
-                Plan::Flow(id) => match flows.counters.get(id) {
-                    Some(c) => {
+            let action = match s.plans.get(i).copied().unwrap_or(Plan::Raw) {
+                Plan::Flow(id) => {
+                    if let Some(c) = flows.counters.get(id) {
                         c.count(u64::from(pkt.pkt_len()), now);
-                        c.action()
                     }
-                    None => FlowAction::Drop(DropCause::Rule), // ids index the slots
-                },
+                    flows.actions[id.index()]
+                }
                 Plan::Raw => policy.l2().decide(in_port, pkt.first_segment()).into(),
                 Plan::Uncached(action) => action,
             };
@@ -579,13 +576,15 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
     }
 }
 
-/// Starts loading a hit flow's counter slot (counters and action), which the
-/// counting pass touches next: a burst's misses then overlap instead of
-/// stalling one by one.
+/// Starts loading a hit flow's counters and action, which the counting pass
+/// touches next: a burst's misses then overlap instead of stalling one by one.
 #[inline(always)]
 fn prefetch_counter(flows: &Flows, id: FlowId) {
     if let Some(c) = flows.counters.get(id) {
         prefetch(c);
+    }
+    if let Some(a) = flows.actions.get(id.index()) {
+        prefetch(a);
     }
 }
 
@@ -614,7 +613,10 @@ fn settle_miss(
         }
     };
     let action = policy.classify(&key, frame);
-    flows.counters.start(id, action, now);
+    flows.actions[id.index()] = action;
+    if let Some(c) = flows.counters.get(id) {
+        c.reset(now);
+    }
     bump(&stats.flows_created, 1);
     events.new_flow(id, key, action, stats);
     Plan::Flow(id)

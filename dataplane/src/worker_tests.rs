@@ -164,7 +164,7 @@ fn forwards_every_frame_to_its_vf_in_order_and_counts_each_flow() {
     assert_eq!(r.worker.flow_count(), 20);
     let mut packets = 0;
     for (id, key) in &flows {
-        let c = r.counters.snapshot(*id).unwrap();
+        let c = r.counters.get(*id).unwrap().snapshot();
         assert_eq!(c.packets, 10, "{key}");
         packets += c.packets;
     }
@@ -278,7 +278,7 @@ fn a_full_table_still_forwards_uncached_and_counts_table_full() {
     assert_eq!(r.stats.table_full.load(Relaxed), 80 - 2 * cap);
     let counted: u64 = new_flows(&r.events)
         .iter()
-        .map(|(id, _)| r.counters.snapshot(*id).unwrap().packets)
+        .map(|(id, _)| r.counters.get(*id).unwrap().snapshot().packets)
         .sum();
     assert_eq!(counted + r.stats.table_full.load(Relaxed), 80);
 }
@@ -550,8 +550,8 @@ fn a_metered_port_gets_its_rate_and_the_rest_is_counted_as_meter_drops() {
     assert_eq!((t[2].tx_packets, t[2].drop_meter), (20, 0), "vf2 not");
     // The flows keep every packet they sent, delivered or not.
     let counted: u64 = (0..64)
-        .filter_map(|i| r.counters.snapshot(FlowId(i)))
-        .map(|c| c.packets)
+        .filter_map(|i| r.counters.get(FlowId(i)))
+        .map(|c| c.snapshot().packets)
         .sum();
     assert_eq!(counted, 40);
 }
@@ -608,7 +608,7 @@ fn jumbo_frames_in_chained_buffers_become_flows_counted_by_their_whole_length() 
             .iter()
             .find(|f| crate::wire::parse(f).map(|p| p.key.src()) == Ok(key.src()))
             .unwrap();
-        let c = r.counters.snapshot(*id).unwrap();
+        let c = r.counters.get(*id).unwrap().snapshot();
         assert_eq!(c.packets, rounds as u64, "{key}");
         assert_eq!(c.bytes, rounds as u64 * frame.len() as u64, "{key}");
     }

@@ -176,7 +176,9 @@ impl Rig {
                 FlowAction::Forward(PortIdx(1)),
                 FlowOffload::new(OffloadChoice::Auto),
             );
-            counters[0].start(FlowId(i), FlowAction::Forward(PortIdx(1)), 0);
+            if let Some(c) = counters[0].get(FlowId(i)) {
+                c.reset(0);
+            }
         }
         let weights: Vec<f64> = (1..=flows).map(|r| f64::from(r).powf(-zipf)).collect();
         let sum: f64 = weights.iter().sum();

@@ -17,11 +17,12 @@
 //! exit waits, by a deadline, once the traffic has stopped.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowlift_dataplane::flow::{FlowId, FlowKey};
-use flowlift_dataplane::flowstate::{FlowCounters, FlowSnapshot};
+use flowlift_dataplane::flowstate::{FlowCounter, FlowCounters};
 use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::PortIdx;
 
@@ -792,7 +793,7 @@ impl Offloader {
         let mut census = Census::default();
         for (&(worker, id), f) in flows.iter_mut() {
             if !std::mem::take(&mut f.off.reading_failed) {
-                self.update_flow(f, sw.get(worker).and_then(|c| c.snapshot(id)), hz, now);
+                self.update_flow(f, sw.get(worker).and_then(|c| c.get(id)), hz, now);
             }
             self.count_in(&mut census, (worker, id), f);
         }
@@ -811,9 +812,11 @@ impl Offloader {
     }
 
     /// One flow's rate, streaks, and the demotion they call for.
-    fn update_flow(&self, f: &mut TrackedFlow, sw: Option<FlowSnapshot>, hz: f64, now: u64) {
+    fn update_flow(&self, f: &mut TrackedFlow, sw: Option<&FlowCounter>, hz: f64, now: u64) {
         let p = &self.params;
-        let (sw_packets, sw_last) = sw.map_or((0, 0), |c| (c.packets, c.last_seen));
+        let (sw_packets, sw_last) = sw.map_or((0, 0), |c| {
+            (c.packets.load(Relaxed), c.last_seen.load(Relaxed))
+        });
         // A NIC that answers counter queries from a cache (mlx5: refreshed
         // once a second) shows the same reading for a whole period however
         // many packets hit the rule: a reading that has not moved since the
@@ -835,7 +838,7 @@ impl Offloader {
             let total = sw_packets + f.off.hw_total().packets;
             if f.off.rated_at_tsc == 0 {
                 // First sight: the flow started at its first packet.
-                f.off.rated_at_tsc = sw.map_or(now, |c| c.first_seen);
+                f.off.rated_at_tsc = sw.map_or(now, |c| c.first_seen.load(Relaxed));
             }
             let span = now.saturating_sub(f.off.rated_at_tsc);
             f.off.rated_at_tsc = now;

@@ -317,11 +317,10 @@ impl Rig {
             FlowAction::Forward(PortIdx(out)),
             FlowOffload::new(choice),
         );
-        self.sw[0].start(
-            FlowId(u32::from(src)),
-            FlowAction::Forward(PortIdx(1)),
-            self.now,
-        );
+        self.sw[0]
+            .get(FlowId(u32::from(src)))
+            .unwrap()
+            .reset(self.now);
     }
 
     /// Flow `src` sends `n` packets of 100 bytes during the next tick, through
@@ -369,12 +368,20 @@ impl Rig {
 
     /// The packets flow `src`'s worker counted.
     fn sw(&self, src: u8) -> u64 {
-        self.sw[0].snapshot(FlowId(u32::from(src))).unwrap().packets
+        self.sw[0]
+            .get(FlowId(u32::from(src)))
+            .unwrap()
+            .snapshot()
+            .packets
     }
 
     /// A flow's packets on all paths: sw + folded + current.
     fn total(&mut self, src: u8) -> u64 {
-        let sw = self.sw[0].snapshot(FlowId(u32::from(src))).unwrap().packets;
+        let sw = self.sw[0]
+            .get(FlowId(u32::from(src)))
+            .unwrap()
+            .snapshot()
+            .packets;
         sw + self
             .flows
             .get_mut((0, FlowId(u32::from(src))))

@@ -111,7 +111,8 @@ pub fn flow_views(keeper: &FlowKeeper, workers: &[WorkerHandle]) -> Vec<FlowView
         .map(|(&(w, id), f)| {
             let sw = workers
                 .get(w)
-                .and_then(|h| h.counters.snapshot(id))
+                .and_then(|h| h.counters.get(id))
+                .map(|c| c.snapshot())
                 .unwrap_or_default();
             let hw = f.off.hw_total();
             FlowView {

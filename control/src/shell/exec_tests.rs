@@ -192,9 +192,7 @@ impl Rig {
     /// Flow `src`, UDP from 10.0.0.`src` on the uplink to vf1, appears.
     fn add(&mut self, src: u8) {
         let id = FlowId(u32::from(src));
-        self.workers[0]
-            .counters
-            .start(id, FlowAction::Forward(PortIdx(1)), self.now);
+        self.workers[0].counters.get(id).unwrap().reset(self.now);
         let key = FlowKey::V4(KeyV4 {
             src: [10, 0, 0, src],
             dst: [192, 168, 0, 1],
