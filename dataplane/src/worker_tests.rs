@@ -229,7 +229,7 @@ fn fragments_the_first_too_are_no_flow_and_go_by_the_mac_table() {
     assert_eq!(r.worker.flow_count(), 1);
     let created = new_flows(&r.events);
     assert_eq!(created.len(), 1);
-    let c = r.counters.snapshot(created[0].0).unwrap();
+    let c = r.counters.get(created[0].0).unwrap().snapshot();
     assert_eq!(c.packets, 1, "the flow holds its whole datagram only");
     let t = totals(&r.stats);
     assert_eq!(t[2].tx_packets, 3, "every frame to vf2 by its MAC");
