@@ -1,4 +1,5 @@
-//! The poll-mode worker: rx_burst -> parse all -> lookup_bulk -> miss handling ->
+//! The poll-mode worker: rx_burst -> parse all (hashing each key and
+//! prefetching its buckets) -> bulk lookup -> miss handling ->
 //! per-flow counters -> per-egress TX batches -> tx_burst.
 //!
 //! Per iteration the worker touches only its own queues, batches, flow table and
@@ -22,7 +23,7 @@ use crate::policy::{DropCause, FlowAction, Policy};
 use crate::stages::{Stage, StageTimer};
 use crate::stats::{bump, PortCounters, WorkerStats};
 use crate::table::simd::prefetch;
-use crate::table::{CuckooTable, TableFull};
+use crate::table::{CuckooTable, KeyHash, TableFull};
 use crate::wire::{self, ParseError};
 use crate::PortIdx;
 
@@ -130,9 +131,11 @@ impl Flows {
 struct Scratch {
     plans: [Plan; MAX_BURST],
     keys4: [KeyV4; MAX_BURST],
+    hashes4: [KeyHash; MAX_BURST],
     at4: [u8; MAX_BURST],
     found4: [Option<FlowId>; MAX_BURST],
     keys6: [KeyV6; MAX_BURST],
+    hashes6: [KeyHash; MAX_BURST],
     at6: [u8; MAX_BURST],
     found6: [Option<FlowId>; MAX_BURST],
 }
@@ -142,9 +145,11 @@ impl Scratch {
         Box::new(Scratch {
             plans: [Plan::Raw; MAX_BURST],
             keys4: [KeyV4::default(); MAX_BURST],
+            hashes4: [KeyHash::default(); MAX_BURST],
             at4: [0; MAX_BURST],
             found4: [None; MAX_BURST],
             keys6: [KeyV6::default(); MAX_BURST],
+            hashes6: [KeyHash::default(); MAX_BURST],
             at6: [0; MAX_BURST],
             found6: [None; MAX_BURST],
         })
@@ -474,12 +479,14 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
                 Ok(parsed) => match parsed.key {
                     FlowKey::V4(mut k) => {
                         k.in_port = in_port.0 as u8;
+                        s.hashes4[n4] = self.flows.v4.hash_key(&k);
                         s.keys4[n4] = k;
                         s.at4[n4] = i as u8;
                         n4 += 1;
                     }
                     FlowKey::V6(mut k) => {
                         k.in_port = in_port.0 as u8;
+                        s.hashes6[n6] = self.flows.v6.hash_key(&k);
                         s.keys6[n6] = k;
                         s.at6[n6] = i as u8;
                         n6 += 1;
@@ -490,13 +497,14 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
         }
         self.timer
             .lap(&self.stats.stages, Stage::Parse, &self.clock);
-        // 2. One bulk lookup per family.
+        // 2. One bulk lookup per family, of the keys hashed (and their buckets
+        // prefetched) as the parse made them.
         self.flows
             .v4
-            .lookup_bulk(&s.keys4[..n4], &mut s.found4[..n4]);
+            .lookup_bulk_hashed(&s.keys4[..n4], &s.hashes4[..n4], &mut s.found4[..n4]);
         self.flows
             .v6
-            .lookup_bulk(&s.keys6[..n6], &mut s.found6[..n6]);
+            .lookup_bulk_hashed(&s.keys6[..n6], &s.hashes6[..n6], &mut s.found6[..n6]);
         self.timer
             .lap(&self.stats.stages, Stage::Lookup, &self.clock);
         // 3. Hits become plans; misses are classified and inserted.

@@ -137,6 +137,11 @@ impl Hashed {
     }
 }
 
+/// A key's hash as one table uses it ([`CuckooTable::hash_key`]): its two
+/// buckets and its tag. Meaningful only for the table that made it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHash(Hashed);
+
 /// The other bucket of an entry in `bucket` with `tag`. An involution:
 /// `alt_bucket(alt_bucket(b, t), t) == b`. The offset is odd, so the two buckets
 /// differ whenever the table has more than one.
@@ -344,29 +349,56 @@ impl<K: TableKey> CuckooTable<K> {
     /// a core's L2 cache (512 KiB) has no misses to hide and is probed key by key
     /// instead, which measured faster there (perf/README.md).
     pub fn lookup_bulk(&self, keys: &[K], out: &mut [Option<FlowId>]) {
-        if self.cache_resident {
-            // Nothing to hide: probe key by key, the primary bucket first, and let
-            // the core overlap the independent probes.
-            for (o, key) in out.iter_mut().zip(keys) {
-                *o = self.lookup(key);
-            }
-            return;
-        }
         for (keys, out) in keys.chunks(BULK_MAX).zip(out.chunks_mut(BULK_MAX)) {
-            self.lookup_chunk(keys, out);
+            let mut hashes = [KeyHash::default(); BULK_MAX];
+            for (h, key) in hashes.iter_mut().zip(keys) {
+                *h = self.hash_key(key);
+            }
+            self.lookup_bulk_hashed(keys, &hashes, out);
         }
     }
 
+    /// `key`'s hash as this table uses it and, on a table larger than the
+    /// cache, a prefetch of both its buckets: what a caller that makes its
+    /// keys one by one (the worker's parse) does as each is made, so that the
+    /// buckets have the rest of the burst's parsing to arrive before
+    /// [`Self::lookup_bulk_hashed`] reads them.
     #[inline(always)]
-    fn lookup_chunk(&self, keys: &[K], out: &mut [Option<FlowId>]) {
-        let mut hashed = [Hashed::default(); BULK_MAX];
-        for (h, key) in hashed.iter_mut().zip(keys) {
-            *h = self.hashed(key);
+    pub fn hash_key(&self, key: &K) -> KeyHash {
+        let h = self.hashed(key);
+        if !self.cache_resident {
             prefetch(self.bucket(h.primary()));
             prefetch(self.bucket(h.alternate()));
         }
+        KeyHash(h)
+    }
+
+    /// [`Self::lookup_bulk`] of keys whose hashes [`Self::hash_key`] gave
+    /// (`hashes[i]` is `keys[i]`'s; as many as the shortest of the three).
+    pub fn lookup_bulk_hashed(&self, keys: &[K], hashes: &[KeyHash], out: &mut [Option<FlowId>]) {
+        if self.cache_resident {
+            // Nothing to hide: probe key by key, the primary bucket first, and let
+            // the core overlap the independent probes.
+            for ((o, key), h) in out.iter_mut().zip(keys).zip(hashes) {
+                *o = self.find(&h.0, key).map(|(_, _, index)| FlowId(index));
+            }
+            return;
+        }
+        for ((keys, hashes), out) in keys
+            .chunks(BULK_MAX)
+            .zip(hashes.chunks(BULK_MAX))
+            .zip(out.chunks_mut(BULK_MAX))
+        {
+            self.lookup_chunk(keys, hashes, out);
+        }
+    }
+
+    /// The bulk lookup's passes over one chunk whose buckets were prefetched
+    /// when the keys were hashed.
+    #[inline(always)]
+    fn lookup_chunk(&self, keys: &[K], hashed: &[KeyHash], out: &mut [Option<FlowId>]) {
         let mut masks = [(0u8, 0u8); BULK_MAX];
-        for (m, h) in masks.iter_mut().zip(&hashed).take(keys.len()) {
+        for ((m, KeyHash(h)), _) in masks.iter_mut().zip(hashed).zip(keys) {
             let primary = self.bucket(h.primary());
             let alternate = self.bucket(h.alternate());
             *m = (
@@ -384,7 +416,7 @@ impl<K: TableKey> CuckooTable<K> {
                 prefetch(key);
             }
         }
-        for (((o, key), h), m) in out.iter_mut().zip(keys).zip(&hashed).zip(&masks) {
+        for (((o, key), KeyHash(h)), m) in out.iter_mut().zip(keys).zip(hashed).zip(&masks) {
             *o = self
                 .match_in(h.primary(), m.0, key)
                 .or_else(|| self.match_in(h.alternate(), m.1, key))
