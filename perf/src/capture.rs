@@ -29,40 +29,39 @@ pub struct FiveTuple {
 /// The 5-tuple of every packet of `capture`, in order. Non-IP or non-TCP/UDP
 /// frames are skipped (the generator writes none).
 pub fn five_tuples(capture: &Path) -> anyhow::Result<Vec<FiveTuple>> {
-    let file = File::open(capture).with_context(|| format!("open {}", capture.display()))?;
-    let mut reader = PcapReader::new(BufReader::with_capacity(1 << 20, file))
-        .with_context(|| format!("read {}", capture.display()))?;
-    let mut tuples = Vec::new();
-    while let Some(pkt) = reader.next_packet() {
-        let pkt = pkt.with_context(|| format!("read {}", capture.display()))?;
-        let Ok(sliced) = SlicedPacket::from_ethernet(&pkt.data) else {
-            continue;
-        };
-        let (src, dst) = match &sliced.net {
-            Some(NetSlice::Ipv4(ip)) => (
-                IpAddr::V4(ip.header().source_addr()),
-                IpAddr::V4(ip.header().destination_addr()),
-            ),
-            Some(NetSlice::Ipv6(ip)) => (
-                IpAddr::V6(ip.header().source_addr()),
-                IpAddr::V6(ip.header().destination_addr()),
-            ),
-            None => continue,
-        };
-        let (tcp, sport, dport) = match &sliced.transport {
-            Some(TransportSlice::Tcp(t)) => (true, t.source_port(), t.destination_port()),
-            Some(TransportSlice::Udp(u)) => (false, u.source_port(), u.destination_port()),
-            _ => continue,
-        };
-        tuples.push(FiveTuple {
-            src,
-            dst,
-            tcp,
-            sport,
-            dport,
-        });
-    }
-    Ok(tuples)
+    Ok(frames(capture)?
+        .iter()
+        .filter_map(|f| five_tuple(f))
+        .collect())
+}
+
+/// A frame's 5-tuple, if it is TCP or UDP over IPv4 or IPv6 (etherparse
+/// reads it: the harness's oracle, not flowlift's parser).
+pub fn five_tuple(frame: &[u8]) -> Option<FiveTuple> {
+    let sliced = SlicedPacket::from_ethernet(frame).ok()?;
+    let (src, dst) = match &sliced.net {
+        Some(NetSlice::Ipv4(ip)) => (
+            IpAddr::V4(ip.header().source_addr()),
+            IpAddr::V4(ip.header().destination_addr()),
+        ),
+        Some(NetSlice::Ipv6(ip)) => (
+            IpAddr::V6(ip.header().source_addr()),
+            IpAddr::V6(ip.header().destination_addr()),
+        ),
+        None => return None,
+    };
+    let (tcp, sport, dport) = match &sliced.transport {
+        Some(TransportSlice::Tcp(t)) => (true, t.source_port(), t.destination_port()),
+        Some(TransportSlice::Udp(u)) => (false, u.source_port(), u.destination_port()),
+        _ => return None,
+    };
+    Some(FiveTuple {
+        src,
+        dst,
+        tcp,
+        sport,
+        dport,
+    })
 }
 
 /// Every frame of `capture`, in order.
@@ -144,17 +143,23 @@ pub fn per_vf_zipf(
 /// Percentage of `packets` that the `k` largest flows carry: with the capture
 /// replayed in a loop, the most a NIC holding `k` rules can carry.
 pub fn top_flows_share(packets: &[FiveTuple], k: usize) -> f64 {
-    if packets.is_empty() {
-        return 0.0;
-    }
     let mut per_flow: HashMap<FiveTuple, u64> = HashMap::new();
     for t in packets {
         *per_flow.entry(*t).or_default() += 1;
     }
-    let mut counts: Vec<u64> = per_flow.into_values().collect();
-    counts.sort_unstable_by(|a, b| b.cmp(a));
-    let top: u64 = counts.iter().take(k).sum();
-    100.0 * top as f64 / packets.len() as f64
+    top_share(per_flow.into_values(), k)
+}
+
+/// Percentage of all the packets of flows of these sizes that the `k`
+/// largest carry (0 without packets).
+pub fn top_share(flow_sizes: impl IntoIterator<Item = u64>, k: usize) -> f64 {
+    let mut sizes: Vec<u64> = flow_sizes.into_iter().collect();
+    let total: u64 = sizes.iter().sum();
+    if total == 0 {
+        return 0.0;
+    }
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    100.0 * sizes.iter().take(k).sum::<u64>() as f64 / total as f64
 }
 
 #[cfg(test)]

@@ -31,11 +31,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use etherparse::{LinkSlice, NetSlice, SlicedPacket, TransportSlice};
 use flowlift_control::traffic::{generate, TrafficSpec};
 use pcap_file::pcap::PcapReader;
 
-use crate::capture::FiveTuple;
+use crate::capture::{five_tuple, top_share, FiveTuple};
 use crate::flowlift_run::{number_after, tail, FinalReport};
 use crate::forward::{flowlift_binary, machine};
 use crate::ovs::{Extra, Ovs};
@@ -199,46 +198,15 @@ impl Flows {
 
     /// Share of the packets the `k` largest flows carry, in %.
     fn top_share(&self, k: usize) -> f64 {
-        let mut n: Vec<u64> = self.counts.values().copied().collect();
-        n.sort_unstable_by(|a, b| b.cmp(a));
-        100.0 * n.iter().take(k).sum::<u64>() as f64 / self.packets.max(1) as f64
+        top_share(self.counts.values().copied(), k)
     }
 }
 
 /// A frame's 5-tuple and the VF of its destination MAC (02:00:00:00:00:0N is
 /// VF N-1, as `gen-traffic` deals them out).
 fn tuple_and_vf(frame: &[u8]) -> Option<(FiveTuple, u8)> {
-    let sliced = SlicedPacket::from_ethernet(frame).ok()?;
-    let vf = match &sliced.link {
-        Some(LinkSlice::Ethernet2(e)) => e.destination()[5].checked_sub(1)?,
-        _ => return None,
-    };
-    let (src, dst) = match &sliced.net {
-        Some(NetSlice::Ipv4(ip)) => (
-            IpAddr::V4(ip.header().source_addr()),
-            IpAddr::V4(ip.header().destination_addr()),
-        ),
-        Some(NetSlice::Ipv6(ip)) => (
-            IpAddr::V6(ip.header().source_addr()),
-            IpAddr::V6(ip.header().destination_addr()),
-        ),
-        None => return None,
-    };
-    let (tcp, sport, dport) = match &sliced.transport {
-        Some(TransportSlice::Tcp(t)) => (true, t.source_port(), t.destination_port()),
-        Some(TransportSlice::Udp(u)) => (false, u.source_port(), u.destination_port()),
-        _ => return None,
-    };
-    Some((
-        FiveTuple {
-            src,
-            dst,
-            tcp,
-            sport,
-            dport,
-        },
-        vf,
-    ))
+    let vf = frame.get(5)?.checked_sub(1)?;
+    Some((five_tuple(frame)?, vf))
 }
 
 // ------------------------------------------------------ the model's counters
