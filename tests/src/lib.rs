@@ -87,6 +87,29 @@ pub fn flowlift(args: &[&str]) -> Output {
         .expect("start flowlift")
 }
 
+/// Runs `flowlift run --config cfg --offload offload --flow-log log` to the
+/// end of a finite wire: it must succeed and say the replay completed.
+/// Returns the run and its standard output.
+pub fn run_to_wire_end(cfg: &Path, offload: &str, log: &Path) -> (Output, String) {
+    let out = flowlift(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--offload",
+        offload,
+        "--flow-log",
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("Stopping (replay complete)"),
+        "the finite wire ends the run\n{}",
+        describe(&out)
+    );
+    (out, stdout)
+}
+
 /// The uplink line of a test config whose uplink `--replay` replaces: a
 /// `net_pcap` on `<dir>/unused.pcap`, which [`replay_config`] creates empty.
 pub fn replaced_uplink(dir: &Path) -> String {

@@ -22,7 +22,7 @@ use flowlift_control::traffic::TrafficSpec;
 use flowlift_tests::model::{self, by_vf, VFS};
 use flowlift_tests::{
     describe, final_counters, flow_log_lines, flowlift, number_after, one_at_a_time, oracle_flows,
-    sum_by_tuple, tuple_of, Tuple,
+    run_to_wire_end, sum_by_tuple, tuple_of, Tuple,
 };
 use std::collections::HashMap;
 
@@ -81,22 +81,7 @@ fn run_exact_ticking(devargs: &str, tick_ms: u32, rx_desc: u16) -> Run {
         &tables(tick_ms, rx_desc),
     );
     let log = dir.path().join("flows.jsonl");
-    let out = flowlift(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--offload",
-        "rte_flow",
-        "--flow-log",
-        log.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", describe(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        stdout.contains("Stopping (replay complete)"),
-        "the finite wire ends the run\n{}",
-        describe(&out)
-    );
+    let (out, stdout) = run_to_wire_end(&cfg, "rte_flow", &log);
     // The probe found what issue 12 asks for, through rte_flow_validate and
     // an indirect action.
     assert!(

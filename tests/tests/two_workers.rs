@@ -30,8 +30,8 @@ use std::path::Path;
 use flowlift_control::traffic::TrafficSpec;
 use flowlift_tests::model::{self, by_vf, VFS};
 use flowlift_tests::{
-    describe, final_counters, flow_log_lines, flowlift, number_after, one_at_a_time, oracle,
-    oracle_flows, tuple_of, write_pcap, Tuple,
+    final_counters, flow_log_lines, number_after, one_at_a_time, oracle, oracle_flows,
+    run_to_wire_end, tuple_of, write_pcap, Tuple,
 };
 
 const LOOPS: u64 = 3;
@@ -163,22 +163,7 @@ fn run(dir: &Path, capture: &Path, offload: &str, devargs: &str, tables: &str) -
     let device = model::uplink(capture, LOOPS) + devargs;
     let cfg = model::config_on_lcores(dir, &device, tables, &WORKERS);
     let log = dir.join(format!("flows-{offload}.jsonl"));
-    let out = flowlift(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--offload",
-        offload,
-        "--flow-log",
-        log.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", describe(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        stdout.contains("Stopping (replay complete)"),
-        "the finite wire ends the run\n{}",
-        describe(&out)
-    );
+    let (_, stdout) = run_to_wire_end(&cfg, offload, &log);
     Run {
         stdout,
         log: flow_log_lines(&log),
