@@ -74,6 +74,8 @@ pub struct RunOptions {
     pub metrics: Option<String>,
     /// Check the config and options, print the EAL command line, stop there.
     pub check_config: bool,
+    /// `--no-mlockall`: leave memory pageable whatever `[eal] mlockall` says.
+    pub no_mlockall: bool,
 }
 
 /// `--offload`, `--max-rules`, `--promote-pps`, `--demote-pps`, `--tick-ms`.
@@ -189,6 +191,9 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
         }
     };
     opts.offload.apply(&mut cfg)?;
+    if opts.no_mlockall {
+        cfg.eal.mlockall = false;
+    }
     if let Some(b) = banner {
         writeln!(out, "{b}")?;
     }
@@ -303,10 +308,28 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     };
     let eal =
         Eal::init(&args).map_err(|e| anyhow::anyhow!("{e} (EAL arguments: {})", args.join(" ")))?;
+    if cfg.eal.mlockall {
+        lock_memory(out)?;
+    }
     let end = ReplayEnd { budget, wire_end };
     let result = run_with_eal(&eal, &cfg, pool, end, opts, &stop, control, out);
     drop(eal);
     result
+}
+
+/// Locks all memory in RAM, as dpdk-testpmd does: EAL's `-m` is faulted in
+/// now, in address order, rather than page by page under the workers (with
+/// `--no-huge` it is ordinary memory; measured in perf/README, "Memory locked
+/// at start-up"). A refusal is said and the run goes on pageable, as
+/// testpmd's does.
+fn lock_memory(out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Err(e) = rte::lock_all_memory() {
+        writeln!(
+            out,
+            "memory not locked (mlockall: {e}): the workers may take page faults; raise the memlock limit (LimitMEMLOCK=infinity, ulimit -l unlimited) or grant CAP_IPC_LOCK, or say [eal] mlockall = false (--no-mlockall)"
+        )?;
+    }
+    Ok(())
 }
 
 /// How a finite replay ends.

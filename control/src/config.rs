@@ -416,7 +416,7 @@ impl From<Miss> for MissAction {
 }
 
 /// `[eal]`
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EalSection {
     /// Extra EAL arguments. flowlift adds the lcore list, `-m`, the port devices
@@ -424,6 +424,19 @@ pub struct EalSection {
     pub args: Vec<String>,
     /// EAL memory in MB (`-m`); 0 sizes it from the mbuf pool.
     pub memory_mb: u32,
+    /// Lock all memory in RAM once EAL is up (`mlockall`, as dpdk-testpmd
+    /// does unless `--no-mlockall`): no page faults on the workers.
+    pub mlockall: bool,
+}
+
+impl Default for EalSection {
+    fn default() -> Self {
+        EalSection {
+            args: Vec::new(),
+            memory_mb: 0,
+            mlockall: true,
+        }
+    }
 }
 
 /// `[dataplane]`
@@ -854,7 +867,7 @@ impl Config {
                     "--no-shconf".into(),
                     "--no-telemetry".into(),
                 ],
-                memory_mb: 0,
+                ..EalSection::default()
             },
             dataplane: DataplaneSection::default(),
             ports,

@@ -49,6 +49,23 @@ fn the_example_config_in_the_repository_is_valid() {
     );
     assert_eq!(c.offload_policies.len(), 2);
     assert!(c.ports[2].rate_limit.is_some());
+    assert_eq!(
+        c.eal,
+        EalSection {
+            args: c.eal.args.clone(),
+            ..EalSection::default()
+        },
+        "the example shows the defaults"
+    );
+}
+
+#[test]
+fn memory_is_locked_unless_the_config_says_not() {
+    let with = |eal: &str| Config::parse(&format!("[eal]\n{eal}\n{GOOD}"), "t.toml").unwrap();
+    assert!(with("").eal.mlockall, "locked by default, as testpmd");
+    assert!(!with("mlockall = false").eal.mlockall);
+    let e = err("[eal]\nmlockall = 1\n");
+    assert!(e.contains("mlockall"), "{e}");
 }
 
 #[test]

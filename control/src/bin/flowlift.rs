@@ -87,6 +87,10 @@ enum Command {
         /// exit without starting anything.
         #[arg(long)]
         check_config: bool,
+        /// Leave memory pageable: no mlockall at start-up (testpmd's
+        /// --no-mlockall; the config's [eal] mlockall).
+        #[arg(long)]
+        no_mlockall: bool,
     },
     /// Talk to a running appliance through its control socket.
     Shell {
@@ -174,6 +178,7 @@ fn main() -> ExitCode {
             socket,
             metrics,
             check_config,
+            no_mlockall,
         } => (|| {
             let opts = RunOptions {
                 config,
@@ -198,6 +203,7 @@ fn main() -> ExitCode {
                 socket,
                 metrics,
                 check_config,
+                no_mlockall,
             };
             run(&opts, &mut std::io::stdout()).map(|_| ())
         })(),
