@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use flowlift_dataplane::flowstate::FlowCounters;
 use flowlift_dataplane::l2::L2Table;
+use flowlift_dataplane::lcore::{LcoreSignal, LcoreState};
 use flowlift_dataplane::meter::RateMeter;
 use flowlift_dataplane::policy::Policy;
 use flowlift_dataplane::stages::Stage;
@@ -29,7 +30,7 @@ use rte::{Eal, LcoreId, Mempool, Port, PortConfig, RxQueue, TxQueue};
 
 use crate::config::{BackendKind, Config};
 use crate::demo_capture::{self, cached_capture};
-use crate::fleet::{DpdkWorker, FlowKeeper, WorkerHandle};
+use crate::fleet::{requested_state, set_state, DpdkWorker, FlowKeeper, WorkerHandle};
 use crate::flowlog::{FlowLog, TscClock};
 use crate::metrics::{ControlSnapshot, MetricsServer, Sources};
 use crate::offload::manager::{OffloadParams, Offloader, PortPlan};
@@ -601,9 +602,6 @@ fn preflight(
 struct Running {
     fleet: Vec<WorkerHandle>,
     launched: Vec<rte::LaunchHandle>,
-    workers_stop: Arc<AtomicBool>,
-    /// The shell's `stop`: workers take no packets while set.
-    workers_paused: Arc<AtomicBool>,
 }
 
 /// The control socket, serving before EAL starts, and its channel.
@@ -692,7 +690,7 @@ fn run_with_eal(
         }
         Ok(None) => {}
         Err(e) => {
-            stop_all(&mut running, &mut keeper)?;
+            stop_all(&mut running, &mut keeper, out)?;
             return Err(e);
         }
     }
@@ -729,7 +727,7 @@ fn run_with_eal(
             }
             Err(e) => {
                 drop(socket);
-                stop_all(&mut running, &mut keeper)?;
+                stop_all(&mut running, &mut keeper, out)?;
                 return Err(e);
             }
         }
@@ -762,7 +760,7 @@ fn run_with_eal(
         out,
     );
     drop(socket);
-    let (failed, logged_at_exit) = stop_all(&mut running, &mut keeper)?;
+    let (failed, logged_at_exit) = stop_all(&mut running, &mut keeper, out)?;
     let fleet = &running.fleet;
     let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let reason = reason?;
@@ -945,8 +943,6 @@ fn launch(
     let nports = cfg.ports.len();
     let (flows_v4, flows_v6) = (dp.flow_table_size as usize, dp.flow_table_size_v6 as usize);
     let slots = DpdkWorker::flow_slots_needed(flows_v4, flows_v6);
-    let workers_stop = Arc::new(AtomicBool::new(false));
-    let workers_paused = Arc::new(AtomicBool::new(false));
     let mut fleet: Vec<WorkerHandle> = Vec::with_capacity(workers);
     let mut launched = Vec::with_capacity(workers);
     for (w, &lc) in dp.worker_lcores.iter().enumerate() {
@@ -959,6 +955,7 @@ fn launch(
             events: events_rx,
             commands: commands_tx,
             returned: Arc::new(Mutex::new(None)),
+            signal: Arc::new(LcoreSignal::new()),
         };
         let mut worker = DpdkWorker::new(
             std::mem::take(&mut rx_by_worker[w]),
@@ -977,21 +974,15 @@ fn launch(
                 meters: meters.to_vec(),
             },
         );
-        let (stop, returned) = (Arc::clone(&workers_stop), Arc::clone(&handle.returned));
-        let paused = Arc::clone(&workers_paused);
+        let (signal, returned) = (Arc::clone(&handle.signal), Arc::clone(&handle.returned));
         launched.push(eal.launch(LcoreId(lc), move || {
-            worker.run(&stop, &paused);
+            worker.run(&signal);
             *returned.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker);
             0
         })?);
         fleet.push(handle);
     }
-    Ok(Running {
-        fleet,
-        launched,
-        workers_stop,
-        workers_paused,
-    })
+    Ok(Running { fleet, launched })
 }
 
 /// Starts the offload engine on the configured backend; returns it with the
@@ -1107,11 +1098,26 @@ fn counter_refresh(cfg: &Config) -> Duration {
 /// waits in the RX rings was never the host's), then every rule (final
 /// counters folded in, flows logged). Returns the lcores that ended
 /// abnormally and the flows logged at exit.
-fn stop_all(running: &mut Running, keeper: &mut FlowKeeper) -> anyhow::Result<(Vec<LcoreId>, u64)> {
+///
+/// The workers stop in two acknowledged steps: draining (no more RX; every
+/// batch sent, every flow event queued and taken by the control core), then
+/// stopped (the loop ended). Each step waits for every lcore's answer, not
+/// for a time, so a stalled lcore cannot leave a packet uncounted.
+fn stop_all(
+    running: &mut Running,
+    keeper: &mut FlowKeeper,
+    out: &mut dyn Write,
+) -> anyhow::Result<(Vec<LcoreId>, u64)> {
     let mut failed = Vec::new();
-    // Paused workers would leave packets in their rings.
-    running.workers_paused.store(false, Ordering::SeqCst);
-    running.workers_stop.store(true, Ordering::SeqCst);
+    for state in [LcoreState::Draining, LcoreState::Stopped] {
+        set_state(&running.fleet, keeper, state, |lcores| {
+            let _ = writeln!(
+                out,
+                "waiting for lcore(s) {lcores:?} to acknowledge {}",
+                state.name()
+            );
+        })?;
+    }
     for h in running.launched.drain(..) {
         let lcore = h.lcore();
         if h.join() != 0 {
@@ -1280,7 +1286,6 @@ fn control_loop(
                 workers: fleet,
                 keeper,
                 tick: &mut offload_tick,
-                paused: &running.workers_paused,
                 stop: &quit,
                 tsc_hz: rte::cycles::tsc_hz(),
                 state: &mut shell,
@@ -1344,7 +1349,7 @@ fn control_loop(
                     }
                     _ => wire_done_since = done.then_some((now, p)),
                 }
-                if progress != last_progress.1 || shell.paused {
+                if progress != last_progress.1 || requested_state(fleet) != LcoreState::Running {
                     last_progress = (now, progress);
                 } else if now - last_progress.0 >= w.stall {
                     return Ok(StopReason::ReplayStalled);
@@ -1358,7 +1363,7 @@ fn control_loop(
             }
             // Held by the shell's `stop`, the replay waits for `start`: the
             // stall clock runs only while traffic is let in.
-            if got != last_progress.1 || shell.paused {
+            if got != last_progress.1 || requested_state(fleet) != LcoreState::Running {
                 last_progress = (now, got);
             } else if now - last_progress.0 >= REPLAY_STALL {
                 return Ok(StopReason::ReplayStalled);

@@ -12,11 +12,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use flowlift_dataplane::flowstate::{
     EndReason, FlowCounters, FlowEvent, FlowSnapshot, WorkerCommand,
 };
+use flowlift_dataplane::lcore::{LcoreSignal, LcoreState};
 use flowlift_dataplane::stats::WorkerStats;
 use flowlift_dataplane::worker::Worker;
 use flowlift_dataplane::Tsc;
@@ -45,6 +47,53 @@ pub struct WorkerHandle {
     /// The worker hands itself back here when it stops, so its remaining flows
     /// can be logged.
     pub returned: Arc<Mutex<Option<DpdkWorker>>>,
+    /// What the control core asks of the worker's lcore, and its answer.
+    pub signal: Arc<LcoreSignal>,
+}
+
+/// How often a wait for the workers' acknowledgement says who it waits for.
+const ACK_NOTE_EVERY: Duration = Duration::from_secs(1);
+
+/// The state the control core last asked of the workers (they are all asked
+/// alike): what the shell says forwarding is.
+pub fn requested_state(workers: &[WorkerHandle]) -> LcoreState {
+    workers
+        .first()
+        .map_or(LcoreState::Running, |w| w.signal.requested().1)
+}
+
+/// Asks every worker for `state` and returns once each has acknowledged it:
+/// a paused worker has sent everything it took; a draining one has, besides,
+/// queued every flow event it owes. It waits for the acknowledgements, never
+/// for a time: a stalled lcore is waited for, and `waiting` is told which
+/// lcores it still waits for, once a second. The workers' flow events are
+/// handed to `keeper` meanwhile (a draining worker needs room in its queue).
+pub fn set_state(
+    workers: &[WorkerHandle],
+    keeper: &mut FlowKeeper,
+    state: LcoreState,
+    mut waiting: impl FnMut(&[u32]),
+) -> anyhow::Result<()> {
+    let epochs: Vec<u64> = workers.iter().map(|w| w.signal.request(state)).collect();
+    let mut note_at = Instant::now() + ACK_NOTE_EVERY;
+    loop {
+        keeper.drain_events(workers)?;
+        let pending: Vec<u32> = workers
+            .iter()
+            .zip(&epochs)
+            .filter(|(w, &epoch)| !w.signal.has_acknowledged(epoch))
+            .map(|(w, _)| w.lcore)
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= note_at {
+            waiting(&pending);
+            note_at += ACK_NOTE_EVERY;
+        }
+        // Pacing only: the answer decides, not the time waited.
+        std::thread::yield_now();
+    }
 }
 
 /// Flow bookkeeping on the main lcore.

@@ -174,6 +174,7 @@ impl Rig {
             events,
             commands,
             returned: Arc::new(Mutex::new(None)),
+            signal: Arc::default(),
         };
         Rig {
             nic,

@@ -66,7 +66,7 @@ fn clear_port_stats_leaves_the_ethdev_counters_whole() {
         vec!["uplink".into()],
     );
     let mut tick = Duration::from_millis(100);
-    let (paused, stop) = (AtomicBool::new(false), AtomicBool::new(false));
+    let stop = AtomicBool::new(false);
     let mut state = ShellState::default();
     let mut shell = Appliance {
         labels: &labels,
@@ -76,7 +76,6 @@ fn clear_port_stats_leaves_the_ethdev_counters_whole() {
         workers: &[],
         keeper: &mut keeper,
         tick: &mut tick,
-        paused: &paused,
         stop: &stop,
         tsc_hz: 1000,
         state: &mut state,

@@ -11,6 +11,7 @@ pub mod flow;
 pub mod flowstate;
 pub mod io;
 pub mod l2;
+pub mod lcore;
 pub mod mac;
 pub mod meter;
 pub mod policy;

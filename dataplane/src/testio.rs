@@ -3,8 +3,12 @@
 
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::io::{PacketBuf, PacketBurst, RxQueueIo, TxQueueIo};
+use crate::lcore::{LcoreSignal, LcoreState};
 
 /// A packet held in a shared vector (sharing is a reference count, as in an
 /// mbuf), in one segment or, like a jumbo frame in chained mbufs, with only
@@ -88,6 +92,9 @@ impl PacketBurst for VecBurst {
 #[derive(Debug, Default)]
 pub struct VecRx {
     pub pending: VecDeque<VecPacket>,
+    /// Each packet taken goes to the back of the queue again: traffic that
+    /// never ends, for a worker run on a thread of its own.
+    pub endless: bool,
 }
 
 impl VecRx {
@@ -100,6 +107,15 @@ impl VecRx {
     pub fn with_packets(packets: impl IntoIterator<Item = VecPacket>) -> Self {
         VecRx {
             pending: packets.into_iter().collect(),
+            endless: false,
+        }
+    }
+
+    /// A queue that yields these frames over and over.
+    pub fn endless(frames: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        VecRx {
+            endless: true,
+            ..Self::with_frames(frames)
         }
     }
 }
@@ -111,6 +127,9 @@ impl RxQueueIo for VecRx {
         let n = max.min(room).min(self.pending.len());
         for _ in 0..n {
             if let Some(p) = self.pending.pop_front() {
+                if self.endless {
+                    self.pending.push_back(p.clone());
+                }
                 out.0.push(p);
             }
         }
@@ -125,11 +144,54 @@ impl RxQueueIo for VecRx {
 pub struct VecTx {
     pub sent: Vec<Vec<u8>>,
     pub accept_per_call: Option<usize>,
+    /// A stall to inject into one `tx_burst`.
+    pub stall: Option<Arc<TxStall>>,
+}
+
+/// An lcore stalled in the middle of a state change: the first `tx_burst`
+/// of a partial batch made while its signal asks for `during` blocks for
+/// `pause` first, as a preempted or faulting lcore would. (A running worker
+/// whose clock stands still and whose RX never empties sends only full
+/// batches; a partial one is the state change's flush.)
+#[derive(Debug)]
+pub struct TxStall {
+    signal: Arc<LcoreSignal>,
+    during: LcoreState,
+    pause: Duration,
+    fired: AtomicBool,
+}
+
+impl TxStall {
+    pub fn new(signal: Arc<LcoreSignal>, during: LcoreState, pause: Duration) -> Self {
+        TxStall {
+            signal,
+            during,
+            pause,
+            fired: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the stall happened.
+    pub fn fired(&self) -> bool {
+        self.fired.load(Ordering::Acquire)
+    }
+
+    fn maybe_stall(&self, batch: usize) {
+        if batch < VecBurst::CAPACITY
+            && self.signal.requested().1 == self.during
+            && !self.fired.swap(true, Ordering::AcqRel)
+        {
+            std::thread::sleep(self.pause);
+        }
+    }
 }
 
 impl TxQueueIo for VecTx {
     type Burst = VecBurst;
     fn tx_burst(&mut self, batch: &mut VecBurst) -> usize {
+        if let Some(stall) = &self.stall {
+            stall.maybe_stall(batch.len());
+        }
         let n = self
             .accept_per_call
             .unwrap_or(usize::MAX)

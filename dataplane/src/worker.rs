@@ -8,7 +8,6 @@
 //! one too) are counted by reason and forwarded by the L2 table. The control core talks to the
 //! worker only through two bounded channels: flow events out, commands in.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -18,6 +17,7 @@ use crate::flow::{FlowId, FlowKey, KeyV4, KeyV6};
 use crate::flowstate::{EndReason, FlowCounters, FlowEvent, FlowSnapshot, WorkerCommand};
 use crate::io::{PacketBuf, PacketBurst, RxQueueIo, TxQueueIo};
 use crate::l2::DropReason;
+use crate::lcore::{LcoreSignal, LcoreState};
 use crate::meter::RateMeter;
 use crate::policy::{DropCause, FlowAction, Policy};
 use crate::stages::{Stage, StageTimer};
@@ -292,25 +292,41 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
         }
     }
 
-    /// Polls until `stop` is set, then flushes and returns. While `paused` is
-    /// set it takes no packets (testpmd's `stop`) but still carries out the
-    /// control core's commands.
-    pub fn run(&mut self, stop: &AtomicBool, paused: &AtomicBool) {
+    /// Polls until asked to stop, then flushes and returns; carries out each
+    /// request of `signal` at the top of an iteration and acknowledges it
+    /// once it holds (see [`crate::lcore`]). Paused or draining, it takes no
+    /// packets (testpmd's `stop`) but still carries out the control core's
+    /// commands and hands over its flow events.
+    pub fn run(&mut self, signal: &LcoreSignal) {
         let mut rx_burst = R::Burst::empty();
         // One clock read per iteration: the end of one is the start of the
         // next, and it stamps the packets the next one receives (at most one
         // iteration early: what a flow's first and last seen can be off by).
         let mut now = self.clock.now();
-        while !stop.load(Ordering::Relaxed) {
+        // The request carried out, and whether its acknowledgement is owed.
+        let (mut epoch, mut state) = signal.requested();
+        let mut owed = true;
+        loop {
             self.take_commands();
+            let (latest, wanted) = signal.requested();
+            if latest != epoch {
+                (epoch, state, owed) = (latest, wanted, true);
+            }
             // The loop's own work since the last TX: its counters, commands.
             self.timer.lap(&self.stats.stages, Stage::Loop, &self.clock);
-            let moved = if paused.load(Ordering::Relaxed) {
+            let moved = if state == LcoreState::Running {
+                self.poll_at(now, &mut rx_burst)
+            } else {
                 self.flush_all();
                 0
-            } else {
-                self.poll_at(now, &mut rx_burst)
             };
+            if owed && self.holds(state) {
+                signal.acknowledge(epoch, state);
+                owed = false;
+                if state == LcoreState::Stopped {
+                    return;
+                }
+            }
             let end = self.clock.now();
             let spent = end.wrapping_sub(now);
             now = end;
@@ -321,7 +337,19 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
             }
             bump(&self.stats.loops, 1);
         }
-        self.flush_all();
+    }
+
+    /// Whether `state` holds after this iteration: running at once; paused
+    /// and stopped once no TX batch waits; draining once, besides, every
+    /// new flow's event is queued for the control core (a full queue defers
+    /// some, sent again each iteration as the control core makes room).
+    fn holds(&self, state: LcoreState) -> bool {
+        let sent = self.tx.iter().all(|slot| slot.batch.is_empty());
+        match state {
+            LcoreState::Running => true,
+            LcoreState::Paused | LcoreState::Stopped => sent,
+            LcoreState::Draining => sent && self.events.unannounced.is_empty(),
+        }
     }
 
     /// Whether every budgeted RX queue has delivered its budget.

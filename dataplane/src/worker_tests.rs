@@ -2,7 +2,6 @@
 //! table in the path (hits, misses, a full table), policy rules, events and
 //! evictions, TX refusals, with every packet accounted for.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -15,7 +14,8 @@ use crate::mac::MacAddr;
 use crate::meter::{MeterUnit, RateMeter};
 use crate::policy::{Rule, RuleAction};
 use crate::stats::PortTotals;
-use crate::testio::{VecBurst, VecPacket, VecRx, VecTx};
+use crate::testio::{TxStall, VecBurst, VecPacket, VecRx, VecTx};
+use std::time::{Duration, Instant};
 
 /// An IPv4/UDP frame to VF `vf` (MAC 02:00:00:00:00:vf) from 10.0.0.`host`:`sport`.
 fn udp(vf: u8, host: u8, sport: u16, len: usize) -> Vec<u8> {
@@ -491,9 +491,12 @@ fn run_stops_on_the_flag_and_flushes() {
         64,
         64,
     );
-    let stop = AtomicBool::new(true);
-    r.worker.run(&stop, &AtomicBool::new(false));
+    let signal = LcoreSignal::new();
+    let epoch = signal.request(LcoreState::Stopped);
+    r.worker.run(&signal);
     assert_eq!(r.stats.loops.load(Relaxed), 0);
+    assert!(signal.has_acknowledged(epoch));
+    assert_eq!(signal.acked().1, LcoreState::Stopped);
     let mut b = VecBurst::default();
     r.worker.poll_once(&mut b);
     assert_eq!(r.worker.tx[3].queue.sent.len(), 10);
@@ -623,5 +626,135 @@ fn jumbo_frames_in_chained_buffers_become_flows_counted_by_their_whole_length() 
         for (i, f) in sent.iter().enumerate() {
             assert_eq!(f, want[i % want.len()], "vf{vf} frame {i}");
         }
+    }
+}
+
+/// Spins (yielding) until `done`: tests wait on states and counters, not on
+/// time.
+fn wait_until(mut done: impl FnMut() -> bool) {
+    while !done() {
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn pause_and_resume_are_acknowledged_and_a_paused_worker_takes_nothing() {
+    let frames: Vec<Vec<u8>> = (0..64).map(|i| udp(1 + (i % 3) as u8, 1, 1, 60)).collect();
+    let mut r = rig(uplink(vec![]), MissAction::Drop, vec![], 64, 1024);
+    r.worker.rx[0].queue = VecRx::endless(frames);
+    let stats = Arc::clone(&r.stats);
+    let signal = LcoreSignal::new();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            wait_until(|| totals(&stats)[0].rx_packets > 1000);
+            let paused = signal.request(LcoreState::Paused);
+            wait_until(|| signal.has_acknowledged(paused));
+            let at_pause = totals(&stats);
+            let sent: u64 = at_pause[1..].iter().map(|t| t.tx_packets).sum();
+            assert_eq!(
+                sent, at_pause[0].rx_packets,
+                "paused: every packet taken is sent"
+            );
+            // Still paused after many of the worker's iterations.
+            let loops = stats.loops.load(Relaxed);
+            wait_until(|| stats.loops.load(Relaxed) > loops + 1000);
+            assert_eq!(totals(&stats), at_pause, "a paused worker takes nothing");
+            let resumed = signal.request(LcoreState::Running);
+            wait_until(|| signal.has_acknowledged(resumed));
+            wait_until(|| totals(&stats)[0].rx_packets > at_pause[0].rx_packets);
+            let stopped = signal.request(LcoreState::Stopped);
+            wait_until(|| signal.has_acknowledged(stopped));
+        });
+        r.worker.run(&signal);
+    });
+    assert_eq!(signal.acked().1, LcoreState::Stopped);
+}
+
+#[test]
+fn a_drain_waits_for_a_stalled_lcore_and_what_is_read_at_its_acknowledgement_is_final() {
+    // Endless traffic over three VFs: partial TX batches wait (the clock
+    // stands still, so only a pass that takes nothing flushes them), so the
+    // drain has batches to send, and the first of those sends stalls.
+    let frames: Vec<Vec<u8>> = (0..300)
+        .map(|i| {
+            udp(
+                1 + (i % 3) as u8,
+                (i % 50) as u8,
+                1000 + (i % 7) as u16,
+                60 + i % 5,
+            )
+        })
+        .collect();
+    let mut r = rig_draining(
+        uplink(vec![]),
+        MissAction::Drop,
+        vec![],
+        1024,
+        1 << 12,
+        u64::MAX,
+        Vec::new(),
+    );
+    r.worker.rx[0].queue = VecRx::endless(frames);
+    let signal = Arc::new(LcoreSignal::new());
+    let stall = Arc::new(TxStall::new(
+        Arc::clone(&signal),
+        LcoreState::Draining,
+        Duration::from_millis(200),
+    ));
+    for slot in r.worker.tx.iter_mut() {
+        slot.queue.stall = Some(Arc::clone(&stall));
+    }
+    let (stats, counters) = (Arc::clone(&r.stats), Arc::clone(&r.counters));
+    let (at_ack, flows_at_ack, waited) = std::thread::scope(|s| {
+        let control = s.spawn(|| {
+            wait_until(|| totals(&stats)[0].rx_packets > 10_000);
+            let asked = Instant::now();
+            let drained = signal.request(LcoreState::Draining);
+            wait_until(|| signal.has_acknowledged(drained));
+            let waited = asked.elapsed();
+            let at_ack = totals(&stats);
+            // Every new flow's event is queued by now: the flows' counters.
+            let ids: Vec<FlowId> = new_flows(&r.events).into_iter().map(|(id, _)| id).collect();
+            let flows = ids
+                .iter()
+                .map(|&id| counters.get(id).unwrap().snapshot())
+                .fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes));
+            let stopped = signal.request(LcoreState::Stopped);
+            wait_until(|| signal.has_acknowledged(stopped));
+            (at_ack, flows, waited)
+        });
+        r.worker.run(&signal);
+        control.join().unwrap()
+    });
+    assert!(stall.fired(), "the drain's flush stalled");
+    assert!(
+        waited >= Duration::from_millis(200),
+        "the drain was acknowledged only once the stalled lcore came back ({waited:?})"
+    );
+    assert_eq!(
+        totals(&r.stats),
+        at_ack,
+        "nothing moved after the drain's acknowledgement"
+    );
+    let rx = at_ack[0];
+    let sent: u64 = at_ack[1..]
+        .iter()
+        .map(|t| t.tx_packets + t.tx_dropped)
+        .sum();
+    assert_eq!(
+        sent, rx.rx_packets,
+        "every packet taken was sent by the drain"
+    );
+    assert_eq!(
+        flows_at_ack,
+        (rx.rx_packets, rx.rx_bytes),
+        "every packet is on its flow"
+    );
+    for (vf, t) in at_ack.iter().enumerate().skip(1) {
+        assert_eq!(
+            r.worker.tx[vf].queue.sent.len() as u64,
+            t.tx_packets,
+            "VF {vf}"
+        );
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowlift_dataplane::flow::{FlowId, FlowKey};
+use flowlift_dataplane::lcore::LcoreState;
 use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::stats::{PortTotals, WorkerStats};
 use serde_json::json;
@@ -19,7 +20,7 @@ use serde_json::json;
 use super::command::{self, Command, FlowFilter, OffloadSet, PortSel};
 use super::socket::Reply;
 use crate::config::{Config, PortSpec};
-use crate::fleet::{FlowKeeper, WorkerHandle};
+use crate::fleet::{requested_state, set_state, FlowKeeper, WorkerHandle};
 use crate::flowlog::{key_json, with_fields};
 use crate::lifecycle::{DemoteReason, OffloadState};
 use crate::report::{percent, PortLabel};
@@ -39,8 +40,6 @@ pub struct ShellState {
     last_port_show: Vec<Option<(Instant, PortTotals)>>,
     /// When `show fwd stats` last ran, and each worker's figures then.
     last_fwd_show: Option<(Instant, Vec<WorkerSample>)>,
-    /// Forwarding stopped by `stop`.
-    pub paused: bool,
 }
 
 /// A worker's packets, busy cycles and idle cycles at some moment.
@@ -57,8 +56,6 @@ pub struct Appliance<'a> {
     pub keeper: &'a mut FlowKeeper,
     /// The offload tick, which `set offload tick-ms` changes.
     pub tick: &'a mut Duration,
-    /// Set to stop forwarding (the workers skip their RX queues).
-    pub paused: &'a AtomicBool,
     /// Set by `quit`.
     pub stop: &'a AtomicBool,
     pub tsc_hz: u64,
@@ -223,18 +220,18 @@ impl Appliance<'_> {
                 }
             },
             // As testpmd, a second start or stop says it changed nothing.
-            Command::Start if !self.state.paused => Reply::ok("Forwarding already started"),
-            Command::Start => {
-                self.pause(false);
-                self.state.paused = false;
-                Reply::ok("Forwarding started")
-            }
-            Command::Stop if self.state.paused => Reply::ok("Forwarding already stopped"),
-            Command::Stop => {
-                self.pause(true);
-                self.state.paused = true;
-                Reply::ok("Forwarding stopped (flows, rules and counters stay; start resumes)")
-            }
+            Command::Start if !self.paused() => Reply::ok("Forwarding already started"),
+            Command::Start => match self.forward(LcoreState::Running) {
+                Ok(()) => Reply::ok("Forwarding started"),
+                Err(e) => Reply::err(e),
+            },
+            Command::Stop if self.paused() => Reply::ok("Forwarding already stopped"),
+            Command::Stop => match self.forward(LcoreState::Paused) {
+                Ok(()) => {
+                    Reply::ok("Forwarding stopped (flows, rules and counters stay; start resumes)")
+                }
+                Err(e) => Reply::err(e),
+            },
             Command::Quit => {
                 self.stop.store(true, Ordering::SeqCst);
                 Reply::ok("Stopping the appliance")
@@ -245,9 +242,15 @@ impl Appliance<'_> {
     /// Stops or resumes the workers, as testpmd's `stop` and `start` do: the
     /// NIC's rules go on switching what they carry, and what arrives for
     /// the host waits in the RX rings (or is missed, counted, once they are
-    /// full).
-    fn pause(&mut self, paused: bool) {
-        self.paused.store(paused, Ordering::SeqCst);
+    /// full). Returns once every worker has acknowledged: after `stop`, the
+    /// host's traffic is quiet (every packet taken is sent and counted).
+    fn forward(&mut self, state: LcoreState) -> Result<(), String> {
+        set_state(self.workers, self.keeper, state, |_| {}).map_err(|e| format!("{e:#}"))
+    }
+
+    /// Whether the shell's `stop` holds forwarding.
+    fn paused(&self) -> bool {
+        requested_state(self.workers) == LcoreState::Paused
     }
 
     /// Port indexes a selector names (`N` is a DPDK port id).
@@ -413,7 +416,7 @@ impl Appliance<'_> {
                 percent(b, b + i)
             );
         }
-        if self.state.paused {
+        if self.paused() {
             out.push_str("  (forwarding is stopped: start resumes it)\n");
         }
         self.state.last_fwd_show = Some((now, figures));

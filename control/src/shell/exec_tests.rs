@@ -6,12 +6,13 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Sender};
 use flowlift_dataplane::flow::{FlowId, FlowKey, KeyV4, NO_VLAN};
 use flowlift_dataplane::flowstate::{FlowCounters, FlowEvent};
+use flowlift_dataplane::lcore::{LcoreSignal, LcoreState};
 use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::stats::WorkerStats;
 use flowlift_dataplane::PortIdx;
@@ -82,10 +83,46 @@ struct Rig {
     workers: Vec<WorkerHandle>,
     announce: Sender<FlowEvent>,
     tick: Duration,
-    paused: AtomicBool,
     stop: AtomicBool,
     state: ShellState,
     now: u64,
+    _lcore: FakeLcore,
+}
+
+/// A worker lcore that answers every request at once, on a thread of its
+/// own (the shell waits for the answer), until dropped.
+struct FakeLcore {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeLcore {
+    fn answering(signal: Arc<LcoreSignal>) -> FakeLcore {
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                let (epoch, state) = signal.requested();
+                if !signal.has_acknowledged(epoch) {
+                    signal.acknowledge(epoch, state);
+                }
+                std::thread::yield_now();
+            }
+        });
+        FakeLcore {
+            done,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FakeLcore {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Rig {
@@ -139,7 +176,9 @@ impl Rig {
             events,
             commands,
             returned: Arc::new(Mutex::new(None)),
+            signal: Arc::new(LcoreSignal::new()),
         };
+        let lcore = FakeLcore::answering(Arc::clone(&worker.signal));
         Rig {
             tick: Duration::from_millis(u64::from(config.offload.tick_ms)),
             config,
@@ -147,10 +186,10 @@ impl Rig {
             keeper,
             workers: vec![worker],
             announce,
-            paused: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             state: ShellState::default(),
             now: 0,
+            _lcore: lcore,
         }
     }
 
@@ -163,7 +202,6 @@ impl Rig {
             workers: &self.workers,
             keeper: &mut self.keeper,
             tick: &mut self.tick,
-            paused: &self.paused,
             stop: &self.stop,
             tsc_hz: HZ,
             state: &mut self.state,
@@ -403,10 +441,17 @@ fn a_second_start_or_stop_says_it_changed_nothing() {
     let mut r = Rig::new(10);
     assert_eq!(r.ok("start"), "Forwarding already started");
     assert!(r.ok("stop").starts_with("Forwarding stopped"));
-    assert!(r.paused.load(Ordering::SeqCst));
+    let signal = &r.workers[0].signal;
+    assert_eq!(signal.requested().1, LcoreState::Paused);
+    assert_eq!(
+        signal.acked(),
+        signal.requested(),
+        "stop returns once acknowledged"
+    );
     assert_eq!(r.ok("stop"), "Forwarding already stopped");
     assert_eq!(r.ok("start"), "Forwarding started");
-    assert!(!r.paused.load(Ordering::SeqCst));
+    let signal = &r.workers[0].signal;
+    assert_eq!(signal.acked(), (2, LcoreState::Running));
 }
 
 #[test]
