@@ -138,12 +138,6 @@ pub enum StopReason {
 /// gives up on it (a capture the PMD cannot read to the end).
 const REPLAY_STALL: Duration = Duration::from_secs(5);
 
-/// How long the end of the NIC model's wire must hold, its counters
-/// unchanged, before the run stops: the switch counts a frame it handed to
-/// the host a moment after pushing it to the ring, so one reading could see
-/// the last frame's wire counter but not yet its delivery.
-const WIRE_QUIET: Duration = Duration::from_millis(100);
-
 /// Commands (evictions) the control core may queue for one worker.
 const COMMAND_QUEUE: usize = 4096;
 
@@ -309,6 +303,8 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     };
     let eal =
         Eal::init(&args).map_err(|e| anyhow::anyhow!("{e} (EAL arguments: {})", args.join(" ")))?;
+    // EAL's memory (the bulk) now, before the ports start; the workers'
+    // tables once built (`launch`).
     if cfg.eal.mlockall {
         lock_memory(out)?;
     }
@@ -318,13 +314,13 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     result
 }
 
-/// Locks all memory in RAM, as dpdk-testpmd does: EAL's `-m` is faulted in
-/// now, in address order, rather than page by page under the workers (with
-/// `--no-huge` it is ordinary memory; measured in perf/README, "Memory locked
-/// at start-up"). A refusal is said and the run goes on pageable, as
-/// testpmd's does.
+/// Locks what is mapped in RAM, as dpdk-testpmd does: EAL's `-m` is faulted
+/// in now, in address order, rather than page by page under the workers
+/// (with `--no-huge` it is ordinary memory; measured in perf/README's cycle
+/// budget, "memory locked at start-up"). A refusal is said and the run goes
+/// on pageable, as testpmd's does.
 fn lock_memory(out: &mut dyn Write) -> anyhow::Result<()> {
-    if let Err(e) = rte::lock_all_memory() {
+    if let Err(e) = rte::lock_current_memory() {
         writeln!(
             out,
             "memory not locked (mlockall: {e}): the workers may take page faults; raise the memlock limit (LimitMEMLOCK=infinity, ulimit -l unlimited) or grant CAP_IPC_LOCK, or say [eal] mlockall = false (--no-mlockall)"
@@ -672,7 +668,7 @@ fn run_with_eal(
     }
     let hz = rte::cycles::tsc_hz();
     let meters = vf_meters(cfg, hz);
-    let mut running = launch(eal, cfg, queues, &meters)?;
+    let mut running = launch(eal, cfg, queues, &meters, out)?;
 
     let log = opts.flow_log.as_deref().map(FlowLog::create).transpose()?;
     let port_names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
@@ -918,6 +914,7 @@ fn launch(
     cfg: &Config,
     queues: PortQueues,
     meters: &[Option<Arc<RateMeter>>],
+    out: &mut dyn Write,
 ) -> anyhow::Result<Running> {
     let dp = &cfg.dataplane;
     let workers = dp.worker_lcores.len();
@@ -944,7 +941,7 @@ fn launch(
     let (flows_v4, flows_v6) = (dp.flow_table_size as usize, dp.flow_table_size_v6 as usize);
     let slots = DpdkWorker::flow_slots_needed(flows_v4, flows_v6);
     let mut fleet: Vec<WorkerHandle> = Vec::with_capacity(workers);
-    let mut launched = Vec::with_capacity(workers);
+    let mut built = Vec::with_capacity(workers);
     for (w, &lc) in dp.worker_lcores.iter().enumerate() {
         let (events_tx, events_rx) = crossbeam_channel::bounded(dp.event_queue as usize);
         let (commands_tx, commands_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
@@ -957,7 +954,7 @@ fn launch(
             returned: Arc::new(Mutex::new(None)),
             signal: Arc::new(LcoreSignal::new()),
         };
-        let mut worker = DpdkWorker::new(
+        let worker = DpdkWorker::new(
             std::mem::take(&mut rx_by_worker[w]),
             std::mem::take(&mut tx_by_worker[w]),
             WorkerSetup {
@@ -974,13 +971,21 @@ fn launch(
                 meters: meters.to_vec(),
             },
         );
+        built.push(worker);
+        fleet.push(handle);
+    }
+    // Their tables are mapped now: in RAM before the first packet.
+    if cfg.eal.mlockall {
+        lock_memory(out)?;
+    }
+    let mut launched = Vec::with_capacity(workers);
+    for (handle, mut worker) in fleet.iter().zip(built) {
         let (signal, returned) = (Arc::clone(&handle.signal), Arc::clone(&handle.returned));
-        launched.push(eal.launch(LcoreId(lc), move || {
+        launched.push(eal.launch(LcoreId(handle.lcore), move || {
             worker.run(&signal);
             *returned.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker);
             0
         })?);
-        fleet.push(handle);
     }
     Ok(Running { fleet, launched })
 }
@@ -1267,8 +1272,6 @@ fn control_loop(
     let mut prev_split = carried(stats, keeper);
     let mut prev_nic_cycles = crate::model_nic::switch_cycles(&open.ports[0]);
     let mut last_progress = (start, 0u64);
-    // The model's wires: when their end was first seen, and the counters then.
-    let mut wire_done_since: Option<(Instant, Vec<WireProgress>)> = None;
     let mut last_expire = start;
     // Ticks keep a fixed cadence: the next is due a tick after the last was
     // due, not after it ran (a late tick does not push the rest back).
@@ -1327,28 +1330,25 @@ fn control_loop(
         if let Some(w) = &end.wire_end {
             if let Some(p) = wire_progress(&open.ports, w) {
                 // Every frame off every wire, none left in a ring, and every
-                // one taken counted by whoever polls its port. The switch
-                // counts a frame a moment after it pushed it to a ring, so
-                // the end must hold, unchanged, for WIRE_QUIET before it is
-                // believed. The workers' own count: `current` adds what the
-                // rules took.
+                // one taken counted by whoever polls its port: one reading
+                // decides. The model counts a frame off its wire only once
+                // its fate is counted, and the wire's count is read first
+                // (its `add_last`/`packets_first`); a worker counts a
+                // burst's packets received after their flows (`bump_last`),
+                // read here with acquire order. The workers' own count:
+                // `current` adds what the rules took.
                 let done = w.wires.iter().zip(&p).all(|(f, &(wire, to_host, taken))| {
                     let counted: u64 = stats
                         .iter()
                         .filter_map(|s| s.ports.get(f.port))
-                        .map(|c| c.rx_packets.load(Ordering::Relaxed))
+                        .map(|c| c.rx_packets.load(Ordering::Acquire))
                         .sum();
                     wire >= f.frames && taken >= to_host && counted >= taken
                 });
-                let progress: u64 = p.iter().map(|(wire, _, taken)| wire + taken).sum();
-                match &wire_done_since {
-                    Some((since, seen)) if done && *seen == p => {
-                        if now - *since >= WIRE_QUIET {
-                            return Ok(StopReason::ReplayDone);
-                        }
-                    }
-                    _ => wire_done_since = done.then_some((now, p)),
+                if done {
+                    return Ok(StopReason::ReplayDone);
                 }
+                let progress: u64 = p.iter().map(|(wire, _, taken)| wire + taken).sum();
                 if progress != last_progress.1 || requested_state(fleet) != LcoreState::Running {
                     last_progress = (now, progress);
                 } else if now - last_progress.0 >= w.stall {

@@ -424,8 +424,9 @@ pub struct EalSection {
     pub args: Vec<String>,
     /// EAL memory in MB (`-m`); 0 sizes it from the mbuf pool.
     pub memory_mb: u32,
-    /// Lock all memory in RAM once EAL is up (`mlockall`, as dpdk-testpmd
-    /// does unless `--no-mlockall`): no page faults on the workers.
+    /// Lock memory in RAM (`mlockall`, as dpdk-testpmd does unless
+    /// `--no-mlockall`): EAL's once it is up, the workers' tables once built;
+    /// no page faults on the workers.
     pub mlockall: bool,
 }
 

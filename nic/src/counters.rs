@@ -4,12 +4,17 @@
 //! Thread-safety: writers add with relaxed atomic read-modify-writes (a few
 //! writers may share a counter: the TX queues of one representor all count
 //! into its VF's sink), readers load relaxed. 64-bit atomics never tear, so a
-//! reader sees each counter at some recent value. Counters are never zeroed:
+//! reader sees each counter at some recent value. One counter is a gate: a
+//! wire's count of frames taken off it is added last, with release order, and
+//! read first, with acquire order ([`Counter::add_last`],
+//! [`Counter::packets_first`]), so a reader that sees a frame taken off the
+//! wire sees what became of it too (delivered, dropped, missed). Counters are never zeroed:
 //! a stats reset takes a baseline that later reads subtract, so a reset never
 //! races a writer.
 
 use std::ops::Sub;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One event counter.
 #[derive(Debug, Default)]
@@ -26,6 +31,21 @@ impl Tally {
     #[inline]
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
+    }
+}
+
+impl Counter {
+    /// Counts, after every count made before it: a reader that sees these
+    /// packets through [`Counter::packets_first`] sees those counts too.
+    #[inline(always)]
+    pub fn add_last(&self, packets: u64, bytes: u64) {
+        self.bytes.add(bytes);
+        self.packets.0.fetch_add(packets, Ordering::Release);
+    }
+
+    /// Packets so far, read before any other counter the reader reads.
+    pub fn packets_first(&self) -> u64 {
+        self.packets.0.load(Ordering::Acquire)
     }
 }
 

@@ -280,7 +280,6 @@ pub(crate) fn step_from<H: Host>(
             Step::Dropped
         }
     };
-    source.taken.add(1, len);
     rules.commit(&decision, len);
     match outcome {
         Step::Delivered => source.delivered.add(1, len),
@@ -288,6 +287,8 @@ pub(crate) fn step_from<H: Host>(
         Step::Refused => source.ierrors.add(1),
         _ => {}
     }
+    // Last: whoever sees the frame off the wire sees where it went.
+    source.taken.add_last(1, len);
     wire.advance();
     outcome
 }
@@ -383,15 +384,15 @@ fn stalled(wire: &mut Wire, vfs: &mut [(usize, &mut Wire)], fabric: &Fabric) -> 
     drop(rules);
     let up = &fabric.uplink;
     miss_backlog(wire, |len| {
-        up.wire.add(1, len);
         up.imissed.add(1);
+        up.wire.add_last(1, len);
     });
     for (i, w) in vfs.iter_mut() {
         if let Some(tx) = fabric.vf_tx.get(*i) {
             // Sent by the VF, lost in the switch: its representor's imissed.
             miss_backlog(w, |len| {
-                tx.sent.add(1, len);
                 tx.imissed.add(1);
+                tx.sent.add_last(1, len);
             });
         }
     }

@@ -383,7 +383,9 @@ fn xstats(port: &Port) -> Vec<(&'static str, u64)> {
         Role::Pf => {
             let up = port.dev.nic.uplink();
             vec![
-                ("wire_rx_packets", up.wire.packets()),
+                // First: the frames it shows off the wire have their fates
+                // counted in what is read after it (nic's `add_last`).
+                ("wire_rx_packets", up.wire.packets_first()),
                 ("wire_rx_bytes", up.wire.bytes()),
                 ("switch_to_host_packets", up.delivered.packets()),
                 ("switch_to_host_bytes", up.delivered.bytes()),
@@ -419,14 +421,16 @@ fn xstats(port: &Port) -> Vec<(&'static str, u64)> {
                 ("vf_rx_from_host_packets", sent.0),
                 ("vf_rx_from_host_bytes", sent.1),
             ];
-            // What the VF sent (its `vfN_wire`) and where the switch put it.
+            // What the VF sent (its `vfN_wire`) and where the switch put it:
+            // what it sent read before where that went (nic's `add_last`).
             let tx = port
                 .rx_index()
                 .checked_sub(1)
                 .and_then(|i| port.dev.nic.vf_tx(i));
             if let Some(tx) = tx {
+                let sent = tx.sent.packets_first();
                 v.extend([
-                    ("vf_tx_packets", tx.sent.packets()),
+                    ("vf_tx_packets", sent),
                     ("vf_tx_bytes", tx.sent.bytes()),
                     ("vf_tx_to_wire_packets", tx.to_wire.packets()),
                     ("vf_tx_to_vf_packets", tx.to_vf.packets()),

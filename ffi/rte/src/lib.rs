@@ -30,7 +30,7 @@ pub use eal::{Eal, LaunchHandle};
 pub use error::{errno, errno_name, Errno, Error};
 pub use ids::{LcoreId, PortId, QueueId};
 pub use mbuf::{Mbuf, MbufBurst, MAX_BURST, MBUF_HEADROOM};
-pub use memlock::lock_all_memory;
+pub use memlock::lock_current_memory;
 pub use mempool::{Mempool, MBUF_DEFAULT_DATAROOM};
 pub use port::{DeviceInfo, Link, Port, PortConfig, PortStats, RxQueue, TxQueue, Xstat};
 pub use rss::{hash_function_names, RxSpread};
