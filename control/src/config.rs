@@ -1169,6 +1169,9 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Checks the file's values and lowers them into a [`Config`]. A refusal is
+/// one line naming `origin`; of several mistakes, the first in the order
+/// below is the one named.
 fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     let invalid = |message: String| ConfigError::Invalid {
         origin: one_line(origin),
@@ -1180,63 +1183,14 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     check_dataplane(&raw.dataplane).map_err(invalid)?;
     check_control(&raw.control).map_err(invalid)?;
 
-    let mut uplinks = Vec::new();
-    let mut vfs = Vec::new();
-    for p in &raw.ports {
-        check_port_name(&p.name).map_err(invalid)?;
-        let spec = lower_port(p).map_err(|m| invalid(format!("port {}: {m}", p.name)))?;
-        match spec.role {
-            Role::Uplink => uplinks.push(spec),
-            Role::Vf => vfs.push(spec),
-        }
-    }
-    match uplinks.len() {
-        0 => {
-            return Err(invalid(
-                "no port has role = \"uplink\": exactly one is needed".into(),
-            ))
-        }
-        1 => {}
-        n => {
-            return Err(invalid(format!(
-                "{n} ports have role = \"uplink\": exactly one is allowed"
-            )))
-        }
-    }
-    if vfs.is_empty() {
-        return Err(invalid(
-            "no port has role = \"vf\": at least one is needed".into(),
-        ));
-    }
-    let mut ports = uplinks;
-    ports.extend(vfs);
+    let ports = lower_ports(&raw.ports).map_err(invalid)?;
     check_ports(&ports).map_err(invalid)?;
-    let rules = raw
-        .rules
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            lower_rule(r, &ports)
-                .map_err(|m| invalid(format!("rule {} (priority {}): {m}", i + 1, r.priority)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let rules = lower_rules(&raw.rules, &ports).map_err(invalid)?;
     let mut offload = raw.offload;
     check_offload(&offload).map_err(invalid)?;
-    let mut offload_policies = std::mem::take(&mut offload.policies)
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            lower_offload_policy(p, &ports).map_err(|m| {
-                invalid(format!(
-                    "offload policy {} (priority {}): {m}",
-                    i + 1,
-                    p.priority
-                ))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    offload_policies.sort_by_key(|p| std::cmp::Reverse(p.matches.priority));
-    let cfg = Config {
+    let policies = std::mem::take(&mut offload.policies);
+    let offload_policies = lower_offload_policies(&policies, &ports).map_err(invalid)?;
+    let mut cfg = Config {
         eal: raw.eal,
         dataplane: raw.dataplane,
         ports,
@@ -1246,9 +1200,77 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         control: raw.control,
     };
     cfg.check_together().map_err(invalid)?;
-    let mut cfg = cfg;
     cfg.lower_vf_replays();
     Ok(cfg)
+}
+
+/// The `[[port]]`s as [`PortSpec`]s, the uplink first and then the VFs in
+/// file order (the order `Config::ports` promises). Each name is checked
+/// before its port is lowered, so a refusal can name the port.
+fn lower_ports(raw: &[RawPort]) -> Result<Vec<PortSpec>, String> {
+    let mut uplinks = Vec::new();
+    let mut vfs = Vec::new();
+    for p in raw {
+        check_port_name(&p.name)?;
+        let spec = lower_port(p).map_err(|m| format!("port {}: {m}", p.name))?;
+        match spec.role {
+            Role::Uplink => uplinks.push(spec),
+            Role::Vf => vfs.push(spec),
+        }
+    }
+    check_role_counts(uplinks.len(), vfs.len())?;
+    let mut ports = uplinks;
+    ports.extend(vfs);
+    Ok(ports)
+}
+
+/// Exactly one uplink and at least one VF: the appliance forwards between
+/// the two.
+fn check_role_counts(uplinks: usize, vfs: usize) -> Result<(), String> {
+    match uplinks {
+        0 => return Err("no port has role = \"uplink\": exactly one is needed".into()),
+        1 => {}
+        n => {
+            return Err(format!(
+                "{n} ports have role = \"uplink\": exactly one is allowed"
+            ))
+        }
+    }
+    if vfs == 0 {
+        return Err("no port has role = \"vf\": at least one is needed".into());
+    }
+    Ok(())
+}
+
+/// The `[[rule]]`s, in file order; a refusal names the rule by its place
+/// in the file and its priority.
+fn lower_rules(raw: &[RawRule], ports: &[PortSpec]) -> Result<Vec<Rule>, String> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            lower_rule(r, ports)
+                .map_err(|m| format!("rule {} (priority {}): {m}", i + 1, r.priority))
+        })
+        .collect()
+}
+
+/// The `[[offload.policy]]`s, highest priority first and equal priorities
+/// in file order (the sort is stable); a refusal names the policy by its
+/// place in the file and its priority.
+fn lower_offload_policies(
+    raw: &[RawOffloadPolicy],
+    ports: &[PortSpec],
+) -> Result<Vec<OffloadPolicy>, String> {
+    let mut policies = raw
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            lower_offload_policy(p, ports)
+                .map_err(|m| format!("offload policy {} (priority {}): {m}", i + 1, p.priority))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    policies.sort_by_key(|p| std::cmp::Reverse(p.matches.priority));
+    Ok(policies)
 }
 
 impl Config {
