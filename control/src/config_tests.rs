@@ -176,6 +176,78 @@ fn rules_name_ports_and_parse_their_fields() {
     }
 }
 
+/// `validate`'s own refusals, word for word, and the order it checks in: the
+/// sections, then the ports, the rules, `[offload]`, its policies; the first
+/// mistake in that order is the one named.
+#[test]
+fn validate_names_the_first_mistake_in_section_order() {
+    let uplink_only = "[dataplane]\nworker_lcores = [1]\n\n[[port]]\nname = \"uplink\"\nrole = \"uplink\"\ndevice = \"net_null0\"\n";
+    let bad_rule =
+        "\n[[rule]]\naction = \"drop\"\n\n[[rule]]\npriority = 7\naction = \"output:vf9\"\n";
+    let bad_policy = "\n[[offload.policy]]\noffload = \"never\"\n\n[[offload.policy]]\npriority = 3\nin_port = \"nope\"\noffload = \"never\"\n";
+    let bad_offload = "\n[offload]\npromote_pps = 10.0\ndemote_pps = 20.0\n";
+    let bad_name = GOOD.replace("name = \"vf1\"", "name = \"v f\"");
+    let cases: &[(String, &str)] = &[
+        (
+            uplink_only.to_string(),
+            "config t.toml: no port has role = \"vf\": at least one is needed",
+        ),
+        (
+            format!("{GOOD}{bad_rule}"),
+            "config t.toml: rule 2 (priority 7): no port named \"vf9\"",
+        ),
+        (
+            format!("{GOOD}{bad_policy}"),
+            "config t.toml: offload policy 2 (priority 3): no port named \"nope\"",
+        ),
+        (
+            // A port's name is refused without the "port NAME: " prefix.
+            bad_name.clone(),
+            "config t.toml: port name \"v f\": use 1..=64 letters, digits, '-' or '_' (it names files, metric labels and status columns)",
+        ),
+        (
+            GOOD.replace("mac = \"02:00:00:00:00:01\"\n", ""),
+            "config t.toml: port vf1: a vf needs a mac",
+        ),
+        // Order: the sections before the ports, the ports before the rules,
+        // the rules before [offload], [offload] before its policies.
+        (
+            bad_name.replace("worker_lcores = [1]", "worker_lcores = [1]\nburst = 0"),
+            "config t.toml: dataplane.burst = 0",
+        ),
+        (
+            format!("{bad_name}{bad_rule}"),
+            "config t.toml: port name \"v f\"",
+        ),
+        (
+            format!("{GOOD}{bad_rule}{bad_offload}"),
+            "config t.toml: rule 2 (priority 7)",
+        ),
+        (
+            format!("{GOOD}{bad_offload}{bad_policy}"),
+            "config t.toml: offload.demote_pps = 20 is above",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = err(text);
+        assert!(
+            e.starts_with(want),
+            "expected {want:?} at the start of {e:?}"
+        );
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+    // Equal priorities keep file order; higher ones go first.
+    let c = Config::parse(
+        &format!(
+            "{GOOD}\n[[offload.policy]]\nproto = 6\noffload = \"never\"\n\n[[offload.policy]]\npriority = 5\nproto = 17\noffload = \"always\"\n\n[[offload.policy]]\nproto = 1\noffload = \"auto\"\n"
+        ),
+        "t",
+    )
+    .unwrap();
+    let protos: Vec<Option<u8>> = c.offload_policies.iter().map(|p| p.matches.proto).collect();
+    assert_eq!(protos, [Some(17), Some(6), Some(1)]);
+}
+
 #[test]
 fn the_demo_has_an_uplink_and_four_vfs() {
     let c = Config::demo(Path::new("/tmp/x.pcap"), None);

@@ -325,141 +325,12 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
             let topic: Vec<&str> = w.copied().collect();
             Command::Help((!topic.is_empty()).then(|| topic.join(" ")))
         }
-        "show" => match w.next().copied() {
-            Some("port") => match w.next().copied() {
-                Some("stats") => {
-                    let sel = port_sel(w.next().copied(), "show port stats")?;
-                    no_more(&mut w, "show port stats")?;
-                    Command::ShowPortStats(sel)
-                }
-                Some("xstats") => {
-                    let port = number(w.next().copied(), "a port id", "show port xstats")?;
-                    no_more(&mut w, "show port xstats")?;
-                    Command::ShowPortXstats(port)
-                }
-                other => {
-                    return err(format!(
-                        "show port: expected \"stats\" or \"xstats\", got {other:?}"
-                    ))
-                }
-            },
-            Some("fwd") => match w.next().copied() {
-                Some("stats") => {
-                    no_more(&mut w, "show fwd stats")?;
-                    Command::ShowFwdStats
-                }
-                other => return err(format!("show fwd: expected \"stats\", got {other:?}")),
-            },
-            Some("flows") => parse_show_flows(&mut w)?,
-            Some("offload") => {
-                no_more(&mut w, "show offload")?;
-                Command::ShowOffload
-            }
-            other => {
-                return err(format!(
-                    "show: expected \"port\", \"fwd\", \"flows\" or \"offload\", got {other:?}"
-                ))
-            }
-        },
-        "clear" => match (w.next().copied(), w.next().copied()) {
-            (Some("port"), Some("stats")) => {
-                let sel = port_sel(w.next().copied(), "clear port stats")?;
-                no_more(&mut w, "clear port stats")?;
-                Command::ClearPortStats(sel)
-            }
-            _ => return err("clear: expected \"clear port stats all|N\""),
-        },
-        "dump-flows" => {
-            let json = match w.next().copied() {
-                None => false,
-                Some("--json") => true,
-                Some(other) => {
-                    return err(format!("dump-flows: unexpected {other:?} (only --json)"))
-                }
-            };
-            no_more(&mut w, "dump-flows")?;
-            Command::DumpFlows { json }
-        }
-        "set" => match w.next().copied() {
-            Some("offload") => {
-                let name = w.next().copied();
-                let Some(&(_, setting)) =
-                    OffloadSetting::ALL.iter().find(|(n, _)| Some(*n) == name)
-                else {
-                    return err(format!(
-                        "set offload: expected promote-pps, demote-pps, hold, max-rules or tick-ms, got {name:?}"
-                    ));
-                };
-                let cmd = format!("set offload {}", setting.name());
-                let value = w.next().copied();
-                let set = match setting {
-                    OffloadSetting::PromotePps => OffloadSet::PromotePps(rate(value, &cmd)?),
-                    OffloadSetting::DemotePps => OffloadSet::DemotePps(rate(value, &cmd)?),
-                    OffloadSetting::Hold => OffloadSet::Hold(whole(value, &cmd)?),
-                    OffloadSetting::MaxRules => OffloadSet::MaxRules(whole(value, &cmd)?),
-                    OffloadSetting::TickMs => OffloadSet::TickMs(whole(value, &cmd)?),
-                };
-                no_more(&mut w, &cmd)?;
-                Command::SetOffload(set)
-            }
-            other => return err(format!("set: expected \"offload\", got {other:?}")),
-        },
-        "policy" => match w.next().copied() {
-            Some("list") => {
-                no_more(&mut w, "policy list")?;
-                Command::PolicyList
-            }
-            Some("del") => {
-                let n = number(
-                    w.next().copied(),
-                    "a policy number (see policy list)",
-                    "policy del",
-                )?;
-                no_more(&mut w, "policy del")?;
-                Command::PolicyDel(n)
-            }
-            Some("add") => {
-                let rest: Vec<&str> = w.copied().collect();
-                if !rest.len().is_multiple_of(2) {
-                    return err(format!(
-                        "policy add: expected FIELD VALUE pairs, {:?} has no value",
-                        rest.last().copied().unwrap_or("")
-                    ));
-                }
-                let pairs: Vec<(String, String)> = rest
-                    .chunks(2)
-                    .map(|p| (p[0].to_string(), p[1].to_string()))
-                    .collect();
-                if !pairs.iter().any(|(k, _)| k == "offload") {
-                    return err("policy add: expected \"offload always|never|auto\"");
-                }
-                return Ok(Some(Command::PolicyAdd(pairs)));
-            }
-            other => {
-                return err(format!(
-                    "policy: expected \"add\", \"del\" or \"list\", got {other:?}"
-                ))
-            }
-        },
-        "flow" => match w.next().copied() {
-            Some(verb @ ("offload" | "onload")) => {
-                let id = number(
-                    w.next().copied(),
-                    "a flow id (see show flows)",
-                    &format!("flow {verb}"),
-                )?;
-                no_more(&mut w, &format!("flow {verb}"))?;
-                if verb == "offload" {
-                    Command::FlowOffload(id)
-                } else {
-                    Command::FlowOnload(id)
-                }
-            }
-            Some(_) => Command::Flow(line.to_string()),
-            None => return err(
-                "flow: expected create, validate, list, query, destroy, flush, offload or onload",
-            ),
-        },
+        "show" => parse_show(&mut w)?,
+        "clear" => parse_clear(&mut w)?,
+        "dump-flows" => parse_dump_flows(&mut w)?,
+        "set" => parse_set(&mut w)?,
+        "policy" => parse_policy(&mut w)?,
+        "flow" => parse_flow(&mut w, line)?,
         "start" | "stop" | "quit" => {
             no_more(&mut w, first)?;
             match first {
@@ -476,6 +347,169 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
         }
     };
     Ok(Some(cmd))
+}
+
+/// `show port ...`, `show fwd stats`, `show flows ...`, `show offload`: the
+/// words after `show`.
+fn parse_show(w: &mut std::slice::Iter<'_, &str>) -> Result<Command, CommandError> {
+    match w.next().copied() {
+        Some("port") => parse_show_port(w),
+        Some("fwd") => match w.next().copied() {
+            Some("stats") => {
+                no_more(w, "show fwd stats")?;
+                Ok(Command::ShowFwdStats)
+            }
+            other => err(format!("show fwd: expected \"stats\", got {other:?}")),
+        },
+        Some("flows") => parse_show_flows(w),
+        Some("offload") => {
+            no_more(w, "show offload")?;
+            Ok(Command::ShowOffload)
+        }
+        other => err(format!(
+            "show: expected \"port\", \"fwd\", \"flows\" or \"offload\", got {other:?}"
+        )),
+    }
+}
+
+/// `show port stats all|N`, `show port xstats N`: the words after
+/// `show port`.
+fn parse_show_port(w: &mut std::slice::Iter<'_, &str>) -> Result<Command, CommandError> {
+    match w.next().copied() {
+        Some("stats") => {
+            let sel = port_sel(w.next().copied(), "show port stats")?;
+            no_more(w, "show port stats")?;
+            Ok(Command::ShowPortStats(sel))
+        }
+        Some("xstats") => {
+            let port = number(w.next().copied(), "a port id", "show port xstats")?;
+            no_more(w, "show port xstats")?;
+            Ok(Command::ShowPortXstats(port))
+        }
+        other => err(format!(
+            "show port: expected \"stats\" or \"xstats\", got {other:?}"
+        )),
+    }
+}
+
+/// `clear port stats all|N`: the words after `clear`.
+fn parse_clear(w: &mut std::slice::Iter<'_, &str>) -> Result<Command, CommandError> {
+    match (w.next().copied(), w.next().copied()) {
+        (Some("port"), Some("stats")) => {
+            let sel = port_sel(w.next().copied(), "clear port stats")?;
+            no_more(w, "clear port stats")?;
+            Ok(Command::ClearPortStats(sel))
+        }
+        _ => err("clear: expected \"clear port stats all|N\""),
+    }
+}
+
+/// `dump-flows [--json]`: the words after `dump-flows`.
+fn parse_dump_flows(w: &mut std::slice::Iter<'_, &str>) -> Result<Command, CommandError> {
+    let json = match w.next().copied() {
+        None => false,
+        Some("--json") => true,
+        Some(other) => return err(format!("dump-flows: unexpected {other:?} (only --json)")),
+    };
+    no_more(w, "dump-flows")?;
+    Ok(Command::DumpFlows { json })
+}
+
+/// `set offload SETTING VALUE`: the words after `set`.
+fn parse_set(w: &mut std::slice::Iter<'_, &str>) -> Result<Command, CommandError> {
+    match w.next().copied() {
+        Some("offload") => parse_set_offload(w),
+        other => err(format!("set: expected \"offload\", got {other:?}")),
+    }
+}
+
+/// `SETTING VALUE` after `set offload`, the value read as the type the
+/// setting is kept in (see [`OffloadSet`]); errors name the setting.
+fn parse_set_offload(w: &mut std::slice::Iter<'_, &str>) -> Result<Command, CommandError> {
+    let name = w.next().copied();
+    let Some(&(_, setting)) = OffloadSetting::ALL.iter().find(|(n, _)| Some(*n) == name) else {
+        return err(format!(
+            "set offload: expected promote-pps, demote-pps, hold, max-rules or tick-ms, got {name:?}"
+        ));
+    };
+    let cmd = format!("set offload {}", setting.name());
+    let value = w.next().copied();
+    let set = match setting {
+        OffloadSetting::PromotePps => OffloadSet::PromotePps(rate(value, &cmd)?),
+        OffloadSetting::DemotePps => OffloadSet::DemotePps(rate(value, &cmd)?),
+        OffloadSetting::Hold => OffloadSet::Hold(whole(value, &cmd)?),
+        OffloadSetting::MaxRules => OffloadSet::MaxRules(whole(value, &cmd)?),
+        OffloadSetting::TickMs => OffloadSet::TickMs(whole(value, &cmd)?),
+    };
+    no_more(w, &cmd)?;
+    Ok(Command::SetOffload(set))
+}
+
+/// `policy list`, `policy del N`, `policy add ...`: the words after `policy`.
+fn parse_policy(w: &mut std::slice::Iter<'_, &str>) -> Result<Command, CommandError> {
+    match w.next().copied() {
+        Some("list") => {
+            no_more(w, "policy list")?;
+            Ok(Command::PolicyList)
+        }
+        Some("del") => {
+            let n = number(
+                w.next().copied(),
+                "a policy number (see policy list)",
+                "policy del",
+            )?;
+            no_more(w, "policy del")?;
+            Ok(Command::PolicyDel(n))
+        }
+        Some("add") => parse_policy_add(w),
+        other => err(format!(
+            "policy: expected \"add\", \"del\" or \"list\", got {other:?}"
+        )),
+    }
+}
+
+/// The `FIELD VALUE` pairs after `policy add`, as typed: only their shape
+/// is checked here (pairs, one of them `offload`); the fields and values
+/// are checked as the config file's `[[offload.policy]]` is, by
+/// `config::offload_policy_from_pairs`, where the command is carried out.
+fn parse_policy_add(w: &mut std::slice::Iter<'_, &str>) -> Result<Command, CommandError> {
+    let rest: Vec<&str> = w.copied().collect();
+    if !rest.len().is_multiple_of(2) {
+        return err(format!(
+            "policy add: expected FIELD VALUE pairs, {:?} has no value",
+            rest.last().copied().unwrap_or("")
+        ));
+    }
+    let pairs: Vec<(String, String)> = rest
+        .chunks(2)
+        .map(|p| (p[0].to_string(), p[1].to_string()))
+        .collect();
+    if !pairs.iter().any(|(k, _)| k == "offload") {
+        return err("policy add: expected \"offload always|never|auto\"");
+    }
+    Ok(Command::PolicyAdd(pairs))
+}
+
+/// `flow offload|onload FLOW_ID`, flowlift's own; any other `flow ...` is
+/// testpmd's rule syntax and is kept as the whole `line` (trimmed) for
+/// `testpmd_flow::parse`.
+fn parse_flow(w: &mut std::slice::Iter<'_, &str>, line: &str) -> Result<Command, CommandError> {
+    match w.next().copied() {
+        Some(verb @ ("offload" | "onload")) => {
+            let cmd = format!("flow {verb}");
+            let id = number(w.next().copied(), "a flow id (see show flows)", &cmd)?;
+            no_more(w, &cmd)?;
+            if verb == "offload" {
+                Ok(Command::FlowOffload(id))
+            } else {
+                Ok(Command::FlowOnload(id))
+            }
+        }
+        Some(_) => Ok(Command::Flow(line.to_string())),
+        None => {
+            err("flow: expected create, validate, list, query, destroy, flush, offload or onload")
+        }
+    }
 }
 
 /// `show flows`' options, each at most once: a second one would silently

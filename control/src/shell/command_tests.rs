@@ -139,6 +139,69 @@ fn mistakes_say_what_was_expected() {
     }
 }
 
+/// Every refusal `parse` words itself, in full: users' scripts match on
+/// them, so a change to the grammar's code must leave them as they are.
+#[test]
+fn each_command_familys_refusals_word_for_word() {
+    for (line, want) in [
+        (
+            "shwo",
+            "unknown command \"shwo\": try help (commands: clear, dump-flows, flow, help, policy, quit, set, show, start, stop)",
+        ),
+        ("show port", "show port: expected \"stats\" or \"xstats\", got None"),
+        ("show port rates", "show port: expected \"stats\" or \"xstats\", got Some(\"rates\")"),
+        ("show port xstats 1 2", "show port xstats: unexpected \"2\" at the end"),
+        ("show fwd", "show fwd: expected \"stats\", got None"),
+        ("show fwd stats now", "show fwd stats: unexpected \"now\" at the end"),
+        ("show offload now", "show offload: unexpected \"now\" at the end"),
+        ("show ports", "show: expected \"port\", \"fwd\", \"flows\" or \"offload\", got Some(\"ports\")"),
+        ("clear", "clear: expected \"clear port stats all|N\""),
+        ("clear port", "clear: expected \"clear port stats all|N\""),
+        ("clear port stats", "clear port stats: expected \"all\" or a port id"),
+        ("clear port stats all 1", "clear port stats: unexpected \"1\" at the end"),
+        ("dump-flows --json --json", "dump-flows: unexpected \"--json\" at the end"),
+        ("dump-flows --xml", "dump-flows: unexpected \"--xml\" (only --json)"),
+        ("set", "set: expected \"offload\", got None"),
+        ("set policy", "set: expected \"offload\", got Some(\"policy\")"),
+        (
+            "set offload",
+            "set offload: expected promote-pps, demote-pps, hold, max-rules or tick-ms, got None",
+        ),
+        ("set offload tick-ms", "set offload tick-ms: expected a whole number from 0 to 4294967295"),
+        ("policy", "policy: expected \"add\", \"del\" or \"list\", got None"),
+        ("policy show", "policy: expected \"add\", \"del\" or \"list\", got Some(\"show\")"),
+        ("policy list 1", "policy list: unexpected \"1\" at the end"),
+        ("policy del", "policy del: expected a policy number (see policy list)"),
+        ("policy del 1 2", "policy del: unexpected \"2\" at the end"),
+        ("policy add", "policy add: expected \"offload always|never|auto\""),
+        ("policy add proto udp dport", "policy add: expected FIELD VALUE pairs, \"dport\" has no value"),
+        (
+            "flow",
+            "flow: expected create, validate, list, query, destroy, flush, offload or onload",
+        ),
+        ("flow onload", "flow onload: expected a flow id (see show flows)"),
+        ("flow onload x", "flow onload: expected a flow id (see show flows), got \"x\""),
+        ("flow offload 1 2", "flow offload: unexpected \"2\" at the end"),
+        ("start now", "start: unexpected \"now\" at the end"),
+        ("stop now", "stop: unexpected \"now\" at the end"),
+        ("quit now", "quit: unexpected \"now\" at the end"),
+    ] {
+        assert_eq!(bad(line), want, "{line:?}");
+    }
+    // What is not refused: `?` is help, testpmd's flow commands pass through
+    // as typed (trimmed), and policy add keeps its pairs in order.
+    assert_eq!(ok("?"), Command::Help(None));
+    assert_eq!(ok(" flow list  0 "), Command::Flow("flow list  0".into()));
+    assert_eq!(ok("flow bogus"), Command::Flow("flow bogus".into()));
+    assert_eq!(
+        ok("policy add offload never offload always"),
+        Command::PolicyAdd(vec![
+            ("offload".into(), "never".into()),
+            ("offload".into(), "always".into())
+        ])
+    );
+}
+
 #[test]
 fn help_covers_every_command_and_topics_narrow_it() {
     let all = help(None);
