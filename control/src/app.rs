@@ -33,7 +33,7 @@ use crate::demo_capture::{self, cached_capture};
 use crate::fleet::{requested_state, set_state, DpdkWorker, FlowKeeper, WorkerHandle};
 use crate::flowlog::{FlowLog, TscClock};
 use crate::metrics::{ControlSnapshot, MetricsServer, Sources};
-use crate::offload::manager::{OffloadParams, Offloader, PortPlan};
+use crate::offload::manager::{Offloader, PortPlan};
 use crate::offload::meters::VfLimit;
 use crate::offload::rte_flow::RteFlowBackend;
 use crate::offload::static_rules::StaticTaken;
@@ -1039,7 +1039,7 @@ fn start_offload(
     let idle_tsc = (cfg.dataplane.idle_timeout_s * hz as f64) as u64;
     let offloader = Offloader::start(
         backend,
-        OffloadParams::from_config(o, idle_tsc),
+        o.params(idle_tsc),
         cfg.offload_policies.clone(),
         plan,
         rte::cycles::tsc(),

@@ -18,6 +18,9 @@ use flowlift_dataplane::policy::{Rule, RuleAction};
 use flowlift_dataplane::PortIdx;
 use serde::Deserialize;
 
+use crate::offload::manager::OffloadParams;
+pub use crate::offload::policy::{OffloadChoice, OffloadPolicy, RateLimit};
+
 mod validate;
 use validate::validate;
 pub use validate::{
@@ -605,6 +608,24 @@ pub struct OffloadSection {
     policies: Vec<RawOffloadPolicy>,
 }
 
+impl OffloadSection {
+    /// The engine's thresholds from this section, with the idle timeout in
+    /// TSC ticks.
+    pub fn params(&self, idle_tsc: u64) -> OffloadParams {
+        OffloadParams {
+            max_rules: self.max_rules as usize,
+            promote_pps: self.promote_pps,
+            demote_pps: self.demote_pps,
+            hold: self.hold,
+            ewma_alpha: self.ewma_alpha,
+            evict_margin: self.evict_margin,
+            changes_per_sec: f64::from(self.inserts_per_sec.max(1)),
+            backoff_ticks: u64::from(self.backoff_ms.div_ceil(self.tick_ms.max(1))).max(1),
+            idle_tsc,
+        }
+    }
+}
+
 impl Default for OffloadSection {
     fn default() -> Self {
         OffloadSection {
@@ -623,30 +644,6 @@ impl Default for OffloadSection {
     }
 }
 
-/// Whether flows a header policy matches may be offloaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum OffloadChoice {
-    /// Offload at the first tick, whatever the rate (while rules are free).
-    Always,
-    /// Never offload.
-    Never,
-    /// Let the rate policy decide.
-    #[default]
-    Auto,
-}
-
-impl OffloadChoice {
-    /// The choice as the config writes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            OffloadChoice::Always => "always",
-            OffloadChoice::Never => "never",
-            OffloadChoice::Auto => "auto",
-        }
-    }
-}
-
 /// `[[offload.policy]]` as written: a match on the flow key and a choice.
 #[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -661,14 +658,6 @@ struct RawOffloadPolicy {
     sport: Option<PortSpecValue>,
     dport: Option<PortSpecValue>,
     offload: OffloadChoice,
-}
-
-/// A header policy: flows whose key matches `matches` get `choice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffloadPolicy {
-    /// The match (its `action` is unused).
-    pub matches: Rule,
-    pub choice: OffloadChoice,
 }
 
 /// `[[rule]]`: a forwarding rule for a flow's first packet.
@@ -738,18 +727,6 @@ struct RawConfig {
     offload: OffloadSection,
     #[serde(default)]
     control: ControlSection,
-}
-
-/// A VF's rate limit, enforced on both paths: by the workers' meter (see
-/// `dataplane::meter`) and, on a NIC driven through rte_flow, by an rte_mtr
-/// meter of the NIC's (see `offload::meters`), each with the whole limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub unit: flowlift_dataplane::meter::MeterUnit,
-    /// Packets or bytes per second.
-    pub rate: u64,
-    /// Packets or bytes a quiet VF may receive at once.
-    pub burst: u64,
 }
 
 /// One port, validated.

@@ -24,10 +24,10 @@ use flowlift_dataplane::worker::Worker;
 use flowlift_dataplane::Tsc;
 use rte::{RxQueue, TxQueue};
 
-use crate::config::OffloadChoice;
 use crate::flowlog::{EndedFlow, FlowLog, TscClock};
 use crate::lifecycle::FlowOffload;
 use crate::offload::manager::{EndTicket, EndedOffload, Offloader};
+use crate::offload::policy::OffloadChoice;
 use crate::offload::HwCounters;
 use crate::tracker::FlowTracker;
 use flowlift_dataplane::flow::FlowKey;

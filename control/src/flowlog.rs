@@ -284,7 +284,7 @@ mod tests {
         let mut log = FlowLog::create(&path).unwrap();
         let key = FlowKey::V4(KeyV4::default());
         let clock = TscClock::new(0, 1000);
-        let mut off = FlowOffload::new(crate::config::OffloadChoice::Auto);
+        let mut off = FlowOffload::new(crate::offload::policy::OffloadChoice::Auto);
         off.install_failed("busy", 1, 1);
         off.installed(crate::offload::HwRuleId(7));
         off.removed(crate::offload::HwCounters {

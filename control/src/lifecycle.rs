@@ -12,7 +12,7 @@
 //! the rules it had (folded in when each was removed), and the live counter of
 //! the rule it has now. Every packet is counted by exactly one of them.
 
-use crate::config::OffloadChoice;
+use crate::offload::policy::OffloadChoice;
 use crate::offload::{HwCounters, HwRuleId};
 
 /// Where a flow is carried.

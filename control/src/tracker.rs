@@ -130,7 +130,7 @@ mod tests {
         let counters = vec![Arc::new(FlowCounters::new(4))];
         let mut t = FlowTracker::new();
         let key = FlowKey::V4(KeyV4::default());
-        let off = FlowOffload::new(crate::config::OffloadChoice::Auto);
+        let off = FlowOffload::new(crate::offload::policy::OffloadChoice::Auto);
         t.on_new(0, FlowId(1), key, FlowAction::Forward(PortIdx(1)), off);
         t.on_new(0, FlowId(2), key, FlowAction::Forward(PortIdx(1)), off);
         counters[0].get(FlowId(1)).unwrap().reset(100);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use flowlift_control::config::{OffloadChoice, OffloadSection};
 use flowlift_control::lifecycle::{FlowOffload, OffloadState};
-use flowlift_control::offload::manager::{OffloadParams, Offloader, PortPlan};
+use flowlift_control::offload::manager::{Offloader, PortPlan};
 use flowlift_control::offload::{
     Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError,
 };
@@ -157,7 +157,7 @@ impl Rig {
         section.demote_pps = knobs.demote_pps;
         // No rate limit of its own: the tick's decisions are what is timed.
         section.inserts_per_sec = 1_000_000_000;
-        let params = OffloadParams::from_config(&section, 0);
+        let params = section.params(0);
         // Port 0 is the uplink (its flows pass the NIC), port 1 the VF.
         let ports = PortPlan {
             hw_port: vec![0, 1],

@@ -27,9 +27,9 @@ use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::PortIdx;
 
 use super::nic_limits::NicLimits;
+use super::policy::{OffloadChoice, OffloadPolicy};
 use super::static_rules::{EndedStatic, StaticRules, StaticTaken};
 use super::{Capabilities, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
-use crate::config::{OffloadChoice, OffloadPolicy, OffloadSection};
 use crate::lifecycle::{DemoteReason, FlowOffload, OffloadState};
 use crate::shell::testpmd_flow::FlowCommand;
 use crate::tracker::{FlowTracker, TrackedFlow};
@@ -51,23 +51,6 @@ pub struct OffloadParams {
     /// TSC ticks without a packet on either path before an offloaded flow is
     /// demoted as idle (0: never).
     pub idle_tsc: u64,
-}
-
-impl OffloadParams {
-    /// From the `[offload]` section, with the idle timeout in TSC ticks.
-    pub fn from_config(o: &OffloadSection, idle_tsc: u64) -> Self {
-        OffloadParams {
-            max_rules: o.max_rules as usize,
-            promote_pps: o.promote_pps,
-            demote_pps: o.demote_pps,
-            hold: o.hold,
-            ewma_alpha: o.ewma_alpha,
-            evict_margin: o.evict_margin,
-            changes_per_sec: f64::from(o.inserts_per_sec.max(1)),
-            backoff_ticks: u64::from(o.backoff_ms.div_ceil(o.tick_ms.max(1))).max(1),
-            idle_tsc,
-        }
-    }
 }
 
 /// How the appliance's ports look to the NIC.

@@ -11,7 +11,7 @@ use flowlift_dataplane::flow::KeyV4;
 use flowlift_dataplane::flowstate::FlowCounters;
 
 use super::*;
-use crate::config::OffloadPolicy;
+use crate::offload::policy::OffloadPolicy;
 use crate::offload::{Fate, HwRuleId};
 
 /// The NIC's side, shared with the test.

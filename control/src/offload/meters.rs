@@ -29,8 +29,8 @@ use flowlift_dataplane::meter::MeterUnit;
 use rte::mtr::{self, Algorithm, Meter, Policy, PolicySpec, Profile, ProfileSpec, Unit};
 use rte::Port;
 
+use super::policy::RateLimit;
 use super::{HwCounters, OffloadError};
-use crate::config::RateLimit;
 
 /// A VF's rate limit, to police on the NIC.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,7 @@
 pub mod manager;
 pub mod meters;
 pub mod nic_limits;
+pub mod policy;
 pub mod rte_flow;
 pub mod rule;
 pub mod static_lower;

@@ -155,7 +155,7 @@ impl Rig {
         keeper.offload = Some(
             Offloader::start(
                 Box::new(nic),
-                OffloadParams::from_config(&config.offload, 0),
+                config.offload.params(0),
                 Vec::new(),
                 PortPlan {
                     hw_port: (0..n as u16).collect(),
