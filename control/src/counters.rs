@@ -371,3 +371,7 @@ fn ethdev_since(now: &rte::PortStats, base: &rte::PortStats) -> rte::PortStats {
 #[cfg(test)]
 #[path = "counters_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "counters_agreement_tests.rs"]
+mod agreement_tests;
