@@ -21,14 +21,14 @@ use flowlift_dataplane::l2::L2Table;
 use flowlift_dataplane::lcore::{LcoreSignal, LcoreState};
 use flowlift_dataplane::meter::RateMeter;
 use flowlift_dataplane::policy::Policy;
-use flowlift_dataplane::stages::Stage;
-use flowlift_dataplane::stats::{PortTotals, WorkerStats};
+use flowlift_dataplane::stats::WorkerStats;
 use flowlift_dataplane::worker::{RxAssignment, WorkerSetup};
 use flowlift_dataplane::PortIdx;
 use flowlift_dataplane::Tsc;
 use rte::{Eal, LcoreId, Mempool, Port, PortConfig, RxQueue, TxQueue};
 
 use crate::config::{BackendKind, Config};
+use crate::counters::Snapshot;
 use crate::demo_capture::{self, cached_capture};
 use crate::fleet::{requested_state, set_state, DpdkWorker, FlowKeeper, WorkerHandle};
 use crate::flowlog::{FlowLog, TscClock};
@@ -40,7 +40,7 @@ use crate::offload::static_rules::StaticTaken;
 use crate::offload::OffloadBackend;
 use crate::report::{
     final_report, flow_report, offload_report, percent, stage_lines, status_line, worker_lines,
-    FlowFigures, OffloadFigures, PortLabel, WorkerFigures,
+    FlowFigures, OffloadFigures, PortLabel,
 };
 use crate::shell::exec::{Appliance, ShellState};
 use crate::shell::socket::{request_channel, ControlSocket, Request};
@@ -760,12 +760,7 @@ fn run_with_eal(
     let fleet = &running.fleet;
     let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let reason = reason?;
-    let totals = port_totals(&stats, &keeper.hw_by_port(), open.ports.len());
-    let hw: Vec<rte::PortStats> = open
-        .ports
-        .iter()
-        .map(|p| p.stats().unwrap_or_default())
-        .collect();
+    let counts = Snapshot::of_fleet(fleet, &keeper, open.ports.len()).with_ethdev(&open.ports);
     let why = match reason {
         StopReason::Signal => "signal",
         StopReason::Duration => "--duration reached",
@@ -775,35 +770,10 @@ fn run_with_eal(
         StopReason::ConfigChecked => "config checked",
     };
     writeln!(out, "\nStopping ({why}). Final counters:")?;
-    let nic_meter: Vec<u64> = keeper
-        .hw_by_port()
-        .iter()
-        .map(|h| h.meter_dropped.packets)
-        .collect();
-    write!(
-        out,
-        "{}",
-        final_report(&open.labels, &totals, &hw, &nic_meter)
-    )?;
-    let figures: Vec<WorkerFigures> = dp
-        .worker_lcores
-        .iter()
-        .zip(&stats)
-        .map(|(&lcore, s)| WorkerFigures {
-            lcore,
-            packets: s
-                .ports
-                .iter()
-                .map(|p| p.rx_packets.load(Ordering::Relaxed))
-                .sum(),
-            busy_cycles: s.busy_cycles.load(Ordering::Relaxed),
-            idle_cycles: s.idle_cycles.load(Ordering::Relaxed),
-            stages: Stage::ALL.map(|st| s.stages.get(st)),
-        })
-        .collect();
-    write!(out, "{}", worker_lines(&figures, hz))?;
+    write!(out, "{}", final_report(&open.labels, &counts))?;
+    write!(out, "{}", worker_lines(&counts.workers, hz))?;
     if flowlift_dataplane::stages::ENABLED {
-        write!(out, "{}", stage_lines(&figures))?;
+        write!(out, "{}", stage_lines(&counts.workers))?;
     }
     let parse = WorkerStats::parse_error_totals(stats.iter().map(|s| s.as_ref()));
     let sum = |f: fn(&WorkerStats) -> &std::sync::atomic::AtomicU64| -> u64 {
@@ -819,12 +789,7 @@ fn run_with_eal(
     };
     write!(out, "{}", flow_report(&parse, &flow_figures))?;
     if let Some(off) = keeper.offload.as_ref() {
-        let hw_packets = keeper.hw_packets_logged;
-        let sw_packets: u64 = stats
-            .iter()
-            .flat_map(|s| s.ports.iter())
-            .map(|p| p.rx_packets.load(Ordering::Relaxed))
-            .sum();
+        let carried = counts.carried();
         write!(
             out,
             "{}",
@@ -833,10 +798,10 @@ fn run_with_eal(
                 max_rules: off.params().max_rules,
                 stats: off.stats(),
                 rules_left: off.rules_installed(),
-                hw_packets,
-                sw_packets,
+                hw_packets: carried.nic.packets,
+                sw_packets: carried.workers.packets,
                 nic_cycles: crate::model_nic::switch_cycles(&open.ports[0]),
-                worker_busy_cycles: sum(|s| &s.busy_cycles),
+                worker_busy_cycles: counts.cycles().0,
                 tsc_hz: hz,
             })
         )?;
@@ -875,7 +840,7 @@ fn run_with_eal(
         Some(w) => wires_stalled(cfg, w, wire_progress(&open.ports, w).as_deref()),
         None => format!(
             "replay stalled: the uplink delivered {} of {} packets, then nothing for {}s",
-            totals[0].rx_packets,
+            counts.totals()[0].rx_packets,
             budget.unwrap_or(0),
             REPLAY_STALL.as_secs()
         ),
@@ -1134,20 +1099,6 @@ fn stop_all(
     Ok((failed, logged?))
 }
 
-/// Per-port totals of the workers, with the NIC's share from the rules'
-/// counters (`hw`, by port; see [`FlowKeeper::hw_by_port`]): what a flow's
-/// rules took counts as RX on the port it came in on and as TX on the VF
-/// they delivered it to, as the workers count what they carry.
-pub(crate) fn port_totals(
-    stats: &[Arc<WorkerStats>],
-    hw: &[crate::fleet::PortHw],
-    nports: usize,
-) -> Vec<PortTotals> {
-    let mut totals = WorkerStats::port_totals(stats.iter().map(|s| s.as_ref()), nports);
-    crate::metrics::merge_flows_hw(&mut totals, hw);
-    totals
-}
-
 /// The queues `open_ports` hands out.
 struct PortQueues {
     rx_by_worker: PerWorker<RxAssignment<RxQueue>>,
@@ -1232,15 +1183,6 @@ fn open_ports(
     ))
 }
 
-fn cycles(stats: &[Arc<WorkerStats>]) -> (u64, u64) {
-    stats.iter().fold((0, 0), |(b, i), s| {
-        (
-            b + s.busy_cycles.load(Ordering::Relaxed),
-            i + s.idle_cycles.load(Ordering::Relaxed),
-        )
-    })
-}
-
 /// The main lcore's loop: flow events, the offload tick, idle expiry, the
 /// status line every `status_every`, and the end of the run.
 #[allow(clippy::too_many_arguments)]
@@ -1261,15 +1203,11 @@ fn control_loop(
     let quit = AtomicBool::new(false);
     let mut shell = ShellState::default();
     let nports = open.ports.len();
-    let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
-    let stats = stats.as_slice();
-    let totals = |keeper: &FlowKeeper| port_totals(stats, &keeper.hw_by_port(), nports);
+    let counts = |keeper: &FlowKeeper| Snapshot::of_fleet(fleet, keeper, nports);
     let mut offload_tick = Duration::from_millis(u64::from(cfg.offload.tick_ms));
     let start = Instant::now();
     let mut last_status = start;
-    let mut prev: Vec<PortTotals> = totals(keeper);
-    let mut prev_cycles = cycles(stats);
-    let mut prev_split = carried(stats, keeper);
+    let mut prev = counts(keeper);
     let mut prev_nic_cycles = crate::model_nic::switch_cycles(&open.ports[0]);
     let mut last_progress = (start, 0u64);
     let mut last_expire = start;
@@ -1326,23 +1264,20 @@ fn control_loop(
         if opts.duration.is_some_and(|d| now - start >= d) {
             return Ok(StopReason::Duration);
         }
-        let current = totals(keeper);
+        let current = counts(keeper);
         if let Some(w) = &end.wire_end {
             if let Some(p) = wire_progress(&open.ports, w) {
                 // Every frame off every wire, none left in a ring, and every
                 // one taken counted by whoever polls its port: one reading
                 // decides. The model counts a frame off its wire only once
                 // its fate is counted, and the wire's count is read first
-                // (its `add_last`/`packets_first`); a worker counts a
-                // burst's packets received after their flows (`bump_last`),
-                // read here with acquire order. The workers' own count:
-                // `current` adds what the rules took.
+                // (its `add_last`/`packets_first`). The workers' count is
+                // `current`'s, read before the NIC's: older, so never ahead.
                 let done = w.wires.iter().zip(&p).all(|(f, &(wire, to_host, taken))| {
-                    let counted: u64 = stats
-                        .iter()
-                        .filter_map(|s| s.ports.get(f.port))
-                        .map(|c| c.rx_packets.load(Ordering::Acquire))
-                        .sum();
+                    let counted = current
+                        .ports
+                        .get(f.port)
+                        .map_or(0, |c| c.workers.rx_packets);
                     wire >= f.frames && taken >= to_host && counted >= taken
                 });
                 if done {
@@ -1357,7 +1292,7 @@ fn control_loop(
             }
         }
         if let Some(expected) = budget {
-            let got = current[0].rx_packets;
+            let got = current.ports[0].total().rx_packets;
             if got >= expected {
                 return Ok(StopReason::ReplayDone);
             }
@@ -1371,13 +1306,11 @@ fn control_loop(
         }
         if !opts.interactive && now - last_status >= opts.status_every {
             let secs = (now - last_status).as_secs_f64();
-            let c = cycles(stats);
-            let (busy, idle) = (c.0 - prev_cycles.0, c.1 - prev_cycles.1);
-            let busy_pct = percent(busy, busy + idle);
-            let mut line = status_line(now - start, &open.labels, &prev, &current, secs, busy_pct);
-            let split = carried(stats, keeper);
+            let mut line = status_line(now - start, &open.labels, &prev, &current, secs);
             if let Some(off) = keeper.offload.as_ref() {
-                let (hw, sw) = (split.0 - prev_split.0, split.1 - prev_split.1);
+                let (split, prev_split) = (current.carried(), prev.carried());
+                let hw = split.nic.packets - prev_split.nic.packets;
+                let sw = split.workers.packets - prev_split.workers.packets;
                 let share = percent(hw, hw + sw);
                 let offloaded = keeper
                     .tracker()
@@ -1403,8 +1336,6 @@ fn control_loop(
             writeln!(out, "{line}")?;
             out.flush()?;
             prev = current;
-            prev_cycles = c;
-            prev_split = split;
             last_status = now;
         }
     }
@@ -1414,12 +1345,8 @@ fn control_loop(
 fn publish(snapshot: &Mutex<ControlSnapshot>, keeper: &FlowKeeper, open: &OpenPorts) {
     let ports = &open.ports;
     let mut by_state = [0u64; 4];
-    let (mut hw_packets, mut hw_bytes) = (keeper.hw_packets_logged, keeper.hw_bytes_logged);
     for (_, f) in keeper.tracker().iter() {
         by_state[f.off.state.index()] += 1;
-        let hw = f.off.hw_total();
-        hw_packets += hw.packets;
-        hw_bytes += hw.bytes;
     }
     let ethdev = ports
         .iter()
@@ -1445,8 +1372,6 @@ fn publish(snapshot: &Mutex<ControlSnapshot>, keeper: &FlowKeeper, open: &OpenPo
             .as_ref()
             .map_or(0.0, |o| o.counter_refresh().as_secs_f64()),
         flows_by_state: by_state,
-        hw_packets,
-        hw_bytes,
         hw_by_port: keeper.hw_by_port(),
         ethdev,
         static_taken: static_taken(keeper, &open.labels)
@@ -1472,17 +1397,6 @@ fn static_taken(keeper: &FlowKeeper, labels: &[PortLabel]) -> Vec<(String, Stati
             })
             .collect()
     })
-}
-
-/// Packets carried so far by the NIC's rules (the flows' hardware counts)
-/// and by the workers.
-fn carried(stats: &[Arc<WorkerStats>], keeper: &FlowKeeper) -> (u64, u64) {
-    let sw = stats
-        .iter()
-        .flat_map(|s| s.ports.iter())
-        .map(|p| p.rx_packets.load(Ordering::Relaxed))
-        .sum();
-    (keeper.hw_packets_total(), sw)
 }
 
 /// Where `--capture-dir` puts a port's output.

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod capture;
 pub mod config;
+pub mod counters;
 pub mod demo_capture;
 pub mod eal_args;
 pub mod fleet;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use flowlift_dataplane::stages::Stage;
 use flowlift_dataplane::stats::PortTotals;
-use rte::PortStats;
+
+use crate::counters::{Drops, Snapshot, WorkerCounts};
 
 /// A port as the reports name it.
 #[derive(Debug, Clone)]
@@ -37,55 +38,42 @@ fn mpps(packets: u64, secs: f64) -> f64 {
     }
 }
 
-/// Packets received on or destined to this port that were not delivered.
-fn drops(t: &PortTotals) -> u64 {
-    t.policy_drops() + t.tx_dropped + t.drop_meter
-}
-
 /// `[    3s] rx/tx/drop Mpps: uplink 17.06/0.00/0.00 vf1 0.00/5.76/0.00 ... | busy 100%`
 ///
-/// Compact on purpose: five ports fit a 132-column terminal.
+/// Rates between two snapshots `secs` apart; the drops are those of what
+/// the appliance took ([`crate::counters::Drops::taken`]), busy the workers'
+/// share of busy cycles. Compact on purpose: five ports fit a 132-column
+/// terminal.
 pub fn status_line(
     elapsed: Duration,
     labels: &[PortLabel],
-    prev: &[PortTotals],
-    now: &[PortTotals],
+    prev: &Snapshot,
+    now: &Snapshot,
     secs: f64,
-    busy_pct: f64,
 ) -> String {
     let mut line = format!("[{:>5}s] rx/tx/drop Mpps:", elapsed.as_secs());
-    for ((label, p), n) in labels.iter().zip(prev).zip(now) {
+    for ((label, p), n) in labels.iter().zip(&prev.ports).zip(&now.ports) {
+        let (pt, nt) = (p.total(), n.total());
         let _ = write!(
             line,
             " {} {:.2}/{:.2}/{:.2}",
             label.name,
-            mpps(n.rx_packets - p.rx_packets, secs),
-            mpps(n.tx_packets - p.tx_packets, secs),
-            mpps(drops(n) - drops(p), secs),
+            mpps(nt.rx_packets - pt.rx_packets, secs),
+            mpps(nt.tx_packets - pt.tx_packets, secs),
+            mpps(n.drops().taken() - p.drops().taken(), secs),
         );
     }
-    let _ = write!(line, " | busy {busy_pct:.0}%");
+    let (b0, i0) = prev.cycles();
+    let (b1, i1) = now.cycles();
+    let (busy, idle) = (b1.saturating_sub(b0), i1.saturating_sub(i0));
+    let _ = write!(line, " | busy {:.0}%", percent(busy, busy + idle));
     line
-}
-
-/// One worker's poll-loop figures, as the final report shows them.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WorkerFigures {
-    pub lcore: u32,
-    /// Packets the worker received.
-    pub packets: u64,
-    /// TSC cycles of iterations that moved packets, and of those that did not.
-    pub busy_cycles: u64,
-    pub idle_cycles: u64,
-    /// Cycles by stage of the loop, in [`Stage::ALL`]'s order (zero unless
-    /// built with `stage-cycles`).
-    pub stages: [u64; Stage::ALL.len()],
 }
 
 /// Each worker's cycles per received packet by stage of its loop (the cycle
 /// budget of perf/README.md; builds with `stage-cycles` only):
 /// `lcore 1: cycles/packet by stage: rx 20.1, parse 18.0, ... (sum 150.2)`.
-pub fn stage_lines(workers: &[WorkerFigures]) -> String {
+pub fn stage_lines(workers: &[WorkerCounts]) -> String {
     let mut out = String::new();
     for w in workers {
         let per = |c: u64| c as f64 / w.packets.max(1) as f64;
@@ -101,7 +89,7 @@ pub fn stage_lines(workers: &[WorkerFigures]) -> String {
 
 /// testpmd's `--record-core-cycles` line, per worker:
 /// `lcore 1: CPU cycles/packet=98.04 (busy cycles=... / packets=...) at 2600 MHz Clock, busy 99.9%`
-pub fn worker_lines(workers: &[WorkerFigures], tsc_hz: u64) -> String {
+pub fn worker_lines(workers: &[WorkerCounts], tsc_hz: u64) -> String {
     let mut out = String::new();
     for w in workers {
         let cpp = if w.packets == 0 {
@@ -165,96 +153,70 @@ pub fn flow_report(
     out
 }
 
-/// The final counters: one block per port, then the totals. `nic_meter`:
-/// of each port's meter drops (in `sw`), those of the NIC's meter (shown
-/// apart when there are any; missing entries are 0).
-pub fn final_report(
-    labels: &[PortLabel],
-    sw: &[PortTotals],
-    hw: &[PortStats],
-    nic_meter: &[u64],
-) -> String {
+/// The final counters: one block per port, then the totals of every port
+/// ([`Snapshot::accumulated`]). A port's meter drops show the NIC's meter's
+/// apart when there are any.
+pub fn final_report(labels: &[PortLabel], snap: &Snapshot) -> String {
     let mut out = String::new();
-    let mut total = PortTotals::default();
-    let mut total_rx_dropped = 0;
-    for (i, ((label, t), h)) in labels.iter().zip(sw).zip(hw).enumerate() {
-        let rx_dropped = h.rx_missed + h.rx_nombuf;
-        total_rx_dropped += rx_dropped;
+    for (label, p) in labels.iter().zip(&snap.ports) {
         let title = format!(
             " Forward statistics for port {} (port {}, {}) ",
             label.name, label.port_id, label.driver
         );
         let _ = writeln!(out, "  {:-^76}", title);
-        let _ = writeln!(
-            out,
-            "  RX-packets: {:<14} RX-dropped: {:<14} RX-bytes: {}",
-            t.rx_packets, rx_dropped, t.rx_bytes
-        );
-        let _ = writeln!(
-            out,
-            "  TX-packets: {:<14} TX-dropped: {:<14} TX-bytes: {}",
-            t.tx_packets, t.tx_dropped, t.tx_bytes
-        );
+        let (t, d) = (p.total(), p.drops());
+        write_rx_tx(&mut out, &t, &d);
         let _ = writeln!(
             out,
             "  Policy-dropped: {:<10} (unknown-unicast {}, broadcast {}, runt {})  Flooded: {}",
-            t.policy_drops(),
-            t.drop_unknown_unicast,
-            t.drop_group,
-            t.drop_runt,
-            t.flooded
+            d.policy, t.drop_unknown_unicast, t.drop_group, t.drop_runt, t.flooded
         );
-        let nic = nic_meter.get(i).copied().unwrap_or(0);
-        if nic > 0 {
+        if d.meter_nic > 0 {
             let _ = writeln!(
                 out,
                 "  Meter-dropped: {} (over the port's rate limit: workers' meter {}, NIC's meter {})",
-                t.drop_meter,
-                t.drop_meter.saturating_sub(nic),
-                nic
+                d.meter,
+                d.meter.saturating_sub(d.meter_nic),
+                d.meter_nic
             );
-        } else if t.drop_meter > 0 {
+        } else if d.meter > 0 {
             let _ = writeln!(
                 out,
                 "  Meter-dropped: {} (over the port's rate limit)",
-                t.drop_meter
+                d.meter
             );
         }
         let _ = writeln!(out, "  {}", "-".repeat(76));
-        total.rx_packets += t.rx_packets;
-        total.rx_bytes += t.rx_bytes;
-        total.tx_packets += t.tx_packets;
-        total.tx_bytes += t.tx_bytes;
-        total.tx_dropped += t.tx_dropped;
-        total.drop_unknown_unicast += t.drop_unknown_unicast;
-        total.drop_group += t.drop_group;
-        total.drop_runt += t.drop_runt;
-        total.flooded += t.flooded;
-        total.drop_meter += t.drop_meter;
     }
+    let all = snap.accumulated();
+    let (t, d) = (all.total(), all.drops());
     let _ = writeln!(
         out,
         "\n  {:+^76}",
         " Accumulated forward statistics for all ports "
     );
+    write_rx_tx(&mut out, &t, &d);
+    let _ = writeln!(
+        out,
+        "  Policy-dropped: {:<10} Flooded: {}",
+        d.policy, t.flooded
+    );
+    let _ = writeln!(out, "  {}", "+".repeat(76));
+    out
+}
+
+/// testpmd's RX and TX lines of a port's (or all ports') block.
+fn write_rx_tx(out: &mut String, t: &PortTotals, d: &Drops) {
     let _ = writeln!(
         out,
         "  RX-packets: {:<14} RX-dropped: {:<14} RX-bytes: {}",
-        total.rx_packets, total_rx_dropped, total.rx_bytes
+        t.rx_packets, d.rx_missed, t.rx_bytes
     );
     let _ = writeln!(
         out,
         "  TX-packets: {:<14} TX-dropped: {:<14} TX-bytes: {}",
-        total.tx_packets, total.tx_dropped, total.tx_bytes
+        t.tx_packets, d.tx_refused, t.tx_bytes
     );
-    let _ = writeln!(
-        out,
-        "  Policy-dropped: {:<10} Flooded: {}",
-        total.policy_drops(),
-        total.flooded
-    );
-    let _ = writeln!(out, "  {}", "+".repeat(76));
-    out
 }
 
 #[cfg(test)]
@@ -273,14 +235,36 @@ mod tests {
             .collect()
     }
 
+    fn snapshot(ports: Vec<PortTotals>) -> Snapshot {
+        Snapshot {
+            ports: ports
+                .into_iter()
+                .map(|workers| crate::counters::PortCounts {
+                    workers,
+                    ..Default::default()
+                })
+                .collect(),
+            workers: Vec::new(),
+        }
+    }
+
     #[test]
     fn status_line_shows_each_ports_rates() {
-        let prev = vec![PortTotals::default(); 2];
+        let prev = Snapshot {
+            workers: vec![WorkerCounts {
+                busy_cycles: 10,
+                idle_cycles: 1000,
+                ..WorkerCounts::default()
+            }],
+            ..snapshot(vec![PortTotals::default(); 2])
+        };
         let mut now = prev.clone();
-        now[0].rx_packets = 2_000_000;
-        now[1].tx_packets = 1_500_000;
-        now[0].drop_group = 500_000;
-        let line = status_line(Duration::from_secs(3), &labels(), &prev, &now, 1.0, 99.6);
+        now.ports[0].workers.rx_packets = 2_000_000;
+        now.ports[1].workers.tx_packets = 1_500_000;
+        now.ports[0].workers.drop_group = 500_000;
+        now.workers[0].busy_cycles += 996;
+        now.workers[0].idle_cycles += 4;
+        let line = status_line(Duration::from_secs(3), &labels(), &prev, &now, 1.0);
         assert_eq!(
             line,
             "[    3s] rx/tx/drop Mpps: uplink 2.00/0.00/0.50 vf1 0.00/1.50/0.00 | busy 100%"
@@ -289,12 +273,13 @@ mod tests {
 
     #[test]
     fn worker_lines_give_cycles_per_packet() {
-        let w = WorkerFigures {
+        let w = WorkerCounts {
             lcore: 1,
             packets: 1000,
             busy_cycles: 98_040,
             idle_cycles: 0,
             stages: [20_000, 18_000, 30_000, 0, 25_000, 5_040, 0],
+            ..WorkerCounts::default()
         };
         assert_eq!(
             stage_lines(&[w]),
@@ -314,8 +299,7 @@ mod tests {
         sw[0].drop_unknown_unicast = 2;
         sw[1].tx_packets = 8;
         sw[1].tx_bytes = 480;
-        let hw = vec![PortStats::default(); 2];
-        let r = final_report(&labels(), &sw, &hw, &[]);
+        let r = final_report(&labels(), &snapshot(sw));
         assert!(
             r.contains("Forward statistics for port uplink (port 0, net_null)"),
             "{r}"
@@ -339,18 +323,45 @@ mod tests {
     #[test]
     fn meter_drops_show_the_nic_s_share_apart() {
         let mut sw = vec![PortTotals::default(); 2];
-        sw[1].drop_meter = 30;
-        let hw = vec![PortStats::default(); 2];
-        let r = final_report(&labels(), &sw, &hw, &[0, 12]);
+        sw[1].drop_meter = 18;
+        let mut snap = snapshot(sw);
+        snap.ports[1].nic.meter_dropped.packets = 12;
+        let r = final_report(&labels(), &snap);
         assert!(
             r.contains(
                 "  Meter-dropped: 30 (over the port's rate limit: workers' meter 18, NIC's meter 12)\n"
             ),
             "{r}"
         );
-        let r = final_report(&labels(), &sw, &hw, &[]);
+        snap.ports[1].workers.drop_meter = 30;
+        snap.ports[1].nic.meter_dropped.packets = 0;
+        let r = final_report(&labels(), &snap);
         assert!(
             r.contains("  Meter-dropped: 30 (over the port's rate limit)\n"),
+            "{r}"
+        );
+    }
+
+    /// The bug: the Accumulated block left out a static rule's drops
+    /// (`drop_rule`) though each port's block counted them.
+    #[test]
+    fn accumulated_policy_drops_include_static_rule_drops() {
+        let mut sw = vec![PortTotals::default(); 2];
+        sw[0].drop_rule = 7;
+        sw[0].drop_runt = 1;
+        sw[1].drop_rule = 3;
+        let mut snap = snapshot(sw);
+        snap.ports[0].ethdev.rx_missed = 4;
+        snap.ports[1].ethdev.rx_nombuf = 2;
+        let r = final_report(&labels(), &snap);
+        let acc = &r[r.find("Accumulated forward statistics").expect("the block")..];
+        assert!(
+            acc.contains("  Policy-dropped: 11         Flooded: 0\n"),
+            "{r}"
+        );
+        assert!(acc.contains("RX-dropped: 6 "), "{r}");
+        assert!(
+            r.contains("  Policy-dropped: 8          (unknown-unicast 0, broadcast 0, runt 1)"),
             "{r}"
         );
     }

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_tests::model;
 use flowlift_tests::{
-    final_counters, flow_log_lines, one_at_a_time, oracle, read_pcap, shell, sum_by_tuple,
-    Background, Tuple,
+    final_counters, flow_log_lines, number_after, one_at_a_time, oracle, read_pcap,
+    run_to_wire_end, shell, sum_by_tuple, Background, Tuple,
 };
 
 /// Long enough (12M packets) that half a second of traffic, even from a
@@ -254,4 +254,62 @@ fn static_rule_packets_are_accounted_for_and_a_held_replay_waits_for_start() {
     );
     assert_eq!(fin["uplink"].rx_packets, in_flows, "{stdout}");
     assert_eq!(model::held_at_close(&stderr), (0, 0), "{stderr}");
+}
+
+/// A config drop rule (`[[rule]] action = "drop"`, carried out by the
+/// workers) on a finite replay: its packets are in the uplink's
+/// Policy-dropped and in the Accumulated block's, which is every port's
+/// Policy-dropped added up (it once left rule drops out).
+#[test]
+fn a_config_drop_rule_s_packets_are_in_the_accumulated_policy_drops() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.pcap");
+    generate(
+        &TrafficSpec {
+            flows: 60,
+            packets: 3000,
+            ipv6_share: 0.0,
+            ..TrafficSpec::default()
+        },
+        &input,
+    )
+    .unwrap();
+    // The generator's sources are in 10.0.0.0/8: the rule drops about half.
+    let dropped = read_pcap(&input)
+        .iter()
+        .filter(|f| in_prefix(&oracle(f).expect("a 5-tuple").src, [10, 0, 0, 0], 9))
+        .count() as u64;
+    assert!(dropped > 0);
+    let rule = "[[rule]]\npriority = 5\nsrc = \"10.0.0.0/9\"\naction = \"drop\"\n";
+    let cfg = model::config(dir.path(), &model::uplink(&input, 1), rule);
+    let log = dir.path().join("flows.jsonl");
+    let (_, stdout) = run_to_wire_end(&cfg, "none", &log);
+
+    let fin = final_counters(&stdout);
+    let uplink = stdout
+        .lines()
+        .skip_while(|l| !l.contains("Forward statistics for port uplink "))
+        .find(|l| l.contains("Policy-dropped:"))
+        .unwrap_or_else(|| panic!("the uplink's Policy-dropped in\n{stdout}"));
+    let l2 = number_after(uplink, "unknown-unicast")
+        + number_after(uplink, "broadcast")
+        + number_after(uplink, "runt");
+    assert_eq!(
+        fin["uplink"].policy_dropped - l2,
+        dropped,
+        "the rule's drops in the uplink's Policy-dropped: {uplink}"
+    );
+    let accumulated = stdout
+        .lines()
+        .skip_while(|l| !l.contains("Accumulated forward statistics"))
+        .find(|l| l.contains("Policy-dropped:"))
+        .unwrap_or_else(|| panic!("the Accumulated Policy-dropped in\n{stdout}"));
+    let every_port: u64 = fin.values().map(|c| c.policy_dropped).sum();
+    assert_eq!(
+        number_after(accumulated, "Policy-dropped:"),
+        every_port,
+        "{stdout}"
+    );
+    assert!(every_port >= dropped, "{stdout}");
 }

@@ -6,20 +6,20 @@
 //! facts to scripts.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowlift_dataplane::flow::{FlowId, FlowKey};
 use flowlift_dataplane::lcore::LcoreState;
 use flowlift_dataplane::policy::FlowAction;
-use flowlift_dataplane::stats::{PortTotals, WorkerStats};
+use flowlift_dataplane::stats::PortTotals;
 use serde_json::json;
 
 use super::command::{self, Command, FlowFilter, OffloadSet, PortSel};
+use super::port_stats::{self, Rates};
 use super::socket::Reply;
 use crate::config::{Config, PortSpec};
+use crate::counters::{PortCounts, Snapshot, WorkerCounts};
 use crate::fleet::{requested_state, set_state, FlowKeeper, WorkerHandle};
 use crate::flowlog::{key_json, with_fields};
 use crate::lifecycle::{DemoteReason, OffloadState};
@@ -28,14 +28,11 @@ use crate::report::{percent, PortLabel};
 /// What the shell remembers between commands.
 #[derive(Debug, Default)]
 pub struct ShellState {
-    /// Per port: totals at the last `clear port stats`, subtracted from what
-    /// `show port stats` prints (the appliance's own counters never go back,
-    /// so the final report and /metrics stay whole).
-    baseline: Vec<PortTotals>,
-    /// Per port: the ethdev's counters at the last `clear port stats`, for
-    /// the same reason: the ethdev is not reset, as /metrics and the final
-    /// report read its missed, error and nombuf counts too.
-    hw_baseline: Vec<rte::PortStats>,
+    /// Per port: the counters at the last `clear port stats`, subtracted
+    /// from what `show port stats` prints (neither the appliance's own
+    /// counters nor the ethdev's are reset, so the final report and /metrics
+    /// stay whole).
+    baseline: Vec<PortCounts>,
     /// Per port: when `show port stats` last ran, and the totals then.
     last_port_show: Vec<Option<(Instant, PortTotals)>>,
     /// When `show fwd stats` last ran, and each worker's figures then.
@@ -148,16 +145,12 @@ impl Appliance<'_> {
             }),
             Command::ShowPortXstats(id) => self.port_xstats(id),
             Command::ClearPortStats(sel) => self.ports_of(sel).map_or_else(Reply::err, |ps| {
-                let totals = self.totals();
+                let counts = self.counts();
                 self.state
                     .baseline
-                    .resize(totals.len(), PortTotals::default());
-                self.state
-                    .hw_baseline
-                    .resize(self.labels.len(), rte::PortStats::default());
+                    .resize(counts.ports.len(), PortCounts::default());
                 for &i in &ps {
-                    self.state.baseline[i] = totals[i];
-                    self.state.hw_baseline[i] = self.hw_stats(i);
+                    self.state.baseline[i] = counts.ports[i];
                 }
                 Reply::ok(
                     ps.iter()
@@ -275,85 +268,33 @@ impl Appliance<'_> {
         }
     }
 
-    fn worker_stats(&self) -> Vec<Arc<WorkerStats>> {
-        self.workers.iter().map(|h| Arc::clone(&h.stats)).collect()
-    }
-
-    fn totals(&self) -> Vec<PortTotals> {
-        crate::app::port_totals(
-            &self.worker_stats(),
-            &self.keeper.hw_by_port(),
-            self.labels.len(),
-        )
-    }
-
-    /// Port index `i`'s ethdev counters (zero where the driver has none).
-    fn hw_stats(&self, i: usize) -> rte::PortStats {
-        self.ports
-            .get(i)
-            .and_then(|p| p.stats().ok())
-            .unwrap_or_default()
+    /// Every port's counters now, ethdev's included.
+    fn counts(&self) -> Snapshot {
+        Snapshot::of_fleet(self.workers, self.keeper, self.labels.len()).with_ethdev(self.ports)
     }
 
     /// testpmd's `show port stats` block for port index `i`.
     fn port_stats(&mut self, i: usize) -> String {
         let now = Instant::now();
-        let t = self.totals()[i];
         let base = self.state.baseline.get(i).copied().unwrap_or_default();
-        let hw = since(
-            self.hw_stats(i),
-            self.state.hw_baseline.get(i).copied().unwrap_or_default(),
-        );
+        let c = self.counts().ports[i].since(&base);
+        let t = c.total();
         self.state.last_port_show.resize(self.labels.len(), None);
-        let (pps_rx, pps_tx, bps_rx, bps_tx) = match self.state.last_port_show[i] {
+        let rates = match self.state.last_port_show[i] {
             Some((then, prev)) => {
                 let secs = (now - then).as_secs_f64().max(1e-9);
                 let rate = |a: u64, b: u64| ((a.saturating_sub(b)) as f64 / secs) as u64;
-                (
-                    rate(t.rx_packets, prev.rx_packets),
-                    rate(t.tx_packets, prev.tx_packets),
-                    8 * rate(t.rx_bytes, prev.rx_bytes),
-                    8 * rate(t.tx_bytes, prev.tx_bytes),
-                )
+                Rates {
+                    rx_pps: rate(t.rx_packets, prev.rx_packets),
+                    tx_pps: rate(t.tx_packets, prev.tx_packets),
+                    rx_bps: 8 * rate(t.rx_bytes, prev.rx_bytes),
+                    tx_bps: 8 * rate(t.tx_bytes, prev.tx_bytes),
+                }
             }
-            None => (0, 0, 0, 0),
+            None => Rates::default(),
         };
         self.state.last_port_show[i] = Some((now, t));
-        let label = &self.labels[i];
-        let mut out = String::new();
-        let title = format!(
-            " NIC statistics for port {} ({}) ",
-            label.port_id, label.name
-        );
-        let _ = writeln!(out, "\n  {title:#^76}");
-        let _ = writeln!(
-            out,
-            "  RX-packets: {:<10} RX-missed: {:<10} RX-bytes:  {}",
-            t.rx_packets - base.rx_packets,
-            hw.rx_missed,
-            t.rx_bytes - base.rx_bytes
-        );
-        let _ = writeln!(out, "  RX-errors: {}", hw.rx_errors);
-        let _ = writeln!(out, "  RX-nombuf:  {}", hw.rx_nombuf);
-        let _ = writeln!(
-            out,
-            "  TX-packets: {:<10} TX-errors: {:<10} TX-bytes:  {}",
-            t.tx_packets - base.tx_packets,
-            hw.tx_errors + (t.tx_dropped - base.tx_dropped),
-            t.tx_bytes - base.tx_bytes
-        );
-        let _ = writeln!(
-            out,
-            "  Dropped: policy {}, meter {}, TX refused {}",
-            t.policy_drops() - base.policy_drops(),
-            t.drop_meter - base.drop_meter,
-            t.tx_dropped - base.tx_dropped
-        );
-        let _ = writeln!(out, "\n  Throughput (since last show)");
-        let _ = writeln!(out, "  Rx-pps: {pps_rx:>12}          Rx-bps: {bps_rx:>12}");
-        let _ = writeln!(out, "  Tx-pps: {pps_tx:>12}          Tx-bps: {bps_tx:>12}");
-        let _ = writeln!(out, "  {}", "#".repeat(76));
-        out
+        port_stats::block(&self.labels[i], &c, rates)
     }
 
     fn port_xstats(&self, id: u16) -> Reply {
@@ -381,13 +322,8 @@ impl Appliance<'_> {
             .workers
             .iter()
             .map(|h| {
-                let s = &h.stats;
-                let packets = s.ports.iter().map(|p| p.rx_packets.load(Relaxed)).sum();
-                (
-                    packets,
-                    s.busy_cycles.load(Relaxed),
-                    s.idle_cycles.load(Relaxed),
-                )
+                let w = WorkerCounts::read(h.lcore, &h.stats);
+                (w.packets, w.busy_cycles, w.idle_cycles)
             })
             .collect();
         let prev = self.state.last_fwd_show.take();
@@ -821,21 +757,6 @@ fn policy_text(p: &crate::config::OffloadPolicy, specs: &[PortSpec]) -> String {
         crate::config::describe_match(&p.matches, specs),
         p.choice.name()
     )
-}
-
-/// Counters since `base`, a reading taken earlier (0 where a driver reset
-/// its counters since).
-fn since(now: rte::PortStats, base: rte::PortStats) -> rte::PortStats {
-    rte::PortStats {
-        rx_packets: now.rx_packets.saturating_sub(base.rx_packets),
-        tx_packets: now.tx_packets.saturating_sub(base.tx_packets),
-        rx_bytes: now.rx_bytes.saturating_sub(base.rx_bytes),
-        tx_bytes: now.tx_bytes.saturating_sub(base.tx_bytes),
-        rx_missed: now.rx_missed.saturating_sub(base.rx_missed),
-        rx_errors: now.rx_errors.saturating_sub(base.rx_errors),
-        tx_errors: now.tx_errors.saturating_sub(base.tx_errors),
-        rx_nombuf: now.rx_nombuf.saturating_sub(base.rx_nombuf),
-    }
 }
 
 /// `10.0.0.1:1000 -> 192.168.0.1:5001 udp vlan 7`

@@ -9,5 +9,6 @@
 pub mod client;
 pub mod command;
 pub mod exec;
+pub mod port_stats;
 pub mod socket;
 pub mod testpmd_flow;
