@@ -240,9 +240,10 @@ impl Eal {
         }
         // No handle is left, so no mbuf can be allocated or received any more;
         // what is out can only come back. A worker's frees are ordered before
-        // this count by the wait above; any other thread frees into the pool's
-        // ring (it has no per-lcore cache), whose count is atomic. So a zero
-        // count means no mbuf exists.
+        // this count by the wait above; this thread is the main lcore and counts
+        // its own cache; any other thread is no lcore (this crate registers
+        // none), so it has no cache and frees into the pool's ring, whose count
+        // is atomic. So a zero count means no mbuf exists.
         if self.shared.mbufs_out() != 0 {
             return Err(self.in_use());
         }
