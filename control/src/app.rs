@@ -310,7 +310,12 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     }
     let end = ReplayEnd { budget, wire_end };
     let result = run_with_eal(&eal, &cfg, pool, end, opts, &stop, control, out);
-    drop(eal);
+    // Everything made from EAL is gone by now; should something still be (a
+    // worker that never returned), EAL is left for the exit to reclaim, and
+    // the operator is told.
+    if let Err(refused) = eal.cleanup() {
+        writeln!(out, "{refused}; left to the process exit")?;
+    }
     result
 }
 
@@ -640,13 +645,14 @@ fn run_with_eal(
         }
     }
     let pool = Arc::new(Mempool::new(
+        eal,
         "flowlift_mbufs",
         pool.mbufs,
         crate::eal_args::MEMPOOL_CACHE,
         pool.data_room,
     )?);
     let workers = dp.worker_lcores.len();
-    let (open, queues) = open_ports(cfg, &pool, workers, budget)?;
+    let (open, queues) = open_ports(eal, cfg, &pool, workers, budget)?;
     for (label, port) in open.labels.iter().zip(&open.ports) {
         let link = port
             .link()
@@ -1111,6 +1117,7 @@ type PerWorker<T> = Vec<Vec<T>>;
 /// every port; RX queues (as many as the device offers, up to one per worker;
 /// one on an uplink with a replay budget) are dealt out to workers in turn.
 fn open_ports(
+    eal: &Eal,
     cfg: &Config,
     pool: &Arc<Mempool>,
     workers: usize,
@@ -1123,7 +1130,7 @@ fn open_ports(
     let mut tx_by_worker: PerWorker<TxQueue> = (0..workers).map(|_| Vec::new()).collect();
     for (idx, spec) in cfg.ports.iter().enumerate() {
         let port =
-            Port::by_name(spec.dpdk_name()).with_context(|| format!("port {}", spec.name))?;
+            Port::by_name(eal, spec.dpdk_name()).with_context(|| format!("port {}", spec.name))?;
         let info = port.info().with_context(|| format!("port {}", spec.name))?;
         if usize::from(info.max_tx_queues) < workers {
             bail!(

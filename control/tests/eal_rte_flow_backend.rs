@@ -11,7 +11,7 @@ use rte::{Eal, Mempool, Port, PortConfig};
 
 #[test]
 fn a_nic_without_rte_flow_refuses_cleanly() {
-    let _eal = Eal::init([
+    let eal = Eal::init([
         "-l",
         "0",
         "--no-huge",
@@ -26,9 +26,10 @@ fn a_nic_without_rte_flow_refuses_cleanly() {
         "--vdev=net_null1,no-rx=1",
     ])
     .expect("EAL init");
-    let pool = Arc::new(Mempool::new("p", 1023, 32, rte::MBUF_DEFAULT_DATAROOM).expect("pool"));
-    let up = Port::by_name("net_null0").expect("port");
-    let vf = Port::by_name("net_null1").expect("port");
+    let pool =
+        Arc::new(Mempool::new(&eal, "p", 1023, 32, rte::MBUF_DEFAULT_DATAROOM).expect("pool"));
+    let up = Port::by_name(&eal, "net_null0").expect("port");
+    let vf = Port::by_name(&eal, "net_null1").expect("port");
     let (_rx, _tx) = up
         .configure(&PortConfig::default(), &pool)
         .expect("configure");

@@ -23,7 +23,7 @@ fn shown_nombuf(text: &str) -> u64 {
 
 #[test]
 fn clear_port_stats_leaves_the_ethdev_counters_whole() {
-    let _eal = Eal::init([
+    let eal = Eal::init([
         "-l",
         "0",
         "--no-huge",
@@ -37,8 +37,9 @@ fn clear_port_stats_leaves_the_ethdev_counters_whole() {
         "--vdev=net_null0",
     ])
     .expect("EAL init");
-    let pool = Arc::new(Mempool::new("p", 1023, 32, rte::MBUF_DEFAULT_DATAROOM).expect("pool"));
-    let port = Port::by_name("net_null0").expect("port");
+    let pool =
+        Arc::new(Mempool::new(&eal, "p", 1023, 32, rte::MBUF_DEFAULT_DATAROOM).expect("pool"));
+    let port = Port::by_name(&eal, "net_null0").expect("port");
     let (mut rx, _tx) = port
         .configure(&PortConfig::default(), &pool)
         .expect("configure");

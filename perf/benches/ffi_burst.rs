@@ -12,7 +12,7 @@ use criterion::Criterion;
 use rte::{Eal, MbufBurst, Mempool, Port, PortConfig};
 
 fn main() {
-    let _eal = Eal::init([
+    let eal = Eal::init([
         "-l",
         "0",
         "--no-huge",
@@ -27,10 +27,11 @@ fn main() {
         "--vdev=net_null1,no-rx=1",
     ])
     .expect("EAL init");
-    let pool =
-        Arc::new(Mempool::new("bench_pool", 8191, 256, rte::MBUF_DEFAULT_DATAROOM).expect("pool"));
-    let src = Port::by_name("net_null0").expect("net_null0");
-    let sink = Port::by_name("net_null1").expect("net_null1");
+    let pool = Arc::new(
+        Mempool::new(&eal, "bench_pool", 8191, 256, rte::MBUF_DEFAULT_DATAROOM).expect("pool"),
+    );
+    let src = Port::by_name(&eal, "net_null0").expect("net_null0");
+    let sink = Port::by_name(&eal, "net_null1").expect("net_null1");
     let cfg = PortConfig::default();
     let (mut src_rx, _src_tx) = src.configure(&cfg, &pool).expect("configure");
     let (mut sink_rx, mut sink_tx) = sink.configure(&cfg, &pool).expect("configure");

@@ -100,7 +100,7 @@ fn insert_ns<T>(keys: usize, runs: usize, mut fill: impl FnMut() -> (T, Duration
 }
 
 fn main() {
-    let _eal = Eal::init([
+    let eal = Eal::init([
         "-l",
         "0",
         "--no-huge",
@@ -154,7 +154,7 @@ fn main() {
         let rte_ins = insert_ns(n, runs, || {
             rte_runs += 1;
             let name = format!("bench{round}_{rte_runs}");
-            let mut t = RteHash::new(&name, n as u32, 16).expect("rte_hash_create");
+            let mut t = RteHash::new(&eal, &name, n as u32, 16).expect("rte_hash_create");
             let start = Instant::now();
             for (i, k) in bytes.iter().enumerate() {
                 let _ = black_box(t.add_key_data(k, i as u64));
@@ -165,9 +165,10 @@ fn main() {
         // The tables the lookups run on, filled once.
         let mut ours = CuckooTable::<KeyV4>::with_capacity(n);
         let mut hb = Hashbrown::with_capacity(n);
-        let heap_before = rte::hash::heap_allocated_bytes();
-        let mut theirs = RteHash::new(&format!("bench{round}"), n as u32, 16).expect("create");
-        let rte_bytes = rte::hash::heap_allocated_bytes() - heap_before;
+        let heap_before = rte::hash::heap_allocated_bytes(&eal);
+        let mut theirs =
+            RteHash::new(&eal, &format!("bench{round}"), n as u32, 16).expect("create");
+        let rte_bytes = rte::hash::heap_allocated_bytes(&eal) - heap_before;
         let mut refused = [0usize; 3];
         for (i, (k, b)) in keys.iter().zip(bytes).enumerate() {
             refused[0] += usize::from(ours.insert(*k).is_err());

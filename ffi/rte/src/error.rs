@@ -98,9 +98,6 @@ pub enum Error {
     /// A mempool could not be created.
     #[error("mempool {name:?}: {errno}")]
     Mempool { name: String, errno: Errno },
-    /// A ring could not be created.
-    #[error("ring {name:?}: {errno}")]
-    Ring { name: String, errno: Errno },
     /// An `rte_hash` could not be created or refused a key.
     #[error("hash table {name:?} {op}: {errno}")]
     Hash {
@@ -111,6 +108,10 @@ pub enum Error {
     /// No ethdev port has this name.
     #[error("no DPDK port named {0:?} (is its --vdev/-a argument given to EAL?)")]
     NoSuchPort(String),
+    /// The port was open and every handle to it is gone: it is closed, and a
+    /// second owner of its id would have the device closed under it.
+    #[error("{0:?} was closed when its last handle went; it cannot be opened again")]
+    PortClosed(crate::PortId),
     /// An ethdev operation failed.
     #[error("{port:?} {op}: {errno}")]
     Port {

@@ -4,13 +4,16 @@
 //! Keys are byte strings of the length fixed at creation; each carries a 64-bit
 //! value (DPDK stores it as a `void *`). The hash function is DPDK's
 //! `rte_hash_crc` (CRC32-C with SSE4.2 where the CPU has it), the default DPDK
-//! itself picks on x86 and the one l3fwd uses. EAL must be initialised first: the
-//! table is allocated from EAL's memory.
+//! itself picks on x86 and the one l3fwd uses. The table is allocated from EAL's
+//! memory, so it is made from an [`Eal`] and holds off EAL's clean-up until it
+//! is freed.
 
 use std::ffi::{c_void, CString};
 use std::ptr::NonNull;
+use std::sync::Arc;
 
-use crate::{Errno, Error};
+use crate::eal::EalShared;
+use crate::{Eal, Errno, Error};
 
 /// DPDK's limit on keys per `rte_hash_lookup_bulk_data` call
 /// (`RTE_HASH_LOOKUP_BULK_MAX`); longer inputs are taken in chunks this long.
@@ -24,11 +27,19 @@ const SOCKET_ID_ANY: i32 = -1;
 /// Created without DPDK's concurrency flags: at most one writer and no reader
 /// during writes, which `&mut self` on [`RteHash::add_key_data`] enforces;
 /// lookups through `&self` may run on several threads at once.
+///
+/// A table cannot be made without EAL:
+///
+/// ```compile_fail,E0061
+/// let table = rte::hash::RteHash::new("t", 1024, 16);
+/// ```
 #[derive(Debug)]
 pub struct RteHash {
     raw: NonNull<dpdk_sys::rte_hash>,
     key_len: usize,
     name: String,
+    /// Keeps EAL, whose memory holds the table, alive until `Drop` frees it.
+    _eal: Arc<EalShared>,
 }
 
 // SAFETY: the table is plain memory in EAL's heap, usable from any thread; the
@@ -43,7 +54,7 @@ impl RteHash {
     /// Creates a table for `entries` keys of `key_len` bytes. `name` must be
     /// unique in the process (DPDK names a memory zone after it) and shorter
     /// than 32 bytes.
-    pub fn new(name: &str, entries: u32, key_len: u32) -> Result<RteHash, Error> {
+    pub fn new(eal: &Eal, name: &str, entries: u32, key_len: u32) -> Result<RteHash, Error> {
         let cname = CString::new(name).map_err(|_| Error::BadArgument(name.to_owned()))?;
         let params = dpdk_sys::rte_hash_parameters {
             name: cname.as_ptr(),
@@ -56,13 +67,15 @@ impl RteHash {
             extra_flag: 0,
         };
         // SAFETY: params and the name it points to are valid for the call (DPDK
-        // copies the name); failure returns NULL and sets rte_errno.
+        // copies the name); EAL is initialised (we borrow it); failure returns
+        // NULL and sets rte_errno.
         let raw = unsafe { dpdk_sys::rte_hash_create(&params) };
         NonNull::new(raw)
             .map(|raw| RteHash {
                 raw,
                 key_len: key_len as usize,
                 name: name.to_owned(),
+                _eal: Arc::clone(eal.shared()),
             })
             .ok_or_else(|| Error::Hash {
                 name: name.to_owned(),
@@ -190,17 +203,18 @@ impl RteHash {
 
 impl Drop for RteHash {
     fn drop(&mut self) {
-        // SAFETY: we own the table; nothing refers to it after this.
+        // SAFETY: we own the table; nothing refers to it after this, and EAL is
+        // alive (`_eal` is dropped after this).
         unsafe { dpdk_sys::rte_hash_free(self.raw.as_ptr()) }
     }
 }
 
 /// Bytes allocated from EAL's heap on NUMA socket 0 (where `--no-huge` puts all
 /// of it): the difference across an [`RteHash::new`] is that table's footprint.
-pub fn heap_allocated_bytes() -> usize {
+pub fn heap_allocated_bytes(_eal: &Eal) -> usize {
     let mut stats = dpdk_sys::rte_malloc_socket_stats::default();
     // SAFETY: stats is a valid out-pointer; the call only reads heap metadata
-    // (under the heap's lock).
+    // (under the heap's lock), which exists while EAL does (we borrow it).
     let ret = unsafe { dpdk_sys::rte_malloc_get_socket_stats(0, &mut stats) };
     if ret < 0 {
         0

@@ -2,9 +2,16 @@
 //!
 //! Every `unsafe` block of the workspace outside `dpdk-sys` lives in this crate (the
 //! table's `simd.rs` aside), each with a `// SAFETY:` line. Every DPDK object is an
-//! owning Rust type whose `Drop` releases it: [`Eal`], [`Mempool`], [`Mbuf`],
-//! [`Port`] and its queues, [`Ring`], [`flow::Rule`], [`flow::IndirectCounter`],
-//! [`mtr::Profile`], [`mtr::Policy`], [`mtr::Meter`], [`hash::RteHash`].
+//! owning Rust type whose `Drop` releases it: [`Eal`], [`Mbuf`], [`Port`] and its
+//! queues, [`flow::Rule`], [`flow::IndirectCounter`], [`mtr::Profile`],
+//! [`mtr::Policy`], [`mtr::Meter`], [`hash::RteHash`]. A [`Mempool`] is the
+//! exception: its handle holds the pool, which EAL's clean-up frees.
+//!
+//! Ownership (`src/eal.rs`'s module docs tell it whole): pools, ports and tables are
+//! made from an [`Eal`] and hold it; EAL is cleaned up only once none of them,
+//! no running lcore and no mbuf is left, so nothing outlives it; pools outlive
+//! their mbufs for the same reason; and the [`Eal`] keeps one registry of open
+//! ports, so a port id has one owner.
 //!
 //! Threading: [`Eal`] is initialised once per process. A [`RxQueue`] or [`TxQueue`]
 //! is `Send` but not `Sync`: one lcore polls it, as DPDK requires. [`Port`] handles
@@ -26,7 +33,7 @@ pub mod mtr;
 mod port;
 mod rss;
 
-pub use eal::{Eal, LaunchHandle};
+pub use eal::{CleanupRefused, Eal, InUse, LaunchHandle};
 pub use error::{errno, errno_name, Errno, Error};
 pub use ids::{LcoreId, PortId, QueueId};
 pub use mbuf::{Mbuf, MbufBurst, MAX_BURST, MBUF_HEADROOM};

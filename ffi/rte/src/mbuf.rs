@@ -1,4 +1,9 @@
 //! Owned packet buffers, and fixed-size bursts of them for rx/tx.
+//!
+//! An [`Mbuf`] is one pointer, with no hold on its pool and no count to keep: a
+//! pool lives until EAL's clean-up, and [`Eal::cleanup`](crate::Eal::cleanup)
+//! refuses while any mbuf of any pool is out. So an mbuf is always freed into a
+//! live pool, however long it outlives the handles it came through.
 
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
@@ -13,8 +18,14 @@ pub const MAX_BURST: usize = 64;
 pub const MBUF_HEADROOM: u16 = dpdk_sys::RTE_PKTMBUF_HEADROOM as u16;
 
 /// One packet buffer, owned: freed on `Drop`, handed over (not freed) when a
-/// `tx_burst` takes it. `Send` (an mbuf can move between lcores through a ring)
-/// but not `Sync`, and never `Clone`: [`Mbuf::share`] adds a reference instead.
+/// `tx_burst` takes it. `Send` (an mbuf can move between threads) but not
+/// `Sync`, and never `Clone`: [`Mbuf::share`] adds a reference instead.
+///
+/// ```compile_fail,E0599
+/// fn twice(m: rte::Mbuf) -> (rte::Mbuf, rte::Mbuf) {
+///     (m.clone(), m) // a second owner only through `share`, which counts it
+/// }
+/// ```
 #[repr(transparent)]
 #[derive(Debug)]
 pub struct Mbuf(NonNull<dpdk_sys::rte_mbuf>);
@@ -127,7 +138,8 @@ impl Mbuf {
 
 impl Drop for Mbuf {
     fn drop(&mut self) {
-        // SAFETY: we own one reference to a live mbuf; this returns it.
+        // SAFETY: we own one reference to a live mbuf; this returns it to its
+        // pool, which lives until EAL's clean-up, refused while this mbuf is out.
         unsafe { dpdk_sys::rte_pktmbuf_free(self.0.as_ptr()) }
     }
 }

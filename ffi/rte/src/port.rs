@@ -4,13 +4,20 @@
 //! A [`Port`] is a shared handle (`Arc`); every queue taken from it holds one, so
 //! the port is stopped and closed only when the control thread and every worker
 //! have let go of it.
+//!
+//! One owner per port: [`Port::by_name`] and [`Port::by_id`] look the id up in
+//! the registry of open ports that the [`Eal`] keeps, and hand out the handle
+//! already open if there is one, so there is only ever one shared state to stop
+//! and close the device. A port whose handles are all gone has been closed, and
+//! DPDK has released it; looking it up again is refused.
 
 use std::ffi::CString;
 use std::os::raw::c_char;
 use std::sync::Arc;
 
+use crate::eal::EalShared;
 use crate::error::port_ret;
-use crate::{Error, MbufBurst, Mempool, PortId, QueueId, MAX_BURST};
+use crate::{Eal, Error, MbufBurst, Mempool, PortId, QueueId, MAX_BURST};
 
 /// How to set a port up.
 #[derive(Debug, Clone)]
@@ -88,18 +95,25 @@ pub struct Link {
     pub full_duplex: bool,
 }
 
-struct PortShared {
+/// The one owner of an open port, shared by its handles and queues.
+pub(crate) struct PortShared {
     id: PortId,
     name: String,
-    // Keeps the pool alive while the port's queues may still hand out its mbufs.
+    // Keeps a handle of the pool the RX queues draw from (the pool itself lives
+    // until EAL's clean-up either way).
     pool: std::sync::Mutex<Option<Arc<Mempool>>>,
     started: std::sync::atomic::AtomicBool,
+    // Keeps EAL from being cleaned up while the port is open. Dropped after
+    // `drop` below has closed the device.
+    _eal: Arc<EalShared>,
 }
 
 impl Drop for PortShared {
     fn drop(&mut self) {
-        // SAFETY: the last handle to the port is gone, so no queue is polled; stop
-        // then close releases its queues (net_pcap flushes its dumpers here).
+        // SAFETY: the last handle to the port is gone, so no queue is polled; it
+        // was the only owner of this port id (the registry hands out no second
+        // one, and refuses the id from now on); EAL is alive (`_eal`). Stop then
+        // close releases its queues (net_pcap flushes its dumpers here).
         unsafe {
             if self.started.load(std::sync::atomic::Ordering::Relaxed) {
                 dpdk_sys::rte_eth_dev_stop(self.id.0);
@@ -109,11 +123,36 @@ impl Drop for PortShared {
     }
 }
 
-/// A shared handle to an ethdev port.
+/// A shared handle to an ethdev port. Handles to one port are equal: they share
+/// its one owner.
+///
+/// A port cannot be opened without EAL:
+///
+/// ```compile_fail,E0061
+/// let port = rte::Port::by_name("net_null0");
+/// ```
+///
+/// but only from it:
+///
+/// ```no_run
+/// # fn f(eal: &rte::Eal) -> Result<(), rte::Error> {
+/// let a = rte::Port::by_name(eal, "net_null0")?;
+/// let b = rte::Port::by_id(eal, a.id())?;
+/// assert_eq!(a, b); // one owner: the second lookup shares the first
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Port {
     shared: Arc<PortShared>,
 }
+
+impl PartialEq for Port {
+    fn eq(&self, other: &Port) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for Port {}
 
 impl std::fmt::Debug for Port {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -123,39 +162,55 @@ impl std::fmt::Debug for Port {
 
 impl Port {
     /// The port DPDK knows by `name` (a vdev's name such as `net_pcap0`, or a PCI
-    /// address).
-    pub fn by_name(name: &str) -> Result<Port, Error> {
+    /// address): the handle already open if there is one.
+    pub fn by_name(eal: &Eal, name: &str) -> Result<Port, Error> {
         let cname = CString::new(name).map_err(|_| Error::BadArgument(name.to_owned()))?;
         let mut id: u16 = 0;
-        // SAFETY: cname is a valid C string and id a valid out-pointer.
+        // SAFETY: cname is a valid C string and id a valid out-pointer; EAL is
+        // initialised (we borrow it).
         let ret = unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
         if ret != 0 {
             return Err(Error::NoSuchPort(name.to_owned()));
         }
-        Ok(Port::from_id(PortId(id), name))
+        Port::open(eal, PortId(id), name)
     }
 
-    /// The port with id `id` (it must exist).
-    pub fn by_id(id: PortId) -> Result<Port, Error> {
-        // SAFETY: validity check only reads the port table.
+    /// The port with id `id` (it must exist): the handle already open if there is
+    /// one.
+    pub fn by_id(eal: &Eal, id: PortId) -> Result<Port, Error> {
+        // SAFETY: validity check only reads the port table; EAL is initialised.
         if unsafe { dpdk_sys::rte_eth_dev_is_valid_port(id.0) } == 0 {
             return Err(Error::NoSuchPort(format!("{id:?}")));
         }
         let mut buf = [0 as c_char; dpdk_sys::RTE_ETH_NAME_MAX_LEN as usize];
         // SAFETY: buf has RTE_ETH_NAME_MAX_LEN bytes, as the call requires.
         unsafe { dpdk_sys::rte_eth_dev_get_name_by_port(id.0, buf.as_mut_ptr()) };
-        Ok(Port::from_id(id, &crate::cstr_to_string(buf.as_ptr())))
+        Port::open(eal, id, &crate::cstr_to_string(buf.as_ptr()))
     }
 
-    fn from_id(id: PortId, name: &str) -> Port {
-        Port {
-            shared: Arc::new(PortShared {
-                id,
-                name: name.to_owned(),
-                pool: std::sync::Mutex::new(None),
-                started: std::sync::atomic::AtomicBool::new(false),
-            }),
+    /// The one owner of port `id`, from the registry or made and registered now;
+    /// the lock is held from lookup to insertion, so two threads cannot both make
+    /// one.
+    fn open(eal: &Eal, id: PortId, name: &str) -> Result<Port, Error> {
+        let mut ports = eal.shared().ports.lock().expect("port registry");
+        if let Some(weak) = ports.get(&id.0) {
+            // A dead entry: the port's last handle is gone, so it is being or has
+            // been closed; a second owner now would have its device closed
+            // under it.
+            return weak
+                .upgrade()
+                .map(|shared| Port { shared })
+                .ok_or(Error::PortClosed(id));
         }
+        let shared = Arc::new(PortShared {
+            id,
+            name: name.to_owned(),
+            pool: std::sync::Mutex::new(None),
+            started: std::sync::atomic::AtomicBool::new(false),
+            _eal: Arc::clone(eal.shared()),
+        });
+        ports.insert(id.0, Arc::downgrade(&shared));
+        Ok(Port { shared })
     }
 
     /// The port id.
@@ -239,8 +294,8 @@ impl Port {
 
         let mut rxqs = Vec::with_capacity(cfg.rx_queues as usize);
         for q in 0..cfg.rx_queues {
-            // SAFETY: the port is configured with this many queues; the pool is alive
-            // and kept alive by the port and the queue (Arc).
+            // SAFETY: the port is configured with this many queues; the pool lives
+            // until EAL's clean-up, which the port's share of EAL holds off.
             let ret = unsafe {
                 dpdk_sys::rte_eth_rx_queue_setup(
                     id.0,

@@ -14,7 +14,7 @@ fn key(i: u32) -> [u8; 16] {
 
 #[test]
 fn rte_hash_adds_and_looks_up() {
-    let _eal = Eal::init([
+    let eal = Eal::init([
         "-l",
         "0",
         "--no-huge",
@@ -29,10 +29,10 @@ fn rte_hash_adds_and_looks_up() {
     ])
     .expect("EAL init");
 
-    let heap = rte::hash::heap_allocated_bytes();
-    let mut h = RteHash::new("test_hash", 1024, 16).expect("create");
+    let heap = rte::hash::heap_allocated_bytes(&eal);
+    let mut h = RteHash::new(&eal, "test_hash", 1024, 16).expect("create");
     // At least the buckets (1024 / 8 of 64 bytes) and the keys (16 bytes each).
-    assert!(rte::hash::heap_allocated_bytes() >= heap + 1024 * 24);
+    assert!(rte::hash::heap_allocated_bytes(&eal) >= heap + 1024 * 24);
     assert!(h.is_empty());
     assert_eq!(h.key_len(), 16);
     for i in 0..500 {
@@ -63,11 +63,14 @@ fn rte_hash_adds_and_looks_up() {
     assert_eq!(out, [Some(99), None, Some(1)], "keys 7 (replaced) and 0");
 
     // Filling past capacity ends in ENOSPC.
-    let mut small = RteHash::new("test_hash_small", 64, 16).expect("create");
+    let mut small = RteHash::new(&eal, "test_hash_small", 64, 16).expect("create");
     let full = (0..10_000)
         .map(|i| small.add_key_data(&key(i), 0))
         .find_map(Result::err)
         .expect("a 64-entry table fills up");
     assert!(full.to_string().contains("ENOSPC"), "{full}");
-    assert!(RteHash::new("test_hash", 64, 16).is_err(), "duplicate name");
+    assert!(
+        RteHash::new(&eal, "test_hash", 64, 16).is_err(),
+        "duplicate name"
+    );
 }

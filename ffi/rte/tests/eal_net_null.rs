@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rte::{Eal, MbufBurst, Mempool, Port, PortConfig};
 
 #[test]
-fn net_null_and_ring_ports_burst_and_count() {
+fn net_null_ports_burst_and_count() {
     let eal = Eal::init([
         "-l",
         "0",
@@ -28,12 +28,13 @@ fn net_null_and_ring_ports_burst_and_count() {
     ));
     assert_eq!(eal.port_count(), 2);
 
-    let pool =
-        Arc::new(Mempool::new("test_pool", 4095, 64, rte::MBUF_DEFAULT_DATAROOM).expect("pool"));
-    let src = Port::by_name("net_null0").expect("net_null0");
-    let sink = Port::by_name("net_null1").expect("net_null1");
+    let pool = Arc::new(
+        Mempool::new(&eal, "test_pool", 4095, 64, rte::MBUF_DEFAULT_DATAROOM).expect("pool"),
+    );
+    let src = Port::by_name(&eal, "net_null0").expect("net_null0");
+    let sink = Port::by_name(&eal, "net_null1").expect("net_null1");
     assert!(matches!(
-        Port::by_name("net_nope9"),
+        Port::by_name(&eal, "net_nope9"),
         Err(rte::Error::NoSuchPort(_))
     ));
     assert_eq!(src.info().expect("info").driver, "net_null");
@@ -112,8 +113,10 @@ fn net_null_and_ring_ports_burst_and_count() {
     // Launch on a worker lcore is refused for the main lcore.
     assert!(eal.launch(eal.main_lcore(), || 0).is_err());
 
-    drop((src_rx, sink_tx));
+    drop((src_rx, _src_tx, _sink_rx, sink_tx));
     drop((src, sink));
     let in_use = pool.in_use();
     assert_eq!(in_use, 0, "every mbuf went back to the pool");
+    drop(pool);
+    eal.cleanup().expect("nothing made from EAL is left");
 }
