@@ -632,18 +632,7 @@ fn run_with_eal(
         requests,
     } = control;
     let dp = &cfg.dataplane;
-    if eal.main_lcore() != LcoreId(dp.main_lcore) {
-        bail!(
-            "EAL's main lcore is {:?}, the config says lcore {}",
-            eal.main_lcore(),
-            dp.main_lcore
-        );
-    }
-    for &lc in &dp.worker_lcores {
-        if !eal.lcore_enabled(LcoreId(lc)) {
-            bail!("worker lcore {lc} is not in EAL's lcore list");
-        }
-    }
+    check_lcores(eal, cfg)?;
     let pool = Arc::new(Mempool::new(
         eal,
         "flowlift_mbufs",
@@ -651,27 +640,8 @@ fn run_with_eal(
         crate::eal_args::MEMPOOL_CACHE,
         pool.data_room,
     )?);
-    let workers = dp.worker_lcores.len();
-    let (open, queues) = open_ports(eal, cfg, &pool, workers, budget)?;
-    for (label, port) in open.labels.iter().zip(&open.ports) {
-        let link = port
-            .link()
-            .map(|l| if l.up { "up" } else { "down" })
-            .unwrap_or("unknown");
-        // With several workers, whether RSS feeds every queue (as the device
-        // took the configuration) decides whether every worker gets traffic.
-        let spread = port
-            .rx_spread()
-            .map_or_else(|e| format!("RX spread unknown: {e}"), |s| s.to_string());
-        writeln!(
-            out,
-            "port {} {}: {} ({}), link {link}, {spread}",
-            label.port_id,
-            label.name,
-            port.device_name(),
-            label.driver
-        )?;
-    }
+    let (open, queues) = open_ports(eal, cfg, &pool, dp.worker_lcores.len(), budget)?;
+    say_ports(&open, out)?;
     let hz = rte::cycles::tsc_hz();
     let meters = vf_meters(cfg, hz);
     let mut running = launch(eal, cfg, queues, &meters, out)?;
@@ -704,49 +674,16 @@ fn run_with_eal(
         socket_path.display()
     )?;
     let snapshot = Arc::new(Mutex::new(ControlSnapshot::default()));
-    let metrics_addr = opts
-        .metrics
-        .clone()
-        .unwrap_or_else(|| cfg.control.metrics.clone());
-    let _metrics = if metrics_addr.is_empty() {
-        None
-    } else {
-        let sources = Arc::new(Sources {
-            port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
-            workers: running
-                .fleet
-                .iter()
-                .map(|h| (h.lcore, Arc::clone(&h.stats)))
-                .collect(),
-            table_capacity: u64::from(dp.flow_table_size) + u64::from(dp.flow_table_size_v6),
-            tsc_hz: hz,
-            snapshot: Arc::clone(&snapshot),
-        });
-        match MetricsServer::serve(&metrics_addr, sources) {
-            Ok(m) => {
-                writeln!(out, "metrics on http://{}/metrics", m.addr)?;
-                Some(m)
-            }
-            Err(e) => {
-                drop(socket);
-                stop_all(&mut running, &mut keeper, out)?;
-                return Err(e);
-            }
+    let _metrics = match serve_metrics(cfg, opts, &running, &snapshot, hz, out) {
+        Ok(m) => m,
+        Err(e) => {
+            drop(socket);
+            stop_all(&mut running, &mut keeper, out)?;
+            return Err(e);
         }
     };
     if opts.interactive {
-        let tx = requests_tx.clone();
-        std::thread::Builder::new()
-            .name("flowlift-stdin".into())
-            .spawn(move || {
-                let r = crate::shell::client::interactive("flowlift> ", true, |line| {
-                    crate::shell::socket::ask(&tx, line.to_string())
-                });
-                if let Err(e) = r {
-                    eprintln!("flowlift: shell: {e}");
-                }
-            })
-            .context("start the shell")?;
+        start_terminal_shell(requests_tx.clone())?;
     }
     drop(requests_tx);
     let reason = control_loop(
@@ -764,9 +701,152 @@ fn run_with_eal(
     drop(socket);
     let (failed, logged_at_exit) = stop_all(&mut running, &mut keeper, out)?;
     let fleet = &running.fleet;
-    let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let reason = reason?;
     let counts = Snapshot::of_fleet(fleet, &keeper, open.ports.len()).with_ethdev(&open.ports);
+    write_final_report(
+        reason,
+        &open,
+        &keeper,
+        fleet,
+        &counts,
+        logged_at_exit,
+        hz,
+        out,
+    )?;
+    for h in fleet {
+        // The workers' queues go now, before the ports are closed.
+        drop(h.returned.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+    out.flush()?;
+    drop(keeper);
+    // Stop and close every port now (queues went with the workers):
+    // net_pcap and the NIC model write out their capture files here.
+    for p in &open.ports {
+        let _ = p.stop();
+    }
+    let stalled = match &end.wire_end {
+        Some(w) => wires_stalled(cfg, w, wire_progress(&open.ports, w).as_deref()),
+        None => format!(
+            "replay stalled: the uplink delivered {} of {} packets, then nothing for {}s",
+            counts.totals()[0].rx_packets,
+            budget.unwrap_or(0),
+            REPLAY_STALL.as_secs()
+        ),
+    };
+    drop(open);
+    if !failed.is_empty() {
+        bail!("lcores {failed:?} ended abnormally");
+    }
+    if reason == StopReason::ReplayStalled {
+        bail!("{stalled}");
+    }
+    Ok(reason)
+}
+
+/// The main and worker lcores of the config, checked against EAL's.
+fn check_lcores(eal: &Eal, cfg: &Config) -> anyhow::Result<()> {
+    let dp = &cfg.dataplane;
+    if eal.main_lcore() != LcoreId(dp.main_lcore) {
+        bail!(
+            "EAL's main lcore is {:?}, the config says lcore {}",
+            eal.main_lcore(),
+            dp.main_lcore
+        );
+    }
+    for &lc in &dp.worker_lcores {
+        if !eal.lcore_enabled(LcoreId(lc)) {
+            bail!("worker lcore {lc} is not in EAL's lcore list");
+        }
+    }
+    Ok(())
+}
+
+/// One line per open port: its device, driver, link and RX spread.
+fn say_ports(open: &OpenPorts, out: &mut dyn Write) -> anyhow::Result<()> {
+    for (label, port) in open.labels.iter().zip(&open.ports) {
+        let link = port
+            .link()
+            .map(|l| if l.up { "up" } else { "down" })
+            .unwrap_or("unknown");
+        // With several workers, whether RSS feeds every queue (as the device
+        // took the configuration) decides whether every worker gets traffic.
+        let spread = port
+            .rx_spread()
+            .map_or_else(|e| format!("RX spread unknown: {e}"), |s| s.to_string());
+        writeln!(
+            out,
+            "port {} {}: {} ({}), link {link}, {spread}",
+            label.port_id,
+            label.name,
+            port.device_name(),
+            label.driver
+        )?;
+    }
+    Ok(())
+}
+
+/// Serves /metrics where the options or the config say (`None`: off).
+fn serve_metrics(
+    cfg: &Config,
+    opts: &RunOptions,
+    running: &Running,
+    snapshot: &Arc<Mutex<ControlSnapshot>>,
+    hz: u64,
+    out: &mut dyn Write,
+) -> anyhow::Result<Option<MetricsServer>> {
+    let dp = &cfg.dataplane;
+    let metrics_addr = opts
+        .metrics
+        .clone()
+        .unwrap_or_else(|| cfg.control.metrics.clone());
+    if metrics_addr.is_empty() {
+        return Ok(None);
+    }
+    let sources = Arc::new(Sources {
+        port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
+        workers: running
+            .fleet
+            .iter()
+            .map(|h| (h.lcore, Arc::clone(&h.stats)))
+            .collect(),
+        table_capacity: u64::from(dp.flow_table_size) + u64::from(dp.flow_table_size_v6),
+        tsc_hz: hz,
+        snapshot: Arc::clone(snapshot),
+    });
+    let m = MetricsServer::serve(&metrics_addr, sources)?;
+    writeln!(out, "metrics on http://{}/metrics", m.addr)?;
+    Ok(Some(m))
+}
+
+/// `-i`: the shell on this terminal, its lines sent as the socket's are.
+fn start_terminal_shell(requests: crossbeam_channel::Sender<Request>) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("flowlift-stdin".into())
+        .spawn(move || {
+            let r = crate::shell::client::interactive("flowlift> ", true, |line| {
+                crate::shell::socket::ask(&requests, line.to_string())
+            });
+            if let Err(e) = r {
+                eprintln!("flowlift: shell: {e}");
+            }
+        })
+        .context("start the shell")?;
+    Ok(())
+}
+
+/// The final report: why the run stopped, the counters by port, the
+/// workers, the flows, the offload engine and the static rules.
+#[allow(clippy::too_many_arguments)]
+fn write_final_report(
+    reason: StopReason,
+    open: &OpenPorts,
+    keeper: &FlowKeeper,
+    fleet: &[WorkerHandle],
+    counts: &Snapshot,
+    logged_at_exit: u64,
+    hz: u64,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let why = match reason {
         StopReason::Signal => "signal",
         StopReason::Duration => "--duration reached",
@@ -776,11 +856,12 @@ fn run_with_eal(
         StopReason::ConfigChecked => "config checked",
     };
     writeln!(out, "\nStopping ({why}). Final counters:")?;
-    write!(out, "{}", final_report(&open.labels, &counts))?;
+    write!(out, "{}", final_report(&open.labels, counts))?;
     write!(out, "{}", worker_lines(&counts.workers, hz))?;
     if flowlift_dataplane::stages::ENABLED {
         write!(out, "{}", stage_lines(&counts.workers))?;
     }
+    let stats: Vec<Arc<WorkerStats>> = fleet.iter().map(|h| Arc::clone(&h.stats)).collect();
     let parse = WorkerStats::parse_error_totals(stats.iter().map(|s| s.as_ref()));
     let sum = |f: fn(&WorkerStats) -> &std::sync::atomic::AtomicU64| -> u64 {
         stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
@@ -812,7 +893,7 @@ fn run_with_eal(
             })
         )?;
     }
-    let taken = static_taken(&keeper, &open.labels);
+    let taken = static_taken(keeper, &open.labels);
     if !taken.is_empty() {
         let parts: Vec<String> = taken
             .iter()
@@ -831,34 +912,7 @@ fn run_with_eal(
             parts.join(", ")
         )?;
     }
-    for h in fleet {
-        // The workers' queues go now, before the ports are closed.
-        drop(h.returned.lock().unwrap_or_else(|e| e.into_inner()).take());
-    }
-    out.flush()?;
-    drop(keeper);
-    // Stop and close every port now (queues went with the workers):
-    // net_pcap and the NIC model write out their capture files here.
-    for p in &open.ports {
-        let _ = p.stop();
-    }
-    let stalled = match &end.wire_end {
-        Some(w) => wires_stalled(cfg, w, wire_progress(&open.ports, w).as_deref()),
-        None => format!(
-            "replay stalled: the uplink delivered {} of {} packets, then nothing for {}s",
-            counts.totals()[0].rx_packets,
-            budget.unwrap_or(0),
-            REPLAY_STALL.as_secs()
-        ),
-    };
-    drop(open);
-    if !failed.is_empty() {
-        bail!("lcores {failed:?} ended abnormally");
-    }
-    if reason == StopReason::ReplayStalled {
-        bail!("{stalled}");
-    }
-    Ok(reason)
+    Ok(())
 }
 
 /// One shared meter per rate-limited VF, by [`PortIdx`].
