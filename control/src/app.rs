@@ -1259,7 +1259,6 @@ fn control_loop(
     snapshot: &Mutex<ControlSnapshot>,
     out: &mut dyn Write,
 ) -> anyhow::Result<StopReason> {
-    let budget = end.budget;
     let fleet = &running.fleet;
     let quit = AtomicBool::new(false);
     let mut shell = ShellState::default();
@@ -1326,73 +1325,14 @@ fn control_loop(
             return Ok(StopReason::Duration);
         }
         let current = counts(keeper);
-        if let Some(w) = &end.wire_end {
-            if let Some(p) = wire_progress(&open.ports, w) {
-                // Every frame off every wire, none left in a ring, and every
-                // one taken counted by whoever polls its port: one reading
-                // decides. The model counts a frame off its wire only once
-                // its fate is counted, and the wire's count is read first
-                // (its `add_last`/`packets_first`). The workers' count is
-                // `current`'s, read before the NIC's: older, so never ahead.
-                let done = w.wires.iter().zip(&p).all(|(f, &(wire, to_host, taken))| {
-                    let counted = current
-                        .ports
-                        .get(f.port)
-                        .map_or(0, |c| c.workers.rx_packets);
-                    wire >= f.frames && taken >= to_host && counted >= taken
-                });
-                if done {
-                    return Ok(StopReason::ReplayDone);
-                }
-                let progress: u64 = p.iter().map(|(wire, _, taken)| wire + taken).sum();
-                if progress != last_progress.1 || requested_state(fleet) != LcoreState::Running {
-                    last_progress = (now, progress);
-                } else if now - last_progress.0 >= w.stall {
-                    return Ok(StopReason::ReplayStalled);
-                }
-            }
-        }
-        if let Some(expected) = budget {
-            let got = current.ports[0].total().rx_packets;
-            if got >= expected {
-                return Ok(StopReason::ReplayDone);
-            }
-            // Held by the shell's `stop`, the replay waits for `start`: the
-            // stall clock runs only while traffic is let in.
-            if got != last_progress.1 || requested_state(fleet) != LcoreState::Running {
-                last_progress = (now, got);
-            } else if now - last_progress.0 >= REPLAY_STALL {
-                return Ok(StopReason::ReplayStalled);
-            }
+        if let Some(reason) = replay_over(end, open, fleet, &current, now, &mut last_progress) {
+            return Ok(reason);
         }
         if !opts.interactive && now - last_status >= opts.status_every {
             let secs = (now - last_status).as_secs_f64();
-            let mut line = status_line(now - start, &open.labels, &prev, &current, secs);
-            if let Some(off) = keeper.offload.as_ref() {
-                let (split, prev_split) = (current.carried(), prev.carried());
-                let hw = split.nic.packets - prev_split.nic.packets;
-                let sw = split.workers.packets - prev_split.workers.packets;
-                let share = percent(hw, hw + sw);
-                let offloaded = keeper
-                    .tracker()
-                    .iter()
-                    .filter(|(_, f)| f.off.state.rule().is_some())
-                    .count();
-                line += &format!(
-                    " | nic {share:.0}% rules {}/{} flows {} ({offloaded} offloaded)",
-                    off.rules_installed(),
-                    off.params().max_rules,
-                    keeper.tracked()
-                );
-            }
             let nc = crate::model_nic::switch_cycles(&open.ports[0]);
-            if let (Some(now_c), Some(prev_c)) = (nc, prev_nic_cycles) {
-                let (b, i) = (
-                    now_c.0.saturating_sub(prev_c.0),
-                    now_c.1.saturating_sub(prev_c.1),
-                );
-                line += &format!(" | nic model busy {:.0}%", percent(b, b + i));
-            }
+            let mut line = status_line(now - start, &open.labels, &prev, &current, secs);
+            line += &status_tail(keeper, &prev, &current, prev_nic_cycles.zip(nc));
             prev_nic_cycles = nc;
             writeln!(out, "{line}")?;
             out.flush()?;
@@ -1400,6 +1340,97 @@ fn control_loop(
             last_status = now;
         }
     }
+}
+
+/// Whether a finite replay is over: every frame of the NIC model's wires
+/// off the wire and counted, or the `--replay` budget received; or stalled
+/// (nothing moved for the stall time while traffic was let in). `progress`
+/// is when the replay last moved, and how far it was then.
+fn replay_over(
+    end: &ReplayEnd,
+    open: &OpenPorts,
+    fleet: &[WorkerHandle],
+    current: &Snapshot,
+    now: Instant,
+    last_progress: &mut (Instant, u64),
+) -> Option<StopReason> {
+    if let Some(w) = &end.wire_end {
+        if let Some(p) = wire_progress(&open.ports, w) {
+            // Every frame off every wire, none left in a ring, and every
+            // one taken counted by whoever polls its port: one reading
+            // decides. The model counts a frame off its wire only once
+            // its fate is counted, and the wire's count is read first
+            // (its `add_last`/`packets_first`). The workers' count is
+            // `current`'s, read before the NIC's: older, so never ahead.
+            let done = w.wires.iter().zip(&p).all(|(f, &(wire, to_host, taken))| {
+                let counted = current
+                    .ports
+                    .get(f.port)
+                    .map_or(0, |c| c.workers.rx_packets);
+                wire >= f.frames && taken >= to_host && counted >= taken
+            });
+            if done {
+                return Some(StopReason::ReplayDone);
+            }
+            let progress: u64 = p.iter().map(|(wire, _, taken)| wire + taken).sum();
+            if progress != last_progress.1 || requested_state(fleet) != LcoreState::Running {
+                *last_progress = (now, progress);
+            } else if now - last_progress.0 >= w.stall {
+                return Some(StopReason::ReplayStalled);
+            }
+        }
+    }
+    if let Some(expected) = end.budget {
+        let got = current.ports[0].total().rx_packets;
+        if got >= expected {
+            return Some(StopReason::ReplayDone);
+        }
+        // Held by the shell's `stop`, the replay waits for `start`: the
+        // stall clock runs only while traffic is let in.
+        if got != last_progress.1 || requested_state(fleet) != LcoreState::Running {
+            *last_progress = (now, got);
+        } else if now - last_progress.0 >= REPLAY_STALL {
+            return Some(StopReason::ReplayStalled);
+        }
+    }
+    None
+}
+
+/// The status line's offload and NIC-model parts: the NIC's share of the
+/// period's packets, rules and flows; the model switch's busy share
+/// (`nic_cycles`: its busy and idle cycles at the period's start and end).
+fn status_tail(
+    keeper: &FlowKeeper,
+    prev: &Snapshot,
+    current: &Snapshot,
+    nic_cycles: Option<((u64, u64), (u64, u64))>,
+) -> String {
+    let mut line = String::new();
+    if let Some(off) = keeper.offload.as_ref() {
+        let (split, prev_split) = (current.carried(), prev.carried());
+        let hw = split.nic.packets - prev_split.nic.packets;
+        let sw = split.workers.packets - prev_split.workers.packets;
+        let share = percent(hw, hw + sw);
+        let offloaded = keeper
+            .tracker()
+            .iter()
+            .filter(|(_, f)| f.off.state.rule().is_some())
+            .count();
+        line += &format!(
+            " | nic {share:.0}% rules {}/{} flows {} ({offloaded} offloaded)",
+            off.rules_installed(),
+            off.params().max_rules,
+            keeper.tracked()
+        );
+    }
+    if let Some((prev_c, now_c)) = nic_cycles {
+        let (b, i) = (
+            now_c.0.saturating_sub(prev_c.0),
+            now_c.1.saturating_sub(prev_c.1),
+        );
+        line += &format!(" | nic model busy {:.0}%", percent(b, b + i));
+    }
+    line
 }
 
 /// Publishes the control core's figures for the metrics thread.
