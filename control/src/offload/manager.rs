@@ -26,12 +26,12 @@ use flowlift_dataplane::flowstate::{FlowCounter, FlowCounters};
 use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::PortIdx;
 
+use super::flow_rule::FlowCommand;
 use super::nic_limits::NicLimits;
 use super::static_rules::{EndedStatic, StaticRules, StaticTaken};
 use super::{Capabilities, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 use crate::config::{OffloadChoice, OffloadPolicy, OffloadSection};
 use crate::lifecycle::{DemoteReason, FlowOffload, OffloadState};
-use crate::shell::testpmd_flow::FlowCommand;
 use crate::tracker::{FlowTracker, TrackedFlow};
 
 /// The thresholds and limits the decisions follow.

@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::shell::testpmd_flow::{Action, FlowCommand, FlowRule};
+use super::flow_rule::{Action, FlowCommand, FlowRule};
 
 use super::{HwCounters, HwRuleId, OffloadBackend};
 
