@@ -212,6 +212,26 @@ impl Item {
     }
 }
 
+impl FlowRule {
+    /// Its items then its actions by their rte_flow names, as testpmd's
+    /// `flow list` shows a rule after the attributes: each item and a space,
+    /// `=>`, then a space and each action (`ETH IPV4 UDP => COUNT DROP`).
+    /// The flow log's `static_rule` records name a rule so too.
+    pub fn summary(&self) -> String {
+        let items: String = self
+            .pattern
+            .iter()
+            .map(|i| format!("{} ", i.name().to_uppercase()))
+            .collect();
+        let actions: String = self
+            .actions
+            .iter()
+            .map(|a| format!(" {}", a.name().to_uppercase()))
+            .collect();
+        format!("{items}=>{actions}")
+    }
+}
+
 impl Action {
     /// Its testpmd name (`count`, `queue`, ...).
     pub fn name(&self) -> &'static str {

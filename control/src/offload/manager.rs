@@ -28,7 +28,7 @@ use flowlift_dataplane::PortIdx;
 
 use super::flow_rule::FlowCommand;
 use super::nic_limits::NicLimits;
-use super::static_rules::{EndedStatic, StaticRules, StaticTaken};
+use super::static_rules::{EndedStatic, StaticError, StaticReply, StaticRules, StaticTaken};
 use super::{Capabilities, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 use crate::config::{OffloadChoice, OffloadPolicy, OffloadSection};
 use crate::lifecycle::{DemoteReason, FlowOffload, OffloadState};
@@ -1130,8 +1130,12 @@ impl Offloader {
     }
 
     /// Runs an operator's `flow` command (static rules) on the backend;
-    /// `ports` are the DPDK port ids that exist.
-    pub fn static_flow(&mut self, cmd: FlowCommand, ports: &[u16]) -> Result<String, String> {
+    /// `ports` are the DPDK port ids that exist. The shell words the outcome.
+    pub fn static_flow(
+        &mut self,
+        cmd: FlowCommand,
+        ports: &[u16],
+    ) -> Result<StaticReply, StaticError> {
         self.statics.run(cmd, self.backend.as_mut(), ports)
     }
 
