@@ -26,12 +26,12 @@ use flowlift_dataplane::flowstate::{FlowCounter, FlowCounters};
 use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::PortIdx;
 
+use super::flow_rule::FlowCommand;
 use super::nic_limits::NicLimits;
 use super::policy::{OffloadChoice, OffloadPolicy};
-use super::static_rules::{EndedStatic, StaticRules, StaticTaken};
+use super::static_rules::{EndedStatic, StaticError, StaticReply, StaticRules, StaticTaken};
 use super::{Capabilities, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 use crate::lifecycle::{DemoteReason, FlowOffload, OffloadState};
-use crate::shell::testpmd_flow::FlowCommand;
 use crate::tracker::{FlowTracker, TrackedFlow};
 
 /// The thresholds and limits the decisions follow.
@@ -1113,8 +1113,12 @@ impl Offloader {
     }
 
     /// Runs an operator's `flow` command (static rules) on the backend;
-    /// `ports` are the DPDK port ids that exist.
-    pub fn static_flow(&mut self, cmd: FlowCommand, ports: &[u16]) -> Result<String, String> {
+    /// `ports` are the DPDK port ids that exist. The shell words the outcome.
+    pub fn static_flow(
+        &mut self,
+        cmd: FlowCommand,
+        ports: &[u16],
+    ) -> Result<StaticReply, StaticError> {
         self.statics.run(cmd, self.backend.as_mut(), ports)
     }
 

@@ -10,6 +10,7 @@
 //! rule's final counters, read *after* the rule is gone where the NIC has
 //! indirect counters, so that no packet that hit the rule is lost to accounting.
 
+pub mod flow_rule;
 pub mod manager;
 pub mod meters;
 pub mod nic_limits;
@@ -24,7 +25,7 @@ use std::fmt;
 use flowlift_dataplane::flow::FlowKey;
 use rte::flow::FlowError;
 
-use crate::shell::testpmd_flow::FlowRule;
+use flow_rule::FlowRule;
 
 /// A flow to carry in hardware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,7 +37,7 @@ use rte::Port;
 
 use rte::flow::{error_type as et, FlowError};
 
-use crate::shell::testpmd_flow::FlowRule;
+use super::flow_rule::FlowRule;
 
 use super::meters::{VfLimit, VfMeters};
 use super::rule::{build, Counter};

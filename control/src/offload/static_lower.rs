@@ -1,12 +1,12 @@
-//! An operator's static rule (testpmd's `flow create` syntax, parsed by
-//! `shell::testpmd_flow`) lowered to rte_flow's items and actions
+//! An operator's static rule (the [`super::flow_rule`] model, which the shell
+//! parses from testpmd's `flow create` syntax) lowered to rte_flow's items and actions
 //! ([`to_rte_flow`]), which the NIC then judges. What flowlift does not pass
 //! to rte_flow is refused here in rte_flow's own terms (error type, message,
 //! errno), so `flow validate` answers the way testpmd would.
 
 use rte::flow::{self as rf, error_type as et, FlowError};
 
-use crate::shell::testpmd_flow::{Action, FieldMatch, FlowRule, Item};
+use super::flow_rule::{Action, FieldMatch, FlowRule, Item};
 
 // A rule a target cannot do gets `ENOTSUP`; one that names what does not
 // exist (a port, a queue) `EINVAL`, as PMDs answer.

@@ -5,7 +5,8 @@
 //! tests, `nic/src/flow_tests.rs`, and the end-to-end static rule tests.)
 
 use super::*;
-use crate::shell::testpmd_flow::{self, FlowCommand};
+use crate::offload::flow_rule::FlowCommand;
+use crate::shell::testpmd_flow;
 use rte::errno::EINVAL;
 
 /// The rule of a `flow create` or `flow validate` line.

@@ -1,9 +1,8 @@
 //! Operators' static rules, as testpmd keeps them: numbered per port (the
 //! next number is the highest plus one, 0 on an empty port), listed, queried
-//! and destroyed by number, and answered in testpmd's words
-//! (`Flow rule #N created`, the `COUNT:` block of `flow query`, errors in its
-//! `Caught error type ...` form). The backend holds the rules; this keeps
-//! what the operator typed, for `flow list`.
+//! and destroyed by number. Each command's outcome is a [`StaticReply`] or a
+//! [`StaticError`]: the shell words them as testpmd does. The backend holds
+//! the rules; this keeps what the operator typed, for `flow list`.
 //!
 //! They live beside the per-flow offload rules, not among them: the offload
 //! engine never counts, evicts or flushes them, and `flow flush` leaves the
@@ -26,12 +25,72 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::shell::testpmd_flow::{Action, FlowCommand, FlowRule};
+use rte::flow::FlowError;
+
+use super::flow_rule::{Action, FlowCommand, FlowRule};
 
 use super::{HwCounters, HwRuleId, OffloadBackend};
 
 /// Rules a port holds at most: testpmd's numbers are `u32`.
 const MAX_NUMBER: u32 = u32::MAX;
+
+/// What a `flow` command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaticReply {
+    /// `flow validate`: the NIC would take the rule.
+    Validated,
+    /// `flow create`: the rule's number on its port.
+    Created { number: u32 },
+    /// `flow list`: the port's rules, by number (none: the port holds none).
+    Listed { port: u16, rules: Vec<ListedRule> },
+    /// `flow query ... count`: the rule's COUNT action.
+    Queried(HwCounters),
+    /// `flow destroy`: the numbers destroyed, in the order named (a number
+    /// named twice is destroyed once).
+    Destroyed(Vec<u32>),
+    /// `flow flush`: the port's rules, `count` of them, are destroyed.
+    Flushed { port: u16, count: usize },
+}
+
+/// A rule as `flow list` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRule {
+    pub number: u32,
+    /// As the operator typed it (without the COUNT flowlift may add).
+    pub rule: FlowRule,
+}
+
+/// Why a `flow` command changed nothing, or (a refused destroy) where it
+/// stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaticError {
+    /// No such port; `ports` are the DPDK port ids that exist.
+    InvalidPort { port: u16, ports: Vec<u16> },
+    /// The port's highest number is taken: there is no next one.
+    NumbersExhausted,
+    /// The backend refused the rule or the call.
+    Nic(FlowError),
+    /// The backend refused, on its actions, a rule flowlift added a COUNT
+    /// action to (it takes packets past the workers): the COUNT may be why.
+    CountAdded(FlowError),
+    /// `flow query` of a number the port does not hold.
+    NoSuchRule { number: u32 },
+    /// `flow query` of a rule without a COUNT action.
+    NotCounted { number: u32 },
+    /// `flow destroy` naming `missing`, which the port does not hold:
+    /// none of the `named` numbers was destroyed.
+    NotOnPort {
+        port: u16,
+        missing: u32,
+        named: usize,
+    },
+    /// The backend refused to destroy a rule: the numbers in `destroyed`
+    /// went before it, those after it were not tried.
+    DestroyRefused {
+        destroyed: Vec<u32>,
+        error: FlowError,
+    },
+}
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -163,14 +222,14 @@ impl StaticRules {
     }
 
     /// Runs one `flow` command on `backend`; `ports` are the DPDK port ids
-    /// that exist. The answer is testpmd's, or one line saying why not (and
-    /// nothing changed).
+    /// that exist. An error changed nothing, but for a destroy the backend
+    /// refused partway (see [`StaticError::DestroyRefused`]).
     pub fn run(
         &mut self,
         cmd: FlowCommand,
         backend: &mut dyn OffloadBackend,
         ports: &[u16],
-    ) -> Result<String, String> {
+    ) -> Result<StaticReply, StaticError> {
         let port = match &cmd {
             FlowCommand::Validate(r) | FlowCommand::Create(r) => r.port,
             FlowCommand::List { port }
@@ -179,20 +238,16 @@ impl StaticRules {
             | FlowCommand::Flush { port } => *port,
         };
         if !ports.contains(&port) {
-            return Err(format!(
-                "Invalid port {port} (ports are {})",
-                ports
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            return Err(StaticError::InvalidPort {
+                port,
+                ports: ports.to_vec(),
+            });
         }
         match cmd {
             FlowCommand::Validate(rule) => backend
                 .validate_static(&rule)
-                .map(|()| "Flow rule validated".to_string())
-                .map_err(|e| e.to_string()),
+                .map(|()| StaticReply::Validated)
+                .map_err(StaticError::Nic),
             FlowCommand::Create(rule) => self.create(rule, backend),
             FlowCommand::List { port } => Ok(self.list(port)),
             FlowCommand::Query { port, rule } => self.query(port, rule, backend),
@@ -203,13 +258,9 @@ impl StaticRules {
                     .get(&port)
                     .map(|m| m.keys().copied().collect())
                     .unwrap_or_default();
-                let n = numbers.len();
-                self.destroy(port, &numbers, backend).map(|_| {
-                    format!(
-                        "Flushed {n} flow rule{} on port {port}",
-                        if n == 1 { "" } else { "s" }
-                    )
-                })
+                let count = numbers.len();
+                self.destroy(port, &numbers, backend)
+                    .map(|_| StaticReply::Flushed { port, count })
             }
         }
     }
@@ -218,12 +269,12 @@ impl StaticRules {
         &mut self,
         rule: FlowRule,
         backend: &mut dyn OffloadBackend,
-    ) -> Result<String, String> {
+    ) -> Result<StaticReply, StaticError> {
         let rules = self.ports.entry(rule.port).or_default();
         let number = match rules.last_key_value() {
             None => 0,
             Some((&n, _)) if n < MAX_NUMBER => n + 1,
-            Some(_) => return Err("Highest rule ID is already assigned, delete it first".into()),
+            Some(_) => return Err(StaticError::NumbersExhausted),
         };
         let taken = TakenBy::of(&rule);
         let counted = rule
@@ -238,15 +289,13 @@ impl StaticRules {
             backend.create_static(&with_count).map_err(|e| {
                 use rte::flow::error_type as et;
                 if [et::ACTION, et::ACTION_NUM, et::ACTION_CONF].contains(&e.error_type) {
-                    format!(
-                        "{e} (flowlift adds COUNT to a rule that takes packets past the workers, to account for them)"
-                    )
+                    StaticError::CountAdded(e)
                 } else {
-                    e.to_string()
+                    StaticError::Nic(e)
                 }
             })?
         } else {
-            backend.create_static(&rule).map_err(|e| e.to_string())?
+            backend.create_static(&rule).map_err(StaticError::Nic)?
         };
         rules.insert(
             number,
@@ -258,30 +307,22 @@ impl StaticRules {
                 last: HwCounters::default(),
             },
         );
-        Ok(format!("Flow rule #{number} created"))
+        Ok(StaticReply::Created { number })
     }
 
-    /// testpmd's table: `ID Group Prio Attr Rule`, one line per rule, items
-    /// then actions by their rte_flow names.
-    fn list(&self, port: u16) -> String {
-        let Some(rules) = self.ports.get(&port).filter(|m| !m.is_empty()) else {
-            return format!("No flow rules on port {port}");
-        };
-        let mut out = String::from("ID\tGroup\tPrio\tAttr\tRule");
-        for (n, e) in rules {
-            let a = e.rule.attr;
-            let flag = |on: bool, c: char| if on { c } else { '-' };
-            out.push_str(&format!(
-                "\n{n}\t{}\t{}\t{}{}{}\t{}",
-                a.group,
-                a.priority,
-                flag(a.ingress, 'i'),
-                flag(a.egress, 'e'),
-                flag(a.transfer, 't'),
-                summary(&e.rule)
-            ));
-        }
-        out
+    /// The port's rules, by number.
+    fn list(&self, port: u16) -> StaticReply {
+        let rules = self
+            .ports
+            .get(&port)
+            .into_iter()
+            .flatten()
+            .map(|(&number, e)| ListedRule {
+                number,
+                rule: e.rule.clone(),
+            })
+            .collect();
+        StaticReply::Listed { port, rules }
     }
 
     fn query(
@@ -289,30 +330,22 @@ impl StaticRules {
         port: u16,
         number: u32,
         backend: &mut dyn OffloadBackend,
-    ) -> Result<String, String> {
+    ) -> Result<StaticReply, StaticError> {
         let e = self
             .ports
             .get(&port)
             .and_then(|m| m.get(&number))
-            .ok_or_else(|| format!("Flow rule #{number} not found"))?;
+            .ok_or(StaticError::NoSuchRule { number })?;
         if !e
             .rule
             .actions
             .iter()
             .any(|a| matches!(a, Action::Count { .. }))
         {
-            return Err(rte::flow::FlowError::new(
-                rte::flow::error_type::ACTION,
-                format!("flow rule #{number} has no COUNT action"),
-                rte::errno::ENOTSUP,
-            )
-            .to_string());
+            return Err(StaticError::NotCounted { number });
         }
-        let c = backend.query_static(e.id).map_err(|e| e.to_string())?;
-        Ok(format!(
-            "COUNT:\n hits_set: 1\n bytes_set: 1\n hits: {}\n bytes: {}",
-            c.packets, c.bytes
-        ))
+        let c = backend.query_static(e.id).map_err(StaticError::Nic)?;
+        Ok(StaticReply::Queried(c))
     }
 
     /// Destroys `numbers` in order. Every number must exist first, so a typo
@@ -323,18 +356,15 @@ impl StaticRules {
         port: u16,
         numbers: &[u32],
         backend: &mut dyn OffloadBackend,
-    ) -> Result<String, String> {
+    ) -> Result<StaticReply, StaticError> {
         let rules = self.ports.entry(port).or_default();
-        if let Some(missing) = numbers.iter().find(|n| !rules.contains_key(n)) {
-            // testpmd would destroy the others: say that none was.
-            let others = if numbers.len() > 1 {
-                " (none of the rules named was destroyed)"
-            } else {
-                ""
-            };
-            return Err(format!(
-                "Flow rule #{missing} not found on port {port}{others}"
-            ));
+        if let Some(&missing) = numbers.iter().find(|n| !rules.contains_key(n)) {
+            // testpmd would destroy the others: none is.
+            return Err(StaticError::NotOnPort {
+                port,
+                missing,
+                named: numbers.len(),
+            });
         }
         let mut done = Vec::new();
         let mut gone = Vec::new();
@@ -347,11 +377,10 @@ impl StaticRules {
                         let late = backend.final_pending(e.id);
                         gone.push((e.id, late, ended(port, n, e, last, StaticEnd::Destroyed)));
                     }
-                    done.push(format!("Flow rule #{n} destroyed"));
+                    done.push(n);
                 }
                 Err(err) => {
-                    done.push(err.to_string());
-                    refused = Some(());
+                    refused = Some(err);
                     break;
                 }
             }
@@ -360,8 +389,11 @@ impl StaticRules {
             self.end(id, late, r);
         }
         match refused {
-            None => Ok(done.join("\n")),
-            Some(()) => Err(done.join("\n")),
+            None => Ok(StaticReply::Destroyed(done)),
+            Some(error) => Err(StaticError::DestroyRefused {
+                destroyed: done,
+                error,
+            }),
         }
     }
 
@@ -502,27 +534,11 @@ impl StaticRules {
     }
 }
 
-/// A rule as `flow list` shows it, after the attributes: each item and a
-/// space, `=>`, then a space and each action (testpmd's layout).
-fn summary(rule: &FlowRule) -> String {
-    let items: String = rule
-        .pattern
-        .iter()
-        .map(|i| format!("{} ", i.name().to_uppercase()))
-        .collect();
-    let actions: String = rule
-        .actions
-        .iter()
-        .map(|a| format!(" {}", a.name().to_uppercase()))
-        .collect();
-    format!("{items}=>{actions}")
-}
-
 fn ended(port: u16, number: u32, e: Entry, last: HwCounters, end: StaticEnd) -> EndedStatic {
     EndedStatic {
         port,
         number,
-        rule: summary(&e.rule),
+        rule: e.rule.summary(),
         taken: e.taken,
         // The destroy's final reading, unless it is less than one seen
         // before (a NIC that lost its count must not shrink the bucket).

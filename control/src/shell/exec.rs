@@ -18,6 +18,7 @@ use serde_json::json;
 use super::command::{self, Command, FlowFilter, OffloadSet, PortSel};
 use super::port_stats::{self, Rates};
 use super::socket::Reply;
+use super::static_reply;
 use crate::config::{Config, PortSpec};
 use crate::counters::{PortCounts, Snapshot, WorkerCounts};
 use crate::fleet::{requested_state, set_state, FlowKeeper, WorkerHandle};
@@ -206,8 +207,8 @@ impl Appliance<'_> {
                             .to_string(),
                         ),
                         Some(off) => match off.static_flow(cmd, &ports) {
-                            Ok(text) => Reply::ok(text),
-                            Err(e) => Reply::err(e),
+                            Ok(r) => Reply::ok(static_reply::reply(&r)),
+                            Err(e) => Reply::err(static_reply::refusal(&e)),
                         },
                     }
                 }
