@@ -6,8 +6,8 @@
 //! either.
 #![no_main]
 
-use flowlift_control::shell::command::{self, Command};
-use flowlift_control::shell::testpmd_flow;
+use flowlift_operator::shell::command::{self, Command};
+use flowlift_operator::shell::testpmd_flow;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -7,8 +7,8 @@
 //! its END. This target itself is safe code.
 #![no_main]
 
-use flowlift_control::offload::static_lower::to_rte_flow;
-use flowlift_control::shell::testpmd_flow::{self, FlowCommand};
+use flowlift_offload::static_lower::to_rte_flow;
+use flowlift_operator::shell::testpmd_flow::{self, FlowCommand};
 use libfuzzer_sys::fuzz_target;
 use rte::flow::raw::{RawActions, RawPattern};
 

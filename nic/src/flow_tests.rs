@@ -1,3 +1,6 @@
+//! The model's rte_flow rules as DPDK hands them over: patterns, masks and their
+//! defaults, actions, transfer rules and the port they are created on.
+
 use super::*;
 use crate::wildcard::FrameMatch;
 

@@ -1,3 +1,6 @@
+//! The model's meters (rte_mtr): profiles checked as mlx5 checks them, policies
+//! per colour, meter objects and their refusals, and colour marking and counts.
+
 use super::*;
 
 fn srtcm(cir: u64, cbs: u64, ebs: u64, unit: Unit) -> Profile {

@@ -1,3 +1,6 @@
+//! The model's RSS: the Toeplitz hash against Microsoft's verification vectors,
+//! and which fields of each frame type it hashes.
+
 use super::*;
 
 /// Microsoft's RSS verification vectors (default key): destination and

@@ -1,3 +1,6 @@
+//! The model's rule tables: transfer rules before ingress ones, per-flow rules in
+//! the exact table in one order, and tens of thousands of them.
+
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 

@@ -1,3 +1,6 @@
+//! Traffic a VF sends into the model's switch: what no rule takes reaches its
+//! representor (spread by RSS), and rules send it to the wire, another VF or a drop.
+
 use super::*;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_dataplane::mac::MacAddr;
+use flowlift_traffic::{generate, TrafficSpec};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 
 /// A TCP or UDP flow as flowlift keys it (the VF MAC is not part of it).
@@ -223,12 +223,12 @@ mod tests {
             "flowlift-perf-capture-test-{}.pcap",
             std::process::id()
         ));
-        let spec = flowlift_control::traffic::TrafficSpec {
+        let spec = flowlift_traffic::TrafficSpec {
             flows: 50,
             packets: 400,
             ..Default::default()
         };
-        let written = flowlift_control::traffic::generate(&spec, &path).unwrap();
+        let written = flowlift_traffic::generate(&spec, &path).unwrap();
         let tuples = five_tuples(&path).unwrap();
         let _ = std::fs::remove_file(&path);
         assert_eq!(tuples.len() as u64, written.packets);

@@ -15,17 +15,17 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flowlift_control::config::{OffloadChoice, OffloadSection};
-use flowlift_control::lifecycle::{FlowOffload, OffloadState};
-use flowlift_control::offload::manager::{Offloader, PortPlan};
-use flowlift_control::offload::{
-    Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError,
-};
-use flowlift_control::tracker::FlowTracker;
+use flowlift_config::{OffloadChoice, OffloadSection};
 use flowlift_dataplane::flow::{FlowId, FlowKey, KeyV4, NO_VLAN};
 use flowlift_dataplane::flowstate::FlowCounters;
 use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::PortIdx;
+use flowlift_offload::lifecycle::{FlowOffload, OffloadState};
+use flowlift_offload::manager::{Offloader, PortPlan};
+use flowlift_offload::tracker::FlowTracker;
+use flowlift_offload::{
+    Capabilities, Fate, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError,
+};
 
 /// The simulated TSC runs at 1 GHz: one tick of it is a nanosecond.
 const HZ: u64 = 1_000_000_000;

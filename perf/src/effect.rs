@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use flowlift_control::traffic::{generate, zipf_counts, TrafficSpec};
+use flowlift_traffic::{generate, zipf_counts, TrafficSpec};
 use plotters::chart::SeriesLabelPosition;
 use plotters::style::RGBColor;
 

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context};
-use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_dataplane::mac::MacAddr;
+use flowlift_traffic::{generate, TrafficSpec};
 
 use crate::contenders::{self, Contender, Setup};
 use crate::samples::{steady, summarize, Summary};
@@ -102,7 +102,7 @@ pub fn build_flowlift(extra: &[&str]) -> anyhow::Result<PathBuf> {
             "build",
             "--release",
             "-p",
-            "flowlift-control",
+            "flowlift",
             "--bin",
             "flowlift",
             "--message-format=json-render-diagnostics",

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use flowlift_control::traffic::{generate, TrafficSpec};
+use flowlift_traffic::{generate, TrafficSpec};
 
 use crate::capture::{five_tuples, top_flows_share};
 use crate::flowlift_run::{

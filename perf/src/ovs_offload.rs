@@ -31,7 +31,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use flowlift_control::traffic::{generate, TrafficSpec};
+use flowlift_traffic::{generate, TrafficSpec};
 use pcap_file::pcap::PcapReader;
 
 use crate::capture::{five_tuple, top_share, FiveTuple};

@@ -25,7 +25,7 @@ pub fn flowlift_bin() -> &'static Path {
         cmd.args([
             "build",
             "-p",
-            "flowlift-control",
+            "flowlift",
             "--bin",
             "flowlift",
             "--message-format=json-render-diagnostics",

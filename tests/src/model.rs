@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use flowlift_control::traffic::{generate, TrafficSpec};
+use flowlift_traffic::{generate, TrafficSpec};
 
 use crate::read_pcap;
 

@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use flowlift_control::config::BOUNDS;
+use flowlift_config::BOUNDS;
 use flowlift_tests::{flowlift_bin, one_at_a_time};
 
 /// Keys whose value sizes or pins what the start allocates: their accepted

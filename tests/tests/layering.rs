@@ -34,7 +34,18 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn sources() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for top in ["dataplane", "control", "perf", "tests", "ffi"] {
+    for top in [
+        "dataplane",
+        "offload",
+        "config",
+        "traffic",
+        "operator",
+        "appliance",
+        "nic",
+        "perf",
+        "tests",
+        "ffi",
+    ] {
         let dir = workspace().join(top);
         if dir.exists() {
             rust_files(&dir, &mut files);
@@ -104,8 +115,12 @@ fn unchecked_code_lives_only_in_ffi() {
 fn every_crate_outside_ffi_denies_unchecked_code() {
     let roots = [
         "dataplane/src/lib.rs",
-        "control/src/lib.rs",
-        "control/src/bin/flowlift.rs",
+        "offload/src/lib.rs",
+        "config/src/lib.rs",
+        "traffic/src/lib.rs",
+        "operator/src/lib.rs",
+        "appliance/src/lib.rs",
+        "appliance/src/bin/flowlift.rs",
         "tests/src/lib.rs",
     ];
     for root in roots {
@@ -145,4 +160,91 @@ fn every_source_file_starts_with_a_module_doc() {
         "files without a //! doc:\n{}",
         missing.join("\n")
     );
+}
+
+/// The workspace's crates from the bottom up. A crate may depend (for its
+/// code, its tests or its build) only on crates of lower layers: the
+/// dependencies run one way, and a back-edge is refused here by name.
+const LAYERS: &[&[&str]] = &[
+    &["dpdk-sys", "dpdk-driver-sys"],
+    &["rte"],
+    &["flowlift-dataplane"],
+    &["flowlift-nic", "flowlift-traffic"],
+    &["rte-net-flowlift", "flowlift-offload"],
+    &["flowlift-config"],
+    &["flowlift-operator"],
+    &["flowlift"],
+    &["flowlift-perf", "flowlift-tests", "flowlift-fuzz"],
+];
+
+fn layer_of(name: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&name))
+}
+
+/// `(package name, names of the packages it depends on by path)` for every
+/// manifest of the workspace (and the fuzz crate beside it).
+fn manifests() -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![workspace()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                if name != "target" && !name.starts_with('.') {
+                    dirs.push(path);
+                }
+            } else if name == "Cargo.toml" && dir != workspace() {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let package = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("name = \""))
+                    .map(|n| n.trim_end_matches('"').to_string())
+                    .unwrap_or_else(|| panic!("{}: no package name", path.display()));
+                let deps = text
+                    .lines()
+                    .filter(|l| l.contains("path = \"") && !l.starts_with("path"))
+                    .filter_map(|l| l.split('=').next())
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty() && !n.starts_with('['))
+                    .collect();
+                out.push((package, deps));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_crate_depends_only_on_lower_layers() {
+    let mut back_edges = Vec::new();
+    let all = manifests();
+    assert!(all.len() >= 12, "found the manifests: {all:?}");
+    for (package, deps) in &all {
+        let Some(mine) = layer_of(package) else {
+            panic!("{package} is in no layer of LAYERS: place it");
+        };
+        for dep in deps {
+            let Some(theirs) = layer_of(dep) else {
+                panic!("{package} depends on {dep}, which is in no layer");
+            };
+            if theirs >= mine {
+                back_edges.push(format!("{package} -> {dep}"));
+            }
+        }
+    }
+    assert!(
+        back_edges.is_empty(),
+        "dependencies against the layers: {back_edges:?}"
+    );
+}
+
+#[test]
+fn control_is_no_longer_one_crate() {
+    assert!(
+        !workspace().join("control").exists(),
+        "control/ is split into crates"
+    );
+    let names: Vec<String> = manifests().into_iter().map(|(n, _)| n).collect();
+    assert!(!names.iter().any(|n| n == "flowlift-control"), "{names:?}");
 }

@@ -8,9 +8,9 @@
 //! capture addresses to its MAC times the loops, and the run ends by itself
 //! when the finite wire is through.
 
-use flowlift_control::traffic::TrafficSpec;
 use flowlift_tests::model::{self, by_vf, VFS};
 use flowlift_tests::{describe, final_counters, flowlift, one_at_a_time, write_pcap};
+use flowlift_traffic::TrafficSpec;
 
 /// Checks a finished run's ports and final counters against `frames`
 /// replayed `loops` times.

@@ -25,12 +25,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_tests::model::{self, VfCapture, VFS};
 use flowlift_tests::{
     describe, final_counters, flow_log_lines, flowlift, number_after, one_at_a_time, oracle_flows,
     read_pcap, sum_by_tuple, tuple_of, write_pcap,
 };
+use flowlift_traffic::{generate, TrafficSpec};
 
 const FLOWS: u32 = 3000;
 const PHASES: usize = 4;

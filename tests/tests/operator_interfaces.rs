@@ -12,12 +12,12 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_tests::model::{self, VFS};
 use flowlift_tests::{
     final_counters, flow_log_lines, number_after, one_at_a_time, oracle, read_pcap, shell,
     Background, Tuple,
 };
+use flowlift_traffic::{generate, TrafficSpec};
 
 const FLOWS: u32 = 200;
 

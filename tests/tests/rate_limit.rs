@@ -10,13 +10,13 @@
 
 use std::path::Path;
 
-use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_dataplane::mac::MacAddr;
 use flowlift_tests::model::{self, by_vf, VFS};
 use flowlift_tests::{
     describe, final_counters, flow_log_lines, flowlift, one_at_a_time, oracle_flows,
     replaced_uplink, replay_config, run_replay, sum_by_tuple,
 };
+use flowlift_traffic::{generate, TrafficSpec};
 use std::collections::HashMap;
 
 /// vf1's limit, in packets per second.

@@ -7,11 +7,11 @@
 
 use std::collections::HashMap;
 
-use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_tests::{
     describe, final_counters, flowlift, one_at_a_time, read_pcap, replaced_uplink, replay_config,
     run_replay, write_pcap,
 };
+use flowlift_traffic::{generate, TrafficSpec};
 
 const VFS: [&str; 4] = ["vf1", "vf2", "vf3", "vf4"];
 

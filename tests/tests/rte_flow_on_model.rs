@@ -18,12 +18,12 @@
 //! again with the PMD injecting faults (no space, busy, failed counter reads)
 //! and a 200 ms counter cache.
 
-use flowlift_control::traffic::TrafficSpec;
 use flowlift_tests::model::{self, by_vf, VFS};
 use flowlift_tests::{
     describe, final_counters, flow_log_lines, flowlift, number_after, one_at_a_time, oracle_flows,
     run_to_wire_end, sum_by_tuple, tuple_of, Tuple,
 };
+use flowlift_traffic::TrafficSpec;
 use std::collections::HashMap;
 
 const LOOPS: u64 = 4;

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flowlift_control::shell::socket::{send, Reply};
-use flowlift_control::traffic::{generate, TrafficSpec};
+use flowlift_operator::shell::socket::{send, Reply};
 use flowlift_tests::{describe, flowlift, one_at_a_time, shell, Background};
+use flowlift_traffic::{generate, TrafficSpec};
 
 /// A small capture in `dir`.
 fn capture(dir: &Path) -> PathBuf {

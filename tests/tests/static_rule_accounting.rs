@@ -17,12 +17,12 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_tests::model;
 use flowlift_tests::{
     final_counters, flow_log_lines, number_after, one_at_a_time, oracle, read_pcap,
     run_to_wire_end, shell, sum_by_tuple, Background, Tuple,
 };
+use flowlift_traffic::{generate, TrafficSpec};
 
 /// Long enough (12M packets) that half a second of traffic, even from a
 /// release build, leaves most of it to come.

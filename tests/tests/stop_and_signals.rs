@@ -9,12 +9,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use flowlift_control::traffic::{generate, TrafficSpec};
 use flowlift_tests::model;
 use flowlift_tests::{
     final_counters, flow_log_lines, flowlift_bin, number_after, offload_line, one_at_a_time,
     oracle_flows, shell, sum_by_tuple, Background,
 };
+use flowlift_traffic::{generate, TrafficSpec};
 
 fn kill(pid: u32, signal: &str) {
     assert!(Command::new("kill")

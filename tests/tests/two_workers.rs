@@ -27,12 +27,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use flowlift_control::traffic::TrafficSpec;
 use flowlift_tests::model::{self, by_vf, VFS};
 use flowlift_tests::{
     final_counters, flow_log_lines, number_after, one_at_a_time, oracle, oracle_flows,
     run_to_wire_end, tuple_of, write_pcap, Tuple,
 };
+use flowlift_traffic::TrafficSpec;
 
 const LOOPS: u64 = 3;
 const WORKERS: [u32; 2] = [1, 2];

@@ -28,13 +28,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use flowlift_control::traffic::TrafficSpec;
 use flowlift_dataplane::mac::MacAddr;
 use flowlift_tests::model::{self, VFS};
 use flowlift_tests::{
     describe, final_counters, flow_log_lines, flowlift, one_at_a_time, oracle, read_pcap, tuple_of,
     Tuple,
 };
+use flowlift_traffic::TrafficSpec;
 
 const LOOPS: u64 = 4;
 

@@ -1,0 +1,6 @@
+//! The appliance: EAL arguments, setting up ports and workers, the control
+//! loop, the staged shutdown, and the `flowlift` binary.
+#![deny(unsafe_code)]
+
+pub mod app;
+pub mod signals;
