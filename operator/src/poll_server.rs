@@ -631,10 +631,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let shout = Shout::default();
         let (forgotten, release) = (Arc::clone(&shout.forgotten), Arc::clone(&shout.release));
+        let pending = Arc::clone(&shout.pending);
         let (_srv, path) = server(dir.path(), shout);
         let mut gone = UnixStream::connect(&path).unwrap();
         gone.write_all(b"later\n").unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        // Asked (its answer is being made), then gone.
+        let t = Instant::now();
+        while pending.lock().unwrap().is_empty() {
+            assert!(t.elapsed() < Duration::from_secs(5), "never asked");
+            std::thread::yield_now();
+        }
         drop(gone);
         let t = Instant::now();
         while forgotten.lock().unwrap().is_empty() {

@@ -381,6 +381,9 @@ pub fn sum_by_tuple(lines: &[serde_json::Value]) -> HashMap<Tuple, (u64, u64)> {
 pub struct Background {
     pub child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The thread collecting stdout: it ends at the pipe's end, once the
+    /// child has exited and every line is taken.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Background {
@@ -395,12 +398,16 @@ impl Background {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let out = child.stdout.take().expect("stdout");
         let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
                 sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
             }
         });
-        Background { child, lines }
+        Background {
+            child,
+            lines,
+            reader: Some(reader),
+        }
     }
 
     /// The first stdout line containing `needle`, waiting up to `limit`.
@@ -457,8 +464,10 @@ impl Background {
         if let Some(mut e) = self.child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut e, &mut err);
         }
-        // Let the reader thread take the last lines.
-        std::thread::sleep(Duration::from_millis(100));
+        // Every line taken: the reader ends at the pipe's end.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
         (status, self.stdout(), err)
     }
 }

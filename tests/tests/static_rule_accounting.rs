@@ -171,10 +171,18 @@ fn static_rule_packets_are_accounted_for_and_a_held_replay_waits_for_start() {
     ));
     assert!(ok(&sock, "start").contains("Forwarding started"));
     assert!(held.elapsed() >= Duration::from_secs(7));
-    std::thread::sleep(Duration::from_millis(500));
+    // Traffic flows until a tick has read the drop rule's first packets.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scrape(&addr, "flowlift_static_rule_packets_total", "drop") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the drop rule took nothing:\n{}",
+            app.stdout()
+        );
+        std::thread::yield_now();
+    }
     // Held again, to read the bucket and destroy a rule mid-run.
     assert!(ok(&sock, "stop").contains("Forwarding stopped"));
-    std::thread::sleep(Duration::from_millis(300)); // a tick reads the counters
     let drops_seen = scrape(&addr, "flowlift_static_rule_packets_total", "drop");
     assert!(ok(&sock, "flow destroy 0 rule 0").contains("Flow rule #0 destroyed"));
     assert!(ok(&sock, "start").contains("Forwarding started"));
