@@ -278,6 +278,21 @@ fn every_command_answers_from_the_running_appliance_and_metrics_agree() {
     // every 1000 ms) have shown the rules' last packets: settled is no
     // change over longer than a refresh period.
     assert!(ok("stop").contains("Forwarding stopped"));
+    // `stop` answers once every worker acknowledged it: from then on the
+    // workers take nothing, at once (the NIC's share settles later).
+    let worker_packets = |text: &str| -> String {
+        text.lines()
+            .find(|l| l.contains("lcore 1: packets"))
+            .and_then(|l| l.split(',').next())
+            .unwrap_or_else(|| panic!("no worker line in {text}"))
+            .to_string()
+    };
+    let held = worker_packets(&ok("show fwd stats"));
+    assert_eq!(
+        worker_packets(&ok("show fwd stats")),
+        held,
+        "the workers still took packets after stop answered"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut shown = shown_packets(&ok("show port stats all"));
     loop {
