@@ -27,6 +27,7 @@ use flowlift_dataplane::PortIdx;
 use flowlift_dataplane::Tsc;
 use rte::{Eal, LcoreId, Mempool, Port, PortConfig, RxQueue, TxQueue};
 
+use crate::notify::Notifier;
 use crate::signals::StopRequest;
 use crossbeam_channel::Receiver;
 use flowlift_config::{BackendKind, Config, OffloadOverrides};
@@ -651,6 +652,7 @@ fn run_with_eal(
         start_terminal_shell(requests_tx.clone())?;
     }
     drop(requests_tx);
+    let mut notifier = Notifier::from_env();
     let reason = control_loop(
         &open,
         &running,
@@ -661,8 +663,12 @@ fn run_with_eal(
         stop,
         &requests,
         &snapshot,
+        notifier.as_mut(),
         out,
     );
+    if let Some(n) = &notifier {
+        n.stopping();
+    }
     drop(socket);
     let (failed, logged_at_exit) = stop_all(&mut running, &mut keeper, out)?;
     let fleet = &running.fleet;
@@ -1222,9 +1228,11 @@ fn control_loop(
     stop: &StopRequest,
     requests: &Receiver<Request>,
     snapshot: &Mutex<ControlSnapshot>,
+    mut notifier: Option<&mut Notifier>,
     out: &mut dyn Write,
 ) -> anyhow::Result<StopReason> {
     let fleet = &running.fleet;
+    let mut ready = false;
     let quit = AtomicBool::new(false);
     let mut shell = ShellState::default();
     let nports = open.ports.len();
@@ -1264,10 +1272,25 @@ fn control_loop(
             }
         }
         let now = Instant::now();
+        if let Some(n) = notifier.as_deref_mut() {
+            n.alive(now);
+        }
         keeper.drain_events(fleet)?;
         if now >= next_offload {
             keeper.offload_tick(fleet, rte::cycles::tsc());
             publish(snapshot, keeper, open);
+            // Ports up, workers polling, a first tick run: systemd may
+            // start what waits for the appliance.
+            if !ready {
+                ready = true;
+                if let Some(n) = notifier.as_deref() {
+                    n.ready(&format!(
+                        "forwarding on {} ports with {} worker(s)",
+                        open.ports.len(),
+                        fleet.len()
+                    ));
+                }
+            }
             next_offload += offload_tick;
             if next_offload < now {
                 // Far behind (a starved CPU): start the cadence again from now.
@@ -1299,6 +1322,9 @@ fn control_loop(
             let mut line = status_line(now - start, &open.labels, &prev, &current, secs);
             line += &status_tail(keeper, &prev, &current, prev_nic_cycles.zip(nc));
             prev_nic_cycles = nc;
+            if let Some(n) = notifier.as_deref() {
+                n.status(&line);
+            }
             writeln!(out, "{line}")?;
             out.flush()?;
             prev = current;

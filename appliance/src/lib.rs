@@ -3,4 +3,5 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod notify;
 pub mod signals;
