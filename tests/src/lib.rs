@@ -498,3 +498,16 @@ pub fn shell(socket: &Path, cmd: &str) -> (bool, String) {
     };
     (out.status.success(), text)
 }
+
+/// The body of one `GET /metrics` from `addr` (host:port), which must answer
+/// 200.
+pub fn scrape_metrics(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to /metrics");
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}

@@ -8,28 +8,18 @@
 //! appliance serving.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use flowlift_tests::model::{self, VFS};
 use flowlift_tests::{
-    final_counters, flow_log_lines, number_after, one_at_a_time, oracle, read_pcap, shell,
-    Background, Tuple,
+    final_counters, flow_log_lines, number_after, one_at_a_time, oracle, read_pcap,
+    scrape_metrics as scrape, shell, Background, Tuple,
 };
 use flowlift_traffic::{generate, TrafficSpec};
 
 const FLOWS: u32 = 200;
-
-fn scrape(addr: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to /metrics");
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_string()
-}
 
 /// The value of the sample line `name` exactly (labels included).
 fn sample(metrics: &str, name: &str) -> f64 {

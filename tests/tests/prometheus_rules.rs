@@ -5,12 +5,11 @@
 //! metric cannot leave an alert or a panel silently empty.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use flowlift_tests::{one_at_a_time, shell, Background};
+use flowlift_tests::{one_at_a_time, scrape_metrics as scrape, shell, Background};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -165,16 +164,6 @@ fn unknown_names(
         }
     }
     bad
-}
-
-fn scrape(addr: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to /metrics");
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_string()
 }
 
 /// A scrape of the demo (the NIC model, offload on) once the offload
