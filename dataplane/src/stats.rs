@@ -6,7 +6,7 @@
 //! reader sees each counter at some recent value; counters of one port may be a
 //! burst apart from each other, never wrong.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::stages::StageCycles;
 
@@ -14,14 +14,6 @@ use crate::stages::StageCycles;
 #[inline(always)]
 pub fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
-}
-
-/// [`bump`], after every write made before it: a reader that loads the new
-/// value with acquire order sees those writes too (a burst's flows counted
-/// before its packets are). The same instruction as [`bump`] on x86-64.
-#[inline(always)]
-pub fn bump_last(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Relaxed).wrapping_add(n), Release);
 }
 
 /// One worker's counters for one port. Cache-line aligned so that two workers'

@@ -21,7 +21,7 @@ use crate::lcore::{LcoreSignal, LcoreState};
 use crate::meter::RateMeter;
 use crate::policy::{DropCause, FlowAction, Policy};
 use crate::stages::{Stage, StageTimer};
-use crate::stats::{bump, bump_last, PortCounters, WorkerStats};
+use crate::stats::{bump, PortCounters, WorkerStats};
 use crate::table::simd::prefetch;
 use crate::table::{CuckooTable, KeyHash, TableFull};
 use crate::wire::{self, ParseError};
@@ -600,9 +600,8 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
             apply(action, policy, tx, ports, in_port, pkt, now);
         });
         let counters = &self.stats.ports[in_port.index()];
+        bump(&counters.rx_packets, n as u64);
         bump(&counters.rx_bytes, rx_bytes);
-        // Last: whoever reads the packets received reads their flows' counts.
-        bump_last(&counters.rx_packets, n as u64);
         self.timer
             .lap(&self.stats.stages, Stage::CountAct, &self.clock);
     }
