@@ -95,6 +95,9 @@ pub struct VecRx {
     /// Each packet taken goes to the back of the queue again: traffic that
     /// never ends, for a worker run on a thread of its own.
     pub endless: bool,
+    /// How many packets at the front are yielded once only, before the
+    /// endless rest.
+    pub once: usize,
 }
 
 impl VecRx {
@@ -108,14 +111,22 @@ impl VecRx {
         VecRx {
             pending: packets.into_iter().collect(),
             endless: false,
+            once: 0,
         }
     }
 
     /// A queue that yields these frames over and over.
     pub fn endless(frames: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        Self::endless_after(Vec::new(), frames)
+    }
+
+    /// A queue that yields `first` once, then `frames` over and over.
+    pub fn endless_after(first: Vec<Vec<u8>>, frames: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        let once = first.len();
         VecRx {
             endless: true,
-            ..Self::with_frames(frames)
+            once,
+            ..Self::with_frames(first.into_iter().chain(frames))
         }
     }
 }
@@ -127,7 +138,9 @@ impl RxQueueIo for VecRx {
         let n = max.min(room).min(self.pending.len());
         for _ in 0..n {
             if let Some(p) = self.pending.pop_front() {
-                if self.endless {
+                if self.once > 0 {
+                    self.once -= 1;
+                } else if self.endless {
                     self.pending.push_back(p.clone());
                 }
                 out.0.push(p);

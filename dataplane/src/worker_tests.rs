@@ -672,13 +672,16 @@ fn pause_and_resume_are_acknowledged_and_a_paused_worker_takes_nothing() {
 
 #[test]
 fn a_drain_waits_for_a_stalled_lcore_and_what_is_read_at_its_acknowledgement_is_final() {
-    // Endless traffic over three VFs: partial TX batches wait (the clock
-    // stands still, so only a pass that takes nothing flushes them), so the
-    // drain has batches to send, and the first of those sends stalls.
+    // Endless traffic to VFs 1 and 2, and one packet, first, to VF 3. Partial
+    // TX batches wait (the clock stands still, so only a pass that takes
+    // nothing flushes them): VF 3's lone packet is still in its batch when the
+    // drain comes, whatever the moment, so the drain's flush always sends
+    // something, and that send stalls. (With endless traffic alone, some
+    // passes end with every batch exactly full and sent.)
     let frames: Vec<Vec<u8>> = (0..300)
         .map(|i| {
             udp(
-                1 + (i % 3) as u8,
+                1 + (i % 2) as u8,
                 (i % 50) as u8,
                 1000 + (i % 7) as u16,
                 60 + i % 5,
@@ -694,7 +697,7 @@ fn a_drain_waits_for_a_stalled_lcore_and_what_is_read_at_its_acknowledgement_is_
         u64::MAX,
         Vec::new(),
     );
-    r.worker.rx[0].queue = VecRx::endless(frames);
+    r.worker.rx[0].queue = VecRx::endless_after(vec![udp(3, 60, 999, 64)], frames);
     let signal = Arc::new(LcoreSignal::new());
     let stall = Arc::new(TxStall::new(
         Arc::clone(&signal),
@@ -757,4 +760,8 @@ fn a_drain_waits_for_a_stalled_lcore_and_what_is_read_at_its_acknowledgement_is_
             "VF {vf}"
         );
     }
+    assert_eq!(
+        at_ack[3].tx_packets, 1,
+        "VF 3's lone packet left in the drain"
+    );
 }
