@@ -3,5 +3,6 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod cli;
 pub mod notify;
 pub mod signals;
