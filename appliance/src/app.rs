@@ -30,7 +30,7 @@ use rte::{Eal, LcoreId, Mempool, Port, PortConfig, RxQueue, TxQueue};
 use crate::notify::Notifier;
 use crate::signals::StopRequest;
 use crossbeam_channel::Receiver;
-use flowlift_config::{BackendKind, Config, OffloadOverrides};
+use flowlift_config::{BackendKind, CommandLine, Config, OffloadOverrides};
 use flowlift_offload::fleet::{requested_state, set_state, DpdkWorker, FlowKeeper, WorkerHandle};
 use flowlift_offload::flowlog::{FlowLog, TscClock};
 use flowlift_offload::manager::{Offloader, PortPlan};
@@ -144,51 +144,10 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
             Config::demo(&capture, None)
         }
     };
-    opts.offload.apply(&mut cfg)?;
-    if opts.no_mlockall {
-        cfg.eal.mlockall = false;
-    }
+    let (command_line, budget) = command_line(opts, &cfg)?;
+    command_line.apply(&mut cfg)?;
     if let Some(b) = banner {
         writeln!(out, "{b}")?;
-    }
-    if let Some(dir) = &opts.capture_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("create capture dir {}", dir.display()))?;
-        let dir = dir
-            .canonicalize()
-            .with_context(|| format!("capture dir {}", dir.display()))?;
-        cfg.capture_vfs_to(&dir);
-    }
-    let mut budget = None;
-    // On the NIC model's PF, --replay sets its wire, which ends by itself
-    // (see `WireEnd`); on any other uplink it becomes a net_pcap whose RX
-    // queue the workers read `budget` packets from.
-    let model_uplink = flowlift_config::model_nic::is_pf(cfg.uplink().dpdk_name());
-    if let Some(pcap) = &opts.replay {
-        let pcap = pcap
-            .canonicalize()
-            .with_context(|| format!("cannot open capture {}", pcap.display()))?;
-        let scan = flowlift_traffic::capture::scan(&pcap)?;
-        if !model_uplink {
-            flowlift_config::eal_args::check_net_pcap_frames(&pcap, &scan)?;
-        }
-        let packets = scan.packets;
-        if packets == 0 {
-            bail!("capture {} holds no packet", pcap.display());
-        }
-        if opts.loops > 0 {
-            let total = packets.checked_mul(opts.loops).with_context(|| {
-                format!(
-                    "--loops {}: must be 0 (forever) or 1..={}: the {packets} packets of the capture times the loops are counted in 64 bits",
-                    opts.loops,
-                    u64::MAX / packets
-                )
-            })?;
-            if !model_uplink {
-                budget = Some(total);
-            }
-        }
-        cfg.replay_on_uplink(&pcap, opts.loops);
     }
     // net_pcap writes one file per TX queue; the NIC model's captures take
     // every queue's frames.
@@ -277,6 +236,62 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
         writeln!(out, "{refused}; left to the process exit")?;
     }
     result
+}
+
+/// What the command line changes in the config (paths made absolute, a
+/// replay's capture checked), with the uplink's packet budget of a finite
+/// `--replay` on a net_pcap uplink. Kept for reloads, which apply it again.
+fn command_line(opts: &RunOptions, cfg: &Config) -> anyhow::Result<(CommandLine, Option<u64>)> {
+    let capture_dir = match &opts.capture_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("create capture dir {}", dir.display()))?;
+            Some(
+                dir.canonicalize()
+                    .with_context(|| format!("capture dir {}", dir.display()))?,
+            )
+        }
+        None => None,
+    };
+    let mut budget = None;
+    let mut replay = None;
+    // On the NIC model's PF, --replay sets its wire, which ends by itself
+    // (see `WireEnd`); on any other uplink it becomes a net_pcap whose RX
+    // queue the workers read `budget` packets from.
+    let model_uplink = flowlift_config::model_nic::is_pf(cfg.uplink().dpdk_name());
+    if let Some(pcap) = &opts.replay {
+        let pcap = pcap
+            .canonicalize()
+            .with_context(|| format!("cannot open capture {}", pcap.display()))?;
+        let scan = flowlift_traffic::capture::scan(&pcap)?;
+        if !model_uplink {
+            flowlift_config::eal_args::check_net_pcap_frames(&pcap, &scan)?;
+        }
+        let packets = scan.packets;
+        if packets == 0 {
+            bail!("capture {} holds no packet", pcap.display());
+        }
+        if opts.loops > 0 {
+            let total = packets.checked_mul(opts.loops).with_context(|| {
+                format!(
+                    "--loops {}: must be 0 (forever) or 1..={}: the {packets} packets of the capture times the loops are counted in 64 bits",
+                    opts.loops,
+                    u64::MAX / packets
+                )
+            })?;
+            if !model_uplink {
+                budget = Some(total);
+            }
+        }
+        replay = Some((pcap, opts.loops));
+    }
+    let line = CommandLine {
+        offload: opts.offload.clone(),
+        no_mlockall: opts.no_mlockall,
+        capture_dir,
+        replay,
+    };
+    Ok((line, budget))
 }
 
 /// Locks what is mapped in RAM, as dpdk-testpmd does: EAL's `-m` is faulted

@@ -15,7 +15,8 @@
 pub mod eal_args;
 pub mod model_nic;
 mod overrides;
-pub use overrides::OffloadOverrides;
+pub use overrides::{CommandLine, OffloadOverrides};
+pub mod reload;
 
 use std::collections::HashSet;
 use std::fmt::Display;

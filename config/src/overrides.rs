@@ -44,3 +44,34 @@ impl OffloadOverrides {
             .map_err(|m| anyhow::anyhow!("{m} (after the command-line options)"))
     }
 }
+
+/// Everything the command line changes in the config file's settings, kept
+/// so that a reload applies it again and compares like with like.
+#[derive(Debug, Clone, Default)]
+pub struct CommandLine {
+    pub offload: OffloadOverrides,
+    /// `--no-mlockall`.
+    pub no_mlockall: bool,
+    /// `--capture-dir`, made absolute.
+    pub capture_dir: Option<std::path::PathBuf>,
+    /// `--replay` (made absolute) and `--loops`.
+    pub replay: Option<(std::path::PathBuf, u64)>,
+}
+
+impl CommandLine {
+    /// Applies the command line to `cfg` (a config file's, or the demo's),
+    /// checked as [`OffloadOverrides::apply`] checks.
+    pub fn apply(&self, cfg: &mut Config) -> anyhow::Result<()> {
+        self.offload.apply(cfg)?;
+        if self.no_mlockall {
+            cfg.eal.mlockall = false;
+        }
+        if let Some(dir) = &self.capture_dir {
+            cfg.capture_vfs_to(dir);
+        }
+        if let Some((pcap, loops)) = &self.replay {
+            cfg.replay_on_uplink(pcap, *loops);
+        }
+        Ok(())
+    }
+}
