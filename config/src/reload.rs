@@ -209,11 +209,10 @@ fn ports_diff(d: &mut Diff, old: &[PortSpec], new: &[PortSpec]) {
         d.fixed_key(&key("device"), &was.device, device);
         d.fixed_key(&key("replay"), &was.replay, replay);
         match (was.rate_limit, *rate_limit) {
-            (Some(a), Some(b)) if a.unit == b.unit => {
-                if a != b {
-                    d.live(&key("rate limit"), limit_text(&a), limit_text(&b));
-                }
+            (Some(a), Some(b)) if a.unit == b.unit && a != b => {
+                d.live(&key("rate limit"), limit_text(&a), limit_text(&b));
             }
+            (Some(a), Some(b)) if a.unit == b.unit => {}
             (a, b) if a != b => d.fixed.push(format!(
                 "{} ({} -> {}: a meter is made or removed only at start)",
                 key("rate limit"),
