@@ -10,8 +10,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crossbeam_channel::Sender;
+
 use crate::flow::{FlowId, FlowKey};
-use crate::policy::FlowAction;
+use crate::policy::{FlowAction, Policy};
 use crate::stats::bump;
 
 /// One flow's counters. 32 bytes: two flows per cache line.
@@ -135,11 +137,19 @@ pub enum FlowEvent {
 }
 
 /// What the control core tells a worker (bounded channel, drained every loop).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum WorkerCommand {
     /// Remove flow `id` if its last packet was at or before TSC `idle_since`
     /// (the check makes a stale or repeated command harmless).
     Evict { id: FlowId, idle_since: u64 },
+    /// Decide new flows by `policy` from now on (flows in the table keep the
+    /// action they were given). The worker swaps it in and hands the old one
+    /// back on `retired`, so that it is freed on the control core, not on
+    /// the fast path; its arrival there is the acknowledgement.
+    SetPolicy {
+        policy: Box<Policy>,
+        retired: Sender<Box<Policy>>,
+    },
 }
 
 #[cfg(test)]

@@ -27,10 +27,14 @@ const SCALE_BITS: u32 = 10;
 #[derive(Debug)]
 pub struct RateMeter {
     unit: MeterUnit,
-    /// Scaled clock ticks one unit (packet or byte) costs.
-    interval: u64,
+    /// Scaled clock ticks one unit (packet or byte) costs. Atomic, as the
+    /// tolerance, only so that a reload can change the rate while workers
+    /// police: a packet that reads one old and one new word is judged by a
+    /// mix of the two limits, harmlessly, once.
+    interval: AtomicU64,
     /// Scaled clock ticks of credit a quiet meter accumulates (the burst).
-    tolerance: u64,
+    tolerance: AtomicU64,
+    clock_hz: u64,
     /// Theoretical arrival time, scaled ticks since `epoch`.
     tat: AtomicU64,
     epoch: u64,
@@ -40,14 +44,32 @@ impl RateMeter {
     /// A meter admitting `rate` units per second, with a burst of `burst` units,
     /// on a clock of `clock_hz` ticks per second that reads `now` at creation.
     pub fn new(unit: MeterUnit, rate: u64, burst: u64, clock_hz: u64, now: u64) -> RateMeter {
-        let interval = ((u128::from(clock_hz) << SCALE_BITS) / u128::from(rate.max(1))) as u64;
+        let (interval, tolerance) = Self::words(rate, burst, clock_hz);
         RateMeter {
             unit,
-            interval: interval.max(1),
-            tolerance: interval.saturating_mul(burst.max(1)),
+            interval: AtomicU64::new(interval),
+            tolerance: AtomicU64::new(tolerance),
+            clock_hz,
             tat: AtomicU64::new(0),
             epoch: now,
         }
+    }
+
+    /// The interval and tolerance of `rate` units per second with a burst
+    /// of `burst` units.
+    fn words(rate: u64, burst: u64, clock_hz: u64) -> (u64, u64) {
+        let interval = ((u128::from(clock_hz) << SCALE_BITS) / u128::from(rate.max(1))) as u64;
+        let interval = interval.max(1);
+        (interval, interval.saturating_mul(burst.max(1)))
+    }
+
+    /// Polices at `rate` units per second with a burst of `burst` from now
+    /// on (a reload); the unit stays. Credit already earned is judged by
+    /// the new limit.
+    pub fn set_limit(&self, rate: u64, burst: u64) {
+        let (interval, tolerance) = Self::words(rate, burst, self.clock_hz);
+        self.interval.store(interval, Relaxed);
+        self.tolerance.store(tolerance, Relaxed);
     }
 
     /// What the rate counts.
@@ -59,16 +81,18 @@ impl RateMeter {
     /// it is charged to the meter.
     #[inline]
     pub fn admit(&self, now: u64, len: u32) -> bool {
+        let interval = self.interval.load(Relaxed);
+        let tolerance = self.tolerance.load(Relaxed);
         let cost = match self.unit {
-            MeterUnit::Packets => self.interval,
-            MeterUnit::Bytes => self.interval.saturating_mul(u64::from(len)),
+            MeterUnit::Packets => interval,
+            MeterUnit::Bytes => interval.saturating_mul(u64::from(len)),
         };
         let t = now.saturating_sub(self.epoch) << SCALE_BITS;
         let mut tat = self.tat.load(Relaxed);
         loop {
             let start = tat.max(t);
             // The packet would use credit beyond the burst: it does not conform.
-            if start.saturating_add(cost) > t.saturating_add(self.tolerance) {
+            if start.saturating_add(cost) > t.saturating_add(tolerance) {
                 return false;
             }
             match self
@@ -99,6 +123,18 @@ mod tests {
         let m = RateMeter::new(MeterUnit::Packets, 1000, 32, HZ, 0);
         let got = offer(&m, 10_000, 2, 64);
         assert!((2000..=2000 + 32).contains(&got), "{got}");
+    }
+
+    #[test]
+    fn a_new_limit_applies_from_the_next_packet() {
+        let m = RateMeter::new(MeterUnit::Packets, 1000, 32, HZ, 0);
+        assert!((2000..=2032).contains(&offer(&m, 10_000, 2, 64)));
+        m.set_limit(4000, 32);
+        // From 4 s to 8 s at the new rate: 4000 a second, plus the burst.
+        let later = (0..40_000u64)
+            .filter(|i| m.admit(4 * HZ + i * HZ / 10_000, 64))
+            .count() as u64;
+        assert!((16_000..=16_032).contains(&later), "{later}");
     }
 
     #[test]

@@ -396,6 +396,16 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
             };
             match cmd {
                 WorkerCommand::Evict { id, idle_since } => self.evict(id, idle_since),
+                WorkerCommand::SetPolicy {
+                    mut policy,
+                    retired,
+                } => {
+                    std::mem::swap(&mut self.policy, &mut *policy);
+                    // The control core sized the channel for every worker:
+                    // only a control core gone away refuses it (and then
+                    // the old policy is freed here, at shutdown).
+                    let _ = retired.try_send(policy);
+                }
             }
         }
     }

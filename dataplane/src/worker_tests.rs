@@ -266,6 +266,53 @@ fn rules_decide_before_the_mac_table_and_drops_are_counted() {
 }
 
 #[test]
+fn a_new_policy_decides_new_flows_only_and_the_old_one_comes_back() {
+    let drop_150 = Rule {
+        priority: 1,
+        sport: Some("100-199".parse().unwrap()),
+        action: Some(RuleAction::Drop),
+        ..Rule::default()
+    };
+    let (old_flow, new_flow) = (udp(1, 1, 150, 60), udp(1, 2, 160, 60));
+    let mut r = rig(
+        uplink(vec![old_flow.clone()]),
+        MissAction::Drop,
+        vec![],
+        64,
+        64,
+    );
+    run_until_empty(&mut r.worker);
+    let l2 = L2Table::new(
+        PortIdx(0),
+        &[(MacAddr([2, 0, 0, 0, 0, 1]), PortIdx(1))],
+        MissAction::Drop,
+        MissAction::Drop,
+    );
+    let (retired_tx, retired) = bounded(1);
+    r.commands
+        .send(WorkerCommand::SetPolicy {
+            policy: Box::new(Policy::new(vec![drop_150], l2)),
+            retired: retired_tx,
+        })
+        .unwrap();
+    r.worker.take_commands();
+    let old = retired.try_recv().expect("the old policy handed back");
+    assert!(old.rules().is_empty(), "{old:?}");
+    r.worker.rx[0]
+        .queue
+        .pending
+        .extend([old_flow.clone(), new_flow].map(VecPacket::new));
+    run_until_empty(&mut r.worker);
+    let t = totals(&r.stats);
+    assert_eq!(
+        r.worker.tx[1].queue.sent,
+        vec![old_flow.clone(), old_flow],
+        "the flow already in the table keeps its action"
+    );
+    assert_eq!(t[0].drop_rule, 1, "the new flow goes by the new rule");
+}
+
+#[test]
 fn a_full_table_still_forwards_uncached_and_counts_table_full() {
     // Tables of 8 entries; 40 flows of 2 packets each.
     let frames: Vec<Vec<u8>> = (0..80).map(|i| udp(1, (i % 40) as u8, 2000, 60)).collect();
@@ -351,11 +398,11 @@ fn with_the_event_queue_full_new_flows_still_run_are_announced_later_and_evictio
     assert_eq!(r.stats.events_dropped.load(Relaxed), 0);
     assert_eq!(totals(&r.stats)[1].tx_packets, 10);
     // The queue is still full: an eviction is put off, not lost.
-    let evict = WorkerCommand::Evict {
+    let evict = || WorkerCommand::Evict {
         id: FlowId(0),
         idle_since: 5000,
     };
-    r.commands.send(evict).unwrap();
+    r.commands.send(evict()).unwrap();
     r.worker.take_commands();
     assert_eq!(r.stats.evictions_deferred.load(Relaxed), 1);
     assert_eq!(r.worker.flow_count(), 10);
@@ -370,7 +417,7 @@ fn with_the_event_queue_full_new_flows_still_run_are_announced_later_and_evictio
         r.worker.take_commands();
     }
     assert_eq!(announced.len(), 10, "every flow announced once");
-    r.commands.send(evict).unwrap();
+    r.commands.send(evict()).unwrap();
     r.worker.take_commands();
     assert_eq!(r.worker.flow_count(), 9);
 }
