@@ -17,10 +17,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use flowlift_dataplane::flowstate::FlowCounters;
-use flowlift_dataplane::l2::L2Table;
 use flowlift_dataplane::lcore::{LcoreSignal, LcoreState};
 use flowlift_dataplane::meter::RateMeter;
-use flowlift_dataplane::policy::Policy;
 use flowlift_dataplane::stats::WorkerStats;
 use flowlift_dataplane::worker::{RxAssignment, WorkerSetup};
 use flowlift_dataplane::PortIdx;
@@ -45,6 +43,7 @@ use flowlift_operator::report::{
     FlowFigures, OffloadFigures, PortLabel,
 };
 use flowlift_operator::shell::exec::{Appliance, ShellState};
+use flowlift_operator::shell::reload::ReloadSource;
 use flowlift_operator::shell::socket::{request_channel, ControlSocket, Request};
 use flowlift_traffic::demo_capture::{self, cached_capture};
 use flowlift_traffic::TrafficSpec;
@@ -219,6 +218,10 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
         socket_path,
         requests_tx,
         requests,
+        reload: ReloadSource {
+            path: opts.config.clone(),
+            command_line,
+        },
     };
     let eal =
         Eal::init(&args).map_err(|e| anyhow::anyhow!("{e} (EAL arguments: {})", args.join(" ")))?;
@@ -584,6 +587,9 @@ fn preflight(
 struct Running {
     fleet: Vec<WorkerHandle>,
     launched: Vec<rte::LaunchHandle>,
+    /// The workers' meters of the rate-limited VFs, by port index (a reload
+    /// changes their rates).
+    meters: Vec<Option<Arc<RateMeter>>>,
 }
 
 /// The control socket, serving before EAL starts, and its channel.
@@ -592,6 +598,8 @@ struct ControlIn {
     socket_path: PathBuf,
     requests_tx: crossbeam_channel::Sender<Request>,
     requests: Receiver<Request>,
+    /// What `reload` and SIGHUP read again.
+    reload: ReloadSource,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -611,6 +619,7 @@ fn run_with_eal(
         socket_path,
         requests_tx,
         requests,
+        reload,
     } = control;
     let dp = &cfg.dataplane;
     check_lcores(eal, cfg)?;
@@ -676,7 +685,7 @@ fn run_with_eal(
         &end,
         opts,
         stop,
-        &requests,
+        (&requests, &reload),
         &snapshot,
         notifier.as_mut(),
         out,
@@ -934,20 +943,7 @@ fn launch(
         mut tx_by_worker,
     } = queues;
 
-    let vfs: Vec<_> = cfg
-        .ports
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, p)| (p.mac.expect("validated: VFs have MACs"), PortIdx(i as u16)))
-        .collect();
-    let l2 = L2Table::new(
-        PortIdx(0),
-        &vfs,
-        dp.unknown_unicast.into(),
-        dp.broadcast.into(),
-    );
-    let policy = Policy::new(cfg.rules.clone(), l2);
+    let policy = cfg.forwarding_policy();
     let nports = cfg.ports.len();
     let (flows_v4, flows_v6) = (dp.flow_table_size as usize, dp.flow_table_size_v6 as usize);
     let slots = DpdkWorker::flow_slots_needed(flows_v4, flows_v6);
@@ -998,7 +994,11 @@ fn launch(
             0
         })?);
     }
-    Ok(Running { fleet, launched })
+    Ok(Running {
+        fleet,
+        launched,
+        meters: meters.to_vec(),
+    })
 }
 
 /// Starts the offload engine on the configured backend; returns it with the
@@ -1241,12 +1241,15 @@ fn control_loop(
     end: &ReplayEnd,
     opts: &RunOptions,
     stop: &StopRequest,
-    requests: &Receiver<Request>,
+    (requests, reload): (&Receiver<Request>, &ReloadSource),
     snapshot: &Mutex<ControlSnapshot>,
     mut notifier: Option<&mut Notifier>,
     out: &mut dyn Write,
 ) -> anyhow::Result<StopReason> {
     let fleet = &running.fleet;
+    // The running config: as started, then as `set offload` and reloads
+    // change it.
+    let mut live = cfg.clone();
     let mut ready = false;
     let quit = AtomicBool::new(false);
     let mut shell = ShellState::default();
@@ -1264,14 +1267,27 @@ fn control_loop(
     let mut next_offload = start + offload_tick;
     loop {
         let wake = (Instant::now() + TICK.min(offload_tick)).min(next_offload);
-        // Shell commands are carried out as they come, between the duties.
-        if let Ok(req) = requests.recv_deadline(wake) {
+        // Shell commands are carried out as they come, between the duties;
+        // SIGHUP's reload is the shell's `reload`.
+        let sighup = stop.take_reload();
+        let line = if sighup {
+            Some(None)
+        } else {
+            requests.recv_deadline(wake).ok().map(Some)
+        };
+        if let Some(req) = line {
             let tick_before = offload_tick;
+            if sighup && ready {
+                if let Some(n) = notifier.as_deref() {
+                    n.reloading();
+                }
+            }
             let mut appliance = Appliance {
                 labels: &open.labels,
                 ports: &open.ports,
-                specs: &cfg.ports,
-                config: cfg,
+                config: &mut live,
+                reload,
+                meters: &running.meters,
                 workers: fleet,
                 keeper,
                 tick: &mut offload_tick,
@@ -1279,9 +1295,22 @@ fn control_loop(
                 tsc_hz: rte::cycles::tsc_hz(),
                 state: &mut shell,
             };
-            let reply = appliance.execute(&req.line);
-            // A client that left does not care for the answer.
-            let _ = req.reply.send(reply);
+            match req {
+                Some(req) => {
+                    let reply = appliance.execute(&req.line);
+                    // A client that left does not care for the answer.
+                    let _ = req.reply.send(reply);
+                }
+                None => {
+                    let reply = appliance.execute("reload");
+                    writeln!(out, "SIGHUP: {}", reply.text.trim_end())?;
+                    if ready {
+                        if let Some(n) = notifier.as_deref() {
+                            n.ready(reply.text.lines().next().unwrap_or("reloaded"));
+                        }
+                    }
+                }
+            }
             if offload_tick != tick_before {
                 next_offload = Instant::now() + offload_tick;
             }

@@ -58,6 +58,14 @@ impl Notifier {
         self.send(&format!("READY=1\nSTATUS={}", one_line(status)));
     }
 
+    /// A reload begins (SIGHUP); [`Notifier::ready`] says it ended. (systemd
+    /// 253's `Type=notify-reload` also wants `MONOTONIC_USEC`; Debian 12's
+    /// systemd 252 runs the unit as `Type=notify` with `ExecReload=` and
+    /// takes the pair as information.)
+    pub fn reloading(&self) {
+        self.send("RELOADING=1");
+    }
+
     /// What `systemctl status` shows.
     pub fn status(&self, status: &str) {
         self.send(&format!("STATUS={}", one_line(status)));

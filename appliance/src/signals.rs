@@ -6,6 +6,9 @@
 //! at once, for the operator whose stop is truly stuck (it is the only way to
 //! lose the counters, and it says so).
 //!
+//! SIGHUP asks for a reload of the config file, which the control loop
+//! carries out as the shell's `reload`.
+//!
 //! Signals are taken by a thread of their own (signal-hook's iterator), not
 //! in a handler, so counting them needs no async-signal-safe tricks.
 
@@ -13,13 +16,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 /// What the signals asked for so far; read by the control loop.
 #[derive(Debug, Default)]
 pub struct StopRequest {
     stop: AtomicBool,
+    reload: AtomicBool,
 }
 
 impl StopRequest {
@@ -32,16 +36,26 @@ impl StopRequest {
     pub fn ask_stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
     }
+
+    /// Whether a reload was asked for since the last call (several SIGHUPs
+    /// before the control loop looks make one reload).
+    pub fn take_reload(&self) -> bool {
+        self.reload.swap(false, Ordering::SeqCst)
+    }
 }
 
-/// Starts the thread that turns SIGINT/SIGTERM into `request`.
+/// Starts the thread that turns SIGINT/SIGTERM/SIGHUP into `request`.
 pub fn watch(request: Arc<StopRequest>) -> anyhow::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("install signal handlers")?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).context("install signal handlers")?;
     std::thread::Builder::new()
         .name("flowlift-signals".into())
         .spawn(move || {
             let mut seen = 0u32;
             for sig in signals.forever() {
+                if sig == SIGHUP {
+                    request.reload.store(true, Ordering::SeqCst);
+                    continue;
+                }
                 seen += 1;
                 match seen {
                     1 => request.ask_stop(),

@@ -22,9 +22,9 @@ use std::collections::HashSet;
 use std::fmt::Display;
 use std::path::Path;
 
-use flowlift_dataplane::l2::MissAction;
+use flowlift_dataplane::l2::{L2Table, MissAction};
 use flowlift_dataplane::mac::MacAddr;
-use flowlift_dataplane::policy::{Rule, RuleAction};
+use flowlift_dataplane::policy::{Policy, Rule, RuleAction};
 use flowlift_dataplane::PortIdx;
 use serde::Deserialize;
 
@@ -827,6 +827,25 @@ impl Config {
     /// The VF ports.
     pub fn vfs(&self) -> &[PortSpec] {
         &self.ports[1..]
+    }
+
+    /// What the workers decide new flows by: the rules, then the MAC table
+    /// of the VFs with the miss actions.
+    pub fn forwarding_policy(&self) -> Policy {
+        let vfs: Vec<_> = self
+            .ports
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, p)| (p.mac.expect("validated: VFs have MACs"), PortIdx(i as u16)))
+            .collect();
+        let l2 = L2Table::new(
+            PortIdx(0),
+            &vfs,
+            self.dataplane.unknown_unicast.into(),
+            self.dataplane.broadcast.into(),
+        );
+        Policy::new(self.rules.clone(), l2)
     }
 
     /// The built-in demo: the NIC model's PF `net_flowlift0` replaying

@@ -436,6 +436,11 @@ impl FlowKeeper {
         add_hw(&mut self.hw_logged_by_port, key, action, c);
     }
 
+    /// Expires flows idle for `idle_s` seconds from now on (0: never).
+    pub fn set_idle_timeout(&mut self, idle_s: f64, tsc_hz: u64) {
+        self.idle_ticks = (idle_s * tsc_hz as f64) as u64;
+    }
+
     /// Asks workers to evict flows idle for longer than the timeout.
     pub fn expire_idle(&mut self, workers: &[WorkerHandle], now_tsc: u64) {
         if self.idle_ticks == 0 {

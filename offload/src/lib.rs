@@ -38,6 +38,7 @@ use flowlift_dataplane::flow::FlowKey;
 use rte::flow::FlowError;
 
 use flow_rule::FlowRule;
+use policy::RateLimit;
 
 /// A flow to carry in hardware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +259,11 @@ pub trait OffloadBackend {
     /// (`None`: nothing to say).
     fn meters_line(&self) -> Option<String> {
         None
+    }
+    /// Polices `meter`'s VF at `limit` from now on (a reload). A backend
+    /// without meters has nothing to change.
+    fn set_rate_limit(&mut self, _meter: u32, _limit: RateLimit) -> Result<(), OffloadError> {
+        Ok(())
     }
 
     // Operators' static rules (testpmd's `flow` commands), apart from the

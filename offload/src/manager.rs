@@ -28,7 +28,7 @@ use flowlift_dataplane::PortIdx;
 
 use super::flow_rule::FlowCommand;
 use super::nic_limits::NicLimits;
-use super::policy::{OffloadChoice, OffloadPolicy};
+use super::policy::{OffloadChoice, OffloadPolicy, RateLimit};
 use super::static_rules::{EndedStatic, StaticError, StaticReply, StaticRules, StaticTaken};
 use super::{Capabilities, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 use crate::lifecycle::{DemoteReason, FlowOffload, OffloadState};
@@ -522,6 +522,17 @@ impl Offloader {
             .unwrap_or(self.policies.len());
         self.policies.insert(at, p);
         at
+    }
+
+    /// Replaces every header policy (a reload; for flows announced from now
+    /// on), given highest priority first as the config keeps them.
+    pub fn set_policies(&mut self, policies: Vec<OffloadPolicy>) {
+        self.policies = policies;
+    }
+
+    /// Polices `meter`'s VF at `limit` on the NIC from now on (a reload).
+    pub fn set_rate_limit(&mut self, meter: u32, limit: RateLimit) -> Result<(), OffloadError> {
+        self.backend.set_rate_limit(meter, limit)
     }
 
     /// Removes header policy `i` (0-based, as listed).

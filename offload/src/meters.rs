@@ -50,6 +50,12 @@ const PROBE_ID: u32 = 1000;
 /// The one policy every VF meter applies.
 const POLICY_ID: u32 = 1;
 
+/// A VF's profile id is its meter's id, or this plus it: a new limit's
+/// profile is made under the id its meter does not use, then the meter is
+/// moved to it and the old one deleted (below the probe's id, for the same
+/// reason).
+const OTHER_PROFILE: u32 = 500;
+
 /// The statistics to ask a meter for, given what the PMD can keep: its
 /// policy's drops, or else its red packets (the policy drops red, and only
 /// red); `None` if it keeps neither (flowlift could not account for them).
@@ -228,6 +234,30 @@ impl VfMeters {
                 }
             }
         }
+    }
+
+    /// Polices `meter`'s VF at `limit` from now on (a reload; the unit
+    /// stays): a new profile, which the meter moves to. A VF without a NIC
+    /// meter only notes the limit (its flows stay on the workers).
+    pub fn set_limit(&mut self, meter: u32, limit: RateLimit) -> Result<(), OffloadError> {
+        let Some(at) = self.limits.iter().position(|l| l.meter == meter) else {
+            return Err(OffloadError::Other(format!(
+                "meter {meter}: that port had no rate limit at start"
+            )));
+        };
+        if let Some(m) = self.meters.get_mut(&meter) {
+            let spec = profile_for(&limit);
+            let id = if m.profile().id() == meter {
+                OTHER_PROFILE + meter
+            } else {
+                meter
+            };
+            let profile = Profile::add(&self.port, id, &spec).map_err(|e| mtr_error(&e))?;
+            m.update_profile(Arc::new(profile))
+                .map_err(|e| mtr_error(&e))?;
+        }
+        self.limits[at].limit = limit;
+        Ok(())
     }
 
     /// Whether rules may name `meter`.

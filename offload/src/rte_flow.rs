@@ -40,6 +40,7 @@ use rte::flow::{error_type as et, FlowError};
 use super::flow_rule::FlowRule;
 
 use super::meters::{VfLimit, VfMeters};
+use super::policy::RateLimit;
 use super::rule::{build, Counter};
 use super::static_lower::to_rte_flow;
 use super::{
@@ -306,6 +307,10 @@ impl OffloadBackend for RteFlowBackend {
 
     fn meters_line(&self) -> Option<String> {
         self.meters.line()
+    }
+
+    fn set_rate_limit(&mut self, meter: u32, limit: RateLimit) -> Result<(), OffloadError> {
+        self.meters.set_limit(meter, limit)
     }
 
     fn query_batch(&mut self, ids: &[HwRuleId]) -> Vec<Result<HwCounters, OffloadError>> {

@@ -11,6 +11,7 @@ use flowlift_offload::fleet::FlowKeeper;
 use flowlift_offload::flowlog::TscClock;
 use flowlift_operator::report::PortLabel;
 use flowlift_operator::shell::exec::{Appliance, ShellState};
+use flowlift_operator::shell::reload::ReloadSource;
 use rte::{Eal, MbufBurst, Mempool, Port, PortConfig};
 
 /// The `RX-nombuf:` figure of a `show port stats` block.
@@ -52,7 +53,9 @@ fn clear_port_stats_leaves_the_ethdev_counters_whole() {
     let before = port.stats().expect("stats");
     assert_eq!(before.rx_packets, got as u64);
 
-    let config = Config::demo(std::path::Path::new("unused.pcap"), None);
+    let mut config = Config::demo(std::path::Path::new("unused.pcap"), None);
+    // The one port this test opens.
+    config.ports.truncate(1);
     let labels = vec![PortLabel {
         name: "uplink".into(),
         port_id: port.id().0,
@@ -72,8 +75,9 @@ fn clear_port_stats_leaves_the_ethdev_counters_whole() {
     let mut shell = Appliance {
         labels: &labels,
         ports: &ports,
-        specs: &config.ports[..1],
-        config: &config,
+        config: &mut config,
+        reload: &ReloadSource::default(),
+        meters: &[],
         workers: &[],
         keeper: &mut keeper,
         tick: &mut tick,

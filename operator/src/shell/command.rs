@@ -134,6 +134,8 @@ pub enum Command {
     /// `start`, `stop`: forwarding on and off.
     Start,
     Stop,
+    /// `reload`: read the config file again (as SIGHUP does).
+    Reload,
     /// `quit`: stop the appliance.
     Quit,
 }
@@ -197,6 +199,7 @@ impl fmt::Display for Command {
             Command::Flow(line) => f.write_str(line),
             Command::Start => f.write_str("start"),
             Command::Stop => f.write_str("stop"),
+            Command::Reload => f.write_str("reload"),
             Command::Quit => f.write_str("quit"),
         }
     }
@@ -239,6 +242,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("flow destroy PORT rule ID [rule ID ...]", "remove static rules"),
     ("start", "start forwarding"),
     ("stop", "stop forwarding (flows and rules stay)"),
+    ("reload", "read the config file again and apply what may change live (as SIGHUP does)"),
     ("quit", "stop the appliance"),
     ("help [COMMAND]", "this list, or one command's"),
 ];
@@ -251,6 +255,7 @@ const FIRST_WORDS: &[&str] = &[
     "help",
     "policy",
     "quit",
+    "reload",
     "set",
     "show",
     "start",
@@ -331,11 +336,12 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
         "set" => parse_set(&mut w)?,
         "policy" => parse_policy(&mut w)?,
         "flow" => parse_flow(&mut w, line)?,
-        "start" | "stop" | "quit" => {
+        "start" | "stop" | "reload" | "quit" => {
             no_more(&mut w, first)?;
             match first {
                 "start" => Command::Start,
                 "stop" => Command::Stop,
+                "reload" => Command::Reload,
                 _ => Command::Quit,
             }
         }

@@ -146,7 +146,7 @@ fn each_command_familys_refusals_word_for_word() {
     for (line, want) in [
         (
             "shwo",
-            "unknown command \"shwo\": try help (commands: clear, dump-flows, flow, help, policy, quit, set, show, start, stop)",
+            "unknown command \"shwo\": try help (commands: clear, dump-flows, flow, help, policy, quit, reload, set, show, start, stop)",
         ),
         ("show port", "show port: expected \"stats\" or \"xstats\", got None"),
         ("show port rates", "show port: expected \"stats\" or \"xstats\", got Some(\"rates\")"),

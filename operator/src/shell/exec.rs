@@ -7,16 +7,19 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowlift_dataplane::flow::{FlowId, FlowKey};
 use flowlift_dataplane::lcore::LcoreState;
+use flowlift_dataplane::meter::RateMeter;
 use flowlift_dataplane::policy::FlowAction;
 use flowlift_dataplane::stats::PortTotals;
 use serde_json::json;
 
 use super::command::{self, Command, FlowFilter, OffloadSet, PortSel};
 use super::port_stats::{self, Rates};
+use super::reload::ReloadSource;
 use super::socket::Reply;
 use super::static_reply;
 use crate::counters::{PortCounts, Snapshot, WorkerCounts};
@@ -47,9 +50,13 @@ type WorkerSample = (u64, u64, u64);
 pub struct Appliance<'a> {
     pub labels: &'a [PortLabel],
     pub ports: &'a [rte::Port],
-    pub specs: &'a [PortSpec],
-    /// The config the appliance runs, whose bounds `set offload` keeps to.
-    pub config: &'a Config,
+    /// The config the appliance runs: as started, then as `set offload` and
+    /// `reload` change it.
+    pub config: &'a mut Config,
+    /// Where `reload` reads the config again.
+    pub reload: &'a ReloadSource,
+    /// The workers' meters of the rate-limited VFs, by port index.
+    pub meters: &'a [Option<Arc<RateMeter>>],
     pub workers: &'a [WorkerHandle],
     pub keeper: &'a mut FlowKeeper,
     /// The offload tick, which `set offload tick-ms` changes.
@@ -178,7 +185,7 @@ impl Appliance<'_> {
                 Some(off) => match off.remove_policy(n) {
                     Some(p) => Reply::ok(format!(
                         "policy {n} removed: {}{}",
-                        policy_text(&p, self.specs),
+                        policy_text(&p, &self.config.ports),
                         if n < off.policies().len() {
                             format!(" (the ones after it are now {n} and up)")
                         } else {
@@ -226,6 +233,7 @@ impl Appliance<'_> {
                 }
                 Err(e) => Reply::err(e),
             },
+            Command::Reload => self.reload(),
             Command::Quit => {
                 self.stop.store(true, Ordering::SeqCst);
                 Reply::ok("Stopping the appliance")
@@ -681,6 +689,8 @@ impl Appliance<'_> {
                 p.hold = o.hold;
             }
         }
+        // What runs now: a `reload` compares the file with it.
+        self.config.offload = o;
         Reply::ok(format!("offload {name} set to {value}{note}"))
     }
 
@@ -693,7 +703,7 @@ impl Appliance<'_> {
         }
         let mut out = String::new();
         for (i, p) in off.policies().iter().enumerate() {
-            let _ = writeln!(out, "{i}: {}", policy_text(p, self.specs));
+            let _ = writeln!(out, "{i}: {}", policy_text(p, &self.config.ports));
         }
         out
     }
@@ -702,9 +712,9 @@ impl Appliance<'_> {
         let Some(off) = self.keeper.offload.as_mut() else {
             return Reply::err("offload is off (--offload none): no policies");
         };
-        match flowlift_config::offload_policy_from_pairs(pairs, self.specs) {
+        match flowlift_config::offload_policy_from_pairs(pairs, &self.config.ports) {
             Ok(p) => {
-                let text = policy_text(&p, self.specs);
+                let text = policy_text(&p, &self.config.ports);
                 let at = off.add_policy(p);
                 // Policies are kept by priority: the new one's number is
                 // where it went, which `policy del` takes.

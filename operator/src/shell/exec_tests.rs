@@ -18,6 +18,7 @@ use flowlift_dataplane::stats::WorkerStats;
 use flowlift_dataplane::PortIdx;
 
 use super::*;
+use crate::shell::reload::ReloadSource;
 use flowlift_offload::flowlog::TscClock;
 use flowlift_offload::manager::{OffloadParams, Offloader, PortPlan};
 use flowlift_offload::{
@@ -78,6 +79,7 @@ const TICK: u64 = 100;
 
 struct Rig {
     config: Config,
+    reload: ReloadSource,
     labels: Vec<PortLabel>,
     keeper: FlowKeeper,
     workers: Vec<WorkerHandle>,
@@ -128,7 +130,14 @@ impl Drop for FakeLcore {
 impl Rig {
     /// The demo config's appliance, its NIC holding `capacity` rules.
     fn new(capacity: u32) -> Rig {
-        let config = Config::demo(std::path::Path::new("unused.pcap"), None);
+        Rig::with_config(
+            capacity,
+            Config::demo(std::path::Path::new("unused.pcap"), None),
+        )
+    }
+
+    /// An appliance running `config`, its NIC holding `capacity` rules.
+    fn with_config(capacity: u32, config: Config) -> Rig {
         let labels: Vec<PortLabel> = config
             .ports
             .iter()
@@ -182,6 +191,7 @@ impl Rig {
         Rig {
             tick: Duration::from_millis(u64::from(config.offload.tick_ms)),
             config,
+            reload: ReloadSource::default(),
             labels,
             keeper,
             workers: vec![worker],
@@ -197,8 +207,9 @@ impl Rig {
         let mut a = Appliance {
             labels: &self.labels,
             ports: &[],
-            specs: &self.config.ports,
-            config: &self.config,
+            config: &mut self.config,
+            reload: &self.reload,
+            meters: &[],
             workers: &self.workers,
             keeper: &mut self.keeper,
             tick: &mut self.tick,
@@ -482,5 +493,136 @@ fn policy_add_and_del_say_which_number_the_policy_has() {
     assert_eq!(
         r.refused("policy del 0"),
         "policy del: no policy 0 (0 policies; see policy list)"
+    );
+}
+
+/// A config file for the reload tests: `{promote}`, `{lcores}` and `{extra}`
+/// are filled in.
+const RELOADED: &str = r#"
+[dataplane]
+worker_lcores = {lcores}
+
+[offload]
+promote_pps = {promote}
+{extra}
+
+[[port]]
+name = "uplink"
+role = "uplink"
+device = "net_null0"
+
+[[port]]
+name = "vf1"
+role = "vf"
+mac = "02:00:00:00:00:01"
+device = "net_null1"
+rate_limit_pps = 1000
+"#;
+
+/// The reload rig: an appliance running the file as first written.
+fn reload_rig(dir: &tempfile::TempDir) -> (Rig, std::path::PathBuf) {
+    let path = dir.path().join("flowlift.toml");
+    write_reloaded(&path, "1000", "[1]", "");
+    let config = Config::load(&path).unwrap();
+    let mut r = Rig::with_config(16, config);
+    r.reload = ReloadSource {
+        path: Some(path.clone()),
+        ..ReloadSource::default()
+    };
+    (r, path)
+}
+
+fn write_reloaded(path: &std::path::Path, promote: &str, lcores: &str, extra: &str) {
+    let text = RELOADED
+        .replace("{promote}", promote)
+        .replace("{lcores}", lcores)
+        .replace("{extra}", extra);
+    std::fs::write(path, text).unwrap();
+}
+
+fn promote_pps(r: &Rig) -> f64 {
+    r.keeper.offload.as_ref().unwrap().params().promote_pps
+}
+
+#[test]
+fn a_reload_applies_thresholds_tick_and_policies_and_says_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut r, path) = reload_rig(&dir);
+    assert!(r.ok("reload").contains("nothing changed"));
+    write_reloaded(
+        &path,
+        "5000",
+        "[1]",
+        "tick_ms = 50\n[[offload.policy]]\ndport = 53\noffload = \"never\"",
+    );
+    let text = r.ok("reload");
+    assert!(text.contains("3 settings changed"), "{text}");
+    assert!(
+        text.contains("offload.promote_pps 1000.0 -> 5000.0"),
+        "{text}"
+    );
+    assert!(text.contains("offload.tick_ms 100 -> 50"), "{text}");
+    assert!(text.contains("offload.policy 0 -> 1"), "{text}");
+    assert_eq!(promote_pps(&r), 5000.0);
+    assert_eq!(r.tick, Duration::from_millis(50));
+    assert_eq!(r.keeper.offload.as_ref().unwrap().policies().len(), 1);
+    assert_eq!(r.config, Config::load(&path).unwrap(), "the running config");
+}
+
+#[test]
+fn a_bad_reload_changes_nothing_and_names_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut r, path) = reload_rig(&dir);
+    let before = r.config.clone();
+    for (promote, lcores, extra, why) in [
+        ("-5", "[1]", "", "promote_pps"),
+        ("5000", "[1, 2]", "", "dataplane.worker_lcores"),
+        ("5000", "[1]", "no_such_key = 1", "no_such_key"),
+    ] {
+        write_reloaded(&path, promote, lcores, extra);
+        let reply = r.run("reload");
+        assert!(!reply.ok, "{promote} {lcores} {extra}: {}", reply.text);
+        assert!(
+            reply.text.contains("refused, nothing changed") && reply.text.contains(why),
+            "{why}: {}",
+            reply.text
+        );
+        assert_eq!(r.config, before, "{why}: the running config is untouched");
+        assert_eq!(promote_pps(&r), 1000.0, "{why}: the engine is untouched");
+        assert_eq!(r.tick, Duration::from_millis(100));
+    }
+    std::fs::remove_file(&path).unwrap();
+    let reply = r.run("reload");
+    assert!(
+        !reply.ok && reply.text.contains("flowlift.toml"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(r.config, before);
+}
+
+#[test]
+fn a_reload_puts_back_what_the_shell_set_and_the_demo_has_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut r, path) = reload_rig(&dir);
+    r.ok("set offload promote-pps 3000");
+    assert_eq!(r.config.offload.promote_pps, 3000.0, "the running config");
+    let text = r.ok("reload");
+    assert!(
+        text.contains("offload.promote_pps 3000.0 -> 1000.0"),
+        "{text}"
+    );
+    assert_eq!(promote_pps(&r), 1000.0);
+    // A budget beyond the NIC's is capped, as at start.
+    write_reloaded(&path, "1000", "[1]", "max_rules = 64");
+    let text = r.ok("reload");
+    assert!(text.contains("offload.max_rules 1024 -> 64"), "{text}");
+    assert!(text.contains("the NIC holds 16 rules"), "{text}");
+    assert_eq!(r.keeper.offload.as_ref().unwrap().params().max_rules, 16);
+    let reply = Rig::new(16).run("reload");
+    assert!(
+        !reply.ok && reply.text.contains("built-in demo"),
+        "{}",
+        reply.text
     );
 }
