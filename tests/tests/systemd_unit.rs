@@ -14,7 +14,9 @@ fn unit_path() -> PathBuf {
 }
 
 /// `systemd-analyze verify` of `unit` in a root where `/usr/bin/flowlift` is
-/// the binary under test: its output and whether it passed.
+/// the binary under test (and `/bin/kill`, which `ExecReload=` runs, the
+/// host's, in a merged /usr as on Debian 12): its output and whether it
+/// passed.
 fn verify(unit: &str) -> (bool, String) {
     let root = tempfile::tempdir().unwrap();
     let bin = root.path().join("usr/bin");
@@ -22,6 +24,8 @@ fn verify(unit: &str) -> (bool, String) {
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::create_dir_all(&units).unwrap();
     std::fs::copy(flowlift_bin(), bin.join("flowlift")).unwrap();
+    std::fs::copy("/usr/bin/kill", bin.join("kill")).expect("/usr/bin/kill (procps)");
+    std::os::unix::fs::symlink("usr/bin", root.path().join("bin")).unwrap();
     std::fs::write(units.join("flowlift.service"), unit).unwrap();
     let out = Command::new("systemd-analyze")
         .args(["verify", "--man=no", "--recursive-errors=no"])
@@ -55,6 +59,7 @@ fn the_unit_asks_for_what_the_appliance_does() {
     for line in [
         "Type=notify",
         "NotifyAccess=main",
+        "ExecReload=/bin/kill -HUP $MAINPID",
         "WatchdogSec=",
         "LimitMEMLOCK=infinity",
         "ProtectSystem=strict",
