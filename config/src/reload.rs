@@ -42,13 +42,12 @@ impl Display for FixedSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} cannot change while the appliance runs (restart it for {}): {}",
+            "{} only at a restart: {}",
             if self.0.len() == 1 {
-                "this setting"
+                "this setting changes"
             } else {
-                "these settings"
+                "these settings change"
             },
-            if self.0.len() == 1 { "it" } else { "them" },
             self.0.join("; ")
         )
     }

@@ -116,7 +116,13 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
     let uplink = model::uplink(&input, LOOPS);
     // At start nothing is promoted by rate (promote_pps 0: only `always`
     // policies, and there are none).
-    write(dir.path(), &uplink, "promote_pps = 0\ndemote_pps = 0", "[1]", "");
+    write(
+        dir.path(),
+        &uplink,
+        "promote_pps = 0\ndemote_pps = 0",
+        "[1]",
+        "",
+    );
     let cfg = dir.path().join("flowlift.toml");
     let sock = dir.path().join("ctl.sock");
     let log = dir.path().join("flows.jsonl");
