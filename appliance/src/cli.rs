@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use flowlift_dataplane::mac::MacAddr;
 
-/// flowlift: a DPDK fast-path dataplane that offloads hot flows to the NIC.
+/// A DPDK fast-path dataplane that offloads hot flows to the NIC.
+// (`about` is this comment, not the crate's description: --help and the man
+// page's NAME line say what the program is.)
 #[derive(Debug, Parser)]
-#[command(name = "flowlift", version, about)]
+#[command(name = "flowlift", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -45,6 +45,7 @@ fn sources() -> Vec<PathBuf> {
         "perf",
         "tests",
         "ffi",
+        "packaging",
     ] {
         let dir = workspace().join(top);
         if dir.exists() {
@@ -121,6 +122,7 @@ fn every_crate_outside_ffi_denies_unchecked_code() {
         "operator/src/lib.rs",
         "appliance/src/lib.rs",
         "appliance/src/bin/flowlift.rs",
+        "packaging/gendocs/src/main.rs",
         "tests/src/lib.rs",
     ];
     for root in roots {
@@ -174,7 +176,14 @@ const LAYERS: &[&[&str]] = &[
     &["flowlift-config"],
     &["flowlift-operator"],
     &["flowlift"],
-    &["flowlift-perf", "flowlift-tests", "flowlift-fuzz"],
+    // flowlift-gendocs: the man pages and completions, generated from
+    // flowlift's command line for the package (scripts/package).
+    &[
+        "flowlift-perf",
+        "flowlift-tests",
+        "flowlift-fuzz",
+        "flowlift-gendocs",
+    ],
 ];
 
 fn layer_of(name: &str) -> Option<usize> {
