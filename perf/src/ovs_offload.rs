@@ -1373,8 +1373,10 @@ fn ovs_accounting(
 
 // ------------------------------------------------------------ the section
 
-/// The `.so` OVS loads: `cargo build --release -p rte-net-flowlift`, built
-/// here so that it is the tree's.
+/// The `.so` OVS loads, built here so that it is the tree's. Built together
+/// with flowlift (as `scripts/package` does): cargo unifies the PMD's
+/// features over both, so neither this build nor flowlift's next one
+/// rebuilds the PMD and relinks flowlift (a fat-LTO minute each).
 fn pmd_library() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
@@ -1382,7 +1384,12 @@ fn pmd_library() -> anyhow::Result<PathBuf> {
             "build",
             "--release",
             "-p",
+            "flowlift",
+            "-p",
             "rte-net-flowlift",
+            "--lib",
+            "--bin",
+            "flowlift",
             "--message-format=json-render-diagnostics",
         ])
         .output()
