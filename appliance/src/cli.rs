@@ -74,7 +74,7 @@ pub enum Command {
         /// The shell on this terminal (testpmd's -i); no periodic status line.
         #[arg(long, short = 'i')]
         interactive: bool,
-        /// The control socket (default: [control] socket, /run/flowlift.sock).
+        /// The control socket (default: [control] socket, /run/flowlift/flowlift.sock).
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
         /// Serve /metrics here (default: [control] metrics, 127.0.0.1:9464; "" = off).
@@ -92,7 +92,11 @@ pub enum Command {
     /// Talk to a running appliance through its control socket.
     Shell {
         /// The control socket.
-        #[arg(long, value_name = "PATH", default_value = "/run/flowlift.sock")]
+        #[arg(
+            long,
+            value_name = "PATH",
+            default_value = "/run/flowlift/flowlift.sock"
+        )]
         socket: PathBuf,
         /// Run one command, print its answer and exit (non-zero if refused).
         #[arg(short = 'c', value_name = "CMD")]

@@ -529,7 +529,7 @@ pub struct ControlSection {
 impl Default for ControlSection {
     fn default() -> Self {
         ControlSection {
-            socket: "/run/flowlift.sock".into(),
+            socket: "/run/flowlift/flowlift.sock".into(),
             metrics: "127.0.0.1:9464".into(),
         }
     }

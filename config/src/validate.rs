@@ -225,11 +225,17 @@ pub fn check_socket_path(key: &str, path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks that the control socket's directory exists (what is at the path
-/// itself is the socket's own check, `shell::socket::check_path`).
+/// Checks that the control socket's directory exists, or that its own
+/// directory does, for flowlift to make it in (what is at the path itself is
+/// the socket's own check, `shell::socket::check_path`).
 pub fn check_socket_dir(key: &str, path: &Path) -> Result<(), String> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if dir.is_some_and(|d| !d.is_dir()) {
+    let makeable = |d: &Path| {
+        !d.exists()
+            && d.parent()
+                .is_some_and(|p| p.as_os_str().is_empty() || p.is_dir())
+    };
+    if dir.is_some_and(|d| !d.is_dir() && !makeable(d)) {
         return Err(format!(
             "{key} = {}: no such directory",
             quoted(&path.to_string_lossy())

@@ -58,7 +58,7 @@ pub fn one_at_a_time() -> MutexGuard<'static, ()> {
 /// `args` of a `flowlift run` made private to this test: its own control
 /// socket and no /metrics unless the test names them, so that tests (and any
 /// appliance an engineer runs on the machine, on the default
-/// `/run/flowlift.sock` and port 9464) never meet.
+/// `/run/flowlift/flowlift.sock` and port 9464) never meet.
 pub fn private_run(args: &[&str]) -> Vec<String> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -692,7 +692,7 @@ impl Bench {
         // that started runs share nothing with anyone.
         let base = example
             .replace(
-                "socket = \"/run/flowlift.sock\"",
+                "socket = \"/run/flowlift/flowlift.sock\"",
                 "socket = \"flowlift.sock\"",
             )
             .replace("metrics = \"127.0.0.1:9464\"", "metrics = \"127.0.0.1:0\"");
@@ -776,7 +776,7 @@ fn every_mutation_is_accepted_or_refused_in_one_line_and_the_sample_starts_as_ch
     let checked_in = started_at.elapsed();
 
     // Without its socket or /metrics line a config falls back to the shared
-    // defaults (/run/flowlift.sock, port 9464), which another flowlift on the
+    // defaults (/run/flowlift/flowlift.sock, port 9464), which another flowlift on the
     // machine may hold: such mutations are checked, not started.
     let private = |i: usize| {
         let t = &all[i].text;

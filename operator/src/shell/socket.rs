@@ -168,6 +168,19 @@ fn bind(path: &Path) -> anyhow::Result<(UnixListener, (u64, u64))> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    if !parent.exists() {
+        // As systemd's RuntimeDirectory= would (`/run/flowlift`): one level,
+        // owner and group only.
+        std::fs::DirBuilder::new()
+            .mode(0o750)
+            .create(parent)
+            .with_context(|| {
+                format!(
+                    "control socket {shown}: make its directory {}",
+                    parent.display()
+                )
+            })?;
+    }
     let dir = std::fs::metadata(parent)
         .with_context(|| format!("control socket {shown}: its directory {}", parent.display()))?;
     let mode = dir.permissions().mode();
@@ -761,6 +774,22 @@ mod tests {
         std::fs::write(&path, "someone else's").unwrap();
         drop(sock);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone else's");
+    }
+
+    #[test]
+    fn a_missing_directory_is_made_owner_and_group_only_one_level_deep() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/ctl.sock");
+        let (tx, rx) = request_channel();
+        echo(rx);
+        let sock = ControlSocket::serve(&path, tx).unwrap();
+        let made = std::fs::metadata(dir.path().join("run")).unwrap();
+        assert_eq!(made.permissions().mode() & 0o777, 0o750);
+        drop(sock);
+        let (tx, _rx) = request_channel();
+        let deeper = dir.path().join("a/b/ctl.sock");
+        let e = ControlSocket::serve(&deeper, tx).err().unwrap();
+        assert!(format!("{e:#}").contains("make its directory"), "{e:#}");
     }
 
     #[test]
