@@ -32,6 +32,7 @@ use super::policy::{OffloadChoice, OffloadPolicy};
 use super::static_rules::{EndedStatic, StaticError, StaticReply, StaticRules, StaticTaken};
 use super::{Capabilities, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 use crate::lifecycle::{DemoteReason, FlowOffload, OffloadState};
+use crate::log_limited;
 use crate::tracker::{FlowTracker, TrackedFlow};
 
 /// The thresholds and limits the decisions follow.
@@ -433,6 +434,11 @@ impl Offloader {
                 }
                 Err(e) => {
                     *self.stats.meter_read_failures.entry(e.label()).or_default() += 1;
+                    log_limited!(e.label(), |held| tracing::warn!(
+                        target: "offload", meter = id, reason = e.label(), error = %e,
+                        held = held.count,
+                        "rte_mtr stats read failed: the meter's drops stay at their last reading{held}"
+                    ));
                 }
             }
         }
@@ -578,6 +584,9 @@ impl Offloader {
                 return OffloadedNow::refused("no such flow");
             };
             victim.off.demote_reason = Some(DemoteReason::Evicted);
+            tracing::info!(target: "offload", flow = %victim.key, rule = rule.0,
+                reason = DemoteReason::Evicted.label(),
+                "flow demoted: its rule goes to a flow the operator put on the NIC");
             let result = self.backend.remove(rule);
             if !self.settle_removal(Owner::Live(victim_at), rule, &mut victim.off, result) {
                 return OffloadedNow::refused("the NIC refused to free a rule for it");
@@ -614,12 +623,16 @@ impl Offloader {
                 f.off.installed(id);
                 f.off.hw_active_tsc = now;
                 self.stats.installs += 1;
+                tracing::info!(target: "offload", flow = %f.key, rule = id.0,
+                    "flow put on the NIC by the operator");
                 Ok(id)
             }
             Err(e) => {
                 f.off
                     .install_failed(e.label(), self.tick_no, self.params.backoff_ticks);
                 *self.stats.install_failures.entry(e.label()).or_default() += 1;
+                tracing::warn!(target: "offload", flow = %f.key, reason = e.label(), error = %e,
+                    "rte_flow install refused for the operator's flow offload");
                 Err(e.to_string())
             }
         }
@@ -724,9 +737,35 @@ impl Offloader {
         still_leaving.extend(evicted);
         self.carry_out_removals(flows, still_leaving);
         self.carry_out_installs(flows, joining, now);
+        let (budget_before, scale_before) = (self.rule_budget(), self.limits.rate_scale());
         self.limits
             .end_tick(self.params.max_rules, self.params.backoff_ticks);
+        self.note_limits(budget_before, scale_before);
         self.note_waiting();
+    }
+
+    /// Logs what the NIC's refusals changed in the engine's limits this
+    /// tick: the insertion rate backing off (EBUSY) and recovering, the
+    /// rule budget shrinking to what the NIC held (ENOSPC) and growing back.
+    /// Only changes of course are logged, never each tick's step.
+    fn note_limits(&self, budget_before: usize, scale_before: f64) {
+        let (budget, scale) = (self.rule_budget(), self.limits.rate_scale());
+        let full = self.params.changes_per_sec;
+        if scale < scale_before && scale_before >= 1.0 {
+            tracing::warn!(target: "offload", reason = "busy", rate = full * scale,
+                "insertion back-off started: the NIC refused installs as busy, rule changes slowed to {:.0}/s (of {full:.0}/s)",
+                full * scale);
+        } else if scale >= 1.0 && scale_before < 1.0 {
+            tracing::info!(target: "offload", rate = full,
+                "insertion back-off ended: rule changes at {full:.0}/s again");
+        }
+        if budget < budget_before {
+            tracing::warn!(target: "offload", reason = "no_space", budget, was = budget_before,
+                "the NIC refused a rule for space: flowlift now holds at most {budget} rules (was {budget_before})");
+        } else if budget > budget_before && budget == self.params.max_rules {
+            tracing::info!(target: "offload", budget,
+                "rule budget back to max_rules ({budget}): no refusal for space in a while");
+        }
     }
 
     /// Reads every rule's counter in one batch. A flow whose reading failed
@@ -745,7 +784,7 @@ impl Offloader {
         self.stats
             .query_latency
             .observe(started.elapsed().as_secs_f64(), 1);
-        for ((at, _), reading) in with_rules.iter().zip(readings) {
+        for ((at, rule), reading) in with_rules.iter().zip(readings) {
             match reading {
                 Ok(c) => {
                     if let Some(f) = flows.get_mut(*at) {
@@ -756,6 +795,11 @@ impl Offloader {
                 // the final one, so nothing is lost.
                 Err(e) => {
                     *self.stats.query_failures.entry(e.label()).or_default() += 1;
+                    log_limited!(e.label(), |held| tracing::warn!(
+                        target: "offload", rule = rule.0, reason = e.label(), error = %e,
+                        held = held.count,
+                        "rte_flow counter query failed: the rule's count stays at its last reading{held}"
+                    ));
                     if let Some(f) = flows.get_mut(*at) {
                         f.off.reading_failed = true;
                     }
@@ -857,6 +901,7 @@ impl Offloader {
             if let Some(r) = reason {
                 f.off.state = OffloadState::Onloading(rule);
                 f.off.demote_reason = Some(r);
+                note_demotion(f, rule, r);
             }
         }
     }
@@ -941,6 +986,7 @@ impl Offloader {
                     if let OffloadState::Offloaded(rule) = vf.off.state {
                         vf.off.state = OffloadState::Onloading(rule);
                         vf.off.demote_reason = Some(DemoteReason::Evicted);
+                        note_demotion(vf, rule, DemoteReason::Evicted);
                         evicted.push((v.at, rule));
                     }
                 }
@@ -1006,6 +1052,8 @@ impl Offloader {
                     self.unsettled.insert(rule, (owner, folded));
                 }
                 self.stats.removals += 1;
+                tracing::trace!(target: "offload", rule = rule.0, reason = reason.label(),
+                    packets = off.hw_folded.packets, "rule removed, its count folded in");
                 if let Some(i) = DemoteReason::ALL.iter().position(|r| *r == reason) {
                     self.stats.demotions[i] += 1;
                 }
@@ -1013,6 +1061,16 @@ impl Offloader {
             }
             Err(e) => {
                 *self.stats.removal_failures.entry(e.label()).or_default() += 1;
+                log_limited!(e.label(), |held| tracing::warn!(
+                    target: "offload", rule = rule.0, reason = e.label(), error = %e,
+                    held = held.count,
+                    "rte_flow destroy refused{}{held}",
+                    if matches!(e, OffloadError::NoSuchRule(_)) {
+                        ": the NIC no longer has the rule, its last reading stands"
+                    } else {
+                        ": the flow stays on the NIC and the removal is asked again"
+                    }
+                ));
                 if matches!(e, OffloadError::NoSuchRule(_)) {
                     // The NIC no longer has it: the last reading is all there is.
                     off.removed(HwCounters::default());
@@ -1064,15 +1122,26 @@ impl Offloader {
             let Some(f) = flows.get_mut(at) else { continue };
             match result {
                 Ok(id) => {
+                    if f.off.failures_in_row > 0 {
+                        log_limited!("back_off_over", |held| tracing::debug!(
+                            target: "offload", flow = %f.key, rule = id.0,
+                            failures = f.off.failures_in_row, held = held.count,
+                            "flow's install back-off over: installed after {} refusal(s){held}",
+                            f.off.failures_in_row
+                        ));
+                    }
                     f.off.installed(id);
                     f.off.hw_active_tsc = now;
                     self.stats.installs += 1;
+                    tracing::trace!(target: "offload", flow = %f.key, rule = id.0,
+                        rate_pps = f.off.rate_pps, "flow put on the NIC");
                 }
                 Err(e) => {
-                    match e {
+                    let backoff = match e {
                         OffloadError::NoSpace(_) => {
                             self.limits.no_space(self.backend.installed());
                             f.off.refused_for_space(e.label());
+                            0
                         }
                         OffloadError::Busy(_) => {
                             self.limits.busy();
@@ -1081,13 +1150,29 @@ impl Offloader {
                                 self.tick_no,
                                 self.params.backoff_ticks,
                             );
+                            f.off.retry_tick.saturating_sub(self.tick_no)
                         }
                         _ => {
-                            f.off
-                                .install_failed(e.label(), self.tick_no, self.params.backoff_ticks)
+                            f.off.install_failed(
+                                e.label(),
+                                self.tick_no,
+                                self.params.backoff_ticks,
+                            );
+                            f.off.retry_tick.saturating_sub(self.tick_no)
                         }
-                    }
+                    };
                     *self.stats.install_failures.entry(e.label()).or_default() += 1;
+                    log_limited!(e.label(), |held| tracing::warn!(
+                        target: "offload", flow = %f.key, reason = e.label(), error = %e,
+                        retry_in_ticks = backoff, failures = f.off.failures_in_row,
+                        held = held.count,
+                        "rte_flow install refused: the flow stays on the workers{}{held}",
+                        if backoff == 0 {
+                            String::new()
+                        } else {
+                            format!(", tried again in {backoff} tick(s) (back-off)")
+                        }
+                    ));
                 }
             }
         }
@@ -1306,7 +1391,14 @@ impl Offloader {
                     // An operator's static rule, destroyed a refresh ago.
                     None => self.statics.late_final(rule, c),
                 },
-                Err(e) => *self.stats.query_failures.entry(e.label()).or_default() += 1,
+                Err(e) => {
+                    *self.stats.query_failures.entry(e.label()).or_default() += 1;
+                    log_limited!(e.label(), |held| tracing::warn!(
+                        target: "offload", rule = rule.0, reason = e.label(), error = %e,
+                        held = held.count,
+                        "rte_flow query of a removed rule's final count failed{held}"
+                    ));
+                }
             }
         }
         // A rule the NIC no longer keeps a final count for (it lost it)
@@ -1427,6 +1519,17 @@ impl Offloader {
         self.stats.finals_pending = self.unsettled.len() as u64;
         self.stats.ended_waiting = self.aside.len() as u64;
     }
+}
+
+/// Logs a flow's demotion and its reason, at debug (demotions are the
+/// engine's daily work), rate-limited per reason: a hot set that moves
+/// demotes many flows at once.
+fn note_demotion(f: &TrackedFlow, rule: HwRuleId, reason: DemoteReason) {
+    log_limited!(reason.label(), |held| tracing::debug!(
+        target: "offload", flow = %f.key, rule = rule.0, reason = reason.label(),
+        rate_pps = f.off.rate_pps, held = held.count,
+        "flow demoted ({}){held}", reason.label()
+    ));
 }
 
 #[cfg(test)]
