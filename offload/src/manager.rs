@@ -35,6 +35,10 @@ use crate::lifecycle::{DemoteReason, FlowOffload, OffloadState};
 use crate::log_limited;
 use crate::tracker::{FlowTracker, TrackedFlow};
 
+/// How long the insertion rate must be full again before a back-off is
+/// logged as over (EBUSYs come in bursts).
+const BACKOFF_OVER: Duration = Duration::from_secs(1);
+
 /// The thresholds and limits the decisions follow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffloadParams {
@@ -296,6 +300,20 @@ pub struct Offloader {
     /// What each NIC meter dropped, as last read (whole counts), by meter
     /// id (the VF's port index).
     meter_drops: BTreeMap<u32, HwCounters>,
+    /// The insertion back-off under way, for the log.
+    backoff: Option<Backoff>,
+}
+
+/// An insertion back-off (the NIC said EBUSY), from the first refusal to
+/// a second at the full rate again: one episode, logged as it starts and
+/// as it ends, however often the rate halves and recovers within it.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    started_tsc: u64,
+    /// The lowest share of the configured rate it came to.
+    lowest: f64,
+    /// Since when the rate has been full again.
+    full_since: Option<u64>,
 }
 
 impl std::fmt::Debug for Offloader {
@@ -359,6 +377,7 @@ impl Offloader {
             next_ticket: 0,
             limits: NicLimits::default(),
             meter_drops: BTreeMap::new(),
+            backoff: None,
         })
     }
 
@@ -737,34 +756,61 @@ impl Offloader {
         still_leaving.extend(evicted);
         self.carry_out_removals(flows, still_leaving);
         self.carry_out_installs(flows, joining, now);
-        let (budget_before, scale_before) = (self.rule_budget(), self.limits.rate_scale());
+        let budget_before = self.rule_budget();
         self.limits
             .end_tick(self.params.max_rules, self.params.backoff_ticks);
-        self.note_limits(budget_before, scale_before);
+        self.note_limits(budget_before, now);
         self.note_waiting();
     }
 
     /// Logs what the NIC's refusals changed in the engine's limits this
-    /// tick: the insertion rate backing off (EBUSY) and recovering, the
-    /// rule budget shrinking to what the NIC held (ENOSPC) and growing back.
-    /// Only changes of course are logged, never each tick's step.
-    fn note_limits(&self, budget_before: usize, scale_before: f64) {
+    /// tick: an insertion back-off (EBUSY) starting, and ending once the
+    /// rate has been full for [`BACKOFF_OVER`]; the rule budget shrinking
+    /// to what the NIC held (ENOSPC), and back at `max_rules`. Courses,
+    /// not each tick's step.
+    fn note_limits(&mut self, budget_before: usize, now: u64) {
         let (budget, scale) = (self.rule_budget(), self.limits.rate_scale());
         let full = self.params.changes_per_sec;
-        if scale < scale_before && scale_before >= 1.0 {
-            tracing::warn!(target: "offload", reason = "busy", rate = full * scale,
-                "insertion back-off started: the NIC refused installs as busy, rule changes slowed to {:.0}/s (of {full:.0}/s)",
-                full * scale);
-        } else if scale >= 1.0 && scale_before < 1.0 {
-            tracing::info!(target: "offload", rate = full,
-                "insertion back-off ended: rule changes at {full:.0}/s again");
+        let over_tsc = (BACKOFF_OVER.as_secs_f64() * self.tsc_hz as f64) as u64;
+        match &mut self.backoff {
+            None if scale < 1.0 => {
+                self.backoff = Some(Backoff {
+                    started_tsc: now,
+                    lowest: scale,
+                    full_since: None,
+                });
+                tracing::warn!(target: "offload", reason = "busy", rate = full * scale,
+                    "insertion back-off started: the NIC refused installs as busy, rule changes slowed to {:.0}/s (of {full:.0}/s)",
+                    full * scale);
+            }
+            None => {}
+            Some(b) if scale < 1.0 => {
+                b.lowest = b.lowest.min(scale);
+                b.full_since = None;
+            }
+            Some(b) => {
+                let since = *b.full_since.get_or_insert(now);
+                if now.saturating_sub(since) >= over_tsc {
+                    let secs = since.saturating_sub(b.started_tsc) as f64 / self.tsc_hz as f64;
+                    tracing::info!(target: "offload", rate = full, seconds = secs,
+                        lowest_rate = full * b.lowest,
+                        "insertion back-off ended: rule changes at {full:.0}/s again after {secs:.1} s (down to {:.0}/s)",
+                        full * b.lowest);
+                    self.backoff = None;
+                }
+            }
         }
         if budget < budget_before {
-            tracing::warn!(target: "offload", reason = "no_space", budget, was = budget_before,
-                "the NIC refused a rule for space: flowlift now holds at most {budget} rules (was {budget_before})");
+            log_limited!("shrunk", |held| tracing::warn!(
+                target: "offload", reason = "no_space", budget, was = budget_before,
+                held = held.count,
+                "the NIC refused a rule for space: flowlift now holds at most {budget} rules (was {budget_before}){held}"
+            ));
         } else if budget > budget_before && budget == self.params.max_rules {
-            tracing::info!(target: "offload", budget,
-                "rule budget back to max_rules ({budget}): no refusal for space in a while");
+            log_limited!("regrown", |held| tracing::info!(
+                target: "offload", budget, held = held.count,
+                "rule budget back to max_rules ({budget}): no refusal for space in a while{held}"
+            ));
         }
     }
 
