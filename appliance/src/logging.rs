@@ -114,7 +114,12 @@ pub fn init(opts: LogOptions, config_level: LogLevel) -> anyhow::Result<()> {
     let mut fallback = None;
     let layer: Box<dyn Layer<Registry> + Send + Sync> = match choose_format(opts.format, journal) {
         LogFormat::Journald => match tracing_journald::layer() {
-            Ok(l) => l.with_syslog_identifier("flowlift".into()).boxed(),
+            // Fields unprefixed (REASON, FLOW, PORT, ...), for `journalctl
+            // REASON=busy`; none of ours is one of the journal's own.
+            Ok(l) => l
+                .with_syslog_identifier("flowlift".into())
+                .with_field_prefix(None)
+                .boxed(),
             Err(e) => {
                 fallback = Some(e);
                 text_layer()
