@@ -25,6 +25,7 @@ use flowlift_dataplane::PortIdx;
 use flowlift_dataplane::Tsc;
 use rte::{Eal, LcoreId, Mempool, Port, PortConfig, RxQueue, TxQueue};
 
+use crate::logging::LogOptions;
 use crate::notify::Notifier;
 use crate::signals::StopRequest;
 use crossbeam_channel::Receiver;
@@ -77,6 +78,8 @@ pub struct RunOptions {
     pub check_config: bool,
     /// `--no-mlockall`: leave memory pageable whatever `[eal] mlockall` says.
     pub no_mlockall: bool,
+    /// `--log-format`, `--log-level`.
+    pub log: LogOptions,
 }
 
 /// Why the appliance stopped.
@@ -145,6 +148,9 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
     };
     let (command_line, budget) = command_line(opts, &cfg)?;
     command_line.apply(&mut cfg)?;
+    // As soon as the config's [log] level is known: nothing is logged
+    // before (a refusal until here is the binary's one error line).
+    crate::logging::init(opts.log, cfg.log.level)?;
     if let Some(b) = banner {
         writeln!(out, "{b}")?;
     }
@@ -221,6 +227,7 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> anyhow::Result<StopReason>
         reload: ReloadSource {
             path: opts.config.clone(),
             command_line,
+            set_log_level: crate::logging::set_config_level,
         },
     };
     let eal =
@@ -648,6 +655,11 @@ fn run_with_eal(
     match start_offload(cfg, &open, hz) {
         Ok(Some((offloader, caps_line))) => {
             writeln!(out, "{caps_line}")?;
+            tracing::info!(target: "offload", backend = offloader.backend_name(),
+                max_rules = offloader.params().max_rules,
+                capabilities = %offloader.capabilities(),
+                "offload on: {}, up to {} rules", offloader.backend_name(),
+                offloader.params().max_rules);
             keeper.offload = Some(offloader);
         }
         Ok(None) => {}
@@ -676,6 +688,12 @@ fn run_with_eal(
         start_terminal_shell(requests_tx.clone())?;
     }
     drop(requests_tx);
+    tracing::info!(target: "control",
+        config = %opts.config.as_deref().map_or("(built-in demo)".into(), |p| p.display().to_string()),
+        ports = open.ports.len(), main_lcore = dp.main_lcore, worker_lcores = ?dp.worker_lcores,
+        socket = %socket_path.display(),
+        "flowlift started: {} ports, {} worker(s) on lcores {:?}, control socket {}",
+        open.ports.len(), dp.worker_lcores.len(), dp.worker_lcores, socket_path.display());
     let mut notifier = Notifier::from_env();
     let reason = control_loop(
         &open,
@@ -692,6 +710,12 @@ fn run_with_eal(
     );
     if let Some(n) = &notifier {
         n.stopping();
+    }
+    match &reason {
+        Ok(r) => tracing::info!(target: "control", reason = stop_words(*r),
+            "stopping ({}): traffic, then the workers, then every rule", stop_words(*r)),
+        Err(e) => tracing::error!(target: "control", error = %format!("{e:#}"),
+            "the control loop failed, stopping: {e:#}"),
     }
     drop(socket);
     let (failed, logged_at_exit) = stop_all(&mut running, &mut keeper, out)?;
@@ -729,6 +753,7 @@ fn run_with_eal(
         ),
     };
     drop(open);
+    tracing::info!(target: "control", "stopped: ports closed");
     if !failed.is_empty() {
         bail!("lcores {failed:?} ended abnormally");
     }
@@ -776,6 +801,10 @@ fn say_ports(open: &OpenPorts, out: &mut dyn Write) -> anyhow::Result<()> {
             port.device_name(),
             label.driver
         )?;
+        let link = crate::link_watch::describe(port.link().ok());
+        tracing::info!(target: "ports", port = %label.name, port_id = label.port_id,
+            device = %port.device_name(), driver = %label.driver, link = %link,
+            "port {} started: {} ({}), link {link}", label.name, port.device_name(), label.driver);
     }
     Ok(())
 }
@@ -822,7 +851,7 @@ fn start_terminal_shell(requests: crossbeam_channel::Sender<Request>) -> anyhow:
                 flowlift_operator::shell::socket::ask(&requests, line.to_string())
             });
             if let Err(e) = r {
-                eprintln!("flowlift: shell: {e}");
+                tracing::error!(target: "shell", error = %e, "the terminal's shell ended: {e}");
             }
         })
         .context("start the shell")?;
@@ -842,14 +871,7 @@ fn write_final_report(
     hz: u64,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let why = match reason {
-        StopReason::Signal => "signal",
-        StopReason::Duration => "--duration reached",
-        StopReason::ReplayDone => "replay complete",
-        StopReason::ReplayStalled => "replay stalled",
-        StopReason::Quit => "quit",
-        StopReason::ConfigChecked => "config checked",
-    };
+    let why = stop_words(reason);
     writeln!(out, "\nStopping ({why}). Final counters:")?;
     write!(out, "{}", final_report(&open.labels, counts))?;
     write!(out, "{}", worker_lines(&counts.workers, hz))?;
@@ -908,6 +930,18 @@ fn write_final_report(
         )?;
     }
     Ok(())
+}
+
+/// Why the run stopped, in the words of the final report and the log.
+fn stop_words(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::Signal => "signal",
+        StopReason::Duration => "--duration reached",
+        StopReason::ReplayDone => "replay complete",
+        StopReason::ReplayStalled => "replay stalled",
+        StopReason::Quit => "quit",
+        StopReason::ConfigChecked => "config checked",
+    }
 }
 
 /// One shared meter per rate-limited VF, by [`PortIdx`].
@@ -1127,21 +1161,28 @@ fn stop_all(
     let mut failed = Vec::new();
     for state in [LcoreState::Draining, LcoreState::Stopped] {
         set_state(&running.fleet, keeper, state, |lcores| {
+            tracing::warn!(target: "control", lcores = ?lcores, state = state.name(),
+                "waiting for lcore(s) {lcores:?} to acknowledge {}", state.name());
             let _ = writeln!(
                 out,
                 "waiting for lcore(s) {lcores:?} to acknowledge {}",
                 state.name()
             );
         })?;
+        tracing::info!(target: "control", state = state.name(),
+            "stop: every worker acknowledged {}", state.name());
     }
     for h in running.launched.drain(..) {
         let lcore = h.lcore();
         if h.join() != 0 {
+            tracing::error!(target: "control", lcore = lcore.0, "lcore {} ended abnormally", lcore.0);
             failed.push(lcore);
         }
     }
     // Rules come off while the ports still run.
     let logged = keeper.finish(&running.fleet);
+    tracing::info!(target: "control", flows_logged = logged.as_ref().ok(),
+        "stop: every rule removed, its final counters folded in");
     Ok((failed, logged?))
 }
 
@@ -1265,6 +1306,11 @@ fn control_loop(
     // Ticks keep a fixed cadence: the next is due a tick after the last was
     // due, not after it ran (a late tick does not push the rest back).
     let mut next_offload = start + offload_tick;
+    let mut links = crate::link_watch::LinkWatch::new(
+        open.labels.iter().map(|l| l.name.clone()).collect(),
+        open.ports.iter().map(|p| p.link().ok()).collect(),
+        start,
+    );
     loop {
         let wake = (Instant::now() + TICK.min(offload_tick)).min(next_offload);
         // Shell commands are carried out as they come, between the duties;
@@ -1298,6 +1344,17 @@ fn control_loop(
             match req {
                 Some(req) => {
                     let reply = appliance.execute(&req.line);
+                    if flowlift_operator::shell::command::changes_state(&req.line) {
+                        let answer = reply
+                            .text
+                            .lines()
+                            .find(|l| !l.trim().is_empty())
+                            .unwrap_or("");
+                        tracing::info!(target: "shell", origin = %req.origin, command = %req.line,
+                            ok = reply.ok, answer,
+                            "{} ran `{}`: {}", req.origin, req.line,
+                            if reply.ok { "done" } else { "refused" });
+                    }
                     // A client that left does not care for the answer.
                     let _ = req.reply.send(reply);
                 }
@@ -1320,6 +1377,7 @@ fn control_loop(
             n.alive(now);
         }
         keeper.drain_events(fleet)?;
+        links.poll(&open.ports, now);
         if now >= next_offload {
             keeper.offload_tick(fleet, rte::cycles::tsc());
             publish(snapshot, keeper, open);

@@ -3,8 +3,12 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
+use flowlift_config::LogLevel;
 use flowlift_dataplane::mac::MacAddr;
+
+use crate::logging::LogFormat;
 
 /// A DPDK fast-path dataplane that offloads hot flows to the NIC.
 // (`about` is this comment, not the crate's description: --help and the man
@@ -88,6 +92,18 @@ pub enum Command {
         /// --no-mlockall; the config's [eal] mlockall).
         #[arg(long)]
         no_mlockall: bool,
+        /// Where the log goes: the systemd journal (the default when stderr
+        /// is the journal's stream), else text or JSON lines on stderr (the
+        /// default: text).
+        #[arg(long, value_name = "FORMAT", value_enum)]
+        log_format: Option<LogFormat>,
+        /// The least severe level logged, for every target (offload, ports,
+        /// control, shell) [default: [log] level, else info]. RUST_LOG, when
+        /// set, adds its directives on top (RUST_LOG=offload=debug: that
+        /// target at debug, the rest at this level); a bare level in it
+        /// (RUST_LOG=debug) replaces this one.
+        #[arg(long, value_name = "LEVEL", value_parser = log_level())]
+        log_level: Option<LogLevel>,
     },
     /// Talk to a running appliance through its control socket.
     Shell {
@@ -136,4 +152,9 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+/// `--log-level`'s values, as the config spells them.
+fn log_level() -> impl TypedValueParser<Value = LogLevel> {
+    PossibleValuesParser::new(LogLevel::NAMES).map(|s| s.parse().unwrap_or_default())
 }

@@ -4,5 +4,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod link_watch;
+pub mod logging;
 pub mod notify;
 pub mod signals;

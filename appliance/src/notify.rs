@@ -32,7 +32,8 @@ impl Notifier {
         match Notifier::new(&path.to_string_lossy(), watchdog) {
             Ok(n) => Some(n),
             Err(e) => {
-                eprintln!("flowlift: NOTIFY_SOCKET {path:?}: {e}; not notifying systemd");
+                tracing::warn!(target: "control", socket = ?path, error = %e,
+                    "NOTIFY_SOCKET {path:?}: {e}; not notifying systemd");
                 None
             }
         }

@@ -58,15 +58,20 @@ pub fn watch(request: Arc<StopRequest>) -> anyhow::Result<()> {
                 }
                 seen += 1;
                 match seen {
-                    1 => request.ask_stop(),
+                    1 => {
+                        tracing::info!(target: "control", signal = sig,
+                            "signal {sig}: stopping in stages");
+                        request.ask_stop();
+                    }
                     2 => {
                         request.ask_stop();
-                        eprintln!(
-                            "flowlift: stopping (second signal): the rules come off and their last counts are read (a few seconds at most), then the final counters and the flow log are written; a third signal ends the process without them"
+                        tracing::warn!(target: "control", signal = sig,
+                            "stopping (second signal): the rules come off and their last counts are read (a few seconds at most), then the final counters and the flow log are written; a third signal ends the process without them"
                         );
                     }
                     _ => {
-                        eprintln!("flowlift: third signal: ending now, final counters lost");
+                        tracing::error!(target: "control", signal = sig,
+                            "third signal: ending now, final counters lost");
                         // The default action of the signal: the process ends
                         // as a shell expects after a signal (status 128+N).
                         let _ = signal_hook::low_level::emulate_default_handler(sig);

@@ -60,6 +60,31 @@ fn the_example_config_in_the_repository_is_valid() {
 }
 
 #[test]
+fn the_log_level_is_optional_and_one_of_five() {
+    let with = |log: &str| Config::parse(&format!("{log}\n{GOOD}"), "t.toml");
+    assert_eq!(
+        with("").unwrap().log.level,
+        LogLevel::Info,
+        "info by default"
+    );
+    assert_eq!(
+        with("[log]\nlevel = \"debug\"").unwrap().log.level,
+        LogLevel::Debug
+    );
+    let e = with("[log]\nlevel = \"verbose\"").unwrap_err().to_string();
+    assert!(e.contains("verbose") && e.contains("debug"), "{e}");
+    let e = with("[log]\nformat = \"json\"").unwrap_err().to_string();
+    assert!(e.contains("unknown field `format`"), "{e}");
+    for name in LogLevel::NAMES {
+        assert_eq!(name.parse::<LogLevel>().unwrap().name(), name);
+    }
+    assert!("loud"
+        .parse::<LogLevel>()
+        .unwrap_err()
+        .contains("error, warn"));
+}
+
+#[test]
 fn memory_is_locked_unless_the_config_says_not() {
     let with = |eal: &str| Config::parse(&format!("[eal]\n{eal}\n{GOOD}"), "t.toml").unwrap();
     assert!(with("").eal.mlockall, "locked by default, as testpmd");

@@ -535,6 +535,55 @@ impl Default for ControlSection {
     }
 }
 
+/// `[log]`: how much the appliance logs (where to: `--log-format`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// The least severe level logged, for every target (`flowlift run
+    /// --log-level` overrides it; `RUST_LOG` adds to it).
+    pub level: LogLevel,
+}
+
+/// A log level, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// Every level, most severe first, as the config and `--log-level`
+    /// spell them.
+    pub const NAMES: [&'static str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+    /// The level's name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+impl std::str::FromStr for LogLevel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        const ALL: [LogLevel; 5] = [
+            LogLevel::Error,
+            LogLevel::Warn,
+            LogLevel::Info,
+            LogLevel::Debug,
+            LogLevel::Trace,
+        ];
+        ALL.into_iter()
+            .find(|l| l.name() == s)
+            .ok_or_else(|| format!("{s:?}: expected one of {}", LogLevel::NAMES.join(", ")))
+    }
+}
+
 /// Which NIC carries offloaded flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendKind {
@@ -737,6 +786,8 @@ struct RawConfig {
     offload: OffloadSection,
     #[serde(default)]
     control: ControlSection,
+    #[serde(default)]
+    log: LogSection,
 }
 
 /// One port, validated.
@@ -789,6 +840,7 @@ pub struct Config {
     /// Header policies, highest priority first (equal priorities in file order).
     pub offload_policies: Vec<OffloadPolicy>,
     pub control: ControlSection,
+    pub log: LogSection,
 }
 
 impl Config {
@@ -892,6 +944,7 @@ impl Config {
             offload: OffloadSection::default(),
             offload_policies: Vec::new(),
             control: ControlSection::default(),
+            log: LogSection::default(),
         };
         if let Some(dir) = capture_dir {
             cfg.capture_vfs_to(dir);

@@ -4,7 +4,7 @@
 //! compares it with the running config, key by key:
 //! - the offload thresholds, tick, limits and policies, the forwarding rules
 //!   (for flows that start from now on), the L2 miss actions, the idle
-//!   timeout and a VF's rate and burst change live;
+//!   timeout, a VF's rate and burst, and the log level change live;
 //! - everything that sizes or wires the dataplane (EAL, lcores, tables,
 //!   queues, ports and their devices, the offload backend, the control
 //!   socket and metrics address), and adding, removing or re-uniting a rate
@@ -17,7 +17,8 @@
 use std::fmt::{self, Debug, Display};
 
 use crate::{
-    Config, ControlSection, DataplaneSection, EalSection, OffloadSection, PortSpec, RateLimit,
+    Config, ControlSection, DataplaneSection, EalSection, LogSection, OffloadSection, PortSpec,
+    RateLimit,
 };
 
 /// What a reload changes: one line per setting, `key old -> new` (for the
@@ -67,6 +68,7 @@ pub fn plan_reload(running: &Config, new: &Config) -> Result<ReloadPlan, FixedSe
         offload,
         offload_policies,
         control,
+        log,
     } = new;
     eal_diff(&mut d, &running.eal, eal);
     dataplane_diff(&mut d, &running.dataplane, dataplane);
@@ -90,6 +92,8 @@ pub fn plan_reload(running: &Config, new: &Config) -> Result<ReloadPlan, FixedSe
         );
     }
     control_diff(&mut d, &running.control, control);
+    let LogSection { level } = log;
+    d.live_key("log.level", &running.log.level, level);
     if d.fixed.is_empty() {
         Ok(ReloadPlan { changes: d.live })
     } else {

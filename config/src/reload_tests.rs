@@ -100,6 +100,15 @@ action = "drop"
 }
 
 #[test]
+fn the_log_level_changes_live() {
+    let new = config("", "", "\n[log]\nlevel = \"debug\"\n");
+    assert_eq!(
+        plan_reload(&base(), &new).unwrap().changes,
+        ["log.level Info -> Debug"]
+    );
+}
+
+#[test]
 fn sizes_wiring_and_meters_made_at_start_are_refused_each_named() {
     let new = config(
         "flow_table_size = 4096\nburst = 16",

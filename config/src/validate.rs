@@ -35,6 +35,7 @@ pub(super) fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigErr
         offload,
         offload_policies,
         control: raw.control,
+        log: raw.log,
     };
     cfg.check_together().map_err(invalid)?;
     cfg.lower_vf_replays();

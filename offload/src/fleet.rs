@@ -330,7 +330,7 @@ impl FlowKeeper {
             // Static rules first: their final counts come a refresh period
             // after their destroys, and the flows' settle waits for them too.
             for refused in off.destroy_static_rules() {
-                eprintln!("flowlift: warning: static rule left on the NIC: {refused}");
+                tracing::warn!(target: "offload", "static rule left on the NIC: {refused}");
             }
             off.release_all(&mut self.tracker);
         }

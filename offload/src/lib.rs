@@ -22,6 +22,7 @@ pub mod fleet;
 pub mod flow_rule;
 pub mod flowlog;
 pub mod lifecycle;
+pub mod log_limit;
 pub mod manager;
 pub mod meters;
 pub mod nic_limits;

@@ -32,7 +32,12 @@ use super::policy::{OffloadChoice, OffloadPolicy, RateLimit};
 use super::static_rules::{EndedStatic, StaticError, StaticReply, StaticRules, StaticTaken};
 use super::{Capabilities, HwCounters, HwRule, HwRuleId, OffloadBackend, OffloadError};
 use crate::lifecycle::{DemoteReason, FlowOffload, OffloadState};
+use crate::log_limited;
 use crate::tracker::{FlowTracker, TrackedFlow};
+
+/// How long the insertion rate must be full again before a back-off is
+/// logged as over (EBUSYs come in bursts).
+const BACKOFF_OVER: Duration = Duration::from_secs(1);
 
 /// The thresholds and limits the decisions follow.
 #[derive(Debug, Clone, PartialEq)]
@@ -295,6 +300,20 @@ pub struct Offloader {
     /// What each NIC meter dropped, as last read (whole counts), by meter
     /// id (the VF's port index).
     meter_drops: BTreeMap<u32, HwCounters>,
+    /// The insertion back-off under way, for the log.
+    backoff: Option<Backoff>,
+}
+
+/// An insertion back-off (the NIC said EBUSY), from the first refusal to
+/// a second at the full rate again: one episode, logged as it starts and
+/// as it ends, however often the rate halves and recovers within it.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    started_tsc: u64,
+    /// The lowest share of the configured rate it came to.
+    lowest: f64,
+    /// Since when the rate has been full again.
+    full_since: Option<u64>,
 }
 
 impl std::fmt::Debug for Offloader {
@@ -358,6 +377,7 @@ impl Offloader {
             next_ticket: 0,
             limits: NicLimits::default(),
             meter_drops: BTreeMap::new(),
+            backoff: None,
         })
     }
 
@@ -433,6 +453,11 @@ impl Offloader {
                 }
                 Err(e) => {
                     *self.stats.meter_read_failures.entry(e.label()).or_default() += 1;
+                    log_limited!(e.label(), |held| tracing::warn!(
+                        target: "offload", meter = id, reason = e.label(), error = %e,
+                        held = held.count,
+                        "rte_mtr stats read failed: the meter's drops stay at their last reading{held}"
+                    ));
                 }
             }
         }
@@ -589,6 +614,9 @@ impl Offloader {
                 return OffloadedNow::refused("no such flow");
             };
             victim.off.demote_reason = Some(DemoteReason::Evicted);
+            tracing::info!(target: "offload", flow = %victim.key, rule = rule.0,
+                reason = DemoteReason::Evicted.label(),
+                "flow demoted: its rule goes to a flow the operator put on the NIC");
             let result = self.backend.remove(rule);
             if !self.settle_removal(Owner::Live(victim_at), rule, &mut victim.off, result) {
                 return OffloadedNow::refused("the NIC refused to free a rule for it");
@@ -625,12 +653,16 @@ impl Offloader {
                 f.off.installed(id);
                 f.off.hw_active_tsc = now;
                 self.stats.installs += 1;
+                tracing::info!(target: "offload", flow = %f.key, rule = id.0,
+                    "flow put on the NIC by the operator");
                 Ok(id)
             }
             Err(e) => {
                 f.off
                     .install_failed(e.label(), self.tick_no, self.params.backoff_ticks);
                 *self.stats.install_failures.entry(e.label()).or_default() += 1;
+                tracing::warn!(target: "offload", flow = %f.key, reason = e.label(), error = %e,
+                    "rte_flow install refused for the operator's flow offload");
                 Err(e.to_string())
             }
         }
@@ -735,9 +767,62 @@ impl Offloader {
         still_leaving.extend(evicted);
         self.carry_out_removals(flows, still_leaving);
         self.carry_out_installs(flows, joining, now);
+        let budget_before = self.rule_budget();
         self.limits
             .end_tick(self.params.max_rules, self.params.backoff_ticks);
+        self.note_limits(budget_before, now);
         self.note_waiting();
+    }
+
+    /// Logs what the NIC's refusals changed in the engine's limits this
+    /// tick: an insertion back-off (EBUSY) starting, and ending once the
+    /// rate has been full for [`BACKOFF_OVER`]; the rule budget shrinking
+    /// to what the NIC held (ENOSPC), and back at `max_rules`. Courses,
+    /// not each tick's step.
+    fn note_limits(&mut self, budget_before: usize, now: u64) {
+        let (budget, scale) = (self.rule_budget(), self.limits.rate_scale());
+        let full = self.params.changes_per_sec;
+        let over_tsc = (BACKOFF_OVER.as_secs_f64() * self.tsc_hz as f64) as u64;
+        match &mut self.backoff {
+            None if scale < 1.0 => {
+                self.backoff = Some(Backoff {
+                    started_tsc: now,
+                    lowest: scale,
+                    full_since: None,
+                });
+                tracing::warn!(target: "offload", reason = "busy", rate = full * scale,
+                    "insertion back-off started: the NIC refused installs as busy, rule changes slowed to {:.0}/s (of {full:.0}/s)",
+                    full * scale);
+            }
+            None => {}
+            Some(b) if scale < 1.0 => {
+                b.lowest = b.lowest.min(scale);
+                b.full_since = None;
+            }
+            Some(b) => {
+                let since = *b.full_since.get_or_insert(now);
+                if now.saturating_sub(since) >= over_tsc {
+                    let secs = since.saturating_sub(b.started_tsc) as f64 / self.tsc_hz as f64;
+                    tracing::info!(target: "offload", rate = full, seconds = secs,
+                        lowest_rate = full * b.lowest,
+                        "insertion back-off ended: rule changes at {full:.0}/s again after {secs:.1} s (down to {:.0}/s)",
+                        full * b.lowest);
+                    self.backoff = None;
+                }
+            }
+        }
+        if budget < budget_before {
+            log_limited!("shrunk", |held| tracing::warn!(
+                target: "offload", reason = "no_space", budget, was = budget_before,
+                held = held.count,
+                "the NIC refused a rule for space: flowlift now holds at most {budget} rules (was {budget_before}){held}"
+            ));
+        } else if budget > budget_before && budget == self.params.max_rules {
+            log_limited!("regrown", |held| tracing::info!(
+                target: "offload", budget, held = held.count,
+                "rule budget back to max_rules ({budget}): no refusal for space in a while{held}"
+            ));
+        }
     }
 
     /// Reads every rule's counter in one batch. A flow whose reading failed
@@ -756,7 +841,7 @@ impl Offloader {
         self.stats
             .query_latency
             .observe(started.elapsed().as_secs_f64(), 1);
-        for ((at, _), reading) in with_rules.iter().zip(readings) {
+        for ((at, rule), reading) in with_rules.iter().zip(readings) {
             match reading {
                 Ok(c) => {
                     if let Some(f) = flows.get_mut(*at) {
@@ -767,6 +852,11 @@ impl Offloader {
                 // the final one, so nothing is lost.
                 Err(e) => {
                     *self.stats.query_failures.entry(e.label()).or_default() += 1;
+                    log_limited!(e.label(), |held| tracing::warn!(
+                        target: "offload", rule = rule.0, reason = e.label(), error = %e,
+                        held = held.count,
+                        "rte_flow counter query failed: the rule's count stays at its last reading{held}"
+                    ));
                     if let Some(f) = flows.get_mut(*at) {
                         f.off.reading_failed = true;
                     }
@@ -868,6 +958,7 @@ impl Offloader {
             if let Some(r) = reason {
                 f.off.state = OffloadState::Onloading(rule);
                 f.off.demote_reason = Some(r);
+                note_demotion(f, rule, r);
             }
         }
     }
@@ -952,6 +1043,7 @@ impl Offloader {
                     if let OffloadState::Offloaded(rule) = vf.off.state {
                         vf.off.state = OffloadState::Onloading(rule);
                         vf.off.demote_reason = Some(DemoteReason::Evicted);
+                        note_demotion(vf, rule, DemoteReason::Evicted);
                         evicted.push((v.at, rule));
                     }
                 }
@@ -1017,6 +1109,8 @@ impl Offloader {
                     self.unsettled.insert(rule, (owner, folded));
                 }
                 self.stats.removals += 1;
+                tracing::trace!(target: "offload", rule = rule.0, reason = reason.label(),
+                    packets = off.hw_folded.packets, "rule removed, its count folded in");
                 if let Some(i) = DemoteReason::ALL.iter().position(|r| *r == reason) {
                     self.stats.demotions[i] += 1;
                 }
@@ -1024,6 +1118,16 @@ impl Offloader {
             }
             Err(e) => {
                 *self.stats.removal_failures.entry(e.label()).or_default() += 1;
+                log_limited!(e.label(), |held| tracing::warn!(
+                    target: "offload", rule = rule.0, reason = e.label(), error = %e,
+                    held = held.count,
+                    "rte_flow destroy refused{}{held}",
+                    if matches!(e, OffloadError::NoSuchRule(_)) {
+                        ": the NIC no longer has the rule, its last reading stands"
+                    } else {
+                        ": the flow stays on the NIC and the removal is asked again"
+                    }
+                ));
                 if matches!(e, OffloadError::NoSuchRule(_)) {
                     // The NIC no longer has it: the last reading is all there is.
                     off.removed(HwCounters::default());
@@ -1075,15 +1179,26 @@ impl Offloader {
             let Some(f) = flows.get_mut(at) else { continue };
             match result {
                 Ok(id) => {
+                    if f.off.failures_in_row > 0 {
+                        log_limited!("back_off_over", |held| tracing::debug!(
+                            target: "offload", flow = %f.key, rule = id.0,
+                            failures = f.off.failures_in_row, held = held.count,
+                            "flow's install back-off over: installed after {} refusal(s){held}",
+                            f.off.failures_in_row
+                        ));
+                    }
                     f.off.installed(id);
                     f.off.hw_active_tsc = now;
                     self.stats.installs += 1;
+                    tracing::trace!(target: "offload", flow = %f.key, rule = id.0,
+                        rate_pps = f.off.rate_pps, "flow put on the NIC");
                 }
                 Err(e) => {
-                    match e {
+                    let backoff = match e {
                         OffloadError::NoSpace(_) => {
                             self.limits.no_space(self.backend.installed());
                             f.off.refused_for_space(e.label());
+                            0
                         }
                         OffloadError::Busy(_) => {
                             self.limits.busy();
@@ -1092,13 +1207,29 @@ impl Offloader {
                                 self.tick_no,
                                 self.params.backoff_ticks,
                             );
+                            f.off.retry_tick.saturating_sub(self.tick_no)
                         }
                         _ => {
-                            f.off
-                                .install_failed(e.label(), self.tick_no, self.params.backoff_ticks)
+                            f.off.install_failed(
+                                e.label(),
+                                self.tick_no,
+                                self.params.backoff_ticks,
+                            );
+                            f.off.retry_tick.saturating_sub(self.tick_no)
                         }
-                    }
+                    };
                     *self.stats.install_failures.entry(e.label()).or_default() += 1;
+                    log_limited!(e.label(), |held| tracing::warn!(
+                        target: "offload", flow = %f.key, reason = e.label(), error = %e,
+                        retry_in_ticks = backoff, failures = f.off.failures_in_row,
+                        held = held.count,
+                        "rte_flow install refused: the flow stays on the workers{}{held}",
+                        if backoff == 0 {
+                            String::new()
+                        } else {
+                            format!(", tried again in {backoff} tick(s) (back-off)")
+                        }
+                    ));
                 }
             }
         }
@@ -1317,7 +1448,14 @@ impl Offloader {
                     // An operator's static rule, destroyed a refresh ago.
                     None => self.statics.late_final(rule, c),
                 },
-                Err(e) => *self.stats.query_failures.entry(e.label()).or_default() += 1,
+                Err(e) => {
+                    *self.stats.query_failures.entry(e.label()).or_default() += 1;
+                    log_limited!(e.label(), |held| tracing::warn!(
+                        target: "offload", rule = rule.0, reason = e.label(), error = %e,
+                        held = held.count,
+                        "rte_flow query of a removed rule's final count failed{held}"
+                    ));
+                }
             }
         }
         // A rule the NIC no longer keeps a final count for (it lost it)
@@ -1438,6 +1576,17 @@ impl Offloader {
         self.stats.finals_pending = self.unsettled.len() as u64;
         self.stats.ended_waiting = self.aside.len() as u64;
     }
+}
+
+/// Logs a flow's demotion and its reason, at debug (demotions are the
+/// engine's daily work), rate-limited per reason: a hot set that moves
+/// demotes many flows at once.
+fn note_demotion(f: &TrackedFlow, rule: HwRuleId, reason: DemoteReason) {
+    log_limited!(reason.label(), |held| tracing::debug!(
+        target: "offload", flow = %f.key, rule = rule.0, reason = reason.label(),
+        rate_pps = f.off.rate_pps, held = held.count,
+        "flow demoted ({}){held}", reason.label()
+    ));
 }
 
 #[cfg(test)]

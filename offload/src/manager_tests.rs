@@ -995,6 +995,86 @@ fn ebusy_slows_the_engine_s_insertions_and_the_rate_comes_back() {
     assert_eq!(r.off.change_rate(), 100.0);
 }
 
+/// A writer into a shared buffer, to read what the engine logged.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuf {
+    /// Runs `f` with this buffer taking the log (this thread only).
+    fn during<T>(&self, f: impl FnOnce() -> T) -> T {
+        let out = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f)
+    }
+
+    fn lines_with(&self, text: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(text))
+            .count()
+    }
+}
+
+#[test]
+fn an_insertion_back_off_is_logged_once_as_it_starts_and_once_as_it_ends() {
+    let log = LogBuf::default();
+    log.during(|| {
+        let mut p = params();
+        p.changes_per_sec = 100.0;
+        let mut r = rig(1000, p, vec![]);
+        r.nic.borrow_mut().per_tick = Some(2);
+        for s in 1..=60 {
+            r.add(s, 1);
+        }
+        // EBUSY tick after tick: the rate halves, and recovers a little
+        // between refusals, many times; one episode.
+        for _ in 0..8 {
+            for s in 1..=60 {
+                r.send(s, 200);
+            }
+            r.tick();
+        }
+        assert_eq!(log.lines_with("insertion back-off started"), 1);
+        assert_eq!(log.lines_with("insertion back-off ended"), 0);
+        r.nic.borrow_mut().per_tick = None;
+        // Full again (a sixteenth a tick), but not yet for a second.
+        let mut ticks = 0;
+        while r.off.change_rate() < 100.0 {
+            r.tick();
+            ticks += 1;
+            assert!(ticks < 100, "the rate comes back");
+        }
+        for _ in 0..9 {
+            r.tick();
+        }
+        assert_eq!(
+            log.lines_with("insertion back-off ended"),
+            0,
+            "not yet a second"
+        );
+        r.tick();
+        r.tick();
+        assert_eq!(log.lines_with("insertion back-off ended"), 1);
+        for _ in 0..20 {
+            r.tick();
+        }
+        assert_eq!(log.lines_with("insertion back-off"), 2, "said once each");
+    });
+}
+
 #[test]
 fn flows_to_a_vf_the_nic_cannot_meter_stay_on_the_workers_said_once() {
     let mut r = rig(10, params(), vec![]);

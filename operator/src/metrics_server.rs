@@ -48,7 +48,7 @@ impl MetricsServer {
         listener.set_nonblocking(true).context("metrics listener")?;
         let local = listener.local_addr().context("metrics listener")?;
         if let Some(warning) = exposure_warning(local) {
-            eprintln!("flowlift: warning: {warning}");
+            tracing::warn!(target: "control", addr = %local, "{warning}");
         }
         let limits = Limits {
             max_clients: MAX_CLIENTS,

@@ -91,6 +91,9 @@ pub trait Service: Send + 'static {
     /// The connection is gone (its client left, or it made room): drop
     /// whatever is kept for it.
     fn forget(&mut self, conn: ConnId);
+    /// A new connection, and who is at its other end if the socket says
+    /// ([`Listener::peer`]).
+    fn accepted(&mut self, _conn: ConnId, _peer: Option<String>) {}
 }
 
 /// A listening socket the server can take connections from.
@@ -98,6 +101,10 @@ pub trait Listener: AsFd + Send + 'static {
     type Stream: Read + Write + AsFd + Send + 'static;
     /// One pending connection, made non-blocking.
     fn accept_stream(&self) -> io::Result<Self::Stream>;
+    /// Who is at the other end of `stream`, for the log.
+    fn peer(_stream: &Self::Stream) -> Option<String> {
+        None
+    }
 }
 
 impl Listener for UnixListener {
@@ -106,6 +113,14 @@ impl Listener for UnixListener {
         let (s, _) = self.accept()?;
         s.set_nonblocking(true)?;
         Ok(s)
+    }
+
+    /// The client's process and user, as the kernel saw them at connect
+    /// (SO_PEERCRED).
+    fn peer(stream: &UnixStream) -> Option<String> {
+        let c = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+            .ok()?;
+        Some(format!("pid {} uid {}", c.pid(), c.uid()))
     }
 }
 
@@ -144,6 +159,7 @@ impl PollServer {
             .name(name.into())
             .spawn(move || {
                 Loop {
+                    name: std::thread::current().name().unwrap_or("poll").to_string(),
                     listener,
                     service,
                     limits,
@@ -205,6 +221,8 @@ const DRAIN_AT_CLOSE: usize = 64 * 1024;
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 struct Loop<L: Listener, S> {
+    /// The thread's name, which says in the log which server it is.
+    name: String,
     listener: L,
     service: S,
     limits: Limits,
@@ -255,7 +273,10 @@ impl<L: Listener, S: Service> Loop<L, S> {
                 Err(e) => {
                     // poll(2) fails only on bad arguments or no memory; do
                     // not spin on it.
-                    eprintln!("flowlift: poll: {e}");
+                    flowlift_offload::log_limited!("poll", |held| tracing::error!(
+                        target: "control", server = %self.name, error = %e, held = held.count,
+                        "poll(2) failed: {e}{held}"
+                    ));
                     std::thread::sleep(ACCEPT_PAUSE);
                     continue;
                 }
@@ -272,6 +293,14 @@ impl<L: Listener, S: Service> Loop<L, S> {
             }
             for c in &mut self.conns {
                 if c.deadline <= now {
+                    let what = match c.state {
+                        State::Reading(_) => "its request",
+                        _ => "its answer",
+                    };
+                    flowlift_offload::log_limited!(what, |held| tracing::debug!(
+                        target: "control", server = %self.name, held = held.count,
+                        "a client took too long over {what}: cut off{held}"
+                    ));
                     expire(c, &mut self.service, &self.limits, now);
                 }
             }
@@ -358,9 +387,16 @@ impl<L: Listener, S: Service> Loop<L, S> {
             match self.listener.accept_stream() {
                 Ok(stream) => {
                     if self.conns.len() >= self.limits.max_clients.max(1) {
+                        flowlift_offload::log_limited!("full", |held| tracing::warn!(
+                            target: "control", server = %self.name,
+                            max_clients = self.limits.max_clients, held = held.count,
+                            "{} clients connected: the longest-connected closed to make room{held}",
+                            self.limits.max_clients
+                        ));
                         let oldest = self.conns.remove(0);
                         self.service.forget(oldest.id);
                     }
+                    self.service.accepted(self.next_id, L::peer(&stream));
                     self.conns.push(Conn {
                         id: self.next_id,
                         stream,
@@ -375,7 +411,12 @@ impl<L: Listener, S: Service> Loop<L, S> {
                         e.kind(),
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) => {}
-                Err(_) => {
+                Err(e) => {
+                    flowlift_offload::log_limited!("accept", |held| tracing::warn!(
+                        target: "control", server = %self.name, error = %e, held = held.count,
+                        "accept(2) failed: {e}; not accepting for {} ms{held}",
+                        ACCEPT_PAUSE.as_millis()
+                    ));
                     self.accept_after = Some(now + ACCEPT_PAUSE);
                     return;
                 }

@@ -5,7 +5,7 @@
 //! stays as it was (the thresholds `show offload` prints, and what the
 //! engine does: nothing is offloaded until a good reload allows it). Flows,
 //! rules and counters survive every reload: the flow log equals the wire,
-//! flow by flow, and the NIC carried part of it.
+//! flow by flow, and the NIC carried part of it. Each reload is in the log.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -136,6 +136,8 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
         sock.to_str().unwrap(),
         "--metrics",
         "",
+        "--log-format",
+        "json",
     ]);
     app.wait_for("control socket", Duration::from_secs(60));
     assert!(ok(&sock, "stop").contains("Forwarding stopped"));
@@ -233,6 +235,24 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
     let (status, stdout, stderr) = app.finish(Duration::from_secs(300));
     assert!(status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("Stopping (replay complete)"), "{stdout}");
+    // Each reload is in the log (target control): four refused, two applied.
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["target"] == "control")
+        .collect();
+    let said = |level: &str, text: &str| {
+        events
+            .iter()
+            .filter(|v| v["level"] == level && v["message"].as_str().unwrap_or("").contains(text))
+            .count()
+    };
+    assert_eq!(
+        said("ERROR", "not reloaded, the running config stays"),
+        4,
+        "{stderr}"
+    );
+    assert_eq!(said("INFO", "reloaded: offload."), 2, "{stderr}");
     let frames = read_pcap(&input);
     let mut want: HashMap<Tuple, (u64, u64)> = HashMap::new();
     for f in &frames {

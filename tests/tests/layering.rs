@@ -257,3 +257,51 @@ fn control_is_no_longer_one_crate() {
     let names: Vec<String> = manifests().into_iter().map(|(n, _)| n).collect();
     assert!(!names.iter().any(|n| n == "flowlift-control"), "{names:?}");
 }
+
+/// The crates of `package`'s normal dependencies, every feature on, as
+/// `cargo tree` resolves them (the lock file; nothing is fetched).
+fn normal_dependencies(package: &str) -> Vec<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .current_dir(workspace())
+        .args(["tree", "-p", package, "--all-features", "-e", "normal"])
+        .args(["--prefix", "none", "-f", "{p}", "--offline"])
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Nothing is logged per packet: the crate of the workers' fast path (and
+/// what it is built on) has no logging library to call, so a log line
+/// cannot creep into the poll loop. The control core's crates log.
+#[test]
+fn the_fast_path_cannot_log() {
+    let loggers = ["tracing", "tracing-core", "log"];
+    let fast = normal_dependencies("flowlift-dataplane");
+    assert!(
+        fast.iter().any(|d| d == "rte"),
+        "the tree was read: {fast:?}"
+    );
+    let found: Vec<&String> = fast
+        .iter()
+        .filter(|d| loggers.contains(&d.as_str()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "flowlift-dataplane depends on {found:?}: the workers must not log"
+    );
+    let control = normal_dependencies("flowlift-offload");
+    assert!(
+        control.iter().any(|d| d == "tracing"),
+        "the check would see tracing where it is: {control:?}"
+    );
+}

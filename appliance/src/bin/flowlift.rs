@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use flowlift::app::{run, RunOptions};
 use flowlift::cli::{Cli, Command};
+use flowlift::logging::LogOptions;
 use flowlift_config::OffloadOverrides;
 use flowlift_config::{Bound, DURATION, STATUS_EVERY};
 use flowlift_traffic::{generate, TrafficSpec};
@@ -54,6 +55,8 @@ fn main() -> ExitCode {
             metrics,
             check_config,
             no_mlockall,
+            log_format,
+            log_level,
         } => (|| {
             let opts = RunOptions {
                 config,
@@ -79,6 +82,10 @@ fn main() -> ExitCode {
                 metrics,
                 check_config,
                 no_mlockall,
+                log: LogOptions {
+                    format: log_format,
+                    level: log_level,
+                },
             };
             run(&opts, &mut std::io::stdout()).map(|_| ())
         })(),

@@ -140,6 +140,46 @@ pub enum Command {
     Quit,
 }
 
+impl Command {
+    /// Whether carrying the command out changes the appliance's state
+    /// (what it forwards or offloads, its settings, its counters' baseline,
+    /// whether it runs): those are logged, with who gave them.
+    pub fn changes_state(&self) -> bool {
+        match self {
+            Command::ClearPortStats(_)
+            | Command::SetOffload(_)
+            | Command::PolicyAdd(_)
+            | Command::PolicyDel(_)
+            | Command::FlowOffload(_)
+            | Command::FlowOnload(_)
+            | Command::Start
+            | Command::Stop
+            | Command::Reload
+            | Command::Quit => true,
+            // testpmd's `flow VERB PORT ...`: list, query and validate
+            // only look.
+            Command::Flow(line) => matches!(
+                line.split_whitespace().nth(1),
+                Some("create" | "destroy" | "flush")
+            ),
+            Command::Help(_)
+            | Command::ShowPortStats(_)
+            | Command::ShowPortXstats(_)
+            | Command::ShowFwdStats
+            | Command::ShowFlows { .. }
+            | Command::DumpFlows { .. }
+            | Command::ShowOffload
+            | Command::PolicyList => false,
+        }
+    }
+}
+
+/// Whether `line` is a command that changes the appliance's state
+/// ([`Command::changes_state`]); a line that does not parse changes nothing.
+pub fn changes_state(line: &str) -> bool {
+    matches!(parse(line), Ok(Some(c)) if c.changes_state())
+}
+
 impl fmt::Display for PortSel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -404,3 +404,38 @@ fn a_command_displays_as_a_line_that_parses_back_to_it() {
         "set offload hold 10"
     );
 }
+
+#[test]
+fn commands_that_change_state_are_told_from_those_that_look() {
+    for line in [
+        "set offload promote-pps 5000",
+        "policy add proto udp offload never",
+        "policy del 0",
+        "flow offload 3",
+        "flow onload 3",
+        "flow create 0 ingress pattern eth / end actions drop / end",
+        "flow destroy 0 rule 1",
+        "flow flush 0",
+        "clear port stats all",
+        "start",
+        "stop",
+        "quit",
+    ] {
+        assert!(changes_state(line), "{line}");
+    }
+    for line in [
+        "help",
+        "show port stats all",
+        "show flows top 3",
+        "dump-flows",
+        "show offload",
+        "policy list",
+        "flow list 0",
+        "flow query 0 0 count",
+        "flow validate 0 ingress pattern eth / end actions drop / end",
+        "",
+        "set offload nonsense 1",
+    ] {
+        assert!(!changes_state(line), "{line}");
+    }
+}

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use flowlift_config::reload::plan_reload;
-use flowlift_config::{CommandLine, Config, RateLimit};
+use flowlift_config::{CommandLine, Config, LogLevel, RateLimit};
 use flowlift_dataplane::flowstate::WorkerCommand;
 
 use super::exec::Appliance;
@@ -22,11 +22,24 @@ use super::socket::Reply;
 
 /// Where a reload reads its config: the file the appliance started with,
 /// and the command line's changes to apply to it again.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ReloadSource {
     /// `None`: the built-in demo, which has no file.
     pub path: Option<PathBuf>,
     pub command_line: CommandLine,
+    /// Sets the config's log level (the process's log is the binary's to
+    /// set up: the appliance gives its setter here).
+    pub set_log_level: fn(LogLevel),
+}
+
+impl Default for ReloadSource {
+    fn default() -> Self {
+        ReloadSource {
+            path: None,
+            command_line: CommandLine::default(),
+            set_log_level: |_| {},
+        }
+    }
 }
 
 impl Appliance<'_> {
@@ -40,7 +53,19 @@ impl Appliance<'_> {
                 )
             }
         };
-        match self.try_reload() {
+        let done = self.try_reload();
+        match &done {
+            Ok(changes) => {
+                tracing::info!(target: "control", config = %path, changed = %changes.join("; "),
+                    "config {path} reloaded: {}",
+                    if changes.is_empty() { "nothing changed".to_string() } else { changes.join("; ") });
+            }
+            Err(why) => {
+                tracing::error!(target: "control", config = %path, error = %why,
+                    "config {path} not reloaded, the running config stays: {why}");
+            }
+        }
+        match done {
             Ok(changes) if changes.is_empty() => Reply::ok(format!(
                 "reload {path}: the file says what runs already; nothing changed"
             )),
@@ -89,6 +114,9 @@ impl Appliance<'_> {
             || new.dataplane.broadcast != self.config.dataplane.broadcast
         {
             self.reload_forwarding(&new);
+        }
+        if new.log.level != self.config.log.level {
+            (self.reload.set_log_level)(new.log.level);
         }
         *self.config = new;
         Ok(changes)

@@ -41,6 +41,8 @@ use crate::poll_server::{ConnId, Got, Limits, PollServer, Service, Verdict};
 pub struct Request {
     pub line: String,
     pub reply: Sender<Reply>,
+    /// Who sent it, for the log: `socket (pid P uid U)` or `terminal`.
+    pub origin: String,
 }
 
 /// The control core's answer.
@@ -126,6 +128,7 @@ impl ControlSocket {
             requests,
             queued: VecDeque::new(),
             waiting: HashMap::new(),
+            peers: HashMap::new(),
         };
         let limits = Limits {
             max_clients: MAX_CLIENTS,
@@ -316,12 +319,22 @@ struct Commands {
     queued: VecDeque<(ConnId, Request)>,
     /// Where each line's answer comes, and until when it is waited for.
     waiting: HashMap<ConnId, (Receiver<Reply>, Instant)>,
+    /// Who each connection's client is (SO_PEERCRED), until it is gone.
+    peers: HashMap<ConnId, String>,
 }
 
 impl Commands {
     fn hand_over(&mut self, conn: ConnId, line: String) -> Verdict {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let request = Request { line, reply: tx };
+        let origin = match self.peers.get(&conn) {
+            Some(p) => format!("socket ({p})"),
+            None => "socket".to_string(),
+        };
+        let request = Request {
+            line,
+            reply: tx,
+            origin,
+        };
         if self.queued.is_empty() {
             match self.requests.try_send(request) {
                 Ok(()) => {}
@@ -411,6 +424,13 @@ impl Service for Commands {
         // A line not yet handed over is not carried out for a client that left.
         self.waiting.remove(&conn);
         self.queued.retain(|(c, _)| *c != conn);
+        self.peers.remove(&conn);
+    }
+
+    fn accepted(&mut self, conn: ConnId, peer: Option<String>) {
+        if let Some(p) = peer {
+            self.peers.insert(conn, p);
+        }
     }
 }
 
@@ -419,7 +439,14 @@ impl Service for Commands {
 pub fn ask(requests: &Sender<Request>, line: String) -> Reply {
     let (tx, rx) = crossbeam_channel::bounded(1);
     if requests
-        .send_timeout(Request { line, reply: tx }, ANSWER_TIMEOUT)
+        .send_timeout(
+            Request {
+                line,
+                reply: tx,
+                origin: "terminal".to_string(),
+            },
+            ANSWER_TIMEOUT,
+        )
         .is_err()
     {
         return not_taking();
