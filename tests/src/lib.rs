@@ -499,6 +499,13 @@ pub fn shell(socket: &Path, cmd: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// [`shell`], which must succeed: its answer.
+pub fn shell_ok(socket: &Path, cmd: &str) -> String {
+    let (good, text) = shell(socket, cmd);
+    assert!(good, "{cmd:?} was refused: {text}");
+    text
+}
+
 /// The body of one `GET /metrics` from `addr` (host:port), which must answer
 /// 200.
 pub fn scrape_metrics(addr: &str) -> String {

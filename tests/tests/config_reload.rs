@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use flowlift_tests::model;
 use flowlift_tests::{
-    flow_log_lines, one_at_a_time, oracle, read_pcap, shell, sum_by_tuple, Background, Tuple,
+    flow_log_lines, one_at_a_time, oracle, read_pcap, shell, shell_ok, sum_by_tuple, Background,
+    Tuple,
 };
 use flowlift_traffic::{generate, TrafficSpec};
 
@@ -38,19 +39,9 @@ fn write(dir: &Path, uplink: &str, offload: &str, lcores: &str, rules: &str) {
     std::fs::write(&path, format!("{}{text}{rules}", tables(offload, lcores))).unwrap();
 }
 
-fn reply(sock: &Path, cmd: &str) -> (bool, String) {
-    shell(sock, cmd)
-}
-
-fn ok(sock: &Path, cmd: &str) -> String {
-    let (good, text) = reply(sock, cmd);
-    assert!(good, "{cmd:?} was refused: {text}");
-    text
-}
-
 /// `show offload`'s rules in use.
 fn rules_used(sock: &Path) -> u64 {
-    let text = ok(sock, "show offload");
+    let text = shell_ok(sock, "show offload");
     let at = text.find("rules: ").expect("a rules line");
     text[at + 7..]
         .split_whitespace()
@@ -61,7 +52,7 @@ fn rules_used(sock: &Path) -> u64 {
 
 /// `show offload`'s ticks so far.
 fn ticks(sock: &Path) -> u64 {
-    let text = ok(sock, "show offload");
+    let text = shell_ok(sock, "show offload");
     text.lines()
         .find_map(|l| l.trim().strip_prefix("ticks: "))
         .and_then(|n| n.trim().parse().ok())
@@ -69,7 +60,7 @@ fn ticks(sock: &Path) -> u64 {
 }
 
 fn thresholds(sock: &Path) -> String {
-    ok(sock, "show offload")
+    shell_ok(sock, "show offload")
         .lines()
         .find(|l| l.contains("thresholds:"))
         .expect("a thresholds line")
@@ -140,7 +131,7 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
         "json",
     ]);
     app.wait_for("control socket", Duration::from_secs(60));
-    assert!(ok(&sock, "stop").contains("Forwarding stopped"));
+    assert!(shell_ok(&sock, "stop").contains("Forwarding stopped"));
     let before = thresholds(&sock);
     assert!(before.contains("promote-pps 0"), "{before}");
 
@@ -155,7 +146,7 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
         ),
     ] {
         write(dir.path(), &uplink, offload, lcores, "");
-        let (good, text) = reply(&sock, "reload");
+        let (good, text) = shell(&sock, "reload");
         assert!(!good, "{offload} {lcores}: {text}");
         assert!(
             text.contains("refused, nothing changed") && text.contains(why),
@@ -163,7 +154,7 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
         );
         assert_eq!(thresholds(&sock), before, "{why}: the thresholds stand");
     }
-    assert!(ok(&sock, "start").contains("Forwarding started"));
+    assert!(shell_ok(&sock, "start").contains("Forwarding started"));
     // The engine too: with promote_pps 0 nothing goes to the NIC, however
     // many ticks pass over the traffic (hold 1: a promotion would take one).
     let first = ticks(&sock);
@@ -173,7 +164,7 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(rules_used(&sock), 0, "a refused reload offloads nothing");
-    assert!(ok(&sock, "stop").contains("Forwarding stopped"));
+    assert!(shell_ok(&sock, "stop").contains("Forwarding stopped"));
 
     // 2. A good reload: the flows hot enough go to the NIC from the next
     // ticks; a forwarding rule for new flows reaches the workers.
@@ -184,14 +175,14 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
         "[1]",
         "[[rule]]\nproto = \"udp\"\ndport = 9\naction = \"drop\"\n",
     );
-    let text = ok(&sock, "reload");
+    let text = shell_ok(&sock, "reload");
     assert!(text.contains("offload.promote_pps 0.0 -> 500.0"), "{text}");
     assert!(
         text.contains("rules 0 -> 1 (for flows that start from now on)"),
         "{text}"
     );
     assert!(thresholds(&sock).contains("promote-pps 500"));
-    assert!(ok(&sock, "start").contains("Forwarding started"));
+    assert!(shell_ok(&sock, "start").contains("Forwarding started"));
     let deadline = Instant::now() + Duration::from_secs(60);
     while rules_used(&sock) == 0 {
         assert!(

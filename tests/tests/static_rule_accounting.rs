@@ -14,25 +14,18 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use flowlift_tests::model;
 use flowlift_tests::{
     final_counters, flow_log_lines, number_after, one_at_a_time, oracle, read_pcap,
-    run_to_wire_end, shell, sum_by_tuple, Background, Tuple,
+    run_to_wire_end, shell_ok, sum_by_tuple, Background, Tuple,
 };
 use flowlift_traffic::{generate, TrafficSpec};
 
 /// Long enough (12M packets) that half a second of traffic, even from a
 /// release build, leaves most of it to come.
 const LOOPS: u64 = 2000;
-
-fn ok(sock: &Path, cmd: &str) -> String {
-    let (good, text) = shell(sock, cmd);
-    assert!(good, "{cmd:?} was refused: {text}");
-    text
-}
 
 fn in_prefix(ip: &IpAddr, net: [u8; 4], bits: u32) -> bool {
     match ip {
@@ -142,7 +135,7 @@ fn static_rule_packets_are_accounted_for_and_a_held_replay_waits_for_start() {
         .and_then(|l| l.strip_suffix("/metrics"))
         .unwrap()
         .to_string();
-    assert!(ok(&sock, "stop").contains("Forwarding stopped"));
+    assert!(shell_ok(&sock, "stop").contains("Forwarding stopped"));
     // Held for longer than a finite replay may stall: `stop` must not end it.
     let held = Instant::now();
     std::thread::sleep(Duration::from_secs(7));
@@ -152,7 +145,7 @@ fn static_rule_packets_are_accounted_for_and_a_held_replay_waits_for_start() {
         app.stdout()
     );
 
-    let created = |cmd: String| assert!(ok(&sock, &cmd).contains("created"), "{cmd}");
+    let created = |cmd: String| assert!(shell_ok(&sock, &cmd).contains("created"), "{cmd}");
     created(format!(
         "flow create 0 ingress pattern {} actions count / drop / end",
         exact(tcp[0], "tcp")
@@ -169,7 +162,7 @@ fn static_rule_packets_are_accounted_for_and_a_held_replay_waits_for_start() {
         "flow create 0 ingress priority 3 pattern {} actions count / queue index 0 / end",
         exact(queued, "udp")
     ));
-    assert!(ok(&sock, "start").contains("Forwarding started"));
+    assert!(shell_ok(&sock, "start").contains("Forwarding started"));
     assert!(held.elapsed() >= Duration::from_secs(7));
     // Traffic flows until a tick has read the drop rule's first packets.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -182,10 +175,10 @@ fn static_rule_packets_are_accounted_for_and_a_held_replay_waits_for_start() {
         std::thread::yield_now();
     }
     // Held again, to read the bucket and destroy a rule mid-run.
-    assert!(ok(&sock, "stop").contains("Forwarding stopped"));
+    assert!(shell_ok(&sock, "stop").contains("Forwarding stopped"));
     let drops_seen = scrape(&addr, "flowlift_static_rule_packets_total", "drop");
-    assert!(ok(&sock, "flow destroy 0 rule 0").contains("Flow rule #0 destroyed"));
-    assert!(ok(&sock, "start").contains("Forwarding started"));
+    assert!(shell_ok(&sock, "flow destroy 0 rule 0").contains("Flow rule #0 destroyed"));
+    assert!(shell_ok(&sock, "start").contains("Forwarding started"));
     let (status, stdout, stderr) = app.finish(Duration::from_secs(120));
     assert!(status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("Stopping (replay complete)"), "{stdout}");
