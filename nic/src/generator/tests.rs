@@ -121,9 +121,15 @@ fn every_flow_has_a_key_never_used_before_in_the_run() {
     ] {
         let p = params(devargs, 0);
         let mut seen = HashSet::new();
+        // Unique by construction: the source address and port alone.
+        let mut sources = HashSet::new();
         let mut v6 = 0;
-        for f in Births::new(&p) {
+        let births = Births::new(&p);
+        let ids = births.ids();
+        for f in births {
             assert!(seen.insert(key_of(&f)), "{devargs}: {f:?} twice");
+            assert!(sources.insert((f.key.src, f.key.sport)), "{f:?}");
+            assert_eq!(ids.index_of(f.key.src, f.key.sport), Some(f.index));
             v6 += usize::from(f.key.src.is_ipv6());
         }
         assert_eq!(seen.len() as u64, p.max_flows.unwrap());
@@ -157,6 +163,17 @@ fn a_seed_gives_one_run_and_another_seed_another() {
     assert_eq!(a.len(), 20_000);
     assert_eq!(a, frames(&p(7), 20_000));
     assert_ne!(a, frames(&p(8), 20_000));
+    let sizes = |seed| {
+        Births::new(&p(seed))
+            .take(1000)
+            .map(|f| f.size)
+            .collect::<Vec<_>>()
+    };
+    assert_ne!(
+        sizes(7),
+        sizes(8),
+        "the seed draws the flows, not only their addresses"
+    );
     assert_eq!(
         Births::new(&p(7)).take(1000).collect::<Vec<_>>(),
         Births::new(&p(7)).take(1000).collect::<Vec<_>>()
