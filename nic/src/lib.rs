@@ -300,7 +300,7 @@ impl Nic {
     pub fn write_truth(&self) -> Option<(std::path::PathBuf, std::io::Result<(u64, u64)>)> {
         let path = self.devargs.gen.as_ref()?.truth.clone()?;
         let w = self.wire.lock().ok()?;
-        let truth = w.generator()?.truth();
+        let truth = w.generator()?.truth()?;
         let written = truth.write_file(&path).map(|()| truth.totals());
         Some((path, written))
     }

@@ -162,6 +162,8 @@ pub struct Params {
     pub seed: u64,
     /// Destination MACs are `02:00:00:00:00:01..=vfs`.
     pub vfs: u16,
+    /// Whether the ground truth is kept (it is written: `gen_truth`).
+    pub keep_truth: bool,
 }
 
 impl Params {
@@ -198,6 +200,7 @@ impl Params {
             vfs: args
                 .vfs
                 .unwrap_or_else(|| u16::try_from(representors.clamp(1, 255)).unwrap_or(1)),
+            keep_truth: args.truth.is_some(),
         }
     }
 }

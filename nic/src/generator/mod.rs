@@ -13,8 +13,10 @@
 //! The generator merges the live flows' packets in the order of their own
 //! timeline (a heap of each flow's next packet); the wire ([`crate::Wire`])
 //! paces the total at `rate_pps`, as it paces a replay. Births come lazily,
-//! as the timeline reaches them, so memory holds the live flows' templates
-//! and a small record per flow born.
+//! as the timeline reaches them, so memory holds the live flows' templates,
+//! and, only when the truth is to be written (`gen_truth`), a small record
+//! per flow born (some 100 bytes: a run of 10^5 flows a minute adds about
+//! 10 MB a minute).
 
 pub mod args;
 pub mod births;
@@ -32,9 +34,11 @@ pub use args::{GenArgs, Params, Scenario};
 pub use births::{planned_total, Births, FlowSpec, GenKey};
 pub use truth::{FlowTruth, Truth};
 
-/// A live flow: its frame, and the packets it has had scheduled.
+/// A live flow: what it is, its frame, and the packets it has had
+/// scheduled.
 #[derive(Debug)]
 struct Live {
+    spec: FlowSpec,
     template: Box<[u8]>,
     scheduled: u64,
 }
@@ -51,7 +55,8 @@ pub struct Generator {
     free: Vec<usize>,
     /// The frame `peek` shows: its flow's index and slot.
     current: Option<(u64, usize)>,
-    truth: Truth,
+    /// The ground truth, if it is kept (`gen_truth`).
+    truth: Option<Truth>,
     total: Option<u64>,
 }
 
@@ -59,7 +64,7 @@ impl Generator {
     /// A generator for `p`, at its first frame.
     pub fn new(p: &Params) -> Generator {
         let mut births = Births::new(p);
-        let truth = Truth::new(births.ids());
+        let truth = p.keep_truth.then(|| Truth::new(births.ids()));
         let next_birth = births.next();
         let mut g = Generator {
             end_ns: p.end_ns,
@@ -85,6 +90,7 @@ impl Generator {
                 Some(b) if due.is_none_or(|t| b.born_ns <= t) => {
                     let spec = *b;
                     let live = Live {
+                        spec,
                         template: template::frame(&spec),
                         scheduled: 1,
                     };
@@ -99,7 +105,9 @@ impl Generator {
                         }
                     };
                     self.heap.push(Reverse((spec.born_ns, spec.index, slot)));
-                    self.truth.born(spec);
+                    if let Some(t) = &mut self.truth {
+                        t.born(spec);
+                    }
                     self.next_birth = self.births.next();
                 }
                 _ => {
@@ -123,8 +131,11 @@ impl Generator {
         let Some((index, slot)) = self.current.take() else {
             return;
         };
-        let spec = self.truth.sent(index);
+        if let Some(t) = &mut self.truth {
+            t.sent(index);
+        }
         let live = self.live[slot].as_mut().expect("a current flow is live");
+        let spec = live.spec;
         let j = live.scheduled;
         let next = spec.born_ns + j.saturating_mul(spec.interval_ns);
         if j < spec.size && self.end_ns.is_none_or(|end| next < end) {
@@ -141,8 +152,8 @@ impl Generator {
     /// The frame `peek` shows is lost to the host (missed, or refused):
     /// counted against its flow, before [`Generator::advance`] sends it.
     pub fn lost(&mut self) {
-        if let Some((index, _)) = self.current {
-            self.truth.missed(index);
+        if let (Some((index, _)), Some(t)) = (self.current, &mut self.truth) {
+            t.missed(index);
         }
     }
 
@@ -150,7 +161,7 @@ impl Generator {
     /// port's stop): counted against its flow, found by its key. Returns
     /// whether it was one of the generator's.
     pub fn lost_frame(&mut self, frame: &[u8]) -> bool {
-        self.truth.missed_frame(frame)
+        self.truth.as_mut().is_some_and(|t| t.missed_frame(frame))
     }
 
     /// Whether the run is over.
@@ -163,8 +174,8 @@ impl Generator {
         self.total
     }
 
-    /// The ground truth so far.
-    pub fn truth(&self) -> &Truth {
-        &self.truth
+    /// The ground truth so far, if it is kept.
+    pub fn truth(&self) -> Option<&Truth> {
+        self.truth.as_ref()
     }
 }

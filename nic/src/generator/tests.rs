@@ -11,9 +11,13 @@ use super::law::{SizeLaw, TOP};
 use super::Generator;
 use crate::devargs::{Devargs, DevargsError};
 
+/// The settings `devargs` give, keeping the truth.
 fn params(devargs: &str, rate_pps: u64) -> Params {
     let d = Devargs::parse(devargs).unwrap();
-    Params::resolve(d.gen.as_ref().unwrap(), rate_pps, 4)
+    Params {
+        keep_truth: true,
+        ..Params::resolve(d.gen.as_ref().unwrap(), rate_pps, 4)
+    }
 }
 
 /// The share of all packets the largest 1% of `sizes` holds.
@@ -262,12 +266,12 @@ fn the_plan_counts_what_the_generator_sends() {
         assert!(g.finished());
         assert_eq!(Some(n), g.total(), "{devargs}");
         assert_eq!(Some(n), planned_total(&p));
-        for f in g.truth().flows() {
+        for f in g.truth().unwrap().flows() {
             *per_flow.entry(f.spec.index).or_default() += f.sent;
             assert_eq!(f.sent, packets_before(&f.spec, p.end_ns), "{devargs}");
             assert!(f.sent >= 1);
         }
-        assert_eq!(per_flow.len(), g.truth().flows().len());
+        assert_eq!(per_flow.len(), g.truth().unwrap().flows().len());
     }
 }
 
@@ -280,7 +284,7 @@ fn packets_are_in_the_flows_time_order_and_each_flow_keeps_its_rate() {
     let mut seen: HashMap<u64, u64> = HashMap::new();
     while g.peek().is_some() {
         let (index, _) = g.current.unwrap();
-        let spec = g.truth().flows()[index as usize].spec;
+        let spec = g.truth().unwrap().flows()[index as usize].spec;
         let j = seen.entry(index).or_default();
         let t = spec.born_ns + *j * spec.interval_ns;
         *j += 1;
@@ -303,6 +307,17 @@ fn devargs_of_the_generated_wire() {
     assert_eq!(g.truth.as_deref(), Some(std::path::Path::new("/t/x.jsonl")));
     let p = Params::resolve(&g, d.rate_pps, 0);
     assert_eq!(p.vfs, 1);
+    assert!(p.keep_truth, "gen_truth keeps it");
+    let mut no_file = g.clone();
+    no_file.truth = None;
+    let p2 = Params::resolve(&no_file, d.rate_pps, 0);
+    assert!(!p2.keep_truth);
+    let mut gen = Generator::new(&p2);
+    while gen.peek().is_some() {
+        gen.lost();
+        gen.advance();
+    }
+    assert!(gen.truth().is_none(), "no file, no records");
     assert_eq!(p.end_ns, Some(2_500_000_000));
     // Sizes keep the total near the wire's rate: mean = rate / births.
     assert!((p.law.mean() - 1000.0 / 300.0).abs() < 1e-6 || p.law.min() == 1.0);
@@ -398,7 +413,7 @@ fn the_truth_is_sent_less_missed_flow_by_flow() {
         left += 1;
     }
     assert!(left > 0);
-    let truth = wire.generator().unwrap().truth();
+    let truth = wire.generator().unwrap().truth().unwrap();
     let (sent, missed) = truth.totals();
     assert_eq!(Some(sent), wire.total());
     assert_eq!(f.uplink.imissed.get() + left, missed);
