@@ -439,6 +439,13 @@ fn wire_end(
             return Ok(None);
         };
         wires.push(FiniteWire { port: 0, frames: n });
+    } else if let Some(total) = flowlift_config::model_nic::generated_frames(&d) {
+        // A generated wire (`gen=`) ends with its `gen_seconds` or
+        // `gen_flows`, after the packets its plan counts.
+        let Some(n) = total else {
+            return Ok(None);
+        };
+        wires.push(FiniteWire { port: 0, frames: n });
     }
     for w in &d.vf_wires {
         let loops = d.vf_loops(w);
@@ -1659,6 +1666,16 @@ device = "net_flowlift0_representor_vf1"
             .unwrap()
             .is_none());
         assert!(wire_end(&model(""), &scans(10, 4)).unwrap().is_none());
+        // A generated wire ends with its plan (`gen_flows`, `gen_seconds`),
+        // one without either never does.
+        let end = wire_end(&model(",gen=mice,gen_flows=20,loops=1"), &scans(10, 4))
+            .unwrap()
+            .unwrap();
+        assert_eq!((end.wires[0].port, end.wires.len()), (0, 2));
+        assert!(end.wires[0].frames >= 20, "{:?}", end.wires);
+        assert!(wire_end(&model(",gen=steady,loops=1"), &scans(10, 4))
+            .unwrap()
+            .is_none());
         // 64 bits of frames, named by the port whose replay it is.
         let e = wire_end(&model(",loops=4611686018427387904"), &scans(10, 4))
             .unwrap_err()

@@ -63,6 +63,19 @@ pub fn wires(d: &Devargs) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Packets a model PF's generated wire (`gen=`) sends in all, as the PMD
+/// will generate them (the same settings, the same seed): `None` without a
+/// generated wire, `Some(None)` for one that never ends.
+pub fn generated_frames(d: &Devargs) -> Option<Option<u64>> {
+    use flowlift_nic::generator::{planned_total, Params};
+    let args = d.gen.as_ref()?;
+    Some(planned_total(&Params::resolve(
+        args,
+        d.rate_pps,
+        d.representors.len(),
+    )))
+}
+
 /// `device` with its uplink wire set to `pcap`, replayed `loops` times (0:
 /// forever), its other devargs kept: `--replay` on a model uplink.
 pub fn with_wire(device: &str, pcap: &Path, loops: u64) -> String {
@@ -197,6 +210,18 @@ mod tests {
             wires(&d),
             vec![PathBuf::from("/a.pcap"), PathBuf::from("/b.pcap")]
         );
+    }
+
+    #[test]
+    fn a_generated_wire_s_frames_are_planned() {
+        let d = devargs("net_flowlift0,gen=churn,gen_flows_per_s=100,gen_seconds=1,rate_pps=10000")
+            .unwrap();
+        let n = generated_frames(&d).unwrap().unwrap();
+        assert!(n > 0);
+        let d = devargs("net_flowlift0,gen=steady").unwrap();
+        assert_eq!(generated_frames(&d), Some(None), "forever");
+        let d = devargs("net_flowlift0,wire=/a.pcap").unwrap();
+        assert_eq!(generated_frames(&d), None);
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct Devargs {
     pub limits: crate::limits::Limits,
     /// Injected faults (`fault_*=`; see [`crate::faults`]).
     pub faults: crate::faults::Faults,
+    /// A generated wire instead of `wire=` (`gen=PRESET`, `gen_*=`; see
+    /// [`crate::generator`]), paced by `rate_pps`.
+    pub gen: Option<crate::generator::GenArgs>,
 }
 
 /// What one VF sends: a capture, replayed as the uplink's wire is.
@@ -130,9 +133,10 @@ pub enum DevargsError {
     #[error(
         "unknown devarg '{0}' (known: wire, loops, rate_pps, representor, capture_dir \
          (or vf_capture_dir), vfN_name, vfN_wire, vfN_loops, vfN_rate_pps, switch_cpu, \
-         {limits}, {faults})",
+         {limits}, {faults}, {gen})",
         limits = crate::limits::KEYS.join(", "),
-        faults = crate::faults::KEYS.join(", ")
+        faults = crate::faults::KEYS.join(", "),
+        gen = crate::generator::args::KEYS.join(", ")
     )]
     UnknownKey(String),
     /// A key given twice.
@@ -152,6 +156,9 @@ pub enum DevargsError {
     /// without its wire.
     #[error("devarg '{0}': {1}")]
     VfSource(String, &'static str),
+    /// A generated wire's setting without `gen=`, or `gen=` with `wire=`.
+    #[error("devarg '{0}': {1}")]
+    Generated(String, &'static str),
     /// A VF named (`vfN_name`) that has no representor.
     #[error("devarg 'vf{0}_name': a VF named needs a representor (representor=vf[...])")]
     NameWithoutRepresentor(u16),
@@ -175,6 +182,7 @@ impl Devargs {
     pub fn parse(args: &str) -> Result<Devargs, DevargsError> {
         let mut out = Devargs::default();
         let mut seen: Vec<&str> = Vec::new();
+        let mut gen_seen: Option<Vec<String>> = None;
         for pair in split_pairs(args)? {
             let (key, value) = pair
                 .split_once('=')
@@ -257,7 +265,28 @@ impl Devargs {
                 }
                 k if crate::limits::KEYS.contains(&k) => out.limits.set(k, value).map_err(bad)?,
                 k if crate::faults::KEYS.contains(&k) => out.faults.set(k, value).map_err(bad)?,
+                k if crate::generator::args::KEYS.contains(&k) => {
+                    gen_seen.get_or_insert_with(Vec::new).push(k.to_owned());
+                    out.gen
+                        .get_or_insert_with(Default::default)
+                        .set(k, value)
+                        .map_err(bad)?
+                }
                 k => return Err(DevargsError::UnknownKey(k.to_owned())),
+            }
+        }
+        if let Some(keys) = gen_seen {
+            if !keys.iter().any(|k| k == "gen") {
+                return Err(DevargsError::Generated(
+                    keys[0].clone(),
+                    "a setting of the generated wire needs gen=steady|churn|shift|flash|mice",
+                ));
+            }
+            if out.wire.is_some() {
+                return Err(DevargsError::Generated(
+                    "gen".to_owned(),
+                    "the uplink's wire is a capture (wire=) or generated (gen=), not both",
+                ));
             }
         }
         out.vf_wires.sort_by_key(|w| w.vf);

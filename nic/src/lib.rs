@@ -20,6 +20,9 @@
 //! captured by [`capture`]), port counters ([`counters`]) and the device's
 //! topology ([`Nic`]).
 //!
+//! The uplink's wire may be generated instead ([`generator`]): flows born
+//! and dying all the run long, with their ground truth.
+//!
 //! Its wildcard table is [`wildcard`]; it reuses `dataplane::table` (the
 //! exact-match table's cuckoo hash) and `dataplane::wire` (the parser that
 //! makes a frame's flow key) rather than copying them.
@@ -33,6 +36,7 @@ pub mod exact;
 pub mod faults;
 pub mod flow;
 pub mod flowcount;
+pub mod generator;
 pub mod limits;
 pub mod meter;
 pub mod mtr;
@@ -139,9 +143,17 @@ impl Nic {
 
     /// A device for `devargs`; reads the wire's capture.
     pub fn new(devargs: Devargs) -> Result<Nic, NicError> {
-        let wire = match &devargs.wire {
-            Some(path) => Wire::new(Capture::load(path)?, devargs.loops, devargs.rate_pps),
-            None => Wire::silent(),
+        let wire = match (&devargs.wire, &devargs.gen) {
+            (Some(path), _) => Wire::new(Capture::load(path)?, devargs.loops, devargs.rate_pps),
+            (None, Some(args)) => Wire::generated(
+                generator::Generator::new(&generator::Params::resolve(
+                    args,
+                    devargs.rate_pps,
+                    devargs.representors.len(),
+                )),
+                devargs.rate_pps,
+            ),
+            (None, None) => Wire::silent(),
         };
         let mut vf_wires = Vec::new();
         for &vf in &devargs.representors {
@@ -271,6 +283,26 @@ impl Nic {
     /// The switch thread's busy and idle time so far.
     pub fn switch_cpu(&self) -> &SwitchCpu {
         &self.fabric.cpu
+    }
+
+    /// A frame the uplink's wire sent was lost in the PF's RX ring (freed
+    /// at the port's stop): a generated wire counts it against its flow.
+    /// Only while the switch is stopped (it holds the wire while it runs).
+    pub fn uplink_frame_lost(&self, frame: &[u8]) {
+        if let Ok(mut w) = self.wire.lock() {
+            w.lost_frame(frame);
+        }
+    }
+
+    /// Writes the generated wire's ground truth to its `gen_truth` file, if
+    /// it has one; returns the file and the packets sent and missed. Only
+    /// while the switch is stopped.
+    pub fn write_truth(&self) -> Option<(std::path::PathBuf, std::io::Result<(u64, u64)>)> {
+        let path = self.devargs.gen.as_ref()?.truth.clone()?;
+        let w = self.wire.lock().ok()?;
+        let truth = w.generator()?.truth()?;
+        let written = truth.write_file(&path).map(|()| truth.totals());
+        Some((path, written))
     }
 }
 

@@ -287,6 +287,9 @@ pub(crate) fn step_from<H: Host>(
         Step::Refused => source.ierrors.add(1),
         _ => {}
     }
+    if matches!(outcome, Step::Missed | Step::Refused) {
+        wire.lost();
+    }
     // Last: whoever sees the frame off the wire sees where it went.
     source.taken.add_last(1, len);
     wire.advance();
@@ -409,6 +412,7 @@ fn miss_backlog(wire: &mut Wire, mut missed: impl FnMut(u64)) {
     while wire.due_in(now).is_zero() {
         let Some(frame) = wire.peek() else { break };
         missed(frame.len() as u64);
+        wire.lost();
         wire.advance();
     }
 }

@@ -1,5 +1,6 @@
 //! The uplink's wire: a capture held in memory and replayed frame by frame,
-//! a given number of times or forever, optionally paced to a packet rate.
+//! a given number of times or forever, or generated flows
+//! ([`crate::generator`]); either optionally paced to a packet rate.
 //!
 //! The capture is read once, at probe, so a missing or broken file is refused
 //! before any port exists and the replay itself never touches the disk.
@@ -10,6 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pcap_file::pcap::PcapReader;
+
+use crate::generator::Generator;
 
 /// Why a capture cannot be the wire.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +98,8 @@ pub struct Wire {
     /// Frames taken off the wire so far (delivered, missed or refused).
     sent: u64,
     pacer: Option<Pacer>,
+    /// Generated flows instead of the capture (`gen=`).
+    gen: Option<Box<Generator>>,
 }
 
 impl Wire {
@@ -108,6 +113,40 @@ impl Wire {
             pass: 0,
             sent: 0,
             pacer: (rate_pps > 0).then(|| Pacer::new(rate_pps)),
+            gen: None,
+        }
+    }
+
+    /// A wire of generated flows, at `rate_pps` packets per second (0:
+    /// unpaced).
+    pub fn generated(gen: Generator, rate_pps: u64) -> Wire {
+        Wire {
+            gen: Some(Box::new(gen)),
+            ..Wire::new(Capture::default(), 1, rate_pps)
+        }
+    }
+
+    /// The generator, on a generated wire.
+    pub fn generator(&self) -> Option<&Generator> {
+        self.gen.as_deref()
+    }
+
+    /// The frame `peek` shows will never reach the host (missed or
+    /// refused): a generated wire counts it against its flow. Called before
+    /// [`Wire::advance`] takes it off.
+    #[inline]
+    pub fn lost(&mut self) {
+        if let Some(g) = &mut self.gen {
+            g.lost();
+        }
+    }
+
+    /// A frame taken off earlier never reached the host after all (left in
+    /// a ring at the port's stop): a generated wire counts it against its
+    /// flow.
+    pub fn lost_frame(&mut self, frame: &[u8]) {
+        if let Some(g) = &mut self.gen {
+            g.lost_frame(frame);
         }
     }
 
@@ -120,6 +159,9 @@ impl Wire {
     /// done at once, even when looped forever.
     #[inline]
     pub fn peek(&self) -> Option<&[u8]> {
+        if let Some(g) = &self.gen {
+            return g.peek();
+        }
         if self.finished() {
             return None;
         }
@@ -136,6 +178,10 @@ impl Wire {
         if let Some(p) = &mut self.pacer {
             p.released += 1;
         }
+        if let Some(g) = &mut self.gen {
+            g.advance();
+            return;
+        }
         self.pos += 1;
         if self.pos == self.capture.len() {
             self.pos = 0;
@@ -146,6 +192,9 @@ impl Wire {
     /// Whether every pass is done.
     #[inline]
     pub fn finished(&self) -> bool {
+        if let Some(g) = &self.gen {
+            return g.finished();
+        }
         self.capture.is_empty() || (self.loops != 0 && self.pass >= self.loops)
     }
 
@@ -156,6 +205,9 @@ impl Wire {
 
     /// Frames the whole replay carries (`None`: forever).
     pub fn total(&self) -> Option<u64> {
+        if let Some(g) = &self.gen {
+            return g.total();
+        }
         match self.loops {
             0 if !self.capture.is_empty() => None,
             0 => Some(0),

@@ -227,6 +227,19 @@ unsafe extern "C" fn dev_stop(dev: *mut sys::rte_eth_dev) -> c_int {
             log::err(&format!("capture_dir: {e}"));
         }
     }
+    // And the generated wire's ground truth, whole as of this stop (the
+    // switch is stopped with the PF, so nothing more is sent until a
+    // start; a later stop writes it again).
+    if port.role == Role::Pf {
+        match port.dev.nic.write_truth() {
+            Some((path, Ok((sent, missed)))) => log::notice(&format!(
+                "gen_truth: {}: {sent} packets sent, {missed} missed",
+                path.display()
+            )),
+            Some((path, Err(e))) => log::err(&format!("gen_truth={}: {e}", path.display())),
+            None => {}
+        }
+    }
     set_queue_states(data, sys::RTE_ETH_QUEUE_STATE_STOPPED as u8);
     set_link(dev, false);
     0

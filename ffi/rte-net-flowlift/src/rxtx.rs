@@ -31,7 +31,7 @@ impl Mbuf {
     }
 
     /// Calls `f` with the packet's data, segment by segment.
-    fn with_segments<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+    pub(crate) fn with_segments<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
         let slice = |m: &sys::rte_mbuf| -> &[u8] {
             // SAFETY: an mbuf's `data_len` bytes from `buf_addr + data_off`
             // are its data, alive as long as the mbuf (owned by this handle).

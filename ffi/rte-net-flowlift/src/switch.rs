@@ -102,8 +102,17 @@ pub(crate) fn port_stopping(port: &Port, data: &sys::rte_eth_dev_data) {
         if let Some(rxq) = NonNull::new(unsafe { *data.rx_queues.add(q) }.cast::<RxQueue>()) {
             // SAFETY: a live `RxQueue` stored by set-up.
             let ring = unsafe { &rxq.as_ref().ring };
-            while ring.pop().is_some() {
+            while let Some(m) = ring.pop() {
                 lost += 1;
+                // A generated wire's ground truth counts it against its
+                // flow (the switch is stopped: the wire is free).
+                if port.role == Role::Pf {
+                    m.with_segments(|s| {
+                        if let Some(first) = s.first() {
+                            dev.nic.uplink_frame_lost(first);
+                        }
+                    });
+                }
             }
         }
     }

@@ -1,0 +1,181 @@
+//! The generated wire (`gen=PRESET`): instead of replaying a capture, the
+//! uplink's wire carries flows that are born and die all the run long, with
+//! heavy-tailed sizes, each at its own rate, and keeps their ground truth.
+//!
+//! - [`args`]: the devargs, the scenario presets and what they resolve to;
+//! - [`law`]: the sizes' law, solved for the top 1%'s share of packets;
+//! - [`births`]: the Poisson births and each flow's kind, rate and unique
+//!   5-tuple;
+//! - [`template`]: the one frame each flow's packets are;
+//! - [`truth`]: per flow, what was sent and what the host missed, written
+//!   as JSONL at the port's stop.
+//!
+//! The generator merges the live flows' packets in the order of their own
+//! timeline (a heap of each flow's next packet); the wire ([`crate::Wire`])
+//! paces the total at `rate_pps`, as it paces a replay. Births come lazily,
+//! as the timeline reaches them, so memory holds the live flows' templates,
+//! and, only when the truth is to be written (`gen_truth`), a small record
+//! per flow born (some 100 bytes: a run of 10^5 flows a minute adds about
+//! 10 MB a minute).
+
+pub mod args;
+pub mod births;
+pub mod law;
+pub mod template;
+pub mod truth;
+
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+pub use args::{GenArgs, Params, Scenario};
+pub use births::{planned_total, Births, FlowSpec, GenKey};
+pub use truth::{FlowTruth, Truth};
+
+/// A live flow: what it is, its frame, and the packets it has had
+/// scheduled.
+#[derive(Debug)]
+struct Live {
+    spec: FlowSpec,
+    template: Box<[u8]>,
+    scheduled: u64,
+}
+
+/// The generated wire's source of frames.
+#[derive(Debug)]
+pub struct Generator {
+    end_ns: Option<u64>,
+    births: Births,
+    next_birth: Option<FlowSpec>,
+    /// Each live flow's next packet: (time, flow index, slot in `live`).
+    heap: BinaryHeap<Reverse<(u64, u64, usize)>>,
+    live: Vec<Option<Live>>,
+    free: Vec<usize>,
+    /// The frame `peek` shows: its flow's index and slot.
+    current: Option<(u64, usize)>,
+    /// The ground truth, if it is kept (`gen_truth`).
+    truth: Option<Truth>,
+    total: Option<u64>,
+}
+
+impl Generator {
+    /// A generator for `p`, at its first frame.
+    pub fn new(p: &Params) -> Generator {
+        let mut births = Births::new(p);
+        let truth = p.keep_truth.then(|| Truth::new(births.ids()));
+        let next_birth = births.next();
+        let mut g = Generator {
+            end_ns: p.end_ns,
+            births,
+            next_birth,
+            heap: BinaryHeap::new(),
+            live: Vec::new(),
+            free: Vec::new(),
+            current: None,
+            truth,
+            total: planned_total(p),
+        };
+        g.refill();
+        g
+    }
+
+    /// Brings the next packet of the timeline up, giving birth to the flows
+    /// whose time has come first.
+    fn refill(&mut self) {
+        loop {
+            let due = self.heap.peek().map(|Reverse((t, _, _))| *t);
+            match &self.next_birth {
+                Some(b) if due.is_none_or(|t| b.born_ns <= t) => {
+                    let spec = *b;
+                    let live = Live {
+                        spec,
+                        template: template::frame(&spec),
+                        scheduled: 1,
+                    };
+                    let slot = match self.free.pop() {
+                        Some(s) => {
+                            self.live[s] = Some(live);
+                            s
+                        }
+                        None => {
+                            self.live.push(Some(live));
+                            self.live.len() - 1
+                        }
+                    };
+                    self.heap.push(Reverse((spec.born_ns, spec.index, slot)));
+                    if let Some(t) = &mut self.truth {
+                        t.born(spec);
+                    }
+                    self.next_birth = self.births.next();
+                }
+                _ => {
+                    self.current = self.heap.pop().map(|Reverse((_, i, s))| (i, s));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The next frame, or `None` once the run is over.
+    #[inline]
+    pub fn peek(&self) -> Option<&[u8]> {
+        let (_, slot) = self.current?;
+        self.live[slot].as_ref().map(|l| &l.template[..])
+    }
+
+    /// Takes the frame `peek` showed off the wire (sent, whatever becomes of
+    /// it).
+    pub fn advance(&mut self) {
+        let Some((index, slot)) = self.current.take() else {
+            return;
+        };
+        if let Some(t) = &mut self.truth {
+            t.sent(index);
+        }
+        let live = self.live[slot].as_mut().expect("a current flow is live");
+        let spec = live.spec;
+        let j = live.scheduled;
+        let next = spec.born_ns + j.saturating_mul(spec.interval_ns);
+        if j < spec.size && self.end_ns.is_none_or(|end| next < end) {
+            live.scheduled += 1;
+            self.heap.push(Reverse((next, index, slot)));
+        } else {
+            // Dead: its template goes, its record stays.
+            self.live[slot] = None;
+            self.free.push(slot);
+        }
+        self.refill();
+    }
+
+    /// The frame `peek` shows is lost to the host (missed, or refused):
+    /// counted against its flow, before [`Generator::advance`] sends it.
+    pub fn lost(&mut self) {
+        if let (Some((index, _)), Some(t)) = (self.current, &mut self.truth) {
+            t.missed(index);
+        }
+    }
+
+    /// A frame sent earlier is lost after all (freed from a ring at the
+    /// port's stop): counted against its flow, found by its key. Returns
+    /// whether it was one of the generator's.
+    pub fn lost_frame(&mut self, frame: &[u8]) -> bool {
+        self.truth.as_mut().is_some_and(|t| t.missed_frame(frame))
+    }
+
+    /// Whether the run is over.
+    pub fn finished(&self) -> bool {
+        self.current.is_none()
+    }
+
+    /// Packets the run sends in all (`None`: it never ends).
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// The ground truth so far, if it is kept.
+    pub fn truth(&self) -> Option<&Truth> {
+        self.truth.as_ref()
+    }
+}
