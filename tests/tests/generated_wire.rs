@@ -80,7 +80,14 @@ backoff_ms = 10
             "a flow born twice: {v}"
         );
     }
-    assert!(want.len() > 500, "churn: {} flows", want.len());
+    // How many reach the host depends on the machine's speed (a slow host
+    // misses more of the paced wire); how many were born does not.
+    assert!(
+        want.len() + all_missed > 1000,
+        "churn: {} flows born",
+        want.len() + all_missed
+    );
+    assert!(!want.is_empty(), "flows reached the host");
 
     // The flow log: every flow once, each exactly its truth.
     let lines = flow_log_lines(&log);
