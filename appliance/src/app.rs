@@ -486,8 +486,27 @@ fn replay_lines(
     cfg: &Config,
     scans: &[(PathBuf, flowlift_traffic::capture::CaptureScan)],
 ) -> Vec<String> {
-    let loops = flowlift_config::model_nic::devargs(&cfg.uplink().device).map_or(0, |d| d.loops);
-    cfg.vfs()
+    let devargs = flowlift_config::model_nic::devargs(&cfg.uplink().device).ok();
+    let loops = devargs.as_ref().map_or(0, |d| d.loops);
+    // A generated wire: its scenario and how much it plans to send.
+    let generated = devargs.as_ref().and_then(|d| {
+        let planned = flowlift_config::model_nic::generated_frames(d)?;
+        let g = d.gen.as_ref()?;
+        Some(format!(
+            "port {} generates its wire: gen={} (seed {}), {}{}",
+            cfg.uplink().name,
+            format!("{:?}", g.scenario).to_lowercase(),
+            g.seed,
+            planned.map_or("forever".to_string(), |n| format!("{n} packets planned")),
+            g.truth.as_ref().map_or(String::new(), |t| format!(
+                ", ground truth to {}",
+                t.display()
+            ))
+        ))
+    });
+    generated
+        .into_iter()
+        .chain(cfg.vfs()
         .iter()
         .filter_map(|p| {
             let path = p.replay.as_ref()?;
@@ -506,7 +525,7 @@ fn replay_lines(
                 p.name,
                 path.display()
             ))
-        })
+        }))
         .collect()
 }
 
