@@ -188,14 +188,40 @@ struct Installed {
     root: tempfile::TempDir,
 }
 
+/// Where the install root goes: cargo's target/tmp, or, where the checkout
+/// lies below a world-writable directory (a clone in /tmp), `~/.cache/
+/// flowlift`. EAL loads a plugin only from a directory no one else may
+/// write to, nor any parent of it (its `verify_perms` walks up to /), and
+/// the testpmd test loads the installed PMD from the root. (The PMD's own
+/// testpmd test chooses its directory the same way.)
+fn private_base() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let safe = |base: &Path| {
+        base.ancestors()
+            .all(|dir| std::fs::metadata(dir).map_or(true, |m| m.permissions().mode() & 0o002 == 0))
+    };
+    let cache = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache").join("flowlift"));
+    [Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR"))), cache]
+        .into_iter()
+        .flatten()
+        .find(|b| {
+            let _ = std::fs::create_dir_all(b);
+            safe(b)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no directory EAL would load the installed PMD from: {} and ~/.cache/flowlift lie below a world-writable directory (set CARGO_TARGET_DIR or HOME elsewhere)",
+                env!("CARGO_TARGET_TMPDIR")
+            )
+        })
+}
+
 impl Installed {
     fn new() -> Installed {
         need("dpkg", "dpkg");
-        // Below cargo's target/tmp, not /tmp: EAL loads a plugin only from a
-        // directory no one else may write to, nor any parent of it.
         let root = tempfile::Builder::new()
             .prefix("flowlift-root")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .tempdir_in(private_base())
             .unwrap();
         let admin = root.path().join("var/lib/dpkg");
         for dir in ["info", "updates", "triggers"] {
