@@ -27,12 +27,11 @@ fn tables(offload: &str, lcores: &str) -> String {
     format!("[offload]\nhold = 1\ntick_ms = 50\n{offload}\n[dataplane]\nworker_lcores = {lcores}\n")
 }
 
-/// Writes the config at its path (`model::config` writes
-/// `<dir>/flowlift.toml`), with `tables` after the `[dataplane]` it writes:
-/// the keys given here win, TOML refusing a table twice is avoided by
-/// writing the whole file.
-fn write(dir: &Path, uplink: &str, offload: &str, lcores: &str, rules: &str) {
-    let path = model::config(dir, uplink, "");
+/// Writes `<dir>/flowlift.toml` (`model::config_with`), with `[offload]`
+/// keys, the worker lcores, vm1's rate limit and `rules` (whole tables).
+fn write(dir: &Path, uplink: &str, offload: &str, lcores: &str, vm1_pps: u32, rules: &str) {
+    let limit = format!("rate_limit_pps = {vm1_pps}");
+    let path = model::config_with(dir, uplink, "", &[("vm1", &limit)]);
     let text = std::fs::read_to_string(&path).unwrap();
     // The generated file's own [dataplane] table goes; ours replaces it.
     let text = text.replace("[dataplane]\nworker_lcores = [1]\n", "");
@@ -112,6 +111,7 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
         &uplink,
         "promote_pps = 0\ndemote_pps = 0",
         "[1]",
+        100_000,
         "",
     );
     let cfg = dir.path().join("flowlift.toml");
@@ -145,7 +145,7 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
             "offload.backend",
         ),
     ] {
-        write(dir.path(), &uplink, offload, lcores, "");
+        write(dir.path(), &uplink, offload, lcores, 100_000, "");
         let (good, text) = shell(&sock, "reload");
         assert!(!good, "{offload} {lcores}: {text}");
         assert!(
@@ -173,6 +173,7 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
         &uplink,
         "promote_pps = 500",
         "[1]",
+        50_000,
         "[[rule]]\nproto = \"udp\"\ndport = 9\naction = \"drop\"\n",
     );
     let text = shell_ok(&sock, "reload");
@@ -180,6 +181,16 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
     assert!(
         text.contains("rules 0 -> 1 (for flows that start from now on)"),
         "{text}"
+    );
+    // vm1's limit: the workers' meter and the NIC's (a new rte_mtr profile).
+    assert!(
+        text.contains("port vm1: rate limit 100000 pps, burst 1000 -> 50000 pps, burst 500"),
+        "{text}"
+    );
+    let offload = shell_ok(&sock, "show offload");
+    assert!(
+        offload.contains("rate limits on the NIC: vm1 50000 pps burst 500"),
+        "{offload}"
     );
     assert!(thresholds(&sock).contains("promote-pps 500"));
     assert!(shell_ok(&sock, "start").contains("Forwarding started"));
@@ -200,6 +211,7 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
         &uplink,
         "promote_pps = 500\ndemote_pps = 50",
         "[1]",
+        50_000,
         "",
     );
     sighup(&app);
@@ -212,6 +224,7 @@ fn a_reload_changes_what_may_change_refuses_the_rest_and_every_packet_stays_coun
         &uplink,
         "promote_pps = 500\ndemote_pps = 50",
         "[2]",
+        50_000,
         "",
     );
     sighup(&app);

@@ -620,6 +620,10 @@ impl Appliance<'_> {
             by_state[2],
             by_state[3]
         );
+        if let Some(meters) = off.meters_line() {
+            // As a reload last set them.
+            let _ = writeln!(out, "  {meters}");
+        }
         let _ = writeln!(out, "  ticks: {}", s.ticks);
         out
     }
