@@ -98,7 +98,8 @@ pub enum Command {
         #[arg(long, value_name = "FORMAT", value_enum)]
         log_format: Option<LogFormat>,
         /// The least severe level logged, for every target (offload, ports,
-        /// control, shell) [default: [log] level, else info]. RUST_LOG, when
+        /// control, shell) [default: [log] level, else info; info means warn
+        /// for text on a terminal, whose stdout says the same]. RUST_LOG, when
         /// set, adds its directives on top (RUST_LOG=offload=debug: that
         /// target at debug, the rest at this level); a bare level in it
         /// (RUST_LOG=debug) replaces this one.

@@ -34,9 +34,28 @@ use tracing_subscriber::{reload, Layer, Registry};
 /// The output layer under the filter.
 type Output = Layered<Box<dyn Layer<Registry> + Send + Sync>, Registry>;
 
-/// The installed filter's handle, with `--log-level` as given, for a
-/// reload's `[log] level`.
-static FILTER: OnceLock<(reload::Handle<EnvFilter, Output>, Option<LogLevel>)> = OnceLock::new();
+/// The installed filter, for a reload's `[log] level`.
+struct Filter {
+    handle: reload::Handle<EnvFilter, Output>,
+    /// `--log-level`, which wins over the config.
+    cli_level: Option<LogLevel>,
+    /// Text on a terminal (see [`level_for`]).
+    on_terminal: bool,
+}
+
+static FILTER: OnceLock<Filter> = OnceLock::new();
+
+/// The level the config's `level` means: on a terminal, text at `info`
+/// would repeat what stdout's lines already say (ports up, the stop's
+/// stages), so the default `info` starts at `warn` there; any other level
+/// the config names, and every other output, as named.
+pub fn level_for(config_level: LogLevel, text_on_terminal: bool) -> LogLevel {
+    if text_on_terminal && config_level == LogLevel::Info {
+        LogLevel::Warn
+    } else {
+        config_level
+    }
+}
 
 /// Where events go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -113,13 +132,17 @@ fn stderr_id() -> Option<(u64, u64)> {
 /// on top. A journal that cannot be reached leaves the log on stderr as
 /// text, said once. Called once per process; a second call changes nothing.
 pub fn init(opts: LogOptions, config_level: LogLevel) -> anyhow::Result<()> {
-    let level = opts.level.unwrap_or(config_level);
+    let journal = stderr_is_journal(std::env::var("JOURNAL_STREAM").ok().as_deref(), stderr_id());
+    let format = choose_format(opts.format, journal);
+    let on_terminal = format == LogFormat::Text && std::io::stderr().is_terminal();
+    let level = opts
+        .level
+        .unwrap_or_else(|| level_for(config_level, on_terminal));
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = EnvFilter::try_new(directives(level, rust_log.as_deref()))
         .map_err(|e| anyhow::anyhow!("RUST_LOG {:?}: {e}", rust_log.unwrap_or_default()))?;
-    let journal = stderr_is_journal(std::env::var("JOURNAL_STREAM").ok().as_deref(), stderr_id());
     let mut fallback = None;
-    let layer: Box<dyn Layer<Registry> + Send + Sync> = match choose_format(opts.format, journal) {
+    let layer: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Journald => match tracing_journald::layer() {
             // Fields unprefixed (REASON, FLOW, PORT, ...), for `journalctl
             // REASON=busy`; none of ours is one of the journal's own.
@@ -150,7 +173,11 @@ pub fn init(opts: LogOptions, config_level: LogLevel) -> anyhow::Result<()> {
         .try_init()
         .is_ok()
     {
-        let _ = FILTER.set((handle, opts.level));
+        let _ = FILTER.set(Filter {
+            handle,
+            cli_level: opts.level,
+            on_terminal,
+        });
         if let Some(e) = fallback {
             tracing::warn!(target: "control", error = %e,
                 "the journal is out of reach ({e}): logging to stderr as text");
@@ -162,13 +189,14 @@ pub fn init(opts: LogOptions, config_level: LogLevel) -> anyhow::Result<()> {
 /// A reload's `[log] level`, from now on (`RUST_LOG` still on top), unless
 /// `--log-level` set the level: the command line wins, as at start.
 pub fn set_config_level(level: LogLevel) {
-    let Some((handle, None)) = FILTER.get() else {
+    let Some(f) = FILTER.get().filter(|f| f.cli_level.is_none()) else {
         return;
     };
+    let level = level_for(level, f.on_terminal);
     let rust_log = std::env::var("RUST_LOG").ok();
     // RUST_LOG was accepted at start, so the same directives are.
     if let Ok(filter) = EnvFilter::try_new(directives(level, rust_log.as_deref())) {
-        let _ = handle.reload(filter);
+        let _ = f.handle.reload(filter);
     }
 }
 
@@ -182,6 +210,14 @@ fn text_layer() -> Box<dyn Layer<Registry> + Send + Sync> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn on_a_terminal_the_default_info_starts_at_warn() {
+        assert_eq!(level_for(LogLevel::Info, true), LogLevel::Warn);
+        assert_eq!(level_for(LogLevel::Info, false), LogLevel::Info);
+        assert_eq!(level_for(LogLevel::Debug, true), LogLevel::Debug);
+        assert_eq!(level_for(LogLevel::Error, true), LogLevel::Error);
+    }
 
     #[test]
     fn the_journal_only_when_stderr_is_its_stream() {
