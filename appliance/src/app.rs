@@ -1719,4 +1719,17 @@ device = "net_flowlift0_representor_vf1"
             ["port vm1 replays /a.pcap (4 packets, 3 time(s), as the uplink's wire): VF 0 of net_flowlift0 sends it into the switch (vf0_wire)"]
         );
     }
+
+    #[test]
+    fn check_config_says_what_a_generated_wire_plans() {
+        let gen = ",gen=churn,gen_flows=10,gen_seed=3,gen_truth=/t.jsonl";
+        let lines = replay_lines(&model(gen), &scans(10, 4));
+        assert!(
+            lines[0].starts_with("port uplink generates its wire: gen=churn (seed 3), ")
+                && lines[0].ends_with(" packets planned, ground truth to /t.jsonl"),
+            "{lines:?}"
+        );
+        let forever = replay_lines(&model(",gen=steady"), &scans(10, 4));
+        assert!(forever[0].ends_with("(seed 0), forever"), "{forever:?}");
+    }
 }
