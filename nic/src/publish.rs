@@ -11,11 +11,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How long a change waits for the switch's acknowledgement (it acknowledges
-/// within about a millisecond while it runs).
-const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a change looks for the switch's acknowledgement: the switch
+/// takes up the newest value at the top of each of its rounds (microseconds;
+/// longer only through an injected stall, `fault_stall_ms`), and a reader
+/// that goes away parks, which acknowledges everything.
+const ACK_POLL: Duration = Duration::from_micros(20);
 /// `seen` while no reader is live: every generation counts as acknowledged.
 const PARKED: u64 = u64::MAX;
 
@@ -43,7 +45,8 @@ impl<T> Published<T> {
     }
 
     /// Replaces the value by what `change` makes of it, then waits for the
-    /// reader, if one is live, to take it up. Returns what `change` returned.
+    /// reader, if one is live, to take it up: its acknowledgement, not a
+    /// time, ends the wait. Returns what `change` returned.
     pub fn update<R>(&self, change: impl FnOnce(&mut T) -> R) -> R
     where
         T: Clone,
@@ -55,9 +58,8 @@ impl<T> Published<T> {
             *current = Arc::new(next);
             (self.generation.fetch_add(1, Ordering::AcqRel) + 1, out)
         };
-        let deadline = Instant::now() + ACK_TIMEOUT;
-        while self.seen.load(Ordering::Acquire) < generation && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_micros(20));
+        while self.seen.load(Ordering::Acquire) < generation {
+            std::thread::sleep(ACK_POLL);
         }
         out
     }
@@ -125,6 +127,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
 
     #[test]
     fn without_a_reader_updates_do_not_wait() {
@@ -133,6 +136,31 @@ mod tests {
         assert_eq!(p.update(|v| std::mem::replace(v, 2)), 1);
         assert!(t.elapsed() < Duration::from_millis(500));
         assert_eq!(*p.get(), 2);
+    }
+
+    #[test]
+    fn an_update_waits_for_a_stalled_reader_however_long() {
+        // The reader stalls longer than the 2 s the wait once gave up after.
+        const STALL: Duration = Duration::from_millis(2500);
+        let p = Arc::new(Published::new(0u64));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let reader = {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || {
+                let mut r = p.reader();
+                ready_tx.send(()).unwrap();
+                std::thread::sleep(STALL);
+                *r.refresh()
+            })
+        };
+        ready_rx.recv().unwrap();
+        let t = Instant::now();
+        p.update(|v| *v = 7);
+        assert!(
+            t.elapsed() >= STALL,
+            "returned before the reader took it up"
+        );
+        assert_eq!(reader.join().unwrap(), 7);
     }
 
     #[test]
