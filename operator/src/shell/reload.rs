@@ -10,7 +10,7 @@
 //! and counters are not touched: the new thresholds and policies apply from
 //! the next tick, the new forwarding rules to flows that start from now on.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use flowlift_config::reload::plan_reload;
@@ -45,15 +45,13 @@ impl Default for ReloadSource {
 impl Appliance<'_> {
     /// `reload`: the answer names each setting changed, or why nothing was.
     pub(super) fn reload(&mut self) -> Reply {
-        let path = match &self.reload.path {
-            Some(p) => p.display().to_string(),
-            None => {
-                return Reply::err(
+        let Some(file) = self.reload.path.clone() else {
+            return Reply::err(
                     "reload refused: the appliance runs the built-in demo (no --config), so there is no file to read again",
-                )
-            }
+                );
         };
-        let done = self.try_reload();
+        let path = file.display().to_string();
+        let done = self.try_reload(&file);
         match &done {
             Ok(changes) => {
                 tracing::info!(target: "control", config = %path, changed = %changes.join("; "),
@@ -82,13 +80,8 @@ impl Appliance<'_> {
         }
     }
 
-    fn try_reload(&mut self) -> Result<Vec<String>, String> {
-        let path = self
-            .reload
-            .path
-            .as_deref()
-            .unwrap_or(std::path::Path::new(""));
-        let mut new = Config::load(path).map_err(|e| e.to_string())?;
+    fn try_reload(&mut self, file: &Path) -> Result<Vec<String>, String> {
+        let mut new = Config::load(file).map_err(|e| e.to_string())?;
         self.reload
             .command_line
             .apply(&mut new)
