@@ -47,8 +47,8 @@ impl Appliance<'_> {
     pub(super) fn reload(&mut self) -> Reply {
         let Some(file) = self.reload.path.clone() else {
             return Reply::err(
-                    "reload refused: the appliance runs the built-in demo (no --config), so there is no file to read again",
-                );
+                "reload refused: the appliance runs the built-in demo (no --config), so there is no file to read again",
+            );
         };
         let path = file.display().to_string();
         let done = self.try_reload(&file);
