@@ -304,6 +304,17 @@ impl Nic {
         let written = truth.write_file(&path).map(|()| truth.totals());
         Some((path, written))
     }
+
+    /// Writes the generated wire's time series to its `gen_series` file, if
+    /// it has one; returns the file and the bins written. Only while the
+    /// switch is stopped.
+    pub fn write_series(&self) -> Option<(std::path::PathBuf, std::io::Result<usize>)> {
+        let path = self.devargs.gen.as_ref()?.series.clone()?;
+        let w = self.wire.lock().ok()?;
+        let series = w.generator()?.series()?;
+        let written = series.write_file(&path).map(|()| series.bins().len());
+        Some((path, written))
+    }
 }
 
 #[cfg(test)]

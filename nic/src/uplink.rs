@@ -281,6 +281,9 @@ pub(crate) fn step_from<H: Host>(
         }
     };
     rules.commit(&decision, len);
+    if matches!(outcome, Step::Switched | Step::Dropped) {
+        wire.carried();
+    }
     match outcome {
         Step::Delivered => source.delivered.add(1, len),
         Step::Missed => source.imissed.add(1),

@@ -117,8 +117,11 @@ impl Wire {
         }
     }
 
-    /// A wire of generated flows, at `rate_pps` packets per second (0:
-    /// unpaced).
+    /// A wire of generated flows, paced (`rate_pps` above 0) or not. Paced,
+    /// each frame goes at its own time on the generator's timeline, whose
+    /// steady load `rate_pps` is (the sizes are solved for it): a flash
+    /// crowd's births, or a run's warm-up, change the load offered as they
+    /// would on a real wire.
     pub fn generated(gen: Generator, rate_pps: u64) -> Wire {
         Wire {
             gen: Some(Box::new(gen)),
@@ -138,6 +141,16 @@ impl Wire {
     pub fn lost(&mut self) {
         if let Some(g) = &mut self.gen {
             g.lost();
+        }
+    }
+
+    /// A rule of the NIC takes the frame `peek` shows past the host: a
+    /// generated wire counts it on its flow. Called before
+    /// [`Wire::advance`].
+    #[inline]
+    pub fn carried(&mut self) {
+        if let Some(g) = &mut self.gen {
+            g.carried();
         }
     }
 
@@ -222,28 +235,39 @@ impl Wire {
     }
 
     /// Restarts the pace from now (the port starts): a stopped port does not
-    /// owe the frames of the time it was stopped.
+    /// owe the frames of the time it was stopped. A generated wire's
+    /// timeline goes on from its next frame.
     pub fn start_pacing(&mut self, now: Instant) {
+        let resume_ns = self.gen.as_ref().and_then(|g| g.due_ns()).unwrap_or(0);
         if let Some(p) = &mut self.pacer {
             p.epoch = now;
             p.released = 0;
+            p.resume_ns = resume_ns;
         }
     }
 
     /// How long until the next frame is due at `now` (zero: due).
     pub fn due_in(&self, now: Instant) -> Duration {
-        self.pacer
-            .as_ref()
-            .map_or(Duration::ZERO, |p| p.due_in(now))
+        let Some(p) = &self.pacer else {
+            return Duration::ZERO;
+        };
+        match &self.gen {
+            Some(g) => g.due_ns().map_or(Duration::ZERO, |t| p.timeline_due_in(t, now)),
+            None => p.due_in(now),
+        }
     }
 }
 
-/// Releases frame `i` (counted from the last start) at `epoch + i / rate`.
+/// Releases frame `i` (counted from the last start) at `epoch + i / rate`;
+/// on a generated wire, the frame due at `t` on the timeline at
+/// `epoch + (t - resume_ns)`.
 #[derive(Debug, Clone, Copy)]
 struct Pacer {
     rate_pps: u64,
     epoch: Instant,
     released: u64,
+    /// The timeline's time at the last start.
+    resume_ns: u64,
 }
 
 impl Pacer {
@@ -252,7 +276,13 @@ impl Pacer {
             rate_pps,
             epoch: Instant::now(),
             released: 0,
+            resume_ns: 0,
         }
+    }
+
+    fn timeline_due_in(&self, at_ns: u64, now: Instant) -> Duration {
+        let at = self.epoch + Duration::from_nanos(at_ns.saturating_sub(self.resume_ns));
+        at.saturating_duration_since(now)
     }
 
     fn due_in(&self, now: Instant) -> Duration {

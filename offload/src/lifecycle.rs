@@ -114,8 +114,9 @@ pub struct FlowOffload {
     pub ticks_cold: u32,
     /// TSC of the last tick that saw the flow's hardware counter move.
     pub hw_active_tsc: u64,
-    /// Times the flow was put on the NIC.
+    /// Times the flow was put on the NIC, and the tick of the last time.
     pub offloads: u32,
+    pub installed_tick: u64,
     /// Failed installs in a row (for the back-off), and the last one's reason.
     pub failures_in_row: u32,
     pub last_failure: Option<&'static str>,
@@ -140,6 +141,7 @@ impl FlowOffload {
             ticks_hot: 0,
             ticks_cold: 0,
             hw_active_tsc: 0,
+            installed_tick: 0,
             offloads: 0,
             failures_in_row: 0,
             last_failure: None,

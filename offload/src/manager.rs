@@ -70,6 +70,10 @@ pub struct PortPlan {
     pub metered: Vec<bool>,
 }
 
+/// A rule removed by the engine within this many ticks of its install
+/// flapped.
+pub const FLAP_TICKS: u64 = 5;
+
 /// Counts by result, for the report, the shell and metrics.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OffloadStats {
@@ -80,6 +84,10 @@ pub struct OffloadStats {
     pub query_failures: BTreeMap<&'static str, u64>,
     /// Demotions by [`DemoteReason`] (indexed as `DemoteReason::ALL`).
     pub demotions: [u64; 4],
+    /// Rules the engine itself removed (cold, idle, evicted: not an
+    /// operator's or the stop's) within [`FLAP_TICKS`] of their install: an
+    /// insertion spent on a flow that did not keep its rule.
+    pub flaps: u64,
     /// Rule removals that failed at exit, and removed rules whose final
     /// counts never showed by then, whose last counter readings stand in for
     /// the final ones (0 unless the NIC misbehaves).
@@ -651,6 +659,7 @@ impl Offloader {
             Ok(id) => {
                 f.off.choice = OffloadChoice::Always;
                 f.off.installed(id);
+                f.off.installed_tick = self.tick_no;
                 f.off.hw_active_tsc = now;
                 self.stats.installs += 1;
                 tracing::info!(target: "offload", flow = %f.key, rule = id.0,
@@ -1099,6 +1108,11 @@ impl Offloader {
         let reason = off.demote_reason.unwrap_or(DemoteReason::Requested);
         match result {
             Ok(last) => {
+                if reason != DemoteReason::Requested
+                    && self.tick_no.saturating_sub(off.installed_tick) <= FLAP_TICKS
+                {
+                    self.stats.flaps += 1;
+                }
                 let before = off.hw_folded;
                 off.removed(last);
                 if self.backend.final_pending(rule) {
@@ -1188,6 +1202,7 @@ impl Offloader {
                         ));
                     }
                     f.off.installed(id);
+                    f.off.installed_tick = self.tick_no;
                     f.off.hw_active_tsc = now;
                     self.stats.installs += 1;
                     tracing::trace!(target: "offload", flow = %f.key, rule = id.0,

@@ -1372,3 +1372,35 @@ fn at_exit_final_counts_that_never_show_are_unconfirmed_and_the_records_still_ha
     assert_eq!(r.sw(2) + got[0].1.hw_total().packets, sent[2] - 5);
     assert_eq!((r.off.finals_pending(), r.off.ended_waiting()), (0, 0));
 }
+
+#[test]
+fn a_rule_the_engine_removes_within_five_ticks_of_its_install_flapped() {
+    // hold 2: hot for two ticks, installed; cold for two, removed.
+    let mut r = rig(10, params(), vec![]);
+    r.add(1, 1);
+    r.add(2, 2);
+    for _ in 0..2 {
+        r.send(1, 200);
+        r.send(2, 200);
+        r.tick();
+    }
+    assert_eq!(r.offloaded(), vec![1, 2]);
+    // Flow 1 cools at once: off again within 5 ticks of its install.
+    for _ in 0..2 {
+        r.send(2, 200);
+        r.tick();
+    }
+    assert_eq!(r.offloaded(), vec![2]);
+    assert_eq!(r.off.stats().flaps, 1);
+    // Flow 2 stays hot long past 5 ticks, then cools: no flap.
+    for _ in 0..6 {
+        r.send(2, 200);
+        r.tick();
+    }
+    for _ in 0..3 {
+        r.tick();
+    }
+    assert!(r.offloaded().is_empty());
+    assert_eq!(r.off.stats().demotions[0], 2, "both demoted cold");
+    assert_eq!(r.off.stats().flaps, 1, "only the first flapped");
+}

@@ -557,6 +557,13 @@ fn encode_offload_results(enc: &mut Enc<'_>, o: &OffloadStats) -> std::fmt::Resu
         None,
         &demotions,
     )?;
+    counter(
+        enc,
+        "offload_flaps",
+        "Rules the engine removed (cold, idle or evicted) within 5 ticks of their install.",
+        None,
+        &[(vec![], o.flaps)],
+    )?;
     let queries: Vec<_> = o
         .query_failures
         .iter()

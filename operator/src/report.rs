@@ -408,7 +408,7 @@ pub fn offload_report(f: &OffloadFigures<'_>) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "  Offload ({}, {} rules, {} ticks): installs {}, failed {}; removals {} ({}); removals failed {}; queries failed {}; rules left {}",
+        "  Offload ({}, {} rules, {} ticks): installs {}, failed {}; removals {} ({}; flapped {}); removals failed {}; queries failed {}; rules left {}",
         f.backend,
         f.max_rules,
         s.ticks,
@@ -416,6 +416,7 @@ pub fn offload_report(f: &OffloadFigures<'_>) -> String {
         by_reason(&s.install_failures),
         s.removals,
         demoted.join(", "),
+        s.flaps,
         by_reason(&s.removal_failures),
         by_reason(&s.query_failures),
         f.rules_left

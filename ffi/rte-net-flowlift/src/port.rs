@@ -239,6 +239,14 @@ unsafe extern "C" fn dev_stop(dev: *mut sys::rte_eth_dev) -> c_int {
             Some((path, Err(e))) => log::err(&format!("gen_truth={}: {e}", path.display())),
             None => {}
         }
+        match port.dev.nic.write_series() {
+            Some((path, Ok(bins))) => log::notice(&format!(
+                "gen_series: {}: {bins} bins of 100 ms",
+                path.display()
+            )),
+            Some((path, Err(e))) => log::err(&format!("gen_series={}: {e}", path.display())),
+            None => {}
+        }
     }
     set_queue_states(data, sys::RTE_ETH_QUEUE_STATE_STOPPED as u8);
     set_link(dev, false);

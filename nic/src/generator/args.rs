@@ -59,12 +59,14 @@ pub struct GenArgs {
     pub seed: u64,
     /// `gen_truth`: where the ground truth goes.
     pub truth: Option<PathBuf>,
+    /// `gen_series`: where the time series goes.
+    pub series: Option<PathBuf>,
     /// `gen_vfs`: destination MACs `02:00:00:00:00:01..N`.
     pub vfs: Option<u16>,
 }
 
 /// The devarg keys of the generated wire.
-pub const KEYS: [&str; 12] = [
+pub const KEYS: [&str; 13] = [
     "gen",
     "gen_flows_per_s",
     "gen_top_share",
@@ -76,6 +78,7 @@ pub const KEYS: [&str; 12] = [
     "gen_flows",
     "gen_seed",
     "gen_truth",
+    "gen_series",
     "gen_vfs",
 ];
 
@@ -130,6 +133,8 @@ impl GenArgs {
             "gen_seed" => self.seed = whole(value)?,
             "gen_truth" if value.is_empty() => return Err("a file path"),
             "gen_truth" => self.truth = Some(PathBuf::from(value)),
+            "gen_series" if value.is_empty() => return Err("a file path"),
+            "gen_series" => self.series = Some(PathBuf::from(value)),
             "gen_vfs" => {
                 let n = positive(value)?;
                 if n > 255 {
@@ -164,6 +169,8 @@ pub struct Params {
     pub vfs: u16,
     /// Whether the ground truth is kept (it is written: `gen_truth`).
     pub keep_truth: bool,
+    /// Whether the time series is kept (`gen_series`).
+    pub keep_series: bool,
 }
 
 impl Params {
@@ -201,6 +208,7 @@ impl Params {
                 .vfs
                 .unwrap_or_else(|| u16::try_from(representors.clamp(1, 255)).unwrap_or(1)),
             keep_truth: args.truth.is_some(),
+            keep_series: args.series.is_some(),
         }
     }
 }

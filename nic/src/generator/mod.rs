@@ -7,12 +7,16 @@
 //! - [`births`]: the Poisson births and each flow's kind, rate and unique
 //!   5-tuple;
 //! - [`template`]: the one frame each flow's packets are;
-//! - [`truth`]: per flow, what was sent and what the host missed, written
-//!   as JSONL at the port's stop.
+//! - [`truth`]: per flow, what was sent, what the host missed and what the
+//!   NIC's rules carried, written as JSONL at the port's stop;
+//! - [`series`]: the same, summed per 100 ms of the generator's time, as
+//!   CSV (`gen_series`).
 //!
 //! The generator merges the live flows' packets in the order of their own
-//! timeline (a heap of each flow's next packet); the wire ([`crate::Wire`])
-//! paces the total at `rate_pps`, as it paces a replay. Births come lazily,
+//! timeline (a heap of each flow's next packet); a paced wire
+//! ([`crate::Wire`]) sends each packet at its time on that timeline, so the
+//! load offered is the flows' own (a flash crowd's births add to it), and
+//! `rate_pps` only sets the sizes whose steady state it is. Births come lazily,
 //! as the timeline reaches them, so memory holds the live flows' templates,
 //! and, only when the truth is to be written (`gen_truth`), a small record
 //! per flow born (some 100 bytes: a run of 10^5 flows a minute adds about
@@ -21,6 +25,7 @@
 pub mod args;
 pub mod births;
 pub mod law;
+pub mod series;
 pub mod template;
 pub mod truth;
 
@@ -32,6 +37,7 @@ use std::collections::BinaryHeap;
 
 pub use args::{GenArgs, Params, Scenario};
 pub use births::{planned_total, Births, FlowSpec, GenKey};
+pub use series::{Bin, Series, BIN_NS};
 pub use truth::{FlowTruth, Truth};
 
 /// A live flow: what it is, its frame, and the packets it has had
@@ -53,10 +59,13 @@ pub struct Generator {
     heap: BinaryHeap<Reverse<(u64, u64, usize)>>,
     live: Vec<Option<Live>>,
     free: Vec<usize>,
-    /// The frame `peek` shows: its flow's index and slot.
-    current: Option<(u64, usize)>,
+    /// The frame `peek` shows: when it is due (ns of the generator's
+    /// time), its flow's index and slot.
+    current: Option<(u64, u64, usize)>,
     /// The ground truth, if it is kept (`gen_truth`).
     truth: Option<Truth>,
+    /// The run's time series, if it is kept (`gen_series`).
+    series: Option<Series>,
     total: Option<u64>,
 }
 
@@ -65,6 +74,7 @@ impl Generator {
     pub fn new(p: &Params) -> Generator {
         let mut births = Births::new(p);
         let truth = p.keep_truth.then(|| Truth::new(births.ids()));
+        let series = p.keep_series.then(Series::default);
         let next_birth = births.next();
         let mut g = Generator {
             end_ns: p.end_ns,
@@ -75,6 +85,7 @@ impl Generator {
             free: Vec::new(),
             current: None,
             truth,
+            series,
             total: planned_total(p),
         };
         g.refill();
@@ -111,7 +122,7 @@ impl Generator {
                     self.next_birth = self.births.next();
                 }
                 _ => {
-                    self.current = self.heap.pop().map(|Reverse((_, i, s))| (i, s));
+                    self.current = self.heap.pop().map(|Reverse((t, i, s))| (t, i, s));
                     return;
                 }
             }
@@ -121,18 +132,29 @@ impl Generator {
     /// The next frame, or `None` once the run is over.
     #[inline]
     pub fn peek(&self) -> Option<&[u8]> {
-        let (_, slot) = self.current?;
+        let (_, _, slot) = self.current?;
         self.live[slot].as_ref().map(|l| &l.template[..])
+    }
+
+    /// When the frame `peek` shows is due, in nanoseconds of the
+    /// generator's time (`None` once the run is over): a paced wire sends it
+    /// then.
+    #[inline]
+    pub fn due_ns(&self) -> Option<u64> {
+        self.current.map(|(t, _, _)| t)
     }
 
     /// Takes the frame `peek` showed off the wire (sent, whatever becomes of
     /// it).
     pub fn advance(&mut self) {
-        let Some((index, slot)) = self.current.take() else {
+        let Some((at, index, slot)) = self.current.take() else {
             return;
         };
         if let Some(t) = &mut self.truth {
             t.sent(index);
+        }
+        if let Some(s) = &mut self.series {
+            s.bin(at).sent += 1;
         }
         let live = self.live[slot].as_mut().expect("a current flow is live");
         let spec = live.spec;
@@ -152,8 +174,29 @@ impl Generator {
     /// The frame `peek` shows is lost to the host (missed, or refused):
     /// counted against its flow, before [`Generator::advance`] sends it.
     pub fn lost(&mut self) {
-        if let (Some((index, _)), Some(t)) = (self.current, &mut self.truth) {
+        let Some((at, index, _)) = self.current else {
+            return;
+        };
+        if let Some(t) = &mut self.truth {
             t.missed(index);
+        }
+        if let Some(s) = &mut self.series {
+            s.bin(at).missed += 1;
+        }
+    }
+
+    /// A rule of the NIC took the frame `peek` shows (to a VF, back to the
+    /// wire, or dropped), past the host: counted on its flow and its time,
+    /// before [`Generator::advance`] sends it.
+    pub fn carried(&mut self) {
+        let Some((at, index, _)) = self.current else {
+            return;
+        };
+        if let Some(t) = &mut self.truth {
+            t.carried(index, at);
+        }
+        if let Some(s) = &mut self.series {
+            s.bin(at).nic += 1;
         }
     }
 
@@ -177,5 +220,10 @@ impl Generator {
     /// The ground truth so far, if it is kept.
     pub fn truth(&self) -> Option<&Truth> {
         self.truth.as_ref()
+    }
+
+    /// The time series so far, if it is kept.
+    pub fn series(&self) -> Option<&Series> {
+        self.series.as_ref()
     }
 }

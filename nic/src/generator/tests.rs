@@ -16,6 +16,7 @@ fn params(devargs: &str, rate_pps: u64) -> Params {
     let d = Devargs::parse(devargs).unwrap();
     Params {
         keep_truth: true,
+        keep_series: true,
         ..Params::resolve(d.gen.as_ref().unwrap(), rate_pps, 4)
     }
 }
@@ -283,11 +284,12 @@ fn packets_are_in_the_flows_time_order_and_each_flow_keeps_its_rate() {
     let mut last = 0;
     let mut seen: HashMap<u64, u64> = HashMap::new();
     while g.peek().is_some() {
-        let (index, _) = g.current.unwrap();
+        let (_, index, _) = g.current.unwrap();
         let spec = g.truth().unwrap().flows()[index as usize].spec;
         let j = seen.entry(index).or_default();
         let t = spec.born_ns + *j * spec.interval_ns;
         *j += 1;
+        assert_eq!(g.due_ns(), Some(t), "the frame's time is its flow's");
         assert!(t >= last, "time goes forward");
         last = t;
         g.advance();
@@ -444,4 +446,107 @@ fn the_truth_is_sent_less_missed_flow_by_flow() {
         line.contains(&format!("\"missed_packets\":{},", first.missed)),
         "{line}"
     );
+}
+
+#[test]
+fn the_series_and_the_truth_count_what_rules_carried_when() {
+    let p = params("gen=steady,gen_flows_per_s=300,gen_seconds=1.5", 20_000);
+    let mut g = Generator::new(&p);
+    // Every third frame is carried by a rule, every seventh missed.
+    let (mut sent, mut nic, mut missed) = (0u64, 0u64, 0u64);
+    let mut per_bin: HashMap<u64, (u64, u64, u64)> = HashMap::new();
+    let mut first: HashMap<u64, u64> = HashMap::new();
+    while let Some(at) = g.due_ns() {
+        let (_, index, _) = g.current.unwrap();
+        let b = per_bin.entry(at / super::BIN_NS).or_default();
+        b.0 += 1;
+        if sent % 3 == 0 {
+            g.carried();
+            nic += 1;
+            b.2 += 1;
+            first.entry(index).or_insert(at);
+        } else if sent % 7 == 0 {
+            g.lost();
+            missed += 1;
+            b.1 += 1;
+        }
+        sent += 1;
+        g.advance();
+    }
+    let truth = g.truth().unwrap();
+    let flows = truth.flows();
+    assert_eq!(flows.iter().map(|f| f.nic).sum::<u64>(), nic);
+    for f in flows {
+        assert_eq!(f.first_nic_ns, first.get(&f.spec.index).copied(), "{f:?}");
+        assert!(f.nic <= f.sent);
+    }
+    let bins = g.series().unwrap().bins();
+    assert!(bins.len() >= 14 && bins.len() <= 15, "{} bins", bins.len());
+    for (i, b) in bins.iter().enumerate() {
+        let want = per_bin.get(&(i as u64)).copied().unwrap_or_default();
+        assert_eq!((b.sent, b.missed, b.nic), want, "bin {i}");
+    }
+    let line = flows[0].json();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["nic_packets"].as_u64(), Some(flows[0].nic));
+    let pps = 1e9 / flows[0].spec.interval_ns as f64;
+    assert!((v["pps"].as_f64().unwrap() - pps).abs() < 1e-3, "{line}");
+    let mut csv = Vec::new();
+    g.series().unwrap().write(&mut csv).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    assert_eq!(csv.lines().next(), Some("t_s,sent,missed,nic"));
+    assert_eq!(csv.lines().count(), bins.len() + 1);
+    assert_eq!(
+        csv.lines().nth(1).unwrap(),
+        format!("0.0,{},{},{}", bins[0].sent, bins[0].missed, bins[0].nic)
+    );
+    let _ = missed;
+}
+
+#[test]
+fn a_paced_generated_wire_sends_each_frame_at_its_time() {
+    use std::time::{Duration, Instant};
+
+    use crate::Wire;
+
+    let p = params("gen=flash,gen_flows_per_s=50,gen_seconds=8", 2_000);
+    let mut wire = Wire::generated(Generator::new(&p), 2_000);
+    let epoch = Instant::now();
+    // The start is the first frame's time: no wait for the first birth.
+    let t0 = wire.generator().unwrap().due_ns().unwrap();
+    wire.start_pacing(epoch);
+    let mut times = Vec::new();
+    while let Some(at) = wire.generator().unwrap().due_ns() {
+        // Due exactly at its time on the timeline, not before.
+        let at_d = Duration::from_nanos(at - t0);
+        assert_eq!(wire.due_in(epoch + at_d), Duration::ZERO);
+        if at > t0 {
+            assert_eq!(wire.due_in(epoch + at_d - Duration::from_nanos(1)), Duration::from_nanos(1));
+        }
+        times.push(at);
+        wire.advance();
+    }
+    // The flash crowd (10x births from 5 s for 2 s) is a rise in the load
+    // offered, not only in the mix: the flows born in it add their packets.
+    let per_s = |a: u64, b: u64| {
+        times.iter().filter(|&&t| t >= a * 1_000_000_000 && t < b * 1_000_000_000).count() as f64
+            / (b - a) as f64
+    };
+    let (before, during) = (per_s(3, 5), per_s(5, 7));
+    assert!(during > 2.0 * before, "{before} pps before the crowd, {during} in it");
+
+    // A restart goes on from the next frame: nothing is owed for the stop.
+    let p = params("gen=steady,gen_flows_per_s=50,gen_seconds=4", 2_000);
+    let mut wire = Wire::generated(Generator::new(&p), 2_000);
+    wire.start_pacing(epoch);
+    for _ in 0..500 {
+        wire.advance();
+    }
+    let later = epoch + Duration::from_secs(3600);
+    wire.start_pacing(later);
+    assert_eq!(wire.due_in(later), Duration::ZERO, "the next frame at once");
+    let next = wire.generator().unwrap().due_ns().unwrap();
+    wire.advance();
+    let after = wire.generator().unwrap().due_ns().unwrap();
+    assert_eq!(wire.due_in(later), Duration::from_nanos(after - next));
 }

@@ -7,7 +7,12 @@
 //! Written as JSONL (`gen_truth=PATH`) when the PF stops, one line per flow
 //! that sent anything, with the flow log's key fields spelt as the flow log
 //! spells them (`vlan` the outer VID or null, `src` and `dst` as text,
-//! `proto`, `sport`, `dport`), so the two join on them.
+//! `proto`, `sport`, `dport`), so the two join on them. Beside them: `size`
+//! (packets it would send if the run lasted), `born_s`, `pps` (its own
+//! constant rate), `vf`, and what the NIC's rules carried of it
+//! (`nic_packets`, and `first_nic_s`, the generator's time of the first, or
+//! null): the oracle of the offload measures needs each flow's rate over
+//! time, and the time to offload is `first_nic_s - born_s`.
 
 use std::io::Write;
 use std::path::Path;
@@ -22,6 +27,10 @@ pub struct FlowTruth {
     pub sent: u64,
     /// Of those, packets the host never got.
     pub missed: u64,
+    /// Of those, packets a rule of the NIC carried past the host, and when
+    /// the first of them was due (ns of the generator's time).
+    pub nic: u64,
+    pub first_nic_ns: Option<u64>,
 }
 
 impl FlowTruth {
@@ -41,7 +50,8 @@ impl FlowTruth {
             concat!(
                 "{{\"vlan\":{},\"src\":\"{}\",\"dst\":\"{}\",\"proto\":{},\"sport\":{},",
                 "\"dport\":{},\"packets\":{},\"bytes\":{},\"missed_packets\":{},",
-                "\"missed_bytes\":{},\"size\":{},\"born_s\":{:.6},\"vf\":{}}}"
+                "\"missed_bytes\":{},\"size\":{},\"born_s\":{:.6},\"vf\":{},",
+                "\"pps\":{:.3},\"nic_packets\":{},\"first_nic_s\":{}}}"
             ),
             vlan,
             k.src,
@@ -55,7 +65,11 @@ impl FlowTruth {
             self.missed_bytes(),
             self.spec.size,
             self.spec.born_ns as f64 / 1e9,
-            self.spec.vf
+            self.spec.vf,
+            1e9 / self.spec.interval_ns.max(1) as f64,
+            self.nic,
+            self.first_nic_ns
+                .map_or("null".to_owned(), |t| format!("{:.6}", t as f64 / 1e9)),
         )
     }
 }
@@ -82,6 +96,8 @@ impl Truth {
             spec,
             sent: 0,
             missed: 0,
+            nic: 0,
+            first_nic_ns: None,
         });
     }
 
@@ -92,6 +108,13 @@ impl Truth {
 
     pub(crate) fn missed(&mut self, index: u64) {
         self.flows[index as usize].missed += 1;
+    }
+
+    /// Flow `index`'s packet due at `at_ns` went by a rule of the NIC.
+    pub(crate) fn carried(&mut self, index: u64, at_ns: u64) {
+        let f = &mut self.flows[index as usize];
+        f.nic += 1;
+        f.first_nic_ns.get_or_insert(at_ns);
     }
 
     /// Counts `frame` missed against the flow whose key it has.
@@ -141,12 +164,21 @@ impl Truth {
     /// Writes the JSONL file at `path` whole (made beside it, then renamed,
     /// so a reader never sees half of it).
     pub fn write_file(&self, path: &Path) -> std::io::Result<()> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".part");
-        let tmp = std::path::PathBuf::from(tmp);
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        self.write(&mut out)?;
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path)
+        write_whole(path, |out| self.write(out))
     }
+}
+
+/// Writes the file at `path` with `body`, made beside it and then renamed,
+/// so a reader never sees half of it.
+pub(crate) fn write_whole(
+    path: &Path,
+    body: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".part");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    body(&mut out)?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&tmp, path)
 }

@@ -593,9 +593,10 @@ impl Appliance<'_> {
         );
         let _ = writeln!(
             out,
-            "  removals: {} ({}), failed: {}",
+            "  removals: {} ({}; flapped {}), failed: {}",
             s.removals,
             demoted.join(", "),
+            s.flaps,
             reasons(&s.removal_failures)
         );
         let _ = writeln!(
