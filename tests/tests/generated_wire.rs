@@ -7,7 +7,8 @@
 //! ground truth (`gen_truth`), flow by flow and exactly: every flow that
 //! reached the host is in the log once, with the packets and bytes it sent
 //! less those the NIC missed; the flows whose every packet was missed are
-//! not in it.
+//! not in it; and what the flow log says the NIC carried of each flow is
+//! what the switch's rules took of it.
 
 use std::collections::HashMap;
 
@@ -62,6 +63,10 @@ backoff_ms = 10
 
     // The truth: every flow once, with what it sent and what was missed.
     let mut want: HashMap<Tuple, (u64, u64)> = HashMap::new();
+    // What the NIC's rules carried of each flow, as the switch saw it: the
+    // flow log's `hw_packets` (read back from the rules' counters) must be
+    // exactly that.
+    let mut want_hw: HashMap<Tuple, u64> = HashMap::new();
     let (mut sent, mut missed, mut all_missed) = (0, 0, 0);
     for v in flow_log_lines(&truth) {
         let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
@@ -79,6 +84,7 @@ backoff_ms = 10
             want.insert(tuple_of(&v), got).is_none(),
             "a flow born twice: {v}"
         );
+        want_hw.insert(tuple_of(&v), n("nic_packets"));
     }
     // How many reach the host depends on the machine's speed (a slow host
     // misses more of the paced wire); how many were born does not.
@@ -101,6 +107,9 @@ backoff_ms = 10
         let got = (v["packets"].as_u64().unwrap(), v["bytes"].as_u64().unwrap());
         if want.get(&t) != Some(&got) {
             wrong.push(format!("{v}: truth {:?}", want.get(&t)));
+        }
+        if want_hw.get(&t) != v["hw_packets"].as_u64().as_ref() {
+            wrong.push(format!("{v}: the NIC carried {:?}", want_hw.get(&t)));
         }
         hw += v["hw_packets"].as_u64().unwrap();
         ended_idle += usize::from(v["end"] == "idle");
