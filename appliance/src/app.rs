@@ -664,10 +664,9 @@ fn run_with_eal(
         pool.data_room,
     )?);
     let (open, queues) = open_ports(eal, cfg, &pool, dp.worker_lcores.len(), budget)?;
-    say_ports(&open, out)?;
     let hz = rte::cycles::tsc_hz();
     let meters = vf_meters(cfg, hz);
-    let mut running = launch(eal, cfg, queues, &meters, out)?;
+    let mut running = launch(eal, cfg, &open, queues, &meters, out)?;
 
     let log = opts.flow_log.as_deref().map(FlowLog::create).transpose()?;
     let port_names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
@@ -988,10 +987,14 @@ fn vf_meters(cfg: &Config, hz: u64) -> Vec<Option<Arc<RateMeter>>> {
         .collect()
 }
 
-/// Launches the workers.
+/// Builds the workers, starts the ports and launches the workers: the
+/// ports start only once the workers' tables are built and locked in RAM
+/// (tens of milliseconds for large tables), so that a wire already carrying
+/// traffic does not overflow the RX rings before anyone polls them.
 fn launch(
     eal: &Eal,
     cfg: &Config,
+    open: &OpenPorts,
     queues: PortQueues,
     meters: &[Option<Arc<RateMeter>>],
     out: &mut dyn Write,
@@ -1045,6 +1048,11 @@ fn launch(
     if cfg.eal.mlockall {
         lock_memory(out)?;
     }
+    for (port, label) in open.ports.iter().zip(&open.labels) {
+        port.start()
+            .with_context(|| format!("port {}", label.name))?;
+    }
+    say_ports(open, out)?;
     let mut launched = Vec::with_capacity(workers);
     for (handle, mut worker) in fleet.iter().zip(built) {
         let (signal, returned) = (Arc::clone(&handle.signal), Arc::clone(&handle.returned));
@@ -1220,7 +1228,7 @@ struct PortQueues {
 
 type PerWorker<T> = Vec<Vec<T>>;
 
-/// Opens, configures and starts every port. Each worker gets one TX queue on
+/// Opens and configures every port (`launch` starts them). Each worker gets one TX queue on
 /// every port; RX queues (as many as the device offers, up to one per worker;
 /// one on an uplink with a replay budget) are dealt out to workers in turn.
 fn open_ports(
@@ -1279,8 +1287,6 @@ fn open_ports(
         for (w, queue) in txqs.into_iter().enumerate() {
             tx_by_worker[w].push(queue);
         }
-        port.start()
-            .with_context(|| format!("port {}", spec.name))?;
         labels.push(PortLabel {
             name: spec.name.clone(),
             port_id: port.id().0,
