@@ -252,7 +252,9 @@ impl Wire {
             return Duration::ZERO;
         };
         match &self.gen {
-            Some(g) => g.due_ns().map_or(Duration::ZERO, |t| p.timeline_due_in(t, now)),
+            Some(g) => g
+                .due_ns()
+                .map_or(Duration::ZERO, |t| p.timeline_due_in(t, now)),
             None => p.due_in(now),
         }
     }

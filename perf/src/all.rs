@@ -19,7 +19,7 @@ use clap::ValueEnum;
 use crate::forward::machine;
 use crate::samples::{summarize, Summary};
 use crate::summary::{self, Ratio};
-use crate::{budget, control_rig, effect, forward, offload, scale, timing, vfs};
+use crate::{budget, control_rig, effect, forward, offload, scale, scenarios, timing, vfs};
 
 /// The benchmarks, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,9 +31,10 @@ pub enum Section {
     Effect,
     Scale,
     Timing,
+    Scenarios,
 }
 
-const ALL: [Section; 7] = [
+const ALL: [Section; 8] = [
     Section::Forward,
     Section::Budget,
     Section::Offload,
@@ -41,6 +42,7 @@ const ALL: [Section; 7] = [
     Section::Effect,
     Section::Scale,
     Section::Timing,
+    Section::Scenarios,
 ];
 
 impl Section {
@@ -53,6 +55,7 @@ impl Section {
             Section::Effect => "effect",
             Section::Scale => "scale",
             Section::Timing => "timing",
+            Section::Scenarios => "scenarios",
         }
     }
 }
@@ -160,6 +163,14 @@ pub fn run(quick: bool, only: &[Section], out: &Path) -> anyhow::Result<()> {
                 };
                 cost.and_then(|c| timing::run(&tick_values(quick), install_us, &c, out))
             }
+            Section::Scenarios => scenarios::run(
+                &if quick {
+                    scenarios::Plan::quick()
+                } else {
+                    scenarios::Plan::full()
+                },
+                out,
+            ),
         };
         let error = match result {
             Ok(r) => {

@@ -312,7 +312,7 @@ pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Outcome> {
                 let knobs = Mode::On.knobs().context("offload on has knobs")?;
                 let app = Appliance {
                     flowlift: flowlift.clone(),
-                    capture: capture.clone(),
+                    wire: flowlift_run::replay(capture),
                     vfs: 4,
                     switch_cpu: Mode::On.switch_cpu(),
                     offload: Some(OffloadKnobs {

@@ -197,7 +197,9 @@ pub const SWITCH_CPU: u32 = 0;
 #[derive(Debug, Clone)]
 pub struct Appliance {
     pub flowlift: PathBuf,
-    pub capture: PathBuf,
+    /// The PF's wire, as devargs: a capture replayed ([`replay`]) or a
+    /// generated wire (`gen=...`).
+    pub wire: String,
     /// VF ports, 1..=32: VF `i` (port `vf{i+1}`) on representor `i`.
     pub vfs: u8,
     /// The CPU the NIC model's switch thread is pinned to.
@@ -205,6 +207,11 @@ pub struct Appliance {
     pub offload: Option<OffloadKnobs>,
     /// Where the config and the control socket go.
     pub scratch: PathBuf,
+}
+
+/// The wire devargs that replay `capture` forever, unpaced.
+pub fn replay(capture: &std::path::Path) -> String {
+    format!("wire={},loops=0", capture.display())
 }
 
 impl Appliance {
@@ -217,9 +224,8 @@ impl Appliance {
             n => format!("vf[0-{}]", n - 1),
         };
         format!(
-            "net_flowlift0,wire={},loops=0,representor={representors},switch_cpu={}",
-            self.capture.display(),
-            self.switch_cpu
+            "net_flowlift0,{},representor={representors},switch_cpu={}",
+            self.wire, self.switch_cpu
         )
     }
 
@@ -273,6 +279,19 @@ fn read_lines(r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<Stri
 pub struct RunOutput {
     pub lines: Vec<String>,
     pub metrics: Option<String>,
+    /// With [`Scrape::EverySecond`]: `/metrics` at each status line, with
+    /// the line's second.
+    pub scrapes: Vec<(u64, String)>,
+}
+
+/// When a run's `/metrics` is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scrape {
+    Never,
+    /// Once, at the status line of second `seconds - 1`.
+    NearTheEnd,
+    /// At every status line (a time series); none is required.
+    EverySecond,
 }
 
 /// A TCP port nobody listens on now (the kernel's choice), for `/metrics`.
@@ -310,6 +329,24 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
 /// `seconds - 1` is out (the counters then cover the run, the process still
 /// serves).
 pub fn run(app: &Appliance, seconds: u64, scrape_metrics: bool) -> anyhow::Result<RunOutput> {
+    let scrape = if scrape_metrics {
+        Scrape::NearTheEnd
+    } else {
+        Scrape::Never
+    };
+    run_scraping(app, seconds, scrape, &[])
+}
+
+/// [`run`], with `/metrics` read as `scrape` says and `extra` arguments to
+/// `flowlift run` (`--flow-log FILE`, ...). A run whose wire ends first
+/// stops before `seconds`.
+pub fn run_scraping(
+    app: &Appliance,
+    seconds: u64,
+    scrape: Scrape,
+    extra: &[&str],
+) -> anyhow::Result<RunOutput> {
+    let scrape_metrics = scrape != Scrape::Never;
     let config = app.scratch.join("flowlift-run.toml");
     std::fs::write(&config, app.config()).with_context(|| format!("write {}", config.display()))?;
     let socket = app.scratch.join("flowlift-run.sock");
@@ -326,6 +363,7 @@ pub fn run(app: &Appliance, seconds: u64, scrape_metrics: bool) -> anyhow::Resul
         .arg(&socket)
         .args(["--metrics", &metrics_addr])
         .args(["--duration", &seconds.to_string(), "--status-every", "1"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -346,13 +384,21 @@ pub fn run(app: &Appliance, seconds: u64, scrape_metrics: bool) -> anyhow::Resul
     let mut scrape_error = None;
     let status = loop {
         while let Ok(line) = rx.try_recv() {
-            let due = scrape_metrics
+            if scrape == Scrape::EverySecond {
+                if let Some(st) = parse_status(&line) {
+                    // A scrape that fails (the run stopping) ends the series.
+                    if let Ok(m) = self::scrape(&metrics_addr) {
+                        out.scrapes.push((st.elapsed_s, m));
+                    }
+                }
+            }
+            let due = scrape == Scrape::NearTheEnd
                 && out.metrics.is_none()
                 && scrape_error.is_none()
                 && parse_status(&line).is_some_and(|s| s.elapsed_s + 1 >= seconds);
             out.lines.push(line);
             if due {
-                match scrape(&metrics_addr) {
+                match self::scrape(&metrics_addr) {
                     Ok(m) => out.metrics = Some(m),
                     Err(e) => scrape_error = Some(e),
                 }
@@ -386,7 +432,7 @@ pub fn run(app: &Appliance, seconds: u64, scrape_metrics: bool) -> anyhow::Resul
             if let Some(e) = scrape_error {
                 return Err(e.context("scraping flowlift's /metrics"));
             }
-            if scrape_metrics && out.metrics.is_none() {
+            if scrape == Scrape::NearTheEnd && out.metrics.is_none() {
                 bail!(
                     "no status line of second {} to scrape /metrics at; last output:\n{}",
                     seconds.saturating_sub(1),
@@ -453,7 +499,7 @@ mod tests {
     fn configs_have_one_representor_per_vf_and_the_offload_knobs() {
         let app = Appliance {
             flowlift: "flowlift".into(),
-            capture: "/tmp/c.pcap".into(),
+            wire: replay(std::path::Path::new("/tmp/c.pcap")),
             vfs: 12,
             switch_cpu: 0,
             offload: Some(OffloadKnobs {

@@ -14,6 +14,7 @@ mod control_rig;
 mod effect;
 mod flowlift_run;
 mod forward;
+mod ground_truth;
 mod l3fwd;
 mod l3fwd_build;
 mod offload;
@@ -22,6 +23,7 @@ mod ovs_offload;
 mod plot;
 mod samples;
 mod scale;
+mod scenarios;
 mod summary;
 mod telemetry;
 mod timing;
@@ -137,6 +139,22 @@ enum Command {
         #[arg(long, default_value = "perf/results")]
         out: PathBuf,
     },
+    /// Issue 15's scenarios on the NIC model's generated wire (steady,
+    /// churn, hot-set shift, flash crowd, mice), offload on, and the steady
+    /// one offload off: the NIC share against the top-K oracle, rule
+    /// changes a second, time to offload, host CPU, and the flow log
+    /// against the ground truth.
+    Scenarios {
+        /// Every scenario, a few seconds each.
+        #[arg(long)]
+        quick: bool,
+        /// Some scenarios only (steady always runs: the CPU figure needs it).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Where CSV, Markdown and PNG results go.
+        #[arg(long, default_value = "perf/results")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -172,6 +190,18 @@ fn main() -> anyhow::Result<()> {
         }
         Command::All { quick, only, out } => all::run(quick, &only, &out),
         Command::OvsOffload { quick, out } => ovs_offload::run(quick, &out),
+        Command::Scenarios { quick, only, out } => {
+            let mut plan = if quick {
+                scenarios::Plan::quick()
+            } else {
+                scenarios::Plan::full()
+            };
+            if !only.is_empty() {
+                plan.scenarios
+                    .retain(|s| s.name == "steady" || only.iter().any(|o| o == s.name));
+            }
+            scenarios::run(&plan, &out).map(|_| ())
+        }
         Command::Vfs { quick, out } => {
             let sweep = if quick {
                 vfs::Sweep::quick()

@@ -462,7 +462,7 @@ pub fn run(
     let setup = Setup {
         app: Appliance {
             flowlift,
-            capture,
+            wire: flowlift_run::replay(&capture),
             vfs: VFS,
             switch_cpu: SWITCH_CPU,
             offload: None,

@@ -391,7 +391,7 @@ pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Vec<Ratio>> {
                 );
                 let app = Appliance {
                     flowlift: flowlift.clone(),
-                    capture: capture.clone(),
+                    wire: flowlift_run::replay(capture),
                     vfs: *v,
                     switch_cpu: mode.switch_cpu(),
                     offload: mode.knobs(),

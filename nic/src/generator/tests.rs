@@ -521,7 +521,10 @@ fn a_paced_generated_wire_sends_each_frame_at_its_time() {
         let at_d = Duration::from_nanos(at - t0);
         assert_eq!(wire.due_in(epoch + at_d), Duration::ZERO);
         if at > t0 {
-            assert_eq!(wire.due_in(epoch + at_d - Duration::from_nanos(1)), Duration::from_nanos(1));
+            assert_eq!(
+                wire.due_in(epoch + at_d - Duration::from_nanos(1)),
+                Duration::from_nanos(1)
+            );
         }
         times.push(at);
         wire.advance();
@@ -529,11 +532,17 @@ fn a_paced_generated_wire_sends_each_frame_at_its_time() {
     // The flash crowd (10x births from 5 s for 2 s) is a rise in the load
     // offered, not only in the mix: the flows born in it add their packets.
     let per_s = |a: u64, b: u64| {
-        times.iter().filter(|&&t| t >= a * 1_000_000_000 && t < b * 1_000_000_000).count() as f64
+        times
+            .iter()
+            .filter(|&&t| t >= a * 1_000_000_000 && t < b * 1_000_000_000)
+            .count() as f64
             / (b - a) as f64
     };
     let (before, during) = (per_s(3, 5), per_s(5, 7));
-    assert!(during > 2.0 * before, "{before} pps before the crowd, {during} in it");
+    assert!(
+        during > 2.0 * before,
+        "{before} pps before the crowd, {during} in it"
+    );
 
     // A restart goes on from the next frame: nothing is owed for the stop.
     let p = params("gen=steady,gen_flows_per_s=50,gen_seconds=4", 2_000);
