@@ -117,14 +117,7 @@ pub fn run(quick: bool, only: &[Section], out: &Path) -> anyhow::Result<()> {
             Section::Budget => budget::run(if quick { 1 } else { 3 }, 5, quick, None, out),
             // The shared-CPU run only shows a placement to avoid; quick skips it.
             Section::Offload => offload::run(3, quick, !quick, out),
-            Section::Vfs => vfs::run(
-                &if quick {
-                    vfs::Sweep::quick()
-                } else {
-                    vfs::Sweep::full()
-                },
-                out,
-            ),
+            Section::Vfs => vfs::run_both(quick, out),
             Section::Effect => effect::run(
                 &if quick {
                     effect::Sweep::quick()

@@ -141,13 +141,15 @@ pub fn oracle(flows: &[TruthFlow], bins: usize, k: usize, learn_s: f64) -> Vec<O
         let interval = 1.0 / f.pps.max(1e-9);
         // Packet j is at born + j * interval; bin i holds the j with
         // born + j * interval in [i * BIN_S, (i + 1) * BIN_S).
+        // A flow born before the wire's start (`gen_warm`, a negative
+        // birth) sent its packets from the first one due after it.
         let first_bin = (f.born_s / BIN_S).floor().max(0.0) as usize;
-        let mut j0 = 0u64;
+        let mut j0 = ((-f.born_s / interval).ceil().max(0.0)) as u64;
+        let end = j0 + f.packets;
         let mut i = first_bin;
-        while j0 < f.packets && i < bins {
+        while j0 < end && i < bins {
             let start = i as f64 * BIN_S;
-            let j1 =
-                (((start + BIN_S - f.born_s) / interval).ceil().max(0.0) as u64).min(f.packets);
+            let j1 = (((start + BIN_S - f.born_s) / interval).ceil().max(0.0) as u64).min(end);
             if j1 > j0 {
                 per_bin[i].push((j1 - j0, start >= f.born_s + learn_s));
             }
@@ -232,13 +234,14 @@ pub fn check_flow_log(truth: &[TruthFlow], log: &Path) -> anyhow::Result<Account
 }
 
 /// Seconds from birth to the first packet a rule carried, for the flows
-/// that are hot (at or above `hot_pps`) for at least `min_life_s` (long
+/// born on the wire that are hot (at or above `hot_pps`) for at least `min_life_s` (long
 /// enough for a rule to pay), among those a rule carried; and how many
 /// such flows there were in all.
 pub fn time_to_offload(truth: &[TruthFlow], hot_pps: f64, min_life_s: f64) -> (Vec<f64>, usize) {
     let hot: Vec<&TruthFlow> = truth
         .iter()
-        .filter(|f| f.pps >= hot_pps && f.packets as f64 / f.pps >= min_life_s)
+        // Born on the wire (not before its start, whose rules came later).
+        .filter(|f| f.born_s >= 0.0 && f.pps >= hot_pps && f.packets as f64 / f.pps >= min_life_s)
         .collect();
     let times = hot
         .iter()
@@ -301,6 +304,13 @@ mod tests {
             .map(|b| b.top_k_learned)
             .collect();
         assert_eq!(learned, vec![0, 2, 5, 2, 0]);
+        // Born 0.0195 s before the start at 100 pps: its packets sent are
+        // those due from 0.0005 s on, 12 of them: 10 in bin 0, 2 in bin 1.
+        let early = oracle(&[flow(-0.0195, 100.0, 12)], 3, 1, 0.0);
+        assert_eq!(
+            early.iter().map(|b| b.sent).collect::<Vec<_>>(),
+            vec![10, 2, 0]
+        );
     }
 
     #[test]

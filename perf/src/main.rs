@@ -135,6 +135,9 @@ enum Command {
         /// Two VF counts, small captures, one short run each.
         #[arg(long)]
         quick: bool,
+        /// The paced sweep only (on the generated wire).
+        #[arg(long)]
+        paced: bool,
         /// Where CSV, Markdown and PNG results go.
         #[arg(long, default_value = "perf/results")]
         out: PathBuf,
@@ -202,11 +205,12 @@ fn main() -> anyhow::Result<()> {
             }
             scenarios::run(&plan, &out).map(|_| ())
         }
-        Command::Vfs { quick, out } => {
-            let sweep = if quick {
-                vfs::Sweep::quick()
-            } else {
-                vfs::Sweep::full()
+        Command::Vfs { quick, paced, out } => {
+            let sweep = match (quick, paced) {
+                (false, false) => return vfs::run_both(false, &out).map(|_| ()),
+                (true, false) => return vfs::run_both(true, &out).map(|_| ()),
+                (false, true) => vfs::Sweep::paced_full(),
+                (true, true) => vfs::Sweep::paced_quick(),
             };
             vfs::run(&sweep, &out).map(|_| ())
         }

@@ -19,14 +19,29 @@ use plotters::style::RGBColor;
 use crate::capture::{five_tuples, per_vf_zipf, top_flows_share};
 use crate::flowlift_run::{self, steady_samples, tail, Appliance, StatusSample, SWITCH_CPU};
 use crate::forward::{flowlift_binary, machine};
+use crate::ground_truth;
 use crate::offload::{Mode, ZIPF};
 use crate::plot::{self, Panel, Point, Series, PALETTE};
 use crate::samples::{summarize, summary_of, summary_of_some, Summary};
 use crate::summary::Ratio;
 
+/// What the PF's wire carries in a sweep.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum VfWire {
+    /// One Zipf capture per VF count, replayed unpaced: the wire waits for
+    /// the host, so delivered is always offered.
+    Zipf,
+    /// The NIC model's generated wire (`gen=steady`), paced by its timeline
+    /// at `per_vf_pps` for each VF: what the host cannot take is missed, as
+    /// on a real wire, so delivered falls below offered once the worker
+    /// saturates.
+    Paced { per_vf_pps: u64 },
+}
+
 /// Sizes of one sweep.
 #[derive(Debug, Clone)]
 pub struct Sweep {
+    pub wire: VfWire,
     pub vfs: Vec<u8>,
     pub flows: u32,
     pub packets: u64,
@@ -39,6 +54,7 @@ impl Sweep {
     /// The figure: 1 to 12 VFs on captures of 100K flows (as the offload run).
     pub fn full() -> Sweep {
         Sweep {
+            wire: VfWire::Zipf,
             vfs: vec![1, 2, 4, 6, 8, 10, 12],
             flows: 100_000,
             packets: 400_000,
@@ -51,6 +67,7 @@ impl Sweep {
     /// Checks the harness: two points, small captures, one short run each.
     pub fn quick() -> Sweep {
         Sweep {
+            wire: VfWire::Zipf,
             vfs: vec![1, 4],
             flows: 20_000,
             packets: 100_000,
@@ -59,7 +76,46 @@ impl Sweep {
             warmup_s: 2,
         }
     }
+
+    /// The figure on the paced, generated wire: the same VF counts, each VF
+    /// offered [`PACED_PER_VF_PPS`].
+    pub fn paced_full() -> Sweep {
+        Sweep {
+            wire: VfWire::Paced {
+                per_vf_pps: PACED_PER_VF_PPS,
+            },
+            seconds: 12,
+            warmup_s: 4,
+            ..Sweep::full()
+        }
+    }
+
+    /// Checks the paced sweep: two points, one short run each.
+    pub fn paced_quick() -> Sweep {
+        Sweep {
+            wire: VfWire::Paced {
+                per_vf_pps: PACED_PER_VF_PPS,
+            },
+            vfs: vec![1, 8],
+            seconds: 5,
+            warmup_s: 2,
+            ..Sweep::quick()
+        }
+    }
+
+    /// The results' file stem.
+    fn stem(&self) -> &'static str {
+        match self.wire {
+            VfWire::Zipf => "vfs",
+            VfWire::Paced { .. } => "vfs-paced",
+        }
+    }
 }
+
+/// Each VF's offered rate on the paced wire: sized so that the worker alone
+/// (offload off) saturates within the sweep on this project's machines
+/// (perf/README.md).
+pub const PACED_PER_VF_PPS: u64 = 110_000;
 
 const MODES: [Mode; 2] = [Mode::Off, Mode::On];
 /// flowlift's rule budget on the NIC with offload on (as in `offload.rs`).
@@ -74,6 +130,10 @@ struct RunFigures {
     nic_share_pct: Option<f64>,
     /// The model's switch thread, offload on or off.
     nic_model_busy_pct: f64,
+    /// Paced wire: the share of its timeline's rate the model's switch kept
+    /// up with (its uplink RX and its misses against what the timeline
+    /// offered); below 1 the hardware stand-in, not the host, was the limit.
+    kept_pace: Option<f64>,
 }
 
 /// The figures of a run's status lines, or the first one missing.
@@ -97,6 +157,7 @@ fn figures(mode: Mode, steady: &[StatusSample]) -> Result<RunFigures, String> {
         offered_mpps: med(&|s| s.offered_mpps),
         nic_share_pct: None,
         nic_model_busy_pct: opt(&|s| s.nic_model_busy_pct, "| nic model busy N%")?,
+        kept_pace: None,
     };
     if mode == Mode::On {
         fig.nic_share_pct = Some(opt(&|s| s.nic_share_pct, "| nic N%")?);
@@ -115,6 +176,7 @@ struct Cell {
     offered: Summary,
     nic_share: Option<Summary>,
     nic_busy: Summary,
+    kept_pace: Option<Summary>,
     /// Share of the capture's packets its 1024 largest flows carry: the most
     /// the NIC's rules can carry.
     bound_pct: f64,
@@ -135,6 +197,7 @@ fn cell(vfs: u8, mode: Mode, runs: &[RunFigures], bound_pct: f64) -> Option<Cell
         offered: of(|r| r.offered_mpps),
         nic_share: of_some(|r| r.nic_share_pct),
         nic_busy: of(|r| r.nic_model_busy_pct),
+        kept_pace: of_some(|r| r.kept_pace),
         bound_pct,
     })
 }
@@ -238,7 +301,7 @@ fn chart(cells: &[Cell], sweep: &Sweep, path: &Path) -> anyhow::Result<()> {
                 RGBColor(20, 80, 20),
                 cells
                     .iter()
-                    .filter(|c| c.mode == Mode::On)
+                    .filter(|c| c.mode == Mode::On && !c.bound_pct.is_nan())
                     .map(|c| Point::exact(f64::from(c.vfs), c.bound_pct))
                     .collect(),
             )
@@ -249,12 +312,20 @@ fn chart(cells: &[Cell], sweep: &Sweep, path: &Path) -> anyhow::Result<()> {
     nic.legend = SeriesLabelPosition::LowerRight;
     plot::draw(
         path,
-        &format!(
-            "Paper Fig. 2/6: 1..{} VMs, Zipf {ZIPF}, {}K flows, 1024 NIC rules (median of {} runs, min-max bars)",
-            sweep.vfs.iter().max().copied().unwrap_or(0),
-            sweep.flows / 1000,
-            sweep.runs
-        ),
+        &match sweep.wire {
+            VfWire::Zipf => format!(
+                "Paper Fig. 2/6: 1..{} VMs, Zipf {ZIPF}, {}K flows, 1024 NIC rules (median of {} runs, min-max bars)",
+                sweep.vfs.iter().max().copied().unwrap_or(0),
+                sweep.flows / 1000,
+                sweep.runs
+            ),
+            VfWire::Paced { per_vf_pps } => format!(
+                "Paper Fig. 2/6 on a paced wire: 1..{} VMs, {}K packets/s each, 1024 NIC rules (median of {} runs)",
+                sweep.vfs.iter().max().copied().unwrap_or(0),
+                per_vf_pps / 1000,
+                sweep.runs
+            ),
+        },
         &[busy, tput, nic],
         1800,
     )
@@ -293,18 +364,29 @@ fn csv(cells: &[Cell]) -> String {
 }
 
 fn markdown(cells: &[Cell], sweep: &Sweep) -> String {
+    let wire = match sweep.wire {
+        VfWire::Zipf => format!(
+            "With N VFs, each VF is the destination of 1/N of the flows and exactly 1/N of \
+             the packets, Zipf({ZIPF}) within each VF (captures of {} flows, {} packets in all, 60-byte \
+             frames, the same size for every N), replayed unpaced by the NIC model's PF",
+            sweep.flows, sweep.packets
+        ),
+        VfWire::Paced { per_vf_pps } => format!(
+            "With N VFs, the NIC model's generated wire (`gen=steady`: heavy-tailed flows, \
+             the top 1% carrying 90% of the packets, 64-1024-byte frames) spreads its flows \
+             over the N VFs and is paced by its own timeline at N x {per_vf_pps} packets/s; \
+             offered is what it sent, delivered what the host or the rules took (the rest \
+             missed: the worker fell behind), both from `gen_series` over the steady seconds"
+        ),
+    };
     let mut md = format!(
-        "Machine: {}.\n\nWith N VFs, each VF is the destination of 1/N of the flows and exactly 1/N of \
-         the packets, Zipf({ZIPF}) within each VF (captures of {} flows, {} packets in all, 60-byte \
-         frames, the same size for every N), replayed unpaced by the NIC model's PF (`net_flowlift`, \
+        "Machine: {}.\n\n{wire} (`net_flowlift`, \
          one representor per VF, its switch thread on CPU {SWITCH_CPU}); one worker (lcore 1, CPU 1); \
          offload on: rte_flow rules on the model, at most 1024. {} run(s) x {} s per point, medians \
          of the status lines after {} s, then median [min..max] over runs.\n\n\
-         | VFs | offload | worker busy | delivered Mpps | offered Mpps | NIC share | top-1024 bound | NIC model busy (hardware stand-in) |\n\
-         |---|---|---|---|---|---|---|---|\n",
+         | VFs | offload | worker busy | delivered Mpps | offered Mpps | NIC share | top-1024 bound | NIC model busy (hardware stand-in) | model kept pace |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
         machine(),
-        sweep.flows,
-        sweep.packets,
         sweep.runs,
         sweep.seconds,
         sweep.warmup_s,
@@ -319,21 +401,38 @@ fn markdown(cells: &[Cell], sweep: &Sweep) -> String {
     for x in cells {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {:.1}% | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             x.vfs,
             mode_label(x.mode),
             c(&x.busy, 0, "%"),
             c(&x.delivered, 2, ""),
             c(&x.offered, 2, ""),
             x.nic_share.map_or("-".into(), |s| c(&s, 0, "%")),
-            x.bound_pct,
+            if x.bound_pct.is_nan() {
+                "-".to_owned()
+            } else {
+                format!("{:.1}%", x.bound_pct)
+            },
             c(&x.nic_busy, 0, "%"),
+            x.kept_pace.map_or("-".into(), |k| c(
+                &Summary {
+                    median: 100.0 * k.median,
+                    min: 100.0 * k.min,
+                    max: 100.0 * k.max,
+                },
+                0,
+                "%"
+            )),
         );
     }
     md
 }
 
-fn ratios(cells: &[Cell]) -> Vec<Ratio> {
+fn ratios(cells: &[Cell], sweep: &Sweep) -> Vec<Ratio> {
+    let paced = match sweep.wire {
+        VfWire::Zipf => "",
+        VfWire::Paced { .. } => ", paced wire",
+    };
     let mut out = Vec::new();
     let find = |v: u8, m: Mode| cells.iter().find(|c| c.vfs == v && c.mode == m);
     let mut xs: Vec<u8> = cells.iter().map(|c| c.vfs).collect();
@@ -342,7 +441,7 @@ fn ratios(cells: &[Cell]) -> Vec<Ratio> {
         if let (Some(off), Some(on)) = (find(v, Mode::Off), find(v, Mode::On)) {
             out.push(Ratio::new(
                 "vfs",
-                format!("worker busy on / off, {v} VFs"),
+                format!("worker busy on / off, {v} VFs{paced}"),
                 format!(
                     "{:.2} ({:.0}% / {:.0}%)",
                     on.busy.median / off.busy.median,
@@ -352,7 +451,7 @@ fn ratios(cells: &[Cell]) -> Vec<Ratio> {
             ));
             out.push(Ratio::new(
                 "vfs",
-                format!("delivered / offered, offload on, {v} VFs"),
+                format!("delivered / offered, offload on, {v} VFs{paced}"),
                 format!("{:.3}", on.delivered.median / on.offered.median.max(1e-9)),
             ));
         }
@@ -360,7 +459,22 @@ fn ratios(cells: &[Cell]) -> Vec<Ratio> {
     out
 }
 
-/// Runs the sweep, writes `vfs.csv`, `vfs.md` and `vfs.png` under `out`.
+/// Runs both sweeps: on the Zipf captures, then on the paced wire.
+pub fn run_both(quick: bool, out: &Path) -> anyhow::Result<Vec<Ratio>> {
+    let (zipf, paced) = if quick {
+        (Sweep::quick(), Sweep::paced_quick())
+    } else {
+        (Sweep::full(), Sweep::paced_full())
+    };
+    let first = run(&zipf, out);
+    let second = run(&paced, out);
+    let mut ratios = first?;
+    ratios.extend(second?);
+    Ok(ratios)
+}
+
+/// Runs the sweep, writes `vfs.csv`, `vfs.md` and `vfs.png` (the paced
+/// wire's: `vfs-paced.*`) under `out`.
 /// Fails (after writing what it has) if any run failed or lacked a figure.
 pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Vec<Ratio>> {
     let flowlift = flowlift_binary()?;
@@ -369,6 +483,11 @@ pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Vec<Ratio>> {
     let mut captures: Vec<(u8, PathBuf, u64, f64)> = Vec::new();
     for &v in &sweep.vfs {
         let path = scratch.join(format!("vfs{v}.pcap"));
+        if let VfWire::Paced { .. } = sweep.wire {
+            // No capture: the bound is the generator's, not a capture's.
+            captures.push((v, path, 0, f64::NAN));
+            continue;
+        }
         eprintln!(
             "flowlift-perf: vfs: writing a capture of {} flows, {} packets over {v} VFs",
             sweep.flows, sweep.packets
@@ -389,17 +508,54 @@ pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Vec<Ratio>> {
                     "flowlift-perf: vfs: run {i}/{total}: {v} VFs, {}",
                     mode_label(mode)
                 );
+                let series = scratch.join("series.csv");
+                let wire = match sweep.wire {
+                    VfWire::Zipf => flowlift_run::replay(capture),
+                    VfWire::Paced { per_vf_pps } => format!(
+                        "gen=steady,gen_warm=600,gen_vfs={v},gen_seed=15,gen_series={},rate_pps={}",
+                        series.display(),
+                        per_vf_pps * u64::from(*v)
+                    ),
+                };
                 let app = Appliance {
                     flowlift: flowlift.clone(),
-                    wire: flowlift_run::replay(capture),
+                    wire,
                     vfs: *v,
                     switch_cpu: mode.switch_cpu(),
                     offload: mode.knobs(),
                     scratch: scratch.clone(),
                 };
                 let result = flowlift_run::run(&app, sweep.seconds, false).and_then(|o| {
-                    figures(mode, &steady_samples(&o.lines, sweep.warmup_s))
-                        .map_err(|e| anyhow::anyhow!("{e}; last output:\n{}", tail(&o.lines, 12)))
+                    let mut f =
+                        figures(mode, &steady_samples(&o.lines, sweep.warmup_s)).map_err(|e| {
+                            anyhow::anyhow!("{e}; last output:\n{}", tail(&o.lines, 12))
+                        })?;
+                    if let VfWire::Paced { .. } = sweep.wire {
+                        // Offered is what the wire sent, delivered what the
+                        // host or the rules took of it (the rest missed),
+                        // over the same steady seconds of the generator's
+                        // time.
+                        let bins = ground_truth::read_series(&series)?;
+                        // The last second is left out with the warm-up:
+                        // the stop's stages (workers first, the wire last)
+                        // miss what the wire still sends.
+                        let end = sweep.seconds.saturating_sub(1) as f64;
+                        let steady: Vec<_> = bins
+                            .iter()
+                            .filter(|b| {
+                                b.t_s >= sweep.warmup_s as f64 && b.t_s + ground_truth::BIN_S <= end
+                            })
+                            .collect();
+                        let secs = steady.len() as f64 * ground_truth::BIN_S;
+                        let sent: u64 = steady.iter().map(|b| b.sent).sum();
+                        let missed: u64 = steady.iter().map(|b| b.missed).sum();
+                        let (rx, secs) = (f.offered_mpps, secs.max(1e-9));
+                        f.offered_mpps = sent as f64 / secs / 1e6;
+                        f.delivered_mpps = (sent - missed) as f64 / secs / 1e6;
+                        let wire = rx + missed as f64 / secs / 1e6;
+                        f.kept_pace = Some(wire / f.offered_mpps.max(1e-9));
+                    }
+                    Ok(f)
                 });
                 match result {
                     Ok(f) => {
@@ -437,15 +593,16 @@ pub fn run(sweep: &Sweep, out: &Path) -> anyhow::Result<Vec<Ratio>> {
             cells.extend(cell(v, m, &runs, bound));
         }
     }
-    std::fs::write(out.join("vfs.csv"), csv(&cells))?;
+    let stem = sweep.stem();
+    std::fs::write(out.join(format!("{stem}.csv")), csv(&cells))?;
     let md = markdown(&cells, sweep);
-    std::fs::write(out.join("vfs.md"), &md)?;
+    std::fs::write(out.join(format!("{stem}.md")), &md)?;
     println!("{md}");
-    chart(&cells, sweep, &out.join("vfs.png"))?;
+    chart(&cells, sweep, &out.join(format!("{stem}.png")))?;
     if !failures.is_empty() {
         bail!("vfs runs failed:\n  {}", failures.join("\n  "));
     }
-    Ok(ratios(&cells))
+    Ok(ratios(&cells, sweep))
 }
 
 #[cfg(test)]

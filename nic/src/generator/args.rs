@@ -55,6 +55,9 @@ pub struct GenArgs {
     pub duration_ms: Option<u64>,
     /// `gen_flows`: flows born in all.
     pub flows: Option<u64>,
+    /// `gen_warm`: the wire starts this long (ms) into the generator's
+    /// time, in the steady state its flows have reached by then.
+    pub warm_ms: Option<u64>,
     /// `gen_seed`.
     pub seed: u64,
     /// `gen_truth`: where the ground truth goes.
@@ -66,7 +69,7 @@ pub struct GenArgs {
 }
 
 /// The devarg keys of the generated wire.
-pub const KEYS: [&str; 13] = [
+pub const KEYS: [&str; 14] = [
     "gen",
     "gen_flows_per_s",
     "gen_top_share",
@@ -76,6 +79,7 @@ pub const KEYS: [&str; 13] = [
     "gen_vlan",
     "gen_seconds",
     "gen_flows",
+    "gen_warm",
     "gen_seed",
     "gen_truth",
     "gen_series",
@@ -130,6 +134,13 @@ impl GenArgs {
                 self.duration_ms = Some(((f * 1000.0).round() as u64).max(1));
             }
             "gen_flows" => self.flows = Some(positive(value)?),
+            "gen_warm" => {
+                let f: f64 = value.parse().map_err(|_| "seconds, 0 or more")?;
+                if !(0.0..=86_400.0).contains(&f) {
+                    return Err("seconds, 0 to 86400");
+                }
+                self.warm_ms = Some((f * 1000.0).round() as u64);
+            }
             "gen_seed" => self.seed = whole(value)?,
             "gen_truth" if value.is_empty() => return Err("a file path"),
             "gen_truth" => self.truth = Some(PathBuf::from(value)),
@@ -161,6 +172,9 @@ pub struct Params {
     pub ipv6: f64,
     pub tcp: f64,
     pub vlan: f64,
+    /// The wire starts here on the generator's time (ns): packets due
+    /// before are not sent, flows born before are under way.
+    pub warm_ns: u64,
     /// The generator's time ends here (ns): no flow born, no packet sent.
     pub end_ns: Option<u64>,
     pub max_flows: Option<u64>,
@@ -187,6 +201,7 @@ impl Params {
             Scenario::Mice => (20_000, 0.3, 100, Some(1_000_000)),
         };
         let flows_per_s = args.flows_per_s.unwrap_or(flows_per_s) as f64;
+        let warm_ns = args.warm_ms.unwrap_or(0).saturating_mul(1_000_000);
         let top_share = args.top_share_ppm.map_or(top_share, |s| f64::from(s) / 1e6);
         let rate = if rate_pps > 0 { rate_pps } else { NOMINAL_PPS } as f64;
         let ppm = |v: Option<u32>, default: f64| v.map_or(default, |s| f64::from(s) / 1e6);
@@ -201,7 +216,10 @@ impl Params {
             ipv6: ppm(args.ipv6_ppm, 0.2),
             tcp: ppm(args.tcp_ppm, 0.6),
             vlan: ppm(args.vlan_ppm, 0.1),
-            end_ns: args.duration_ms.map(|ms| ms.saturating_mul(1_000_000)),
+            warm_ns,
+            end_ns: args
+                .duration_ms
+                .map(|ms| warm_ns.saturating_add(ms.saturating_mul(1_000_000))),
             max_flows: args.flows.or(flows),
             seed: args.seed,
             vfs: args

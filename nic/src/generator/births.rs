@@ -132,13 +132,16 @@ pub struct Births {
 
 impl Births {
     pub fn new(p: &Params) -> Births {
+        // Shifts fall on the wire's time: every period from its start, and
+        // as many periods before as the warm-up holds.
+        let period = SHIFT_PERIOD_MS as f64 / 1e3;
         let mut b = Births {
             p: p.clone(),
             rng: ChaCha8Rng::seed_from_u64(p.seed),
             ids: Ids::new(p.seed),
             next: 0,
             t: 0.0,
-            boundary: 0.0,
+            boundary: (p.warm_ns as f64 / NS) % period,
             elephants: VecDeque::new(),
         };
         b.t = b.gap();
@@ -269,7 +272,8 @@ impl Iterator for Births {
             let mut u: f64 = self.rng.gen();
             match self.p.scenario {
                 Scenario::Flash => {
-                    let ms = t * 1e3;
+                    // The crowd's time is the wire's.
+                    let ms = t * 1e3 - self.p.warm_ns as f64 / 1e6;
                     let in_flash =
                         (FLASH_AT_MS as f64..(FLASH_AT_MS + FLASH_LEN_MS) as f64).contains(&ms);
                     // Thinning: a candidate outside the crowd is a birth
@@ -288,13 +292,23 @@ impl Iterator for Births {
     }
 }
 
-/// Packets flow `f` sends before the generator's time ends at `end_ns`.
-pub fn packets_before(f: &FlowSpec, end_ns: Option<u64>) -> u64 {
-    match end_ns {
+/// The first of flow `f`'s packets the wire sends: those due before it
+/// starts (`warm_ns`) are not.
+pub fn first_sent(f: &FlowSpec, warm_ns: u64) -> u64 {
+    warm_ns
+        .saturating_sub(f.born_ns)
+        .div_ceil(f.interval_ns.max(1))
+}
+
+/// Packets flow `f` sends from the wire's start (`warm_ns`) until the
+/// generator's time ends at `end_ns`.
+pub fn packets_sent(f: &FlowSpec, warm_ns: u64, end_ns: Option<u64>) -> u64 {
+    let last = match end_ns {
         None => f.size,
         Some(end) if f.born_ns >= end => 0,
         Some(end) => f.size.min((end - f.born_ns).div_ceil(f.interval_ns)),
-    }
+    };
+    last.saturating_sub(first_sent(f, warm_ns))
 }
 
 /// Packets the whole run sends (`None`: it never ends).
@@ -302,5 +316,9 @@ pub fn planned_total(p: &Params) -> Option<u64> {
     if p.end_ns.is_none() && p.max_flows.is_none() {
         return None;
     }
-    Some(Births::new(p).map(|f| packets_before(&f, p.end_ns)).sum())
+    Some(
+        Births::new(p)
+            .map(|f| packets_sent(&f, p.warm_ns, p.end_ns))
+            .sum(),
+    )
 }

@@ -52,6 +52,9 @@ struct Live {
 /// The generated wire's source of frames.
 #[derive(Debug)]
 pub struct Generator {
+    /// The wire's start on the generator's time (`gen_warm`): the times it
+    /// shows are counted from here.
+    warm_ns: u64,
     end_ns: Option<u64>,
     births: Births,
     next_birth: Option<FlowSpec>,
@@ -59,8 +62,8 @@ pub struct Generator {
     heap: BinaryHeap<Reverse<(u64, u64, usize)>>,
     live: Vec<Option<Live>>,
     free: Vec<usize>,
-    /// The frame `peek` shows: when it is due (ns of the generator's
-    /// time), its flow's index and slot.
+    /// The frame `peek` shows: when it is due (ns of the generator's own
+    /// time, from before the warm-up), its flow's index and slot.
     current: Option<(u64, u64, usize)>,
     /// The ground truth, if it is kept (`gen_truth`).
     truth: Option<Truth>,
@@ -73,10 +76,11 @@ impl Generator {
     /// A generator for `p`, at its first frame.
     pub fn new(p: &Params) -> Generator {
         let mut births = Births::new(p);
-        let truth = p.keep_truth.then(|| Truth::new(births.ids()));
+        let truth = p.keep_truth.then(|| Truth::new(births.ids(), p.warm_ns));
         let series = p.keep_series.then(Series::default);
         let next_birth = births.next();
         let mut g = Generator {
+            warm_ns: p.warm_ns,
             end_ns: p.end_ns,
             births,
             next_birth,
@@ -100,10 +104,21 @@ impl Generator {
             match &self.next_birth {
                 Some(b) if due.is_none_or(|t| b.born_ns <= t) => {
                     let spec = *b;
+                    self.next_birth = self.births.next();
+                    if let Some(t) = &mut self.truth {
+                        t.born(spec);
+                    }
+                    // Born before the wire's start (`gen_warm`): under way,
+                    // from its first packet due after it; or already over.
+                    let first = births::first_sent(&spec, self.warm_ns);
+                    let at = spec.born_ns + first * spec.interval_ns;
+                    if first >= spec.size || self.end_ns.is_some_and(|end| at >= end) {
+                        continue;
+                    }
                     let live = Live {
                         spec,
                         template: template::frame(&spec),
-                        scheduled: 1,
+                        scheduled: first + 1,
                     };
                     let slot = match self.free.pop() {
                         Some(s) => {
@@ -115,11 +130,7 @@ impl Generator {
                             self.live.len() - 1
                         }
                     };
-                    self.heap.push(Reverse((spec.born_ns, spec.index, slot)));
-                    if let Some(t) = &mut self.truth {
-                        t.born(spec);
-                    }
-                    self.next_birth = self.births.next();
+                    self.heap.push(Reverse((at, spec.index, slot)));
                 }
                 _ => {
                     self.current = self.heap.pop().map(|Reverse((t, i, s))| (t, i, s));
@@ -141,7 +152,7 @@ impl Generator {
     /// then.
     #[inline]
     pub fn due_ns(&self) -> Option<u64> {
-        self.current.map(|(t, _, _)| t)
+        self.current.map(|(t, _, _)| t - self.warm_ns)
     }
 
     /// Takes the frame `peek` showed off the wire (sent, whatever becomes of
@@ -154,7 +165,7 @@ impl Generator {
             t.sent(index);
         }
         if let Some(s) = &mut self.series {
-            s.bin(at).sent += 1;
+            s.bin(at - self.warm_ns).sent += 1;
         }
         let live = self.live[slot].as_mut().expect("a current flow is live");
         let spec = live.spec;
@@ -181,7 +192,7 @@ impl Generator {
             t.missed(index);
         }
         if let Some(s) = &mut self.series {
-            s.bin(at).missed += 1;
+            s.bin(at - self.warm_ns).missed += 1;
         }
     }
 
@@ -192,6 +203,7 @@ impl Generator {
         let Some((at, index, _)) = self.current else {
             return;
         };
+        let at = at - self.warm_ns;
         if let Some(t) = &mut self.truth {
             t.carried(index, at);
         }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use super::args::{GenArgs, Params, Scenario};
-use super::births::{packets_before, planned_total, Births, GenKey};
+use super::births::{packets_sent, planned_total, Births, GenKey};
 use super::law::{SizeLaw, TOP};
 use super::Generator;
 use crate::devargs::{Devargs, DevargsError};
@@ -269,7 +269,11 @@ fn the_plan_counts_what_the_generator_sends() {
         assert_eq!(Some(n), planned_total(&p));
         for f in g.truth().unwrap().flows() {
             *per_flow.entry(f.spec.index).or_default() += f.sent;
-            assert_eq!(f.sent, packets_before(&f.spec, p.end_ns), "{devargs}");
+            assert_eq!(
+                f.sent,
+                packets_sent(&f.spec, p.warm_ns, p.end_ns),
+                "{devargs}"
+            );
             assert!(f.sent >= 1);
         }
         assert_eq!(per_flow.len(), g.truth().unwrap().flows().len());
@@ -486,7 +490,7 @@ fn the_series_and_the_truth_count_what_rules_carried_when() {
         let want = per_bin.get(&(i as u64)).copied().unwrap_or_default();
         assert_eq!((b.sent, b.missed, b.nic), want, "bin {i}");
     }
-    let line = flows[0].json();
+    let line = flows[0].json_from(0);
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["nic_packets"].as_u64(), Some(flows[0].nic));
     let pps = 1e9 / flows[0].spec.interval_ns as f64;
@@ -558,4 +562,70 @@ fn a_paced_generated_wire_sends_each_frame_at_its_time() {
     wire.advance();
     let after = wire.generator().unwrap().due_ns().unwrap();
     assert_eq!(wire.due_in(later), Duration::from_nanos(after - next));
+}
+
+#[test]
+fn a_warm_wire_starts_with_its_flows_under_way() {
+    // Packets in the wire's first second, and in all, with and without a
+    // 60-s warm-up.
+    let first_second = |devargs: &str| {
+        let p = params(devargs, 20_000);
+        let mut g = Generator::new(&p);
+        let (mut first, mut all) = (0u64, 0u64);
+        let mut times = Vec::new();
+        while let Some(t) = g.due_ns() {
+            first += u64::from(t < 1_000_000_000);
+            all += 1;
+            times.push(t);
+            g.advance();
+        }
+        assert_eq!(Some(all), planned_total(&p), "{devargs}");
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "time goes forward");
+        assert!(
+            *times.last().unwrap() < 2_000_000_000,
+            "gen_seconds is the wire's"
+        );
+        (first, g)
+    };
+    let (cold, _) = first_second("gen=steady,gen_flows_per_s=200,gen_seconds=2,gen_truth=/t");
+    let (warm, g) =
+        first_second("gen=steady,gen_flows_per_s=200,gen_seconds=2,gen_warm=60,gen_truth=/t");
+    assert!(
+        warm > 3 * cold,
+        "{warm} packets in the first second warm, {cold} cold"
+    );
+    // Flows born before the start are under way: their birth is negative
+    // on the wire's time, and they sent only what was due after it.
+    let truth = g.truth().unwrap();
+    let early: Vec<_> = truth
+        .flows()
+        .iter()
+        .filter(|f| f.sent > 0 && f.spec.born_ns < 60_000_000_000)
+        .collect();
+    assert!(!early.is_empty());
+    for f in early {
+        let v: serde_json::Value = serde_json::from_str(&f.json_from(60_000_000_000)).unwrap();
+        assert!(v["born_s"].as_f64().unwrap() < 0.0, "{v}");
+        assert!(
+            f.sent < f.spec.size
+                || f.spec.born_ns + f.spec.interval_ns * (f.spec.size - 1) >= 60_000_000_000
+        );
+    }
+    // The flash crowd comes at the wire's 5 s, however long the warm-up.
+    let p = params(
+        "gen=flash,gen_flows_per_s=50,gen_seconds=8,gen_warm=30",
+        2_000,
+    );
+    let births: Vec<f64> = Births::new(&p)
+        .map(|f| f.born_ns as f64 / 1e9 - 30.0)
+        .filter(|t| *t >= 0.0)
+        .collect();
+    let in_crowd = births.iter().filter(|t| (5.0..7.0).contains(*t)).count();
+    let before = births.iter().filter(|t| (0.0..5.0).contains(*t)).count();
+    // Per second: ten times the arrivals in the crowd's 2 s as in the 5 s
+    // before.
+    assert!(
+        in_crowd as f64 / 2.0 > 5.0 * before as f64 / 5.0,
+        "{in_crowd} births in the crowd, {before} before"
+    );
 }

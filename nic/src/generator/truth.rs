@@ -28,7 +28,7 @@ pub struct FlowTruth {
     /// Of those, packets the host never got.
     pub missed: u64,
     /// Of those, packets a rule of the NIC carried past the host, and when
-    /// the first of them was due (ns of the generator's time).
+    /// the first of them was due (ns of the wire's time).
     pub nic: u64,
     pub first_nic_ns: Option<u64>,
 }
@@ -42,8 +42,9 @@ impl FlowTruth {
         self.missed * u64::from(self.spec.len)
     }
 
-    /// Its JSONL line (without the newline).
-    pub fn json(&self) -> String {
+    /// Its JSONL line (without the newline), its birth on the wire's time
+    /// (the generator's less `warm_ns`: before the start, negative).
+    pub fn json_from(&self, warm_ns: u64) -> String {
         let k = &self.spec.key;
         let vlan = k.vlan.map_or("null".to_owned(), |v| v.to_string());
         format!(
@@ -64,7 +65,7 @@ impl FlowTruth {
             self.missed,
             self.missed_bytes(),
             self.spec.size,
-            self.spec.born_ns as f64 / 1e9,
+            (self.spec.born_ns as f64 - warm_ns as f64) / 1e9,
             self.spec.vf,
             1e9 / self.spec.interval_ns.max(1) as f64,
             self.nic,
@@ -79,13 +80,15 @@ impl FlowTruth {
 pub struct Truth {
     flows: Vec<FlowTruth>,
     ids: Ids,
+    warm_ns: u64,
 }
 
 impl Truth {
-    pub(crate) fn new(ids: Ids) -> Truth {
+    pub(crate) fn new(ids: Ids, warm_ns: u64) -> Truth {
         Truth {
             flows: Vec::new(),
             ids,
+            warm_ns,
         }
     }
 
@@ -156,7 +159,7 @@ impl Truth {
     /// Writes one line per flow that sent anything to `out`.
     pub fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
         for f in self.flows.iter().filter(|f| f.sent > 0) {
-            writeln!(out, "{}", f.json())?;
+            writeln!(out, "{}", f.json_from(self.warm_ns))?;
         }
         Ok(())
     }
