@@ -1404,3 +1404,20 @@ fn a_rule_the_engine_removes_within_five_ticks_of_its_install_flapped() {
     assert_eq!(r.off.stats().demotions[0], 2, "both demoted cold");
     assert_eq!(r.off.stats().flaps, 1, "only the first flapped");
 }
+
+#[test]
+fn a_new_flow_is_rated_at_its_own_rate_from_its_first_tick() {
+    // The default average (0.5): started at 0, a flow at 1.5x the promote
+    // rate would read 0.75x at its first tick and wait a third for its rule.
+    let mut p = params();
+    p.ewma_alpha = 0.5;
+    let mut r = rig(10, p, vec![]);
+    r.add(1, 1);
+    // 150 packets a tick of 100 ms: 1500 pps against a promote rate of 1000.
+    r.send(1, 150);
+    r.tick();
+    assert_eq!(r.flows.get_mut((0, FlowId(1))).unwrap().off.ticks_hot, 1);
+    r.send(1, 150);
+    r.tick();
+    assert_eq!(r.offloaded(), vec![1], "hot for hold (2) ticks: offloaded");
+}
