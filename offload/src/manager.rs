@@ -1009,7 +1009,11 @@ impl Offloader {
             OffloadState::Offloaded(_) => {
                 census.holding += 1;
                 census.staying += 1;
-                if f.off.choice != OffloadChoice::Always {
+                // A rule within FLAP_TICKS of its install is no hotter
+                // flow's to take: its install has had no time to pay, and
+                // taking it would spend two insertions on one flip (a flap).
+                let settled = self.tick_no.saturating_sub(f.off.installed_tick) > FLAP_TICKS;
+                if f.off.choice != OffloadChoice::Always && settled {
                     census.offloaded.push(Candidate {
                         at,
                         rate: f.off.rate_pps,

@@ -1421,3 +1421,35 @@ fn a_new_flow_is_rated_at_its_own_rate_from_its_first_tick() {
     r.tick();
     assert_eq!(r.offloaded(), vec![1], "hot for hold (2) ticks: offloaded");
 }
+
+#[test]
+fn a_rule_within_five_ticks_of_its_install_is_not_taken_by_a_hotter_flow() {
+    // One rule. Flow 1 (1000 pps) gets it; flow 2 (3000 pps) comes a tick
+    // later and waits until flow 1's rule is past 5 ticks old.
+    let mut r = rig(1, params(), vec![]);
+    r.add(1, 1);
+    r.add(2, 1);
+    let mut installed_at = None;
+    let mut taken_at = None;
+    for t in 1..=12 {
+        r.send(1, 120);
+        if t >= 2 {
+            r.send(2, 300);
+        }
+        r.tick();
+        let on = r.offloaded();
+        if on == vec![1] && installed_at.is_none() {
+            installed_at = Some(t);
+        }
+        if on == vec![2] && taken_at.is_none() {
+            taken_at = Some(t);
+        }
+    }
+    let (i, t) = (
+        installed_at.unwrap(),
+        taken_at.expect("flow 2 took the rule"),
+    );
+    assert!(t - i > 5, "installed at tick {i}, taken at {t}");
+    assert_eq!(r.off.stats().flaps, 0);
+    assert_eq!(r.off.stats().demotions[2], 1, "one eviction");
+}

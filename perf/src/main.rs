@@ -154,6 +154,9 @@ enum Command {
         /// Some scenarios only (steady always runs: the CPU figure needs it).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+        /// Rule budgets (K) to run, instead of 256 and 4096.
+        #[arg(long, value_delimiter = ',')]
+        rules: Vec<u32>,
         /// Where CSV, Markdown and PNG results go.
         #[arg(long, default_value = "perf/results")]
         out: PathBuf,
@@ -193,7 +196,12 @@ fn main() -> anyhow::Result<()> {
         }
         Command::All { quick, only, out } => all::run(quick, &only, &out),
         Command::OvsOffload { quick, out } => ovs_offload::run(quick, &out),
-        Command::Scenarios { quick, only, out } => {
+        Command::Scenarios {
+            quick,
+            only,
+            rules,
+            out,
+        } => {
             let mut plan = if quick {
                 scenarios::Plan::quick()
             } else {
@@ -202,6 +210,9 @@ fn main() -> anyhow::Result<()> {
             if !only.is_empty() {
                 plan.scenarios
                     .retain(|s| s.name == "steady" || only.iter().any(|o| o == s.name));
+            }
+            if !rules.is_empty() {
+                plan.rules = rules;
             }
             scenarios::run(&plan, &out).map(|_| ())
         }
