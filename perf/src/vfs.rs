@@ -229,6 +229,10 @@ fn chart(cells: &[Cell], sweep: &Sweep, path: &Path) -> anyhow::Result<()> {
             .collect()
     };
     let (off_c, on_c) = (PALETTE[1], PALETTE[0]);
+    let offered = match sweep.wire {
+        VfWire::Zipf => "uplink RX",
+        VfWire::Paced { .. } => "the wire sent",
+    };
     let mut busy = Panel::new(
         "Host: worker lcore busy",
         "VF ports (VMs)",
@@ -257,13 +261,13 @@ fn chart(cells: &[Cell], sweep: &Sweep, path: &Path) -> anyhow::Result<()> {
                 line(Mode::On, &|c| Some(c.delivered)),
             ),
             Series::new(
-                "offered (uplink RX), off",
+                format!("offered ({offered}), off"),
                 RGBColor(240, 150, 150),
                 line(Mode::Off, &|c| Some(c.offered)),
             )
             .dashed(),
             Series::new(
-                "offered (uplink RX), on",
+                format!("offered ({offered}), on"),
                 RGBColor(140, 180, 220),
                 line(Mode::On, &|c| Some(c.offered)),
             )
@@ -310,6 +314,8 @@ fn chart(cells: &[Cell], sweep: &Sweep, path: &Path) -> anyhow::Result<()> {
             .dashed(),
         ],
     );
+    // The paced wire has no capture to bound the rules' share by.
+    nic.series.retain(|s| !s.points.is_empty());
     nic.y_max = Some(110.0);
     nic.legend = SeriesLabelPosition::LowerRight;
     plot::draw(
