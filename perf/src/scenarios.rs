@@ -553,28 +553,21 @@ fn chart(o: &Outcome, path: &Path) -> anyhow::Result<()> {
         .iter()
         .map(|b| Point::exact(b.t_s, 100.0 * b.nic as f64 / b.sent.max(1) as f64))
         .collect();
-    let oracle: Vec<Point> = o
-        .oracle
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            Point::exact(
-                i as f64 * BIN_S,
-                100.0 * b.top_k as f64 / b.sent.max(1) as f64,
-            )
-        })
-        .collect();
-    let learned: Vec<Point> = o
-        .oracle
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            Point::exact(
-                i as f64 * BIN_S,
-                100.0 * b.top_k_learned as f64 / b.sent.max(1) as f64,
-            )
-        })
-        .collect();
+    // An oracle's share per bin, `of` picking its packets.
+    let oracle_share = |of: fn(&OracleBin) -> u64| -> Vec<Point> {
+        o.oracle
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                Point::exact(
+                    i as f64 * BIN_S,
+                    100.0 * of(b) as f64 / b.sent.max(1) as f64,
+                )
+            })
+            .collect()
+    };
+    let oracle = oracle_share(|b| b.top_k);
+    let learned = oracle_share(|b| b.top_k_learned);
     let mut p1 = Panel::new(
         "NIC share per 100 ms",
         "generator time (s)",
