@@ -147,9 +147,9 @@ impl Generator {
         self.live[slot].as_ref().map(|l| &l.template[..])
     }
 
-    /// When the frame `peek` shows is due, in nanoseconds of the
-    /// generator's time (`None` once the run is over): a paced wire sends it
-    /// then.
+    /// When the frame `peek` shows is due, in nanoseconds of the wire's
+    /// time (from its start, `gen_warm` into the generator's; `None` once
+    /// the run is over): a paced wire sends it then.
     #[inline]
     pub fn due_ns(&self) -> Option<u64> {
         self.current.map(|(t, _, _)| t - self.warm_ns)
