@@ -383,7 +383,8 @@ fn model_wires(
                 .with_context(|| format!("port {}", p.name))?;
             out.push((wire.clone(), scan));
         }
-        for w in &d.vf_wires {
+        // A VM's generated wire (`vfN_gen`) has no capture to scan.
+        for w in d.vf_wires.iter().filter(|w| w.gen.is_none()) {
             let rep = format!("{}_representor_vf{}", p.dpdk_name(), w.vf);
             let by = cfg
                 .ports
@@ -459,6 +460,16 @@ fn wire_end(
         else {
             return Ok(None);
         };
+        if w.gen.is_some() {
+            // A VM's generated wire ends with its plan, as the uplink's.
+            match flowlift_config::model_nic::generated_vf_frames(&d, w) {
+                Some(Some(n)) => {
+                    wires.push(FiniteWire { port, frames: n });
+                    continue;
+                }
+                _ => return Ok(None),
+            }
+        }
         if loops == 0 {
             return Ok(None);
         }

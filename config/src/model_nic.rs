@@ -59,7 +59,12 @@ pub fn wires(d: &Devargs) -> Vec<PathBuf> {
     d.wire
         .iter()
         .cloned()
-        .chain(d.vf_wires.iter().map(|w| w.path.clone()))
+        .chain(
+            d.vf_wires
+                .iter()
+                .filter(|w| w.gen.is_none())
+                .map(|w| w.path.clone()),
+        )
         .collect()
 }
 
@@ -73,6 +78,23 @@ pub fn generated_frames(d: &Devargs) -> Option<Option<u64>> {
         args,
         d.rate_pps,
         d.representors.len(),
+    )))
+}
+
+/// Packets VF `w`'s generated wire (`vfN_gen`) sends in all, as the PMD
+/// will generate them: `None` for a capture, `Some(None)` for one that never
+/// ends.
+pub fn generated_vf_frames(d: &Devargs, w: &flowlift_nic::devargs::VfWire) -> Option<Option<u64>> {
+    use flowlift_nic::generator::{planned_total, Params};
+    let scenario = w.gen?;
+    let position = d.representors.iter().position(|&vf| vf == w.vf)?;
+    Some(planned_total(&Params::resolve_vf(
+        &d.vf_gen,
+        scenario,
+        d.vf_rate_pps(w),
+        d.representors.len(),
+        position,
+        false,
     )))
 }
 

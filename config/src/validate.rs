@@ -455,9 +455,14 @@ fn check_model_vf_wires(ports: &[PortSpec]) -> Result<(), String> {
         for w in &d.vf_wires {
             let rep = format!("{}_representor_vf{}", pf.dpdk_name(), w.vf);
             if !ports.iter().any(|p| p.dpdk_name() == rep) {
+                let key = if w.gen.is_some() { "gen" } else { "wire" };
                 return Err(format!(
-                    "port {}: vf{}_wire= sends from VF {}, but no port's device is its representor {rep}, and the NIC model plays a VF's traffic only while its representor runs: add that port (with replay = FILE) or drop vf{}_wire",
-                    pf.name, w.vf, w.vf, w.vf
+                    "port {}: vf{}_{key}= sends from VF {}, but no port's device is its representor {rep}, and the NIC model plays a VF's traffic only while its representor runs: add that port{} or drop vf{}_{key}",
+                    pf.name,
+                    w.vf,
+                    w.vf,
+                    if w.gen.is_some() { "" } else { " (with replay = FILE)" },
+                    w.vf
                 ));
             }
         }

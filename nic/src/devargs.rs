@@ -57,13 +57,23 @@ pub struct Devargs {
     /// A generated wire instead of `wire=` (`gen=PRESET`, `gen_*=`; see
     /// [`crate::generator`]), paced by `rate_pps`.
     pub gen: Option<crate::generator::GenArgs>,
+    /// The `gen_*` settings the VFs' generated wires (`vfN_gen`) share,
+    /// with or without `gen=`.
+    pub vf_gen: crate::generator::GenArgs,
 }
 
-/// What one VF sends: a capture, replayed as the uplink's wire is.
+/// What one VF sends: a capture, replayed as the uplink's wire is
+/// (`vfN_wire`), or a generated wire (`vfN_gen`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VfWire {
     pub vf: u16,
+    /// `vfN_wire`; empty with `vfN_gen`.
     pub path: PathBuf,
+    /// `vfN_gen=PRESET`: the VM's flows are generated (the device's
+    /// `gen_*` settings apply), to the outside and to the other VFs.
+    pub gen: Option<crate::generator::Scenario>,
+    /// `vfN_gen_truth=PATH`: where that wire's ground truth goes.
+    pub gen_truth: Option<PathBuf>,
     /// `vfN_loops`; `None`: the device's `loops`.
     pub loops: Option<u64>,
     /// `vfN_rate_pps`; `None`: the device's `rate_pps`.
@@ -113,7 +123,7 @@ fn check_name(name: &str) -> Result<(), &'static str> {
 /// `vfN_wire`, `vfN_loops`, `vfN_rate_pps`, `vfN_name`: the VF and which.
 fn vf_key(key: &str) -> Option<(u16, &'static str)> {
     let rest = key.strip_prefix("vf")?;
-    for field in ["wire", "loops", "rate_pps", "name"] {
+    for field in ["wire", "loops", "rate_pps", "name", "gen_truth", "gen"] {
         if let Some(n) = rest.strip_suffix(field).and_then(|r| r.strip_suffix('_')) {
             if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
                 return n.parse().ok().map(|vf| (vf, field));
@@ -225,6 +235,8 @@ impl Devargs {
                         out.vf_wires.push(VfWire {
                             vf,
                             path: PathBuf::new(),
+                            gen: None,
+                            gen_truth: None,
                             loops: None,
                             rate_pps: None,
                         });
@@ -235,6 +247,13 @@ impl Devargs {
                 match field {
                     "wire" if value.is_empty() => return Err(bad("a path to a pcap file")),
                     "wire" => w.path = PathBuf::from(value),
+                    "gen" => {
+                        let mut g = crate::generator::GenArgs::default();
+                        g.set("gen", value).map_err(bad)?;
+                        w.gen = Some(g.scenario);
+                    }
+                    "gen_truth" if value.is_empty() => return Err(bad("a file path")),
+                    "gen_truth" => w.gen_truth = Some(PathBuf::from(value)),
                     "loops" => w.loops = Some(value.parse().map_err(|_| bad("a whole number"))?),
                     _ => w.rate_pps = Some(value.parse().map_err(|_| bad("a whole number"))?),
                 }
@@ -276,13 +295,29 @@ impl Devargs {
             }
         }
         if let Some(keys) = gen_seen {
-            if !keys.iter().any(|k| k == "gen") {
+            let vf_gen = out.vf_wires.iter().any(|w| w.gen.is_some());
+            let pf_gen = keys.iter().any(|k| k == "gen");
+            out.vf_gen = out.gen.clone().unwrap_or_default();
+            if !pf_gen {
+                // Only the VFs generate: the settings are theirs.
+                out.gen = None;
+                if let Some(k) = keys
+                    .iter()
+                    .find(|k| *k == "gen_truth" || *k == "gen_series")
+                {
+                    return Err(DevargsError::Generated(
+                        k.clone(),
+                        "the uplink's truth or series needs gen= (a VF's truth is vfN_gen_truth)",
+                    ));
+                }
+            }
+            if !vf_gen && !pf_gen {
                 return Err(DevargsError::Generated(
                     keys[0].clone(),
                     "a setting of the generated wire needs gen=steady|churn|shift|flash|mice",
                 ));
             }
-            if out.wire.is_some() {
+            if out.wire.is_some() && keys.iter().any(|k| k == "gen") {
                 return Err(DevargsError::Generated(
                     "gen".to_owned(),
                     "the uplink's wire is a capture (wire=) or generated (gen=), not both",
@@ -291,11 +326,26 @@ impl Devargs {
         }
         out.vf_wires.sort_by_key(|w| w.vf);
         for w in &out.vf_wires {
-            if w.path.as_os_str().is_empty() {
-                return Err(DevargsError::VfSource(
-                    format!("vf{}_...", w.vf),
-                    "its loops or pace without vfN_wire",
-                ));
+            match (w.path.as_os_str().is_empty(), w.gen.is_some()) {
+                (true, false) if w.gen_truth.is_some() => {
+                    return Err(DevargsError::VfSource(
+                        format!("vf{}_gen_truth", w.vf),
+                        "the truth of a generated wire needs vfN_gen",
+                    ))
+                }
+                (true, false) => {
+                    return Err(DevargsError::VfSource(
+                        format!("vf{}_...", w.vf),
+                        "its loops or pace without vfN_wire or vfN_gen",
+                    ))
+                }
+                (false, true) => {
+                    return Err(DevargsError::VfSource(
+                        format!("vf{}_gen", w.vf),
+                        "a VF sends a capture (vfN_wire) or a generated wire (vfN_gen), not both",
+                    ))
+                }
+                _ => {}
             }
             if !out.representors.contains(&w.vf) {
                 return Err(DevargsError::VfSource(
@@ -600,6 +650,45 @@ mod tests {
             err("representor=vf[0-1],vf0_name=vf1-offloaded"),
             clash(0, "vf1-offloaded", "VF 1", "vf1-offloaded.pcap")
         );
+    }
+
+    #[test]
+    fn vf_generated_wires() {
+        use crate::generator::Scenario;
+        // The VFs generate, the uplink replays a capture: the gen_* settings
+        // are the VFs'.
+        let d = Devargs::parse(
+            "wire=/w.pcap,representor=vf[0-1],vf1_gen=churn,vf1_gen_truth=/t1,gen_seconds=2,gen_seed=4",
+        )
+        .unwrap();
+        assert!(d.gen.is_none(), "the uplink does not generate");
+        assert_eq!(d.vf_gen.duration_ms, Some(2000));
+        assert_eq!(d.vf_gen.seed, 4);
+        let w = &d.vf_wires[0];
+        assert_eq!((w.vf, w.gen), (1, Some(Scenario::Churn)));
+        assert_eq!(w.gen_truth.as_deref(), Some(std::path::Path::new("/t1")));
+        // Both generate: the settings are shared.
+        let d = Devargs::parse("representor=vf0,gen=steady,vf0_gen=mice,gen_flows=9").unwrap();
+        assert_eq!(d.gen.as_ref().map(|g| g.flows), Some(Some(9)));
+        assert_eq!(d.vf_gen.flows, Some(9));
+        use DevargsError::*;
+        for bad in [
+            "representor=vf0,vf0_gen=storm",
+            "representor=vf0,vf0_gen=steady,vf0_wire=/a.pcap",
+            "representor=vf0,vf0_gen_truth=/t",
+            "representor=vf1,vf0_gen=steady",
+            "representor=vf0,vf0_gen=steady,gen_truth=/t",
+            "representor=vf0,gen_seconds=3",
+        ] {
+            assert!(
+                matches!(
+                    Devargs::parse(bad),
+                    Err(VfSource(..) | Generated(..) | BadValue { .. })
+                ),
+                "{bad}: {:?}",
+                Devargs::parse(bad)
+            );
+        }
     }
 
     #[test]

@@ -156,13 +156,26 @@ impl Nic {
             (None, None) => Wire::silent(),
         };
         let mut vf_wires = Vec::new();
-        for &vf in &devargs.representors {
+        for (position, &vf) in devargs.representors.iter().enumerate() {
             let w = match devargs.vf_wires.iter().find(|w| w.vf == vf) {
-                Some(w) => Some(Arc::new(Mutex::new(Wire::new(
-                    Capture::load(&w.path)?,
-                    devargs.vf_loops(w),
-                    devargs.vf_rate_pps(w),
-                )))),
+                Some(w) => Some(Arc::new(Mutex::new(match w.gen {
+                    None => Wire::new(
+                        Capture::load(&w.path)?,
+                        devargs.vf_loops(w),
+                        devargs.vf_rate_pps(w),
+                    ),
+                    Some(scenario) => Wire::generated(
+                        generator::Generator::new(&generator::Params::resolve_vf(
+                            &devargs.vf_gen,
+                            scenario,
+                            devargs.vf_rate_pps(w),
+                            devargs.representors.len(),
+                            position,
+                            w.gen_truth.is_some(),
+                        )),
+                        devargs.vf_rate_pps(w),
+                    ),
+                }))),
                 None => None,
             };
             vf_wires.push(w);
@@ -300,6 +313,39 @@ impl Nic {
     pub fn write_truth(&self) -> Option<(std::path::PathBuf, std::io::Result<(u64, u64)>)> {
         let path = self.devargs.gen.as_ref()?.truth.clone()?;
         let w = self.wire.lock().ok()?;
+        let truth = w.generator()?.truth()?;
+        let written = truth.write_file(&path).map(|()| truth.totals());
+        Some((path, written))
+    }
+
+    /// A frame VF position `i`'s wire sent was lost in its representor's
+    /// RX ring (freed at the port's stop): a generated wire counts it
+    /// against its flow. Only while the switch is stopped.
+    pub fn vf_frame_lost(&self, i: usize, frame: &[u8]) {
+        if let Some(Some(w)) = self.vf_wires.get(i) {
+            if let Ok(mut w) = w.lock() {
+                w.lost_frame(frame);
+            }
+        }
+    }
+
+    /// Writes the ground truth of VF position `i`'s generated wire to its
+    /// `vfN_gen_truth` file, if it has one; returns the file and the packets
+    /// sent and missed. Only while the switch does not run that VF's wire
+    /// (its representor stopped).
+    pub fn write_vf_truth(
+        &self,
+        i: usize,
+    ) -> Option<(std::path::PathBuf, std::io::Result<(u64, u64)>)> {
+        let vf = *self.devargs.representors.get(i)?;
+        let path = self
+            .devargs
+            .vf_wires
+            .iter()
+            .find(|w| w.vf == vf)?
+            .gen_truth
+            .clone()?;
+        let w = self.vf_wires.get(i)?.as_ref()?.lock().ok()?;
         let truth = w.generator()?.truth()?;
         let written = truth.write_file(&path).map(|()| truth.totals());
         Some((path, written))

@@ -143,3 +143,113 @@ backoff_ms = 10
         all_missed
     );
 }
+
+/// VMs that send generated flows too (`vfN_gen`): vm1 and vm2's flows go to
+/// the outside and to the other VMs, the uplink's to the VMs, all churning,
+/// with offload on. The flow log, port by port, is each wire's ground truth
+/// less what was missed, and what the NIC carried of each flow is what the
+/// switch's rules took of it.
+#[test]
+fn vms_generated_flows_both_ways_are_each_wires_truth() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let truth = |name: &str| dir.path().join(format!("{name}.jsonl"));
+    let device = format!(
+        "net_flowlift0,representor=vf[0-3],gen=churn,gen_flows_per_s=300,gen_seconds=3,\
+         gen_seed=21,gen_truth={},vf0_gen=churn,vf0_gen_truth={},vf1_gen=steady,\
+         vf1_gen_truth={},rate_pps=40000,counter_refresh_ms=0,switch_cpu=1",
+        truth("uplink").display(),
+        truth("vm1").display(),
+        truth("vm2").display(),
+    );
+    let tables = "idle_timeout_s = 0.5
+[offload]
+max_rules = 32
+tick_ms = 10
+promote_pps = 200
+demote_pps = 50
+hold = 2
+";
+    let cfg = model::config(dir.path(), &device, tables);
+    let log = dir.path().join("flows.jsonl");
+    let out = flowlift(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--flow-log",
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("Stopping (replay complete)"),
+        "every wire, the VMs' too, ends the run\n{}",
+        describe(&out)
+    );
+
+    // Each port's truth: (packets, bytes, NIC packets) of each flow that
+    // reached the host.
+    let mut want: HashMap<(String, Tuple), (u64, u64, u64)> = HashMap::new();
+    for port in ["uplink", "vm1", "vm2"] {
+        let (mut outside, mut to_vm) = (0, 0);
+        for v in flow_log_lines(&truth(port)) {
+            let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
+            if port != "uplink" {
+                if n("vf") == 0 {
+                    outside += 1;
+                } else {
+                    to_vm += 1;
+                }
+            }
+            let got = (
+                n("packets") - n("missed_packets"),
+                n("bytes") - n("missed_bytes"),
+                n("nic_packets"),
+            );
+            if got.0 > 0 {
+                assert!(want.insert((port.to_owned(), tuple_of(&v)), got).is_none());
+            }
+        }
+        if port != "uplink" {
+            assert!(
+                outside > 0 && to_vm > 0,
+                "{port}: {outside} flows out, {to_vm} to VMs"
+            );
+        }
+    }
+    let lines = flow_log_lines(&log);
+    let mut wrong = Vec::new();
+    let mut hw = HashMap::new();
+    for v in &lines {
+        let port = v["in_port"].as_str().unwrap().to_owned();
+        let got = (
+            v["packets"].as_u64().unwrap(),
+            v["bytes"].as_u64().unwrap(),
+            v["hw_packets"].as_u64().unwrap(),
+        );
+        *hw.entry(port.clone()).or_insert(0) += got.2;
+        match want.remove(&(port, tuple_of(v))) {
+            Some(t) if t == got => {}
+            t => wrong.push(format!("{v}: truth {t:?}")),
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "flows counted wrong ({} of {}): {:#?}",
+        wrong.len(),
+        lines.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    assert!(
+        want.is_empty(),
+        "flows not logged: {:?}",
+        want.keys().take(3).collect::<Vec<_>>()
+    );
+    for port in ["uplink", "vm1", "vm2"] {
+        assert!(
+            hw.get(port).copied().unwrap_or(0) > 0,
+            "the NIC carried {port}'s flows: {hw:?}"
+        );
+    }
+    eprintln!("{} flows, NIC packets by sender {hw:?}", lines.len());
+}

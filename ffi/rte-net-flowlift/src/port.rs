@@ -230,6 +230,22 @@ unsafe extern "C" fn dev_stop(dev: *mut sys::rte_eth_dev) -> c_int {
     // And the generated wire's ground truth, whole as of this stop (the
     // switch is stopped with the PF, so nothing more is sent until a
     // start; a later stop writes it again).
+    // A VF's generated wire (its VM's egress) is whole once its
+    // representor stops: the switch no longer runs it.
+    if let Role::Vf(_) = port.role {
+        let truth = port
+            .rx_index()
+            .checked_sub(1)
+            .and_then(|i| port.dev.nic.write_vf_truth(i));
+        match truth {
+            Some((path, Ok((sent, missed)))) => log::notice(&format!(
+                "vf gen_truth: {}: {sent} packets sent, {missed} missed",
+                path.display()
+            )),
+            Some((path, Err(e))) => log::err(&format!("vfN_gen_truth={}: {e}", path.display())),
+            None => {}
+        }
+    }
     if port.role == Role::Pf {
         match port.dev.nic.write_truth() {
             Some((path, Ok((sent, missed)))) => log::notice(&format!(

@@ -106,13 +106,18 @@ pub(crate) fn port_stopping(port: &Port, data: &sys::rte_eth_dev_data) {
                 lost += 1;
                 // A generated wire's ground truth counts it against its
                 // flow (the switch is stopped: the wire is free).
-                if port.role == Role::Pf {
-                    m.with_segments(|s| {
-                        if let Some(first) = s.first() {
-                            dev.nic.uplink_frame_lost(first);
+                m.with_segments(|s| {
+                    if let Some(first) = s.first() {
+                        match port.role {
+                            Role::Pf => dev.nic.uplink_frame_lost(first),
+                            Role::Vf(_) => {
+                                if let Some(i) = port.rx_index().checked_sub(1) {
+                                    dev.nic.vf_frame_lost(i, first);
+                                }
+                            }
                         }
-                    });
-                }
+                    }
+                });
             }
         }
     }

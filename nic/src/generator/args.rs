@@ -181,6 +181,9 @@ pub struct Params {
     pub seed: u64,
     /// Destination MACs are `02:00:00:00:00:01..=vfs`.
     pub vfs: u16,
+    /// The VF that sends (a VM's egress, `vfN_gen`): its MAC's last byte;
+    /// `None`, the uplink's wire.
+    pub sender: Option<u8>,
     /// Whether the ground truth is kept (it is written: `gen_truth`).
     pub keep_truth: bool,
     /// Whether the time series is kept (`gen_series`).
@@ -188,6 +191,32 @@ pub struct Params {
 }
 
 impl Params {
+    /// The settings of the generated wire VF `position` (in representor
+    /// order, its MAC `02:00:00:00:00:<position + 1>`) sends: `scenario`,
+    /// the device's `gen_*` settings, paced at `rate_pps`, its truth kept
+    /// if `truth`. Its seed is its own, so its flows are not the uplink's.
+    pub fn resolve_vf(
+        args: &GenArgs,
+        scenario: Scenario,
+        rate_pps: u64,
+        representors: usize,
+        position: usize,
+        truth: bool,
+    ) -> Params {
+        let args = GenArgs {
+            scenario,
+            ..args.clone()
+        };
+        let from = u8::try_from(position + 1).unwrap_or(u8::MAX);
+        Params {
+            seed: args.seed ^ (u64::from(from) << 56),
+            keep_truth: truth,
+            keep_series: false,
+            sender: Some(from),
+            ..Params::resolve(&args, rate_pps, representors)
+        }
+    }
+
     /// The settings `args` give on a wire paced at `rate_pps` (0: unpaced,
     /// then [`NOMINAL_PPS`] sets the sizes) of a device with `representors`
     /// VFs.
@@ -227,6 +256,7 @@ impl Params {
                 .unwrap_or_else(|| u16::try_from(representors.clamp(1, 255)).unwrap_or(1)),
             keep_truth: args.truth.is_some(),
             keep_series: args.series.is_some(),
+            sender: None,
         }
     }
 }

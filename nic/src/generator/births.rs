@@ -41,8 +41,12 @@ pub struct FlowSpec {
     pub key: GenKey,
     /// Its frames' length, in bytes.
     pub len: u16,
-    /// The VF it goes to: destination MAC `02:00:00:00:00:<vf>`, from 1.
+    /// The VF it goes to: destination MAC `02:00:00:00:00:<vf>`, from 1;
+    /// 0 is the outside (the router's MAC, up the uplink).
     pub vf: u8,
+    /// Who sends it: 0 the wire (the router's MAC), else the VF whose MAC
+    /// is `02:00:00:00:00:<from>` (a VM's egress, `vfN_gen`).
+    pub from: u8,
 }
 
 /// What the flow log keys a flow by (the port aside: all come in on the
@@ -186,7 +190,15 @@ impl Births {
         let vlan = (self.rng.gen::<f64>() < p.vlan).then(|| self.rng.gen_range(1..4095));
         let dst_host: u16 = self.rng.gen();
         let dport: u16 = self.rng.gen_range(1..32768);
-        let vf = self.rng.gen_range(1..=p.vfs.min(255)) as u8;
+        let vf = match p.sender {
+            None => self.rng.gen_range(1..=p.vfs.min(255)) as u8,
+            // A VM's flow goes to the outside or to another VM, alike:
+            // drawing its own MAC or 0 is the outside.
+            Some(me) => match self.rng.gen_range(0..=p.vfs.min(255)) as u8 {
+                d if d == me => 0,
+                d => d,
+            },
+        };
         let len = self
             .rng
             .gen_range(MIN_LEN..=MAX_LEN)
@@ -222,6 +234,7 @@ impl Births {
             },
             len,
             vf,
+            from: p.sender.unwrap_or(0),
         }
     }
 

@@ -1,7 +1,8 @@
 //! A flow's frame, written once when the flow is born: every packet of the
 //! flow is this template, so sending one costs no formatting at all.
 //!
-//! Ethernet (to the flow's VF's MAC), an optional 802.1Q tag, IPv4 (with
+//! Ethernet (from the router or the sending VM, to the flow's VF's MAC or
+//! the router's), an optional 802.1Q tag, IPv4 (with
 //! its header checksum) or IPv6, TCP (ACK) or UDP, and zero payload up to
 //! the flow's length. L4 checksums are left 0: nothing on the model's path
 //! checks them, and the flow key does not include them.
@@ -28,8 +29,9 @@ pub fn frame(f: &FlowSpec) -> Box<[u8]> {
     let tcp = k.proto == TCP;
     let len = usize::from(f.len);
     let mut out = Vec::with_capacity(len);
-    out.extend_from_slice(&[0x02, 0, 0, 0, 0, f.vf]);
-    out.extend_from_slice(&ROUTER_MAC);
+    let vm = |n: u8| [0x02, 0, 0, 0, 0, n];
+    out.extend_from_slice(&if f.vf == 0 { ROUTER_MAC } else { vm(f.vf) });
+    out.extend_from_slice(&if f.from == 0 { ROUTER_MAC } else { vm(f.from) });
     if let Some(vid) = k.vlan {
         out.extend_from_slice(&0x8100u16.to_be_bytes());
         out.extend_from_slice(&(vid & 0x0fff).to_be_bytes());

@@ -629,3 +629,28 @@ fn a_warm_wire_starts_with_its_flows_under_way() {
         "{in_crowd} births in the crowd, {before} before"
     );
 }
+
+#[test]
+fn a_vms_flows_go_from_its_mac_to_the_outside_and_to_the_other_vms() {
+    use super::template::ROUTER_MAC;
+
+    let d = Devargs::parse("representor=vf[0-3],vf1_gen=churn,gen_seconds=2").unwrap();
+    let p = Params::resolve_vf(&d.vf_gen, Scenario::Churn, 20_000, 4, 1, true);
+    let uplink = Params::resolve(&d.vf_gen, 20_000, 4);
+    let mut g = Generator::new(&p);
+    let mut dsts = HashSet::new();
+    while let Some(frame) = g.peek() {
+        assert_eq!(frame[6..12], [2, 0, 0, 0, 0, 2], "from vf1's MAC");
+        let dst: [u8; 6] = frame[..6].try_into().unwrap();
+        assert_ne!(dst, [2, 0, 0, 0, 0, 2], "never to itself");
+        dsts.insert(dst);
+        g.advance();
+    }
+    assert!(dsts.contains(&ROUTER_MAC), "to the outside");
+    for other in [1, 3, 4] {
+        assert!(dsts.contains(&[2, 0, 0, 0, 0, other]), "to VM {other}");
+    }
+    // Its own flows: not the uplink's, with the same settings.
+    let first = |p: &Params| Births::new(p).next().unwrap().key;
+    assert_ne!(first(&p), first(&uplink));
+}
