@@ -537,6 +537,19 @@ fn replay_lines(
                 path.display()
             ))
         }))
+        .chain(cfg.vfs().iter().filter_map(|p| {
+            // A VM's generated wire (`vfN_gen`).
+            let d = devargs.as_ref()?;
+            let (pf, vf) = flowlift_config::model_nic::representor(p.dpdk_name())?;
+            let w = d.vf_wires.iter().find(|w| w.vf == vf)?;
+            let planned = flowlift_config::model_nic::generated_vf_frames(d, w)?;
+            Some(format!(
+                "port {} generates its VM's traffic: vf{vf}_gen={} on {pf}, {}",
+                p.name,
+                format!("{:?}", w.gen?).to_lowercase(),
+                planned.map_or("forever".to_string(), |n| format!("{n} packets planned")),
+            ))
+        }))
         .collect()
 }
 
