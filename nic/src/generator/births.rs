@@ -192,7 +192,7 @@ impl Births {
         let dport: u16 = self.rng.gen_range(1..32768);
         let vf = match p.sender {
             None => self.rng.gen_range(1..=p.vfs.min(255)) as u8,
-            // A VM's flow goes to the outside or to another VM, alike:
+            // A VM's flow goes to the outside or to another VM:
             // drawing its own MAC or 0 is the outside.
             Some(me) => match self.rng.gen_range(0..=p.vfs.min(255)) as u8 {
                 d if d == me => 0,
