@@ -929,9 +929,8 @@ impl Offloader {
         let no_news = hw_lag > 0 && since_moved > 0 && since_moved < hw_lag;
         if !no_news {
             let total = sw_packets + f.off.hw_total().packets;
-            let first_sight = f.off.rated_at_tsc == 0;
-            if first_sight {
-                // The flow started at its first packet.
+            if f.off.rated_at_tsc == 0 {
+                // First sight: the flow started at its first packet.
                 f.off.rated_at_tsc = sw.map_or(now, |c| c.first_seen.load(Relaxed));
             }
             let span = now.saturating_sub(f.off.rated_at_tsc);
@@ -939,14 +938,8 @@ impl Offloader {
             // A sample over several ticks weighs as that many per-tick
             // samples would, so the average forgets at the same pace in time
             // whether the readings come every tick or once a refresh period.
-            // The first sample, over the flow's life so far, is the average:
-            // one started at 0 would take ticks to climb to a new flow's
-            // rate (half of it at the first tick with the default 0.5), and
-            // a new elephant would wait that long for its rule.
             let ticks = span as f64 / self.tick_tsc.max(1) as f64;
-            let alpha = if first_sight {
-                1.0
-            } else if ticks > 1.0 {
+            let alpha = if ticks > 1.0 {
                 1.0 - (1.0 - p.ewma_alpha).powf(ticks)
             } else {
                 p.ewma_alpha

@@ -1406,23 +1406,6 @@ fn a_rule_the_engine_removes_within_five_ticks_of_its_install_flapped() {
 }
 
 #[test]
-fn a_new_flow_is_rated_at_its_own_rate_from_its_first_tick() {
-    // The default average (0.5): started at 0, a flow at 1.5x the promote
-    // rate would read 0.75x at its first tick and wait a third for its rule.
-    let mut p = params();
-    p.ewma_alpha = 0.5;
-    let mut r = rig(10, p, vec![]);
-    r.add(1, 1);
-    // 150 packets a tick of 100 ms: 1500 pps against a promote rate of 1000.
-    r.send(1, 150);
-    r.tick();
-    assert_eq!(r.flows.get_mut((0, FlowId(1))).unwrap().off.ticks_hot, 1);
-    r.send(1, 150);
-    r.tick();
-    assert_eq!(r.offloaded(), vec![1], "hot for hold (2) ticks: offloaded");
-}
-
-#[test]
 fn a_rule_within_five_ticks_of_its_install_is_not_taken_by_a_hotter_flow() {
     // One rule. Flow 1 (1000 pps) gets it; flow 2 (3000 pps) comes a tick
     // later and waits until flow 1's rule is past 5 ticks old.
