@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use flowlift_tests::model;
 use flowlift_tests::{
-    describe, final_counters, flow_log_lines, flowlift, number_after, offload_line, one_at_a_time,
+    final_counters, flow_log_lines, number_after, offload_line, one_at_a_time, run_to_wire_end,
     tuple_of, Tuple,
 };
 
@@ -46,20 +46,8 @@ backoff_ms = 10
 ";
     let cfg = model::config(dir.path(), &device, tables);
     let log = dir.path().join("flows.jsonl");
-    let out = flowlift(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--flow-log",
-        log.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", describe(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        stdout.contains("Stopping (replay complete)"),
-        "the generated wire ends the run\n{}",
-        describe(&out)
-    );
+    // The generated wire ends the run.
+    let (_, stdout) = run_to_wire_end(&cfg, "rte_flow", &log);
 
     // The truth: every flow once, with what it sent and what was missed.
     let mut want: HashMap<Tuple, (u64, u64)> = HashMap::new();
@@ -172,20 +160,8 @@ hold = 2
 ";
     let cfg = model::config(dir.path(), &device, tables);
     let log = dir.path().join("flows.jsonl");
-    let out = flowlift(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--flow-log",
-        log.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", describe(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        stdout.contains("Stopping (replay complete)"),
-        "every wire, the VMs' too, ends the run\n{}",
-        describe(&out)
-    );
+    // Every wire, the VMs' too, ends the run.
+    run_to_wire_end(&cfg, "rte_flow", &log);
 
     // Each port's truth: (packets, bytes, NIC packets) of each flow that
     // reached the host.
