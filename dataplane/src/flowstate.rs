@@ -74,7 +74,7 @@ impl FlowCounters {
     /// `n` zeroed slots.
     pub fn new(n: usize) -> Self {
         FlowCounters {
-            slots: (0..n).map(|_| FlowCounter::default()).collect(),
+            slots: crate::pages::filled_with(n, FlowCounter::default).into_boxed_slice(),
         }
     }
 

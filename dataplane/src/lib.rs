@@ -14,6 +14,7 @@ pub mod l2;
 pub mod lcore;
 pub mod mac;
 pub mod meter;
+pub mod pages;
 pub mod policy;
 pub mod stages;
 pub mod stats;

@@ -19,6 +19,7 @@ use crate::io::{PacketBuf, PacketBurst, RxQueueIo, TxQueueIo};
 use crate::l2::DropReason;
 use crate::lcore::{LcoreSignal, LcoreState};
 use crate::meter::RateMeter;
+use crate::pages;
 use crate::policy::{DropCause, FlowAction, Policy};
 use crate::stages::{Stage, StageTimer};
 use crate::stats::{bump, PortCounters, WorkerStats};
@@ -274,7 +275,8 @@ impl<R: RxQueueIo, T: TxQueueIo<Burst = R::Burst>, C: Clock> Worker<R, T, C> {
             flows: Flows {
                 v4,
                 v6,
-                actions: vec![FlowAction::Drop(DropCause::Rule); slots].into_boxed_slice(),
+                actions: pages::filled_with(slots, || FlowAction::Drop(DropCause::Rule))
+                    .into_boxed_slice(),
                 counters: setup.counters,
             },
             scratch: Scratch::new(),

@@ -32,6 +32,7 @@ mod tests;
 pub use hash::TableKey;
 
 use crate::flow::FlowId;
+use crate::pages;
 use simd::{prefetch, tag_match_mask};
 
 /// Slots per bucket: eight 16-bit tags are one 128-bit SSE2 compare, and eight
@@ -231,11 +232,11 @@ impl<K: TableKey> CuckooTable<K> {
             .unwrap_or_else(|| panic!("a flow table holds at most 2^31 entries (asked {entries})"));
         let buckets = capacity / SLOTS_PER_BUCKET;
         CuckooTable {
-            buckets: vec![Bucket::default(); buckets],
+            buckets: pages::filled_with(buckets, Bucket::default),
             mask: buckets - 1,
-            keys: Vec::with_capacity(capacity),
-            live: vec![0; capacity.div_ceil(64)],
-            free: Vec::with_capacity(capacity),
+            keys: pages::reserved(capacity),
+            live: pages::filled_with(capacity.div_ceil(64), || 0),
+            free: pages::reserved(capacity),
             len: 0,
             bfs: vec![BfsNode::default(); BFS_NODES],
             cache_resident: buckets * std::mem::size_of::<Bucket>()

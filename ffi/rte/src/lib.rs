@@ -30,6 +30,7 @@ mod mbuf;
 mod memlock;
 mod mempool;
 pub mod mtr;
+mod pages;
 mod port;
 mod rss;
 
@@ -39,6 +40,7 @@ pub use ids::{LcoreId, PortId, QueueId};
 pub use mbuf::{Mbuf, MbufBurst, MAX_BURST, MBUF_HEADROOM};
 pub use memlock::lock_current_memory;
 pub use mempool::{Mempool, MBUF_DEFAULT_DATAROOM};
+pub use pages::advise_huge_pages;
 pub use port::{DeviceInfo, Link, Port, PortConfig, PortStats, RxQueue, TxQueue, Xstat};
 pub use rss::{hash_function_names, RxSpread};
 
