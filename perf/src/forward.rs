@@ -23,16 +23,45 @@ use plotters::chart::SeriesLabelPosition;
 const VF_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
 
 /// One capture of the comparison.
-#[derive(Debug, Clone, Copy)]
-struct CaptureSpec {
-    flows: u32,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureSpec {
+    pub flows: u32,
     /// Every packet is held in an mbuf by `infinite_rx`; at least one per flow.
-    packets: u64,
+    pub packets: u64,
     /// Part of `--quick` (the 1M capture takes minutes to load and ~5 GB).
     quick: bool,
 }
 
-const CAPTURES: [CaptureSpec; 4] = [
+impl CaptureSpec {
+    /// The scaling goal's control: the 10K flows in as many packets as the 1M
+    /// capture. `net_pcap`'s `infinite_rx` copies each packet out of its stored
+    /// capture, so its RX cost grows with the capture, for every contender
+    /// alike; against this capture the 1M-flow rate shows what the flow
+    /// count alone costs.
+    fn is_control(&self) -> bool {
+        self.packets != standard_packets(self.flows)
+    }
+
+    /// The table's first column: the flow count, and the packets when they
+    /// are not the usual ones for it.
+    fn label(&self) -> String {
+        if self.is_control() {
+            format!("{} ({} packets)", self.flows, self.packets)
+        } else {
+            self.flows.to_string()
+        }
+    }
+}
+
+/// The usual capture's packet count for `flows`.
+fn standard_packets(flows: u32) -> u64 {
+    CAPTURES
+        .iter()
+        .find(|c| c.flows == flows)
+        .map_or(0, |c| c.packets)
+}
+
+const CAPTURES: [CaptureSpec; 5] = [
     CaptureSpec {
         flows: 1,
         packets: 65_536,
@@ -53,6 +82,13 @@ const CAPTURES: [CaptureSpec; 4] = [
     // 2^20 packets: every one of the 1M flows appears at least once.
     CaptureSpec {
         flows: 1_000_000,
+        packets: 1_048_576,
+        quick: false,
+    },
+    // The scaling control (`is_control`): after the 1M capture, so that the
+    // first capture of a flow count is the usual one.
+    CaptureSpec {
+        flows: 10_000,
         packets: 1_048_576,
         quick: false,
     },
@@ -155,7 +191,7 @@ enum Outcome {
 }
 
 struct Row {
-    flows: u32,
+    capture: CaptureSpec,
     contender: Contender,
     outcome: Outcome,
 }
@@ -185,14 +221,17 @@ fn chart(rows: &[Row], runs: usize, path: &Path) -> anyhow::Result<()> {
         let color = PALETTE[i % PALETTE.len()];
         let mut m = Vec::new();
         let mut cy = Vec::new();
-        for r in rows.iter().filter(|r| r.contender == *c) {
+        for r in rows
+            .iter()
+            .filter(|r| r.contender == *c && !r.capture.is_control())
+        {
             if let Outcome::Ran {
                 mpps: s,
                 cycles: cs,
                 ..
             } = &r.outcome
             {
-                let x = f64::from(r.flows);
+                let x = f64::from(r.capture.flows);
                 m.push(Point {
                     x,
                     y: s.median,
@@ -243,8 +282,11 @@ fn chart(rows: &[Row], runs: usize, path: &Path) -> anyhow::Result<()> {
 /// The least flowlift / peer rate the fast-path issue sets as a goal, so that
 /// the summary says whether a run met it: l3fwd -E, DPDK's own exact-match
 /// forwarder, is the nearest peer of flowlift's software path.
-fn goal(peer: Contender, flows: u32) -> Option<f64> {
-    match (peer, flows) {
+fn goal(peer: Contender, capture: &CaptureSpec) -> Option<f64> {
+    if capture.is_control() {
+        return None;
+    }
+    match (peer, capture.flows) {
         (Contender::L3fwd, 10_000) => Some(1.3),
         (Contender::L3fwd, 1_000_000) => Some(1.5),
         _ => None,
@@ -257,10 +299,10 @@ fn ratios(rows: &[Row]) -> Vec<Ratio> {
     for r in rows.iter().filter(|r| r.contender != Contender::Flowlift) {
         let ours = rows
             .iter()
-            .find(|o| o.flows == r.flows && o.contender == Contender::Flowlift)
+            .find(|o| o.capture == r.capture && o.contender == Contender::Flowlift)
             .and_then(Row::mpps);
         let value = match (ours, r.mpps(), &r.outcome) {
-            (Some(o), Some(m), _) => match goal(r.contender, r.flows) {
+            (Some(o), Some(m), _) => match goal(r.contender, &r.capture) {
                 Some(g) => format!(
                     "{:.2} (goal >= {g:.1}: {})",
                     o / m,
@@ -275,21 +317,73 @@ fn ratios(rows: &[Row]) -> Vec<Ratio> {
         };
         out.push(Ratio::new(
             "forward",
-            format!("flowlift / {} Mpps, {} flows", r.contender.name(), r.flows),
+            format!(
+                "flowlift / {} Mpps, {} flows",
+                r.contender.name(),
+                r.capture.label()
+            ),
             value,
         ));
+    }
+    out.extend(scaling(rows));
+    out
+}
+
+/// The issue's scaling goal (flowlift's 1M-flow rate at least 0.85x its
+/// 10K-flow rate), for every contender that ran both: against the usual 10K
+/// capture, and against the control of as many packets as the 1M one, which
+/// leaves out what the vdev's replay of a larger capture costs everyone.
+fn scaling(rows: &[Row]) -> Vec<Ratio> {
+    let rate = |c: Contender, flows: u32, control: bool| {
+        rows.iter()
+            .find(|r| {
+                r.contender == c && r.capture.flows == flows && r.capture.is_control() == control
+            })
+            .and_then(Row::mpps)
+    };
+    let mut out = Vec::new();
+    for c in CONTENDERS {
+        let Some(big) = rate(c, 1_000_000, false) else {
+            continue;
+        };
+        for (control, against) in [(false, "10000 flows"), (true, "10000 flows, same packets")] {
+            let Some(small) = rate(c, 10_000, control) else {
+                continue;
+            };
+            let r = big / small;
+            let value = if c == Contender::Flowlift {
+                let met = if r >= SCALING_GOAL { "met" } else { "not met" };
+                format!("{r:.2} (goal >= {SCALING_GOAL}: {met})")
+            } else {
+                format!("{r:.2}")
+            };
+            out.push(Ratio::new(
+                "forward",
+                format!("{} Mpps, 1000000 flows / {against}", c.name()),
+                value,
+            ));
+        }
     }
     out
 }
 
-/// Writes the comparison's capture of `flows` flows under `scratch` and the
-/// setup every contender runs it with (also the cycle budget's, `budget`).
+/// The least 1M-flow / 10K-flow rate the fast-path issue asks of flowlift.
+const SCALING_GOAL: f64 = 0.85;
+
+/// The usual capture of `flows` flows under `scratch` (see [`setup_capture`]).
 pub fn capture_setup(flows: u32, scratch: &Path) -> anyhow::Result<Setup> {
     let spec = CAPTURES
         .iter()
         .find(|c| c.flows == flows)
         .with_context(|| format!("no capture of {flows} flows"))?;
-    let capture = scratch.join(format!("flows{flows}.pcap"));
+    setup_capture(spec, scratch)
+}
+
+/// Writes the comparison's capture `spec` under `scratch` and the
+/// setup every contender runs it with (also the cycle budget's, `budget`).
+fn setup_capture(spec: &CaptureSpec, scratch: &Path) -> anyhow::Result<Setup> {
+    let flows = spec.flows;
+    let capture = scratch.join(format!("flows{flows}-{}.pcap", spec.packets));
     eprintln!(
         "flowlift-perf: writing a capture of {flows} flows, {} packets",
         spec.packets
@@ -317,6 +411,27 @@ pub fn capture_setup(flows: u32, scratch: &Path) -> anyhow::Result<Setup> {
     })
 }
 
+/// The captures a run measures: `only`'s flow counts (all when empty), the
+/// quick ones in `--quick`; the scaling control only in a full run that has
+/// both the 10K and the 1M capture.
+fn select(quick: bool, only: &[u32]) -> Vec<CaptureSpec> {
+    CAPTURES
+        .iter()
+        .filter(|c| {
+            // The control only with the full run's 10K and 1M captures.
+            let wanted = |flows| only.is_empty() || only.contains(&flows);
+            if c.is_control() {
+                !quick && wanted(10_000) && wanted(1_000_000)
+            } else if only.is_empty() {
+                c.quick || !quick
+            } else {
+                only.contains(&c.flows)
+            }
+        })
+        .copied()
+        .collect()
+}
+
 /// Runs the comparison and writes `forward.csv` and `forward.md` under `out`.
 /// With `quick`, the 1M capture is skipped and any contender that fails where it
 /// is expected to run makes the whole run fail (after the table is written).
@@ -328,17 +443,7 @@ pub fn run(
     only: &[u32],
     out: &Path,
 ) -> anyhow::Result<Vec<Ratio>> {
-    let captures: Vec<CaptureSpec> = CAPTURES
-        .iter()
-        .filter(|c| {
-            if only.is_empty() {
-                c.quick || !quick
-            } else {
-                only.contains(&c.flows)
-            }
-        })
-        .copied()
-        .collect();
+    let captures = select(quick, only);
     anyhow::ensure!(
         !captures.is_empty(),
         "no capture of {only:?} flows; there are {:?}",
@@ -352,8 +457,8 @@ pub fn run(
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     for spec in &captures {
-        let flows = spec.flows;
-        let setup = capture_setup(flows, &scratch)?;
+        let flows = spec.label();
+        let setup = setup_capture(spec, &scratch)?;
         let capture = setup.capture.clone();
         let mut per: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); CONTENDERS.len()];
         let mut not_run: Vec<Option<String>> =
@@ -405,7 +510,7 @@ pub fn run(
                 },
             };
             rows.push(Row {
-                flows,
+                capture: *spec,
                 contender: *c,
                 outcome,
             });
@@ -416,15 +521,16 @@ pub fn run(
     let _ = std::fs::remove_dir_all(&scratch);
 
     let mut csv = String::from(
-        "flows,contender,mpps_median,mpps_min,mpps_max,cycles_per_packet_median,runs,not_run\n",
+        "flows,packets,contender,mpps_median,mpps_min,mpps_max,cycles_per_packet_median,runs,not_run\n",
     );
     for r in &rows {
         match &r.outcome {
             Outcome::Ran { mpps, cycles, runs } => {
                 let _ = writeln!(
                     csv,
-                    "{},{},{:.3},{:.3},{:.3},{},{},",
-                    r.flows,
+                    "{},{},{},{:.3},{:.3},{:.3},{},{},",
+                    r.capture.flows,
+                    r.capture.packets,
                     r.contender.name(),
                     mpps.median,
                     mpps.min,
@@ -436,8 +542,9 @@ pub fn run(
             Outcome::NotRun(reason) => {
                 let _ = writeln!(
                     csv,
-                    "{},{},,,,,0,\"{}\"",
-                    r.flows,
+                    "{},{},{},,,,,0,\"{}\"",
+                    r.capture.flows,
+                    r.capture.packets,
                     r.contender.name(),
                     reason.replace('"', "'")
                 );
@@ -455,13 +562,13 @@ pub fn run(
     for r in &rows {
         let ours = rows
             .iter()
-            .find(|o| o.flows == r.flows && o.contender == Contender::Flowlift)
+            .find(|o| o.capture == r.capture && o.contender == Contender::Flowlift)
             .and_then(Row::mpps);
         let _ = match &r.outcome {
             Outcome::Ran { mpps, cycles, .. } => writeln!(
                 md,
                 "| {} | {} | {:.2} ({:.2}-{:.2}) | {} | {} |",
-                r.flows,
+                r.capture.label(),
                 r.contender.name(),
                 mpps.median,
                 mpps.min,
@@ -475,7 +582,7 @@ pub fn run(
             Outcome::NotRun(reason) => writeln!(
                 md,
                 "| {} | {} | not run: {reason} | - | - |",
-                r.flows,
+                r.capture.label(),
                 r.contender.name()
             ),
         };
@@ -485,10 +592,10 @@ pub fn run(
     chart(&rows, runs, &out.join("forward.png"))?;
     let ratios = ratios(&rows);
 
-    let missing: Vec<u32> = rows
+    let missing: Vec<String> = rows
         .iter()
         .filter(|r| r.contender == Contender::Flowlift && r.mpps().is_none())
-        .map(|r| r.flows)
+        .map(|r| r.capture.label())
         .collect();
     anyhow::ensure!(
         missing.is_empty(),
@@ -513,10 +620,17 @@ pub fn run(
 mod tests {
     use super::*;
 
-    fn ran(flows: u32, contender: Contender, mpps: f64) -> Row {
+    fn capture(flows: u32, packets: u64) -> CaptureSpec {
+        *CAPTURES
+            .iter()
+            .find(|c| c.flows == flows && c.packets == packets)
+            .unwrap()
+    }
+
+    fn ran_on(capture: CaptureSpec, contender: Contender, mpps: f64) -> Row {
         let s = summarize(&[mpps]);
         Row {
-            flows,
+            capture,
             contender,
             outcome: Outcome::Ran {
                 mpps: s,
@@ -524,6 +638,18 @@ mod tests {
                 runs: 1,
             },
         }
+    }
+
+    fn ran(flows: u32, contender: Contender, mpps: f64) -> Row {
+        ran_on(capture(flows, standard_packets(flows)), contender, mpps)
+    }
+
+    fn value(r: &[Ratio], what: &str) -> String {
+        r.iter()
+            .find(|x| x.what == what)
+            .unwrap_or_else(|| panic!("no {what:?} in {r:?}"))
+            .value
+            .clone()
     }
 
     #[test]
@@ -536,15 +662,78 @@ mod tests {
             ran(1_000_000, Contender::L3fwd, 5.0),
         ];
         let r = ratios(&rows);
-        let value = |what: &str| r.iter().find(|x| x.what == what).unwrap().value.clone();
         assert_eq!(
-            value("flowlift / l3fwd -E Mpps, 10000 flows"),
+            value(&r, "flowlift / l3fwd -E Mpps, 10000 flows"),
             "1.50 (goal >= 1.3: met)"
         );
-        assert_eq!(value("flowlift / testpmd io Mpps, 10000 flows"), "0.50");
+        assert_eq!(value(&r, "flowlift / testpmd io Mpps, 10000 flows"), "0.50");
         assert_eq!(
-            value("flowlift / l3fwd -E Mpps, 1000000 flows"),
+            value(&r, "flowlift / l3fwd -E Mpps, 1000000 flows"),
             "1.40 (goal >= 1.5: not met)"
         );
+    }
+
+    #[test]
+    fn scaling_is_judged_against_both_10k_captures() {
+        let control = capture(10_000, 1_048_576);
+        assert!(control.is_control() && !capture(10_000, 65_536).is_control());
+        assert_eq!(control.label(), "10000 (1048576 packets)");
+        let rows = [
+            ran(10_000, Contender::Flowlift, 10.0),
+            ran_on(control, Contender::Flowlift, 8.0),
+            ran(1_000_000, Contender::Flowlift, 7.0),
+            ran(10_000, Contender::Testpmd("io"), 16.0),
+            ran_on(control, Contender::Testpmd("io"), 12.0),
+            ran(1_000_000, Contender::Testpmd("io"), 11.4),
+            ran_on(control, Contender::L3fwd, 4.0),
+        ];
+        let r = ratios(&rows);
+        assert_eq!(
+            value(
+                &r,
+                "flowlift (offload off) Mpps, 1000000 flows / 10000 flows"
+            ),
+            "0.70 (goal >= 0.85: not met)"
+        );
+        assert_eq!(
+            value(
+                &r,
+                "flowlift (offload off) Mpps, 1000000 flows / 10000 flows, same packets"
+            ),
+            "0.88 (goal >= 0.85: met)"
+        );
+        assert_eq!(
+            value(
+                &r,
+                "testpmd io Mpps, 1000000 flows / 10000 flows, same packets"
+            ),
+            "0.95"
+        );
+        // No goal against a peer on the control, and no scaling without a 1M rate.
+        assert_eq!(
+            value(
+                &r,
+                "flowlift / l3fwd -E Mpps, 10000 (1048576 packets) flows"
+            ),
+            "2.00"
+        );
+        assert!(!r
+            .iter()
+            .any(|x| x.what.starts_with("l3fwd -E Mpps, 1000000")));
+    }
+
+    #[test]
+    fn the_control_runs_only_in_a_full_run_with_both_flow_counts() {
+        let picked = |quick: bool, only: &[u32]| -> Vec<String> {
+            select(quick, only).iter().map(CaptureSpec::label).collect()
+        };
+        assert_eq!(picked(true, &[10_000]), ["10000"]);
+        assert_eq!(picked(false, &[10_000]), ["10000"]);
+        assert_eq!(
+            picked(false, &[10_000, 1_000_000]),
+            ["10000", "1000000", "10000 (1048576 packets)"]
+        );
+        assert_eq!(picked(true, &[]), ["1", "10000", "200000"]);
+        assert_eq!(picked(false, &[]).len(), 5);
     }
 }
