@@ -177,7 +177,11 @@ fn main() -> anyhow::Result<()> {
             } else {
                 (runs.max(1), seconds.max(3))
             };
-            forward::run(runs, seconds, quick, &flows, &out).map(|_| ())
+            // The table is printed as it is written; the ratios (with the
+            // goals met or not, and the scaling) follow it.
+            let ratios = forward::run(runs, seconds, quick, &flows, &out)?;
+            println!("{}", summary::table(&ratios));
+            Ok(())
         }
         Command::Offload { runs, quick, out } => offload::run(runs, quick, true, &out).map(|_| ()),
         Command::Budget {
