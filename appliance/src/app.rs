@@ -1068,6 +1068,10 @@ fn launch(
         built.push(worker);
         fleet.push(handle);
     }
+    // Their tables are built now, on huge pages if the kernel gives them.
+    if let Some(notice) = crate::huge_pages::off_notice() {
+        writeln!(out, "{notice}")?;
+    }
     // Their tables are mapped now: in RAM before the first packet.
     if cfg.eal.mlockall {
         lock_memory(out)?;

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod cli;
+mod huge_pages;
 pub mod link_watch;
 pub mod logging;
 pub mod notify;
