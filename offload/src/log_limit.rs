@@ -12,10 +12,19 @@
 //!
 //! The clock is passed in ([`LogLimit::admit_at`]), so the tests drive it;
 //! the macro reads a monotonic clock ([`now`]).
+//!
+//! A storm that ends leaves no next line to carry its count. So every call
+//! site's limit is registered the first time it holds a line back, and
+//! [`report_held`] (the offload engine calls it each tick, and once more at
+//! its stop) says, at the call site's own level, how many of each kind were
+//! held back with no line since, once their second is over.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use tracing::Level;
 
 /// One line per key per this long.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -31,6 +40,8 @@ struct Slot {
     shown_at: Duration,
     /// Events held back since.
     held: u64,
+    /// When the last of them came.
+    last_held: Duration,
 }
 
 /// One call site's limits, by key.
@@ -38,7 +49,15 @@ struct Slot {
 pub struct LogLimit {
     interval: Duration,
     slots: Mutex<([Option<Slot>; SLOTS], usize)>,
+    /// The call site's level and place, for [`report_held`]'s lines.
+    level: Level,
+    site: &'static str,
+    /// In [`REGISTRY`] (once it first held a line back).
+    registered: AtomicBool,
 }
+
+/// Every call site's limit that has held a line back, for [`report_held`].
+static REGISTRY: Mutex<Vec<&'static LogLimit>> = Mutex::new(Vec::new());
 
 /// What a line that got through says of the ones held back before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,14 +93,26 @@ impl Default for LogLimit {
 impl LogLimit {
     /// One line per key per [`INTERVAL`].
     pub const fn new() -> Self {
-        LogLimit::every(INTERVAL)
+        LogLimit::at_site(Level::WARN, "")
+    }
+
+    /// One line per key per [`INTERVAL`], for a call site logging at
+    /// `level` (what [`log_limited!`](crate::log_limited) makes).
+    pub const fn at_site(level: Level, site: &'static str) -> Self {
+        LogLimit {
+            interval: INTERVAL,
+            slots: Mutex::new(([None; SLOTS], 0)),
+            level,
+            site,
+            registered: AtomicBool::new(false),
+        }
     }
 
     /// One line per key per `interval`.
     pub const fn every(interval: Duration) -> Self {
         LogLimit {
             interval,
-            slots: Mutex::new(([None; SLOTS], 0)),
+            ..LogLimit::new()
         }
     }
 
@@ -101,6 +132,7 @@ impl LogLimit {
                     key,
                     shown_at: now,
                     held: 0,
+                    last_held: now,
                 });
                 *used += 1;
                 return Some(Held {
@@ -122,13 +154,78 @@ impl LogLimit {
             Some(held)
         } else {
             slot.held += 1;
+            slot.last_held = now;
             None
         }
     }
 
-    /// [`admit_at`](Self::admit_at) on the monotonic clock.
-    pub fn admit(&self, key: &'static str) -> Option<Held> {
-        self.admit_at(key, now())
+    /// [`admit_at`](Self::admit_at) on the monotonic clock; a line held
+    /// back registers this (static) limit for [`report_held`].
+    pub fn admit(&'static self, key: &'static str) -> Option<Held> {
+        let admitted = self.admit_at(key, now());
+        if admitted.is_none() && !self.registered.swap(true, Ordering::Relaxed) {
+            REGISTRY
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(self);
+        }
+        admitted
+    }
+
+    /// Takes the counts of the kinds whose storm is over: lines held back,
+    /// and none of the kind for an interval since (every kind with lines
+    /// held back, with `all`: at a stop). While a storm goes on its next
+    /// line that gets through carries the count, as before; a count taken
+    /// here starts afresh.
+    pub fn take_held_at(&self, now: Duration, all: bool) -> Vec<(&'static str, Held)> {
+        let mut guard = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let (slots, used) = &mut *guard;
+        let mut out = Vec::new();
+        for slot in slots[..*used].iter_mut().flatten() {
+            let quiet = now.saturating_sub(slot.last_held);
+            if slot.held > 0 && (all || quiet >= self.interval) {
+                out.push((
+                    slot.key,
+                    Held {
+                        count: slot.held,
+                        over: now.saturating_sub(slot.shown_at),
+                    },
+                ));
+                slot.held = 0;
+            }
+        }
+        out
+    }
+}
+
+/// Logs, for every call site's kind of line whose storm is over (lines held
+/// back, and none of the kind for a second since), how many and from where,
+/// at that call site's level; with `all` (at a stop) every count held back,
+/// so that none is lost.
+pub fn report_held(all: bool) {
+    let limits: Vec<&'static LogLimit> = REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let now = now();
+    for limit in limits {
+        for (key, held) in limit.take_held_at(now, all) {
+            let (count, site) = (held.count, limit.site);
+            let secs = held.over.as_secs_f64();
+            // tracing's levels are constants per event: one arm each.
+            macro_rules! held_line {
+                ($level:expr) => {
+                    tracing::event!(
+                        target: "offload", $level, reason = key, held = count, site,
+                        "{count} more like the last \"{key}\" line in the last {secs:.1} s, held back, and none since ({site})"
+                    )
+                };
+            }
+            match limit.level {
+                Level::ERROR => held_line!(Level::ERROR),
+                Level::WARN => held_line!(Level::WARN),
+                Level::INFO => held_line!(Level::INFO),
+                Level::DEBUG => held_line!(Level::DEBUG),
+                _ => held_line!(Level::TRACE),
+            }
+        }
     }
 }
 
@@ -150,8 +247,24 @@ pub fn now() -> Duration {
 /// ```
 #[macro_export]
 macro_rules! log_limited {
-    ($key:expr, |$held:ident| $event:expr) => {{
-        static LIMIT: $crate::log_limit::LogLimit = $crate::log_limit::LogLimit::new();
+    // The event's level is the one its held-back count is reported at.
+    ($key:expr, |$held:ident| tracing::error!($($arg:tt)*)) => {
+        $crate::log_limited!(@at ERROR, $key, |$held| tracing::error!($($arg)*))
+    };
+    ($key:expr, |$held:ident| tracing::warn!($($arg:tt)*)) => {
+        $crate::log_limited!(@at WARN, $key, |$held| tracing::warn!($($arg)*))
+    };
+    ($key:expr, |$held:ident| tracing::info!($($arg:tt)*)) => {
+        $crate::log_limited!(@at INFO, $key, |$held| tracing::info!($($arg)*))
+    };
+    ($key:expr, |$held:ident| tracing::debug!($($arg:tt)*)) => {
+        $crate::log_limited!(@at DEBUG, $key, |$held| tracing::debug!($($arg)*))
+    };
+    (@at $level:ident, $key:expr, |$held:ident| $event:expr) => {{
+        static LIMIT: $crate::log_limit::LogLimit = $crate::log_limit::LogLimit::at_site(
+            ::tracing::Level::$level,
+            concat!(file!(), ":", line!()),
+        );
         if let Some($held) = LIMIT.admit($key) {
             $event;
         }
@@ -214,6 +327,68 @@ mod tests {
         // Within 11 ms: one line for each of the 8 slots' first key, none
         // for the keys that share the last slot (its second has not passed).
         assert_eq!(lines, SLOTS);
+    }
+
+    #[test]
+    fn a_storm_that_ends_is_reported_once_it_has_been_quiet_a_second() {
+        let limit = LogLimit::new();
+        assert!(limit.admit_at("busy", ms(0)).is_some());
+        assert!(limit.admit_at("idle", ms(0)).is_some());
+        for i in 1..=5 {
+            assert!(limit.admit_at("busy", ms(i * 100)).is_none());
+        }
+        // The last came at 500 ms: not quiet a second yet.
+        assert!(limit.take_held_at(ms(1000), false).is_empty());
+        // Then the five, once; "idle", which held nothing back, never.
+        let held = limit.take_held_at(ms(1500), false);
+        assert_eq!(
+            held,
+            [(
+                "busy",
+                Held {
+                    count: 5,
+                    over: ms(1500)
+                }
+            )]
+        );
+        assert!(limit.take_held_at(ms(5000), false).is_empty());
+        // Reported, they are not counted again by the next line.
+        assert_eq!(limit.admit_at("busy", ms(5100)).unwrap().count, 0);
+        // A stop takes what is held back at once.
+        assert!(limit.admit_at("busy", ms(5200)).is_none());
+        assert_eq!(limit.take_held_at(ms(5300), true)[0].1.count, 1);
+    }
+
+    #[test]
+    fn a_storm_that_goes_on_is_counted_by_its_next_line_as_before() {
+        let limit = LogLimit::new();
+        assert!(limit.admit_at("busy", ms(0)).is_some());
+        for t in (10..3000).step_by(10) {
+            if let Some(held) = limit.admit_at("busy", ms(t)) {
+                assert_eq!(held.count, 99, "at {t} ms");
+            }
+            // The engine asks each tick; a storm that goes on is not over.
+            assert!(limit.take_held_at(ms(t + 5), false).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_call_site_that_holds_a_line_back_is_registered_once() {
+        static SITE: LogLimit = LogLimit::at_site(Level::INFO, "here:1");
+        let registered = || {
+            REGISTRY
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| std::ptr::eq(**l, &SITE))
+                .count()
+        };
+        assert!(SITE.admit("x").is_some());
+        assert_eq!(registered(), 0, "nothing held back yet");
+        assert!(SITE.admit("x").is_none());
+        assert!(SITE.admit("x").is_none());
+        assert_eq!(registered(), 1);
+        assert_eq!(SITE.take_held_at(now(), true)[0].1.count, 2);
     }
 
     #[test]

@@ -781,6 +781,8 @@ impl Offloader {
             .end_tick(self.params.max_rules, self.params.backoff_ticks);
         self.note_limits(budget_before, now);
         self.note_waiting();
+        // The counts of storms that ended with no line to carry them.
+        crate::log_limit::report_held(false);
     }
 
     /// Logs what the NIC's refusals changed in the engine's limits this
@@ -1348,6 +1350,9 @@ impl Offloader {
         self.settle_all(flows);
         self.read_meters_final();
         self.note_waiting();
+        // Whatever is still held back, second over or not: the stop is the
+        // last chance to say it.
+        crate::log_limit::report_held(true);
     }
 
     /// Removes the rules of live flows in one batch; returns those the NIC

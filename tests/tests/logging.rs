@@ -131,6 +131,31 @@ backoff_ms = 5
         held + refusals.len() as u64 <= refused,
         "{held} held, {line}"
     );
+    // The storm went on to the stop: what its last second held back is
+    // said then, at the refusals' level, with no refusal line to carry it.
+    let last: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["target"] == "offload" && e["reason"] == "busy")
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("more like the last \"busy\" line")
+        })
+        .collect();
+    assert!(
+        !last.is_empty(),
+        "the held count said at the stop:\n{stderr}"
+    );
+    for e in &last {
+        assert_eq!(e["level"], "WARN", "{e}");
+        assert!(e["held"].as_u64().unwrap() > 0, "{e}");
+    }
+    let at_stop: u64 = last.iter().map(|e| e["held"].as_u64().unwrap()).sum();
+    assert!(
+        held + at_stop + refusals.len() as u64 <= refused,
+        "{held} + {at_stop} held, {line}"
+    );
 
     // The NIC's insertion back-off.
     assert!(
