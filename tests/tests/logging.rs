@@ -93,16 +93,15 @@ backoff_ms = 5
     let refused = number_after(&line, "failed busy");
     assert!(refused >= 100, "a storm of refusals: {line}");
 
-    let refusals: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["target"] == "offload" && e["reason"] == "busy")
-        .filter(|e| {
-            e["message"]
-                .as_str()
-                .unwrap()
-                .starts_with("rte_flow install refused")
-        })
-        .collect();
+    // The offload target's lines of reason "busy" whose message says so.
+    let busy_lines = |says: &dyn Fn(&str) -> bool| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|e| e["target"] == "offload" && e["reason"] == "busy")
+            .filter(|e| says(e["message"].as_str().unwrap()))
+            .collect()
+    };
+    let refusals = busy_lines(&|m| m.starts_with("rte_flow install refused"));
     assert!(!refusals.is_empty(), "refusals logged:\n{stderr}");
     for e in &refusals {
         assert_eq!(e["level"], "WARN", "{e}");
@@ -133,16 +132,7 @@ backoff_ms = 5
     );
     // The storm went on to the stop: what its last second held back is
     // said then, at the refusals' level, with no refusal line to carry it.
-    let last: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["target"] == "offload" && e["reason"] == "busy")
-        .filter(|e| {
-            e["message"]
-                .as_str()
-                .unwrap()
-                .contains("more like the last \"busy\" line")
-        })
-        .collect();
+    let last = busy_lines(&|m| m.contains("more like the last \"busy\" line"));
     assert!(
         !last.is_empty(),
         "the held count said at the stop:\n{stderr}"
